@@ -1,0 +1,34 @@
+# Everything runs from a project-local virtual environment that bootstraps itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONFIG ?= config/sim.toml
+DURATION ?=
+
+.PHONY: sim test lint bench fuzz grammars clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+sim: $(STAMP)
+	$(BIN)/evse sim --config $(CONFIG) $(if $(DURATION),--duration $(DURATION),)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check evse hal tests bench
+	$(BIN)/mypy --strict evse hal
+
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Station controller: OCPP, ISO 15118, SLAC, energy management (unprivileged process)."""

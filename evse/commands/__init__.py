@@ -1,0 +1,1 @@
+"""Subcommands of the `evse` CLI, one module each."""

@@ -1,0 +1,1 @@
+"""Hardware abstraction: devices, local grid functions, the hal contract (owns the hardware)."""

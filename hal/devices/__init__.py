@@ -1,0 +1,1 @@
+"""Device drivers and the small interfaces the hal loop drives them through."""

@@ -1,0 +1,1 @@
+"""Local grid functions: pure state machines evaluated once per sample, `now` passed in."""
