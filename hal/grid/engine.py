@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from hal.devices.base import GridSample, PowerStageRating
+from hal.grid.settings import GridSettings
 
 
 class GridState(StrEnum):
@@ -57,9 +58,9 @@ class DirectiveRejection:
 
 
 class GridEngine:
-    def __init__(self, rating: PowerStageRating, settings: Mapping[str, Any]) -> None:
+    def __init__(self, rating: PowerStageRating, settings: GridSettings) -> None:
         self._rating = rating
-        self._settings = dict(settings)
+        self._settings = settings
         self._directives: list[Mapping[str, Any]] = []
 
     @property

@@ -1,0 +1,101 @@
+"""hal's part of the station config: `[hal]`, `[grid]`, `[[evse]]`, `[devices]`, `[sim]`.
+
+Parsed once at start into frozen dataclasses; any error is a `ConfigError` that names
+the key, and the daemon exits non-zero before it opens a device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hal.config_reader import ConfigError, Table
+from hal.devices.config import DevicesConfig, parse_devices
+from hal.grid.settings import GridSettings, parse_grid_settings
+from hal.sim.config import SimConfig, parse_sim
+
+
+@dataclass(frozen=True, slots=True)
+class EvseUnitConfig:
+    id: int
+    kind: str  # "ac" | "dc"
+    max_charge_w: float
+    max_discharge_w: float  # magnitude; 0 = charge only
+    max_var: float
+    phases: int
+
+
+@dataclass(frozen=True, slots=True)
+class HalConfig:
+    socket_path: Path
+    state_dir: Path
+    period_s: float
+    keepalive_timeout_s: float  # evse silent longer than this: ramp power to zero
+    ramp_down_s: float  # time from full rated power to zero on keep-alive loss
+    evses: tuple[EvseUnitConfig, ...]
+    grid: GridSettings
+    devices: DevicesConfig
+    sim: SimConfig | None
+
+    @property
+    def directives_path(self) -> Path:
+        return self.state_dir / "der-directives.cbor"
+
+
+def resolve_path(base: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def parse_evses(root: Table) -> tuple[EvseUnitConfig, ...]:
+    units: list[EvseUnitConfig] = []
+    for t in root.tables("evse"):
+        unit = EvseUnitConfig(
+            id=t.get_int("id", lo=1, hi=255),
+            kind=t.choice("kind", ("ac", "dc")),
+            max_charge_w=t.get_float("max_charge_w", lo=1.0, hi=1_000_000.0),
+            max_discharge_w=t.get_float("max_discharge_w", 0.0, lo=0.0, hi=1_000_000.0),
+            max_var=t.get_float("max_var", 0.0, lo=0.0, hi=1_000_000.0),
+            phases=t.get_int("phases", 3, lo=1, hi=3),
+        )
+        t.reject_unknown()
+        units.append(unit)
+    if not units:
+        raise ConfigError("evse", None, "at least one [[evse]] is required")
+    ids = [u.id for u in units]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("evse", ids, "EVSE ids must be unique")
+    return tuple(units)
+
+
+def parse_hal(root: Table, base_dir: Path) -> HalConfig:
+    hal = root.table("hal", required=True)
+    period_ms = hal.get_float("period_ms", 20.0, lo=1.0, hi=1000.0)
+    grid = parse_grid_settings(root.table("grid"))
+    evses = parse_evses(root)
+    devices = parse_devices(root.table("devices"))
+    sim: SimConfig | None = None
+    if devices.mode == "sim":
+        sim = parse_sim(
+            root.table("sim"),
+            grid.nominal_voltage_v,
+            grid.nominal_frequency_hz,
+            max(u.phases for u in evses),
+        )
+    elif root.has("sim"):
+        raise ConfigError("sim", "...", 'only allowed with devices.mode = "sim"')
+    cfg = HalConfig(
+        socket_path=resolve_path(base_dir, hal.get_str("socket")),
+        state_dir=resolve_path(base_dir, hal.get_str("state_dir")),
+        period_s=period_ms / 1000.0,
+        keepalive_timeout_s=hal.get_float("keepalive_timeout_s", 3.0, lo=0.1, hi=600.0),
+        ramp_down_s=hal.get_float("ramp_down_s", 2.0, lo=0.0, hi=600.0),
+        evses=evses,
+        grid=grid,
+        devices=devices,
+        sim=sim,
+    )
+    if len(str(cfg.socket_path)) > 100:
+        raise ConfigError(hal.key("socket"), str(cfg.socket_path), "path too long for AF_UNIX")
+    hal.reject_unknown()
+    return cfg

@@ -1,0 +1,52 @@
+"""The `[sim]` table: how the simulated grid, power stage, EV and MCU behave."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hal.config_reader import ConfigError, Table
+from hal.sim.grid import GridProfile, parse_grid_profile
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    grid: GridProfile
+    stage_time_constant_s: float
+    stage_rate_limit_w_per_s: float
+    plug_in_at_s: float | None
+    unplug_at_s: float | None
+    pp_ampacity_a: float
+    contactor_delay_s: float
+    mcu_keepalive_timeout_s: float
+
+
+def parse_sim(
+    table: Table, nominal_voltage_v: float, nominal_frequency_hz: float, phases: int
+) -> SimConfig:
+    ev = table.table("ev")
+    plug = ev.opt_float("plug_in_at_s", lo=0.0)
+    unplug = ev.opt_float("unplug_at_s", lo=0.0)
+    if plug is not None and unplug is not None and unplug <= plug:
+        raise ConfigError(ev.key("unplug_at_s"), unplug, "must be after plug_in_at_s")
+    pp = ev.get_float("pp_ampacity_a", 32.0)
+    if pp not in (13.0, 20.0, 32.0, 63.0, 70.0):
+        raise ConfigError(ev.key("pp_ampacity_a"), pp, "one of 13, 20, 32, 63, 70 (IEC 61851-1)")
+    ev.reject_unknown()
+    stage = table.table("power_stage")
+    mcu = table.table("mcu")
+    cfg = SimConfig(
+        grid=parse_grid_profile(
+            table.table("grid"), nominal_voltage_v, nominal_frequency_hz, phases
+        ),
+        stage_time_constant_s=stage.get_float("time_constant_s", 0.1, lo=0.001, hi=10.0),
+        stage_rate_limit_w_per_s=stage.get_float("rate_limit_w_per_s", 50000.0, lo=1.0),
+        plug_in_at_s=plug,
+        unplug_at_s=unplug,
+        pp_ampacity_a=pp,
+        contactor_delay_s=mcu.get_float("contactor_delay_s", 0.03, lo=0.0, hi=1.0),
+        mcu_keepalive_timeout_s=mcu.get_float("keepalive_timeout_s", 2.0, lo=0.1, hi=60.0),
+    )
+    stage.reject_unknown()
+    mcu.reject_unknown()
+    table.reject_unknown()
+    return cfg

@@ -1,0 +1,95 @@
+"""A simulated MCU with a simulated EV on its control pilot.
+
+The EV plugs in at a scripted time (state B), closes S2 (state C) once the EVSE
+generates PWM, and the MCU closes the contactor on request only in C/D, confirming
+after a mechanical delay. Like a real MCU it opens the contactor by itself when the
+pilot leaves C/D or when hal's keep-alive stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hal.devices.base import CpState, GridSample, McuState
+
+
+@dataclass(frozen=True, slots=True)
+class McuModel:
+    plug_in_at_s: float | None  # None: no EV ever plugs in
+    unplug_at_s: float | None
+    pp_ampacity_a: float
+    contactor_delay_s: float
+    keepalive_timeout_s: float
+
+
+class SimMcu:
+    def __init__(self, model: McuModel, now: float) -> None:
+        self.model = model
+        self._start = now
+        self.pwm_duty_pct = 100.0  # X1: +12 V DC, no PWM yet
+        self.cp_state = CpState.A
+        self.contactor_requested = False
+        self.contactor_closed = False
+        self._close_at: float | None = None
+        self.last_keepalive = now
+        self.errors: set[str] = set()
+        self.rcd_tripped = False
+        self.ev_wants_power = True
+        self.grid: GridSample | None = None
+
+    def set_pwm(self, duty_pct: float, now: float) -> None:
+        self.pwm_duty_pct = min(max(duty_pct, 0.0), 100.0)
+        self.advance(now, self.grid)
+
+    def request_contactor(self, closed: bool, now: float) -> None:
+        self.contactor_requested = closed
+        self.advance(now, self.grid)
+
+    def keepalive(self, now: float) -> None:
+        self.last_keepalive = now
+
+    def _plugged(self, t: float) -> bool:
+        m = self.model
+        if m.plug_in_at_s is None or t < m.plug_in_at_s:
+            return False
+        return m.unplug_at_s is None or t < m.unplug_at_s
+
+    def advance(self, now: float, grid: GridSample | None) -> None:
+        self.grid = grid
+        t = now - self._start
+        if self.pwm_duty_pct <= 0.0:
+            self.cp_state = CpState.F
+        elif not self._plugged(t):
+            self.cp_state = CpState.A
+        elif 3.0 <= self.pwm_duty_pct <= 97.0 and self.ev_wants_power:
+            self.cp_state = CpState.C
+        else:
+            self.cp_state = CpState.B
+        keepalive_ok = now - self.last_keepalive <= self.model.keepalive_timeout_s
+        may_close = (
+            self.contactor_requested
+            and keepalive_ok
+            and self.cp_state in (CpState.C, CpState.D)
+            and not self.errors
+            and not self.rcd_tripped
+        )
+        if not may_close:
+            self.contactor_closed = False
+            self._close_at = None
+        elif not self.contactor_closed:
+            if self._close_at is None:
+                self._close_at = now + self.model.contactor_delay_s
+            if now >= self._close_at:
+                self.contactor_closed = True
+
+    def state(self) -> McuState:
+        plugged = self.cp_state not in (CpState.A, CpState.F)
+        return McuState(
+            cp_state=self.cp_state,
+            pwm_duty_pct=self.pwm_duty_pct,
+            pp_ampacity_a=self.model.pp_ampacity_a if plugged else None,
+            contactor_closed=self.contactor_closed,
+            rcd_tripped=self.rcd_tripped,
+            errors=frozenset(self.errors),
+            grid=self.grid,
+        )

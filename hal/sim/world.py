@@ -1,0 +1,65 @@
+"""The simulated world: one grid, and per EVSE a power stage, a meter and an MCU.
+
+`advance(now)` moves everything to `now` in a fixed order (grid -> MCU -> stage ->
+meter), so whoever reads it (in-process devices, Modbus or serial servers) sees one
+consistent state. Advancing twice to the same `now` is a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hal.config import EvseUnitConfig
+from hal.devices.base import GridSample, PowerStageRating
+from hal.sim.config import SimConfig
+from hal.sim.grid import SimGrid
+from hal.sim.mcu import McuModel, SimMcu
+from hal.sim.meter import SimMeter
+from hal.sim.power_stage import PowerStageModel, SimPowerStage
+
+
+@dataclass
+class SimEvse:
+    unit: EvseUnitConfig
+    mcu: SimMcu
+    stage: SimPowerStage
+    meter: SimMeter
+
+
+class SimWorld:
+    def __init__(self, cfg: SimConfig, units: tuple[EvseUnitConfig, ...], now: float) -> None:
+        self.cfg = cfg
+        self.grid = SimGrid(cfg.grid, now)
+        self.evses: dict[int, SimEvse] = {}
+        self.last_sample = self.grid.sample(now)
+        self._t = now
+        for u in units:
+            rating = PowerStageRating(u.max_charge_w, u.max_discharge_w, u.max_var, u.phases)
+            mcu = SimMcu(
+                McuModel(
+                    plug_in_at_s=cfg.plug_in_at_s,
+                    unplug_at_s=cfg.unplug_at_s,
+                    pp_ampacity_a=cfg.pp_ampacity_a,
+                    contactor_delay_s=cfg.contactor_delay_s,
+                    keepalive_timeout_s=cfg.mcu_keepalive_timeout_s,
+                ),
+                now,
+            )
+            stage = SimPowerStage(
+                PowerStageModel(rating, cfg.stage_time_constant_s, cfg.stage_rate_limit_w_per_s),
+                now,
+            )
+            self.evses[u.id] = SimEvse(u, mcu, stage, SimMeter(u.phases, now))
+
+    def advance(self, now: float) -> GridSample:
+        if now <= self._t:
+            return self.last_sample
+        self._t = now
+        sample = self.grid.sample(now)
+        self.last_sample = sample
+        for ev in self.evses.values():
+            ev.mcu.advance(now, sample)
+            ev.stage.enabled = ev.mcu.contactor_closed
+            ev.stage.advance(now)
+            ev.meter.advance(now, ev.stage.active_w)
+        return sample
