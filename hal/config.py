@@ -71,7 +71,7 @@ def parse_evses(root: Table) -> tuple[EvseUnitConfig, ...]:
 def parse_hal(root: Table, base_dir: Path) -> HalConfig:
     hal = root.table("hal", required=True)
     period_ms = hal.get_float("period_ms", 20.0, lo=1.0, hi=1000.0)
-    grid = parse_grid_settings(root.table("grid"))
+    grid = parse_grid_settings(root.table("grid"), base_dir)
     evses = parse_evses(root)
     devices = parse_devices(root.table("devices"))
     sim: SimConfig | None = None

@@ -110,3 +110,12 @@ class EnergyMeter(Protocol):
 
     async def read(self) -> MeterReading: ...
     async def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class DeviceSet:
+    """The devices of one EVSE, as the hal loop sees them."""
+
+    mcu: Mcu
+    stage: PowerStage
+    meter: EnergyMeter

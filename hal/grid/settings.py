@@ -7,6 +7,7 @@ and their key-by-key overrides are resolved here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from hal.config_reader import Table
 
@@ -18,7 +19,8 @@ class GridSettings:
     nominal_frequency_hz: float
 
 
-def parse_grid_settings(table: Table) -> GridSettings:
+def parse_grid_settings(table: Table, config_dir: Path) -> GridSettings:
+    """`config_dir`: the station config's folder; presets live in its `gridcodes/`."""
     settings = GridSettings(
         preset=table.opt_str("preset"),
         nominal_voltage_v=table.get_float("nominal_voltage_v", 230.0, lo=50.0, hi=400.0),
