@@ -31,4 +31,4 @@ class ModbusMeter:
         return reading
 
     async def close(self) -> None:
-        await self.link.close()
+        return None  # the link may serve other devices on the bus; the factory closes it

@@ -49,6 +49,7 @@ class SimMcuServer:
         self.frame_errors = 0
         self._task: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
+        self._write_lock = asyncio.Lock()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -100,6 +101,8 @@ class SimMcuServer:
             frame = self.faults.garbage + frame
             self.faults.garbage = b""
         if self.faults.split or self.faults.delay_s > 0.0:
+            if kind == m.STATUS and len(self._writes) > 2:
+                return  # a slow line: periodic status is skipped, replies are not
             task = asyncio.get_running_loop().create_task(self._slow_write(frame))
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
@@ -109,11 +112,12 @@ class SimMcuServer:
     async def _slow_write(self, frame: bytes) -> None:
         if self.faults.delay_s > 0.0:
             await asyncio.sleep(self.faults.delay_s)
-        step = 3 if self.faults.split else len(frame)
-        for i in range(0, len(frame), step):
-            self._pty.write(frame[i : i + step])
-            if self.faults.split:
-                await asyncio.sleep(0.001)
+        async with self._write_lock:  # one frame at a time, like one UART
+            step = 5 if self.faults.split else len(frame)
+            for i in range(0, len(frame), step):
+                self._pty.write(frame[i : i + step])
+                if self.faults.split:
+                    await asyncio.sleep(0.0005)
 
     def _on_readable(self) -> None:
         data = self._pty.read()

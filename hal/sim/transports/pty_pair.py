@@ -3,9 +3,12 @@ the slave by its path exactly as it would open /dev/ttyUSB0 on a board."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tty
+
+TX_BUFFER = 4096  # like a UART's transmit buffer: beyond this, whole frames are dropped
 
 
 class PtyPair:
@@ -17,13 +20,38 @@ class PtyPair:
         self.path = os.ttyname(self._slave)
         # We keep our slave fd open, so the master never sees EIO when the driver closes
         # and reopens the port (a real UART does not vanish when its reader goes away).
+        self._pending = bytearray()
+        self._writer_armed = False
+        self.dropped = 0  # frames dropped because nobody read the line
 
-    def write(self, data: bytes) -> int:
-        """Non-blocking write; bytes nobody reads are dropped, like on a real wire."""
-        try:
-            return os.write(self.master, data)
-        except BlockingIOError:
-            return 0
+    def write(self, data: bytes) -> None:
+        """Queue `data` whole or drop it whole: a pty blocks when nobody reads its slave,
+        and a frame cut in half would be line noise no real UART makes."""
+        if len(self._pending) + len(data) > TX_BUFFER:
+            self.dropped += 1
+            return
+        self._pending += data
+        self._flush()
+
+    def _flush(self) -> None:
+        while self._pending:
+            try:
+                n = os.write(self.master, self._pending)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                self._pending.clear()  # closed under us: the line is gone
+                break
+            if n == 0:
+                break
+            del self._pending[:n]
+        loop = asyncio.get_running_loop()
+        if self._pending and not self._writer_armed:
+            loop.add_writer(self.master, self._flush)
+            self._writer_armed = True
+        elif not self._pending and self._writer_armed:
+            loop.remove_writer(self.master)
+            self._writer_armed = False
 
     def read(self) -> bytes:
         try:
@@ -32,6 +60,9 @@ class PtyPair:
             return b""
 
     def close(self) -> None:
+        if self._writer_armed:
+            asyncio.get_running_loop().remove_writer(self.master)
+            self._writer_armed = False
         for fd in (self.master, self._slave):
             with contextlib.suppress(OSError):  # already closed
                 os.close(fd)
