@@ -247,10 +247,10 @@ class SerialMcu:
         return dict(self._core.errors)
 
     async def close(self) -> None:
-        if self._port is not None and self._greeted:
-            _, frame = self._core.command(m.ALLOW_POWER, {"on": False, "why": "hal stopping"},
-                                          self._clock())
-            # Best effort: if this fails the MCU's own keep-alive opens the contactors.
-            with contextlib.suppress(serial.SerialException, OSError):
-                self._port.write(frame)
-        self._drop_port("closed")
+        if self._port is not None and self._greeted and self._core.link_up(self._clock()):
+            # Open the contactors on the way out and wait for the MCU to confirm. If it
+            # does not answer, its own keep-alive timeout opens them shortly after.
+            with contextlib.suppress(DeviceError):
+                await self._command(m.ALLOW_POWER, {"on": False, "why": "hal stopping"})
+        if self._port is not None:
+            self._drop_port("closed")

@@ -69,6 +69,8 @@ class SimMcuServer:
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(self.status_period_s)
+            if len(self._writes) > 2:
+                continue  # a slow line: periodic status is skipped, replies are not
             self._send(m.STATUS, self._status_body())
 
     def _status_body(self) -> dict[str, Any]:
@@ -101,8 +103,6 @@ class SimMcuServer:
             frame = self.faults.garbage + frame
             self.faults.garbage = b""
         if self.faults.split or self.faults.delay_s > 0.0:
-            if kind == m.STATUS and len(self._writes) > 2:
-                return  # a slow line: periodic status is skipped, replies are not
             task = asyncio.get_running_loop().create_task(self._slow_write(frame))
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)

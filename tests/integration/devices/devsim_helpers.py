@@ -39,3 +39,18 @@ async def wait_for(pred: Callable[[], Awaitable[bool]], within_s: float = 3.0) -
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached within timeout")
         await asyncio.sleep(0.01)
+
+
+async def serve(device: Any, kind: str, faults: Any, timeout_s: float = 0.2) -> tuple[Any, Any]:
+    """Start a simulated Modbus device on `kind` ("tcp" / "rtu") and return the server and
+    the transport a driver uses to reach it."""
+    from hal.devices.modbus.link import ModbusTransport
+    from hal.sim.transports.modbus_server import SimModbusServer
+
+    server = SimModbusServer(device, kind, faults)
+    await server.start()
+    if kind == "tcp":
+        return server, ModbusTransport("tcp", host=server.host, port=server.port,
+                                       timeout_s=timeout_s)
+    return server, ModbusTransport("rtu", device=server.path, baudrate=115200,
+                                   timeout_s=timeout_s)
