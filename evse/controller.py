@@ -95,9 +95,8 @@ class Controller:
             view = self._view(msg.evse_id)
             view.events.append(msg)
             del view.events[:-100]
-            level = (
-                logging.WARNING if msg.kind.startswith(("fault", "der_", "keep")) else logging.INFO
-            )
+            warn = msg.kind in ("fault", "der_alarm", "keepalive_lost")
+            level = logging.WARNING if warn else logging.INFO
             log.log(level, "evse %d event %s %s", msg.evse_id, msg.kind, msg.data)
         elif isinstance(msg, DirectiveResult):
             self.directive_results.append(msg)
