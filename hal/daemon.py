@@ -77,7 +77,9 @@ class HalDaemon:
             }
             for u in self.units.values()
         ]
-        out: list[Message] = [Welcome(PROTOCOL_VERSION, caps)]
+        first = next(iter(self.units.values()), None)
+        ids = [str(d.get("id")) for d in first.engine.directives] if first else []
+        out: list[Message] = [Welcome(PROTOCOL_VERSION, caps, ids)]
         out.extend(u.constraint_report() for u in self.units.values())
         return out
 

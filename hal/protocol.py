@@ -116,7 +116,8 @@ class AllowPowerOn(Message):
 class Welcome(Message):
     TYPE: ClassVar[str] = "welcome"
     version: int
-    evses: list[dict[str, Any]]  # capabilities per EVSE, see Capabilities.of()
+    evses: list[dict[str, Any]]  # capabilities per EVSE (id, kind, ratings, phases)
+    directive_ids: list[str]  # the DER directives hal enforces now (restored at start)
 
 
 @dataclass(frozen=True, slots=True)
