@@ -120,7 +120,7 @@ class Decoder:
                             f"event code {code} not in grammar", bit_offset=s.pos - nbits
                         )
                     code2 = s.bits(bits2)
-                    if ee2 and code2 == 0:
+                    if ee2 and code2 == 0 and self._may_be_empty(prods):
                         out["CONTENT"] = ""  # EE instead of CH: empty simple content
                         return out
                     raise ExiError(
@@ -152,13 +152,20 @@ class Decoder:
                 e.state = f"{name} state {n}"
             raise
 
+    def _may_be_empty(self, prods: tuple[T.Production, ...]) -> bool:
+        for kind, _name, target, _next, _many in prods:
+            if kind == T.CH:
+                dt = self.datatypes[target]
+                return dt[0] in (T.DT_STR, T.DT_HEX, T.DT_B64) and dt[1] == 0
+        return False
+
     def _simple_element(self, s: _Stream, dti: int, name: str) -> Any:
         dt = self.datatypes[dti]
         if s.bits(1):
             # Escape: second level of a simple type's first state (EE, xsi:type,
             # xsi:nil, AT(*), SE(*), CH: 3 bits). EE there is the empty-content form.
             code2 = s.bits(3)
-            if code2 == 0 and dt[0] in (T.DT_STR, T.DT_HEX, T.DT_B64):
+            if code2 == 0 and dt[0] in (T.DT_STR, T.DT_HEX, T.DT_B64) and dt[1] == 0:
                 return ""
             raise ExiError(
                 f"second-level event {code2} not supported", bit_offset=s.pos - 3,
@@ -174,14 +181,16 @@ class Decoder:
         if kind == T.DT_NBIT:
             value: int = s.bits(dt[1]) + dt[2]
             if value > dt[3]:
-                raise ExiError(f"value {value} above maximum {dt[3]}", bit_offset=s.pos)
+                raise ExiError(f"value {value} above maximum {dt[3]}", bit_offset=s.pos - dt[1])
             return value
         if kind == T.DT_BOOL:
             return s.bits(1) == 1
         if kind == T.DT_ENUM:
             index = s.bits(dt[1])
             if index >= len(dt[2]):
-                raise ExiError(f"enumeration index {index} out of range", bit_offset=s.pos)
+                raise ExiError(
+                    f"enumeration index {index} out of range", bit_offset=s.pos - dt[1]
+                )
             return dt[2][index]
         if kind == T.DT_UINT or kind == T.DT_INT:
             start = s.pos
@@ -201,6 +210,11 @@ class Decoder:
                 raise ExiError(
                     f"declared string length {length} exceeds the stream", bit_offset=start
                 )
+            if length < dt[1] or (dt[2] is not None and length > dt[2]):
+                raise ExiError(
+                    f"string length {length} outside the schema's [{dt[1]}, {dt[2]}]",
+                    bit_offset=start,
+                )
             chars = []
             for _ in range(length):
                 code = s.uint()
@@ -211,7 +225,9 @@ class Decoder:
         if kind == T.DT_HEX or kind == T.DT_B64:
             start = s.pos
             raw = s.octets(s.uint())
-            if dt[2] is not None and len(raw) > dt[2]:
-                raise ExiError(f"{len(raw)} bytes, schema allows {dt[2]}", bit_offset=start)
+            if len(raw) < dt[1] or (dt[2] is not None and len(raw) > dt[2]):
+                raise ExiError(
+                    f"{len(raw)} bytes outside the schema's [{dt[1]}, {dt[2]}]", bit_offset=start
+                )
             return raw.hex().upper() if kind == T.DT_HEX else base64.b64encode(raw).decode()
         raise ExiError(f"datatype {kind} not supported", bit_offset=s.pos)

@@ -104,8 +104,12 @@ class Encoder:
             for code, (kind, pname, target, nxt, many) in enumerate(prods):
                 if kind == T.EE:
                     if len(done) != len(d):
-                        extra = [k for k in d if k not in done]
-                        raise _fail(f"unexpected or out-of-place element {extra[0]!r}", path)
+                        extra = next(k for k in d if k not in done)
+                        if extra in index:
+                            reason = f"too many {extra!r} items: the schema allows {index[extra]}"
+                        else:
+                            reason = f"unexpected or out-of-place element {extra!r}"
+                        raise _fail(reason, path)
                     w.bits(nbits, code)
                     return
                 value = d.get(pname, _MISSING)
