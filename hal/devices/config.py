@@ -78,6 +78,13 @@ class DevicesConfig:
         return self.mode in SIMULATED
 
 
+def driver_timeout(command_timeout_s: float) -> float:
+    """Drivers give up a little before the loop's own guard (`command_timeout_s`), so a
+    fault carries the driver's precise reason (CRC, exception code, ...), not just
+    "no answer"."""
+    return 0.8 * command_timeout_s
+
+
 def parse_modbus(t: Table, timeout_s: float) -> ModbusDeviceConfig:
     kind = t.choice("transport", ("rtu", "tcp"))
     if kind == "tcp":
@@ -141,7 +148,8 @@ def parse_devices(
     """`base_dir`: the config file's folder (meter map files are relative to it);
     `evse_ids`: the `[[evse]]` ids, each of which needs its devices in hardware mode."""
     mode = table.choice("mode", MODES, "sim")
-    timeout = table.get_float("command_timeout_s", 0.5, lo=0.001, hi=10.0)
+    loop_timeout = table.get_float("command_timeout_s", 0.5, lo=0.001, hi=10.0)
+    timeout = driver_timeout(loop_timeout)
     evses: list[EvseDevicesConfig] = []
     grid_meter: MeterConfig | None = None
     sim_t: SimTransportsConfig | None = None
@@ -166,6 +174,6 @@ def parse_devices(
         sim_t = SimTransportsConfig(meter=t.choice("meter", ("rtu", "tcp"), "rtu"),
                                     stage=t.choice("stage", ("rtu", "tcp"), "tcp"))
         t.reject_unknown()
-    cfg = DevicesConfig(mode, timeout, tuple(evses), grid_meter, sim_t)
+    cfg = DevicesConfig(mode, loop_timeout, tuple(evses), grid_meter, sim_t)
     table.reject_unknown()
     return cfg

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from hal.config import HalConfig
 from hal.devices.base import DeviceError, DeviceSet, EnergyMeter, PowerStageRating
-from hal.devices.config import EvseDevicesConfig, MeterConfig
+from hal.devices.config import EvseDevicesConfig, MeterConfig, driver_timeout
 from hal.devices.mcu_link.serial_mcu import SerialMcu
 from hal.devices.meters.modbus_meter import ModbusMeter
 from hal.devices.modbus.link import ModbusLink, ModbusTransport
@@ -107,7 +107,8 @@ async def open_devices(cfg: HalConfig, clock: Clock = time.monotonic) -> OpenDev
         servers = SimTransports(world, d.sim_transports.meter, d.sim_transports.stage, clock)
         await servers.start()
         opened = OpenDevices({}, world, {}, servers)
-        await _build(cfg, servers.device_configs(d.command_timeout_s), opened, clock)
+        timeout = driver_timeout(d.command_timeout_s)
+        await _build(cfg, servers.device_configs(timeout), opened, clock)
         return opened
     if d.mode == "hardware":
         opened = OpenDevices({}, None)

@@ -59,10 +59,10 @@ class SerialMcu:
         self._clock = clock
         self._core = McuLinkCore(settings.keepalive_interval_s, settings.link_timeout_s, clock())
         self._port: serial.Serial | None = None
-        self._backoff = Backoff(0.1, 2.0, 5.0)
+        self._backoff = Backoff(0.05, 2.0, 1.0)  # HELLO is a few bytes: retry often
         self._last_reason = "not opened"
         self._waiters: dict[int, asyncio.Future[m.Message]] = {}  # seq -> ACK / reply
-        self._hello: asyncio.Future[m.Message] | None = None
+        self._hello_done: asyncio.Future[None] | None = None
         self._status: m.Message | None = None
         self._status_t = 0.0
         self._greeted = False
@@ -70,17 +70,40 @@ class SerialMcu:
 
     # -- port handling ------------------------------------------------------------------
     async def open(self) -> None:
-        """Open the port and greet the MCU; raises DeviceError if it does not answer."""
-        await self._ensure_link()
+        """Open the port and greet the MCU, waiting for its answer (the hardware handshake
+        before READY=1); raises DeviceError if it does not answer in time."""
+        self._ensure_port()
+        if self._greeted:
+            return
+        loop = asyncio.get_running_loop()
+        self._hello_done = loop.create_future()
+        self._send_hello(self._clock())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._hello_done),
+                                   self.settings.command_timeout_s)
+        except TimeoutError:
+            self._last_reason = f"no answer to hello within {self.settings.command_timeout_s} s"
+            raise DeviceError(self.name, self._last_reason) from None
+        finally:
+            self._hello_done = None
 
-    def _open_port(self) -> None:
+    def _ensure_port(self) -> None:
+        if self._port is not None:
+            return
+        now = self._clock()
+        if not self._backoff.due(now):
+            raise DeviceError(self.name, f"offline: {self._last_reason}; "
+                                         f"retry in {self._backoff.retry_in(now):.2f} s")
         try:
             port = serial.Serial(self.settings.port, self.settings.baudrate, timeout=0,
                                  write_timeout=self.settings.command_timeout_s)
         except (serial.SerialException, OSError) as exc:
-            raise DeviceError(self.name, f"cannot open {self.settings.port}: {exc}") from exc
+            self._backoff.failed(now)
+            self._last_reason = f"cannot open {self.settings.port}: {exc}"
+            raise DeviceError(self.name, self._last_reason) from exc
         self._port = port
-        self._core.reset(self._clock())
+        self._core.reset(now)
+        self._greeted = False
         asyncio.get_running_loop().add_reader(port.fileno(), self._on_readable)
 
     def _drop_port(self, reason: str) -> None:
@@ -90,14 +113,10 @@ class SerialMcu:
         if port is not None:
             asyncio.get_running_loop().remove_reader(port.fileno())
             port.close()
-        self._fail_waiters(reason)
-
-    def _fail_waiters(self, reason: str) -> None:
-        for fut in [*self._waiters.values(), self._hello]:
-            if fut is not None and not fut.done():
+        for fut in self._waiters.values():
+            if not fut.done():
                 fut.set_exception(DeviceError(self.name, reason))
         self._waiters.clear()
-        self._hello = None
 
     def _on_readable(self) -> None:
         port = self._port
@@ -106,6 +125,7 @@ class SerialMcu:
         try:
             data = port.read(4096)
         except (serial.SerialException, OSError) as exc:
+            self._backoff.failed(self._clock())
             self._drop_port(f"read failed: {exc}")
             return
         now = self._clock()
@@ -120,70 +140,61 @@ class SerialMcu:
         elif msg.kind == m.ACK:
             waiter = self._waiters.pop(msg.body["re"], None)
         elif msg.kind == m.HELLO_REPLY:
-            waiter, self._hello = self._hello, None
+            self._on_hello_reply(msg)
+            return
         else:
             return  # a frame meant for the MCU (echo) or unknown: ignore, it is not an error
         if waiter is not None and not waiter.done():
             waiter.set_result(msg)
+
+    def _on_hello_reply(self, msg: m.Message) -> None:
+        if msg.body["proto"] != m.PROTOCOL_VERSION:
+            self._last_reason = f"MCU speaks protocol {msg.body['proto']}, we speak " \
+                                f"{m.PROTOCOL_VERSION}"
+            return
+        self.hello_reply = dict(msg.body)
+        self._greeted = True
+        self._backoff.succeeded()
+        if self._hello_done is not None and not self._hello_done.done():
+            self._hello_done.set_result(None)
 
     def _write(self, frame: bytes) -> None:
         assert self._port is not None
         try:
             self._port.write(frame)
         except (serial.SerialException, OSError) as exc:
+            self._backoff.failed(self._clock())
             self._drop_port(f"write failed: {exc}")
             raise DeviceError(self.name, self._last_reason) from exc
 
-    async def _ensure_link(self) -> None:
-        now = self._clock()
-        if self._port is None:
-            if not self._backoff.due(now):
-                raise DeviceError(
-                    self.name,
-                    f"offline: {self._last_reason}; retry in {self._backoff.retry_in(now):.2f} s",
-                )
-            try:
-                self._open_port()
-            except DeviceError as exc:
-                self._backoff.failed(now)
-                self._last_reason = exc.reason
-                raise
-        if not self._greeted:
-            await self._greet()
-
-    async def _greet(self) -> None:
+    def _send_hello(self, now: float) -> None:
         s = self.settings
-        loop = asyncio.get_running_loop()
-        self._hello = loop.create_future()
-        hello = self._hello
         _, frame = self._core.command(m.HELLO, {
             "proto": m.PROTOCOL_VERSION,
             "ka_ms": round(s.mcu_keepalive_timeout_s * 1000),
             "st_ms": round(s.status_period_s * 1000),
-        }, self._clock())
+        }, now)
+        # Counted as failed until the reply arrives: the next HELLO waits for the backoff.
+        self._backoff.failed(now)
         self._write(frame)
-        try:
-            reply = await asyncio.wait_for(hello, s.command_timeout_s)
-        except TimeoutError:
-            self._hello = None
-            self._backoff.failed(self._clock())
-            self._last_reason = f"no answer to hello within {s.command_timeout_s} s"
-            raise DeviceError(self.name, self._last_reason) from None
-        if reply.body["proto"] != m.PROTOCOL_VERSION:
-            raise DeviceError(self.name, f"MCU speaks protocol {reply.body['proto']}")
-        self.hello_reply = dict(reply.body)
-        self._greeted = True
-        self._backoff.succeeded()
 
-    def _check_link(self) -> None:
+    def _ready(self) -> None:
+        """Fail fast unless the port is open, the MCU greeted and its frames arriving.
+        Never waits: a HELLO goes out (on the backoff schedule) and its reply is handled
+        when it comes, so a lost MCU cannot stall the control loop."""
+        self._ensure_port()
         now = self._clock()
-        if not self._core.link_up(now):
-            self._greeted = False  # greet again when it answers: it may have reset
+        if self._greeted and not self._core.link_up(now):
+            # Silent for too long: greet again when it answers, it may have reset.
+            self._greeted = False
             self._last_reason = self._core.down_reason(now)
-            raise DeviceError(self.name, self._last_reason)
+        if not self._greeted:
+            if self._backoff.due(now):
+                self._send_hello(now)
+            raise DeviceError(self.name, f"link down: {self._last_reason}")
 
     async def _request(self, kind: int, body: dict[str, Any]) -> m.Message:
-        await self._ensure_link()
+        self._ready()
         seq, frame = self._core.command(kind, body, self._clock())
         fut: asyncio.Future[m.Message] = asyncio.get_running_loop().create_future()
         self._waiters[seq] = fut
@@ -206,9 +217,11 @@ class SerialMcu:
     # -- the Mcu interface ---------------------------------------------------------------
     async def read_state(self) -> McuState:
         """The latest status the MCU pushed (it sends one every status period)."""
-        await self._ensure_link()
-        self._check_link()
-        assert self._status is not None  # link_up implies a frame arrived
+        self._ready()
+        age = self._clock() - self._status_t
+        if self._status is None or age > self.settings.link_timeout_s:
+            raise DeviceError(self.name, "no status received yet" if self._status is None
+                              else f"status is {age:.2f} s old (only other frames arrive)")
         return status_to_state(self._status.body, self._status_t)
 
     async def request_state(self) -> McuState:
@@ -236,8 +249,7 @@ class SerialMcu:
     async def keepalive(self) -> None:
         """Send a keep-alive if one is due. Called from the control loop on purpose: if the
         loop hangs, keep-alives stop and the MCU opens the contactors by itself."""
-        if self._port is None:
-            await self._ensure_link()
+        self._ensure_port()
         frame = self._core.keepalive(self._clock())
         if frame is not None:
             self._write(frame)
