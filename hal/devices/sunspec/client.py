@@ -48,6 +48,10 @@ class SunSpecClient:
         self.bases = bases
         self.models: dict[int, ModelBlock] = {}
         self.chain: list[tuple[int, int, int]] = []  # (id, address, length), all models
+        self.discovered = False
+        self._base: int | None = None
+        self._next = 0
+        self._chain_done = False
 
     async def _read(self, address: int, count: int) -> list[int]:
         out: list[int] = []
@@ -56,22 +60,34 @@ class SunSpecClient:
         return out
 
     async def discover(self) -> None:
-        base = await self._find_base()
-        self.chain.clear()
-        addr = base + 2
-        for _ in range(MAX_MODELS):
-            model_id, length = await self._read(addr, 2)
+        """Find and load the models. Resumable: if a call is cut short (a timeout of the
+        control loop), the next call continues where it stopped instead of starting over,
+        so discovery completes even when each attempt has only a short time budget."""
+        if self._base is None:
+            self._base = await self._find_base()
+            self._next = self._base + 2
+        while not self._chain_done:
+            if len(self.chain) >= MAX_MODELS:
+                raise DeviceError(self.name, f"no SunSpec end marker after {MAX_MODELS} models")
+            model_id, length = await self._read(self._next, 2)
             if model_id == END_ID:
+                self._chain_done = True
                 break
-            self.chain.append((model_id, addr, length))
-            addr += 2 + length
-        else:
-            raise DeviceError(self.name, f"no SunSpec end marker after {MAX_MODELS} models")
-        models: dict[int, ModelBlock] = {}
+            self.chain.append((model_id, self._next, length))
+            self._next += 2 + length
         for model_id, address, length in self.chain:
-            if model_id in SUPPORTED and model_id not in models:
-                models[model_id] = await self._load(model_id, address, length)
-        self.models = models
+            if model_id in SUPPORTED and model_id not in self.models:
+                self.models[model_id] = await self._load(model_id, address, length)
+        self.discovered = True
+
+    def forget(self) -> None:
+        """Discover again on next use (the device's register map may have changed)."""
+        self._base = None
+        self._next = 0
+        self._chain_done = False
+        self.chain = []
+        self.models = {}
+        self.discovered = False
 
     async def _find_base(self) -> int:
         for base in self.bases:
