@@ -37,6 +37,7 @@ class ModelBlock:
     address: int  # of the ID register
     length: int  # L: registers after ID and L
     layout: Layout
+    static_sf: dict[str, Value]  # static scale factors, read once at discovery
 
 
 class SunSpecClient:
@@ -111,7 +112,10 @@ class SunSpecClient:
         if layout.length != length + 2:
             raise DeviceError(self.name, f"model {model_id}: length {length} does not match "
                                          f"its definition ({layout.length - 2})")
-        return ModelBlock(model_id, address, length, layout)
+        static_sf = {path: v for path, v in fixed.items()
+                     if layout.points[path].point.type == "sunssf"
+                     and layout.points[path].point.static}
+        return ModelBlock(model_id, address, length, layout, static_sf)
 
     def block(self, model_id: int) -> ModelBlock:
         if model_id not in self.models:
@@ -122,10 +126,12 @@ class SunSpecClient:
         """Scaled values of `paths` (their scale factors are read along)."""
         b = self.block(model_id)
         lay = b.layout
-        wanted = set(paths) | {sf for p in paths if (sf := lay.sf_path(p)) is not None}
+        # Static scale factors come from discovery: one request less per read.
+        wanted = set(paths) | {sf for p in paths if (sf := lay.sf_path(p)) is not None
+                               and sf not in b.static_sf}
         spans = [(lay.points[p].offset, lay.points[p].offset + lay.points[p].point.size)
                  for p in wanted]
-        raw: dict[str, Value] = {}
+        raw: dict[str, Value] = dict(b.static_sf)
         for off, count in plan_reads(spans):
             regs = await self.link.read(self.name, self.device_id, 3, b.address + off, count)
             raw.update(decode_raw_block(lay, regs, off))
