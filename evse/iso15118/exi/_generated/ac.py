@@ -38,14 +38,14 @@ GRAMMARS: tuple[Grammar, ...] = (
         (
             # 0: SE(EVMaximumChargePower)->1
             (1, ((1, 'EVMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVMaximumChargePower_L2)->3, SE(EVMaximumChargePower_L3)->4, SE(EVMinimumChargePower)->2
-            (2, ((1, 'EVMaximumChargePower_L2', 1, 3, False), (1, 'EVMaximumChargePower_L3', 1, 4, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
-            # 2: SE(EVMinimumChargePower_L2)->5, SE(EVMinimumChargePower_L3)->6, EE
+            # 1: SE(EVMaximumChargePower_L2)->2, SE(EVMaximumChargePower_L3)->3, SE(EVMinimumChargePower)->4
+            (2, ((1, 'EVMaximumChargePower_L2', 1, 2, False), (1, 'EVMaximumChargePower_L3', 1, 3, False), (1, 'EVMinimumChargePower', 1, 4, False)), 2, 0),
+            # 2: SE(EVMaximumChargePower_L3)->3, SE(EVMinimumChargePower)->4
+            (2, ((1, 'EVMaximumChargePower_L3', 1, 3, False), (1, 'EVMinimumChargePower', 1, 4, False)), 2, 0),
+            # 3: SE(EVMinimumChargePower)->4
+            (1, ((1, 'EVMinimumChargePower', 1, 4, False),), 2, 0),
+            # 4: SE(EVMinimumChargePower_L2)->5, SE(EVMinimumChargePower_L3)->6, EE
             (2, ((1, 'EVMinimumChargePower_L2', 1, 5, False), (1, 'EVMinimumChargePower_L3', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(EVMaximumChargePower_L3)->4, SE(EVMinimumChargePower)->2
-            (2, ((1, 'EVMaximumChargePower_L3', 1, 4, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
-            # 4: SE(EVMinimumChargePower)->2
-            (1, ((1, 'EVMinimumChargePower', 1, 2, False),), 2, 0),
             # 5: SE(EVMinimumChargePower_L3)->6, EE
             (2, ((1, 'EVMinimumChargePower_L3', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 6: EE
@@ -68,14 +68,14 @@ GRAMMARS: tuple[Grammar, ...] = (
         (
             # 0: SE(EVSEMaximumChargePower)->1
             (1, ((1, 'EVSEMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVSEMaximumChargePower_L2)->3, SE(EVSEMaximumChargePower_L3)->4, SE(EVSEMinimumChargePower)->2
-            (2, ((1, 'EVSEMaximumChargePower_L2', 1, 3, False), (1, 'EVSEMaximumChargePower_L3', 1, 4, False), (1, 'EVSEMinimumChargePower', 1, 2, False)), 2, 0),
-            # 2: SE(EVSEMinimumChargePower_L2)->6, SE(EVSEMinimumChargePower_L3)->7, SE(EVSENominalFrequency)->5
+            # 1: SE(EVSEMaximumChargePower_L2)->2, SE(EVSEMaximumChargePower_L3)->3, SE(EVSEMinimumChargePower)->4
+            (2, ((1, 'EVSEMaximumChargePower_L2', 1, 2, False), (1, 'EVSEMaximumChargePower_L3', 1, 3, False), (1, 'EVSEMinimumChargePower', 1, 4, False)), 2, 0),
+            # 2: SE(EVSEMaximumChargePower_L3)->3, SE(EVSEMinimumChargePower)->4
+            (2, ((1, 'EVSEMaximumChargePower_L3', 1, 3, False), (1, 'EVSEMinimumChargePower', 1, 4, False)), 2, 0),
+            # 3: SE(EVSEMinimumChargePower)->4
+            (1, ((1, 'EVSEMinimumChargePower', 1, 4, False),), 2, 0),
+            # 4: SE(EVSEMinimumChargePower_L2)->6, SE(EVSEMinimumChargePower_L3)->7, SE(EVSENominalFrequency)->5
             (2, ((1, 'EVSEMinimumChargePower_L2', 1, 6, False), (1, 'EVSEMinimumChargePower_L3', 1, 7, False), (1, 'EVSENominalFrequency', 1, 5, False)), 2, 0),
-            # 3: SE(EVSEMaximumChargePower_L3)->4, SE(EVSEMinimumChargePower)->2
-            (2, ((1, 'EVSEMaximumChargePower_L3', 1, 4, False), (1, 'EVSEMinimumChargePower', 1, 2, False)), 2, 0),
-            # 4: SE(EVSEMinimumChargePower)->2
-            (1, ((1, 'EVSEMinimumChargePower', 1, 2, False),), 2, 0),
             # 5: SE(MaximumPowerAsymmetry)->8, SE(EVSEPowerRampLimitation)->9, SE(EVSEPresentActivePower)->10, SE(EVSEPresentActivePower_L2)->11, SE(EVSEPresentActivePower_L3)->12, EE
             (3, ((1, 'MaximumPowerAsymmetry', 1, 8, False), (1, 'EVSEPowerRampLimitation', 1, 9, False), (1, 'EVSEPresentActivePower', 1, 10, False), (1, 'EVSEPresentActivePower_L2', 1, 11, False), (1, 'EVSEPresentActivePower_L3', 1, 12, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(EVSEMinimumChargePower_L3)->7, SE(EVSENominalFrequency)->5
@@ -139,12 +139,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'SignedInfo', 6, 2, False),), 2, 0),
             # 2: SE(SignatureValue)->3
             (1, ((1, 'SignatureValue', 13, 3, False),), 2, 0),
-            # 3: SE(KeyInfo)->5, SE(Object*)->4, EE
-            (2, ((1, 'KeyInfo', 14, 5, False), (1, 'Object', 23, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(Object*)->4, EE
-            (2, ((1, 'Object', 23, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Object*)->4, EE
-            (2, ((1, 'Object', 23, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(KeyInfo)->4, SE(Object*)->5, EE
+            (2, ((1, 'KeyInfo', 14, 4, False), (1, 'Object', 23, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(Object*)->5, EE
+            (2, ((1, 'Object', 23, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Object*)->5, EE
+            (2, ((1, 'Object', 23, 5, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 6
@@ -312,16 +312,16 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 16
         'DSAKeyValueType',
         (
-            # 0: SE(P)->1, SE(G)->3, SE(Y)->2
-            (2, ((2, 'P', 6, 1, False), (2, 'G', 6, 3, False), (2, 'Y', 6, 2, False)), 3, 0),
+            # 0: SE(P)->1, SE(G)->2, SE(Y)->3
+            (2, ((2, 'P', 6, 1, False), (2, 'G', 6, 2, False), (2, 'Y', 6, 3, False)), 3, 0),
             # 1: SE(Q)->4
             (1, ((2, 'Q', 6, 4, False),), 2, 0),
-            # 2: SE(J)->5, SE(Seed)->6, EE
+            # 2: SE(Y)->3
+            (1, ((2, 'Y', 6, 3, False),), 2, 0),
+            # 3: SE(J)->5, SE(Seed)->6, EE
             (2, ((2, 'J', 6, 5, False), (2, 'Seed', 6, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Y)->2
-            (1, ((2, 'Y', 6, 2, False),), 2, 0),
-            # 4: SE(G)->3, SE(Y)->2
-            (2, ((2, 'G', 6, 3, False), (2, 'Y', 6, 2, False)), 2, 0),
+            # 4: SE(G)->2, SE(Y)->3
+            (2, ((2, 'G', 6, 2, False), (2, 'Y', 6, 3, False)), 2, 0),
             # 5: SE(Seed)->6, EE
             (2, ((2, 'Seed', 6, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(PgenCounter)->7
@@ -485,46 +485,46 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'EVMinimumEnergyRequest', 1, 4, False),), 2, 0),
             # 4: SE(EVMaximumChargePower)->5
             (1, ((1, 'EVMaximumChargePower', 1, 5, False),), 2, 0),
-            # 5: SE(EVMaximumChargePower_L2)->7, SE(EVMaximumChargePower_L3)->8, SE(EVMinimumChargePower)->6
-            (2, ((1, 'EVMaximumChargePower_L2', 1, 7, False), (1, 'EVMaximumChargePower_L3', 1, 8, False), (1, 'EVMinimumChargePower', 1, 6, False)), 2, 0),
-            # 6: SE(EVMinimumChargePower_L2)->10, SE(EVMinimumChargePower_L3)->11, SE(EVPresentActivePower)->9
-            (2, ((1, 'EVMinimumChargePower_L2', 1, 10, False), (1, 'EVMinimumChargePower_L3', 1, 11, False), (1, 'EVPresentActivePower', 1, 9, False)), 2, 0),
-            # 7: SE(EVMaximumChargePower_L3)->8, SE(EVMinimumChargePower)->6
-            (2, ((1, 'EVMaximumChargePower_L3', 1, 8, False), (1, 'EVMinimumChargePower', 1, 6, False)), 2, 0),
-            # 8: SE(EVMinimumChargePower)->6
-            (1, ((1, 'EVMinimumChargePower', 1, 6, False),), 2, 0),
-            # 9: SE(EVPresentActivePower_L2)->13, SE(EVPresentActivePower_L3)->14, SE(EVPresentReactivePower)->12
-            (2, ((1, 'EVPresentActivePower_L2', 1, 13, False), (1, 'EVPresentActivePower_L3', 1, 14, False), (1, 'EVPresentReactivePower', 1, 12, False)), 2, 0),
-            # 10: SE(EVMinimumChargePower_L3)->11, SE(EVPresentActivePower)->9
-            (2, ((1, 'EVMinimumChargePower_L3', 1, 11, False), (1, 'EVPresentActivePower', 1, 9, False)), 2, 0),
-            # 11: SE(EVPresentActivePower)->9
-            (1, ((1, 'EVPresentActivePower', 1, 9, False),), 2, 0),
-            # 12: SE(EVPresentReactivePower_L2)->16, SE(EVPresentReactivePower_L3)->17, SE(EVMaximumDischargePower)->15
+            # 5: SE(EVMaximumChargePower_L2)->6, SE(EVMaximumChargePower_L3)->7, SE(EVMinimumChargePower)->8
+            (2, ((1, 'EVMaximumChargePower_L2', 1, 6, False), (1, 'EVMaximumChargePower_L3', 1, 7, False), (1, 'EVMinimumChargePower', 1, 8, False)), 2, 0),
+            # 6: SE(EVMaximumChargePower_L3)->7, SE(EVMinimumChargePower)->8
+            (2, ((1, 'EVMaximumChargePower_L3', 1, 7, False), (1, 'EVMinimumChargePower', 1, 8, False)), 2, 0),
+            # 7: SE(EVMinimumChargePower)->8
+            (1, ((1, 'EVMinimumChargePower', 1, 8, False),), 2, 0),
+            # 8: SE(EVMinimumChargePower_L2)->9, SE(EVMinimumChargePower_L3)->10, SE(EVPresentActivePower)->11
+            (2, ((1, 'EVMinimumChargePower_L2', 1, 9, False), (1, 'EVMinimumChargePower_L3', 1, 10, False), (1, 'EVPresentActivePower', 1, 11, False)), 2, 0),
+            # 9: SE(EVMinimumChargePower_L3)->10, SE(EVPresentActivePower)->11
+            (2, ((1, 'EVMinimumChargePower_L3', 1, 10, False), (1, 'EVPresentActivePower', 1, 11, False)), 2, 0),
+            # 10: SE(EVPresentActivePower)->11
+            (1, ((1, 'EVPresentActivePower', 1, 11, False),), 2, 0),
+            # 11: SE(EVPresentActivePower_L2)->12, SE(EVPresentActivePower_L3)->13, SE(EVPresentReactivePower)->14
+            (2, ((1, 'EVPresentActivePower_L2', 1, 12, False), (1, 'EVPresentActivePower_L3', 1, 13, False), (1, 'EVPresentReactivePower', 1, 14, False)), 2, 0),
+            # 12: SE(EVPresentActivePower_L3)->13, SE(EVPresentReactivePower)->14
+            (2, ((1, 'EVPresentActivePower_L3', 1, 13, False), (1, 'EVPresentReactivePower', 1, 14, False)), 2, 0),
+            # 13: SE(EVPresentReactivePower)->14
+            (1, ((1, 'EVPresentReactivePower', 1, 14, False),), 2, 0),
+            # 14: SE(EVPresentReactivePower_L2)->16, SE(EVPresentReactivePower_L3)->17, SE(EVMaximumDischargePower)->15
             (2, ((1, 'EVPresentReactivePower_L2', 1, 16, False), (1, 'EVPresentReactivePower_L3', 1, 17, False), (1, 'EVMaximumDischargePower', 1, 15, False)), 2, 0),
-            # 13: SE(EVPresentActivePower_L3)->14, SE(EVPresentReactivePower)->12
-            (2, ((1, 'EVPresentActivePower_L3', 1, 14, False), (1, 'EVPresentReactivePower', 1, 12, False)), 2, 0),
-            # 14: SE(EVPresentReactivePower)->12
-            (1, ((1, 'EVPresentReactivePower', 1, 12, False),), 2, 0),
-            # 15: SE(EVMaximumDischargePower_L2)->19, SE(EVMaximumDischargePower_L3)->20, SE(EVMinimumDischargePower)->18
-            (2, ((1, 'EVMaximumDischargePower_L2', 1, 19, False), (1, 'EVMaximumDischargePower_L3', 1, 20, False), (1, 'EVMinimumDischargePower', 1, 18, False)), 2, 0),
+            # 15: SE(EVMaximumDischargePower_L2)->18, SE(EVMaximumDischargePower_L3)->19, SE(EVMinimumDischargePower)->20
+            (2, ((1, 'EVMaximumDischargePower_L2', 1, 18, False), (1, 'EVMaximumDischargePower_L3', 1, 19, False), (1, 'EVMinimumDischargePower', 1, 20, False)), 2, 0),
             # 16: SE(EVPresentReactivePower_L3)->17, SE(EVMaximumDischargePower)->15
             (2, ((1, 'EVPresentReactivePower_L3', 1, 17, False), (1, 'EVMaximumDischargePower', 1, 15, False)), 2, 0),
             # 17: SE(EVMaximumDischargePower)->15
             (1, ((1, 'EVMaximumDischargePower', 1, 15, False),), 2, 0),
-            # 18: SE(EVMinimumDischargePower_L2)->21, SE(EVMinimumDischargePower_L3)->22, SE(EVMaximumV2XEnergyRequest)->23, SE(EVMinimumV2XEnergyRequest)->24, EE
-            (3, ((1, 'EVMinimumDischargePower_L2', 1, 21, False), (1, 'EVMinimumDischargePower_L3', 1, 22, False), (1, 'EVMaximumV2XEnergyRequest', 1, 23, False), (1, 'EVMinimumV2XEnergyRequest', 1, 24, False), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(EVMaximumDischargePower_L3)->20, SE(EVMinimumDischargePower)->18
-            (2, ((1, 'EVMaximumDischargePower_L3', 1, 20, False), (1, 'EVMinimumDischargePower', 1, 18, False)), 2, 0),
-            # 20: SE(EVMinimumDischargePower)->18
-            (1, ((1, 'EVMinimumDischargePower', 1, 18, False),), 2, 0),
-            # 21: SE(EVMinimumDischargePower_L3)->22, SE(EVMaximumV2XEnergyRequest)->23, SE(EVMinimumV2XEnergyRequest)->24, EE
-            (3, ((1, 'EVMinimumDischargePower_L3', 1, 22, False), (1, 'EVMaximumV2XEnergyRequest', 1, 23, False), (1, 'EVMinimumV2XEnergyRequest', 1, 24, False), (0, '', 0, 0, False)), 1, 0),
-            # 22: SE(EVMaximumV2XEnergyRequest)->23, SE(EVMinimumV2XEnergyRequest)->24, EE
-            (2, ((1, 'EVMaximumV2XEnergyRequest', 1, 23, False), (1, 'EVMinimumV2XEnergyRequest', 1, 24, False), (0, '', 0, 0, False)), 1, 0),
-            # 23: SE(EVMinimumV2XEnergyRequest)->24, EE
-            (2, ((1, 'EVMinimumV2XEnergyRequest', 1, 24, False), (0, '', 0, 0, False)), 1, 0),
-            # 24: EE
+            # 18: SE(EVMaximumDischargePower_L3)->19, SE(EVMinimumDischargePower)->20
+            (2, ((1, 'EVMaximumDischargePower_L3', 1, 19, False), (1, 'EVMinimumDischargePower', 1, 20, False)), 2, 0),
+            # 19: SE(EVMinimumDischargePower)->20
+            (1, ((1, 'EVMinimumDischargePower', 1, 20, False),), 2, 0),
+            # 20: SE(EVMinimumDischargePower_L2)->24, SE(EVMinimumDischargePower_L3)->21, SE(EVMaximumV2XEnergyRequest)->22, SE(EVMinimumV2XEnergyRequest)->23, EE
+            (3, ((1, 'EVMinimumDischargePower_L2', 1, 24, False), (1, 'EVMinimumDischargePower_L3', 1, 21, False), (1, 'EVMaximumV2XEnergyRequest', 1, 22, False), (1, 'EVMinimumV2XEnergyRequest', 1, 23, False), (0, '', 0, 0, False)), 1, 0),
+            # 21: SE(EVMaximumV2XEnergyRequest)->22, SE(EVMinimumV2XEnergyRequest)->23, EE
+            (2, ((1, 'EVMaximumV2XEnergyRequest', 1, 22, False), (1, 'EVMinimumV2XEnergyRequest', 1, 23, False), (0, '', 0, 0, False)), 1, 0),
+            # 22: SE(EVMinimumV2XEnergyRequest)->23, EE
+            (2, ((1, 'EVMinimumV2XEnergyRequest', 1, 23, False), (0, '', 0, 0, False)), 1, 0),
+            # 23: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
+            # 24: SE(EVMinimumDischargePower_L3)->21, SE(EVMaximumV2XEnergyRequest)->22, SE(EVMinimumV2XEnergyRequest)->23, EE
+            (3, ((1, 'EVMinimumDischargePower_L3', 1, 21, False), (1, 'EVMaximumV2XEnergyRequest', 1, 22, False), (1, 'EVMinimumV2XEnergyRequest', 1, 23, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 26
@@ -550,30 +550,30 @@ GRAMMARS: tuple[Grammar, ...] = (
             (2, ((1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
             # 9: SE(EVPresentActivePower)->10
             (1, ((1, 'EVPresentActivePower', 1, 10, False),), 2, 0),
-            # 10: SE(EVPresentActivePower_L2)->21, SE(EVPresentActivePower_L3)->11, SE(EVPresentReactivePower)->12, SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (4, ((1, 'EVPresentActivePower_L2', 1, 21, False), (1, 'EVPresentActivePower_L3', 1, 11, False), (1, 'EVPresentReactivePower', 1, 12, False), (1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(EVPresentReactivePower)->12, SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (4, ((1, 'EVPresentReactivePower', 1, 12, False), (1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (4, ((1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(EVPresentReactivePower_L3)->14, SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (4, ((1, 'EVPresentReactivePower_L3', 1, 14, False), (1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (3, ((1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (3, ((1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (3, ((1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (3, ((1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (2, ((1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(EVMinimumDischargePower_L3)->20, EE
-            (2, ((1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 20: EE
+            # 10: SE(EVPresentActivePower_L2)->11, SE(EVPresentActivePower_L3)->12, SE(EVPresentReactivePower)->13, SE(EVPresentReactivePower_L2)->14, SE(EVPresentReactivePower_L3)->15, SE(EVMaximumDischargePower)->16, SE(EVMaximumDischargePower_L2)->17, SE(EVMaximumDischargePower_L3)->18, SE(EVMinimumDischargePower)->19, SE(EVMinimumDischargePower_L2)->20, SE(EVMinimumDischargePower_L3)->21, EE
+            (4, ((1, 'EVPresentActivePower_L2', 1, 11, False), (1, 'EVPresentActivePower_L3', 1, 12, False), (1, 'EVPresentReactivePower', 1, 13, False), (1, 'EVPresentReactivePower_L2', 1, 14, False), (1, 'EVPresentReactivePower_L3', 1, 15, False), (1, 'EVMaximumDischargePower', 1, 16, False), (1, 'EVMaximumDischargePower_L2', 1, 17, False), (1, 'EVMaximumDischargePower_L3', 1, 18, False), (1, 'EVMinimumDischargePower', 1, 19, False), (1, 'EVMinimumDischargePower_L2', 1, 20, False), (1, 'EVMinimumDischargePower_L3', 1, 21, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(EVPresentActivePower_L3)->12, SE(EVPresentReactivePower)->13, SE(EVPresentReactivePower_L2)->14, SE(EVPresentReactivePower_L3)->15, SE(EVMaximumDischargePower)->16, SE(EVMaximumDischargePower_L2)->17, SE(EVMaximumDischargePower_L3)->18, SE(EVMinimumDischargePower)->19, SE(EVMinimumDischargePower_L2)->20, SE(EVMinimumDischargePower_L3)->21, EE
+            (4, ((1, 'EVPresentActivePower_L3', 1, 12, False), (1, 'EVPresentReactivePower', 1, 13, False), (1, 'EVPresentReactivePower_L2', 1, 14, False), (1, 'EVPresentReactivePower_L3', 1, 15, False), (1, 'EVMaximumDischargePower', 1, 16, False), (1, 'EVMaximumDischargePower_L2', 1, 17, False), (1, 'EVMaximumDischargePower_L3', 1, 18, False), (1, 'EVMinimumDischargePower', 1, 19, False), (1, 'EVMinimumDischargePower_L2', 1, 20, False), (1, 'EVMinimumDischargePower_L3', 1, 21, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(EVPresentReactivePower)->13, SE(EVPresentReactivePower_L2)->14, SE(EVPresentReactivePower_L3)->15, SE(EVMaximumDischargePower)->16, SE(EVMaximumDischargePower_L2)->17, SE(EVMaximumDischargePower_L3)->18, SE(EVMinimumDischargePower)->19, SE(EVMinimumDischargePower_L2)->20, SE(EVMinimumDischargePower_L3)->21, EE
+            (4, ((1, 'EVPresentReactivePower', 1, 13, False), (1, 'EVPresentReactivePower_L2', 1, 14, False), (1, 'EVPresentReactivePower_L3', 1, 15, False), (1, 'EVMaximumDischargePower', 1, 16, False), (1, 'EVMaximumDischargePower_L2', 1, 17, False), (1, 'EVMaximumDischargePower_L3', 1, 18, False), (1, 'EVMinimumDischargePower', 1, 19, False), (1, 'EVMinimumDischargePower_L2', 1, 20, False), (1, 'EVMinimumDischargePower_L3', 1, 21, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(EVPresentReactivePower_L2)->14, SE(EVPresentReactivePower_L3)->15, SE(EVMaximumDischargePower)->16, SE(EVMaximumDischargePower_L2)->17, SE(EVMaximumDischargePower_L3)->18, SE(EVMinimumDischargePower)->19, SE(EVMinimumDischargePower_L2)->20, SE(EVMinimumDischargePower_L3)->21, EE
+            (4, ((1, 'EVPresentReactivePower_L2', 1, 14, False), (1, 'EVPresentReactivePower_L3', 1, 15, False), (1, 'EVMaximumDischargePower', 1, 16, False), (1, 'EVMaximumDischargePower_L2', 1, 17, False), (1, 'EVMaximumDischargePower_L3', 1, 18, False), (1, 'EVMinimumDischargePower', 1, 19, False), (1, 'EVMinimumDischargePower_L2', 1, 20, False), (1, 'EVMinimumDischargePower_L3', 1, 21, False), (0, '', 0, 0, False)), 1, 0),
+            # 14: SE(EVPresentReactivePower_L3)->15, SE(EVMaximumDischargePower)->16, SE(EVMaximumDischargePower_L2)->17, SE(EVMaximumDischargePower_L3)->18, SE(EVMinimumDischargePower)->19, SE(EVMinimumDischargePower_L2)->20, SE(EVMinimumDischargePower_L3)->21, EE
+            (4, ((1, 'EVPresentReactivePower_L3', 1, 15, False), (1, 'EVMaximumDischargePower', 1, 16, False), (1, 'EVMaximumDischargePower_L2', 1, 17, False), (1, 'EVMaximumDischargePower_L3', 1, 18, False), (1, 'EVMinimumDischargePower', 1, 19, False), (1, 'EVMinimumDischargePower_L2', 1, 20, False), (1, 'EVMinimumDischargePower_L3', 1, 21, False), (0, '', 0, 0, False)), 1, 0),
+            # 15: SE(EVMaximumDischargePower)->16, SE(EVMaximumDischargePower_L2)->17, SE(EVMaximumDischargePower_L3)->18, SE(EVMinimumDischargePower)->19, SE(EVMinimumDischargePower_L2)->20, SE(EVMinimumDischargePower_L3)->21, EE
+            (3, ((1, 'EVMaximumDischargePower', 1, 16, False), (1, 'EVMaximumDischargePower_L2', 1, 17, False), (1, 'EVMaximumDischargePower_L3', 1, 18, False), (1, 'EVMinimumDischargePower', 1, 19, False), (1, 'EVMinimumDischargePower_L2', 1, 20, False), (1, 'EVMinimumDischargePower_L3', 1, 21, False), (0, '', 0, 0, False)), 1, 0),
+            # 16: SE(EVMaximumDischargePower_L2)->17, SE(EVMaximumDischargePower_L3)->18, SE(EVMinimumDischargePower)->19, SE(EVMinimumDischargePower_L2)->20, SE(EVMinimumDischargePower_L3)->21, EE
+            (3, ((1, 'EVMaximumDischargePower_L2', 1, 17, False), (1, 'EVMaximumDischargePower_L3', 1, 18, False), (1, 'EVMinimumDischargePower', 1, 19, False), (1, 'EVMinimumDischargePower_L2', 1, 20, False), (1, 'EVMinimumDischargePower_L3', 1, 21, False), (0, '', 0, 0, False)), 1, 0),
+            # 17: SE(EVMaximumDischargePower_L3)->18, SE(EVMinimumDischargePower)->19, SE(EVMinimumDischargePower_L2)->20, SE(EVMinimumDischargePower_L3)->21, EE
+            (3, ((1, 'EVMaximumDischargePower_L3', 1, 18, False), (1, 'EVMinimumDischargePower', 1, 19, False), (1, 'EVMinimumDischargePower_L2', 1, 20, False), (1, 'EVMinimumDischargePower_L3', 1, 21, False), (0, '', 0, 0, False)), 1, 0),
+            # 18: SE(EVMinimumDischargePower)->19, SE(EVMinimumDischargePower_L2)->20, SE(EVMinimumDischargePower_L3)->21, EE
+            (3, ((1, 'EVMinimumDischargePower', 1, 19, False), (1, 'EVMinimumDischargePower_L2', 1, 20, False), (1, 'EVMinimumDischargePower_L3', 1, 21, False), (0, '', 0, 0, False)), 1, 0),
+            # 19: SE(EVMinimumDischargePower_L2)->20, SE(EVMinimumDischargePower_L3)->21, EE
+            (2, ((1, 'EVMinimumDischargePower_L2', 1, 20, False), (1, 'EVMinimumDischargePower_L3', 1, 21, False), (0, '', 0, 0, False)), 1, 0),
+            # 20: SE(EVMinimumDischargePower_L3)->21, EE
+            (2, ((1, 'EVMinimumDischargePower_L3', 1, 21, False), (0, '', 0, 0, False)), 1, 0),
+            # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 21: SE(EVPresentActivePower_L3)->11, SE(EVPresentReactivePower)->12, SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (4, ((1, 'EVPresentActivePower_L3', 1, 11, False), (1, 'EVPresentReactivePower', 1, 12, False), (1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 27
@@ -596,26 +596,26 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'EVMinimumEnergyRequest', 1, 4, False),), 2, 0),
             # 4: SE(EVMaximumChargePower)->5
             (1, ((1, 'EVMaximumChargePower', 1, 5, False),), 2, 0),
-            # 5: SE(EVMaximumChargePower_L2)->7, SE(EVMaximumChargePower_L3)->8, SE(EVMinimumChargePower)->6
-            (2, ((1, 'EVMaximumChargePower_L2', 1, 7, False), (1, 'EVMaximumChargePower_L3', 1, 8, False), (1, 'EVMinimumChargePower', 1, 6, False)), 2, 0),
-            # 6: SE(EVMinimumChargePower_L2)->10, SE(EVMinimumChargePower_L3)->11, SE(EVPresentActivePower)->9
-            (2, ((1, 'EVMinimumChargePower_L2', 1, 10, False), (1, 'EVMinimumChargePower_L3', 1, 11, False), (1, 'EVPresentActivePower', 1, 9, False)), 2, 0),
-            # 7: SE(EVMaximumChargePower_L3)->8, SE(EVMinimumChargePower)->6
-            (2, ((1, 'EVMaximumChargePower_L3', 1, 8, False), (1, 'EVMinimumChargePower', 1, 6, False)), 2, 0),
-            # 8: SE(EVMinimumChargePower)->6
-            (1, ((1, 'EVMinimumChargePower', 1, 6, False),), 2, 0),
-            # 9: SE(EVPresentActivePower_L2)->13, SE(EVPresentActivePower_L3)->14, SE(EVPresentReactivePower)->12
-            (2, ((1, 'EVPresentActivePower_L2', 1, 13, False), (1, 'EVPresentActivePower_L3', 1, 14, False), (1, 'EVPresentReactivePower', 1, 12, False)), 2, 0),
-            # 10: SE(EVMinimumChargePower_L3)->11, SE(EVPresentActivePower)->9
-            (2, ((1, 'EVMinimumChargePower_L3', 1, 11, False), (1, 'EVPresentActivePower', 1, 9, False)), 2, 0),
-            # 11: SE(EVPresentActivePower)->9
-            (1, ((1, 'EVPresentActivePower', 1, 9, False),), 2, 0),
-            # 12: SE(EVPresentReactivePower_L2)->15, SE(EVPresentReactivePower_L3)->16, EE
+            # 5: SE(EVMaximumChargePower_L2)->6, SE(EVMaximumChargePower_L3)->7, SE(EVMinimumChargePower)->8
+            (2, ((1, 'EVMaximumChargePower_L2', 1, 6, False), (1, 'EVMaximumChargePower_L3', 1, 7, False), (1, 'EVMinimumChargePower', 1, 8, False)), 2, 0),
+            # 6: SE(EVMaximumChargePower_L3)->7, SE(EVMinimumChargePower)->8
+            (2, ((1, 'EVMaximumChargePower_L3', 1, 7, False), (1, 'EVMinimumChargePower', 1, 8, False)), 2, 0),
+            # 7: SE(EVMinimumChargePower)->8
+            (1, ((1, 'EVMinimumChargePower', 1, 8, False),), 2, 0),
+            # 8: SE(EVMinimumChargePower_L2)->9, SE(EVMinimumChargePower_L3)->10, SE(EVPresentActivePower)->11
+            (2, ((1, 'EVMinimumChargePower_L2', 1, 9, False), (1, 'EVMinimumChargePower_L3', 1, 10, False), (1, 'EVPresentActivePower', 1, 11, False)), 2, 0),
+            # 9: SE(EVMinimumChargePower_L3)->10, SE(EVPresentActivePower)->11
+            (2, ((1, 'EVMinimumChargePower_L3', 1, 10, False), (1, 'EVPresentActivePower', 1, 11, False)), 2, 0),
+            # 10: SE(EVPresentActivePower)->11
+            (1, ((1, 'EVPresentActivePower', 1, 11, False),), 2, 0),
+            # 11: SE(EVPresentActivePower_L2)->12, SE(EVPresentActivePower_L3)->13, SE(EVPresentReactivePower)->14
+            (2, ((1, 'EVPresentActivePower_L2', 1, 12, False), (1, 'EVPresentActivePower_L3', 1, 13, False), (1, 'EVPresentReactivePower', 1, 14, False)), 2, 0),
+            # 12: SE(EVPresentActivePower_L3)->13, SE(EVPresentReactivePower)->14
+            (2, ((1, 'EVPresentActivePower_L3', 1, 13, False), (1, 'EVPresentReactivePower', 1, 14, False)), 2, 0),
+            # 13: SE(EVPresentReactivePower)->14
+            (1, ((1, 'EVPresentReactivePower', 1, 14, False),), 2, 0),
+            # 14: SE(EVPresentReactivePower_L2)->15, SE(EVPresentReactivePower_L3)->16, EE
             (2, ((1, 'EVPresentReactivePower_L2', 1, 15, False), (1, 'EVPresentReactivePower_L3', 1, 16, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(EVPresentActivePower_L3)->14, SE(EVPresentReactivePower)->12
-            (2, ((1, 'EVPresentActivePower_L3', 1, 14, False), (1, 'EVPresentReactivePower', 1, 12, False)), 2, 0),
-            # 14: SE(EVPresentReactivePower)->12
-            (1, ((1, 'EVPresentReactivePower', 1, 12, False),), 2, 0),
             # 15: SE(EVPresentReactivePower_L3)->16, EE
             (2, ((1, 'EVPresentReactivePower_L3', 1, 16, False), (0, '', 0, 0, False)), 1, 0),
             # 16: EE
@@ -666,26 +666,26 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'Header', 4, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->2
             (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(EVSEStatus)->8, SE(MeterInfo)->9, SE(Receipt)->10, SE(EVSETargetFrequency)->11, SE(BPT_Dynamic_AC_CLResControlMode)->3, SE(BPT_Scheduled_AC_CLResControlMode)->4, SE(CLResControlMode)->5, SE(Dynamic_AC_CLResControlMode)->6, SE(Scheduled_AC_CLResControlMode)->7
-            (4, ((1, 'EVSEStatus', 31, 8, False), (1, 'MeterInfo', 32, 9, False), (1, 'Receipt', 33, 10, False), (1, 'EVSETargetFrequency', 1, 11, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 3, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 4, False), (1, 'CLResControlMode', 38, 5, False), (1, 'Dynamic_AC_CLResControlMode', 39, 6, False), (1, 'Scheduled_AC_CLResControlMode', 40, 7, False)), 2, 0),
-            # 3: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 4: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 5: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 6: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 2: SE(EVSEStatus)->3, SE(MeterInfo)->4, SE(Receipt)->5, SE(EVSETargetFrequency)->6, SE(BPT_Dynamic_AC_CLResControlMode)->7, SE(BPT_Scheduled_AC_CLResControlMode)->8, SE(CLResControlMode)->9, SE(Dynamic_AC_CLResControlMode)->10, SE(Scheduled_AC_CLResControlMode)->11
+            (4, ((1, 'EVSEStatus', 31, 3, False), (1, 'MeterInfo', 32, 4, False), (1, 'Receipt', 33, 5, False), (1, 'EVSETargetFrequency', 1, 6, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 7, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 8, False), (1, 'CLResControlMode', 38, 9, False), (1, 'Dynamic_AC_CLResControlMode', 39, 10, False), (1, 'Scheduled_AC_CLResControlMode', 40, 11, False)), 2, 0),
+            # 3: SE(MeterInfo)->4, SE(Receipt)->5, SE(EVSETargetFrequency)->6, SE(BPT_Dynamic_AC_CLResControlMode)->7, SE(BPT_Scheduled_AC_CLResControlMode)->8, SE(CLResControlMode)->9, SE(Dynamic_AC_CLResControlMode)->10, SE(Scheduled_AC_CLResControlMode)->11
+            (4, ((1, 'MeterInfo', 32, 4, False), (1, 'Receipt', 33, 5, False), (1, 'EVSETargetFrequency', 1, 6, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 7, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 8, False), (1, 'CLResControlMode', 38, 9, False), (1, 'Dynamic_AC_CLResControlMode', 39, 10, False), (1, 'Scheduled_AC_CLResControlMode', 40, 11, False)), 2, 0),
+            # 4: SE(Receipt)->5, SE(EVSETargetFrequency)->6, SE(BPT_Dynamic_AC_CLResControlMode)->7, SE(BPT_Scheduled_AC_CLResControlMode)->8, SE(CLResControlMode)->9, SE(Dynamic_AC_CLResControlMode)->10, SE(Scheduled_AC_CLResControlMode)->11
+            (3, ((1, 'Receipt', 33, 5, False), (1, 'EVSETargetFrequency', 1, 6, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 7, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 8, False), (1, 'CLResControlMode', 38, 9, False), (1, 'Dynamic_AC_CLResControlMode', 39, 10, False), (1, 'Scheduled_AC_CLResControlMode', 40, 11, False)), 2, 0),
+            # 5: SE(EVSETargetFrequency)->6, SE(BPT_Dynamic_AC_CLResControlMode)->7, SE(BPT_Scheduled_AC_CLResControlMode)->8, SE(CLResControlMode)->9, SE(Dynamic_AC_CLResControlMode)->10, SE(Scheduled_AC_CLResControlMode)->11
+            (3, ((1, 'EVSETargetFrequency', 1, 6, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 7, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 8, False), (1, 'CLResControlMode', 38, 9, False), (1, 'Dynamic_AC_CLResControlMode', 39, 10, False), (1, 'Scheduled_AC_CLResControlMode', 40, 11, False)), 2, 0),
+            # 6: SE(BPT_Dynamic_AC_CLResControlMode)->7, SE(BPT_Scheduled_AC_CLResControlMode)->8, SE(CLResControlMode)->9, SE(Dynamic_AC_CLResControlMode)->10, SE(Scheduled_AC_CLResControlMode)->11
+            (3, ((1, 'BPT_Dynamic_AC_CLResControlMode', 36, 7, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 8, False), (1, 'CLResControlMode', 38, 9, False), (1, 'Dynamic_AC_CLResControlMode', 39, 10, False), (1, 'Scheduled_AC_CLResControlMode', 40, 11, False)), 2, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 8: SE(MeterInfo)->9, SE(Receipt)->10, SE(EVSETargetFrequency)->11, SE(BPT_Dynamic_AC_CLResControlMode)->3, SE(BPT_Scheduled_AC_CLResControlMode)->4, SE(CLResControlMode)->5, SE(Dynamic_AC_CLResControlMode)->6, SE(Scheduled_AC_CLResControlMode)->7
-            (4, ((1, 'MeterInfo', 32, 9, False), (1, 'Receipt', 33, 10, False), (1, 'EVSETargetFrequency', 1, 11, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 3, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 4, False), (1, 'CLResControlMode', 38, 5, False), (1, 'Dynamic_AC_CLResControlMode', 39, 6, False), (1, 'Scheduled_AC_CLResControlMode', 40, 7, False)), 2, 0),
-            # 9: SE(Receipt)->10, SE(EVSETargetFrequency)->11, SE(BPT_Dynamic_AC_CLResControlMode)->3, SE(BPT_Scheduled_AC_CLResControlMode)->4, SE(CLResControlMode)->5, SE(Dynamic_AC_CLResControlMode)->6, SE(Scheduled_AC_CLResControlMode)->7
-            (3, ((1, 'Receipt', 33, 10, False), (1, 'EVSETargetFrequency', 1, 11, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 3, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 4, False), (1, 'CLResControlMode', 38, 5, False), (1, 'Dynamic_AC_CLResControlMode', 39, 6, False), (1, 'Scheduled_AC_CLResControlMode', 40, 7, False)), 2, 0),
-            # 10: SE(EVSETargetFrequency)->11, SE(BPT_Dynamic_AC_CLResControlMode)->3, SE(BPT_Scheduled_AC_CLResControlMode)->4, SE(CLResControlMode)->5, SE(Dynamic_AC_CLResControlMode)->6, SE(Scheduled_AC_CLResControlMode)->7
-            (3, ((1, 'EVSETargetFrequency', 1, 11, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 3, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 4, False), (1, 'CLResControlMode', 38, 5, False), (1, 'Dynamic_AC_CLResControlMode', 39, 6, False), (1, 'Scheduled_AC_CLResControlMode', 40, 7, False)), 2, 0),
-            # 11: SE(BPT_Dynamic_AC_CLResControlMode)->3, SE(BPT_Scheduled_AC_CLResControlMode)->4, SE(CLResControlMode)->5, SE(Dynamic_AC_CLResControlMode)->6, SE(Scheduled_AC_CLResControlMode)->7
-            (3, ((1, 'BPT_Dynamic_AC_CLResControlMode', 36, 3, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 4, False), (1, 'CLResControlMode', 38, 5, False), (1, 'Dynamic_AC_CLResControlMode', 39, 6, False), (1, 'Scheduled_AC_CLResControlMode', 40, 7, False)), 2, 0),
+            # 8: EE
+            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 9: EE
+            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 10: EE
+            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 11: EE
+            (1, ((0, '', 0, 0, False),), 1, 0),
         ),
     ),
     (  # 31
@@ -922,30 +922,30 @@ GRAMMARS: tuple[Grammar, ...] = (
         (
             # 0: SE(EVMaximumChargePower)->1
             (1, ((1, 'EVMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVMaximumChargePower_L2)->3, SE(EVMaximumChargePower_L3)->4, SE(EVMinimumChargePower)->2
-            (2, ((1, 'EVMaximumChargePower_L2', 1, 3, False), (1, 'EVMaximumChargePower_L3', 1, 4, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
-            # 2: SE(EVMinimumChargePower_L2)->6, SE(EVMinimumChargePower_L3)->7, SE(EVMaximumDischargePower)->5
+            # 1: SE(EVMaximumChargePower_L2)->2, SE(EVMaximumChargePower_L3)->3, SE(EVMinimumChargePower)->4
+            (2, ((1, 'EVMaximumChargePower_L2', 1, 2, False), (1, 'EVMaximumChargePower_L3', 1, 3, False), (1, 'EVMinimumChargePower', 1, 4, False)), 2, 0),
+            # 2: SE(EVMaximumChargePower_L3)->3, SE(EVMinimumChargePower)->4
+            (2, ((1, 'EVMaximumChargePower_L3', 1, 3, False), (1, 'EVMinimumChargePower', 1, 4, False)), 2, 0),
+            # 3: SE(EVMinimumChargePower)->4
+            (1, ((1, 'EVMinimumChargePower', 1, 4, False),), 2, 0),
+            # 4: SE(EVMinimumChargePower_L2)->6, SE(EVMinimumChargePower_L3)->7, SE(EVMaximumDischargePower)->5
             (2, ((1, 'EVMinimumChargePower_L2', 1, 6, False), (1, 'EVMinimumChargePower_L3', 1, 7, False), (1, 'EVMaximumDischargePower', 1, 5, False)), 2, 0),
-            # 3: SE(EVMaximumChargePower_L3)->4, SE(EVMinimumChargePower)->2
-            (2, ((1, 'EVMaximumChargePower_L3', 1, 4, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
-            # 4: SE(EVMinimumChargePower)->2
-            (1, ((1, 'EVMinimumChargePower', 1, 2, False),), 2, 0),
-            # 5: SE(EVMaximumDischargePower_L2)->9, SE(EVMaximumDischargePower_L3)->10, SE(EVMinimumDischargePower)->8
-            (2, ((1, 'EVMaximumDischargePower_L2', 1, 9, False), (1, 'EVMaximumDischargePower_L3', 1, 10, False), (1, 'EVMinimumDischargePower', 1, 8, False)), 2, 0),
+            # 5: SE(EVMaximumDischargePower_L2)->8, SE(EVMaximumDischargePower_L3)->9, SE(EVMinimumDischargePower)->10
+            (2, ((1, 'EVMaximumDischargePower_L2', 1, 8, False), (1, 'EVMaximumDischargePower_L3', 1, 9, False), (1, 'EVMinimumDischargePower', 1, 10, False)), 2, 0),
             # 6: SE(EVMinimumChargePower_L3)->7, SE(EVMaximumDischargePower)->5
             (2, ((1, 'EVMinimumChargePower_L3', 1, 7, False), (1, 'EVMaximumDischargePower', 1, 5, False)), 2, 0),
             # 7: SE(EVMaximumDischargePower)->5
             (1, ((1, 'EVMaximumDischargePower', 1, 5, False),), 2, 0),
-            # 8: SE(EVMinimumDischargePower_L2)->11, SE(EVMinimumDischargePower_L3)->12, EE
-            (2, ((1, 'EVMinimumDischargePower_L2', 1, 11, False), (1, 'EVMinimumDischargePower_L3', 1, 12, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(EVMaximumDischargePower_L3)->10, SE(EVMinimumDischargePower)->8
-            (2, ((1, 'EVMaximumDischargePower_L3', 1, 10, False), (1, 'EVMinimumDischargePower', 1, 8, False)), 2, 0),
-            # 10: SE(EVMinimumDischargePower)->8
-            (1, ((1, 'EVMinimumDischargePower', 1, 8, False),), 2, 0),
-            # 11: SE(EVMinimumDischargePower_L3)->12, EE
-            (2, ((1, 'EVMinimumDischargePower_L3', 1, 12, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: EE
+            # 8: SE(EVMaximumDischargePower_L3)->9, SE(EVMinimumDischargePower)->10
+            (2, ((1, 'EVMaximumDischargePower_L3', 1, 9, False), (1, 'EVMinimumDischargePower', 1, 10, False)), 2, 0),
+            # 9: SE(EVMinimumDischargePower)->10
+            (1, ((1, 'EVMinimumDischargePower', 1, 10, False),), 2, 0),
+            # 10: SE(EVMinimumDischargePower_L2)->12, SE(EVMinimumDischargePower_L3)->11, EE
+            (2, ((1, 'EVMinimumDischargePower_L2', 1, 12, False), (1, 'EVMinimumDischargePower_L3', 1, 11, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
+            # 12: SE(EVMinimumDischargePower_L3)->11, EE
+            (2, ((1, 'EVMinimumDischargePower_L3', 1, 11, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 43
@@ -968,22 +968,22 @@ GRAMMARS: tuple[Grammar, ...] = (
         (
             # 0: SE(EVSEMaximumChargePower)->1
             (1, ((1, 'EVSEMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVSEMaximumChargePower_L2)->3, SE(EVSEMaximumChargePower_L3)->4, SE(EVSEMinimumChargePower)->2
-            (2, ((1, 'EVSEMaximumChargePower_L2', 1, 3, False), (1, 'EVSEMaximumChargePower_L3', 1, 4, False), (1, 'EVSEMinimumChargePower', 1, 2, False)), 2, 0),
-            # 2: SE(EVSEMinimumChargePower_L2)->6, SE(EVSEMinimumChargePower_L3)->7, SE(EVSENominalFrequency)->5
+            # 1: SE(EVSEMaximumChargePower_L2)->2, SE(EVSEMaximumChargePower_L3)->3, SE(EVSEMinimumChargePower)->4
+            (2, ((1, 'EVSEMaximumChargePower_L2', 1, 2, False), (1, 'EVSEMaximumChargePower_L3', 1, 3, False), (1, 'EVSEMinimumChargePower', 1, 4, False)), 2, 0),
+            # 2: SE(EVSEMaximumChargePower_L3)->3, SE(EVSEMinimumChargePower)->4
+            (2, ((1, 'EVSEMaximumChargePower_L3', 1, 3, False), (1, 'EVSEMinimumChargePower', 1, 4, False)), 2, 0),
+            # 3: SE(EVSEMinimumChargePower)->4
+            (1, ((1, 'EVSEMinimumChargePower', 1, 4, False),), 2, 0),
+            # 4: SE(EVSEMinimumChargePower_L2)->6, SE(EVSEMinimumChargePower_L3)->7, SE(EVSENominalFrequency)->5
             (2, ((1, 'EVSEMinimumChargePower_L2', 1, 6, False), (1, 'EVSEMinimumChargePower_L3', 1, 7, False), (1, 'EVSENominalFrequency', 1, 5, False)), 2, 0),
-            # 3: SE(EVSEMaximumChargePower_L3)->4, SE(EVSEMinimumChargePower)->2
-            (2, ((1, 'EVSEMaximumChargePower_L3', 1, 4, False), (1, 'EVSEMinimumChargePower', 1, 2, False)), 2, 0),
-            # 4: SE(EVSEMinimumChargePower)->2
-            (1, ((1, 'EVSEMinimumChargePower', 1, 2, False),), 2, 0),
             # 5: SE(MaximumPowerAsymmetry)->9, SE(EVSEPowerRampLimitation)->10, SE(EVSEPresentActivePower)->11, SE(EVSEPresentActivePower_L2)->12, SE(EVSEPresentActivePower_L3)->13, SE(EVSEMaximumDischargePower)->8
             (3, ((1, 'MaximumPowerAsymmetry', 1, 9, False), (1, 'EVSEPowerRampLimitation', 1, 10, False), (1, 'EVSEPresentActivePower', 1, 11, False), (1, 'EVSEPresentActivePower_L2', 1, 12, False), (1, 'EVSEPresentActivePower_L3', 1, 13, False), (1, 'EVSEMaximumDischargePower', 1, 8, False)), 2, 0),
             # 6: SE(EVSEMinimumChargePower_L3)->7, SE(EVSENominalFrequency)->5
             (2, ((1, 'EVSEMinimumChargePower_L3', 1, 7, False), (1, 'EVSENominalFrequency', 1, 5, False)), 2, 0),
             # 7: SE(EVSENominalFrequency)->5
             (1, ((1, 'EVSENominalFrequency', 1, 5, False),), 2, 0),
-            # 8: SE(EVSEMaximumDischargePower_L2)->15, SE(EVSEMaximumDischargePower_L3)->16, SE(EVSEMinimumDischargePower)->14
-            (2, ((1, 'EVSEMaximumDischargePower_L2', 1, 15, False), (1, 'EVSEMaximumDischargePower_L3', 1, 16, False), (1, 'EVSEMinimumDischargePower', 1, 14, False)), 2, 0),
+            # 8: SE(EVSEMaximumDischargePower_L2)->14, SE(EVSEMaximumDischargePower_L3)->15, SE(EVSEMinimumDischargePower)->16
+            (2, ((1, 'EVSEMaximumDischargePower_L2', 1, 14, False), (1, 'EVSEMaximumDischargePower_L3', 1, 15, False), (1, 'EVSEMinimumDischargePower', 1, 16, False)), 2, 0),
             # 9: SE(EVSEPowerRampLimitation)->10, SE(EVSEPresentActivePower)->11, SE(EVSEPresentActivePower_L2)->12, SE(EVSEPresentActivePower_L3)->13, SE(EVSEMaximumDischargePower)->8
             (3, ((1, 'EVSEPowerRampLimitation', 1, 10, False), (1, 'EVSEPresentActivePower', 1, 11, False), (1, 'EVSEPresentActivePower_L2', 1, 12, False), (1, 'EVSEPresentActivePower_L3', 1, 13, False), (1, 'EVSEMaximumDischargePower', 1, 8, False)), 2, 0),
             # 10: SE(EVSEPresentActivePower)->11, SE(EVSEPresentActivePower_L2)->12, SE(EVSEPresentActivePower_L3)->13, SE(EVSEMaximumDischargePower)->8
@@ -994,12 +994,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (2, ((1, 'EVSEPresentActivePower_L3', 1, 13, False), (1, 'EVSEMaximumDischargePower', 1, 8, False)), 2, 0),
             # 13: SE(EVSEMaximumDischargePower)->8
             (1, ((1, 'EVSEMaximumDischargePower', 1, 8, False),), 2, 0),
-            # 14: SE(EVSEMinimumDischargePower_L2)->17, SE(EVSEMinimumDischargePower_L3)->18, EE
+            # 14: SE(EVSEMaximumDischargePower_L3)->15, SE(EVSEMinimumDischargePower)->16
+            (2, ((1, 'EVSEMaximumDischargePower_L3', 1, 15, False), (1, 'EVSEMinimumDischargePower', 1, 16, False)), 2, 0),
+            # 15: SE(EVSEMinimumDischargePower)->16
+            (1, ((1, 'EVSEMinimumDischargePower', 1, 16, False),), 2, 0),
+            # 16: SE(EVSEMinimumDischargePower_L2)->17, SE(EVSEMinimumDischargePower_L3)->18, EE
             (2, ((1, 'EVSEMinimumDischargePower_L2', 1, 17, False), (1, 'EVSEMinimumDischargePower_L3', 1, 18, False), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(EVSEMaximumDischargePower_L3)->16, SE(EVSEMinimumDischargePower)->14
-            (2, ((1, 'EVSEMaximumDischargePower_L3', 1, 16, False), (1, 'EVSEMinimumDischargePower', 1, 14, False)), 2, 0),
-            # 16: SE(EVSEMinimumDischargePower)->14
-            (1, ((1, 'EVSEMinimumDischargePower', 1, 14, False),), 2, 0),
             # 17: SE(EVSEMinimumDischargePower_L3)->18, EE
             (2, ((1, 'EVSEMinimumDischargePower_L3', 1, 18, False), (0, '', 0, 0, False)), 1, 0),
             # 18: EE

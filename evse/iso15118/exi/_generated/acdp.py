@@ -66,12 +66,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'SignedInfo', 3, 2, False),), 2, 0),
             # 2: SE(SignatureValue)->3
             (1, ((1, 'SignatureValue', 10, 3, False),), 2, 0),
-            # 3: SE(KeyInfo)->5, SE(Object*)->4, EE
-            (2, ((1, 'KeyInfo', 11, 5, False), (1, 'Object', 20, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(Object*)->4, EE
-            (2, ((1, 'Object', 20, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Object*)->4, EE
-            (2, ((1, 'Object', 20, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(KeyInfo)->4, SE(Object*)->5, EE
+            (2, ((1, 'KeyInfo', 11, 4, False), (1, 'Object', 20, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(Object*)->5, EE
+            (2, ((1, 'Object', 20, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Object*)->5, EE
+            (2, ((1, 'Object', 20, 5, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 3
@@ -239,16 +239,16 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 13
         'DSAKeyValueType',
         (
-            # 0: SE(P)->1, SE(G)->3, SE(Y)->2
-            (2, ((2, 'P', 4, 1, False), (2, 'G', 4, 3, False), (2, 'Y', 4, 2, False)), 3, 0),
+            # 0: SE(P)->1, SE(G)->2, SE(Y)->3
+            (2, ((2, 'P', 4, 1, False), (2, 'G', 4, 2, False), (2, 'Y', 4, 3, False)), 3, 0),
             # 1: SE(Q)->4
             (1, ((2, 'Q', 4, 4, False),), 2, 0),
-            # 2: SE(J)->5, SE(Seed)->6, EE
+            # 2: SE(Y)->3
+            (1, ((2, 'Y', 4, 3, False),), 2, 0),
+            # 3: SE(J)->5, SE(Seed)->6, EE
             (2, ((2, 'J', 4, 5, False), (2, 'Seed', 4, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Y)->2
-            (1, ((2, 'Y', 4, 2, False),), 2, 0),
-            # 4: SE(G)->3, SE(Y)->2
-            (2, ((2, 'G', 4, 3, False), (2, 'Y', 4, 2, False)), 2, 0),
+            # 4: SE(G)->2, SE(Y)->3
+            (2, ((2, 'G', 4, 2, False), (2, 'Y', 4, 3, False)), 2, 0),
             # 5: SE(Seed)->6, EE
             (2, ((2, 'Seed', 4, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(PgenCounter)->7

@@ -23,7 +23,7 @@ DATATYPES: tuple[Datatype, ...] = (
 
 GRAMMARS: tuple[Grammar, ...] = (
     (  # 0
-        '(anonymous)',
+        'supportedAppProtocolReqType',
         (
             # 0: SE(AppProtocol*)->1
             (1, ((1, 'AppProtocol', 1, 1, True),), 3, 0),
@@ -87,7 +87,7 @@ GRAMMARS: tuple[Grammar, ...] = (
         ),
     ),
     (  # 2
-        '(anonymous)',
+        'supportedAppProtocolResType',
         (
             # 0: SE(ResponseCode)->1
             (1, ((2, 'ResponseCode', 4, 1, False),), 3, 0),

@@ -94,12 +94,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'SignedInfo', 3, 2, False),), 2, 0),
             # 2: SE(SignatureValue)->3
             (1, ((1, 'SignatureValue', 10, 3, False),), 2, 0),
-            # 3: SE(KeyInfo)->5, SE(Object*)->4, EE
-            (2, ((1, 'KeyInfo', 11, 5, False), (1, 'Object', 20, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(Object*)->4, EE
-            (2, ((1, 'Object', 20, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Object*)->4, EE
-            (2, ((1, 'Object', 20, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(KeyInfo)->4, SE(Object*)->5, EE
+            (2, ((1, 'KeyInfo', 11, 4, False), (1, 'Object', 20, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(Object*)->5, EE
+            (2, ((1, 'Object', 20, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Object*)->5, EE
+            (2, ((1, 'Object', 20, 5, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 3
@@ -267,16 +267,16 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 13
         'DSAKeyValueType',
         (
-            # 0: SE(P)->1, SE(G)->3, SE(Y)->2
-            (2, ((2, 'P', 4, 1, False), (2, 'G', 4, 3, False), (2, 'Y', 4, 2, False)), 3, 0),
+            # 0: SE(P)->1, SE(G)->2, SE(Y)->3
+            (2, ((2, 'P', 4, 1, False), (2, 'G', 4, 2, False), (2, 'Y', 4, 3, False)), 3, 0),
             # 1: SE(Q)->4
             (1, ((2, 'Q', 4, 4, False),), 2, 0),
-            # 2: SE(J)->5, SE(Seed)->6, EE
+            # 2: SE(Y)->3
+            (1, ((2, 'Y', 4, 3, False),), 2, 0),
+            # 3: SE(J)->5, SE(Seed)->6, EE
             (2, ((2, 'J', 4, 5, False), (2, 'Seed', 4, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Y)->2
-            (1, ((2, 'Y', 4, 2, False),), 2, 0),
-            # 4: SE(G)->3, SE(Y)->2
-            (2, ((2, 'G', 4, 3, False), (2, 'Y', 4, 2, False)), 2, 0),
+            # 4: SE(G)->2, SE(Y)->3
+            (2, ((2, 'G', 4, 2, False), (2, 'Y', 4, 3, False)), 2, 0),
             # 5: SE(Seed)->6, EE
             (2, ((2, 'Seed', 4, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(PgenCounter)->7
@@ -475,12 +475,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((2, 'ResponseCode', 8, 2, False),), 2, 0),
             # 2: SE(AuthorizationServices*)->3
             (1, ((2, 'AuthorizationServices', 5, 3, True),), 2, 0),
-            # 3: SE(AuthorizationServices*)->5, SE(CertificateInstallationService)->4
-            (2, ((2, 'AuthorizationServices', 5, 5, True), (2, 'CertificateInstallationService', 10, 4, False)), 2, 0),
-            # 4: SE(EIM_ASResAuthorizationMode)->6, SE(PnC_ASResAuthorizationMode)->7
+            # 3: SE(AuthorizationServices*)->4, SE(CertificateInstallationService)->5
+            (2, ((2, 'AuthorizationServices', 5, 4, True), (2, 'CertificateInstallationService', 10, 5, False)), 2, 0),
+            # 4: SE(CertificateInstallationService)->5
+            (1, ((2, 'CertificateInstallationService', 10, 5, False),), 2, 0),
+            # 5: SE(EIM_ASResAuthorizationMode)->6, SE(PnC_ASResAuthorizationMode)->7
             (2, ((1, 'EIM_ASResAuthorizationMode', 28, 6, False), (1, 'PnC_ASResAuthorizationMode', 29, 7, False)), 2, 0),
-            # 5: SE(CertificateInstallationService)->4
-            (1, ((2, 'CertificateInstallationService', 10, 4, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
             # 7: EE
@@ -1105,12 +1105,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((2, 'EVProcessing', 9, 2, False),), 2, 0),
             # 2: SE(ChargeProgress)->3
             (1, ((2, 'ChargeProgress', 24, 3, False),), 2, 0),
-            # 3: SE(EVPowerProfile)->5, SE(BPT_ChannelSelection)->4, EE
-            (2, ((1, 'EVPowerProfile', 52, 5, False), (2, 'BPT_ChannelSelection', 27, 4, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: EE
+            # 3: SE(EVPowerProfile)->4, SE(BPT_ChannelSelection)->5, EE
+            (2, ((1, 'EVPowerProfile', 52, 4, False), (2, 'BPT_ChannelSelection', 27, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(BPT_ChannelSelection)->5, EE
+            (2, ((2, 'BPT_ChannelSelection', 27, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 5: SE(BPT_ChannelSelection)->4, EE
-            (2, ((2, 'BPT_ChannelSelection', 27, 4, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 52
@@ -5308,22 +5308,22 @@ GRAMMARS: tuple[Grammar, ...] = (
         (
             # 0: SE(DepartureTime)->1
             (1, ((2, 'DepartureTime', 26, 1, False),), 3, 0),
-            # 1: SE(MinimumSOC)->3, SE(TargetSOC)->4, SE(EVTargetEnergyRequest)->2
-            (2, ((2, 'MinimumSOC', 31, 3, False), (2, 'TargetSOC', 31, 4, False), (1, 'EVTargetEnergyRequest', 46, 2, False)), 2, 0),
-            # 2: SE(EVMaximumEnergyRequest)->5
+            # 1: SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(EVTargetEnergyRequest)->4
+            (2, ((2, 'MinimumSOC', 31, 2, False), (2, 'TargetSOC', 31, 3, False), (1, 'EVTargetEnergyRequest', 46, 4, False)), 2, 0),
+            # 2: SE(TargetSOC)->3, SE(EVTargetEnergyRequest)->4
+            (2, ((2, 'TargetSOC', 31, 3, False), (1, 'EVTargetEnergyRequest', 46, 4, False)), 2, 0),
+            # 3: SE(EVTargetEnergyRequest)->4
+            (1, ((1, 'EVTargetEnergyRequest', 46, 4, False),), 2, 0),
+            # 4: SE(EVMaximumEnergyRequest)->5
             (1, ((1, 'EVMaximumEnergyRequest', 46, 5, False),), 2, 0),
-            # 3: SE(TargetSOC)->4, SE(EVTargetEnergyRequest)->2
-            (2, ((2, 'TargetSOC', 31, 4, False), (1, 'EVTargetEnergyRequest', 46, 2, False)), 2, 0),
-            # 4: SE(EVTargetEnergyRequest)->2
-            (1, ((1, 'EVTargetEnergyRequest', 46, 2, False),), 2, 0),
             # 5: SE(EVMinimumEnergyRequest)->6
             (1, ((1, 'EVMinimumEnergyRequest', 46, 6, False),), 2, 0),
-            # 6: SE(EVMaximumV2XEnergyRequest)->8, SE(EVMinimumV2XEnergyRequest)->7, EE
-            (2, ((1, 'EVMaximumV2XEnergyRequest', 46, 8, False), (1, 'EVMinimumV2XEnergyRequest', 46, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: EE
+            # 6: SE(EVMaximumV2XEnergyRequest)->7, SE(EVMinimumV2XEnergyRequest)->8, EE
+            (2, ((1, 'EVMaximumV2XEnergyRequest', 46, 7, False), (1, 'EVMinimumV2XEnergyRequest', 46, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(EVMinimumV2XEnergyRequest)->8, EE
+            (2, ((1, 'EVMinimumV2XEnergyRequest', 46, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 8: SE(EVMinimumV2XEnergyRequest)->7, EE
-            (2, ((1, 'EVMinimumV2XEnergyRequest', 46, 7, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 61
@@ -9546,14 +9546,14 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((2, 'ResponseCode', 8, 2, False),), 2, 0),
             # 2: SE(EVSEProcessing)->3
             (1, ((2, 'EVSEProcessing', 9, 3, False),), 2, 0),
-            # 3: SE(GoToPause)->6, SE(Dynamic_SEResControlMode)->4, SE(Scheduled_SEResControlMode)->5
-            (2, ((2, 'GoToPause', 10, 6, False), (1, 'Dynamic_SEResControlMode', 71, 4, False), (1, 'Scheduled_SEResControlMode', 85, 5, False)), 2, 0),
-            # 4: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 3: SE(GoToPause)->4, SE(Dynamic_SEResControlMode)->5, SE(Scheduled_SEResControlMode)->6
+            (2, ((2, 'GoToPause', 10, 4, False), (1, 'Dynamic_SEResControlMode', 71, 5, False), (1, 'Scheduled_SEResControlMode', 85, 6, False)), 2, 0),
+            # 4: SE(Dynamic_SEResControlMode)->5, SE(Scheduled_SEResControlMode)->6
+            (2, ((1, 'Dynamic_SEResControlMode', 71, 5, False), (1, 'Scheduled_SEResControlMode', 85, 6, False)), 2, 0),
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 6: SE(Dynamic_SEResControlMode)->4, SE(Scheduled_SEResControlMode)->5
-            (2, ((1, 'Dynamic_SEResControlMode', 71, 4, False), (1, 'Scheduled_SEResControlMode', 85, 5, False)), 2, 0),
+            # 6: EE
+            (1, ((0, '', 0, 0, False),), 1, 0),
         ),
     ),
     (  # 71
@@ -9582,24 +9582,24 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((2, 'TimeAnchor', 1, 2, False),), 2, 0),
             # 2: SE(PriceScheduleID)->3
             (1, ((2, 'PriceScheduleID', 23, 3, False),), 2, 0),
-            # 3: SE(PriceScheduleDescription)->5, SE(Currency)->4
-            (2, ((2, 'PriceScheduleDescription', 33, 5, False), (2, 'Currency', 32, 4, False)), 2, 0),
-            # 4: SE(Language)->6
+            # 3: SE(PriceScheduleDescription)->4, SE(Currency)->5
+            (2, ((2, 'PriceScheduleDescription', 33, 4, False), (2, 'Currency', 32, 5, False)), 2, 0),
+            # 4: SE(Currency)->5
+            (1, ((2, 'Currency', 32, 5, False),), 2, 0),
+            # 5: SE(Language)->6
             (1, ((2, 'Language', 32, 6, False),), 2, 0),
-            # 5: SE(Currency)->4
-            (1, ((2, 'Currency', 32, 4, False),), 2, 0),
             # 6: SE(PriceAlgorithm)->7
             (1, ((2, 'PriceAlgorithm', 13, 7, False),), 2, 0),
-            # 7: SE(MinimumCost)->11, SE(MaximumCost)->8, SE(TaxRules)->9, SE(PriceRuleStacks)->10
-            (3, ((1, 'MinimumCost', 46, 11, False), (1, 'MaximumCost', 46, 8, False), (1, 'TaxRules', 73, 9, False), (1, 'PriceRuleStacks', 75, 10, False)), 2, 0),
-            # 8: SE(TaxRules)->9, SE(PriceRuleStacks)->10
-            (2, ((1, 'TaxRules', 73, 9, False), (1, 'PriceRuleStacks', 75, 10, False)), 2, 0),
-            # 9: SE(PriceRuleStacks)->10
-            (1, ((1, 'PriceRuleStacks', 75, 10, False),), 2, 0),
-            # 10: SE(OverstayRules)->12, SE(AdditionalSelectedServices)->13, EE
+            # 7: SE(MinimumCost)->8, SE(MaximumCost)->9, SE(TaxRules)->10, SE(PriceRuleStacks)->11
+            (3, ((1, 'MinimumCost', 46, 8, False), (1, 'MaximumCost', 46, 9, False), (1, 'TaxRules', 73, 10, False), (1, 'PriceRuleStacks', 75, 11, False)), 2, 0),
+            # 8: SE(MaximumCost)->9, SE(TaxRules)->10, SE(PriceRuleStacks)->11
+            (2, ((1, 'MaximumCost', 46, 9, False), (1, 'TaxRules', 73, 10, False), (1, 'PriceRuleStacks', 75, 11, False)), 2, 0),
+            # 9: SE(TaxRules)->10, SE(PriceRuleStacks)->11
+            (2, ((1, 'TaxRules', 73, 10, False), (1, 'PriceRuleStacks', 75, 11, False)), 2, 0),
+            # 10: SE(PriceRuleStacks)->11
+            (1, ((1, 'PriceRuleStacks', 75, 11, False),), 2, 0),
+            # 11: SE(OverstayRules)->12, SE(AdditionalSelectedServices)->13, EE
             (2, ((1, 'OverstayRules', 78, 12, False), (1, 'AdditionalSelectedServices', 80, 13, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(MaximumCost)->8, SE(TaxRules)->9, SE(PriceRuleStacks)->10
-            (2, ((1, 'MaximumCost', 46, 8, False), (1, 'TaxRules', 73, 9, False), (1, 'PriceRuleStacks', 75, 10, False)), 2, 0),
             # 12: SE(AdditionalSelectedServices)->13, EE
             (2, ((1, 'AdditionalSelectedServices', 80, 13, False), (0, '', 0, 0, False)), 1, 0),
             # 13: EE
@@ -9642,12 +9642,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (2, ((2, 'TaxRuleName', 11, 2, False), (1, 'TaxRate', 46, 3, False)), 2, 0),
             # 2: SE(TaxRate)->3
             (1, ((1, 'TaxRate', 46, 3, False),), 2, 0),
-            # 3: SE(TaxIncludedInPrice)->5, SE(AppliesToEnergyFee)->4
-            (2, ((2, 'TaxIncludedInPrice', 10, 5, False), (2, 'AppliesToEnergyFee', 10, 4, False)), 2, 0),
-            # 4: SE(AppliesToParkingFee)->6
+            # 3: SE(TaxIncludedInPrice)->4, SE(AppliesToEnergyFee)->5
+            (2, ((2, 'TaxIncludedInPrice', 10, 4, False), (2, 'AppliesToEnergyFee', 10, 5, False)), 2, 0),
+            # 4: SE(AppliesToEnergyFee)->5
+            (1, ((2, 'AppliesToEnergyFee', 10, 5, False),), 2, 0),
+            # 5: SE(AppliesToParkingFee)->6
             (1, ((2, 'AppliesToParkingFee', 10, 6, False),), 2, 0),
-            # 5: SE(AppliesToEnergyFee)->4
-            (1, ((2, 'AppliesToEnergyFee', 10, 4, False),), 2, 0),
             # 6: SE(AppliesToOverstayFee)->7
             (1, ((2, 'AppliesToOverstayFee', 10, 7, False),), 2, 0),
             # 7: SE(AppliesMinimumMaximumCost)->8
@@ -11828,12 +11828,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((2, 'TimeAnchor', 1, 2, False),), 2, 0),
             # 2: SE(PriceScheduleID)->3
             (1, ((2, 'PriceScheduleID', 23, 3, False),), 2, 0),
-            # 3: SE(PriceScheduleDescription)->5, SE(NumberOfPriceLevels)->4
-            (2, ((2, 'PriceScheduleDescription', 33, 5, False), (2, 'NumberOfPriceLevels', 12, 4, False)), 2, 0),
-            # 4: SE(PriceLevelScheduleEntries)->6
+            # 3: SE(PriceScheduleDescription)->4, SE(NumberOfPriceLevels)->5
+            (2, ((2, 'PriceScheduleDescription', 33, 4, False), (2, 'NumberOfPriceLevels', 12, 5, False)), 2, 0),
+            # 4: SE(NumberOfPriceLevels)->5
+            (1, ((2, 'NumberOfPriceLevels', 12, 5, False),), 2, 0),
+            # 5: SE(PriceLevelScheduleEntries)->6
             (1, ((1, 'PriceLevelScheduleEntries', 83, 6, False),), 2, 0),
-            # 5: SE(NumberOfPriceLevels)->4
-            (1, ((2, 'NumberOfPriceLevels', 12, 4, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -13948,14 +13948,14 @@ GRAMMARS: tuple[Grammar, ...] = (
         (
             # 0: SE(TimeAnchor)->1
             (1, ((2, 'TimeAnchor', 1, 1, False),), 3, 0),
-            # 1: SE(AvailableEnergy)->3, SE(PowerTolerance)->4, SE(PowerScheduleEntries)->2
-            (2, ((1, 'AvailableEnergy', 46, 3, False), (1, 'PowerTolerance', 46, 4, False), (1, 'PowerScheduleEntries', 89, 2, False)), 2, 0),
-            # 2: EE
+            # 1: SE(AvailableEnergy)->2, SE(PowerTolerance)->3, SE(PowerScheduleEntries)->4
+            (2, ((1, 'AvailableEnergy', 46, 2, False), (1, 'PowerTolerance', 46, 3, False), (1, 'PowerScheduleEntries', 89, 4, False)), 2, 0),
+            # 2: SE(PowerTolerance)->3, SE(PowerScheduleEntries)->4
+            (2, ((1, 'PowerTolerance', 46, 3, False), (1, 'PowerScheduleEntries', 89, 4, False)), 2, 0),
+            # 3: SE(PowerScheduleEntries)->4
+            (1, ((1, 'PowerScheduleEntries', 89, 4, False),), 2, 0),
+            # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 3: SE(PowerTolerance)->4, SE(PowerScheduleEntries)->2
-            (2, ((1, 'PowerTolerance', 46, 4, False), (1, 'PowerScheduleEntries', 89, 2, False)), 2, 0),
-            # 4: SE(PowerScheduleEntries)->2
-            (1, ((1, 'PowerScheduleEntries', 89, 2, False),), 2, 0),
         ),
     ),
     (  # 89

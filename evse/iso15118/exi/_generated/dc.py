@@ -172,34 +172,34 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 5
         'BPT_Scheduled_DC_CLReqControlModeType',
         (
-            # 0: SE(EVTargetEnergyRequest)->1, SE(EVMaximumEnergyRequest)->3, SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (3, ((1, 'EVTargetEnergyRequest', 1, 1, False), (1, 'EVMaximumEnergyRequest', 1, 3, False), (1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 3, 0),
-            # 1: SE(EVMaximumEnergyRequest)->3, SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (2, ((1, 'EVMaximumEnergyRequest', 1, 3, False), (1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 2, 0),
-            # 2: SE(EVTargetVoltage)->5
+            # 0: SE(EVTargetEnergyRequest)->1, SE(EVMaximumEnergyRequest)->2, SE(EVMinimumEnergyRequest)->3, SE(EVTargetCurrent)->4
+            (3, ((1, 'EVTargetEnergyRequest', 1, 1, False), (1, 'EVMaximumEnergyRequest', 1, 2, False), (1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVTargetCurrent', 1, 4, False)), 3, 0),
+            # 1: SE(EVMaximumEnergyRequest)->2, SE(EVMinimumEnergyRequest)->3, SE(EVTargetCurrent)->4
+            (2, ((1, 'EVMaximumEnergyRequest', 1, 2, False), (1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVTargetCurrent', 1, 4, False)), 2, 0),
+            # 2: SE(EVMinimumEnergyRequest)->3, SE(EVTargetCurrent)->4
+            (2, ((1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVTargetCurrent', 1, 4, False)), 2, 0),
+            # 3: SE(EVTargetCurrent)->4
+            (1, ((1, 'EVTargetCurrent', 1, 4, False),), 2, 0),
+            # 4: SE(EVTargetVoltage)->5
             (1, ((1, 'EVTargetVoltage', 1, 5, False),), 2, 0),
-            # 3: SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (2, ((1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 2, 0),
-            # 4: SE(EVTargetCurrent)->2
-            (1, ((1, 'EVTargetCurrent', 1, 2, False),), 2, 0),
-            # 5: SE(EVMaximumChargePower)->7, SE(EVMinimumChargePower)->8, SE(EVMaximumChargeCurrent)->9, SE(EVMaximumVoltage)->10, SE(EVMinimumVoltage)->11, SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (4, ((1, 'EVMaximumChargePower', 1, 7, False), (1, 'EVMinimumChargePower', 1, 8, False), (1, 'EVMaximumChargeCurrent', 1, 9, False), (1, 'EVMaximumVoltage', 1, 10, False), (1, 'EVMinimumVoltage', 1, 11, False), (1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: EE
+            # 5: SE(EVMaximumChargePower)->9, SE(EVMinimumChargePower)->10, SE(EVMaximumChargeCurrent)->11, SE(EVMaximumVoltage)->12, SE(EVMinimumVoltage)->13, SE(EVMaximumDischargePower)->6, SE(EVMinimumDischargePower)->7, SE(EVMaximumDischargeCurrent)->8, EE
+            (4, ((1, 'EVMaximumChargePower', 1, 9, False), (1, 'EVMinimumChargePower', 1, 10, False), (1, 'EVMaximumChargeCurrent', 1, 11, False), (1, 'EVMaximumVoltage', 1, 12, False), (1, 'EVMinimumVoltage', 1, 13, False), (1, 'EVMaximumDischargePower', 1, 6, False), (1, 'EVMinimumDischargePower', 1, 7, False), (1, 'EVMaximumDischargeCurrent', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(EVMinimumDischargePower)->7, SE(EVMaximumDischargeCurrent)->8, EE
+            (2, ((1, 'EVMinimumDischargePower', 1, 7, False), (1, 'EVMaximumDischargeCurrent', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(EVMaximumDischargeCurrent)->8, EE
+            (2, ((1, 'EVMaximumDischargeCurrent', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 7: SE(EVMinimumChargePower)->8, SE(EVMaximumChargeCurrent)->9, SE(EVMaximumVoltage)->10, SE(EVMinimumVoltage)->11, SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (4, ((1, 'EVMinimumChargePower', 1, 8, False), (1, 'EVMaximumChargeCurrent', 1, 9, False), (1, 'EVMaximumVoltage', 1, 10, False), (1, 'EVMinimumVoltage', 1, 11, False), (1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(EVMaximumChargeCurrent)->9, SE(EVMaximumVoltage)->10, SE(EVMinimumVoltage)->11, SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (3, ((1, 'EVMaximumChargeCurrent', 1, 9, False), (1, 'EVMaximumVoltage', 1, 10, False), (1, 'EVMinimumVoltage', 1, 11, False), (1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(EVMaximumVoltage)->10, SE(EVMinimumVoltage)->11, SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (3, ((1, 'EVMaximumVoltage', 1, 10, False), (1, 'EVMinimumVoltage', 1, 11, False), (1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(EVMinimumVoltage)->11, SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (3, ((1, 'EVMinimumVoltage', 1, 11, False), (1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (3, ((1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (2, ((1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(EVMaximumDischargeCurrent)->6, EE
-            (2, ((1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(EVMinimumChargePower)->10, SE(EVMaximumChargeCurrent)->11, SE(EVMaximumVoltage)->12, SE(EVMinimumVoltage)->13, SE(EVMaximumDischargePower)->6, SE(EVMinimumDischargePower)->7, SE(EVMaximumDischargeCurrent)->8, EE
+            (4, ((1, 'EVMinimumChargePower', 1, 10, False), (1, 'EVMaximumChargeCurrent', 1, 11, False), (1, 'EVMaximumVoltage', 1, 12, False), (1, 'EVMinimumVoltage', 1, 13, False), (1, 'EVMaximumDischargePower', 1, 6, False), (1, 'EVMinimumDischargePower', 1, 7, False), (1, 'EVMaximumDischargeCurrent', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(EVMaximumChargeCurrent)->11, SE(EVMaximumVoltage)->12, SE(EVMinimumVoltage)->13, SE(EVMaximumDischargePower)->6, SE(EVMinimumDischargePower)->7, SE(EVMaximumDischargeCurrent)->8, EE
+            (3, ((1, 'EVMaximumChargeCurrent', 1, 11, False), (1, 'EVMaximumVoltage', 1, 12, False), (1, 'EVMinimumVoltage', 1, 13, False), (1, 'EVMaximumDischargePower', 1, 6, False), (1, 'EVMinimumDischargePower', 1, 7, False), (1, 'EVMaximumDischargeCurrent', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(EVMaximumVoltage)->12, SE(EVMinimumVoltage)->13, SE(EVMaximumDischargePower)->6, SE(EVMinimumDischargePower)->7, SE(EVMaximumDischargeCurrent)->8, EE
+            (3, ((1, 'EVMaximumVoltage', 1, 12, False), (1, 'EVMinimumVoltage', 1, 13, False), (1, 'EVMaximumDischargePower', 1, 6, False), (1, 'EVMinimumDischargePower', 1, 7, False), (1, 'EVMaximumDischargeCurrent', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(EVMinimumVoltage)->13, SE(EVMaximumDischargePower)->6, SE(EVMinimumDischargePower)->7, SE(EVMaximumDischargeCurrent)->8, EE
+            (3, ((1, 'EVMinimumVoltage', 1, 13, False), (1, 'EVMaximumDischargePower', 1, 6, False), (1, 'EVMinimumDischargePower', 1, 7, False), (1, 'EVMaximumDischargeCurrent', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(EVMaximumDischargePower)->6, SE(EVMinimumDischargePower)->7, SE(EVMaximumDischargeCurrent)->8, EE
+            (3, ((1, 'EVMaximumDischargePower', 1, 6, False), (1, 'EVMinimumDischargePower', 1, 7, False), (1, 'EVMaximumDischargeCurrent', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 6
@@ -323,12 +323,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'SignedInfo', 15, 2, False),), 2, 0),
             # 2: SE(SignatureValue)->3
             (1, ((1, 'SignatureValue', 21, 3, False),), 2, 0),
-            # 3: SE(KeyInfo)->5, SE(Object*)->4, EE
-            (2, ((1, 'KeyInfo', 22, 5, False), (1, 'Object', 31, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(Object*)->4, EE
-            (2, ((1, 'Object', 31, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Object*)->4, EE
-            (2, ((1, 'Object', 31, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(KeyInfo)->4, SE(Object*)->5, EE
+            (2, ((1, 'KeyInfo', 22, 4, False), (1, 'Object', 31, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(Object*)->5, EE
+            (2, ((1, 'Object', 31, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Object*)->5, EE
+            (2, ((1, 'Object', 31, 5, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 15
@@ -485,16 +485,16 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 24
         'DSAKeyValueType',
         (
-            # 0: SE(P)->1, SE(G)->3, SE(Y)->2
-            (2, ((2, 'P', 9, 1, False), (2, 'G', 9, 3, False), (2, 'Y', 9, 2, False)), 3, 0),
+            # 0: SE(P)->1, SE(G)->2, SE(Y)->3
+            (2, ((2, 'P', 9, 1, False), (2, 'G', 9, 2, False), (2, 'Y', 9, 3, False)), 3, 0),
             # 1: SE(Q)->4
             (1, ((2, 'Q', 9, 4, False),), 2, 0),
-            # 2: SE(J)->5, SE(Seed)->6, EE
+            # 2: SE(Y)->3
+            (1, ((2, 'Y', 9, 3, False),), 2, 0),
+            # 3: SE(J)->5, SE(Seed)->6, EE
             (2, ((2, 'J', 9, 5, False), (2, 'Seed', 9, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Y)->2
-            (1, ((2, 'Y', 9, 2, False),), 2, 0),
-            # 4: SE(G)->3, SE(Y)->2
-            (2, ((2, 'G', 9, 3, False), (2, 'Y', 9, 2, False)), 2, 0),
+            # 4: SE(G)->2, SE(Y)->3
+            (2, ((2, 'G', 9, 2, False), (2, 'Y', 9, 3, False)), 2, 0),
             # 5: SE(Seed)->6, EE
             (2, ((2, 'Seed', 9, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(PgenCounter)->7
@@ -711,28 +711,28 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 36
         'Scheduled_DC_CLReqControlModeType',
         (
-            # 0: SE(EVTargetEnergyRequest)->1, SE(EVMaximumEnergyRequest)->3, SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (3, ((1, 'EVTargetEnergyRequest', 1, 1, False), (1, 'EVMaximumEnergyRequest', 1, 3, False), (1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 3, 0),
-            # 1: SE(EVMaximumEnergyRequest)->3, SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (2, ((1, 'EVMaximumEnergyRequest', 1, 3, False), (1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 2, 0),
-            # 2: SE(EVTargetVoltage)->5
+            # 0: SE(EVTargetEnergyRequest)->1, SE(EVMaximumEnergyRequest)->2, SE(EVMinimumEnergyRequest)->3, SE(EVTargetCurrent)->4
+            (3, ((1, 'EVTargetEnergyRequest', 1, 1, False), (1, 'EVMaximumEnergyRequest', 1, 2, False), (1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVTargetCurrent', 1, 4, False)), 3, 0),
+            # 1: SE(EVMaximumEnergyRequest)->2, SE(EVMinimumEnergyRequest)->3, SE(EVTargetCurrent)->4
+            (2, ((1, 'EVMaximumEnergyRequest', 1, 2, False), (1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVTargetCurrent', 1, 4, False)), 2, 0),
+            # 2: SE(EVMinimumEnergyRequest)->3, SE(EVTargetCurrent)->4
+            (2, ((1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVTargetCurrent', 1, 4, False)), 2, 0),
+            # 3: SE(EVTargetCurrent)->4
+            (1, ((1, 'EVTargetCurrent', 1, 4, False),), 2, 0),
+            # 4: SE(EVTargetVoltage)->5
             (1, ((1, 'EVTargetVoltage', 1, 5, False),), 2, 0),
-            # 3: SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (2, ((1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 2, 0),
-            # 4: SE(EVTargetCurrent)->2
-            (1, ((1, 'EVTargetCurrent', 1, 2, False),), 2, 0),
-            # 5: SE(EVMaximumChargePower)->10, SE(EVMinimumChargePower)->6, SE(EVMaximumChargeCurrent)->7, SE(EVMaximumVoltage)->8, SE(EVMinimumVoltage)->9, EE
-            (3, ((1, 'EVMaximumChargePower', 1, 10, False), (1, 'EVMinimumChargePower', 1, 6, False), (1, 'EVMaximumChargeCurrent', 1, 7, False), (1, 'EVMaximumVoltage', 1, 8, False), (1, 'EVMinimumVoltage', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(EVMaximumChargeCurrent)->7, SE(EVMaximumVoltage)->8, SE(EVMinimumVoltage)->9, EE
-            (3, ((1, 'EVMaximumChargeCurrent', 1, 7, False), (1, 'EVMaximumVoltage', 1, 8, False), (1, 'EVMinimumVoltage', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(EVMaximumVoltage)->8, SE(EVMinimumVoltage)->9, EE
-            (2, ((1, 'EVMaximumVoltage', 1, 8, False), (1, 'EVMinimumVoltage', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(EVMinimumVoltage)->9, EE
-            (2, ((1, 'EVMinimumVoltage', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: EE
+            # 5: SE(EVMaximumChargePower)->6, SE(EVMinimumChargePower)->7, SE(EVMaximumChargeCurrent)->8, SE(EVMaximumVoltage)->9, SE(EVMinimumVoltage)->10, EE
+            (3, ((1, 'EVMaximumChargePower', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMaximumChargeCurrent', 1, 8, False), (1, 'EVMaximumVoltage', 1, 9, False), (1, 'EVMinimumVoltage', 1, 10, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(EVMinimumChargePower)->7, SE(EVMaximumChargeCurrent)->8, SE(EVMaximumVoltage)->9, SE(EVMinimumVoltage)->10, EE
+            (3, ((1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMaximumChargeCurrent', 1, 8, False), (1, 'EVMaximumVoltage', 1, 9, False), (1, 'EVMinimumVoltage', 1, 10, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(EVMaximumChargeCurrent)->8, SE(EVMaximumVoltage)->9, SE(EVMinimumVoltage)->10, EE
+            (3, ((1, 'EVMaximumChargeCurrent', 1, 8, False), (1, 'EVMaximumVoltage', 1, 9, False), (1, 'EVMinimumVoltage', 1, 10, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(EVMaximumVoltage)->9, SE(EVMinimumVoltage)->10, EE
+            (2, ((1, 'EVMaximumVoltage', 1, 9, False), (1, 'EVMinimumVoltage', 1, 10, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(EVMinimumVoltage)->10, EE
+            (2, ((1, 'EVMinimumVoltage', 1, 10, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 10: SE(EVMinimumChargePower)->6, SE(EVMaximumChargeCurrent)->7, SE(EVMaximumVoltage)->8, SE(EVMinimumVoltage)->9, EE
-            (3, ((1, 'EVMinimumChargePower', 1, 6, False), (1, 'EVMaximumChargeCurrent', 1, 7, False), (1, 'EVMaximumVoltage', 1, 8, False), (1, 'EVMinimumVoltage', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 37

@@ -74,16 +74,16 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 3
         'DSAKeyValueType',
         (
-            # 0: SE(P)->1, SE(G)->3, SE(Y)->2
-            (2, ((2, 'P', 1, 1, False), (2, 'G', 1, 3, False), (2, 'Y', 1, 2, False)), 3, 0),
+            # 0: SE(P)->1, SE(G)->2, SE(Y)->3
+            (2, ((2, 'P', 1, 1, False), (2, 'G', 1, 2, False), (2, 'Y', 1, 3, False)), 3, 0),
             # 1: SE(Q)->4
             (1, ((2, 'Q', 1, 4, False),), 2, 0),
-            # 2: SE(J)->5, SE(Seed)->6, EE
+            # 2: SE(Y)->3
+            (1, ((2, 'Y', 1, 3, False),), 2, 0),
+            # 3: SE(J)->5, SE(Seed)->6, EE
             (2, ((2, 'J', 1, 5, False), (2, 'Seed', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Y)->2
-            (1, ((2, 'Y', 1, 2, False),), 2, 0),
-            # 4: SE(G)->3, SE(Y)->2
-            (2, ((2, 'G', 1, 3, False), (2, 'Y', 1, 2, False)), 2, 0),
+            # 4: SE(G)->2, SE(Y)->3
+            (2, ((2, 'G', 1, 2, False), (2, 'Y', 1, 3, False)), 2, 0),
             # 5: SE(Seed)->6, EE
             (2, ((2, 'Seed', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(PgenCounter)->7
@@ -339,12 +339,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'SignedInfo', 19, 2, False),), 2, 0),
             # 2: SE(SignatureValue)->3
             (1, ((1, 'SignatureValue', 21, 3, False),), 2, 0),
-            # 3: SE(KeyInfo)->5, SE(Object*)->4, EE
-            (2, ((1, 'KeyInfo', 5, 5, False), (1, 'Object', 17, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(Object*)->4, EE
-            (2, ((1, 'Object', 17, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Object*)->4, EE
-            (2, ((1, 'Object', 17, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(KeyInfo)->4, SE(Object*)->5, EE
+            (2, ((1, 'KeyInfo', 5, 4, False), (1, 'Object', 17, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(Object*)->5, EE
+            (2, ((1, 'Object', 17, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Object*)->5, EE
+            (2, ((1, 'Object', 17, 5, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 19
@@ -423,12 +423,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(EVProcessing)->2
             (1, ((2, 'EVProcessing', 5, 2, False),), 2, 0),
-            # 2: SE(TargetCoilCurrent)->3, SE(EVResultCode)->4
-            (2, ((1, 'TargetCoilCurrent', 26, 3, False), (2, 'EVResultCode', 8, 4, False)), 2, 0),
-            # 3: SE(EVResultCode)->4
-            (1, ((2, 'EVResultCode', 8, 4, False),), 2, 0),
-            # 4: SE(VendorSpecificDataContainer*)->5, EE
+            # 2: SE(TargetCoilCurrent)->4, SE(EVResultCode)->3
+            (2, ((1, 'TargetCoilCurrent', 26, 4, False), (2, 'EVResultCode', 8, 3, False)), 2, 0),
+            # 3: SE(VendorSpecificDataContainer*)->5, EE
             (2, ((2, 'VendorSpecificDataContainer', 9, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(EVResultCode)->3
+            (1, ((2, 'EVResultCode', 8, 3, False),), 2, 0),
             # 5: SE(VendorSpecificDataContainer*)->6, EE
             (2, ((2, 'VendorSpecificDataContainer', 9, 6, True), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(VendorSpecificDataContainer*)->7, EE
@@ -551,14 +551,14 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'EVPCPowerOutput', 26, 5, False),), 2, 0),
             # 5: SE(EVPCChargeDiagnostics)->6
             (1, ((2, 'EVPCChargeDiagnostics', 14, 6, False),), 2, 0),
-            # 6: SE(EVPCOperatingFrequency)->8, SE(EVPCPowerControlParameter)->9, SE(ManufacturerSpecificDataContainer*)->7, EE
-            (3, ((1, 'EVPCOperatingFrequency', 26, 8, False), (1, 'EVPCPowerControlParameter', 30, 9, False), (2, 'ManufacturerSpecificDataContainer', 9, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(ManufacturerSpecificDataContainer*)->10, EE
+            # 6: SE(EVPCOperatingFrequency)->7, SE(EVPCPowerControlParameter)->8, SE(ManufacturerSpecificDataContainer*)->9, EE
+            (3, ((1, 'EVPCOperatingFrequency', 26, 7, False), (1, 'EVPCPowerControlParameter', 30, 8, False), (2, 'ManufacturerSpecificDataContainer', 9, 9, True), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(EVPCPowerControlParameter)->8, SE(ManufacturerSpecificDataContainer*)->9, EE
+            (2, ((1, 'EVPCPowerControlParameter', 30, 8, False), (2, 'ManufacturerSpecificDataContainer', 9, 9, True), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(ManufacturerSpecificDataContainer*)->9, EE
+            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 9, True), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(ManufacturerSpecificDataContainer*)->10, EE
             (2, ((2, 'ManufacturerSpecificDataContainer', 9, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(EVPCPowerControlParameter)->9, SE(ManufacturerSpecificDataContainer*)->7, EE
-            (2, ((1, 'EVPCPowerControlParameter', 30, 9, False), (2, 'ManufacturerSpecificDataContainer', 9, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(ManufacturerSpecificDataContainer*)->7, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 7, True), (0, '', 0, 0, False)), 1, 0),
             # 10: SE(ManufacturerSpecificDataContainer*)->11, EE
             (2, ((2, 'ManufacturerSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
             # 11: SE(ManufacturerSpecificDataContainer*)->12, EE
@@ -656,14 +656,14 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'SPCMaxOutputPowerLimit', 26, 7, False),), 2, 0),
             # 9: SE(SPCChargeDiagnostics)->10
             (1, ((2, 'SPCChargeDiagnostics', 20, 10, False),), 2, 0),
-            # 10: SE(SPCOperatingFrequency)->12, SE(SPCPowerControlParameter)->13, SE(ManufacturerSpecificDataContainer*)->11, EE
-            (3, ((1, 'SPCOperatingFrequency', 26, 12, False), (1, 'SPCPowerControlParameter', 37, 13, False), (2, 'ManufacturerSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(ManufacturerSpecificDataContainer*)->14, EE
+            # 10: SE(SPCOperatingFrequency)->11, SE(SPCPowerControlParameter)->12, SE(ManufacturerSpecificDataContainer*)->13, EE
+            (3, ((1, 'SPCOperatingFrequency', 26, 11, False), (1, 'SPCPowerControlParameter', 37, 12, False), (2, 'ManufacturerSpecificDataContainer', 9, 13, True), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(SPCPowerControlParameter)->12, SE(ManufacturerSpecificDataContainer*)->13, EE
+            (2, ((1, 'SPCPowerControlParameter', 37, 12, False), (2, 'ManufacturerSpecificDataContainer', 9, 13, True), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(ManufacturerSpecificDataContainer*)->13, EE
+            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 13, True), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(ManufacturerSpecificDataContainer*)->14, EE
             (2, ((2, 'ManufacturerSpecificDataContainer', 9, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(SPCPowerControlParameter)->13, SE(ManufacturerSpecificDataContainer*)->11, EE
-            (2, ((1, 'SPCPowerControlParameter', 37, 13, False), (2, 'ManufacturerSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(ManufacturerSpecificDataContainer*)->11, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
             # 14: SE(ManufacturerSpecificDataContainer*)->15, EE
             (2, ((2, 'ManufacturerSpecificDataContainer', 9, 15, True), (0, '', 0, 0, False)), 1, 0),
             # 15: SE(ManufacturerSpecificDataContainer*)->16, EE
@@ -2879,12 +2879,12 @@ GRAMMARS: tuple[Grammar, ...] = (
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(EVProcessing)->2
             (1, ((2, 'EVProcessing', 5, 2, False),), 2, 0),
-            # 2: SE(ObservedIDCode)->3, SE(EVResultCode)->4
-            (2, ((2, 'ObservedIDCode', 19, 3, False), (2, 'EVResultCode', 8, 4, False)), 2, 0),
-            # 3: SE(EVResultCode)->4
-            (1, ((2, 'EVResultCode', 8, 4, False),), 2, 0),
-            # 4: SE(VendorSpecificDataContainer*)->5, EE
+            # 2: SE(ObservedIDCode)->4, SE(EVResultCode)->3
+            (2, ((2, 'ObservedIDCode', 19, 4, False), (2, 'EVResultCode', 8, 3, False)), 2, 0),
+            # 3: SE(VendorSpecificDataContainer*)->5, EE
             (2, ((2, 'VendorSpecificDataContainer', 9, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(EVResultCode)->3
+            (1, ((2, 'EVResultCode', 8, 3, False),), 2, 0),
             # 5: SE(VendorSpecificDataContainer*)->6, EE
             (2, ((2, 'VendorSpecificDataContainer', 9, 6, True), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(VendorSpecificDataContainer*)->7, EE
