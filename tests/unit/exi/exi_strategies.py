@@ -28,10 +28,10 @@ def _to_ee(states: tuple[T.State, ...], ok: set[int]) -> list[int | None]:
     while changed:
         changed = False
         for n, (_b, prods, _b2, _e) in enumerate(states):
-            for i, (kind, _name, _t, nxt, _many) in enumerate(prods):
+            for i, (kind, _name, _t, step, _many) in enumerate(prods):
                 if kind in _SKIP or (kind == T.SE_COMPLEX and _t not in ok):
                     continue
-                d = 0.0 if kind == T.EE else dist[nxt] + 1
+                d = 0.0 if kind == T.EE else dist[n + step] + 1
                 if d < dist[n]:
                     dist[n], best[n] = d, i
                     changed = True
@@ -79,14 +79,14 @@ class _Gen:
             usable = [
                 i for i, p in enumerate(prods)
                 if p[0] not in _SKIP and (p[0] != T.SE_COMPLEX or p[2] in self.ok)
-                and (p[0] == T.EE or exits[p[3]] is not None)
+                and (p[0] == T.EE or exits[n + p[3]] is not None)
             ]
             if step > 12 or depth > 6 or draw(st.integers(0, 3)) == 0:
                 choice = exits[n]
                 assert choice is not None
             else:
                 choice = draw(st.sampled_from(usable))
-            kind, name, target, nxt, many = prods[choice]
+            kind, name, target, step, many = prods[choice]
             if kind == T.EE:
                 return out
             if kind == T.SE_COMPLEX:
@@ -97,7 +97,7 @@ class _Gen:
                 out.setdefault(name, []).append(value)
             else:
                 out[name] = value
-            n = nxt
+            n += step
         raise AssertionError("walk did not end")
 
 

@@ -28,7 +28,9 @@ def fields_of(states: tuple[T.State, ...]) -> list[Field]:
     queue = deque([0])
     visited = {0}
     while queue:
-        for kind, name, target, nxt, many in states[queue.popleft()][1]:
+        cur = queue.popleft()
+        for kind, name, target, step, many in states[cur][1]:
+            nxt = cur + step
             if kind in (T.EE, T.SE_ANY, T.CH_MIXED):
                 continue
             if name not in seen:
@@ -45,7 +47,9 @@ def _ee_reachable_without(states: tuple[T.State, ...], name: str) -> bool:
     stack = [0]
     visited = {0}
     while stack:
-        for kind, pname, _target, nxt, _many in states[stack.pop()][1]:
+        cur = stack.pop()
+        for kind, pname, _target, step, _many in states[cur][1]:
+            nxt = cur + step
             if kind == T.EE:
                 return True
             if pname != name and nxt not in visited:

@@ -346,7 +346,8 @@ class Builder:
                 if nxt not in index:
                     index[nxt] = len(order)
                     order.append(nxt)
-                prod = (leaf.kind, leaf.name[1], leaf.target, index[nxt], leaf.many)
+                step = index[nxt] - (i - 1)  # relative: unrolled states become identical tuples
+                prod = (leaf.kind, leaf.name[1], leaf.target, step, leaf.many)
                 prods.append(((group, *order_key), prod))
             if final in dstate:
                 prods.append(((3,), (T.EE, "", 0, 0, False)))
