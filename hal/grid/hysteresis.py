@@ -32,6 +32,7 @@ class Hysteresis:
         self._held = 0.0
         self._in_band_since: float | None = None
         self._ramp = RateLimiter(spec.gradient_pct_per_s)
+        self._ramping = False
 
     def update(self, x: float, y_curve: float, now: float) -> float:
         s = self.spec
@@ -39,15 +40,18 @@ class Hysteresis:
             self.in_event = True
             self._held = y_curve
             self._in_band_since = None
-            self._ramp.reset(y_curve, now)
+            self._ramping = False
             return y_curve
         if not self.in_event:
             return y_curve
         if self._in_band_since is None:
             self._in_band_since = now
         if now - self._in_band_since < s.delay_s:
-            self._ramp.reset(self._held, now)
             return self._held
+        if not self._ramping:
+            # The ramp starts when the delay ends, not at the sample that notices it.
+            self._ramp.reset(self._held, self._in_band_since + s.delay_s)
+            self._ramping = True
         out = self._ramp.update(y_curve, now)
         if out == y_curve:
             self.in_event = False
