@@ -32,3 +32,13 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# EXI grammar tables: regenerate from the ISO 15118 XSDs (not committed; see README).
+SCHEMAS ?= ../shared/iso15118/schemas
+grammars: $(STAMP)
+	$(BIN)/python -m evse.iso15118.exi.generator $(SCHEMAS)
+
+# Long fuzz run of the EXI decoder (bounded runs are part of `make test`).
+FUZZ_EXAMPLES ?= 200000
+fuzz: $(STAMP)
+	EXI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/exi/test_exi_fuzz.py

@@ -32,6 +32,7 @@ class HalConfig:
     period_s: float
     keepalive_timeout_s: float  # evse silent longer than this: ramp power to zero
     ramp_down_s: float  # time from full rated power to zero on keep-alive loss
+    report_period_s: float  # measurements to evse at this period
     evses: tuple[EvseUnitConfig, ...]
     grid: GridSettings
     devices: DevicesConfig
@@ -90,6 +91,7 @@ def parse_hal(root: Table, base_dir: Path) -> HalConfig:
         period_s=period_ms / 1000.0,
         keepalive_timeout_s=hal.get_float("keepalive_timeout_s", 3.0, lo=0.1, hi=600.0),
         ramp_down_s=hal.get_float("ramp_down_s", 2.0, lo=0.0, hi=600.0),
+        report_period_s=hal.get_float("report_period_ms", 100.0, lo=10.0, hi=60000.0) / 1000.0,
         evses=evses,
         grid=grid,
         devices=devices,

@@ -40,6 +40,13 @@ class Table:
     def has(self, name: str) -> bool:
         return name in self._data
 
+    def names(self) -> list[str]:
+        return list(self._data)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The raw table, for a section another module validates."""
+        return dict(self._data)
+
     def raw(self, name: str, default: object = _MISSING) -> Any:
         self._seen.add(name)
         if name in self._data:

@@ -15,16 +15,25 @@ class SimMeter:
 
     def advance(self, now: float, active_w: float) -> None:
         dt = now - self._t
-        self._t = now
+        p0, p1 = self._last_w, active_w
+        self._t = max(self._t, now)
+        self._last_w = active_w
         if dt <= 0.0:
             return
-        # Trapezoid over the interval; import and export accumulate separately.
-        mean = (self._last_w + active_w) / 2.0
-        self._last_w = active_w
-        if mean >= 0.0:
-            self.import_wh += mean * dt / 3600.0
+        # Linear power over the interval; where it changes sign, split at the zero
+        # crossing so import and export each get their own triangle.
+        if p0 * p1 < 0.0:
+            t0 = dt * p0 / (p0 - p1)
+            self._add(p0 / 2.0, t0)
+            self._add(p1 / 2.0, dt - t0)
         else:
-            self.export_wh += -mean * dt / 3600.0
+            self._add((p0 + p1) / 2.0, dt)
+
+    def _add(self, mean_w: float, seconds: float) -> None:
+        if mean_w >= 0.0:
+            self.import_wh += mean_w * seconds / 3600.0
+        else:
+            self.export_wh += -mean_w * seconds / 3600.0
 
     def reading(
         self,

@@ -1,0 +1,39 @@
+"""`evse run --config FILE`: the station controller (talks to hal)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from evse.commands.common import load_or_exit
+from evse.config import StationConfig
+from evse.controller import Controller
+
+HELP = "run the station controller"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="station config (TOML)")
+    p.add_argument(
+        "--power-w",
+        type=float,
+        default=None,
+        help="power request in W (+ charges, - discharges); overrides the config",
+    )
+
+
+async def _main(cfg: StationConfig, power_w: float | None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await Controller(cfg, power_w).run(stop)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_or_exit(args.config)
+    if cfg is None:
+        return 2
+    return asyncio.run(_main(cfg, args.power_w))

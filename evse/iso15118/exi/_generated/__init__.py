@@ -1,0 +1,1 @@
+"""Generated EXI grammar tables (see evse.iso15118.exi.generator). Do not edit."""

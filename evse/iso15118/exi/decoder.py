@@ -1,0 +1,233 @@
+"""EXI 1.0 schema-informed, bit-packed decoder driven by the generated tables.
+
+Every read is bounds-checked against the stream, every declared length is checked
+against the bits that remain before anything is allocated, and every malformed stream
+ends in `ExiError` carrying the bit offset and the grammar state.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from evse.iso15118.exi import tables as T
+from evse.iso15118.exi.errors import ExiError
+
+_MAX_UINT_OCTETS = 24  # 168 bits: above any xs:unsignedLong and any X509 serial number
+
+
+class _Stream:
+    """Bits of one EXI stream, MSB first, held as one Python int for cheap shifts."""
+
+    __slots__ = ("end", "pos", "value")
+
+    def __init__(self, data: bytes) -> None:
+        self.value = int.from_bytes(data, "big")
+        self.end = len(data) * 8
+        self.pos = 0
+
+    def bits(self, n: int) -> int:
+        pos = self.pos + n
+        if pos > self.end:
+            raise ExiError(f"stream ends inside a {n}-bit field", bit_offset=self.pos)
+        self.pos = pos
+        return (self.value >> (self.end - pos)) & ((1 << n) - 1)
+
+    def uint(self) -> int:
+        """EXI unsigned integer (7.1.6): little-endian 7-bit groups, high bit = more."""
+        result = 0
+        shift = 0
+        value = self.value
+        end = self.end
+        pos = self.pos
+        while True:
+            pos += 8
+            if pos > end:
+                raise ExiError("stream ends inside an unsigned integer", bit_offset=self.pos)
+            octet = (value >> (end - pos)) & 0xFF
+            result |= (octet & 0x7F) << shift
+            if octet < 0x80:
+                self.pos = pos
+                return result
+            shift += 7
+            if shift >= 7 * _MAX_UINT_OCTETS:
+                raise ExiError("unsigned integer too long", bit_offset=self.pos)
+
+    def octets(self, n: int) -> bytes:
+        if n * 8 > self.end - self.pos:
+            raise ExiError(
+                f"declared length {n} exceeds the {self.end - self.pos} bits left",
+                bit_offset=self.pos,
+            )
+        pos = self.pos + n * 8
+        chunk = (self.value >> (self.end - pos)) & ((1 << (n * 8)) - 1)
+        self.pos = pos
+        return chunk.to_bytes(n, "big")
+
+
+class Decoder:
+    """Decodes EXI bytes of one namespace into the JSON form (dicts, lists, scalars)."""
+
+    def __init__(
+        self,
+        grammars: tuple[T.Grammar, ...],
+        datatypes: tuple[T.Datatype, ...],
+        roots: tuple[T.Root, ...],
+    ) -> None:
+        self.grammars = grammars
+        self.datatypes = datatypes
+        self.roots = roots
+        self.root_bits = max(1, (len(roots)).bit_length())
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        if not data or data[0] != 0x80:
+            raise ExiError("EXI header must be the single byte 0x80", bit_offset=0, state="header")
+        s = _Stream(data)
+        s.pos = 8
+        try:
+            code = s.bits(self.root_bits)
+        except ExiError as e:
+            e.state = "document"
+            raise
+        if code >= len(self.roots):
+            raise ExiError(
+                "SE(*) or unknown global element", bit_offset=s.pos - self.root_bits,
+                state="document",
+            )
+        name, kind, target = self.roots[code]
+        if kind == T.SE_COMPLEX:
+            value: Any = self._complex(s, target)
+        else:
+            value = self._simple_element(s, target, name)
+        if s.end - s.pos >= 8:
+            raise ExiError(
+                f"{(s.end - s.pos) // 8} trailing bytes after the document",
+                bit_offset=s.pos, state="document end",
+            )
+        return {name: value}
+
+    def _complex(self, s: _Stream, gi: int) -> dict[str, Any]:
+        name, states = self.grammars[gi]
+        out: dict[str, Any] = {}
+        n = 0
+        try:
+            while True:
+                nbits, prods, bits2, ee2 = states[n]
+                code = s.bits(nbits)
+                if code >= len(prods):
+                    if code > len(prods):
+                        raise ExiError(
+                            f"event code {code} not in grammar", bit_offset=s.pos - nbits
+                        )
+                    code2 = s.bits(bits2)
+                    if ee2 and code2 == 0 and self._may_be_empty(prods):
+                        out["CONTENT"] = ""  # EE instead of CH: empty simple content
+                        return out
+                    raise ExiError(
+                        f"second-level event {code2} not supported", bit_offset=s.pos - bits2
+                    )
+                kind, pname, target, nxt, many = prods[code]
+                if kind == T.SE_COMPLEX:
+                    value: Any = self._complex(s, target)
+                elif kind == T.SE_SIMPLE:
+                    value = self._simple_element(s, target, pname)
+                elif kind == T.EE:
+                    return out
+                elif kind == T.AT or kind == T.CH:
+                    value = self._value(s, self.datatypes[target])
+                else:
+                    raise ExiError(
+                        f"{T.KIND_NAMES[kind]} content has no JSON form", bit_offset=s.pos
+                    )
+                if many:
+                    if pname in out:
+                        out[pname].append(value)
+                    else:
+                        out[pname] = [value]
+                else:
+                    out[pname] = value
+                n = nxt
+        except ExiError as e:
+            if e.state is None:
+                e.state = f"{name} state {n}"
+            raise
+
+    def _may_be_empty(self, prods: tuple[T.Production, ...]) -> bool:
+        for kind, _name, target, _next, _many in prods:
+            if kind == T.CH:
+                dt = self.datatypes[target]
+                return dt[0] in (T.DT_STR, T.DT_HEX, T.DT_B64) and dt[1] == 0
+        return False
+
+    def _simple_element(self, s: _Stream, dti: int, name: str) -> Any:
+        dt = self.datatypes[dti]
+        if s.bits(1):
+            # Escape: second level of a simple type's first state (EE, xsi:type,
+            # xsi:nil, AT(*), SE(*), CH: 3 bits). EE there is the empty-content form.
+            code2 = s.bits(3)
+            if code2 == 0 and dt[0] in (T.DT_STR, T.DT_HEX, T.DT_B64) and dt[1] == 0:
+                return ""
+            raise ExiError(
+                f"second-level event {code2} not supported", bit_offset=s.pos - 3,
+                state=f"{name} (simple content)",
+            )
+        value = self._value(s, dt)
+        if s.bits(1):
+            raise ExiError("expected EE", bit_offset=s.pos - 1, state=f"{name} (after content)")
+        return value
+
+    def _value(self, s: _Stream, dt: T.Datatype) -> Any:
+        kind = dt[0]
+        if kind == T.DT_NBIT:
+            value: int = s.bits(dt[1]) + dt[2]
+            if value > dt[3]:
+                raise ExiError(f"value {value} above maximum {dt[3]}", bit_offset=s.pos - dt[1])
+            return value
+        if kind == T.DT_BOOL:
+            return s.bits(1) == 1
+        if kind == T.DT_ENUM:
+            index = s.bits(dt[1])
+            if index >= len(dt[2]):
+                raise ExiError(
+                    f"enumeration index {index} out of range", bit_offset=s.pos - dt[1]
+                )
+            return dt[2][index]
+        if kind == T.DT_UINT or kind == T.DT_INT:
+            start = s.pos
+            negative = kind == T.DT_INT and s.bits(1) == 1
+            value = -s.uint() - 1 if negative else s.uint()
+            lo, hi = dt[1], dt[2]
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                raise ExiError(f"integer {value} outside [{lo}, {hi}]", bit_offset=start)
+            return value
+        if kind == T.DT_STR:
+            start = s.pos
+            length = s.uint()
+            if length < 2:
+                raise ExiError("string table references are not supported", bit_offset=start)
+            length -= 2
+            if length * 8 > s.end - s.pos:
+                raise ExiError(
+                    f"declared string length {length} exceeds the stream", bit_offset=start
+                )
+            if length < dt[1] or (dt[2] is not None and length > dt[2]):
+                raise ExiError(
+                    f"string length {length} outside the schema's [{dt[1]}, {dt[2]}]",
+                    bit_offset=start,
+                )
+            chars = []
+            for _ in range(length):
+                code = s.uint()
+                if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                    raise ExiError(f"invalid code point {code}", bit_offset=s.pos)
+                chars.append(chr(code))
+            return "".join(chars)
+        if kind == T.DT_HEX or kind == T.DT_B64:
+            start = s.pos
+            raw = s.octets(s.uint())
+            if len(raw) < dt[1] or (dt[2] is not None and len(raw) > dt[2]):
+                raise ExiError(
+                    f"{len(raw)} bytes outside the schema's [{dt[1]}, {dt[2]}]", bit_offset=start
+                )
+            return raw.hex().upper() if kind == T.DT_HEX else base64.b64encode(raw).decode()
+        raise ExiError(f"datatype {kind} not supported", bit_offset=s.pos)

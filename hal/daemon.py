@@ -1,0 +1,244 @@
+"""The hal daemon (`evse hal --config FILE`): owns the devices, runs the sample loop at a
+fixed period, serves the contract, persists accepted DER directives, supervises evse's
+keep-alive, and talks to systemd.
+
+Start order: open devices -> restore directives -> one good sample -> listen -> READY=1.
+Stop (SIGTERM/SIGINT): power to zero, contactors open -> STOPPING=1 -> close -> exit 0.
+The loop never waits on a client: replies and reports go through per-connection queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+
+from hal.config import HalConfig
+from hal.devices.base import DeviceError
+from hal.devices.factory import OpenDevices, open_devices
+from hal.grid.engine import GridEngine
+from hal.persist import load_directives, save_directives
+from hal.protocol import (
+    E_REJECTED,
+    E_UNKNOWN_EVSE,
+    PROTOCOL_VERSION,
+    Ack,
+    AllowPowerOn,
+    DerDirectives,
+    DirectiveResult,
+    Error,
+    Event,
+    KeepAlive,
+    Message,
+    PilotCommand,
+    PowerRequest,
+    Welcome,
+)
+from hal.sdnotify import Notifier
+from hal.server import Connection, Server
+from hal.unit import UnitLoop
+
+log = logging.getLogger(__name__)
+
+_METER_PERIOD_S = 1.0  # meters refresh their registers about once a second
+
+
+class HalDaemon:
+    def __init__(
+        self, cfg: HalConfig, notifier: Notifier, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.cfg = cfg
+        self.notifier = notifier
+        self.clock = clock
+        self.server = Server(self)
+        self.devices: OpenDevices | None = None
+        self.units: dict[int, UnitLoop] = {}
+        self.last_seen = float("-inf")  # last message from any evse client
+        self.link_alive = False
+        self.last_tick_end = clock()
+        self.overruns = 0
+
+    # ---- contract handler ----------------------------------------------------------
+
+    def welcome(self) -> list[Message]:
+        """The handshake answer, then the state in force (no waiting for the next report)."""
+        caps = [
+            {
+                "evse_id": u.unit.id,
+                "kind": u.unit.kind,
+                "max_charge_w": u.unit.max_charge_w,
+                "max_discharge_w": u.unit.max_discharge_w,
+                "max_var": u.unit.max_var,
+                "phases": u.unit.phases,
+            }
+            for u in self.units.values()
+        ]
+        first = next(iter(self.units.values()), None)
+        ids = [str(d.get("id")) for d in first.engine.directives] if first else []
+        out: list[Message] = [Welcome(PROTOCOL_VERSION, caps, ids)]
+        out.extend(u.constraint_report() for u in self.units.values())
+        return out
+
+    def handle(self, conn: Connection, msg: Message) -> list[Message]:
+        self._seen()
+        if isinstance(msg, KeepAlive):
+            return []
+        if isinstance(msg, DerDirectives):
+            return [self._set_directives(msg)]
+        if isinstance(msg, PowerRequest | PilotCommand | AllowPowerOn):
+            unit = self.units.get(msg.evse_id)
+            if unit is None:
+                return [Error(E_UNKNOWN_EVSE, f"no EVSE {msg.evse_id}", msg.TYPE)]
+            if isinstance(msg, PowerRequest):
+                if msg.mode not in ("setpoint", "limits"):
+                    return [Error(E_REJECTED, f"mode {msg.mode!r}", msg.TYPE)]
+                unit.on_power_request(msg)
+            elif isinstance(msg, PilotCommand):
+                unit.on_pilot(msg)
+            else:
+                unit.on_allow(msg)
+            return [Ack(msg.TYPE, msg.evse_id)]
+        # A hal -> evse message sent the wrong way round.
+        return [Error(E_REJECTED, f"{msg.TYPE} is not a request", msg.TYPE)]
+
+    def _seen(self) -> None:
+        self.last_seen = self.clock()
+        if not self.link_alive:
+            self.link_alive = True
+            log.info("evse keep-alive present")
+            for u in self.units.values():
+                self.server.broadcast(Event(u.unit.id, "keepalive_restored", {}))
+
+    def _set_directives(self, msg: DerDirectives) -> DirectiveResult:
+        now = self.clock()
+        reasons: dict[str, str] = {}
+        for u in self.units.values():
+            for r in u.engine.set_directives(msg.directives, now):
+                reasons.setdefault(r.directive_id, r.reason)
+        accepted = [d for d in msg.directives if str(d.get("id", "")) not in reasons]
+        if reasons:
+            # Every engine must run the same set: re-apply only what all accepted.
+            for u in self.units.values():
+                u.engine.set_directives(accepted, now)
+        save_directives(self.cfg.directives_path, accepted)
+        log.info("DER directives: %d accepted, %d rejected", len(accepted), len(reasons))
+        return DirectiveResult(
+            [str(d["id"]) for d in accepted],
+            [{"id": i, "reason": r} for i, r in reasons.items()],
+        )
+
+    # ---- the loops -----------------------------------------------------------------
+
+    def _supervise_keepalive(self, now: float) -> None:
+        if self.link_alive and now - self.last_seen > self.cfg.keepalive_timeout_s:
+            self.link_alive = False
+            log.warning("evse silent for %.1f s: ramping to zero", now - self.last_seen)
+            for u in self.units.values():
+                u.on_link_lost()
+                self.server.broadcast(Event(u.unit.id, "keepalive_lost", {}))
+
+    async def _sample_loop(self, stop: asyncio.Event) -> None:
+        period = self.cfg.period_s
+        deadline = self.clock()
+        while not stop.is_set():
+            now = self.clock()
+            self._supervise_keepalive(now)
+            for u in self.units.values():
+                await u.tick(now)
+            self.last_tick_end = self.clock()
+            deadline += period
+            delay = deadline - self.last_tick_end
+            if delay < 0:
+                self.overruns += 1
+                deadline = self.last_tick_end  # skip missed samples, do not burst
+                delay = 0.0
+            await asyncio.sleep(delay)
+
+    async def _meter_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            for u in self.units.values():
+                try:
+                    u.last_meter = await asyncio.wait_for(
+                        u.dev.meter.read(), self.cfg.devices.command_timeout_s
+                    )
+                except (DeviceError, TimeoutError) as exc:
+                    # Energy only: the loop's protection does not depend on the meter.
+                    log.warning("evse %d: meter read failed: %s", u.unit.id, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _METER_PERIOD_S)
+
+    async def _watchdog_loop(self, stop: asyncio.Event) -> None:
+        interval = self.notifier.watchdog_interval_s
+        if interval is None:
+            return
+        healthy_within = max(1.0, 10 * self.cfg.period_s)
+        while not stop.is_set():
+            if self.clock() - self.last_tick_end < healthy_within:
+                self.notifier.watchdog()
+            else:
+                log.error("sample loop stalled: withholding the watchdog ping")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    # ---- lifecycle -----------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> int:
+        cfg = self.cfg
+        self.devices = await open_devices(cfg, self.clock)
+        try:
+            restored = load_directives(cfg.directives_path)
+            for unit_cfg in cfg.evses:
+                ds = self.devices.sets[unit_cfg.id]
+                engine = GridEngine(ds.stage.rating, cfg.grid)
+                for r in engine.set_directives(restored, self.clock()):
+                    log.error("restored directive %s refused: %s", r.directive_id, r.reason)
+                self.units[unit_cfg.id] = UnitLoop(
+                    unit_cfg,
+                    ds,
+                    engine,
+                    self.server.broadcast,
+                    command_timeout_s=cfg.devices.command_timeout_s,
+                    ramp_down_s=cfg.ramp_down_s,
+                    report_period_s=cfg.report_period_s,
+                )
+            log.info("restored %d DER directive(s)", len(restored))
+            for u in self.units.values():  # one full sample before anyone may connect
+                await u.tick(self.clock())
+            cfg.socket_path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(cfg.socket_path)
+            await self.server.start(str(cfg.socket_path))
+            os.chmod(cfg.socket_path, 0o660)
+            self.notifier.ready(f"serving {cfg.socket_path}")
+            log.info("hal ready on %s (period %.0f ms)", cfg.socket_path, cfg.period_s * 1000)
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._sample_loop(stop), name="sample-loop")
+                tg.create_task(self._meter_loop(stop), name="meter-loop")
+                tg.create_task(self._watchdog_loop(stop), name="watchdog")
+        finally:
+            # Stopping, or a bug in a loop: make the hardware safe before anything else.
+            for u in self.units.values():
+                await u.shutdown()
+            self.notifier.stopping()
+            log.info("power at zero, contactors open; stopping (overruns: %d)", self.overruns)
+            await self.server.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(cfg.socket_path)
+            await self.devices.close()
+        return 0
+
+
+async def serve(cfg: HalConfig, notifier: Notifier | None = None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await HalDaemon(cfg, notifier or Notifier()).run(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

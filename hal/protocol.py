@@ -1,0 +1,339 @@
+"""The hal contract: the one interface between the evse and hal processes.
+
+Wire format: a 4-byte big-endian length, then that many bytes of one CBOR map
+`{"type": <name>, <field>: <value>, ...}`. The first message on a connection is
+`hello` from evse, answered by `welcome` (protocol version and capabilities) or by an
+`error` and a close when the versions differ. Field names are snake_case except inside
+DER directives, which keep OCPP's camelCase DERControl shape so evse passes what the CSMS
+sent without translating twice. Powers are in W, reactive power in var; positive active
+power charges the car.
+
+This module is sans-IO: `FrameDecoder` turns bytes into payloads, `decode_message` turns
+a payload into a typed message (or a `ProtocolError` with a code), `encode_message` does
+the reverse. The daemon and the client own the sockets.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+import cbor2
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 256 * 1024  # a full directive set with ten-point curves is a few KiB
+_HEADER = struct.Struct(">I")
+
+
+class ProtocolError(Exception):
+    """A frame or message that breaks the contract. `code` goes into the error reply."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+# Error codes carried in `Error.code`.
+E_FRAME_TOO_LARGE = "frame_too_large"
+E_MALFORMED = "malformed"  # not CBOR, or not a map
+E_UNKNOWN_TYPE = "unknown_type"
+E_INVALID_FIELD = "invalid_field"
+E_HANDSHAKE = "handshake_required"
+E_VERSION = "version_mismatch"
+E_UNKNOWN_EVSE = "unknown_evse"
+E_REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    TYPE: ClassVar[str] = ""
+
+
+# ---- evse -> hal -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(Message):
+    TYPE: ClassVar[str] = "hello"
+    version: int
+    client: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlive(Message):
+    TYPE: ClassVar[str] = "keepalive"
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class PowerRequest(Message):
+    """`setpoint`: follow setpoint_w. `limits`: hal may pick any power in [min_w, max_w]
+    (it takes max_w, then the grid functions act within the range)."""
+
+    TYPE: ClassVar[str] = "power_request"
+    evse_id: int
+    mode: str  # "setpoint" | "limits"
+    setpoint_w: float
+    min_w: float
+    max_w: float
+
+
+@dataclass(frozen=True, slots=True)
+class DerDirectives(Message):
+    """The full set of active DER controls (never a diff), OCPP DERControl-shaped dicts."""
+
+    TYPE: ClassVar[str] = "der_directives"
+    directives: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class PilotCommand(Message):
+    """Control-pilot PWM duty in percent: 0 = state F, 100 = X1 (no PWM), 5 = digital."""
+
+    TYPE: ClassVar[str] = "pilot"
+    evse_id: int
+    duty_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class AllowPowerOn(Message):
+    TYPE: ClassVar[str] = "allow_power_on"
+    evse_id: int
+    allow: bool
+    reason: str
+
+
+# ---- hal -> evse -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome(Message):
+    TYPE: ClassVar[str] = "welcome"
+    version: int
+    evses: list[dict[str, Any]]  # capabilities per EVSE (id, kind, ratings, phases)
+    directive_ids: list[str]  # the DER directives hal enforces now (restored at start)
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement(Message):
+    TYPE: ClassVar[str] = "measurement"
+    evse_id: int
+    voltage_v: list[float]
+    frequency_hz: float
+    active_w: float  # measured at the power stage
+    reactive_var: float
+    setpoint_w: float  # what hal commands the stage now
+    requested_w: float  # what evse asked (after keep-alive handling)
+    import_wh: float
+    export_wh: float
+    cp_state: str
+    contactor_closed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Event(Message):
+    """kind: cp_state, contactor, fault, fault_cleared, der_alarm, der_alarm_ended,
+    keepalive_lost, keepalive_restored. `data` holds the kind's details."""
+
+    TYPE: ClassVar[str] = "event"
+    evse_id: int
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class GridConstraintReport(Message):
+    TYPE: ClassVar[str] = "grid_constraint"
+    evse_id: int
+    state: str  # normal | ceased | tripped | entering_service
+    p_min_w: float
+    p_max_w: float
+    q_var: float
+
+
+@dataclass(frozen=True, slots=True)
+class DirectiveResult(Message):
+    TYPE: ClassVar[str] = "directive_result"
+    accepted: list[str]
+    rejected: list[dict[str, Any]]  # {"id": str, "reason": str}
+
+
+@dataclass(frozen=True, slots=True)
+class Error(Message):
+    TYPE: ClassVar[str] = "error"
+    code: str
+    message: str
+    ref_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ack(Message):
+    """Acknowledges a request that has no other answer (power, pilot, allow)."""
+
+    TYPE: ClassVar[str] = "ack"
+    ref_type: str
+    evse_id: int | None = None
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.TYPE: cls
+    for cls in (
+        Hello,
+        KeepAlive,
+        PowerRequest,
+        DerDirectives,
+        PilotCommand,
+        AllowPowerOn,
+        Welcome,
+        Measurement,
+        Event,
+        GridConstraintReport,
+        DirectiveResult,
+        Error,
+        Ack,
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldSpec:
+    name: str
+    kind: Any
+    required: bool
+
+
+def _specs(cls: type[Message]) -> list[_FieldSpec]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in fields(cls):
+        required = f.default is MISSING and f.default_factory is MISSING
+        out.append(_FieldSpec(f.name, hints[f.name], required))
+    return out
+
+
+_SPECS: dict[str, list[_FieldSpec]] = {name: _specs(cls) for name, cls in MESSAGE_TYPES.items()}
+
+
+def _check(path: str, value: Any, kind: Any) -> None:
+    """Strict type check of one decoded value against its annotation."""
+    origin = typing.get_origin(kind)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in typing.get_args(kind):
+            return
+        inner = [a for a in typing.get_args(kind) if a is not type(None)]
+        _check(path, value, inner[0])
+        return
+    if kind is Any:
+        return
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(float(value))
+        )
+    elif kind is str:
+        ok = isinstance(value, str)
+    elif origin is list:
+        if not isinstance(value, list):
+            raise ProtocolError(E_INVALID_FIELD, f"{path}: expected a list")
+        (item,) = typing.get_args(kind)
+        for i, v in enumerate(value):
+            _check(f"{path}[{i}]", v, item)
+        return
+    elif origin is dict:
+        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    else:  # pragma: no cover - a new annotation kind needs a branch here
+        raise TypeError(f"unsupported field type {kind!r}")
+    if not ok:
+        raise ProtocolError(E_INVALID_FIELD, f"{path}: expected {getattr(kind, '__name__', kind)}")
+
+
+def decode_message(payload: bytes) -> Message:
+    try:
+        obj = cbor2.loads(payload)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as exc:
+        raise ProtocolError(E_MALFORMED, f"not CBOR: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(E_MALFORMED, "a message must be a CBOR map")
+    name = obj.get("type")
+    if not isinstance(name, str):
+        raise ProtocolError(E_MALFORMED, "missing 'type'")
+    cls = MESSAGE_TYPES.get(name)
+    if cls is None:
+        raise ProtocolError(E_UNKNOWN_TYPE, f"unknown message type {name!r}")
+    kwargs: dict[str, Any] = {}
+    known = {"type"}
+    for spec in _SPECS[name]:
+        known.add(spec.name)
+        if spec.name not in obj:
+            if spec.required:
+                raise ProtocolError(E_INVALID_FIELD, f"{name}.{spec.name}: required")
+            continue
+        value = obj[spec.name]
+        _check(f"{name}.{spec.name}", value, spec.kind)
+        if spec.kind is float and isinstance(value, int):
+            value = float(value)
+        kwargs[spec.name] = value
+    extra = set(obj) - known
+    if extra:
+        raise ProtocolError(E_INVALID_FIELD, f"{name}: unknown fields {sorted(map(str, extra))}")
+    return cls(**kwargs)
+
+
+def encode_message(msg: Message) -> bytes:
+    """One complete frame (length prefix + CBOR) for `msg`."""
+    body = asdict(msg)
+    body["type"] = msg.TYPE
+    payload: bytes = cbor2.dumps(body)
+    if len(payload) > MAX_FRAME_BYTES:
+        raise ProtocolError(E_FRAME_TOO_LARGE, f"{msg.TYPE}: {len(payload)} bytes")
+    return _HEADER.pack(len(payload)) + payload
+
+
+def encode_raw(obj: Any) -> bytes:
+    """A frame around any CBOR value (for tests and tools that speak the wire directly)."""
+    payload: bytes = cbor2.dumps(obj)
+    return _HEADER.pack(len(payload)) + payload
+
+
+@dataclass(slots=True)
+class FrameDecoder:
+    """Splits a byte stream into payloads. An oversized length prefix cannot be skipped
+    safely (the stream has lost its framing), so it is reported and `broken` is set:
+    the connection answers with an error and closes; the daemon keeps serving."""
+
+    max_frame: int = MAX_FRAME_BYTES
+    _buf: bytearray = field(default_factory=bytearray)
+    broken: bool = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self.broken:
+            return
+        self._buf += data
+        while len(self._buf) >= _HEADER.size:
+            (length,) = _HEADER.unpack_from(self._buf)
+            if length > self.max_frame:
+                self.broken = True
+                self._buf.clear()
+                raise ProtocolError(E_FRAME_TOO_LARGE, f"length prefix {length} > {self.max_frame}")
+            end = _HEADER.size + length
+            if len(self._buf) < end:
+                return
+            payload = bytes(self._buf[_HEADER.size : end])
+            del self._buf[:end]
+            yield payload
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame still buffered (non-zero at EOF = truncated)."""
+        return len(self._buf)

@@ -1,0 +1,89 @@
+"""`evse run` against a real hal: ready only when connected, re-sends its state after hal
+restarts, and leaves hal at zero power when stopped. `make sim` runs and prints status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hal import protocol as p
+from tests.conftest import ROOT, Client, HalProcess, sim_config
+
+
+def _evse_run(cfg: Path, power_w: float, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "evse.cli", "run", "--config", str(cfg), "--power-w", str(power_w)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=(cfg.parent / "evse.log").open("ab"),
+    )
+
+
+def test_evse_run_ready_reconnect_and_clean_stop(short_tmp: Path) -> None:
+    cfg = sim_config(short_tmp)
+    notify = short_tmp / "n.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as srv:
+        srv.bind(str(notify))
+        srv.settimeout(0.5)
+        # evse starts first: it must wait for hal and not claim readiness before.
+        evse = _evse_run(cfg, 6000.0, {"NOTIFY_SOCKET": str(notify)})
+        hal = HalProcess(cfg)
+        try:
+            time.sleep(0.5)
+            try:
+                early = srv.recv(4096)
+            except TimeoutError:
+                early = b""
+            assert b"READY=1" not in early
+            hal.start()
+            srv.settimeout(5.0)
+            assert srv.recv(4096).startswith(b"READY=1")
+            obs = Client(hal.socket)
+            obs.wait_for(p.Welcome)
+            obs.wait_for(p.Measurement, 5.0, lambda m: abs(m.active_w - 6000.0) < 100.0)
+            obs.close()
+            # hal dies hard and comes back: evse reconnects and asks again
+            hal.stop(signal.SIGKILL)
+            hal.start()
+            obs = Client(hal.socket)
+            obs.wait_for(p.Welcome)
+            obs.wait_for(p.Measurement, 5.0, lambda m: abs(m.active_w - 6000.0) < 100.0)
+            # a clean stop asks for zero at once (before any keep-alive timeout)
+            evse.send_signal(signal.SIGTERM)
+            assert evse.wait(10) == 0
+            seen: list[str] = []
+            while True:
+                msg = obs.recv()
+                if isinstance(msg, p.Event):
+                    seen.append(msg.kind)
+                if isinstance(msg, p.Measurement) and msg.setpoint_w == 0.0:
+                    break
+            assert "keepalive_lost" not in seen
+            obs.close()
+            stopping = b""
+            while b"STOPPING=1" not in stopping:
+                stopping = srv.recv(4096)
+        finally:
+            if evse.poll() is None:
+                evse.kill()
+            if hal.alive():
+                hal.stop(signal.SIGKILL)
+
+
+def test_make_sim_runs_and_prints_status_lines() -> None:
+    res = subprocess.run(
+        ["make", "-s", "sim", "DURATION=3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("t=")]
+    assert len(lines) >= 3, res.stdout
+    assert any("CP C closed" in ln and " Hz" in ln and "kWh" in ln for ln in lines), res.stdout

@@ -1,0 +1,225 @@
+"""The hal daemon as a real process: contract, power following, keep-alive supervision,
+bad input, directive persistence across kill -9, sd_notify and SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import struct
+import time
+from pathlib import Path
+
+import cbor2
+
+from hal import protocol as p
+from tests.conftest import Client, HalProcess, sim_config
+
+
+def _power_on(c: Client, watts: float) -> None:
+    c.send(p.PilotCommand(1, 5.0))
+    c.send(p.AllowPowerOn(1, True, "test"))
+    c.send(p.PowerRequest(1, "setpoint", watts, min(watts, 0.0), max(watts, 0.0)))
+
+
+def _wait_power(
+    c: Client, target: float, timeout: float = 5.0, tol: float = 100.0
+) -> p.Measurement:
+    return c.wait_for(p.Measurement, timeout, lambda m: abs(m.active_w - target) < tol)
+
+
+def test_handshake_reports_capabilities_and_constraint(hal_proc: HalProcess) -> None:
+    c = Client(hal_proc.socket)
+    w = c.wait_for(p.Welcome)
+    assert w.version == p.PROTOCOL_VERSION
+    assert w.evses[0]["evse_id"] == 1 and w.evses[0]["max_discharge_w"] == 11000.0
+    gc = c.wait_for(p.GridConstraintReport)
+    assert (gc.state, gc.p_min_w, gc.p_max_w) == ("normal", -11000.0, 11000.0)
+    c.close()
+
+
+def test_charge_then_discharge_stage_follows(hal_proc: HalProcess) -> None:
+    c = Client(hal_proc.socket)
+    c.wait_for(p.Welcome)
+    _power_on(c, 7000.0)
+    m = _wait_power(c, 7000.0)
+    assert m.contactor_closed and m.cp_state == "C" and m.setpoint_w == 7000.0
+    c.send(p.PowerRequest(1, "setpoint", -5000.0, -5000.0, 0.0))
+    m = _wait_power(c, -5000.0)
+    assert m.setpoint_w == -5000.0
+    # Energy flowed both ways: the meter counted import, then export.
+    m = c.wait_for(p.Measurement, 3.0, lambda m: m.export_wh > 0.0)
+    assert m.import_wh > 0.0
+    c.close()
+
+
+def test_keepalive_loss_ramps_to_zero_and_holds_until_asked_again(hal_proc: HalProcess) -> None:
+    observer = Client(hal_proc.socket)  # says hello, then stays silent and listens
+    observer.wait_for(p.Welcome)
+    ctl = Client(hal_proc.socket)
+    ctl.wait_for(p.Welcome)
+    _power_on(ctl, 10000.0)
+    while True:  # keep alive like evse does, until the power is there
+        ctl.send(p.KeepAlive(1))
+        last_sign = time.monotonic()
+        if abs(observer.wait_for(p.Measurement).active_w - 10000.0) < 100.0:
+            break
+    ctl.close()
+    lost = observer.wait_for(p.Event, 3.0, lambda e: e.kind == "keepalive_lost")
+    t_lost = time.monotonic() - last_sign
+    assert lost.evse_id == 1
+    assert 0.4 <= t_lost <= 1.0  # keepalive_timeout_s = 0.5 in the test config
+    seen: list[float] = []
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        m = observer.wait_for(p.Measurement)
+        seen.append(m.active_w)
+        if abs(m.active_w) < 50.0:
+            break
+    t_zero = time.monotonic() - last_sign
+    # ramp_down_s = 0.5 from full power, plus the stage's lag: zero well within 1.5 s
+    assert abs(seen[-1]) < 50.0 and t_zero < 0.5 + 0.5 + 1.0, (t_zero, seen)
+    assert any(1000.0 < w < 9000.0 for w in seen), "a ramp, not a step"
+    # evse comes back but only keeps alive: power stays at zero
+    back = Client(hal_proc.socket)
+    back.wait_for(p.Welcome)
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        back.send(p.KeepAlive(1))
+        m = observer.wait_for(p.Measurement)
+        assert abs(m.active_w) < 50.0 and m.setpoint_w == 0.0
+    # ... until it asks again
+    _power_on(back, 4000.0)
+    _wait_power(observer, 4000.0)
+    back.close()
+    observer.close()
+
+
+def test_bad_input_gets_errors_and_the_daemon_keeps_serving(hal_proc: HalProcess) -> None:
+    c = Client(hal_proc.socket, hello=False)
+    c.send(p.KeepAlive(1))  # before hello
+    assert c.wait_for(p.Error).code == p.E_HANDSHAKE
+    c.send(p.Hello(p.PROTOCOL_VERSION, "test"))
+    c.wait_for(p.Welcome)
+    c.send_bytes(struct.pack(">I", 5) + b"\xff\xfe\x00ab")  # framed garbage
+    assert c.wait_for(p.Error).code == p.E_MALFORMED
+    c.send_bytes(p.encode_raw({"type": "self_destruct"}))
+    assert c.wait_for(p.Error).code == p.E_UNKNOWN_TYPE
+    c.send_bytes(p.encode_raw({"type": "pilot", "evse_id": 1, "duty_pct": "lots"}))
+    assert c.wait_for(p.Error).code == p.E_INVALID_FIELD
+    c.send(p.PowerRequest(9, "setpoint", 1.0, 0.0, 1.0))
+    assert c.wait_for(p.Error).code == p.E_UNKNOWN_EVSE
+    c.send(p.Measurement(1, [], 50.0, 0, 0, 0, 0, 0, 0, "A", False))  # wrong direction
+    assert c.wait_for(p.Error).code == p.E_REJECTED
+    # the same connection still works
+    c.send(p.PilotCommand(1, 5.0))
+    assert c.wait_for(p.Ack).ref_type == "pilot"
+    # a frame cut short by the client closing
+    t = Client(hal_proc.socket)
+    t.wait_for(p.Welcome)
+    t.send_bytes(p.encode_message(p.KeepAlive(7))[:6])
+    t.close()
+    # an oversized length prefix: error, that connection ends, the server stays
+    o = Client(hal_proc.socket)
+    o.wait_for(p.Welcome)
+    o.send_bytes(struct.pack(">I", 0xFFFFFFF0) + b"\x00" * 16)
+    assert o.wait_for(p.Error).code == p.E_FRAME_TOO_LARGE
+    o.close()
+    # wrong protocol version: refused, closed
+    v = Client(hal_proc.socket, hello=False)
+    v.send(p.Hello(p.PROTOCOL_VERSION + 1, "future"))
+    assert v.wait_for(p.Error).code == p.E_VERSION
+    v.close()
+    assert hal_proc.alive()
+    fresh = Client(hal_proc.socket)
+    assert fresh.wait_for(p.Welcome).version == p.PROTOCOL_VERSION
+    c.send(p.PilotCommand(1, 5.0))
+    assert c.wait_for(p.Ack).ref_type == "pilot"
+    fresh.close()
+    c.close()
+
+
+DIRECTIVES = [
+    {
+        "id": "droop-1",
+        "controlType": "FreqDroop",
+        "isDefault": True,
+        "priority": 0,
+        "freqDroop": {
+            "priority": 0,
+            "overFreq": 50.2,
+            "underFreq": 49.8,
+            "overDroop": 0.05,
+            "underDroop": 0.05,
+            "responseTime": 5.0,
+        },
+    },
+    {
+        "id": "lmd-1",
+        "controlType": "LimitMaxDischarge",
+        "isDefault": True,
+        "priority": 1,
+        "limitMaxDischarge": {"priority": 1, "pctMaxDischargePower": 50.0},
+    },
+]
+
+
+def test_directives_persist_across_kill_9(short_tmp: Path) -> None:
+    hal = HalProcess(sim_config(short_tmp)).start()
+    try:
+        c = Client(hal.socket)
+        w = c.wait_for(p.Welcome)
+        assert w.directive_ids == []
+        c.send(p.DerDirectives(DIRECTIVES))
+        res = c.wait_for(p.DirectiveResult)
+        assert res.accepted == ["droop-1", "lmd-1"] and res.rejected == []
+        c.close()
+        assert hal.stop(signal.SIGKILL) == -signal.SIGKILL
+        hal.start()
+        c = Client(hal.socket)
+        assert c.wait_for(p.Welcome).directive_ids == ["droop-1", "lmd-1"]
+        # a rejected directive is not persisted
+        c.send(p.DerDirectives([{"id": "x"}]))
+        res = c.wait_for(p.DirectiveResult)
+        assert res.accepted == [] and res.rejected[0]["id"] == "x"
+        c.close()
+        hal.stop(signal.SIGKILL)
+        hal.start()
+        c = Client(hal.socket)
+        assert c.wait_for(p.Welcome).directive_ids == []
+        c.close()
+    finally:
+        if hal.alive():
+            hal.stop(signal.SIGKILL)
+
+
+def test_sd_notify_ready_watchdog_stopping_in_order(short_tmp: Path) -> None:
+    notify = short_tmp / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as srv:
+        srv.bind(str(notify))
+        srv.settimeout(5.0)
+        hal = HalProcess(
+            sim_config(short_tmp), {"NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "200000"}
+        )
+        hal.start()
+        got: list[str] = []
+        try:
+            while sum(s == "WATCHDOG=1" for s in got) < 3:
+                got.append(srv.recv(4096).decode().split("\n")[0])
+            assert hal.stop(signal.SIGTERM) == 0
+            while "STOPPING=1" not in got:
+                got.append(srv.recv(4096).decode().split("\n")[0])
+        finally:
+            if hal.alive():
+                hal.stop(signal.SIGKILL)
+    assert got[0] == "READY=1"
+    assert got[-1] == "STOPPING=1"
+    assert set(got[1:-1]) == {"WATCHDOG=1"}
+    assert "power at zero, contactors open" in hal.log.read_text()
+
+
+def test_raw_cbor_frame_helper_matches_encoder() -> None:
+    msg = p.KeepAlive(3)
+    assert p.encode_raw({"seq": 3, "type": "keepalive"}) != b""
+    assert p.decode_message(p.encode_message(msg)[4:]) == p.decode_message(
+        cbor2.dumps({"type": "keepalive", "seq": 3})
+    )
