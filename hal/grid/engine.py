@@ -120,6 +120,11 @@ class GridEngine:
         self._trip_type = ""
         self.state = GridState.ENTERING_SERVICE  # power-up counts as entering service
         self._configure(dict(settings.controls))
+        if "EnterService" not in self._controls and self._enter is not None:
+            # No grid code asks for power-up conditions: start at once. A trip still
+            # waits for the default reconnection conditions (default_enter_service).
+            self._enter.phase = Phase.IN_SERVICE
+            self.state = GridState.NORMAL
 
     @property
     def directives(self) -> Sequence[Mapping[str, Any]]:
