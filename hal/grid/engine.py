@@ -210,6 +210,10 @@ class GridEngine:
             # already in service holds its last limits (the MCU's own protection and
             # keep-alive still stand behind us).
             return self._blind(requested_w)
+        # Timers run on the measurement's own timestamp: the sample may be taken a little
+        # after the loop's tick started, and an excursion must not be timed from before
+        # it was measured (never trip early).
+        t = sample.t
         nominal_v = self._settings.nominal_voltage_v
         v_pct = tuple(v / nominal_v * 100.0 for v in sample.voltage_v)
         f = sample.frequency_hz
@@ -218,7 +222,7 @@ class GridEngine:
         )
 
         # 1. Protection.
-        prot = self._protection.update(v_pct, f, discharge_pct, now)
+        prot = self._protection.update(v_pct, f, discharge_pct, t)
         fired = prot.trip is not None and not self._tripped
         if prot.trip is not None and fired:
             self._tripped = True
@@ -226,10 +230,10 @@ class GridEngine:
             self._protection.after_trip()
             assert self._enter is not None
             self._enter.restart()
-            self._gradient.reset(0.0, now)
+            self._gradient.reset(0.0, t)
             self._alarms.set(prot.trip.control_type, True, prot.trip.fault, prot.trip.extra, alarms)
         assert self._enter is not None
-        fraction = self._enter.update(v_pct, f, now)
+        fraction = self._enter.update(v_pct, f, t)
         if self._tripped and not fired and self._enter.phase is not Phase.WAITING:
             # Enter-service conditions held for the delay: the fault is over.
             self._tripped = False
@@ -237,10 +241,10 @@ class GridEngine:
 
         # Curve functions see every sample so their filters stay continuous.
         v_avg = sum(v_pct) / len(v_pct)
-        vv_pct = self._volt_var.update(v_avg, now) if self._volt_var else None
-        vw_pct = self._volt_watt.update(max(v_pct), now) if self._volt_watt else None
-        fw_pct = self._freq_watt.update(f, now) if self._freq_watt else None
-        droop_w = self._droop.update(f, measured_w, now) if self._droop else 0.0
+        vv_pct = self._volt_var.update(v_avg, t) if self._volt_var else None
+        vw_pct = self._volt_watt.update(max(v_pct), t) if self._volt_watt else None
+        fw_pct = self._freq_watt.update(f, t) if self._freq_watt else None
+        droop_w = self._droop.update(f, measured_w, t) if self._droop else 0.0
 
         if self._tripped:
             self.state = GridState.TRIPPED
@@ -253,7 +257,7 @@ class GridEngine:
             self._alarms.set(ct, ct in prot.ceased, fault, "momentary cessation", alarms)
         if prot.ceased:
             self.state = GridState.CEASED
-            self._gradient.reset(0.0, now)
+            self._gradient.reset(0.0, t)
             self._function_alarms(f, alarms, active=False)
             q = 0.0
             if prot.reactive_during_cessation and vv_pct is not None:
@@ -278,7 +282,7 @@ class GridEngine:
             base = der_pct_to_station_w(fw_pct, r.max_charge_w, r.max_discharge_w)
             droop_w = 0.0  # freq-watt already answers the frequency; never count it twice
         else:
-            base = self._gradient.update(requested_w, now)
+            base = self._gradient.update(requested_w, t)
         setpoint = min(max(base + droop_w, lo), hi)
         p_min, p_max = lo, hi
         if droop_w < 0.0:

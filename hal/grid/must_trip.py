@@ -10,8 +10,12 @@ the boundary is held, never interpolated, so we never trip earlier than a stage 
 (ride-through) and never later than its clearing time plus one sample.
 
 Timing: a stage's timer starts at the first sample beyond its threshold and the trip
-fires at the first sample with now - start >= clearing time; an excursion that ends
-before that resets the timer. Each phase has its own timer.
+fires at the first sample with now - start >= clearing time - tolerance; an excursion
+that ends before that resets the timer. Each phase has its own timer. The tolerance is
+the timer resolution: a quarter of the sample interval, at most 2 ms. Without it a
+sample taken a fraction of a millisecond early (loop jitter) would push the trip a
+whole period late; with it the trip is never more than 2 ms ahead of the clearing time
+measured from the first sample that saw the excursion.
 """
 
 from __future__ import annotations
@@ -90,16 +94,24 @@ def beyond(direction: Direction, value: float, threshold: float) -> bool:
     return value < threshold
 
 
+MAX_TOLERANCE_S = 0.002
+
+
 class StageTimers:
     """Per-stage, per-phase excursion timers for one StageCurve."""
 
     def __init__(self, curve: StageCurve) -> None:
         self.curve = curve
         self._since: list[list[float | None]] = [[] for _ in curve.stages]
+        self._last_t: float | None = None
+        self._tolerance = 0.0
 
     def update(self, values: Sequence[float], now: float) -> TripStage | None:
         """Feed one sample (one value per phase); return the stage whose time has run out."""
         fired: TripStage | None = None
+        if self._last_t is not None and now > self._last_t:
+            self._tolerance = min(MAX_TOLERANCE_S, 0.25 * (now - self._last_t))
+        self._last_t = now
         for si, stage in enumerate(self.curve.stages):
             since = self._since[si]
             if len(since) != len(values):
@@ -109,7 +121,7 @@ class StageTimers:
                     start = since[pi]
                     if start is None:
                         since[pi] = start = now
-                    if fired is None and now - start >= stage.clearing_s:
+                    if fired is None and now - start >= stage.clearing_s - self._tolerance:
                         fired = stage
                 else:
                     since[pi] = None

@@ -80,7 +80,7 @@ def parse_grid_settings(table: Table, config_dir: Path) -> GridSettings:
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(table.key("preset"), preset, f"{path}: {e}") from None
         origin = str(path)
-    own = {k: table.raw(k) for k in _keys(table) if k != "preset"}
+    own = {k: table.raw(k) for k in table.names() if k != "preset"}
     merged = _merge(data, own)
     try:
         return _parse(Table(merged, table.path), preset)
@@ -88,14 +88,6 @@ def parse_grid_settings(table: Table, config_dir: Path) -> GridSettings:
         if origin and not _has_key(own, e.key.removeprefix(table.path + ".")):
             raise ConfigError(f"{origin}: {e.key}", e.value, e.reason) from None
         raise
-
-
-def _keys(table: Table) -> list[str]:
-    return [k for k in ("preset", *_all_keys(table)) if table.has(k)]
-
-
-def _all_keys(table: Table) -> list[str]:
-    return list(table._data)  # Table has no key iterator; read-only use
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -251,7 +243,7 @@ def _section(t: Table, name: str) -> Table | None:
         return None
     sub = t.table(name)
     if not sub.get_bool("enabled", True):
-        for k in _all_keys(sub):
+        for k in sub.names():
             sub.raw(k)  # a disabled table may keep its values
         return None
     return sub
