@@ -205,6 +205,11 @@ class RpcSession:
             return [CallTimedOut(pending.message_id, pending.action)]
         return []
 
+    def abandon_call(self, message_id: str) -> None:
+        """Stop waiting for our CALL `message_id` (timed out or connection gone)."""
+        if self.outstanding is not None and self.outstanding.message_id == message_id:
+            self.outstanding = None
+
     def abandon(self) -> PendingCall | None:
         """The connection is gone: forget the outstanding CALL and owed answers."""
         pending, self.outstanding = self.outstanding, None
