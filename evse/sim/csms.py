@@ -161,6 +161,8 @@ class ScriptedCsms:
 
     async def _serve(self, conn: ServerConnection) -> None:
         station = unquote(conn.request.path.rstrip("/").rsplit("/", 1)[-1]) if conn.request else ""
+        self.connections += 1
+        self.changed.set()
         if conn.subprotocol is None:
             await conn.close(1002, "no common OCPP version")
             return
@@ -191,7 +193,6 @@ class ScriptedCsms:
         )
         self.stations[station] = endpoint
         self._conns[station] = conn
-        self.connections += 1
         self.changed.set()
         try:
             async with asyncio.TaskGroup() as tg:

@@ -76,6 +76,8 @@ def config(port: int, **changes: Any) -> OcppConfig:
     )
     if "variables" in changes:
         changes["variables"] = {**base.variables, **changes["variables"]}
+    if changes.get("security_profile", 1) >= 2:
+        changes.setdefault("csms_url", f"wss://localhost:{port}/ocpp")
     return replace(base, **changes)
 
 
