@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from ocpp_pki import TestCa, server_context
-from ocpp_support import PASSWORD, running_station
+from ocpp_support import PASSWORD, eventually, running_station
 
 from evse.ocpp.schemas import OcppVersion
 
@@ -67,9 +67,7 @@ def test_profile1_wrong_password_queues_failed_to_authenticate(tmp_path: Path) -
         async with running_station(
             tmp_path, {"passwords": {"CS001": "another-password-16"}}, wait_connected=False
         ) as r:
-            async with asyncio.timeout(10):
-                while "FailedToAuthenticateAtCsms" not in security_events(r.station):
-                    await asyncio.sleep(0.02)
+            await eventually(lambda: "FailedToAuthenticateAtCsms" in security_events(r.station))
             assert r.csms.received == []
 
     asyncio.run(scenario())
