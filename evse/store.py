@@ -132,10 +132,24 @@ class Store:
         message_id: str,
         build: Callable[[int], dict[str, Any]],
         ends: bool = False,
+        create: tuple[int, int] | None = None,
+        data: dict[str, Any] | None = None,
     ) -> tuple[int, int]:
         """Append a TransactionEvent with the next seqNo of its transaction, atomically:
-        after a crash either both the message and the counter moved or neither did."""
+        after a crash either the message, the counter (and the new transaction row with
+        `create` = (evse, connector), and its `data`) all moved or none did."""
         with self.transaction() as db:
+            if create is not None:
+                db.execute(
+                    "INSERT INTO transactions(transaction_id, evse_id, connector_id)"
+                    " VALUES (?, ?, ?)",
+                    (transaction_id, create[0], create[1]),
+                )
+            if data is not None:
+                db.execute(
+                    "UPDATE transactions SET data=? WHERE transaction_id=?",
+                    (json.dumps(data), transaction_id),
+                )
             row = db.execute(
                 "SELECT next_seq_no FROM transactions WHERE transaction_id=?", (transaction_id,)
             ).fetchone()

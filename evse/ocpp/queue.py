@@ -106,11 +106,16 @@ class MessageQueue:
         self._wake.set()
 
     def push_transaction_event(
-        self, transaction_id: str, build: Callable[[int], Payload], ends: bool = False
+        self,
+        transaction_id: str,
+        build: Callable[[int], Payload],
+        ends: bool = False,
+        create: tuple[int, int] | None = None,
+        data: Payload | None = None,
     ) -> int:
         """Persist a TransactionEvent with the transaction's next seqNo; returns it."""
         seq, seq_no = self._store.queue_append_tx_event(
-            transaction_id, str(uuid.uuid4()), build, ends
+            transaction_id, str(uuid.uuid4()), build, ends, create, data
         )
         self._last_seq = seq
         self._wake.set()

@@ -140,21 +140,19 @@ class Transactions:
                 payload["meterValue"] = meter
             return payload
 
-        seq_no = self._queue.push_transaction_event(
-            st.transaction_id, build, ends=event_type == "Ended"
-        )
         data = {
             "idToken": st.id_token,
             "lastEvent": now.timestamp(),
             "evConnected": st.ev_connected,
         }
-        if event_type != "Ended":
-            self._store.tx_set_data(st.transaction_id, data)
+        create = (st.evse_id, st.connector_id) if event_type == "Started" else None
+        seq_no = self._queue.push_transaction_event(
+            st.transaction_id, build, ends=event_type == "Ended", create=create, data=data
+        )
         return seq_no
 
     def _start(self, st: EvseState, trigger: str) -> None:
-        st.transaction_id = str(uuid.uuid4())
-        self._store.tx_create(st.transaction_id, st.evse_id, st.connector_id, {})
+        st.transaction_id = str(uuid.uuid4())  # its row is created with the Started event
         self._emit(
             st,
             "Started",
