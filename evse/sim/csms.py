@@ -211,12 +211,22 @@ class ScriptedCsms:
 
     # -- driving the station ----------------------------------------------------------
 
-    async def call(self, station: str, action: str, payload: Payload) -> Payload:
-        return await self.stations[station].call(action, payload)
+    def _only(self, station: str | None) -> str:
+        if station is not None:
+            return station
+        if len(self.stations) != 1:
+            raise LookupError(f"name the station: connected are {sorted(self.stations)}")
+        return next(iter(self.stations))
 
-    async def send_raw(self, station: str, text: str) -> None:
-        self.frames.append((station, "out", text))
-        await self._conns[station].send(text)
+    async def call(self, action: str, payload: Payload, station: str | None = None) -> Payload:
+        """A CSMS-initiated CALL to `station` (or the only connected one)."""
+        return await self.stations[self._only(station)].call(action, payload)
+
+    async def send_raw(self, text: str, station: str | None = None) -> None:
+        """Send any text frame (invalid ones included) to the station."""
+        name = self._only(station)
+        self.frames.append((name, "out", text))
+        await self._conns[name].send(text)
 
     def of(self, action: str, station: str | None = None) -> list[Payload]:
         return [
