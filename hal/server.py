@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -30,6 +31,11 @@ from hal.protocol import (
 log = logging.getLogger(__name__)
 
 _SEND_QUEUE_FRAMES = 2000  # ~20 s of reports at 10 Hz for two EVSEs
+# A client may not starve the sample loop: read in small chunks, yield after each, and
+# stop reading (socket backpressure) beyond a message budget far above what evse needs.
+_READ_CHUNK = 4096
+_MSGS_PER_S = 2000.0
+_MSG_BURST = 400.0
 
 
 class Handler(Protocol):
@@ -53,6 +59,16 @@ class Connection:
         self.ready = False  # handshake done
         self._out: asyncio.Queue[bytes | None] = asyncio.Queue(_SEND_QUEUE_FRAMES)
         self._overflow = False
+        self._tokens = _MSG_BURST
+        self._tokens_t = time.monotonic()
+
+    async def _pace(self, messages: int) -> None:
+        """Token bucket over the messages read: sleep when the client sends too fast."""
+        now = time.monotonic()
+        self._tokens = min(_MSG_BURST, self._tokens + (now - self._tokens_t) * _MSGS_PER_S)
+        self._tokens_t = now
+        self._tokens -= messages
+        await asyncio.sleep(max(0.0, -self._tokens / _MSGS_PER_S))
 
     def send(self, msg: Message) -> None:
         """Queue a message; never blocks. A client too slow to drain its queue is cut."""
@@ -78,17 +94,20 @@ class Connection:
         decoder = FrameDecoder()
         try:
             while not decoder.broken:
-                data = await self._reader.read(65536)
+                data = await self._reader.read(_READ_CHUNK)
                 if not data:
                     if decoder.pending:
                         log.warning("%s: closed mid-frame (%d bytes)", self.name, decoder.pending)
                     break
+                handled = 0
                 try:
                     for payload in decoder.feed(data):
                         self._on_payload(payload)
+                        handled += 1
                 except ProtocolError as exc:  # oversized frame: framing is lost
                     log.warning("%s: %s; closing", self.name, exc)
                     self.send(Error(exc.code, exc.detail))
+                await self._pace(handled)
         except (ConnectionError, OSError) as exc:
             log.info("%s: connection error: %s", self.name, exc)
         finally:
