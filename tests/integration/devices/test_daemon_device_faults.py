@@ -244,3 +244,47 @@ async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, rea
         await asyncio.wait_for(task, 10.0)
     # Stopped: power to zero and the contactor open.
     assert not ev.mcu.contactor_requested
+
+
+def test_line_noise_on_the_mcu_link_is_not_a_fault() -> None:
+    """Garbage, a few CRC errors and frames split into pieces cost a few frames, not the
+    link: no fault event, the power keeps flowing."""
+
+    async def scenario(cfg: object) -> None:
+        from hal.config import HalConfig
+
+        assert isinstance(cfg, HalConfig)
+        daemon = HalDaemon(cfg, Notifier({}))
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop))
+        evse = Evse()
+        try:
+            await until(lambda: cfg.socket_path.exists(), 5.0, "hal listening")
+            await evse.connect(cfg.socket_path)
+            assert daemon.devices is not None and daemon.devices.sim_transports is not None
+            assert daemon.devices.world is not None
+            sim = daemon.devices.sim_transports.evses[1]
+            ev = daemon.devices.world.evses[1]
+            evse.send(p.PilotCommand(1, 5.0))
+            evse.send(p.AllowPowerOn(1, True, "test"))
+            evse.send(p.PowerRequest(1, "setpoint", 6000.0, 0.0, 6000.0))
+            await until(lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000) < 60,
+                        5.0, "charging at 6 kW", evse)
+            for _ in range(5):
+                sim.mcu.faults.garbage = b"\xde\xad\x00\xbe\xef\x42"
+                sim.mcu.faults.corrupt_crc = 2
+                await asyncio.sleep(0.1)
+            sim.mcu.faults.split = True
+            await asyncio.sleep(0.5)
+            sim.mcu.faults.split = False
+            await asyncio.sleep(0.2)
+            assert evse.events("fault") == []
+            assert ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60
+            assert sim.mcu.frame_errors == 0  # hal's frames to the MCU were all clean
+        finally:
+            await evse.close()
+            stop.set()
+            await asyncio.wait_for(task, 10.0)
+
+    with tempfile.TemporaryDirectory(prefix="evse-") as d:
+        run(scenario(parse_hal(Table(tomllib.loads(CONFIG.format(dir=d)), ""), Path(d))))
