@@ -96,8 +96,9 @@ class SerialMcu:
             raise DeviceError(self.name, f"offline: {self._last_reason}; "
                                          f"retry in {self._backoff.retry_in(now):.2f} s")
         try:
+            # timeout=0 / write_timeout=0: never block the event loop on the port.
             port = serial.Serial(self.settings.port, self.settings.baudrate, timeout=0,
-                                 write_timeout=self.settings.command_timeout_s)
+                                 write_timeout=0)
         except (serial.SerialException, OSError) as exc:
             self._backoff.failed(now)
             self._last_reason = f"cannot open {self.settings.port}: {exc}"
@@ -136,6 +137,13 @@ class SerialMcu:
 
     def _dispatch(self, msg: m.Message, now: float) -> None:
         if msg.kind == m.STATUS:
+            prev = self._status
+            if prev is not None and msg.body["up"] < prev.body["up"] and self._greeted:
+                # The MCU restarted: it forgot our settings and opened its contactors.
+                # Greet it again, and fail until then so the loop re-sends its wishes.
+                self._greeted = False
+                self._last_reason = (f"MCU restarted (uptime {prev.body['up']} ms -> "
+                                     f"{msg.body['up']} ms)")
             self._status, self._status_t = msg, now
             waiter = self._waiters.pop(msg.body.get("re", -1), None)
         elif msg.kind == m.ACK:
@@ -162,11 +170,15 @@ class SerialMcu:
     def _write(self, frame: bytes) -> None:
         assert self._port is not None
         try:
-            self._port.write(frame)
+            n = self._port.write(frame)
         except (serial.SerialException, OSError) as exc:
             self._backoff.failed(self._clock())
             self._drop_port(f"write failed: {exc}")
             raise DeviceError(self.name, self._last_reason) from exc
+        if n is not None and n < len(frame):
+            # The kernel's transmit buffer is full: the line is stalled. The cut frame is
+            # discarded by the MCU at our next 0x00.
+            raise DeviceError(self.name, f"transmit buffer full ({n} of {len(frame)} bytes)")
 
     def _send_hello(self, now: float) -> None:
         s = self.settings

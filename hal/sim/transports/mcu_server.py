@@ -66,6 +66,19 @@ class SimMcuServer:
                 await t
         self._pty.close()
 
+    def restart(self) -> None:
+        """The MCU reboots: uptime from zero, contactor open, X1, lock released, default
+        keep-alive settings until hal greets it again."""
+        now = self._clock()
+        mcu = self._ev.mcu
+        self._start = now
+        self.locked = False
+        self.trip = {}
+        self.status_period_s = 0.02
+        mcu.model = dataclasses.replace(mcu.model, keepalive_timeout_s=1.0)
+        mcu.request_contactor(False, now)
+        mcu.set_pwm(100.0, now)
+
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(self.status_period_s)

@@ -128,6 +128,14 @@ def _mcu_crc_off(ev: SimEvseServers) -> None:
     ev.mcu.faults.corrupt_crc = 0
 
 
+def _mcu_restart(ev: SimEvseServers) -> None:
+    ev.mcu.restart()
+
+
+def _nothing(ev: SimEvseServers) -> None:
+    return None
+
+
 def _stage_slow(ev: SimEvseServers) -> None:
     ev.stage_faults.delay_s = 1.0
 
@@ -168,6 +176,7 @@ CASES = [
     # name, inject, clear, device, reason fragment, protection-relevant
     ("mcu_vanishes", _mcu_silent, _mcu_back, "mcu-1", "no valid frame", True),
     ("mcu_crc_errors", _mcu_crc, _mcu_crc_off, "mcu-1", "crc", True),
+    ("mcu_restarts", _mcu_restart, _nothing, "mcu-1", "MCU restarted", True),
     ("stage_timeout", _stage_slow, _stage_ok, "stage-1", "", True),
     ("stage_exception_code", _stage_exc, _stage_ok, "stage-1", "exception code 4", True),
     ("stage_vanishes", _stage_vanish, _stage_back, "stage-1", "", True),
@@ -221,12 +230,14 @@ async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, rea
         await until(faulted, 4.0, f"fault event from {device}")
         assert fault is not None and reason in fault.data["reason"], fault.data
         if protective:
-            # Safe: contactor open (by hal, or by the MCU itself when hal cannot reach
-            # it), so no power flows whatever the stage was last told.
-            await until(lambda: not ev.mcu.contactor_closed and abs(ev.stage.active_w) < 60,
-                        3.0, "contactor open, power at zero", evse)
-            if device != "stage-1":  # the stage still listens: hal set it to zero
-                assert ev.stage.setpoint_w == 0.0
+            if clear is not _nothing:  # the fault persists until cleared: look at it
+                # Safe: contactor open (by hal, or by the MCU itself when hal cannot reach
+                # it), so no power flows whatever the stage was last told.
+                await until(lambda: not ev.mcu.contactor_closed and abs(ev.stage.active_w) < 60,
+                            3.0, "contactor open, power at zero", evse)
+                if device != "stage-1":  # the stage still listens: hal set it to zero
+                    assert ev.stage.setpoint_w == 0.0
+
         else:
             await asyncio.sleep(0.3)
             assert ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60
@@ -238,6 +249,12 @@ async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, rea
         await until(lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60,
                     5.0, "charging again", evse)
         assert len([e for e in evse.events("fault") if e.data["device"] == device]) == 1
+        if protective:
+            # evse heard the contactor open (as confirmed by the MCU) after the fault; when
+            # hal could not reach the MCU, as soon as it could again.
+            i = evse.messages.index(fault)
+            assert any(isinstance(e, p.Event) and e.kind == "contactor"
+                       and e.data == {"closed": False} for e in evse.messages[i:])
     finally:
         await evse.close()
         stop.set()
