@@ -15,6 +15,8 @@ hal is gone. Keys (each optional; a model the inverter lacks is listed in `unsup
   freq_droop: {db_of_hz, db_uf_hz, k_of, k_uf, resp_s, p_min_pct}  (711)
   volt_var: {points: [[v_pct, var_pct], ...], resp_s}  (705)
   volt_watt: {points: [[v_pct, w_pct], ...], resp_s}  (706)
+  fixed_pf: {pf, excitation: "over" | "under"}  (704, while injecting)
+  w_max_lim_pct: {pct}  (704: active power limit in % of WMax)
 """
 
 from __future__ import annotations
@@ -109,14 +111,23 @@ class SunSpecPowerStage:
             faults=frozenset(faults),
         )
 
+    async def storage(self) -> dict[str, float | None]:
+        """Model 713 (storage capacity): energy rating and available energy (Wh), state of
+        charge and health (%). None where the inverter does not implement a point."""
+        await self._guard()
+        v = await self.client.read_points(713, ["WHRtg", "WHAvail", "SoC", "SoH"])
+        return {k: float(x) if isinstance(x, int | float) else None for k, x in v.items()}
+
     async def push_protection(self, settings: dict[str, Any]) -> None:
         await self._guard()
-        unknown = set(settings) - {"enter_service", "freq_droop", *TRIP_MODELS, *CURVE_MODELS}
+        unknown = set(settings) - {"enter_service", "freq_droop", "fixed_pf", "w_max_lim_pct",
+                                   *TRIP_MODELS, *CURVE_MODELS}
         if unknown:
             raise ValueError(f"unknown protection settings {sorted(unknown)}")
         self.unsupported.clear()
         for key, value in settings.items():
-            model = {"enter_service": 703, "freq_droop": 711, **TRIP_MODELS,
+            model = {"enter_service": 703, "freq_droop": 711, "fixed_pf": 704,
+                     "w_max_lim_pct": 704, **TRIP_MODELS,
                      **{k: m for k, (m, _) in CURVE_MODELS.items()}}[key]
             if model not in self.client.models:
                 self.unsupported.add(key)
@@ -125,6 +136,13 @@ class SunSpecPowerStage:
                 await self._enter_service(value)
             elif key == "freq_droop":
                 await self._droop(value)
+            elif key == "fixed_pf":
+                ext = {"over": 0, "under": 1}[value.get("excitation", "over")]
+                await self.client.write_points(704, {"PFWInj.PF": value["pf"],
+                                                     "PFWInj.Ext": ext, "PFWInjEna": 1})
+            elif key == "w_max_lim_pct":
+                await self.client.write_points(704, {"WMaxLimPct": value["pct"],
+                                                     "WMaxLimPctEna": 1})
             elif key in TRIP_MODELS:
                 await self._trip(model, value)
             else:

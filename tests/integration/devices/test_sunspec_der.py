@@ -26,6 +26,8 @@ PROTECTION = {
                    "p_min_pct": 0},
     "volt_var": {"points": [[93.0, 44.0], [97.0, 0.0], [103.0, 0.0], [107.0, -44.0]],
                  "resp_s": 10},
+    "fixed_pf": {"pf": 0.95, "excitation": "under"},
+    "w_max_lim_pct": {"pct": 70.0},
 }
 
 
@@ -62,6 +64,8 @@ def test_discovery_rating_and_setpoints(kind: str) -> None:
             await stage.set_power(50000.0, 0.0)  # clamped to the charge rating
             assert inv.scaled(704, "WSet") == -11000.0
             assert (await stage.read_state()).setpoint_w == 11000.0
+            assert await stage.storage() == {"WHRtg": 60000.0, "WHAvail": 30000.0,
+                                             "SoC": 50.0, "SoH": 100.0}
         finally:
             await link.close()
             await server.stop()  # type: ignore[attr-defined]
@@ -98,6 +102,10 @@ def test_protection_settings_land_in_the_inverter(kind: str) -> None:
             assert inv.get(711, "Ena") == 1
             assert inv.get(705, "Crv[0].ActPt") == 4
             assert inv.scaled(705, "Crv[0].Pt[3].Var") == pytest.approx(-44.0)
+            assert inv.scaled(704, "PFWInj.PF") == pytest.approx(0.95)
+            assert inv.get(704, "PFWInj.Ext") == 1 and inv.get(704, "PFWInjEna") == 1
+            assert inv.scaled(704, "WMaxLimPct") == pytest.approx(70.0)
+            assert inv.get(704, "WMaxLimPctEna") == 1
         finally:
             await link.close()
             await server.stop()  # type: ignore[attr-defined]
