@@ -107,7 +107,9 @@ class Decoder:
         return {name: value}
 
     def _complex(self, s: _Stream, gi: int) -> dict[str, Any]:
-        name, states = self.grammars[gi]
+        name, states, abstract = self.grammars[gi]
+        if abstract:
+            raise ExiError(f"element of abstract type {name} (needs xsi:type)", bit_offset=s.pos)
         out: dict[str, Any] = {}
         n = 0
         try:
@@ -121,7 +123,7 @@ class Decoder:
                         )
                     code2 = s.bits(bits2)
                     if ee2 and code2 == 0 and self._may_be_empty(prods):
-                        out["CONTENT"] = ""  # EE instead of CH: empty simple content
+                        out["value"] = ""  # EE instead of CH: empty simple content
                         return out
                     raise ExiError(
                         f"second-level event {code2} not supported", bit_offset=s.pos - bits2

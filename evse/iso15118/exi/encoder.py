@@ -95,7 +95,9 @@ class Encoder:
     def _complex(self, w: _Writer, gi: int, d: Any, path: str) -> None:
         if not isinstance(d, dict):
             raise _fail(f"expected an object, got {type(d).__name__}", path)
-        states = self.grammars[gi][1]
+        name, states, abstract = self.grammars[gi]
+        if abstract:
+            raise _fail(f"{name} is abstract: use a member of its substitution group", path)
         n = 0
         state = states[0]
         done: list[str] = []

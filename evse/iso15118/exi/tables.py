@@ -41,7 +41,7 @@ DT_B64 = 7  # (DT_B64, min_len, max_len|None): base64Binary, JSON standard base6
 
 Production = tuple[int, str, int, int, bool]
 State = tuple[int, tuple[Production, ...], int, int]
-Grammar = tuple[str, tuple[State, ...]]
+Grammar = tuple[str, tuple[State, ...], bool]  # (type name, states, abstract)
 Datatype = tuple[Any, ...]
 Root = tuple[str, int, int]  # (element name, SE_COMPLEX|SE_SIMPLE, target)
 

@@ -51,6 +51,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 1
         'RationalNumberType',
@@ -62,6 +63,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 2
         'AC_CPDResEnergyTransferModeType',
@@ -93,6 +95,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 3
         'AC_ChargeLoopReqType',
@@ -108,6 +111,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..8: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 4
         'MessageHeaderType',
@@ -121,6 +125,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 5
         'SignatureType',
@@ -128,7 +133,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'SignedInfo', 6, 2, False)), 3, 0),
             # 1: SE(SignedInfo)->+1
-            (1, ((1, 'SignedInfo', 6, 1, False),), 2, 0),
+            (1, ((1, 'SignedInfo', 6, 1, False),), 3, 0),
             # 2: SE(SignatureValue)->+1
             (1, ((1, 'SignatureValue', 13, 1, False),), 2, 0),
             # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
@@ -138,6 +143,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 23, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 6
         'SignedInfoType',
@@ -145,7 +151,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'CanonicalizationMethod', 7, 2, False)), 3, 0),
             # 1: SE(CanonicalizationMethod)->+1
-            (1, ((1, 'CanonicalizationMethod', 7, 1, False),), 2, 0),
+            (1, ((1, 'CanonicalizationMethod', 7, 1, False),), 3, 0),
             # 2: SE(SignatureMethod)->+1
             (1, ((1, 'SignatureMethod', 8, 1, False),), 2, 0),
             # 3: SE(Reference*)->+1
@@ -155,6 +161,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 9, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 7
         'CanonicalizationMethodType',
@@ -162,10 +169,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 8
         'SignatureMethodType',
@@ -173,12 +181,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
             # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'HMACOutputLength', 5, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'HMACOutputLength', 5, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 9
         'ReferenceType',
@@ -186,11 +195,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
             (3, ((3, 'Id', 4, 1, False), (3, 'Type', 4, 2, False), (3, 'URI', 4, 3, False), (1, 'Transforms', 10, 4, False), (1, 'DigestMethod', 12, 5, False)), 3, 0),
             # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
-            (3, ((3, 'Type', 4, 1, False), (3, 'URI', 4, 2, False), (1, 'Transforms', 10, 3, False), (1, 'DigestMethod', 12, 4, False)), 2, 0),
+            (3, ((3, 'Type', 4, 1, False), (3, 'URI', 4, 2, False), (1, 'Transforms', 10, 3, False), (1, 'DigestMethod', 12, 4, False)), 3, 0),
             # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
-            (2, ((3, 'URI', 4, 1, False), (1, 'Transforms', 10, 2, False), (1, 'DigestMethod', 12, 3, False)), 2, 0),
+            (2, ((3, 'URI', 4, 1, False), (1, 'Transforms', 10, 2, False), (1, 'DigestMethod', 12, 3, False)), 3, 0),
             # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
-            (2, ((1, 'Transforms', 10, 1, False), (1, 'DigestMethod', 12, 2, False)), 2, 0),
+            (2, ((1, 'Transforms', 10, 1, False), (1, 'DigestMethod', 12, 2, False)), 3, 0),
             # 4: SE(DigestMethod)->+1
             (1, ((1, 'DigestMethod', 12, 1, False),), 2, 0),
             # 5: SE(DigestValue)->+1
@@ -198,6 +207,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 10
         'TransformsType',
@@ -209,6 +219,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 11, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 11
         'TransformType',
@@ -216,12 +227,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
             # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 4, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 4, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 4, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 4, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 12
         'DigestMethodType',
@@ -229,21 +241,23 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 13
         'SignatureValueType',
         (
-            # 0: AT(Id)->+1, CH(CONTENT)->+2
-            (2, ((3, 'Id', 4, 1, False), (4, 'CONTENT', 6, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->+1
-            (1, ((4, 'CONTENT', 6, 1, False),), 2, 1),
+            # 0: AT(Id)->+1, CH(value)->+2
+            (2, ((3, 'Id', 4, 1, False), (4, 'value', 6, 2, False)), 3, 1),
+            # 1: CH(value)->+1
+            (1, ((4, 'value', 6, 1, False),), 3, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 14
         'KeyInfoType',
@@ -251,7 +265,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
             (4, ((3, 'Id', 4, 1, False), (2, 'KeyName', 4, 2, True), (1, 'KeyValue', 15, 3, True), (1, 'RetrievalMethod', 18, 4, True), (1, 'X509Data', 19, 5, True), (1, 'PGPData', 21, 6, True), (1, 'SPKIData', 22, 7, True), (2, 'MgmtData', 4, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
             # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
-            (4, ((2, 'KeyName', 4, 1, True), (1, 'KeyValue', 15, 2, True), (1, 'RetrievalMethod', 18, 3, True), (1, 'X509Data', 19, 4, True), (1, 'PGPData', 21, 5, True), (1, 'SPKIData', 22, 6, True), (2, 'MgmtData', 4, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            (4, ((2, 'KeyName', 4, 1, True), (1, 'KeyValue', 15, 2, True), (1, 'RetrievalMethod', 18, 3, True), (1, 'X509Data', 19, 4, True), (1, 'PGPData', 21, 5, True), (1, 'SPKIData', 22, 6, True), (2, 'MgmtData', 4, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 3, 0),
             # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 4, 9, True), (1, 'KeyValue', 15, 10, True), (1, 'RetrievalMethod', 18, 11, True), (1, 'X509Data', 19, 12, True), (1, 'PGPData', 21, 13, True), (1, 'SPKIData', 22, 14, True), (2, 'MgmtData', 4, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
@@ -287,6 +301,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 4, -7, True), (1, 'KeyValue', 15, -6, True), (1, 'RetrievalMethod', 18, -5, True), (1, 'X509Data', 19, -4, True), (1, 'PGPData', 21, -3, True), (1, 'SPKIData', 22, -2, True), (2, 'MgmtData', 4, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 15
         'KeyValueType',
@@ -296,6 +311,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 16
         'DSAKeyValueType',
@@ -317,6 +333,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 17
         'RSAKeyValueType',
@@ -328,6 +345,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 18
         'RetrievalMethodType',
@@ -337,10 +355,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: AT(URI)->+1, SE(Transforms)->+2, EE
             (2, ((3, 'URI', 4, 1, False), (1, 'Transforms', 10, 2, False), (0, '', 0, 0, False)), 2, 0),
             # 2: SE(Transforms)->+1, EE
-            (2, ((1, 'Transforms', 10, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'Transforms', 10, 1, False), (0, '', 0, 0, False)), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 19
         'X509DataType',
@@ -372,6 +391,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
             (3, ((1, 'X509IssuerSerial', 20, -5, True), (2, 'X509SKI', 6, -4, True), (2, 'X509SubjectName', 4, -3, True), (2, 'X509Certificate', 6, -2, True), (2, 'X509CRL', 6, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 20
         'X509IssuerSerialType',
@@ -383,6 +403,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 21
         'PGPDataType',
@@ -398,6 +419,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 22
         'SPKIDataType',
@@ -413,6 +435,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(SPKISexp*)->-1, EE
             (2, ((2, 'SPKISexp', 6, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 23
         'ObjectType',
@@ -424,12 +447,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
             (3, ((3, 'MimeType', 4, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
             # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 2, 0),
             # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 24
         'DisplayParametersType',
@@ -457,6 +481,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 25
         'BPT_Dynamic_AC_CLReqControlModeType',
@@ -512,6 +537,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 24: SE(EVMinimumDischargePower_L3)->-3, SE(EVMaximumV2XEnergyRequest)->-2, SE(EVMinimumV2XEnergyRequest)->-1, EE
             (3, ((1, 'EVMinimumDischargePower_L3', 1, -3, False), (1, 'EVMaximumV2XEnergyRequest', 1, -2, False), (1, 'EVMinimumV2XEnergyRequest', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 26
         'BPT_Scheduled_AC_CLReqControlModeType',
@@ -561,6 +587,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 27
         'CLReqControlModeType',
@@ -568,6 +595,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 28
         'Dynamic_AC_CLReqControlModeType',
@@ -607,6 +635,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 16: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 29
         'Scheduled_AC_CLReqControlModeType',
@@ -644,6 +673,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: SE(EVPresentActivePower_L3)->-4, SE(EVPresentReactivePower)->-3, SE(EVPresentReactivePower_L2)->-2, SE(EVPresentReactivePower_L3)->-1, EE
             (3, ((1, 'EVPresentActivePower_L3', 1, -4, False), (1, 'EVPresentReactivePower', 1, -3, False), (1, 'EVPresentReactivePower_L2', 1, -2, False), (1, 'EVPresentReactivePower_L3', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 30
         'AC_ChargeLoopResType',
@@ -665,6 +695,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7..11: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 31
         'EVSEStatusType',
@@ -676,6 +707,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 32
         'MeterInfoType',
@@ -699,6 +731,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 33
         'ReceiptType',
@@ -718,6 +751,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 34
         'DetailedCostType',
@@ -729,6 +763,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 35
         'DetailedTaxType',
@@ -740,6 +775,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 36
         'BPT_Dynamic_AC_CLResControlModeType',
@@ -773,6 +809,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: SE(EVSEPresentActivePower_L2)->-7, SE(EVSEPresentActivePower_L3)->-6, EE
             (2, ((1, 'EVSEPresentActivePower_L2', 1, -7, False), (1, 'EVSEPresentActivePower_L3', 1, -6, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 37
         'BPT_Scheduled_AC_CLResControlModeType',
@@ -798,6 +835,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 38
         'CLResControlModeType',
@@ -805,6 +843,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 39
         'Dynamic_AC_CLResControlModeType',
@@ -838,6 +877,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: SE(EVSEPresentActivePower_L2)->-7, SE(EVSEPresentActivePower_L3)->-6, EE
             (2, ((1, 'EVSEPresentActivePower_L2', 1, -7, False), (1, 'EVSEPresentActivePower_L3', 1, -6, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 40
         'Scheduled_AC_CLResControlModeType',
@@ -863,6 +903,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 41
         'AC_ChargeParameterDiscoveryReqType',
@@ -874,6 +915,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 42
         'BPT_AC_CPDReqEnergyTransferModeType',
@@ -905,6 +947,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(EVMinimumDischargePower_L3)->-1, EE
             (2, ((1, 'EVMinimumDischargePower_L3', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 43
         'AC_ChargeParameterDiscoveryResType',
@@ -918,6 +961,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 44
         'BPT_AC_CPDResEnergyTransferModeType',
@@ -961,6 +1005,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 45
         'ManifestType',
@@ -968,12 +1013,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'Reference', 9, 2, True)), 3, 0),
             # 1: SE(Reference*)->+1
-            (1, ((1, 'Reference', 9, 1, True),), 2, 0),
+            (1, ((1, 'Reference', 9, 1, True),), 3, 0),
             # 2: SE(Reference*)->+1, EE
             (2, ((1, 'Reference', 9, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 9, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 46
         'SignaturePropertiesType',
@@ -981,12 +1027,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'SignatureProperty', 47, 2, True)), 3, 0),
             # 1: SE(SignatureProperty*)->+1
-            (1, ((1, 'SignatureProperty', 47, 1, True),), 2, 0),
+            (1, ((1, 'SignatureProperty', 47, 1, True),), 3, 0),
             # 2: SE(SignatureProperty*)->+1, EE
             (2, ((1, 'SignatureProperty', 47, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 47, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 47
         'SignaturePropertyType',
@@ -994,14 +1041,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, AT(Target)->+2
             (2, ((3, 'Id', 4, 1, False), (3, 'Target', 4, 2, False)), 3, 0),
             # 1: AT(Target)->+1
-            (1, ((3, 'Target', 4, 1, False),), 2, 0),
+            (1, ((3, 'Target', 4, 1, False),), 3, 0),
             # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 3, 0),
             # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
 )
 

@@ -43,6 +43,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 1
         'MessageHeaderType',
@@ -56,6 +57,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 2
         'SignatureType',
@@ -63,7 +65,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'SignedInfo', 3, 2, False)), 3, 0),
             # 1: SE(SignedInfo)->+1
-            (1, ((1, 'SignedInfo', 3, 1, False),), 2, 0),
+            (1, ((1, 'SignedInfo', 3, 1, False),), 3, 0),
             # 2: SE(SignatureValue)->+1
             (1, ((1, 'SignatureValue', 10, 1, False),), 2, 0),
             # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
@@ -73,6 +75,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 20, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 3
         'SignedInfoType',
@@ -80,7 +83,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'CanonicalizationMethod', 4, 2, False)), 3, 0),
             # 1: SE(CanonicalizationMethod)->+1
-            (1, ((1, 'CanonicalizationMethod', 4, 1, False),), 2, 0),
+            (1, ((1, 'CanonicalizationMethod', 4, 1, False),), 3, 0),
             # 2: SE(SignatureMethod)->+1
             (1, ((1, 'SignatureMethod', 5, 1, False),), 2, 0),
             # 3: SE(Reference*)->+1
@@ -90,6 +93,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 4
         'CanonicalizationMethodType',
@@ -97,10 +101,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 5
         'SignatureMethodType',
@@ -108,12 +113,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
             # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'HMACOutputLength', 3, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'HMACOutputLength', 3, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 6
         'ReferenceType',
@@ -121,11 +127,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
             (3, ((3, 'Id', 2, 1, False), (3, 'Type', 2, 2, False), (3, 'URI', 2, 3, False), (1, 'Transforms', 7, 4, False), (1, 'DigestMethod', 9, 5, False)), 3, 0),
             # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
-            (3, ((3, 'Type', 2, 1, False), (3, 'URI', 2, 2, False), (1, 'Transforms', 7, 3, False), (1, 'DigestMethod', 9, 4, False)), 2, 0),
+            (3, ((3, 'Type', 2, 1, False), (3, 'URI', 2, 2, False), (1, 'Transforms', 7, 3, False), (1, 'DigestMethod', 9, 4, False)), 3, 0),
             # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
-            (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (1, 'DigestMethod', 9, 3, False)), 2, 0),
+            (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (1, 'DigestMethod', 9, 3, False)), 3, 0),
             # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
-            (2, ((1, 'Transforms', 7, 1, False), (1, 'DigestMethod', 9, 2, False)), 2, 0),
+            (2, ((1, 'Transforms', 7, 1, False), (1, 'DigestMethod', 9, 2, False)), 3, 0),
             # 4: SE(DigestMethod)->+1
             (1, ((1, 'DigestMethod', 9, 1, False),), 2, 0),
             # 5: SE(DigestValue)->+1
@@ -133,6 +139,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 7
         'TransformsType',
@@ -144,6 +151,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 8, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 8
         'TransformType',
@@ -151,12 +159,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
             # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 2, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 2, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 2, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 2, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 9
         'DigestMethodType',
@@ -164,21 +173,23 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 10
         'SignatureValueType',
         (
-            # 0: AT(Id)->+1, CH(CONTENT)->+2
-            (2, ((3, 'Id', 2, 1, False), (4, 'CONTENT', 4, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->+1
-            (1, ((4, 'CONTENT', 4, 1, False),), 2, 1),
+            # 0: AT(Id)->+1, CH(value)->+2
+            (2, ((3, 'Id', 2, 1, False), (4, 'value', 4, 2, False)), 3, 1),
+            # 1: CH(value)->+1
+            (1, ((4, 'value', 4, 1, False),), 3, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 11
         'KeyInfoType',
@@ -186,7 +197,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
             (4, ((3, 'Id', 2, 1, False), (2, 'KeyName', 2, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 2, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
             # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
-            (4, ((2, 'KeyName', 2, 1, True), (1, 'KeyValue', 12, 2, True), (1, 'RetrievalMethod', 15, 3, True), (1, 'X509Data', 16, 4, True), (1, 'PGPData', 18, 5, True), (1, 'SPKIData', 19, 6, True), (2, 'MgmtData', 2, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            (4, ((2, 'KeyName', 2, 1, True), (1, 'KeyValue', 12, 2, True), (1, 'RetrievalMethod', 15, 3, True), (1, 'X509Data', 16, 4, True), (1, 'PGPData', 18, 5, True), (1, 'SPKIData', 19, 6, True), (2, 'MgmtData', 2, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 3, 0),
             # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 2, 9, True), (1, 'KeyValue', 12, 10, True), (1, 'RetrievalMethod', 15, 11, True), (1, 'X509Data', 16, 12, True), (1, 'PGPData', 18, 13, True), (1, 'SPKIData', 19, 14, True), (2, 'MgmtData', 2, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
@@ -222,6 +233,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 2, -7, True), (1, 'KeyValue', 12, -6, True), (1, 'RetrievalMethod', 15, -5, True), (1, 'X509Data', 16, -4, True), (1, 'PGPData', 18, -3, True), (1, 'SPKIData', 19, -2, True), (2, 'MgmtData', 2, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 12
         'KeyValueType',
@@ -231,6 +243,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 13
         'DSAKeyValueType',
@@ -252,6 +265,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 14
         'RSAKeyValueType',
@@ -263,6 +277,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 15
         'RetrievalMethodType',
@@ -272,10 +287,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: AT(URI)->+1, SE(Transforms)->+2, EE
             (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (0, '', 0, 0, False)), 2, 0),
             # 2: SE(Transforms)->+1, EE
-            (2, ((1, 'Transforms', 7, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'Transforms', 7, 1, False), (0, '', 0, 0, False)), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 16
         'X509DataType',
@@ -307,6 +323,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
             (3, ((1, 'X509IssuerSerial', 17, -5, True), (2, 'X509SKI', 4, -4, True), (2, 'X509SubjectName', 2, -3, True), (2, 'X509Certificate', 4, -2, True), (2, 'X509CRL', 4, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 17
         'X509IssuerSerialType',
@@ -318,6 +335,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 18
         'PGPDataType',
@@ -333,6 +351,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 19
         'SPKIDataType',
@@ -348,6 +367,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(SPKISexp*)->-1, EE
             (2, ((2, 'SPKISexp', 4, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 20
         'ObjectType',
@@ -359,12 +379,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
             (3, ((3, 'MimeType', 2, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
             # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 2, 0),
             # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 21
         'ACDP_ConnectResType',
@@ -382,6 +403,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 22
         'ACDP_SystemStatusReqType',
@@ -393,6 +415,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 23
         'EVTechnicalStatusType',
@@ -416,6 +439,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 24
         'RationalNumberType',
@@ -427,6 +451,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 25
         'ACDP_SystemStatusResType',
@@ -456,6 +481,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 26
         'ACDP_VehiclePositioningReqType',
@@ -469,6 +495,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 27
         'ACDP_VehiclePositioningResType',
@@ -494,6 +521,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 28
         'CLReqControlModeType',
@@ -501,6 +529,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 29
         'CLResControlModeType',
@@ -508,6 +537,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 30
         'ManifestType',
@@ -515,12 +545,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'Reference', 6, 2, True)), 3, 0),
             # 1: SE(Reference*)->+1
-            (1, ((1, 'Reference', 6, 1, True),), 2, 0),
+            (1, ((1, 'Reference', 6, 1, True),), 3, 0),
             # 2: SE(Reference*)->+1, EE
             (2, ((1, 'Reference', 6, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 31
         'SignaturePropertiesType',
@@ -528,12 +559,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'SignatureProperty', 32, 2, True)), 3, 0),
             # 1: SE(SignatureProperty*)->+1
-            (1, ((1, 'SignatureProperty', 32, 1, True),), 2, 0),
+            (1, ((1, 'SignatureProperty', 32, 1, True),), 3, 0),
             # 2: SE(SignatureProperty*)->+1, EE
             (2, ((1, 'SignatureProperty', 32, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 32, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 32
         'SignaturePropertyType',
@@ -541,14 +573,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, AT(Target)->+2
             (2, ((3, 'Id', 2, 1, False), (3, 'Target', 2, 2, False)), 3, 0),
             # 1: AT(Target)->+1
-            (1, ((3, 'Target', 2, 1, False),), 2, 0),
+            (1, ((3, 'Target', 2, 1, False),), 3, 0),
             # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 3, 0),
             # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
 )
 

@@ -69,6 +69,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 1
         'MessageHeaderType',
@@ -82,6 +83,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 2
         'SignatureType',
@@ -89,7 +91,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'SignedInfo', 3, 2, False)), 3, 0),
             # 1: SE(SignedInfo)->+1
-            (1, ((1, 'SignedInfo', 3, 1, False),), 2, 0),
+            (1, ((1, 'SignedInfo', 3, 1, False),), 3, 0),
             # 2: SE(SignatureValue)->+1
             (1, ((1, 'SignatureValue', 10, 1, False),), 2, 0),
             # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
@@ -99,6 +101,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 20, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 3
         'SignedInfoType',
@@ -106,7 +109,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'CanonicalizationMethod', 4, 2, False)), 3, 0),
             # 1: SE(CanonicalizationMethod)->+1
-            (1, ((1, 'CanonicalizationMethod', 4, 1, False),), 2, 0),
+            (1, ((1, 'CanonicalizationMethod', 4, 1, False),), 3, 0),
             # 2: SE(SignatureMethod)->+1
             (1, ((1, 'SignatureMethod', 5, 1, False),), 2, 0),
             # 3: SE(Reference*)->+1
@@ -116,6 +119,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 4
         'CanonicalizationMethodType',
@@ -123,10 +127,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 5
         'SignatureMethodType',
@@ -134,12 +139,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
             # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'HMACOutputLength', 3, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'HMACOutputLength', 3, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 6
         'ReferenceType',
@@ -147,11 +153,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
             (3, ((3, 'Id', 2, 1, False), (3, 'Type', 2, 2, False), (3, 'URI', 2, 3, False), (1, 'Transforms', 7, 4, False), (1, 'DigestMethod', 9, 5, False)), 3, 0),
             # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
-            (3, ((3, 'Type', 2, 1, False), (3, 'URI', 2, 2, False), (1, 'Transforms', 7, 3, False), (1, 'DigestMethod', 9, 4, False)), 2, 0),
+            (3, ((3, 'Type', 2, 1, False), (3, 'URI', 2, 2, False), (1, 'Transforms', 7, 3, False), (1, 'DigestMethod', 9, 4, False)), 3, 0),
             # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
-            (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (1, 'DigestMethod', 9, 3, False)), 2, 0),
+            (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (1, 'DigestMethod', 9, 3, False)), 3, 0),
             # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
-            (2, ((1, 'Transforms', 7, 1, False), (1, 'DigestMethod', 9, 2, False)), 2, 0),
+            (2, ((1, 'Transforms', 7, 1, False), (1, 'DigestMethod', 9, 2, False)), 3, 0),
             # 4: SE(DigestMethod)->+1
             (1, ((1, 'DigestMethod', 9, 1, False),), 2, 0),
             # 5: SE(DigestValue)->+1
@@ -159,6 +165,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 7
         'TransformsType',
@@ -170,6 +177,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 8, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 8
         'TransformType',
@@ -177,12 +185,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
             # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 2, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 2, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 2, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 2, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 9
         'DigestMethodType',
@@ -190,21 +199,23 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 10
         'SignatureValueType',
         (
-            # 0: AT(Id)->+1, CH(CONTENT)->+2
-            (2, ((3, 'Id', 2, 1, False), (4, 'CONTENT', 4, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->+1
-            (1, ((4, 'CONTENT', 4, 1, False),), 2, 1),
+            # 0: AT(Id)->+1, CH(value)->+2
+            (2, ((3, 'Id', 2, 1, False), (4, 'value', 4, 2, False)), 3, 1),
+            # 1: CH(value)->+1
+            (1, ((4, 'value', 4, 1, False),), 3, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 11
         'KeyInfoType',
@@ -212,7 +223,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
             (4, ((3, 'Id', 2, 1, False), (2, 'KeyName', 2, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 2, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
             # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
-            (4, ((2, 'KeyName', 2, 1, True), (1, 'KeyValue', 12, 2, True), (1, 'RetrievalMethod', 15, 3, True), (1, 'X509Data', 16, 4, True), (1, 'PGPData', 18, 5, True), (1, 'SPKIData', 19, 6, True), (2, 'MgmtData', 2, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            (4, ((2, 'KeyName', 2, 1, True), (1, 'KeyValue', 12, 2, True), (1, 'RetrievalMethod', 15, 3, True), (1, 'X509Data', 16, 4, True), (1, 'PGPData', 18, 5, True), (1, 'SPKIData', 19, 6, True), (2, 'MgmtData', 2, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 3, 0),
             # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 2, 9, True), (1, 'KeyValue', 12, 10, True), (1, 'RetrievalMethod', 15, 11, True), (1, 'X509Data', 16, 12, True), (1, 'PGPData', 18, 13, True), (1, 'SPKIData', 19, 14, True), (2, 'MgmtData', 2, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
@@ -248,6 +259,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 2, -7, True), (1, 'KeyValue', 12, -6, True), (1, 'RetrievalMethod', 15, -5, True), (1, 'X509Data', 16, -4, True), (1, 'PGPData', 18, -3, True), (1, 'SPKIData', 19, -2, True), (2, 'MgmtData', 2, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 12
         'KeyValueType',
@@ -257,6 +269,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 13
         'DSAKeyValueType',
@@ -278,6 +291,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 14
         'RSAKeyValueType',
@@ -289,6 +303,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 15
         'RetrievalMethodType',
@@ -298,10 +313,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: AT(URI)->+1, SE(Transforms)->+2, EE
             (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (0, '', 0, 0, False)), 2, 0),
             # 2: SE(Transforms)->+1, EE
-            (2, ((1, 'Transforms', 7, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'Transforms', 7, 1, False), (0, '', 0, 0, False)), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 16
         'X509DataType',
@@ -333,6 +349,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
             (3, ((1, 'X509IssuerSerial', 17, -5, True), (2, 'X509SKI', 4, -4, True), (2, 'X509SubjectName', 2, -3, True), (2, 'X509Certificate', 4, -2, True), (2, 'X509CRL', 4, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 17
         'X509IssuerSerialType',
@@ -344,6 +361,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 18
         'PGPDataType',
@@ -359,6 +377,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 19
         'SPKIDataType',
@@ -374,6 +393,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(SPKISexp*)->-1, EE
             (2, ((2, 'SPKISexp', 4, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 20
         'ObjectType',
@@ -385,12 +405,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
             (3, ((3, 'MimeType', 2, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
             # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 2, 0),
             # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 21
         'EIM_AReqAuthorizationModeType',
@@ -398,6 +419,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 22
         'PnC_AReqAuthorizationModeType',
@@ -405,12 +427,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1
             (1, ((3, 'Id', 2, 1, False),), 3, 0),
             # 1: SE(GenChallenge)->+1
-            (1, ((2, 'GenChallenge', 6, 1, False),), 2, 0),
+            (1, ((2, 'GenChallenge', 6, 1, False),), 3, 0),
             # 2: SE(ContractCertificateChain)->+1
             (1, ((1, 'ContractCertificateChain', 23, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 23
         'ContractCertificateChainType',
@@ -422,6 +445,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 24
         'SubCertificatesType',
@@ -433,6 +457,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 25
         'AuthorizationResType',
@@ -446,6 +471,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 26
         'AuthorizationSetupReqType',
@@ -455,6 +481,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 27
         'AuthorizationSetupResType',
@@ -474,6 +501,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6..7: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 28
         'EIM_ASResAuthorizationModeType',
@@ -481,6 +509,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 29
         'PnC_ASResAuthorizationModeType',
@@ -492,6 +521,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 30
         'SupportedProvidersListType',
@@ -503,6 +533,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 128: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 31
         'CLReqControlModeType',
@@ -510,6 +541,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 32
         'CLResControlModeType',
@@ -517,6 +549,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 33
         'CertificateInstallationReqType',
@@ -534,6 +567,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 34
         'SignedCertificateChainType',
@@ -541,12 +575,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1
             (1, ((3, 'Id', 2, 1, False),), 3, 0),
             # 1: SE(Certificate)->+1
-            (1, ((2, 'Certificate', 7, 1, False),), 2, 0),
+            (1, ((2, 'Certificate', 7, 1, False),), 3, 0),
             # 2: SE(SubCertificates)->+1, EE
             (2, ((1, 'SubCertificates', 24, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 35
         'ListOfRootCertificateIDsType',
@@ -558,6 +593,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 36
         'EMAIDListType',
@@ -569,6 +605,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 37
         'CertificateInstallationResType',
@@ -588,6 +625,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 38
         'CertificateChainType',
@@ -599,6 +637,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 39
         'SignedInstallationDataType',
@@ -606,7 +645,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1
             (1, ((3, 'Id', 2, 1, False),), 3, 0),
             # 1: SE(ContractCertificateChain)->+1
-            (1, ((1, 'ContractCertificateChain', 23, 1, False),), 2, 0),
+            (1, ((1, 'ContractCertificateChain', 23, 1, False),), 3, 0),
             # 2: SE(ECDHCurve)->+1
             (1, ((2, 'ECDHCurve', 14, 1, False),), 2, 0),
             # 3: SE(DHPublicKey)->+1
@@ -616,6 +655,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5..7: EE (3 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 3),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 40
         'ManifestType',
@@ -623,12 +663,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'Reference', 6, 2, True)), 3, 0),
             # 1: SE(Reference*)->+1
-            (1, ((1, 'Reference', 6, 1, True),), 2, 0),
+            (1, ((1, 'Reference', 6, 1, True),), 3, 0),
             # 2: SE(Reference*)->+1, EE
             (2, ((1, 'Reference', 6, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 41
         'MeteringConfirmationReqType',
@@ -640,6 +681,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 42
         'SignedMeteringDataType',
@@ -647,7 +689,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1
             (1, ((3, 'Id', 2, 1, False),), 3, 0),
             # 1: SE(SessionID)->+1
-            (1, ((2, 'SessionID', 0, 1, False),), 2, 0),
+            (1, ((2, 'SessionID', 0, 1, False),), 3, 0),
             # 2: SE(MeterInfo)->+1
             (1, ((1, 'MeterInfo', 43, 1, False),), 2, 0),
             # 3: SE(Receipt)->+3, SE(Dynamic_SMDTControlMode)->+1, SE(Scheduled_SMDTControlMode)->+2
@@ -657,6 +699,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: SE(Dynamic_SMDTControlMode)->-2, SE(Scheduled_SMDTControlMode)->-1
             (2, ((1, 'Dynamic_SMDTControlMode', 48, -2, False), (1, 'Scheduled_SMDTControlMode', 49, -1, False)), 2, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 43
         'MeterInfoType',
@@ -680,6 +723,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 44
         'ReceiptType',
@@ -699,6 +743,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 45
         'DetailedCostType',
@@ -710,6 +755,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 46
         'RationalNumberType',
@@ -721,6 +767,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 47
         'DetailedTaxType',
@@ -732,6 +779,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 48
         'Dynamic_SMDTControlModeType',
@@ -739,6 +787,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 49
         'Scheduled_SMDTControlModeType',
@@ -748,6 +797,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 50
         'MeteringConfirmationResType',
@@ -759,6 +809,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 51
         'PowerDeliveryReqType',
@@ -776,6 +827,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 52
         'EVPowerProfileType',
@@ -791,6 +843,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 53
         'Dynamic_EVPPTControlModeType',
@@ -798,6 +851,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 54
         'Scheduled_EVPPTControlModeType',
@@ -809,6 +863,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 55
         'EVPowerProfileEntryListType',
@@ -820,6 +875,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2048: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 56
         'PowerScheduleEntryType',
@@ -835,6 +891,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 57
         'PowerDeliveryResType',
@@ -848,6 +905,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 58
         'EVSEStatusType',
@@ -859,6 +917,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 59
         'ScheduleExchangeReqType',
@@ -872,6 +931,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 60
         'Dynamic_SEReqControlModeType',
@@ -895,6 +955,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 61
         'Scheduled_SEReqControlModeType',
@@ -912,6 +973,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 62
         'EVEnergyOfferType',
@@ -923,6 +985,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 63
         'EVPowerScheduleType',
@@ -934,6 +997,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 64
         'EVPowerScheduleEntryListType',
@@ -945,6 +1009,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 65
         'EVPowerScheduleEntryType',
@@ -956,6 +1021,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 66
         'EVAbsolutePriceScheduleType',
@@ -971,6 +1037,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 67
         'EVPriceRuleStackListType',
@@ -982,6 +1049,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 68
         'EVPriceRuleStackType',
@@ -995,6 +1063,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 69
         'EVPriceRuleType',
@@ -1006,6 +1075,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 70
         'ScheduleExchangeResType',
@@ -1023,6 +1093,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5..6: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 71
         'Dynamic_SEResControlModeType',
@@ -1038,6 +1109,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 72
         'AbsolutePriceScheduleType',
@@ -1045,7 +1117,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(TimeAnchor)->+2
             (2, ((3, 'Id', 2, 1, False), (2, 'TimeAnchor', 1, 2, False)), 3, 0),
             # 1: SE(TimeAnchor)->+1
-            (1, ((2, 'TimeAnchor', 1, 1, False),), 2, 0),
+            (1, ((2, 'TimeAnchor', 1, 1, False),), 3, 0),
             # 2: SE(PriceScheduleID)->+1
             (1, ((2, 'PriceScheduleID', 23, 1, False),), 2, 0),
             # 3: SE(PriceScheduleDescription)->+1, SE(Currency)->+2
@@ -1071,6 +1143,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 73
         'TaxRuleListType',
@@ -1082,6 +1155,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 74
         'TaxRuleType',
@@ -1105,6 +1179,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 75
         'PriceRuleStackListType',
@@ -1116,6 +1191,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 76
         'PriceRuleStackType',
@@ -1129,6 +1205,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 77
         'PriceRuleType',
@@ -1148,6 +1225,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 78
         'OverstayRuleListType',
@@ -1163,6 +1241,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 79
         'OverstayRuleType',
@@ -1178,6 +1257,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 80
         'AdditionalServiceListType',
@@ -1189,6 +1269,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 81
         'AdditionalServiceType',
@@ -1200,6 +1281,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 82
         'PriceLevelScheduleType',
@@ -1207,7 +1289,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(TimeAnchor)->+2
             (2, ((3, 'Id', 2, 1, False), (2, 'TimeAnchor', 1, 2, False)), 3, 0),
             # 1: SE(TimeAnchor)->+1
-            (1, ((2, 'TimeAnchor', 1, 1, False),), 2, 0),
+            (1, ((2, 'TimeAnchor', 1, 1, False),), 3, 0),
             # 2: SE(PriceScheduleID)->+1
             (1, ((2, 'PriceScheduleID', 23, 1, False),), 2, 0),
             # 3: SE(PriceScheduleDescription)->+1, SE(NumberOfPriceLevels)->+2
@@ -1219,6 +1301,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 83
         'PriceLevelScheduleEntryListType',
@@ -1230,6 +1313,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 84
         'PriceLevelScheduleEntryType',
@@ -1241,6 +1325,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 85
         'Scheduled_SEResControlModeType',
@@ -1252,6 +1337,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 86
         'ScheduleTupleType',
@@ -1265,6 +1351,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 87
         'ChargingScheduleType',
@@ -1276,6 +1363,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 88
         'PowerScheduleType',
@@ -1291,6 +1379,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 89
         'PowerScheduleEntryListType',
@@ -1302,6 +1391,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 90
         'ServiceDetailReqType',
@@ -1313,6 +1403,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 91
         'ServiceDetailResType',
@@ -1328,6 +1419,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 92
         'ServiceParameterListType',
@@ -1339,6 +1431,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 32: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 93
         'ParameterSetType',
@@ -1352,6 +1445,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 33: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 94
         'ParameterType',
@@ -1359,10 +1453,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Name)->+1
             (1, ((3, 'Name', 11, 1, False),), 3, 0),
             # 1: SE(boolValue)->+1, SE(byteValue)->+2, SE(shortValue)->+3, SE(intValue)->+4, SE(rationalNumber)->+5, SE(finiteString)->+6
-            (3, ((2, 'boolValue', 10, 1, False), (2, 'byteValue', 22, 2, False), (2, 'shortValue', 21, 3, False), (2, 'intValue', 34, 4, False), (1, 'rationalNumber', 46, 5, False), (2, 'finiteString', 11, 6, False)), 2, 0),
+            (3, ((2, 'boolValue', 10, 1, False), (2, 'byteValue', 22, 2, False), (2, 'shortValue', 21, 3, False), (2, 'intValue', 34, 4, False), (1, 'rationalNumber', 46, 5, False), (2, 'finiteString', 11, 6, False)), 3, 0),
             # 2..7: EE (6 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 6),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 95
         'ServiceDiscoveryReqType',
@@ -1374,6 +1469,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 96
         'ServiceIDListType',
@@ -1385,6 +1481,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 16: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 97
         'ServiceDiscoveryResType',
@@ -1402,6 +1499,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 98
         'ServiceListType',
@@ -1413,6 +1511,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 99
         'ServiceType',
@@ -1424,6 +1523,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 100
         'ServiceSelectionReqType',
@@ -1437,6 +1537,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 101
         'SelectedServiceType',
@@ -1448,6 +1549,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 102
         'SelectedServiceListType',
@@ -1459,6 +1561,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 16: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 103
         'ServiceSelectionResType',
@@ -1470,6 +1573,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 104
         'SessionSetupReqType',
@@ -1481,6 +1585,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 105
         'SessionSetupResType',
@@ -1494,6 +1599,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 106
         'SessionStopReqType',
@@ -1509,6 +1615,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 107
         'SessionStopResType',
@@ -1520,6 +1627,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 108
         'SignaturePropertiesType',
@@ -1527,12 +1635,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'SignatureProperty', 109, 2, True)), 3, 0),
             # 1: SE(SignatureProperty*)->+1
-            (1, ((1, 'SignatureProperty', 109, 1, True),), 2, 0),
+            (1, ((1, 'SignatureProperty', 109, 1, True),), 3, 0),
             # 2: SE(SignatureProperty*)->+1, EE
             (2, ((1, 'SignatureProperty', 109, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 109, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 109
         'SignaturePropertyType',
@@ -1540,14 +1649,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, AT(Target)->+2
             (2, ((3, 'Id', 2, 1, False), (3, 'Target', 2, 2, False)), 3, 0),
             # 1: AT(Target)->+1
-            (1, ((3, 'Target', 2, 1, False),), 2, 0),
+            (1, ((3, 'Target', 2, 1, False),), 3, 0),
             # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 3, 0),
             # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 110
         'VehicleCheckInReqType',
@@ -1567,6 +1677,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 111
         'VehicleCheckInResType',
@@ -1584,6 +1695,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 112
         'VehicleCheckOutReqType',
@@ -1597,6 +1709,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 113
         'VehicleCheckOutResType',
@@ -1610,6 +1723,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
 )
 

@@ -62,6 +62,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 1
         'RationalNumberType',
@@ -73,6 +74,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 2
         'BPT_DC_CPDResEnergyTransferModeType',
@@ -102,6 +104,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 3
         'BPT_Dynamic_DC_CLReqControlModeType',
@@ -137,6 +140,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 14: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 4
         'BPT_Dynamic_DC_CLResControlModeType',
@@ -168,6 +172,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 5
         'BPT_Scheduled_DC_CLReqControlModeType',
@@ -201,6 +206,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: SE(EVMaximumDischargePower)->-7, SE(EVMinimumDischargePower)->-6, SE(EVMaximumDischargeCurrent)->-5, EE
             (3, ((1, 'EVMaximumDischargePower', 1, -7, False), (1, 'EVMinimumDischargePower', 1, -6, False), (1, 'EVMaximumDischargeCurrent', 1, -5, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 6
         'BPT_Scheduled_DC_CLResControlModeType',
@@ -224,6 +230,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 7
         'CLReqControlModeType',
@@ -231,6 +238,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 8
         'CLResControlModeType',
@@ -238,6 +246,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 9
         'CanonicalizationMethodType',
@@ -245,10 +254,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 10
         'DC_CPDReqEnergyTransferModeType',
@@ -270,6 +280,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 11
         'DC_CPDResEnergyTransferModeType',
@@ -291,6 +302,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 12
         'DC_CableCheckReqType',
@@ -300,6 +312,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 13
         'MessageHeaderType',
@@ -313,6 +326,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 14
         'SignatureType',
@@ -320,7 +334,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 5, 1, False), (1, 'SignedInfo', 15, 2, False)), 3, 0),
             # 1: SE(SignedInfo)->+1
-            (1, ((1, 'SignedInfo', 15, 1, False),), 2, 0),
+            (1, ((1, 'SignedInfo', 15, 1, False),), 3, 0),
             # 2: SE(SignatureValue)->+1
             (1, ((1, 'SignatureValue', 21, 1, False),), 2, 0),
             # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
@@ -330,6 +344,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 31, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 15
         'SignedInfoType',
@@ -337,7 +352,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 5, 1, False), (1, 'CanonicalizationMethod', 9, 2, False)), 3, 0),
             # 1: SE(CanonicalizationMethod)->+1
-            (1, ((1, 'CanonicalizationMethod', 9, 1, False),), 2, 0),
+            (1, ((1, 'CanonicalizationMethod', 9, 1, False),), 3, 0),
             # 2: SE(SignatureMethod)->+1
             (1, ((1, 'SignatureMethod', 16, 1, False),), 2, 0),
             # 3: SE(Reference*)->+1
@@ -347,6 +362,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 16
         'SignatureMethodType',
@@ -354,12 +370,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'HMACOutputLength', 8, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'HMACOutputLength', 8, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 17
         'ReferenceType',
@@ -367,11 +384,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
             (3, ((3, 'Id', 5, 1, False), (3, 'Type', 5, 2, False), (3, 'URI', 5, 3, False), (1, 'Transforms', 18, 4, False), (1, 'DigestMethod', 20, 5, False)), 3, 0),
             # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
-            (3, ((3, 'Type', 5, 1, False), (3, 'URI', 5, 2, False), (1, 'Transforms', 18, 3, False), (1, 'DigestMethod', 20, 4, False)), 2, 0),
+            (3, ((3, 'Type', 5, 1, False), (3, 'URI', 5, 2, False), (1, 'Transforms', 18, 3, False), (1, 'DigestMethod', 20, 4, False)), 3, 0),
             # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
-            (2, ((3, 'URI', 5, 1, False), (1, 'Transforms', 18, 2, False), (1, 'DigestMethod', 20, 3, False)), 2, 0),
+            (2, ((3, 'URI', 5, 1, False), (1, 'Transforms', 18, 2, False), (1, 'DigestMethod', 20, 3, False)), 3, 0),
             # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
-            (2, ((1, 'Transforms', 18, 1, False), (1, 'DigestMethod', 20, 2, False)), 2, 0),
+            (2, ((1, 'Transforms', 18, 1, False), (1, 'DigestMethod', 20, 2, False)), 3, 0),
             # 4: SE(DigestMethod)->+1
             (1, ((1, 'DigestMethod', 20, 1, False),), 2, 0),
             # 5: SE(DigestValue)->+1
@@ -379,6 +396,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 18
         'TransformsType',
@@ -390,6 +408,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 19, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 19
         'TransformType',
@@ -397,12 +416,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 5, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 5, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 5, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 5, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 20
         'DigestMethodType',
@@ -410,21 +430,23 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 21
         'SignatureValueType',
         (
-            # 0: AT(Id)->+1, CH(CONTENT)->+2
-            (2, ((3, 'Id', 5, 1, False), (4, 'CONTENT', 9, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->+1
-            (1, ((4, 'CONTENT', 9, 1, False),), 2, 1),
+            # 0: AT(Id)->+1, CH(value)->+2
+            (2, ((3, 'Id', 5, 1, False), (4, 'value', 9, 2, False)), 3, 1),
+            # 1: CH(value)->+1
+            (1, ((4, 'value', 9, 1, False),), 3, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 22
         'KeyInfoType',
@@ -432,7 +454,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
             (4, ((3, 'Id', 5, 1, False), (2, 'KeyName', 5, 2, True), (1, 'KeyValue', 23, 3, True), (1, 'RetrievalMethod', 26, 4, True), (1, 'X509Data', 27, 5, True), (1, 'PGPData', 29, 6, True), (1, 'SPKIData', 30, 7, True), (2, 'MgmtData', 5, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
             # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
-            (4, ((2, 'KeyName', 5, 1, True), (1, 'KeyValue', 23, 2, True), (1, 'RetrievalMethod', 26, 3, True), (1, 'X509Data', 27, 4, True), (1, 'PGPData', 29, 5, True), (1, 'SPKIData', 30, 6, True), (2, 'MgmtData', 5, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            (4, ((2, 'KeyName', 5, 1, True), (1, 'KeyValue', 23, 2, True), (1, 'RetrievalMethod', 26, 3, True), (1, 'X509Data', 27, 4, True), (1, 'PGPData', 29, 5, True), (1, 'SPKIData', 30, 6, True), (2, 'MgmtData', 5, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 3, 0),
             # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 5, 9, True), (1, 'KeyValue', 23, 10, True), (1, 'RetrievalMethod', 26, 11, True), (1, 'X509Data', 27, 12, True), (1, 'PGPData', 29, 13, True), (1, 'SPKIData', 30, 14, True), (2, 'MgmtData', 5, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
@@ -468,6 +490,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 5, -7, True), (1, 'KeyValue', 23, -6, True), (1, 'RetrievalMethod', 26, -5, True), (1, 'X509Data', 27, -4, True), (1, 'PGPData', 29, -3, True), (1, 'SPKIData', 30, -2, True), (2, 'MgmtData', 5, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 23
         'KeyValueType',
@@ -477,6 +500,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 24
         'DSAKeyValueType',
@@ -498,6 +522,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 25
         'RSAKeyValueType',
@@ -509,6 +534,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 26
         'RetrievalMethodType',
@@ -518,10 +544,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: AT(URI)->+1, SE(Transforms)->+2, EE
             (2, ((3, 'URI', 5, 1, False), (1, 'Transforms', 18, 2, False), (0, '', 0, 0, False)), 2, 0),
             # 2: SE(Transforms)->+1, EE
-            (2, ((1, 'Transforms', 18, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'Transforms', 18, 1, False), (0, '', 0, 0, False)), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 27
         'X509DataType',
@@ -553,6 +580,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
             (3, ((1, 'X509IssuerSerial', 28, -5, True), (2, 'X509SKI', 9, -4, True), (2, 'X509SubjectName', 5, -3, True), (2, 'X509Certificate', 9, -2, True), (2, 'X509CRL', 9, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 28
         'X509IssuerSerialType',
@@ -564,6 +592,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 29
         'PGPDataType',
@@ -579,6 +608,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 30
         'SPKIDataType',
@@ -594,6 +624,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(SPKISexp*)->-1, EE
             (2, ((2, 'SPKISexp', 9, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 31
         'ObjectType',
@@ -605,12 +636,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
             (3, ((3, 'MimeType', 5, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
             # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 2, 0),
             # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 32
         'DC_CableCheckResType',
@@ -624,6 +656,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 33
         'DC_ChargeLoopReqType',
@@ -641,6 +674,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5..9: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 34
         'DisplayParametersType',
@@ -668,6 +702,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 35
         'Dynamic_DC_CLReqControlModeType',
@@ -693,6 +728,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 36
         'Scheduled_DC_CLReqControlModeType',
@@ -720,6 +756,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 37
         'DC_ChargeLoopResType',
@@ -749,6 +786,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 11..15: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 38
         'EVSEStatusType',
@@ -760,6 +798,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 39
         'MeterInfoType',
@@ -783,6 +822,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 40
         'ReceiptType',
@@ -802,6 +842,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 41
         'DetailedCostType',
@@ -813,6 +854,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 42
         'DetailedTaxType',
@@ -824,6 +866,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 43
         'Dynamic_DC_CLResControlModeType',
@@ -847,6 +890,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 44
         'Scheduled_DC_CLResControlModeType',
@@ -862,6 +906,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 45
         'DC_ChargeParameterDiscoveryReqType',
@@ -873,6 +918,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 46
         'DC_ChargeParameterDiscoveryResType',
@@ -886,6 +932,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 47
         'DC_PreChargeReqType',
@@ -901,6 +948,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 48
         'DC_PreChargeResType',
@@ -914,6 +962,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 49
         'DC_WeldingDetectionReqType',
@@ -925,6 +974,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 50
         'DC_WeldingDetectionResType',
@@ -938,6 +988,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 51
         'ManifestType',
@@ -945,12 +996,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 5, 1, False), (1, 'Reference', 17, 2, True)), 3, 0),
             # 1: SE(Reference*)->+1
-            (1, ((1, 'Reference', 17, 1, True),), 2, 0),
+            (1, ((1, 'Reference', 17, 1, True),), 3, 0),
             # 2: SE(Reference*)->+1, EE
             (2, ((1, 'Reference', 17, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 52
         'SignaturePropertiesType',
@@ -958,12 +1010,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 5, 1, False), (1, 'SignatureProperty', 53, 2, True)), 3, 0),
             # 1: SE(SignatureProperty*)->+1
-            (1, ((1, 'SignatureProperty', 53, 1, True),), 2, 0),
+            (1, ((1, 'SignatureProperty', 53, 1, True),), 3, 0),
             # 2: SE(SignatureProperty*)->+1, EE
             (2, ((1, 'SignatureProperty', 53, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 53, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 53
         'SignaturePropertyType',
@@ -971,14 +1024,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, AT(Target)->+2
             (2, ((3, 'Id', 5, 1, False), (3, 'Target', 5, 2, False)), 3, 0),
             # 1: AT(Target)->+1
-            (1, ((3, 'Target', 5, 1, False),), 2, 0),
+            (1, ((3, 'Target', 5, 1, False),), 3, 0),
             # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 3, 0),
             # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
 )
 

@@ -52,6 +52,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 1
         'CLResControlModeType',
@@ -59,6 +60,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 2
         'CanonicalizationMethodType',
@@ -66,10 +68,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 3
         'DSAKeyValueType',
@@ -91,6 +94,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 4
         'DigestMethodType',
@@ -98,10 +102,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 5
         'KeyInfoType',
@@ -109,7 +114,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
             (4, ((3, 'Id', 0, 1, False), (2, 'KeyName', 0, 2, True), (1, 'KeyValue', 6, 3, True), (1, 'RetrievalMethod', 8, 4, True), (1, 'X509Data', 11, 5, True), (1, 'PGPData', 13, 6, True), (1, 'SPKIData', 14, 7, True), (2, 'MgmtData', 0, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
             # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
-            (4, ((2, 'KeyName', 0, 1, True), (1, 'KeyValue', 6, 2, True), (1, 'RetrievalMethod', 8, 3, True), (1, 'X509Data', 11, 4, True), (1, 'PGPData', 13, 5, True), (1, 'SPKIData', 14, 6, True), (2, 'MgmtData', 0, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            (4, ((2, 'KeyName', 0, 1, True), (1, 'KeyValue', 6, 2, True), (1, 'RetrievalMethod', 8, 3, True), (1, 'X509Data', 11, 4, True), (1, 'PGPData', 13, 5, True), (1, 'SPKIData', 14, 6, True), (2, 'MgmtData', 0, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 3, 0),
             # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 0, 9, True), (1, 'KeyValue', 6, 10, True), (1, 'RetrievalMethod', 8, 11, True), (1, 'X509Data', 11, 12, True), (1, 'PGPData', 13, 13, True), (1, 'SPKIData', 14, 14, True), (2, 'MgmtData', 0, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
@@ -145,6 +150,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 0, -7, True), (1, 'KeyValue', 6, -6, True), (1, 'RetrievalMethod', 8, -5, True), (1, 'X509Data', 11, -4, True), (1, 'PGPData', 13, -3, True), (1, 'SPKIData', 14, -2, True), (2, 'MgmtData', 0, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 6
         'KeyValueType',
@@ -154,6 +160,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 7
         'RSAKeyValueType',
@@ -165,6 +172,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 8
         'RetrievalMethodType',
@@ -174,10 +182,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: AT(URI)->+1, SE(Transforms)->+2, EE
             (2, ((3, 'URI', 0, 1, False), (1, 'Transforms', 9, 2, False), (0, '', 0, 0, False)), 2, 0),
             # 2: SE(Transforms)->+1, EE
-            (2, ((1, 'Transforms', 9, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'Transforms', 9, 1, False), (0, '', 0, 0, False)), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 9
         'TransformsType',
@@ -189,6 +198,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 10, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 10
         'TransformType',
@@ -196,12 +206,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
             # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 0, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 0, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 0, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 0, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 11
         'X509DataType',
@@ -233,6 +244,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
             (3, ((1, 'X509IssuerSerial', 12, -5, True), (2, 'X509SKI', 1, -4, True), (2, 'X509SubjectName', 0, -3, True), (2, 'X509Certificate', 1, -2, True), (2, 'X509CRL', 1, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 12
         'X509IssuerSerialType',
@@ -244,6 +256,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 13
         'PGPDataType',
@@ -259,6 +272,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 14
         'SPKIDataType',
@@ -274,6 +288,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(SPKISexp*)->-1, EE
             (2, ((2, 'SPKISexp', 1, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 15
         'ManifestType',
@@ -281,12 +296,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 0, 1, False), (1, 'Reference', 16, 2, True)), 3, 0),
             # 1: SE(Reference*)->+1
-            (1, ((1, 'Reference', 16, 1, True),), 2, 0),
+            (1, ((1, 'Reference', 16, 1, True),), 3, 0),
             # 2: SE(Reference*)->+1, EE
             (2, ((1, 'Reference', 16, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 16, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 16
         'ReferenceType',
@@ -294,11 +310,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
             (3, ((3, 'Id', 0, 1, False), (3, 'Type', 0, 2, False), (3, 'URI', 0, 3, False), (1, 'Transforms', 9, 4, False), (1, 'DigestMethod', 4, 5, False)), 3, 0),
             # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
-            (3, ((3, 'Type', 0, 1, False), (3, 'URI', 0, 2, False), (1, 'Transforms', 9, 3, False), (1, 'DigestMethod', 4, 4, False)), 2, 0),
+            (3, ((3, 'Type', 0, 1, False), (3, 'URI', 0, 2, False), (1, 'Transforms', 9, 3, False), (1, 'DigestMethod', 4, 4, False)), 3, 0),
             # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
-            (2, ((3, 'URI', 0, 1, False), (1, 'Transforms', 9, 2, False), (1, 'DigestMethod', 4, 3, False)), 2, 0),
+            (2, ((3, 'URI', 0, 1, False), (1, 'Transforms', 9, 2, False), (1, 'DigestMethod', 4, 3, False)), 3, 0),
             # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
-            (2, ((1, 'Transforms', 9, 1, False), (1, 'DigestMethod', 4, 2, False)), 2, 0),
+            (2, ((1, 'Transforms', 9, 1, False), (1, 'DigestMethod', 4, 2, False)), 3, 0),
             # 4: SE(DigestMethod)->+1
             (1, ((1, 'DigestMethod', 4, 1, False),), 2, 0),
             # 5: SE(DigestValue)->+1
@@ -306,6 +322,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 17
         'ObjectType',
@@ -317,12 +334,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
             (3, ((3, 'MimeType', 0, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
             # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 2, 0),
             # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 18
         'SignatureType',
@@ -330,7 +348,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 0, 1, False), (1, 'SignedInfo', 19, 2, False)), 3, 0),
             # 1: SE(SignedInfo)->+1
-            (1, ((1, 'SignedInfo', 19, 1, False),), 2, 0),
+            (1, ((1, 'SignedInfo', 19, 1, False),), 3, 0),
             # 2: SE(SignatureValue)->+1
             (1, ((1, 'SignatureValue', 21, 1, False),), 2, 0),
             # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
@@ -340,6 +358,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 19
         'SignedInfoType',
@@ -347,7 +366,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 0, 1, False), (1, 'CanonicalizationMethod', 2, 2, False)), 3, 0),
             # 1: SE(CanonicalizationMethod)->+1
-            (1, ((1, 'CanonicalizationMethod', 2, 1, False),), 2, 0),
+            (1, ((1, 'CanonicalizationMethod', 2, 1, False),), 3, 0),
             # 2: SE(SignatureMethod)->+1
             (1, ((1, 'SignatureMethod', 20, 1, False),), 2, 0),
             # 3: SE(Reference*)->+1
@@ -357,6 +376,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 16, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 20
         'SignatureMethodType',
@@ -364,23 +384,25 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
             # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'HMACOutputLength', 2, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'HMACOutputLength', 2, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 21
         'SignatureValueType',
         (
-            # 0: AT(Id)->+1, CH(CONTENT)->+2
-            (2, ((3, 'Id', 0, 1, False), (4, 'CONTENT', 1, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->+1
-            (1, ((4, 'CONTENT', 1, 1, False),), 2, 1),
+            # 0: AT(Id)->+1, CH(value)->+2
+            (2, ((3, 'Id', 0, 1, False), (4, 'value', 1, 2, False)), 3, 1),
+            # 1: CH(value)->+1
+            (1, ((4, 'value', 1, 1, False),), 3, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 22
         'SignaturePropertiesType',
@@ -388,12 +410,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 0, 1, False), (1, 'SignatureProperty', 23, 2, True)), 3, 0),
             # 1: SE(SignatureProperty*)->+1
-            (1, ((1, 'SignatureProperty', 23, 1, True),), 2, 0),
+            (1, ((1, 'SignatureProperty', 23, 1, True),), 3, 0),
             # 2: SE(SignatureProperty*)->+1, EE
             (2, ((1, 'SignatureProperty', 23, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 23, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 23
         'SignaturePropertyType',
@@ -401,14 +424,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, AT(Target)->+2
             (2, ((3, 'Id', 0, 1, False), (3, 'Target', 0, 2, False)), 3, 0),
             # 1: AT(Target)->+1
-            (1, ((3, 'Target', 0, 1, False),), 2, 0),
+            (1, ((3, 'Target', 0, 1, False),), 3, 0),
             # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 3, 0),
             # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 24
         'WPT_AlignmentCheckReqType',
@@ -428,6 +452,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 25
         'MessageHeaderType',
@@ -441,6 +466,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 26
         'RationalNumberType',
@@ -452,6 +478,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 27
         'WPT_AlignmentCheckResType',
@@ -471,6 +498,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 28
         'WPT_ChargeLoopReqType',
@@ -496,6 +524,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 24: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 29
         'DisplayParametersType',
@@ -523,6 +552,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 30
         'WPT_EVPCPowerControlParameterType',
@@ -538,6 +568,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 31
         'WPT_ChargeLoopResType',
@@ -571,6 +602,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 28: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 32
         'EVSEStatusType',
@@ -582,6 +614,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 33
         'MeterInfoType',
@@ -605,6 +638,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 34
         'ReceiptType',
@@ -624,6 +658,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 35
         'DetailedCostType',
@@ -635,6 +670,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 36
         'DetailedTaxType',
@@ -646,6 +682,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 37
         'WPT_SPCPowerControlParameterType',
@@ -655,6 +692,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 38
         'WPT_ChargeParameterDiscoveryReqType',
@@ -676,6 +714,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 22: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 39
         'WPT_ChargeParameterDiscoveryResType',
@@ -703,6 +742,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 25: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 40
         'WPT_FinePositioningReqType',
@@ -750,6 +790,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: SE(WPT_LF_DataPackageList)->-15, EE
             (2, ((1, 'WPT_LF_DataPackageList', 41, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 41
         'WPT_LF_DataPackageListType',
@@ -761,6 +802,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 42
         'WPT_LF_DataPackageType',
@@ -772,6 +814,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 43
         'WPT_LF_TxDataListType',
@@ -781,6 +824,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 44
         'WPT_LF_TxDataType',
@@ -792,6 +836,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 45
         'WPT_LF_RxDataListType',
@@ -801,6 +846,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 46
         'WPT_LF_RxDataType',
@@ -812,6 +858,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 47
         'WPT_LF_RxRSSIListType',
@@ -821,6 +868,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 48
         'WPT_LF_RxRSSIType',
@@ -832,6 +880,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 49
         'WPT_FinePositioningResType',
@@ -879,6 +928,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: SE(WPT_LF_DataPackageList)->-15, EE
             (2, ((1, 'WPT_LF_DataPackageList', 41, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 50
         'WPT_FinePositioningSetupReqType',
@@ -932,6 +982,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 23: SE(LF_SystemSetupData)->-15, EE
             (2, ((1, 'LF_SystemSetupData', 54, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 51
         'WPT_FinePositioningMethodListType',
@@ -943,6 +994,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 52
         'WPT_PairingMethodListType',
@@ -954,6 +1006,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 53
         'WPT_AlignmentCheckMethodListType',
@@ -965,6 +1018,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 54
         'WPT_LF_SystemSetupDataType',
@@ -974,6 +1028,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..2: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 55
         'WPT_LF_TransmitterDataType',
@@ -1495,6 +1550,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 258: SE(TxPackageSpecData)->-252, EE
             (2, ((1, 'TxPackageSpecData', 58, -252, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 56
         'WPT_TxRxSpecDataType',
@@ -1508,6 +1564,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 57
         'WPT_CoordinateXYZType',
@@ -1521,6 +1578,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 58
         'WPT_TxRxPackageSpecDataType',
@@ -2044,6 +2102,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 258: SE(PulseSeparationTime)->-254
             (1, ((2, 'PulseSeparationTime', 15, -254, False),), 2, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 59
         'WPT_TxRxPulseOrderType',
@@ -2055,6 +2114,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 60
         'WPT_LF_ReceiverDataType',
@@ -2068,6 +2128,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 256: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 61
         'WPT_FinePositioningSetupResType',
@@ -2121,6 +2182,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 23: SE(LF_SystemSetupData)->-15, EE
             (2, ((1, 'LF_SystemSetupData', 54, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 62
         'WPT_PairingReqType',
@@ -2140,6 +2202,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 63
         'WPT_PairingResType',
@@ -2159,6 +2222,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 64
         'AlternativeSECCListType',
@@ -2170,6 +2234,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
     (  # 65
         'AlternativeSECCType',
@@ -2185,6 +2250,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,  # abstract: needs xsi:type, not encodable
     ),
 )
 
