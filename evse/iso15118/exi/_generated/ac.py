@@ -51,7 +51,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 1
         'RationalNumberType',
@@ -63,7 +63,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 2
         'AC_CPDResEnergyTransferModeType',
@@ -95,7 +95,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 3
         'AC_ChargeLoopReqType',
@@ -111,7 +111,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..8: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 4
         'MessageHeaderType',
@@ -125,7 +125,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 5
         'SignatureType',
@@ -143,7 +143,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 23, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 6
         'SignedInfoType',
@@ -161,7 +161,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 9, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 7
         'CanonicalizationMethodType',
@@ -173,7 +173,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 8
         'SignatureMethodType',
@@ -187,7 +187,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 9
         'ReferenceType',
@@ -207,7 +207,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 10
         'TransformsType',
@@ -219,7 +219,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 11, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 11
         'TransformType',
@@ -233,7 +233,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 4, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 12
         'DigestMethodType',
@@ -245,7 +245,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 13
         'SignatureValueType',
@@ -257,7 +257,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 14
         'KeyInfoType',
@@ -301,7 +301,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 4, -7, True), (1, 'KeyValue', 15, -6, True), (1, 'RetrievalMethod', 18, -5, True), (1, 'X509Data', 19, -4, True), (1, 'PGPData', 21, -3, True), (1, 'SPKIData', 22, -2, True), (2, 'MgmtData', 4, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 15
         'KeyValueType',
@@ -311,7 +311,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 16
         'DSAKeyValueType',
@@ -333,7 +333,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 17
         'RSAKeyValueType',
@@ -345,7 +345,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 18
         'RetrievalMethodType',
@@ -359,7 +359,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 19
         'X509DataType',
@@ -391,7 +391,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
             (3, ((1, 'X509IssuerSerial', 20, -5, True), (2, 'X509SKI', 6, -4, True), (2, 'X509SubjectName', 4, -3, True), (2, 'X509Certificate', 6, -2, True), (2, 'X509CRL', 6, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 20
         'X509IssuerSerialType',
@@ -403,7 +403,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 21
         'PGPDataType',
@@ -419,7 +419,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 22
         'SPKIDataType',
@@ -435,7 +435,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(SPKISexp*)->-1, EE
             (2, ((2, 'SPKISexp', 6, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 23
         'ObjectType',
@@ -453,7 +453,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 24
         'DisplayParametersType',
@@ -481,7 +481,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 25
         'BPT_Dynamic_AC_CLReqControlModeType',
@@ -537,7 +537,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 24: SE(EVMinimumDischargePower_L3)->-3, SE(EVMaximumV2XEnergyRequest)->-2, SE(EVMinimumV2XEnergyRequest)->-1, EE
             (3, ((1, 'EVMinimumDischargePower_L3', 1, -3, False), (1, 'EVMaximumV2XEnergyRequest', 1, -2, False), (1, 'EVMinimumV2XEnergyRequest', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 26
         'BPT_Scheduled_AC_CLReqControlModeType',
@@ -587,7 +587,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 27
         'CLReqControlModeType',
@@ -635,7 +635,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 16: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 29
         'Scheduled_AC_CLReqControlModeType',
@@ -673,7 +673,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: SE(EVPresentActivePower_L3)->-4, SE(EVPresentReactivePower)->-3, SE(EVPresentReactivePower_L2)->-2, SE(EVPresentReactivePower_L3)->-1, EE
             (3, ((1, 'EVPresentActivePower_L3', 1, -4, False), (1, 'EVPresentReactivePower', 1, -3, False), (1, 'EVPresentReactivePower_L2', 1, -2, False), (1, 'EVPresentReactivePower_L3', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 30
         'AC_ChargeLoopResType',
@@ -695,7 +695,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7..11: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 31
         'EVSEStatusType',
@@ -707,7 +707,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 32
         'MeterInfoType',
@@ -731,7 +731,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 33
         'ReceiptType',
@@ -751,7 +751,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 34
         'DetailedCostType',
@@ -763,7 +763,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 35
         'DetailedTaxType',
@@ -775,7 +775,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 36
         'BPT_Dynamic_AC_CLResControlModeType',
@@ -809,7 +809,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: SE(EVSEPresentActivePower_L2)->-7, SE(EVSEPresentActivePower_L3)->-6, EE
             (2, ((1, 'EVSEPresentActivePower_L2', 1, -7, False), (1, 'EVSEPresentActivePower_L3', 1, -6, False), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 37
         'BPT_Scheduled_AC_CLResControlModeType',
@@ -835,7 +835,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 38
         'CLResControlModeType',
@@ -877,7 +877,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: SE(EVSEPresentActivePower_L2)->-7, SE(EVSEPresentActivePower_L3)->-6, EE
             (2, ((1, 'EVSEPresentActivePower_L2', 1, -7, False), (1, 'EVSEPresentActivePower_L3', 1, -6, False), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 40
         'Scheduled_AC_CLResControlModeType',
@@ -903,7 +903,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 41
         'AC_ChargeParameterDiscoveryReqType',
@@ -915,7 +915,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 42
         'BPT_AC_CPDReqEnergyTransferModeType',
@@ -947,7 +947,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(EVMinimumDischargePower_L3)->-1, EE
             (2, ((1, 'EVMinimumDischargePower_L3', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 43
         'AC_ChargeParameterDiscoveryResType',
@@ -961,7 +961,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 44
         'BPT_AC_CPDResEnergyTransferModeType',
@@ -1005,7 +1005,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 45
         'ManifestType',
@@ -1019,7 +1019,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 9, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 46
         'SignaturePropertiesType',
@@ -1033,7 +1033,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 47, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 47
         'SignaturePropertyType',
@@ -1049,7 +1049,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
 )
 

@@ -43,7 +43,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 1
         'MessageHeaderType',
@@ -57,7 +57,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 2
         'SignatureType',
@@ -75,7 +75,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 20, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 3
         'SignedInfoType',
@@ -93,7 +93,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 4
         'CanonicalizationMethodType',
@@ -105,7 +105,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 5
         'SignatureMethodType',
@@ -119,7 +119,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 6
         'ReferenceType',
@@ -139,7 +139,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 7
         'TransformsType',
@@ -151,7 +151,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 8, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 8
         'TransformType',
@@ -165,7 +165,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 2, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 9
         'DigestMethodType',
@@ -177,7 +177,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 10
         'SignatureValueType',
@@ -189,7 +189,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 11
         'KeyInfoType',
@@ -233,7 +233,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 2, -7, True), (1, 'KeyValue', 12, -6, True), (1, 'RetrievalMethod', 15, -5, True), (1, 'X509Data', 16, -4, True), (1, 'PGPData', 18, -3, True), (1, 'SPKIData', 19, -2, True), (2, 'MgmtData', 2, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 12
         'KeyValueType',
@@ -243,7 +243,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 13
         'DSAKeyValueType',
@@ -265,7 +265,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 14
         'RSAKeyValueType',
@@ -277,7 +277,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 15
         'RetrievalMethodType',
@@ -291,7 +291,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 16
         'X509DataType',
@@ -323,7 +323,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
             (3, ((1, 'X509IssuerSerial', 17, -5, True), (2, 'X509SKI', 4, -4, True), (2, 'X509SubjectName', 2, -3, True), (2, 'X509Certificate', 4, -2, True), (2, 'X509CRL', 4, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 17
         'X509IssuerSerialType',
@@ -335,7 +335,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 18
         'PGPDataType',
@@ -351,7 +351,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 19
         'SPKIDataType',
@@ -367,7 +367,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(SPKISexp*)->-1, EE
             (2, ((2, 'SPKISexp', 4, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 20
         'ObjectType',
@@ -385,7 +385,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 21
         'ACDP_ConnectResType',
@@ -403,7 +403,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 22
         'ACDP_SystemStatusReqType',
@@ -415,7 +415,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 23
         'EVTechnicalStatusType',
@@ -439,7 +439,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 24
         'RationalNumberType',
@@ -451,7 +451,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 25
         'ACDP_SystemStatusResType',
@@ -481,7 +481,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 26
         'ACDP_VehiclePositioningReqType',
@@ -495,7 +495,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 27
         'ACDP_VehiclePositioningResType',
@@ -521,7 +521,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 28
         'CLReqControlModeType',
@@ -551,7 +551,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 31
         'SignaturePropertiesType',
@@ -565,7 +565,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 32, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 32
         'SignaturePropertyType',
@@ -581,7 +581,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
 )
 

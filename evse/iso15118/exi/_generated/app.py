@@ -32,7 +32,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 1
         'AppProtocolType',
@@ -50,7 +50,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 2
         'supportedAppProtocolResType',
@@ -62,7 +62,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
 )
 

@@ -69,7 +69,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 1
         'MessageHeaderType',
@@ -83,7 +83,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 2
         'SignatureType',
@@ -101,7 +101,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 20, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 3
         'SignedInfoType',
@@ -119,7 +119,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 4
         'CanonicalizationMethodType',
@@ -131,7 +131,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 5
         'SignatureMethodType',
@@ -145,7 +145,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 6
         'ReferenceType',
@@ -165,7 +165,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 7
         'TransformsType',
@@ -177,7 +177,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 8, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 8
         'TransformType',
@@ -191,7 +191,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 2, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 9
         'DigestMethodType',
@@ -203,7 +203,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 10
         'SignatureValueType',
@@ -215,7 +215,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 11
         'KeyInfoType',
@@ -259,7 +259,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 2, -7, True), (1, 'KeyValue', 12, -6, True), (1, 'RetrievalMethod', 15, -5, True), (1, 'X509Data', 16, -4, True), (1, 'PGPData', 18, -3, True), (1, 'SPKIData', 19, -2, True), (2, 'MgmtData', 2, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 12
         'KeyValueType',
@@ -269,7 +269,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 13
         'DSAKeyValueType',
@@ -291,7 +291,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 14
         'RSAKeyValueType',
@@ -303,7 +303,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 15
         'RetrievalMethodType',
@@ -317,7 +317,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 16
         'X509DataType',
@@ -349,7 +349,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
             (3, ((1, 'X509IssuerSerial', 17, -5, True), (2, 'X509SKI', 4, -4, True), (2, 'X509SubjectName', 2, -3, True), (2, 'X509Certificate', 4, -2, True), (2, 'X509CRL', 4, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 17
         'X509IssuerSerialType',
@@ -361,7 +361,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 18
         'PGPDataType',
@@ -377,7 +377,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 19
         'SPKIDataType',
@@ -393,7 +393,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(SPKISexp*)->-1, EE
             (2, ((2, 'SPKISexp', 4, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 20
         'ObjectType',
@@ -411,7 +411,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 21
         'EIM_AReqAuthorizationModeType',
@@ -419,7 +419,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 22
         'PnC_AReqAuthorizationModeType',
@@ -433,7 +433,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 23
         'ContractCertificateChainType',
@@ -445,7 +445,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 24
         'SubCertificatesType',
@@ -457,7 +457,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 25
         'AuthorizationResType',
@@ -471,7 +471,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 26
         'AuthorizationSetupReqType',
@@ -481,7 +481,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 27
         'AuthorizationSetupResType',
@@ -501,7 +501,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6..7: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 28
         'EIM_ASResAuthorizationModeType',
@@ -509,7 +509,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 29
         'PnC_ASResAuthorizationModeType',
@@ -521,7 +521,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 30
         'SupportedProvidersListType',
@@ -533,7 +533,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 128: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 31
         'CLReqControlModeType',
@@ -567,7 +567,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 34
         'SignedCertificateChainType',
@@ -581,7 +581,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 35
         'ListOfRootCertificateIDsType',
@@ -593,7 +593,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 36
         'EMAIDListType',
@@ -605,7 +605,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 37
         'CertificateInstallationResType',
@@ -625,7 +625,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 38
         'CertificateChainType',
@@ -637,7 +637,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 39
         'SignedInstallationDataType',
@@ -655,7 +655,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5..7: EE (3 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 3),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 40
         'ManifestType',
@@ -669,7 +669,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 41
         'MeteringConfirmationReqType',
@@ -681,7 +681,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 42
         'SignedMeteringDataType',
@@ -699,7 +699,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: SE(Dynamic_SMDTControlMode)->-2, SE(Scheduled_SMDTControlMode)->-1
             (2, ((1, 'Dynamic_SMDTControlMode', 48, -2, False), (1, 'Scheduled_SMDTControlMode', 49, -1, False)), 2, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 43
         'MeterInfoType',
@@ -723,7 +723,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 44
         'ReceiptType',
@@ -743,7 +743,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 45
         'DetailedCostType',
@@ -755,7 +755,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 46
         'RationalNumberType',
@@ -767,7 +767,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 47
         'DetailedTaxType',
@@ -779,7 +779,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 48
         'Dynamic_SMDTControlModeType',
@@ -787,7 +787,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 49
         'Scheduled_SMDTControlModeType',
@@ -797,7 +797,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 50
         'MeteringConfirmationResType',
@@ -809,7 +809,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 51
         'PowerDeliveryReqType',
@@ -827,7 +827,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 52
         'EVPowerProfileType',
@@ -843,7 +843,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 53
         'Dynamic_EVPPTControlModeType',
@@ -851,7 +851,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 54
         'Scheduled_EVPPTControlModeType',
@@ -863,7 +863,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 55
         'EVPowerProfileEntryListType',
@@ -875,7 +875,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2048: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 56
         'PowerScheduleEntryType',
@@ -891,7 +891,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 57
         'PowerDeliveryResType',
@@ -905,7 +905,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 58
         'EVSEStatusType',
@@ -917,7 +917,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 59
         'ScheduleExchangeReqType',
@@ -931,7 +931,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 60
         'Dynamic_SEReqControlModeType',
@@ -955,7 +955,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 61
         'Scheduled_SEReqControlModeType',
@@ -973,7 +973,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 62
         'EVEnergyOfferType',
@@ -985,7 +985,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 63
         'EVPowerScheduleType',
@@ -997,7 +997,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 64
         'EVPowerScheduleEntryListType',
@@ -1009,7 +1009,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 65
         'EVPowerScheduleEntryType',
@@ -1021,7 +1021,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 66
         'EVAbsolutePriceScheduleType',
@@ -1037,7 +1037,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 67
         'EVPriceRuleStackListType',
@@ -1049,7 +1049,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 68
         'EVPriceRuleStackType',
@@ -1063,7 +1063,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 69
         'EVPriceRuleType',
@@ -1075,7 +1075,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 70
         'ScheduleExchangeResType',
@@ -1093,7 +1093,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5..6: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 71
         'Dynamic_SEResControlModeType',
@@ -1109,7 +1109,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 72
         'AbsolutePriceScheduleType',
@@ -1143,7 +1143,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 73
         'TaxRuleListType',
@@ -1155,7 +1155,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 74
         'TaxRuleType',
@@ -1179,7 +1179,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 75
         'PriceRuleStackListType',
@@ -1191,7 +1191,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 76
         'PriceRuleStackType',
@@ -1205,7 +1205,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 77
         'PriceRuleType',
@@ -1225,7 +1225,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 78
         'OverstayRuleListType',
@@ -1241,7 +1241,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 79
         'OverstayRuleType',
@@ -1257,7 +1257,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 80
         'AdditionalServiceListType',
@@ -1269,7 +1269,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 81
         'AdditionalServiceType',
@@ -1281,7 +1281,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 82
         'PriceLevelScheduleType',
@@ -1301,7 +1301,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 83
         'PriceLevelScheduleEntryListType',
@@ -1313,7 +1313,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 84
         'PriceLevelScheduleEntryType',
@@ -1325,7 +1325,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 85
         'Scheduled_SEResControlModeType',
@@ -1337,7 +1337,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 86
         'ScheduleTupleType',
@@ -1351,7 +1351,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 87
         'ChargingScheduleType',
@@ -1363,7 +1363,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 88
         'PowerScheduleType',
@@ -1379,7 +1379,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 89
         'PowerScheduleEntryListType',
@@ -1391,7 +1391,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 90
         'ServiceDetailReqType',
@@ -1403,7 +1403,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 91
         'ServiceDetailResType',
@@ -1419,7 +1419,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 92
         'ServiceParameterListType',
@@ -1431,7 +1431,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 32: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 93
         'ParameterSetType',
@@ -1445,7 +1445,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 33: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 94
         'ParameterType',
@@ -1457,7 +1457,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..7: EE (6 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 6),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 95
         'ServiceDiscoveryReqType',
@@ -1469,7 +1469,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 96
         'ServiceIDListType',
@@ -1481,7 +1481,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 16: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 97
         'ServiceDiscoveryResType',
@@ -1499,7 +1499,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 98
         'ServiceListType',
@@ -1511,7 +1511,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 99
         'ServiceType',
@@ -1523,7 +1523,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 100
         'ServiceSelectionReqType',
@@ -1537,7 +1537,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 101
         'SelectedServiceType',
@@ -1549,7 +1549,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 102
         'SelectedServiceListType',
@@ -1561,7 +1561,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 16: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 103
         'ServiceSelectionResType',
@@ -1573,7 +1573,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 104
         'SessionSetupReqType',
@@ -1585,7 +1585,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 105
         'SessionSetupResType',
@@ -1599,7 +1599,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 106
         'SessionStopReqType',
@@ -1615,7 +1615,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 107
         'SessionStopResType',
@@ -1627,7 +1627,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 108
         'SignaturePropertiesType',
@@ -1641,7 +1641,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 109, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 109
         'SignaturePropertyType',
@@ -1657,7 +1657,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 110
         'VehicleCheckInReqType',
@@ -1677,7 +1677,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 111
         'VehicleCheckInResType',
@@ -1695,7 +1695,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 112
         'VehicleCheckOutReqType',
@@ -1709,7 +1709,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 113
         'VehicleCheckOutResType',
@@ -1723,7 +1723,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
 )
 

@@ -62,7 +62,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 1
         'RationalNumberType',
@@ -74,7 +74,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 2
         'BPT_DC_CPDResEnergyTransferModeType',
@@ -104,7 +104,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 3
         'BPT_Dynamic_DC_CLReqControlModeType',
@@ -140,7 +140,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 14: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 4
         'BPT_Dynamic_DC_CLResControlModeType',
@@ -172,7 +172,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 5
         'BPT_Scheduled_DC_CLReqControlModeType',
@@ -206,7 +206,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: SE(EVMaximumDischargePower)->-7, SE(EVMinimumDischargePower)->-6, SE(EVMaximumDischargeCurrent)->-5, EE
             (3, ((1, 'EVMaximumDischargePower', 1, -7, False), (1, 'EVMinimumDischargePower', 1, -6, False), (1, 'EVMaximumDischargeCurrent', 1, -5, False), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 6
         'BPT_Scheduled_DC_CLResControlModeType',
@@ -230,7 +230,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 7
         'CLReqControlModeType',
@@ -258,7 +258,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 10
         'DC_CPDReqEnergyTransferModeType',
@@ -280,7 +280,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 11
         'DC_CPDResEnergyTransferModeType',
@@ -302,7 +302,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 12
         'DC_CableCheckReqType',
@@ -312,7 +312,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 13
         'MessageHeaderType',
@@ -326,7 +326,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 14
         'SignatureType',
@@ -344,7 +344,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 31, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 15
         'SignedInfoType',
@@ -362,7 +362,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 16
         'SignatureMethodType',
@@ -376,7 +376,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 17
         'ReferenceType',
@@ -396,7 +396,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 18
         'TransformsType',
@@ -408,7 +408,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 19, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 19
         'TransformType',
@@ -422,7 +422,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 5, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 20
         'DigestMethodType',
@@ -434,7 +434,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 21
         'SignatureValueType',
@@ -446,7 +446,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 22
         'KeyInfoType',
@@ -490,7 +490,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 5, -7, True), (1, 'KeyValue', 23, -6, True), (1, 'RetrievalMethod', 26, -5, True), (1, 'X509Data', 27, -4, True), (1, 'PGPData', 29, -3, True), (1, 'SPKIData', 30, -2, True), (2, 'MgmtData', 5, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 23
         'KeyValueType',
@@ -500,7 +500,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 24
         'DSAKeyValueType',
@@ -522,7 +522,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 25
         'RSAKeyValueType',
@@ -534,7 +534,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 26
         'RetrievalMethodType',
@@ -548,7 +548,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 27
         'X509DataType',
@@ -580,7 +580,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
             (3, ((1, 'X509IssuerSerial', 28, -5, True), (2, 'X509SKI', 9, -4, True), (2, 'X509SubjectName', 5, -3, True), (2, 'X509Certificate', 9, -2, True), (2, 'X509CRL', 9, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 28
         'X509IssuerSerialType',
@@ -592,7 +592,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 29
         'PGPDataType',
@@ -608,7 +608,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 30
         'SPKIDataType',
@@ -624,7 +624,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(SPKISexp*)->-1, EE
             (2, ((2, 'SPKISexp', 9, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 31
         'ObjectType',
@@ -642,7 +642,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 32
         'DC_CableCheckResType',
@@ -656,7 +656,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 33
         'DC_ChargeLoopReqType',
@@ -674,7 +674,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5..9: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 34
         'DisplayParametersType',
@@ -702,7 +702,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 35
         'Dynamic_DC_CLReqControlModeType',
@@ -728,7 +728,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 36
         'Scheduled_DC_CLReqControlModeType',
@@ -756,7 +756,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 37
         'DC_ChargeLoopResType',
@@ -786,7 +786,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 11..15: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 38
         'EVSEStatusType',
@@ -798,7 +798,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 39
         'MeterInfoType',
@@ -822,7 +822,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 40
         'ReceiptType',
@@ -842,7 +842,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 41
         'DetailedCostType',
@@ -854,7 +854,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 42
         'DetailedTaxType',
@@ -866,7 +866,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 43
         'Dynamic_DC_CLResControlModeType',
@@ -890,7 +890,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 44
         'Scheduled_DC_CLResControlModeType',
@@ -906,7 +906,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 45
         'DC_ChargeParameterDiscoveryReqType',
@@ -918,7 +918,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 46
         'DC_ChargeParameterDiscoveryResType',
@@ -932,7 +932,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 47
         'DC_PreChargeReqType',
@@ -948,7 +948,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 48
         'DC_PreChargeResType',
@@ -962,7 +962,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 49
         'DC_WeldingDetectionReqType',
@@ -974,7 +974,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 50
         'DC_WeldingDetectionResType',
@@ -988,7 +988,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 51
         'ManifestType',
@@ -1002,7 +1002,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 52
         'SignaturePropertiesType',
@@ -1016,7 +1016,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 53, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 53
         'SignaturePropertyType',
@@ -1032,7 +1032,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
 )
 

@@ -72,7 +72,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 3
         'DSAKeyValueType',
@@ -94,7 +94,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 4
         'DigestMethodType',
@@ -106,7 +106,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 5
         'KeyInfoType',
@@ -150,7 +150,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 0, -7, True), (1, 'KeyValue', 6, -6, True), (1, 'RetrievalMethod', 8, -5, True), (1, 'X509Data', 11, -4, True), (1, 'PGPData', 13, -3, True), (1, 'SPKIData', 14, -2, True), (2, 'MgmtData', 0, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 6
         'KeyValueType',
@@ -160,7 +160,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 7
         'RSAKeyValueType',
@@ -172,7 +172,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 8
         'RetrievalMethodType',
@@ -186,7 +186,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 9
         'TransformsType',
@@ -198,7 +198,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 10, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 10
         'TransformType',
@@ -212,7 +212,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 0, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 11
         'X509DataType',
@@ -244,7 +244,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
             (3, ((1, 'X509IssuerSerial', 12, -5, True), (2, 'X509SKI', 1, -4, True), (2, 'X509SubjectName', 0, -3, True), (2, 'X509Certificate', 1, -2, True), (2, 'X509CRL', 1, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 12
         'X509IssuerSerialType',
@@ -256,7 +256,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 13
         'PGPDataType',
@@ -272,7 +272,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 14
         'SPKIDataType',
@@ -288,7 +288,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(SPKISexp*)->-1, EE
             (2, ((2, 'SPKISexp', 1, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 15
         'ManifestType',
@@ -302,7 +302,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 16, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 16
         'ReferenceType',
@@ -322,7 +322,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 17
         'ObjectType',
@@ -340,7 +340,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 18
         'SignatureType',
@@ -358,7 +358,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 19
         'SignedInfoType',
@@ -376,7 +376,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 16, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 20
         'SignatureMethodType',
@@ -390,7 +390,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 21
         'SignatureValueType',
@@ -402,7 +402,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 22
         'SignaturePropertiesType',
@@ -416,7 +416,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 23, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 23
         'SignaturePropertyType',
@@ -432,7 +432,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 24
         'WPT_AlignmentCheckReqType',
@@ -452,7 +452,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 25
         'MessageHeaderType',
@@ -466,7 +466,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 26
         'RationalNumberType',
@@ -478,7 +478,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 27
         'WPT_AlignmentCheckResType',
@@ -498,7 +498,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 28
         'WPT_ChargeLoopReqType',
@@ -524,7 +524,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 24: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 29
         'DisplayParametersType',
@@ -552,7 +552,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 30
         'WPT_EVPCPowerControlParameterType',
@@ -568,7 +568,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 31
         'WPT_ChargeLoopResType',
@@ -602,7 +602,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 28: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 32
         'EVSEStatusType',
@@ -614,7 +614,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 33
         'MeterInfoType',
@@ -638,7 +638,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 34
         'ReceiptType',
@@ -658,7 +658,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 35
         'DetailedCostType',
@@ -670,7 +670,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 36
         'DetailedTaxType',
@@ -682,7 +682,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 37
         'WPT_SPCPowerControlParameterType',
@@ -692,7 +692,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 38
         'WPT_ChargeParameterDiscoveryReqType',
@@ -714,7 +714,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 22: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 39
         'WPT_ChargeParameterDiscoveryResType',
@@ -742,7 +742,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 25: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 40
         'WPT_FinePositioningReqType',
@@ -790,7 +790,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: SE(WPT_LF_DataPackageList)->-15, EE
             (2, ((1, 'WPT_LF_DataPackageList', 41, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 41
         'WPT_LF_DataPackageListType',
@@ -802,7 +802,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 42
         'WPT_LF_DataPackageType',
@@ -814,7 +814,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 43
         'WPT_LF_TxDataListType',
@@ -824,7 +824,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 44
         'WPT_LF_TxDataType',
@@ -836,7 +836,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 45
         'WPT_LF_RxDataListType',
@@ -846,7 +846,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 46
         'WPT_LF_RxDataType',
@@ -858,7 +858,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 47
         'WPT_LF_RxRSSIListType',
@@ -868,7 +868,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 48
         'WPT_LF_RxRSSIType',
@@ -880,7 +880,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 49
         'WPT_FinePositioningResType',
@@ -928,7 +928,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: SE(WPT_LF_DataPackageList)->-15, EE
             (2, ((1, 'WPT_LF_DataPackageList', 41, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 50
         'WPT_FinePositioningSetupReqType',
@@ -982,7 +982,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 23: SE(LF_SystemSetupData)->-15, EE
             (2, ((1, 'LF_SystemSetupData', 54, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 51
         'WPT_FinePositioningMethodListType',
@@ -994,7 +994,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 52
         'WPT_PairingMethodListType',
@@ -1006,7 +1006,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 53
         'WPT_AlignmentCheckMethodListType',
@@ -1018,7 +1018,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 54
         'WPT_LF_SystemSetupDataType',
@@ -1028,7 +1028,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..2: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 55
         'WPT_LF_TransmitterDataType',
@@ -1550,7 +1550,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 258: SE(TxPackageSpecData)->-252, EE
             (2, ((1, 'TxPackageSpecData', 58, -252, False), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 56
         'WPT_TxRxSpecDataType',
@@ -1564,7 +1564,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 57
         'WPT_CoordinateXYZType',
@@ -1578,7 +1578,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 58
         'WPT_TxRxPackageSpecDataType',
@@ -2102,7 +2102,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 258: SE(PulseSeparationTime)->-254
             (1, ((2, 'PulseSeparationTime', 15, -254, False),), 2, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 59
         'WPT_TxRxPulseOrderType',
@@ -2114,7 +2114,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 60
         'WPT_LF_ReceiverDataType',
@@ -2128,7 +2128,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 256: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 61
         'WPT_FinePositioningSetupResType',
@@ -2182,7 +2182,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 23: SE(LF_SystemSetupData)->-15, EE
             (2, ((1, 'LF_SystemSetupData', 54, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 62
         'WPT_PairingReqType',
@@ -2202,7 +2202,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 63
         'WPT_PairingResType',
@@ -2222,7 +2222,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 64
         'AlternativeSECCListType',
@@ -2234,7 +2234,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
     (  # 65
         'AlternativeSECCType',
@@ -2250,7 +2250,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
-        False,  # abstract: needs xsi:type, not encodable
+        False,
     ),
 )
 

@@ -64,7 +64,8 @@ def render(tables: Tables, sources: list[str]) -> str:
                     f" ({count} identical states)\n"
                 )
                 out.append(f"            *(({state!r},) * {count}),\n")
-        out.append(f"        ),\n        {abstract!r},  # abstract: needs xsi:type, not encodable\n    ),\n")
+        note = "  # abstract: needs xsi:type, not encodable" if abstract else ""
+        out.append(f"        ),\n        {abstract!r},{note}\n    ),\n")
     out.append(")\n\n")
     out.append("# Global elements in EXI document order (sorted by local name, then uri).\n")
     out.append("ROOTS: tuple[Root, ...] = (\n")
