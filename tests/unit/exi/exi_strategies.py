@@ -68,10 +68,12 @@ class _Gen:
             return draw(st.sampled_from(dt[2]))
         hi = min(dt[2] if dt[2] is not None else 24, max(dt[1], 24))
         if kind == T.DT_STR:
+            if dt[3] is not None:  # xs:ID and the like: an NCName
+                return draw(st.from_regex(r"[A-Za-z_][A-Za-z0-9_.\-]{0,15}", fullmatch=True))
             # Characters XML 1.0 allows (documents are XML infosets; the Java peer
-            # goes through XML), without the tab/newline whitespace some types collapse.
-            chars = st.characters(min_codepoint=0x20, max_codepoint=0xFFFD,
-                                  blacklist_categories=("Cs",))
+            # goes through XML), without whitespace, which some types collapse.
+            chars = st.characters(min_codepoint=0x21, max_codepoint=0xFFFD,
+                                  blacklist_categories=("Cs", "Zs", "Zl", "Zp"))
             return draw(st.text(chars, min_size=dt[1], max_size=hi))
         raw = draw(st.binary(min_size=dt[1], max_size=hi))
         return raw.hex().upper() if kind == T.DT_HEX else base64.b64encode(raw).decode()

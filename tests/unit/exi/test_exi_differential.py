@@ -18,6 +18,7 @@ Two known differences are handled, not hidden:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from evse.iso15118.exi.codec import Codec
+
+_EXAMPLES = int(os.environ.get("EXI_DIFF_EXAMPLES", "40"))  # `make fuzz` raises it
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +72,7 @@ def _from_peer_json(value: Any) -> Any:
 
 
 @pytest.mark.parametrize("short", ["app", "common", "ac", "dc"])
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_same_bytes_and_documents_as_the_java_codec(
     java: JavaPeer, codecs: dict[str, Codec], short: str, data: st.DataObject

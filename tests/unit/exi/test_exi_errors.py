@@ -191,3 +191,15 @@ def test_encoder_rejects_unknown_message(codecs: dict[str, Codec]) -> None:
         codecs["dc"].encode({"AC_ChargeLoopReq": {}})
     with pytest.raises(ExiError, match="exactly one key"):
         codecs["dc"].encode({})
+
+
+def test_encoder_checks_the_id_lexical_space(codecs: dict[str, Codec]) -> None:
+    """xs:ID values are NCNames: a space or a leading digit is rejected, with the path."""
+    doc = {"SignedMeteringData": {"Id": "1 bad", "SessionID": "00" * 8, "MeterInfo": {
+        "MeterID": "m", "ChargedEnergyReadingWh": 1}, "Scheduled_SMDTControlMode": {
+        "SelectedScheduleTupleID": 1}}}
+    with pytest.raises(ExiError, match="pattern") as err:
+        codecs["common"].encode(doc)
+    assert err.value.path == "SignedMeteringData/Id"
+    doc["SignedMeteringData"]["Id"] = "id_1"
+    assert codecs["common"].decode(codecs["common"].encode(doc)) == doc

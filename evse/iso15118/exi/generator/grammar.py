@@ -47,6 +47,10 @@ _INTEGERS: dict[str, tuple[int | None, int | None]] = {
 }
 
 
+# XML NCName (no colon): a letter or underscore, then letters, digits, '.', '-', '_'.
+_NCNAME = r"[^\W\d][\w.\-]*"
+
+
 def bits_for(count: int) -> int:
     """Width of an n-bit code for `count` distinct values (EXI 7.1.9)."""
     return 0 if count <= 1 else math.ceil(math.log2(count))
@@ -151,7 +155,10 @@ class Builder:
         hi_s = facets.get("length", facets.get("maxLength"))
         hi_len = int(hi_s) if hi_s is not None else None
         if builtin in _STRINGS:
-            return (T.DT_STR, lo_len, hi_len, facets.get("pattern"))
+            pattern = facets.get("pattern")
+            if pattern is None and builtin in ("ID", "IDREF", "NCName"):
+                pattern = _NCNAME  # the built-in type's lexical space
+            return (T.DT_STR, lo_len, hi_len, pattern)
         if builtin == "hexBinary":
             return (T.DT_HEX, lo_len, hi_len)
         if builtin == "base64Binary":
