@@ -41,4 +41,5 @@ grammars: $(STAMP)
 # Long fuzz run of the EXI decoder (bounded runs are part of `make test`).
 FUZZ_EXAMPLES ?= 200000
 fuzz: $(STAMP)
-	EXI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/exi/test_exi_fuzz.py
+	EXI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) EXI_DIFF_EXAMPLES=2000 $(BIN)/python -m pytest -q \
+		-p no:cacheprovider tests/unit/exi/test_exi_fuzz.py tests/unit/exi/test_exi_differential.py

@@ -78,6 +78,12 @@ class Decoder:
         self.datatypes = datatypes
         self.roots = roots
         self.root_bits = max(1, (len(roots)).bit_length())
+        # Width of fixed-size values (n-bit integers, booleans, enumerations), -1 else:
+        # a simple element of such a type is read as one CH + value + EE field.
+        self.fixed = tuple(
+            dt[1] if dt[0] in (T.DT_NBIT, T.DT_ENUM) else 1 if dt[0] == T.DT_BOOL else -1
+            for dt in datatypes
+        )
 
     def decode(self, data: bytes) -> dict[str, Any]:
         if not data or data[0] != 0x80:
@@ -112,10 +118,15 @@ class Decoder:
             raise ExiError(f"element of abstract type {name} (needs xsi:type)", bit_offset=s.pos)
         out: dict[str, Any] = {}
         n = 0
+        data, end, fixed, datatypes = s.value, s.end, self.fixed, self.datatypes
         try:
             while True:
                 nbits, prods, bits2, ee2 = states[n]
-                code = s.bits(nbits)
+                pos = s.pos + nbits
+                if pos > end:
+                    raise ExiError("stream ends inside an event code", bit_offset=s.pos)
+                s.pos = pos
+                code = (data >> (end - pos)) & ((1 << nbits) - 1)
                 if code >= len(prods):
                     if code > len(prods):
                         raise ExiError(
@@ -132,7 +143,26 @@ class Decoder:
                 if kind == T.SE_COMPLEX:
                     value: Any = self._complex(s, target)
                 elif kind == T.SE_SIMPLE:
-                    value = self._simple_element(s, target, pname)
+                    width = fixed[target]
+                    value = None
+                    if width >= 0 and s.pos + width + 2 <= end:
+                        # Fast path: CH (0), the value, EE (0) as one field.
+                        pos = s.pos + width + 2
+                        field = (data >> (end - pos)) & ((1 << (width + 2)) - 1)
+                        if not field & 1 and not field >> (width + 1):
+                            raw = field >> 1
+                            dt = datatypes[target]
+                            if dt[0] == T.DT_NBIT:
+                                if raw + dt[2] <= dt[3]:
+                                    value = raw + dt[2]
+                            elif dt[0] == T.DT_BOOL:
+                                value = raw == 1
+                            elif raw < len(dt[2]):
+                                value = dt[2][raw]
+                            if value is not None:
+                                s.pos = pos
+                    if value is None:  # general path, and every error
+                        value = self._simple_element(s, target, pname)
                 elif kind == T.EE:
                     return out
                 elif kind == T.AT or kind == T.CH:
@@ -163,6 +193,10 @@ class Decoder:
 
     def _simple_element(self, s: _Stream, dti: int, name: str) -> Any:
         dt = self.datatypes[dti]
+        if dt[0] == T.DT_INT or dt[0] == T.DT_UINT:
+            value = self._integer_element(s, dt)
+            if value is not None:
+                return value
         if s.bits(1):
             # Escape: second level of a simple type's first state (EE, xsi:type,
             # xsi:nil, AT(*), SE(*), CH: 3 bits). EE there is the empty-content form.
@@ -177,6 +211,39 @@ class Decoder:
         if s.bits(1):
             raise ExiError("expected EE", bit_offset=s.pos - 1, state=f"{name} (after content)")
         return value
+
+    @staticmethod
+    def _integer_element(s: _Stream, dt: T.Datatype) -> int | None:
+        """CH, integer, EE read inline; None (nothing consumed) on anything unusual,
+        so the general path reports it."""
+        data, end = s.value, s.end
+        head = 2 if dt[0] == T.DT_INT else 1  # CH bit, and the sign bit of xs:int & co
+        pos = s.pos + head
+        if pos > end:
+            return None
+        bits = (data >> (end - pos)) & ((1 << head) - 1)
+        if bits >> (head - 1):
+            return None  # escape to the second level
+        result = 0
+        shift = 0
+        while True:
+            pos += 8
+            if pos > end or shift > 70:
+                return None
+            octet = (data >> (end - pos)) & 0xFF
+            result |= (octet & 0x7F) << shift
+            if octet < 0x80:
+                break
+            shift += 7
+        if head == 2 and bits & 1:
+            result = -result - 1
+        lo, hi = dt[1], dt[2]
+        if pos >= end or (data >> (end - pos - 1)) & 1:
+            return None  # no room for EE, or not EE
+        if (lo is not None and result < lo) or (hi is not None and result > hi):
+            return None
+        s.pos = pos + 1
+        return result
 
     def _value(self, s: _Stream, dt: T.Datatype) -> Any:
         kind = dt[0]
