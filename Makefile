@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= config/sim.toml
 DURATION ?=
 
-.PHONY: sim test lint bench fuzz grammars clean venv
+.PHONY: sim test lint bench fuzz grammars clean venv exi-mypyc exi-mypyc-clean
 
 venv: $(STAMP)
 
@@ -43,3 +43,13 @@ FUZZ_EXAMPLES ?= 200000
 fuzz: $(STAMP)
 	EXI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) EXI_DIFF_EXAMPLES=2000 $(BIN)/python -m pytest -q \
 		-p no:cacheprovider tests/unit/exi/test_exi_fuzz.py tests/unit/exi/test_exi_differential.py
+
+# Optional: compile the EXI codec core with mypyc, in place, behind the same API
+# (about 1.6x faster). `make exi-mypyc-clean` goes back to pure Python.
+EXI_CORE := $(addprefix evse/iso15118/exi/,decoder.py encoder.py errors.py tables.py)
+exi-mypyc: $(STAMP)
+	$(BIN)/mypyc $(EXI_CORE)
+
+exi-mypyc-clean:
+	rm -f evse/iso15118/exi/*.so ./*__mypyc*.so
+	rm -rf build

@@ -194,9 +194,9 @@ class Decoder:
     def _simple_element(self, s: _Stream, dti: int, name: str) -> Any:
         dt = self.datatypes[dti]
         if dt[0] == T.DT_INT or dt[0] == T.DT_UINT:
-            value = self._integer_element(s, dt)
-            if value is not None:
-                return value
+            number = self._integer_element(s, dt)
+            if number is not None:
+                return number
         if s.bits(1):
             # Escape: second level of a simple type's first state (EE, xsi:type,
             # xsi:nil, AT(*), SE(*), CH: 3 bits). EE there is the empty-content form.

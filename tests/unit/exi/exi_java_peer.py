@@ -40,14 +40,17 @@ def unavailable_reason() -> str | None:
     if shutil.which("java") is None:
         return "Java is not installed (the iso15118 package's codec needs a JVM)"
     python = JOSEV_VENV / "bin" / "python"
-    if python.exists():
+    marker = JOSEV_VENV / ".iso15118-installed"
+    if marker.exists():
         return None
     try:
         subprocess.run([sys.executable, "-m", "venv", str(JOSEV_VENV)], check=True, timeout=120)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", f"iso15118=={JOSEV_VERSION}"],
+            [str(python), "-m", "pip", "install", "--quiet", "--timeout", "15", "--retries", "1",
+             f"iso15118=={JOSEV_VERSION}"],
             check=True, timeout=300, capture_output=True,
         )
+        marker.touch()
     except (subprocess.SubprocessError, OSError) as e:
         shutil.rmtree(JOSEV_VENV, ignore_errors=True)
         return f"could not install iso15118=={JOSEV_VERSION} from PyPI: {e}"
