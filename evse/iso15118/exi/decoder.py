@@ -14,6 +14,9 @@ from evse.iso15118.exi import tables as T
 from evse.iso15118.exi.errors import ExiError
 
 _MAX_UINT_OCTETS = 24  # 168 bits: above any xs:unsignedLong and any X509 serial number
+# Largest stream accepted. -20 messages, certificate chains included, stay far below;
+# the bound keeps the cost of a hostile stream linear-ish (reads shift one big int).
+MAX_STREAM_BYTES = 65536
 
 
 class _Stream:
@@ -73,10 +76,12 @@ class Decoder:
         grammars: tuple[T.Grammar, ...],
         datatypes: tuple[T.Datatype, ...],
         roots: tuple[T.Root, ...],
+        max_bytes: int = MAX_STREAM_BYTES,
     ) -> None:
         self.grammars = grammars
         self.datatypes = datatypes
         self.roots = roots
+        self.max_bytes = max_bytes
         self.root_bits = max(1, (len(roots)).bit_length())
         # Width of fixed-size values (n-bit integers, booleans, enumerations), -1 else:
         # a simple element of such a type is read as one CH + value + EE field.
@@ -88,6 +93,11 @@ class Decoder:
     def decode(self, data: bytes) -> dict[str, Any]:
         if not data or data[0] != 0x80:
             raise ExiError("EXI header must be the single byte 0x80", bit_offset=0, state="header")
+        if len(data) > self.max_bytes:
+            raise ExiError(
+                f"stream of {len(data)} bytes exceeds the {self.max_bytes}-byte limit",
+                bit_offset=0, state="header",
+            )
         s = _Stream(data)
         s.pos = 8
         try:

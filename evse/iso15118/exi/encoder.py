@@ -20,15 +20,21 @@ _MISSING = object()
 
 
 class _Writer:
-    __slots__ = ("acc", "n")
+    """Bits MSB first, accumulated in one int; whole bytes move out to `out` once the
+    int grows past `_FLUSH` bits, so large documents stay linear."""
+
+    __slots__ = ("acc", "n", "out")
 
     def __init__(self) -> None:
         self.acc = 0
         self.n = 0
+        self.out = bytearray()
 
     def bits(self, n: int, value: int) -> None:
         self.acc = (self.acc << n) | value
         self.n += n
+        if self.n > _FLUSH:
+            self.flush()
 
     def uint(self, value: int) -> None:
         if value < 0x80:
@@ -44,9 +50,18 @@ class _Writer:
         self.acc = (acc << 8) | value
         self.n = n + 8
 
+    def flush(self) -> None:
+        keep = self.n % 8
+        self.out += (self.acc >> keep).to_bytes(self.n // 8, "big")
+        self.acc &= (1 << keep) - 1
+        self.n = keep
+
     def to_bytes(self) -> bytes:
         pad = -self.n % 8
-        return (self.acc << pad).to_bytes((self.n + pad) // 8, "big")
+        return bytes(self.out) + (self.acc << pad).to_bytes((self.n + pad) // 8, "big")
+
+
+_FLUSH = 4096
 
 
 def _fail(reason: str, path: str) -> ExiError:
