@@ -89,6 +89,7 @@ class Decoder:
             dt[1] if dt[0] in (T.DT_NBIT, T.DT_ENUM) else 1 if dt[0] == T.DT_BOOL else -1
             for dt in datatypes
         )
+        self.linear = tuple(T.linear_plan(g) for g in grammars)
 
     def decode(self, data: bytes) -> dict[str, Any]:
         if not data or data[0] != 0x80:
@@ -122,7 +123,47 @@ class Decoder:
             )
         return {name: value}
 
+    def _linear(self, s: _Stream, plan: tuple[tuple[str, int], ...]) -> dict[str, Any] | None:
+        """Fast path for a fixed sequence of simple elements: each is event code 0 (1 bit),
+        CH 0, value, EE 0. None (nothing consumed) on anything else."""
+        start = s.pos
+        data, end = s.value, s.end
+        out: dict[str, Any] = {}
+        for pname, dti in plan:
+            dt = self.datatypes[dti]
+            if dt[0] == T.DT_NBIT:
+                width = dt[1] + 3
+                pos = s.pos + width
+                if pos > end:
+                    break
+                field = (data >> (end - pos)) & ((1 << width) - 1)
+                raw = field >> 1
+                if field & 1 or raw >> (width - 3) or raw + dt[2] > dt[3]:
+                    break
+                out[pname] = raw + dt[2]
+                s.pos = pos
+            else:
+                if s.pos >= end or (data >> (end - s.pos - 1)) & 1:
+                    break
+                s.pos += 1
+                is_integer = dt[0] == T.DT_INT or dt[0] == T.DT_UINT
+                value = self._integer_element(s, dt) if is_integer else None
+                if value is None:
+                    break
+                out[pname] = value
+        else:
+            if s.pos < end and not (data >> (end - s.pos - 1)) & 1:  # EE
+                s.pos += 1
+                return out
+        s.pos = start
+        return None
+
     def _complex(self, s: _Stream, gi: int) -> dict[str, Any]:
+        plan = self.linear[gi]
+        if plan is not None:
+            fast = self._linear(s, plan)
+            if fast is not None:
+                return fast
         name, states, abstract = self.grammars[gi]
         if abstract:
             raise ExiError(f"element of abstract type {name} (needs xsi:type)", bit_offset=s.pos)

@@ -89,6 +89,7 @@ class Encoder:
                 prepared.append(dt)
         self.datatypes = tuple(prepared)
         self.roots = {name: (code, kind, target) for code, (name, kind, target) in enumerate(roots)}
+        self.linear = tuple(T.linear_plan(g) for g in grammars)
         self.root_bits = max(1, len(roots).bit_length())
 
     def encode(self, doc: dict[str, Any]) -> bytes:
@@ -107,9 +108,48 @@ class Encoder:
             self._simple_element(w, target, value, name)
         return w.to_bytes()
 
+    def _linear(self, w: _Writer, plan: tuple[tuple[str, int], ...], d: dict[str, Any]) -> bool:
+        """Fast path for a fixed sequence of n-bit or integer simple elements (each:
+        code 0, CH 0, value, EE 0; then EE 0). False, with nothing written, if the
+        document does not fit it: the general path then encodes or reports it."""
+        if len(d) != len(plan):
+            return False
+        acc, n = w.acc, w.n
+        for pname, dti in plan:
+            value = d.get(pname)
+            dt = self.datatypes[dti]
+            if type(value) is not int:
+                break
+            if dt[0] == T.DT_NBIT and dt[2] <= value <= dt[3]:
+                acc = (acc << (dt[1] + 3)) | ((value - dt[2]) << 1)
+                n += dt[1] + 3
+            elif dt[0] == T.DT_INT and (dt[1] is None or value >= dt[1]) and (
+                dt[2] is None or value <= dt[2]
+            ):
+                negative = value < 0
+                magnitude = -value - 1 if negative else value
+                acc = (acc << 3) | negative  # code 0, CH 0, sign
+                n += 3
+                while magnitude >= 0x80:
+                    acc = (acc << 8) | 0x80 | (magnitude & 0x7F)
+                    magnitude >>= 7
+                    n += 8
+                acc = (acc << 9) | (magnitude << 1)  # last octet, EE 0
+                n += 9
+            else:
+                break
+        else:
+            w.acc = acc << 1  # EE
+            w.n = n + 1
+            return True
+        return False
+
     def _complex(self, w: _Writer, gi: int, d: Any, path: str) -> None:
         if not isinstance(d, dict):
             raise _fail(f"expected an object, got {type(d).__name__}", path)
+        plan = self.linear[gi]
+        if plan is not None and self._linear(w, plan, d):
+            return
         name, states, abstract = self.grammars[gi]
         if abstract:
             raise _fail(f"{name} is abstract: use a member of its substitution group", path)
