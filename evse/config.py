@@ -11,10 +11,13 @@ import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hal.config import HalConfig, parse_hal
 from hal.config_reader import ConfigError, Table
+
+if TYPE_CHECKING:
+    from evse.ocpp.config import OcppConfig
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 SECTIONS = ("logging", "hal", "grid", "evse", "devices", "sim", "controller", "ocpp")
@@ -49,7 +52,7 @@ class StationConfig:
     logging: LoggingConfig
     hal: HalConfig
     controller: ControllerConfig
-    ocpp: dict[str, Any] | None  # validated by the OCPP client
+    ocpp: OcppConfig | None  # None: no CSMS (a stand-alone station)
 
 
 def _level(t: Table, key: str, default: str) -> int:
@@ -101,7 +104,12 @@ def parse_station(data: dict[str, Any], path: Path) -> StationConfig:
             controller.keepalive_interval_s,
             f"must be shorter than hal.keepalive_timeout_s ({hal.keepalive_timeout_s})",
         )
-    ocpp = root.table("ocpp").as_dict() if root.has("ocpp") else None
+    ocpp: OcppConfig | None = None
+    if root.has("ocpp"):
+        # Imported only when used: hal and OCPP-less stations skip the schema package.
+        from evse.ocpp.config import parse_ocpp
+
+        ocpp = parse_ocpp(root.table("ocpp"), path.parent)
     return StationConfig(path, log_cfg, hal, controller, ocpp)
 
 

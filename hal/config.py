@@ -74,9 +74,9 @@ def parse_hal(root: Table, base_dir: Path) -> HalConfig:
     period_ms = hal.get_float("period_ms", 20.0, lo=1.0, hi=1000.0)
     grid = parse_grid_settings(root.table("grid"), base_dir)
     evses = parse_evses(root)
-    devices = parse_devices(root.table("devices"))
+    devices = parse_devices(root.table("devices"), base_dir, [u.id for u in evses])
     sim: SimConfig | None = None
-    if devices.mode == "sim":
+    if devices.simulated:
         sim = parse_sim(
             root.table("sim"),
             grid.nominal_voltage_v,
@@ -84,7 +84,7 @@ def parse_hal(root: Table, base_dir: Path) -> HalConfig:
             max(u.phases for u in evses),
         )
     elif root.has("sim"):
-        raise ConfigError("sim", "...", 'only allowed with devices.mode = "sim"')
+        raise ConfigError("sim", "...", 'only allowed with a simulated devices.mode')
     cfg = HalConfig(
         socket_path=resolve_path(base_dir, hal.get_str("socket")),
         state_dir=resolve_path(base_dir, hal.get_str("state_dir")),

@@ -79,6 +79,9 @@ class MeterReading:
     frequency_hz: float
     import_wh: float
     export_wh: float
+    # Per-phase Q and PF where the meter provides them (empty otherwise).
+    reactive_var_phase: tuple[float, ...] = ()
+    power_factor_phase: tuple[float, ...] = ()
 
     @property
     def total_w(self) -> float:

@@ -129,3 +129,38 @@ def test_bad_config_hal_exits_nonzero_before_devices(tmp_path: Path) -> None:
     assert "evse[0].kind" in res.stderr
     assert not (tmp_path / "hal.sock").exists()
     assert not (tmp_path / "state").exists()
+
+
+def _example_in(tmp_path: Path, with_pki: bool) -> Path:
+    """The shipped example, in a folder with (or without) its certificate files."""
+    (tmp_path / "gridcodes").symlink_to(ROOT / "config" / "gridcodes")
+    target = tmp_path / "station.toml"
+    target.write_text((ROOT / "config" / "station.example.toml").read_text())
+    if with_pki:
+        (tmp_path / "pki").mkdir()
+        for name in ("csms-root-ca.pem", "cs-0001.pem", "cs-0001.key"):
+            (tmp_path / "pki" / name).write_text("placeholder\n")
+    return target
+
+
+def test_example_station_config_loads(tmp_path: Path) -> None:
+    cfg = load_station(_example_in(tmp_path, with_pki=True))
+    assert cfg.hal.socket_path == Path("/run/evse-hal/hal.sock")
+    assert cfg.hal.devices.mode == "hardware" and cfg.hal.sim is None
+    assert cfg.hal.devices.evses[0].mcu.port == "/dev/ttymxc1"
+    assert cfg.hal.grid.preset == "vde-ar-n-4105"
+    assert cfg.ocpp is not None and cfg.ocpp.security_profile == 3
+    assert cfg.ocpp.station_id == "CS-0001"
+
+
+def test_example_without_certificates_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_station(_example_in(tmp_path, with_pki=False))
+    assert info.value.key == "ocpp.ca_cert"
+
+
+def test_ocpp_section_errors_name_the_key() -> None:
+    data = _base()
+    data["ocpp"] = {"csms_url": "http://csms", "station_id": "CS1",
+                    "basic_auth_password": "0123456789abcdef"}
+    _reject(data, "ocpp.csms_url", "ws")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from evse.iso15118.exi.decoder import Decoder
@@ -48,6 +49,16 @@ class Codec:
         self.namespace = namespace
         self.decoder = Decoder(module.GRAMMARS, module.DATATYPES, module.ROOTS)
         self.encoder = Encoder(module.GRAMMARS, module.DATATYPES, module.ROOTS)
+        self._types: ModuleType | None = None
+
+    @property
+    def types(self) -> ModuleType:
+        """The generated message classes of this namespace (imported on first use)."""
+        if self._types is None:
+            self._types = importlib.import_module(
+                f"evse.iso15118.exi._generated.{self.namespace.short}_types"
+            )
+        return self._types
 
     @classmethod
     def for_namespace(cls, key: str | int) -> Codec:
@@ -58,3 +69,19 @@ class Codec:
 
     def encode(self, document: dict[str, Any]) -> bytes:
         return self.encoder.encode(document)
+
+    def decode_message(self, data: bytes) -> tuple[str, Any]:
+        """Decode to (element name, instance of its generated message class)."""
+        ((name, body),) = self.decode(data).items()
+        cls = self.types.ELEMENTS.get(name)
+        if cls is None:
+            return name, body  # a global element of simple type: the plain value
+        return name, cls.from_json(body)
+
+    def encode_message(self, name: str, message: Any) -> bytes:
+        """Encode an instance of a generated message class as the global element `name`."""
+        cls = self.types.ELEMENTS.get(name)
+        if cls is None or not isinstance(message, cls):
+            expected = cls.__name__ if cls is not None else "a global element"
+            raise ExiError(f"{name} needs a {expected}, got {type(message).__name__}", path=name)
+        return self.encode({name: message.to_json()})

@@ -126,7 +126,7 @@ class Decoder:
                     raise ExiError(
                         f"second-level event {code2} not supported", bit_offset=s.pos - bits2
                     )
-                kind, pname, target, nxt, many = prods[code]
+                kind, pname, target, step, many = prods[code]
                 if kind == T.SE_COMPLEX:
                     value: Any = self._complex(s, target)
                 elif kind == T.SE_SIMPLE:
@@ -146,7 +146,7 @@ class Decoder:
                         out[pname] = [value]
                 else:
                     out[pname] = value
-                n = nxt
+                n += step
         except ExiError as e:
             if e.state is None:
                 e.state = f"{name} state {n}"

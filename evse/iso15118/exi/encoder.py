@@ -96,12 +96,13 @@ class Encoder:
         if not isinstance(d, dict):
             raise _fail(f"expected an object, got {type(d).__name__}", path)
         states = self.grammars[gi][1]
+        n = 0
         state = states[0]
         done: list[str] = []
         index: dict[str, int] = {}
         while True:
             nbits, prods = state[0], state[1]
-            for code, (kind, pname, target, nxt, many) in enumerate(prods):
+            for code, (kind, pname, target, step, many) in enumerate(prods):
                 if kind == T.EE:
                     if len(done) != len(d):
                         extra = next(k for k in d if k not in done)
@@ -140,7 +141,8 @@ class Encoder:
                     self._value(w, self.datatypes[target], value, sub)
                 else:
                     raise _fail(f"{T.KIND_NAMES[kind]} content cannot be encoded", sub)
-                state = states[nxt]
+                n += step
+                state = states[n]
                 break
             else:
                 expected = [p[1] for p in prods if p[0] != T.EE]

@@ -8,7 +8,9 @@ A grammar is the normalised EXI type grammar of one complex type: a tuple of sta
 A state is `(bits, productions, bits2, ee2)`:
 - `bits`: width of the first-level event code, ceil(log2(len(productions) + 1)); the +1
   is the escape to the second level that non-strict grammars always have.
-- `productions`: in event-code order, each `(kind, name, target, next_state, many)`.
+- `productions`: in event-code order, each `(kind, name, target, step, many)`; the next
+  state is this state's index + step (relative, so the states of an unrolled
+  maxOccurs are one shared tuple).
 - `bits2`: width of the second-level event code in this state.
 - `ee2`: 1 when this state offers typed character content (CH) and EE is only reachable
   at the second level (code 0): the form some encoders use for an empty string.

@@ -36,18 +36,18 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 0
         'AC_CPDReqEnergyTransferModeType',
         (
-            # 0: SE(EVMaximumChargePower)->1
+            # 0: SE(EVMaximumChargePower)->+1
             (1, ((1, 'EVMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVMaximumChargePower_L2)->3, SE(EVMaximumChargePower_L3)->4, SE(EVMinimumChargePower)->2
-            (2, ((1, 'EVMaximumChargePower_L2', 1, 3, False), (1, 'EVMaximumChargePower_L3', 1, 4, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
-            # 2: SE(EVMinimumChargePower_L2)->5, SE(EVMinimumChargePower_L3)->6, EE
-            (2, ((1, 'EVMinimumChargePower_L2', 1, 5, False), (1, 'EVMinimumChargePower_L3', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(EVMaximumChargePower_L3)->4, SE(EVMinimumChargePower)->2
-            (2, ((1, 'EVMaximumChargePower_L3', 1, 4, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
-            # 4: SE(EVMinimumChargePower)->2
-            (1, ((1, 'EVMinimumChargePower', 1, 2, False),), 2, 0),
-            # 5: SE(EVMinimumChargePower_L3)->6, EE
-            (2, ((1, 'EVMinimumChargePower_L3', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVMaximumChargePower_L2)->+1, SE(EVMaximumChargePower_L3)->+2, SE(EVMinimumChargePower)->+3
+            (2, ((1, 'EVMaximumChargePower_L2', 1, 1, False), (1, 'EVMaximumChargePower_L3', 1, 2, False), (1, 'EVMinimumChargePower', 1, 3, False)), 2, 0),
+            # 2: SE(EVMaximumChargePower_L3)->+1, SE(EVMinimumChargePower)->+2
+            (2, ((1, 'EVMaximumChargePower_L3', 1, 1, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
+            # 3: SE(EVMinimumChargePower)->+1
+            (1, ((1, 'EVMinimumChargePower', 1, 1, False),), 2, 0),
+            # 4: SE(EVMinimumChargePower_L2)->+1, SE(EVMinimumChargePower_L3)->+2, EE
+            (2, ((1, 'EVMinimumChargePower_L2', 1, 1, False), (1, 'EVMinimumChargePower_L3', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(EVMinimumChargePower_L3)->+1, EE
+            (2, ((1, 'EVMinimumChargePower_L3', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -55,10 +55,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 1
         'RationalNumberType',
         (
-            # 0: SE(Exponent)->1
+            # 0: SE(Exponent)->+1
             (1, ((2, 'Exponent', 0, 1, False),), 3, 0),
-            # 1: SE(Value)->2
-            (1, ((2, 'Value', 1, 2, False),), 2, 0),
+            # 1: SE(Value)->+1
+            (1, ((2, 'Value', 1, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -66,30 +66,30 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 2
         'AC_CPDResEnergyTransferModeType',
         (
-            # 0: SE(EVSEMaximumChargePower)->1
+            # 0: SE(EVSEMaximumChargePower)->+1
             (1, ((1, 'EVSEMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVSEMaximumChargePower_L2)->3, SE(EVSEMaximumChargePower_L3)->4, SE(EVSEMinimumChargePower)->2
-            (2, ((1, 'EVSEMaximumChargePower_L2', 1, 3, False), (1, 'EVSEMaximumChargePower_L3', 1, 4, False), (1, 'EVSEMinimumChargePower', 1, 2, False)), 2, 0),
-            # 2: SE(EVSEMinimumChargePower_L2)->6, SE(EVSEMinimumChargePower_L3)->7, SE(EVSENominalFrequency)->5
-            (2, ((1, 'EVSEMinimumChargePower_L2', 1, 6, False), (1, 'EVSEMinimumChargePower_L3', 1, 7, False), (1, 'EVSENominalFrequency', 1, 5, False)), 2, 0),
-            # 3: SE(EVSEMaximumChargePower_L3)->4, SE(EVSEMinimumChargePower)->2
-            (2, ((1, 'EVSEMaximumChargePower_L3', 1, 4, False), (1, 'EVSEMinimumChargePower', 1, 2, False)), 2, 0),
-            # 4: SE(EVSEMinimumChargePower)->2
-            (1, ((1, 'EVSEMinimumChargePower', 1, 2, False),), 2, 0),
-            # 5: SE(MaximumPowerAsymmetry)->8, SE(EVSEPowerRampLimitation)->9, SE(EVSEPresentActivePower)->10, SE(EVSEPresentActivePower_L2)->11, SE(EVSEPresentActivePower_L3)->12, EE
-            (3, ((1, 'MaximumPowerAsymmetry', 1, 8, False), (1, 'EVSEPowerRampLimitation', 1, 9, False), (1, 'EVSEPresentActivePower', 1, 10, False), (1, 'EVSEPresentActivePower_L2', 1, 11, False), (1, 'EVSEPresentActivePower_L3', 1, 12, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(EVSEMinimumChargePower_L3)->7, SE(EVSENominalFrequency)->5
-            (2, ((1, 'EVSEMinimumChargePower_L3', 1, 7, False), (1, 'EVSENominalFrequency', 1, 5, False)), 2, 0),
-            # 7: SE(EVSENominalFrequency)->5
-            (1, ((1, 'EVSENominalFrequency', 1, 5, False),), 2, 0),
-            # 8: SE(EVSEPowerRampLimitation)->9, SE(EVSEPresentActivePower)->10, SE(EVSEPresentActivePower_L2)->11, SE(EVSEPresentActivePower_L3)->12, EE
-            (3, ((1, 'EVSEPowerRampLimitation', 1, 9, False), (1, 'EVSEPresentActivePower', 1, 10, False), (1, 'EVSEPresentActivePower_L2', 1, 11, False), (1, 'EVSEPresentActivePower_L3', 1, 12, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(EVSEPresentActivePower)->10, SE(EVSEPresentActivePower_L2)->11, SE(EVSEPresentActivePower_L3)->12, EE
-            (3, ((1, 'EVSEPresentActivePower', 1, 10, False), (1, 'EVSEPresentActivePower_L2', 1, 11, False), (1, 'EVSEPresentActivePower_L3', 1, 12, False), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(EVSEPresentActivePower_L2)->11, SE(EVSEPresentActivePower_L3)->12, EE
-            (2, ((1, 'EVSEPresentActivePower_L2', 1, 11, False), (1, 'EVSEPresentActivePower_L3', 1, 12, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(EVSEPresentActivePower_L3)->12, EE
-            (2, ((1, 'EVSEPresentActivePower_L3', 1, 12, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVSEMaximumChargePower_L2)->+1, SE(EVSEMaximumChargePower_L3)->+2, SE(EVSEMinimumChargePower)->+3
+            (2, ((1, 'EVSEMaximumChargePower_L2', 1, 1, False), (1, 'EVSEMaximumChargePower_L3', 1, 2, False), (1, 'EVSEMinimumChargePower', 1, 3, False)), 2, 0),
+            # 2: SE(EVSEMaximumChargePower_L3)->+1, SE(EVSEMinimumChargePower)->+2
+            (2, ((1, 'EVSEMaximumChargePower_L3', 1, 1, False), (1, 'EVSEMinimumChargePower', 1, 2, False)), 2, 0),
+            # 3: SE(EVSEMinimumChargePower)->+1
+            (1, ((1, 'EVSEMinimumChargePower', 1, 1, False),), 2, 0),
+            # 4: SE(EVSEMinimumChargePower_L2)->+2, SE(EVSEMinimumChargePower_L3)->+3, SE(EVSENominalFrequency)->+1
+            (2, ((1, 'EVSEMinimumChargePower_L2', 1, 2, False), (1, 'EVSEMinimumChargePower_L3', 1, 3, False), (1, 'EVSENominalFrequency', 1, 1, False)), 2, 0),
+            # 5: SE(MaximumPowerAsymmetry)->+3, SE(EVSEPowerRampLimitation)->+4, SE(EVSEPresentActivePower)->+5, SE(EVSEPresentActivePower_L2)->+6, SE(EVSEPresentActivePower_L3)->+7, EE
+            (3, ((1, 'MaximumPowerAsymmetry', 1, 3, False), (1, 'EVSEPowerRampLimitation', 1, 4, False), (1, 'EVSEPresentActivePower', 1, 5, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(EVSEMinimumChargePower_L3)->+1, SE(EVSENominalFrequency)->-1
+            (2, ((1, 'EVSEMinimumChargePower_L3', 1, 1, False), (1, 'EVSENominalFrequency', 1, -1, False)), 2, 0),
+            # 7: SE(EVSENominalFrequency)->-2
+            (1, ((1, 'EVSENominalFrequency', 1, -2, False),), 2, 0),
+            # 8: SE(EVSEPowerRampLimitation)->+1, SE(EVSEPresentActivePower)->+2, SE(EVSEPresentActivePower_L2)->+3, SE(EVSEPresentActivePower_L3)->+4, EE
+            (3, ((1, 'EVSEPowerRampLimitation', 1, 1, False), (1, 'EVSEPresentActivePower', 1, 2, False), (1, 'EVSEPresentActivePower_L2', 1, 3, False), (1, 'EVSEPresentActivePower_L3', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(EVSEPresentActivePower)->+1, SE(EVSEPresentActivePower_L2)->+2, SE(EVSEPresentActivePower_L3)->+3, EE
+            (3, ((1, 'EVSEPresentActivePower', 1, 1, False), (1, 'EVSEPresentActivePower_L2', 1, 2, False), (1, 'EVSEPresentActivePower_L3', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(EVSEPresentActivePower_L2)->+1, SE(EVSEPresentActivePower_L3)->+2, EE
+            (2, ((1, 'EVSEPresentActivePower_L2', 1, 1, False), (1, 'EVSEPresentActivePower_L3', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(EVSEPresentActivePower_L3)->+1, EE
+            (2, ((1, 'EVSEPresentActivePower_L3', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 12: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -97,35 +97,27 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 3
         'AC_ChargeLoopReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 4, 1, False),), 3, 0),
-            # 1: SE(DisplayParameters)->2, SE(MeterInfoRequested)->3
-            (2, ((1, 'DisplayParameters', 24, 2, False), (2, 'MeterInfoRequested', 9, 3, False)), 2, 0),
-            # 2: SE(MeterInfoRequested)->3
-            (1, ((2, 'MeterInfoRequested', 9, 3, False),), 2, 0),
-            # 3: SE(BPT_Dynamic_AC_CLReqControlMode)->4, SE(BPT_Scheduled_AC_CLReqControlMode)->5, SE(CLReqControlMode)->6, SE(Dynamic_AC_CLReqControlMode)->7, SE(Scheduled_AC_CLReqControlMode)->8
-            (3, ((1, 'BPT_Dynamic_AC_CLReqControlMode', 25, 4, False), (1, 'BPT_Scheduled_AC_CLReqControlMode', 26, 5, False), (1, 'CLReqControlMode', 27, 6, False), (1, 'Dynamic_AC_CLReqControlMode', 28, 7, False), (1, 'Scheduled_AC_CLReqControlMode', 29, 8, False)), 2, 0),
-            # 4: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 5: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 6: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 7: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 8: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 1: SE(DisplayParameters)->+1, SE(MeterInfoRequested)->+2
+            (2, ((1, 'DisplayParameters', 24, 1, False), (2, 'MeterInfoRequested', 9, 2, False)), 2, 0),
+            # 2: SE(MeterInfoRequested)->+1
+            (1, ((2, 'MeterInfoRequested', 9, 1, False),), 2, 0),
+            # 3: SE(BPT_Dynamic_AC_CLReqControlMode)->+1, SE(BPT_Scheduled_AC_CLReqControlMode)->+2, SE(CLReqControlMode)->+3, SE(Dynamic_AC_CLReqControlMode)->+4, SE(Scheduled_AC_CLReqControlMode)->+5
+            (3, ((1, 'BPT_Dynamic_AC_CLReqControlMode', 25, 1, False), (1, 'BPT_Scheduled_AC_CLReqControlMode', 26, 2, False), (1, 'CLReqControlMode', 27, 3, False), (1, 'Dynamic_AC_CLReqControlMode', 28, 4, False), (1, 'Scheduled_AC_CLReqControlMode', 29, 5, False)), 2, 0),
+            # 4..8: EE (5 identical states)
+            *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
     ),
     (  # 4
         'MessageHeaderType',
         (
-            # 0: SE(SessionID)->1
+            # 0: SE(SessionID)->+1
             (1, ((2, 'SessionID', 2, 1, False),), 3, 0),
-            # 1: SE(TimeStamp)->2
-            (1, ((2, 'TimeStamp', 3, 2, False),), 2, 0),
-            # 2: SE(Signature)->3, EE
-            (2, ((1, 'Signature', 5, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(TimeStamp)->+1
+            (1, ((2, 'TimeStamp', 3, 1, False),), 2, 0),
+            # 2: SE(Signature)->+1, EE
+            (2, ((1, 'Signature', 5, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -133,76 +125,76 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 5
         'SignatureType',
         (
-            # 0: AT(Id)->1, SE(SignedInfo)->2
+            # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'SignedInfo', 6, 2, False)), 3, 0),
-            # 1: SE(SignedInfo)->2
-            (1, ((1, 'SignedInfo', 6, 2, False),), 2, 0),
-            # 2: SE(SignatureValue)->3
-            (1, ((1, 'SignatureValue', 13, 3, False),), 2, 0),
-            # 3: SE(KeyInfo)->5, SE(Object*)->4, EE
-            (2, ((1, 'KeyInfo', 14, 5, False), (1, 'Object', 23, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(Object*)->4, EE
-            (2, ((1, 'Object', 23, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Object*)->4, EE
-            (2, ((1, 'Object', 23, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SignedInfo)->+1
+            (1, ((1, 'SignedInfo', 6, 1, False),), 2, 0),
+            # 2: SE(SignatureValue)->+1
+            (1, ((1, 'SignatureValue', 13, 1, False),), 2, 0),
+            # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
+            (2, ((1, 'KeyInfo', 14, 1, False), (1, 'Object', 23, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(Object*)->+1, EE
+            (2, ((1, 'Object', 23, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Object*)->+0, EE
+            (2, ((1, 'Object', 23, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 6
         'SignedInfoType',
         (
-            # 0: AT(Id)->1, SE(CanonicalizationMethod)->2
+            # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'CanonicalizationMethod', 7, 2, False)), 3, 0),
-            # 1: SE(CanonicalizationMethod)->2
-            (1, ((1, 'CanonicalizationMethod', 7, 2, False),), 2, 0),
-            # 2: SE(SignatureMethod)->3
-            (1, ((1, 'SignatureMethod', 8, 3, False),), 2, 0),
-            # 3: SE(Reference*)->4
-            (1, ((1, 'Reference', 9, 4, True),), 2, 0),
-            # 4: SE(Reference*)->5, EE
-            (2, ((1, 'Reference', 9, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Reference*)->5, EE
-            (2, ((1, 'Reference', 9, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(CanonicalizationMethod)->+1
+            (1, ((1, 'CanonicalizationMethod', 7, 1, False),), 2, 0),
+            # 2: SE(SignatureMethod)->+1
+            (1, ((1, 'SignatureMethod', 8, 1, False),), 2, 0),
+            # 3: SE(Reference*)->+1
+            (1, ((1, 'Reference', 9, 1, True),), 2, 0),
+            # 4: SE(Reference*)->+1, EE
+            (2, ((1, 'Reference', 9, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Reference*)->+0, EE
+            (2, ((1, 'Reference', 9, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 7
         'CanonicalizationMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
-            # 1: SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
+            # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 8
         'SignatureMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
-            # 1: SE(HMACOutputLength)->2, SE(*)(**)->3, EE, CH(mixed)(#text)->1
-            (3, ((2, 'HMACOutputLength', 5, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->3, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(*)(**)->3, EE, CH(mixed)(#text)->3
-            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'HMACOutputLength', 5, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 9
         'ReferenceType',
         (
-            # 0: AT(Id)->1, AT(Type)->2, AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
+            # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
             (3, ((3, 'Id', 4, 1, False), (3, 'Type', 4, 2, False), (3, 'URI', 4, 3, False), (1, 'Transforms', 10, 4, False), (1, 'DigestMethod', 12, 5, False)), 3, 0),
-            # 1: AT(Type)->2, AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
-            (3, ((3, 'Type', 4, 2, False), (3, 'URI', 4, 3, False), (1, 'Transforms', 10, 4, False), (1, 'DigestMethod', 12, 5, False)), 2, 0),
-            # 2: AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
-            (2, ((3, 'URI', 4, 3, False), (1, 'Transforms', 10, 4, False), (1, 'DigestMethod', 12, 5, False)), 2, 0),
-            # 3: SE(Transforms)->4, SE(DigestMethod)->5
-            (2, ((1, 'Transforms', 10, 4, False), (1, 'DigestMethod', 12, 5, False)), 2, 0),
-            # 4: SE(DigestMethod)->5
-            (1, ((1, 'DigestMethod', 12, 5, False),), 2, 0),
-            # 5: SE(DigestValue)->6
-            (1, ((2, 'DigestValue', 6, 6, False),), 2, 0),
+            # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
+            (3, ((3, 'Type', 4, 1, False), (3, 'URI', 4, 2, False), (1, 'Transforms', 10, 3, False), (1, 'DigestMethod', 12, 4, False)), 2, 0),
+            # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
+            (2, ((3, 'URI', 4, 1, False), (1, 'Transforms', 10, 2, False), (1, 'DigestMethod', 12, 3, False)), 2, 0),
+            # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
+            (2, ((1, 'Transforms', 10, 1, False), (1, 'DigestMethod', 12, 2, False)), 2, 0),
+            # 4: SE(DigestMethod)->+1
+            (1, ((1, 'DigestMethod', 12, 1, False),), 2, 0),
+            # 5: SE(DigestValue)->+1
+            (1, ((2, 'DigestValue', 6, 1, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -210,45 +202,45 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 10
         'TransformsType',
         (
-            # 0: SE(Transform*)->1
+            # 0: SE(Transform*)->+1
             (1, ((1, 'Transform', 11, 1, True),), 3, 0),
-            # 1: SE(Transform*)->2, EE
-            (2, ((1, 'Transform', 11, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(Transform*)->2, EE
-            (2, ((1, 'Transform', 11, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(Transform*)->+1, EE
+            (2, ((1, 'Transform', 11, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(Transform*)->+0, EE
+            (2, ((1, 'Transform', 11, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 11
         'TransformType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
-            # 1: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (3, ((2, 'XPath', 4, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (3, ((2, 'XPath', 4, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->3
-            (3, ((2, 'XPath', 4, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 4, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 4, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 4, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 12
         'DigestMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
-            # 1: SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
+            # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 13
         'SignatureValueType',
         (
-            # 0: AT(Id)->1, CH(CONTENT)->2
+            # 0: AT(Id)->+1, CH(CONTENT)->+2
             (2, ((3, 'Id', 4, 1, False), (4, 'CONTENT', 6, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->2
-            (1, ((4, 'CONTENT', 6, 2, False),), 2, 1),
+            # 1: CH(CONTENT)->+1
+            (1, ((4, 'CONTENT', 6, 1, False),), 2, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -256,76 +248,72 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 14
         'KeyInfoType',
         (
-            # 0: AT(Id)->1, SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
+            # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
             (4, ((3, 'Id', 4, 1, False), (2, 'KeyName', 4, 2, True), (1, 'KeyValue', 15, 3, True), (1, 'RetrievalMethod', 18, 4, True), (1, 'X509Data', 19, 5, True), (1, 'PGPData', 21, 6, True), (1, 'SPKIData', 22, 7, True), (2, 'MgmtData', 4, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
-            # 1: SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
-            (4, ((2, 'KeyName', 4, 2, True), (1, 'KeyValue', 15, 3, True), (1, 'RetrievalMethod', 18, 4, True), (1, 'X509Data', 19, 5, True), (1, 'PGPData', 21, 6, True), (1, 'SPKIData', 22, 7, True), (2, 'MgmtData', 4, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 2, 0),
-            # 2: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->2
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->3
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
-            # 4: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->4
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 5: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->5
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 5, False)), 1, 0),
-            # 6: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->6
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 6, False)), 1, 0),
-            # 7: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->7
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 7, False)), 1, 0),
-            # 8: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->8
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 8, False)), 1, 0),
-            # 9: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->9
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 9, False)), 1, 0),
-            # 10: SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
-            (4, ((2, 'KeyName', 4, 2, True), (1, 'KeyValue', 15, 3, True), (1, 'RetrievalMethod', 18, 4, True), (1, 'X509Data', 19, 5, True), (1, 'PGPData', 21, 6, True), (1, 'SPKIData', 22, 7, True), (2, 'MgmtData', 4, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 2, 0),
-            # 11: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->11
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 11, False)), 1, 0),
-            # 12: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->12
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 12, False)), 1, 0),
-            # 13: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->13
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 13, False)), 1, 0),
-            # 14: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->14
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 14, False)), 1, 0),
-            # 15: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->15
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 15, False)), 1, 0),
-            # 16: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->16
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 16, False)), 1, 0),
-            # 17: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->17
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 17, False)), 1, 0),
-            # 18: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->18
-            (4, ((2, 'KeyName', 4, 11, True), (1, 'KeyValue', 15, 12, True), (1, 'RetrievalMethod', 18, 13, True), (1, 'X509Data', 19, 14, True), (1, 'PGPData', 21, 15, True), (1, 'SPKIData', 22, 16, True), (2, 'MgmtData', 4, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 18, False)), 1, 0),
+            # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
+            (4, ((2, 'KeyName', 4, 1, True), (1, 'KeyValue', 15, 2, True), (1, 'RetrievalMethod', 18, 3, True), (1, 'X509Data', 19, 4, True), (1, 'PGPData', 21, 5, True), (1, 'SPKIData', 22, 6, True), (2, 'MgmtData', 4, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, 9, True), (1, 'KeyValue', 15, 10, True), (1, 'RetrievalMethod', 18, 11, True), (1, 'X509Data', 19, 12, True), (1, 'PGPData', 21, 13, True), (1, 'SPKIData', 22, 14, True), (2, 'MgmtData', 4, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, 8, True), (1, 'KeyValue', 15, 9, True), (1, 'RetrievalMethod', 18, 10, True), (1, 'X509Data', 19, 11, True), (1, 'PGPData', 21, 12, True), (1, 'SPKIData', 22, 13, True), (2, 'MgmtData', 4, 14, True), (5, '*', 0, 15, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 4: SE(KeyName*)->+7, SE(KeyValue*)->+8, SE(RetrievalMethod*)->+9, SE(X509Data*)->+10, SE(PGPData*)->+11, SE(SPKIData*)->+12, SE(MgmtData*)->+13, SE(*)(**)->+14, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, 7, True), (1, 'KeyValue', 15, 8, True), (1, 'RetrievalMethod', 18, 9, True), (1, 'X509Data', 19, 10, True), (1, 'PGPData', 21, 11, True), (1, 'SPKIData', 22, 12, True), (2, 'MgmtData', 4, 13, True), (5, '*', 0, 14, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 5: SE(KeyName*)->+6, SE(KeyValue*)->+7, SE(RetrievalMethod*)->+8, SE(X509Data*)->+9, SE(PGPData*)->+10, SE(SPKIData*)->+11, SE(MgmtData*)->+12, SE(*)(**)->+13, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, 6, True), (1, 'KeyValue', 15, 7, True), (1, 'RetrievalMethod', 18, 8, True), (1, 'X509Data', 19, 9, True), (1, 'PGPData', 21, 10, True), (1, 'SPKIData', 22, 11, True), (2, 'MgmtData', 4, 12, True), (5, '*', 0, 13, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 6: SE(KeyName*)->+5, SE(KeyValue*)->+6, SE(RetrievalMethod*)->+7, SE(X509Data*)->+8, SE(PGPData*)->+9, SE(SPKIData*)->+10, SE(MgmtData*)->+11, SE(*)(**)->+12, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, 5, True), (1, 'KeyValue', 15, 6, True), (1, 'RetrievalMethod', 18, 7, True), (1, 'X509Data', 19, 8, True), (1, 'PGPData', 21, 9, True), (1, 'SPKIData', 22, 10, True), (2, 'MgmtData', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 7: SE(KeyName*)->+4, SE(KeyValue*)->+5, SE(RetrievalMethod*)->+6, SE(X509Data*)->+7, SE(PGPData*)->+8, SE(SPKIData*)->+9, SE(MgmtData*)->+10, SE(*)(**)->+11, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, 4, True), (1, 'KeyValue', 15, 5, True), (1, 'RetrievalMethod', 18, 6, True), (1, 'X509Data', 19, 7, True), (1, 'PGPData', 21, 8, True), (1, 'SPKIData', 22, 9, True), (2, 'MgmtData', 4, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 8: SE(KeyName*)->+3, SE(KeyValue*)->+4, SE(RetrievalMethod*)->+5, SE(X509Data*)->+6, SE(PGPData*)->+7, SE(SPKIData*)->+8, SE(MgmtData*)->+9, SE(*)(**)->+10, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, 3, True), (1, 'KeyValue', 15, 4, True), (1, 'RetrievalMethod', 18, 5, True), (1, 'X509Data', 19, 6, True), (1, 'PGPData', 21, 7, True), (1, 'SPKIData', 22, 8, True), (2, 'MgmtData', 4, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 9: SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, 2, True), (1, 'KeyValue', 15, 3, True), (1, 'RetrievalMethod', 18, 4, True), (1, 'X509Data', 19, 5, True), (1, 'PGPData', 21, 6, True), (1, 'SPKIData', 22, 7, True), (2, 'MgmtData', 4, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 10: SE(KeyName*)->-8, SE(KeyValue*)->-7, SE(RetrievalMethod*)->-6, SE(X509Data*)->-5, SE(PGPData*)->-4, SE(SPKIData*)->-3, SE(MgmtData*)->-2, SE(*)(**)->-1, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, -8, True), (1, 'KeyValue', 15, -7, True), (1, 'RetrievalMethod', 18, -6, True), (1, 'X509Data', 19, -5, True), (1, 'PGPData', 21, -4, True), (1, 'SPKIData', 22, -3, True), (2, 'MgmtData', 4, -2, True), (5, '*', 0, -1, True), (6, '#text', 0, 0, False)), 2, 0),
+            # 11: SE(KeyName*)->+0, SE(KeyValue*)->+1, SE(RetrievalMethod*)->+2, SE(X509Data*)->+3, SE(PGPData*)->+4, SE(SPKIData*)->+5, SE(MgmtData*)->+6, SE(*)(**)->+7, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, 0, True), (1, 'KeyValue', 15, 1, True), (1, 'RetrievalMethod', 18, 2, True), (1, 'X509Data', 19, 3, True), (1, 'PGPData', 21, 4, True), (1, 'SPKIData', 22, 5, True), (2, 'MgmtData', 4, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 12: SE(KeyName*)->-1, SE(KeyValue*)->+0, SE(RetrievalMethod*)->+1, SE(X509Data*)->+2, SE(PGPData*)->+3, SE(SPKIData*)->+4, SE(MgmtData*)->+5, SE(*)(**)->+6, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, -1, True), (1, 'KeyValue', 15, 0, True), (1, 'RetrievalMethod', 18, 1, True), (1, 'X509Data', 19, 2, True), (1, 'PGPData', 21, 3, True), (1, 'SPKIData', 22, 4, True), (2, 'MgmtData', 4, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 13: SE(KeyName*)->-2, SE(KeyValue*)->-1, SE(RetrievalMethod*)->+0, SE(X509Data*)->+1, SE(PGPData*)->+2, SE(SPKIData*)->+3, SE(MgmtData*)->+4, SE(*)(**)->+5, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, -2, True), (1, 'KeyValue', 15, -1, True), (1, 'RetrievalMethod', 18, 0, True), (1, 'X509Data', 19, 1, True), (1, 'PGPData', 21, 2, True), (1, 'SPKIData', 22, 3, True), (2, 'MgmtData', 4, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 14: SE(KeyName*)->-3, SE(KeyValue*)->-2, SE(RetrievalMethod*)->-1, SE(X509Data*)->+0, SE(PGPData*)->+1, SE(SPKIData*)->+2, SE(MgmtData*)->+3, SE(*)(**)->+4, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, -3, True), (1, 'KeyValue', 15, -2, True), (1, 'RetrievalMethod', 18, -1, True), (1, 'X509Data', 19, 0, True), (1, 'PGPData', 21, 1, True), (1, 'SPKIData', 22, 2, True), (2, 'MgmtData', 4, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 15: SE(KeyName*)->-4, SE(KeyValue*)->-3, SE(RetrievalMethod*)->-2, SE(X509Data*)->-1, SE(PGPData*)->+0, SE(SPKIData*)->+1, SE(MgmtData*)->+2, SE(*)(**)->+3, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, -4, True), (1, 'KeyValue', 15, -3, True), (1, 'RetrievalMethod', 18, -2, True), (1, 'X509Data', 19, -1, True), (1, 'PGPData', 21, 0, True), (1, 'SPKIData', 22, 1, True), (2, 'MgmtData', 4, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 16: SE(KeyName*)->-5, SE(KeyValue*)->-4, SE(RetrievalMethod*)->-3, SE(X509Data*)->-2, SE(PGPData*)->-1, SE(SPKIData*)->+0, SE(MgmtData*)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, -5, True), (1, 'KeyValue', 15, -4, True), (1, 'RetrievalMethod', 18, -3, True), (1, 'X509Data', 19, -2, True), (1, 'PGPData', 21, -1, True), (1, 'SPKIData', 22, 0, True), (2, 'MgmtData', 4, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 17: SE(KeyName*)->-6, SE(KeyValue*)->-5, SE(RetrievalMethod*)->-4, SE(X509Data*)->-3, SE(PGPData*)->-2, SE(SPKIData*)->-1, SE(MgmtData*)->+0, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, -6, True), (1, 'KeyValue', 15, -5, True), (1, 'RetrievalMethod', 18, -4, True), (1, 'X509Data', 19, -3, True), (1, 'PGPData', 21, -2, True), (1, 'SPKIData', 22, -1, True), (2, 'MgmtData', 4, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 4, -7, True), (1, 'KeyValue', 15, -6, True), (1, 'RetrievalMethod', 18, -5, True), (1, 'X509Data', 19, -4, True), (1, 'PGPData', 21, -3, True), (1, 'SPKIData', 22, -2, True), (2, 'MgmtData', 4, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 15
         'KeyValueType',
         (
-            # 0: SE(DSAKeyValue)->1, SE(RSAKeyValue)->2, SE(*)(*)->3, CH(mixed)(#text)->0
+            # 0: SE(DSAKeyValue)->+1, SE(RSAKeyValue)->+2, SE(*)(*)->+3, CH(mixed)(#text)->+0
             (3, ((1, 'DSAKeyValue', 16, 1, False), (1, 'RSAKeyValue', 17, 2, False), (5, '*', 0, 3, False), (6, '#text', 0, 0, False)), 3, 0),
-            # 1: EE, CH(mixed)(#text)->1
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: EE, CH(mixed)(#text)->2
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: EE, CH(mixed)(#text)->3
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
+            *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
     ),
     (  # 16
         'DSAKeyValueType',
         (
-            # 0: SE(P)->1, SE(G)->3, SE(Y)->2
-            (2, ((2, 'P', 6, 1, False), (2, 'G', 6, 3, False), (2, 'Y', 6, 2, False)), 3, 0),
-            # 1: SE(Q)->4
-            (1, ((2, 'Q', 6, 4, False),), 2, 0),
-            # 2: SE(J)->5, SE(Seed)->6, EE
-            (2, ((2, 'J', 6, 5, False), (2, 'Seed', 6, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Y)->2
-            (1, ((2, 'Y', 6, 2, False),), 2, 0),
-            # 4: SE(G)->3, SE(Y)->2
-            (2, ((2, 'G', 6, 3, False), (2, 'Y', 6, 2, False)), 2, 0),
-            # 5: SE(Seed)->6, EE
-            (2, ((2, 'Seed', 6, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(PgenCounter)->7
-            (1, ((2, 'PgenCounter', 6, 7, False),), 2, 0),
+            # 0: SE(P)->+1, SE(G)->+2, SE(Y)->+3
+            (2, ((2, 'P', 6, 1, False), (2, 'G', 6, 2, False), (2, 'Y', 6, 3, False)), 3, 0),
+            # 1: SE(Q)->+3
+            (1, ((2, 'Q', 6, 3, False),), 2, 0),
+            # 2: SE(Y)->+1
+            (1, ((2, 'Y', 6, 1, False),), 2, 0),
+            # 3: SE(J)->+2, SE(Seed)->+3, EE
+            (2, ((2, 'J', 6, 2, False), (2, 'Seed', 6, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(G)->-2, SE(Y)->-1
+            (2, ((2, 'G', 6, -2, False), (2, 'Y', 6, -1, False)), 2, 0),
+            # 5: SE(Seed)->+1, EE
+            (2, ((2, 'Seed', 6, 1, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(PgenCounter)->+1
+            (1, ((2, 'PgenCounter', 6, 1, False),), 2, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -333,10 +321,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 17
         'RSAKeyValueType',
         (
-            # 0: SE(Modulus)->1
+            # 0: SE(Modulus)->+1
             (1, ((2, 'Modulus', 6, 1, False),), 3, 0),
-            # 1: SE(Exponent)->2
-            (1, ((2, 'Exponent', 6, 2, False),), 2, 0),
+            # 1: SE(Exponent)->+1
+            (1, ((2, 'Exponent', 6, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -344,12 +332,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 18
         'RetrievalMethodType',
         (
-            # 0: AT(Type)->1, AT(URI)->2, SE(Transforms)->3, EE
+            # 0: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, EE
             (3, ((3, 'Type', 4, 1, False), (3, 'URI', 4, 2, False), (1, 'Transforms', 10, 3, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: AT(URI)->2, SE(Transforms)->3, EE
-            (2, ((3, 'URI', 4, 2, False), (1, 'Transforms', 10, 3, False), (0, '', 0, 0, False)), 2, 0),
-            # 2: SE(Transforms)->3, EE
-            (2, ((1, 'Transforms', 10, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: AT(URI)->+1, SE(Transforms)->+2, EE
+            (2, ((3, 'URI', 4, 1, False), (1, 'Transforms', 10, 2, False), (0, '', 0, 0, False)), 2, 0),
+            # 2: SE(Transforms)->+1, EE
+            (2, ((1, 'Transforms', 10, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -357,41 +345,41 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 19
         'X509DataType',
         (
-            # 0: SE(X509IssuerSerial*)->1, SE(X509SKI*)->2, SE(X509SubjectName*)->3, SE(X509Certificate*)->4, SE(X509CRL*)->5, SE(*)(**)->6
+            # 0: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6
             (3, ((1, 'X509IssuerSerial', 20, 1, True), (2, 'X509SKI', 6, 2, True), (2, 'X509SubjectName', 4, 3, True), (2, 'X509Certificate', 6, 4, True), (2, 'X509CRL', 6, 5, True), (5, '*', 0, 6, True)), 3, 0),
-            # 1: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 20, 7, True), (2, 'X509SKI', 6, 8, True), (2, 'X509SubjectName', 4, 9, True), (2, 'X509Certificate', 6, 10, True), (2, 'X509CRL', 6, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(X509IssuerSerial*)->+6, SE(X509SKI*)->+7, SE(X509SubjectName*)->+8, SE(X509Certificate*)->+9, SE(X509CRL*)->+10, SE(*)(**)->+11, EE
+            (3, ((1, 'X509IssuerSerial', 20, 6, True), (2, 'X509SKI', 6, 7, True), (2, 'X509SubjectName', 4, 8, True), (2, 'X509Certificate', 6, 9, True), (2, 'X509CRL', 6, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(X509IssuerSerial*)->+5, SE(X509SKI*)->+6, SE(X509SubjectName*)->+7, SE(X509Certificate*)->+8, SE(X509CRL*)->+9, SE(*)(**)->+10, EE
+            (3, ((1, 'X509IssuerSerial', 20, 5, True), (2, 'X509SKI', 6, 6, True), (2, 'X509SubjectName', 4, 7, True), (2, 'X509Certificate', 6, 8, True), (2, 'X509CRL', 6, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(X509IssuerSerial*)->+4, SE(X509SKI*)->+5, SE(X509SubjectName*)->+6, SE(X509Certificate*)->+7, SE(X509CRL*)->+8, SE(*)(**)->+9, EE
+            (3, ((1, 'X509IssuerSerial', 20, 4, True), (2, 'X509SKI', 6, 5, True), (2, 'X509SubjectName', 4, 6, True), (2, 'X509Certificate', 6, 7, True), (2, 'X509CRL', 6, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(X509IssuerSerial*)->+3, SE(X509SKI*)->+4, SE(X509SubjectName*)->+5, SE(X509Certificate*)->+6, SE(X509CRL*)->+7, SE(*)(**)->+8, EE
+            (3, ((1, 'X509IssuerSerial', 20, 3, True), (2, 'X509SKI', 6, 4, True), (2, 'X509SubjectName', 4, 5, True), (2, 'X509Certificate', 6, 6, True), (2, 'X509CRL', 6, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(X509IssuerSerial*)->+2, SE(X509SKI*)->+3, SE(X509SubjectName*)->+4, SE(X509Certificate*)->+5, SE(X509CRL*)->+6, SE(*)(**)->+7, EE
+            (3, ((1, 'X509IssuerSerial', 20, 2, True), (2, 'X509SKI', 6, 3, True), (2, 'X509SubjectName', 4, 4, True), (2, 'X509Certificate', 6, 5, True), (2, 'X509CRL', 6, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6, EE
+            (3, ((1, 'X509IssuerSerial', 20, 1, True), (2, 'X509SKI', 6, 2, True), (2, 'X509SubjectName', 4, 3, True), (2, 'X509Certificate', 6, 4, True), (2, 'X509CRL', 6, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(X509IssuerSerial*)->+0, SE(X509SKI*)->+1, SE(X509SubjectName*)->+2, SE(X509Certificate*)->+3, SE(X509CRL*)->+4, SE(*)(**)->+5, EE
+            (3, ((1, 'X509IssuerSerial', 20, 0, True), (2, 'X509SKI', 6, 1, True), (2, 'X509SubjectName', 4, 2, True), (2, 'X509Certificate', 6, 3, True), (2, 'X509CRL', 6, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(X509IssuerSerial*)->-1, SE(X509SKI*)->+0, SE(X509SubjectName*)->+1, SE(X509Certificate*)->+2, SE(X509CRL*)->+3, SE(*)(**)->+4, EE
+            (3, ((1, 'X509IssuerSerial', 20, -1, True), (2, 'X509SKI', 6, 0, True), (2, 'X509SubjectName', 4, 1, True), (2, 'X509Certificate', 6, 2, True), (2, 'X509CRL', 6, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(X509IssuerSerial*)->-2, SE(X509SKI*)->-1, SE(X509SubjectName*)->+0, SE(X509Certificate*)->+1, SE(X509CRL*)->+2, SE(*)(**)->+3, EE
+            (3, ((1, 'X509IssuerSerial', 20, -2, True), (2, 'X509SKI', 6, -1, True), (2, 'X509SubjectName', 4, 0, True), (2, 'X509Certificate', 6, 1, True), (2, 'X509CRL', 6, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(X509IssuerSerial*)->-3, SE(X509SKI*)->-2, SE(X509SubjectName*)->-1, SE(X509Certificate*)->+0, SE(X509CRL*)->+1, SE(*)(**)->+2, EE
+            (3, ((1, 'X509IssuerSerial', 20, -3, True), (2, 'X509SKI', 6, -2, True), (2, 'X509SubjectName', 4, -1, True), (2, 'X509Certificate', 6, 0, True), (2, 'X509CRL', 6, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(X509IssuerSerial*)->-4, SE(X509SKI*)->-3, SE(X509SubjectName*)->-2, SE(X509Certificate*)->-1, SE(X509CRL*)->+0, SE(*)(**)->+1, EE
+            (3, ((1, 'X509IssuerSerial', 20, -4, True), (2, 'X509SKI', 6, -3, True), (2, 'X509SubjectName', 4, -2, True), (2, 'X509Certificate', 6, -1, True), (2, 'X509CRL', 6, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
+            (3, ((1, 'X509IssuerSerial', 20, -5, True), (2, 'X509SKI', 6, -4, True), (2, 'X509SubjectName', 4, -3, True), (2, 'X509Certificate', 6, -2, True), (2, 'X509CRL', 6, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 20
         'X509IssuerSerialType',
         (
-            # 0: SE(X509IssuerName)->1
+            # 0: SE(X509IssuerName)->+1
             (1, ((2, 'X509IssuerName', 4, 1, False),), 3, 0),
-            # 1: SE(X509SerialNumber)->2
-            (1, ((2, 'X509SerialNumber', 5, 2, False),), 2, 0),
+            # 1: SE(X509SerialNumber)->+1
+            (1, ((2, 'X509SerialNumber', 5, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -399,75 +387,73 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 21
         'PGPDataType',
         (
-            # 0: SE(PGPKeyID)->1, SE(PGPKeyPacket)->2
+            # 0: SE(PGPKeyID)->+1, SE(PGPKeyPacket)->+2
             (2, ((2, 'PGPKeyID', 6, 1, False), (2, 'PGPKeyPacket', 6, 2, False)), 3, 0),
-            # 1: SE(PGPKeyPacket)->3, SE(*)(**)->4, EE
-            (2, ((2, 'PGPKeyPacket', 6, 3, False), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(*)(**)->5, EE
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(*)(**)->4, EE
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(*)(**)->4, EE
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(*)(**)->5, EE
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(PGPKeyPacket)->+2, SE(*)(**)->+3, EE
+            (2, ((2, 'PGPKeyPacket', 6, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+3, EE
+            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(*)(**)->+1, EE
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 4..5: SE(*)(**)->+0, EE (2 identical states)
+            *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
     ),
     (  # 22
         'SPKIDataType',
         (
-            # 0: SE(SPKISexp*)->1
+            # 0: SE(SPKISexp*)->+1
             (1, ((2, 'SPKISexp', 6, 1, True),), 3, 0),
-            # 1: SE(SPKISexp*)->3, SE(*)(**)->2, EE
-            (2, ((2, 'SPKISexp', 6, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(SPKISexp*)->3, EE
-            (2, ((2, 'SPKISexp', 6, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(SPKISexp*)->3, SE(*)(**)->4, EE
-            (2, ((2, 'SPKISexp', 6, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(SPKISexp*)->3, EE
-            (2, ((2, 'SPKISexp', 6, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SPKISexp*)->+2, SE(*)(**)->+1, EE
+            (2, ((2, 'SPKISexp', 6, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(SPKISexp*)->+1, EE
+            (2, ((2, 'SPKISexp', 6, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(SPKISexp*)->+0, SE(*)(**)->+1, EE
+            (2, ((2, 'SPKISexp', 6, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(SPKISexp*)->-1, EE
+            (2, ((2, 'SPKISexp', 6, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 23
         'ObjectType',
         (
-            # 0: AT(Encoding)->1, AT(Id)->2, AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
+            # 0: AT(Encoding)->+1, AT(Id)->+2, AT(MimeType)->+3, SE(*)(**)->+5, EE, CH(mixed)(#text)->+4
             (3, ((3, 'Encoding', 4, 1, False), (3, 'Id', 4, 2, False), (3, 'MimeType', 4, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
-            # 1: AT(Id)->2, AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (3, ((3, 'Id', 4, 2, False), (3, 'MimeType', 4, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 2, 0),
-            # 2: AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (3, ((3, 'MimeType', 4, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 2, 0),
-            # 3: SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 4: SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 5: SE(*)(**)->5, EE, CH(mixed)(#text)->5
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 5, False)), 1, 0),
+            # 1: AT(Id)->+1, AT(MimeType)->+2, SE(*)(**)->+4, EE, CH(mixed)(#text)->+3
+            (3, ((3, 'Id', 4, 1, False), (3, 'MimeType', 4, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
+            # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
+            (3, ((3, 'MimeType', 4, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
+            # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 24
         'DisplayParametersType',
         (
-            # 0: SE(PresentSOC)->1, SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
+            # 0: SE(PresentSOC)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(MaximumSOC)->+4, SE(RemainingTimeToMinimumSOC)->+5, SE(RemainingTimeToTargetSOC)->+6, SE(RemainingTimeToMaximumSOC)->+7, SE(ChargingComplete)->+8, SE(BatteryEnergyCapacity)->+9, SE(InletHot)->+10, EE
             (4, ((2, 'PresentSOC', 7, 1, False), (2, 'MinimumSOC', 7, 2, False), (2, 'TargetSOC', 7, 3, False), (2, 'MaximumSOC', 7, 4, False), (2, 'RemainingTimeToMinimumSOC', 8, 5, False), (2, 'RemainingTimeToTargetSOC', 8, 6, False), (2, 'RemainingTimeToMaximumSOC', 8, 7, False), (2, 'ChargingComplete', 9, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 9, 10, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (4, ((2, 'MinimumSOC', 7, 2, False), (2, 'TargetSOC', 7, 3, False), (2, 'MaximumSOC', 7, 4, False), (2, 'RemainingTimeToMinimumSOC', 8, 5, False), (2, 'RemainingTimeToTargetSOC', 8, 6, False), (2, 'RemainingTimeToMaximumSOC', 8, 7, False), (2, 'ChargingComplete', 9, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 9, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(TargetSOC)->3, SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (4, ((2, 'TargetSOC', 7, 3, False), (2, 'MaximumSOC', 7, 4, False), (2, 'RemainingTimeToMinimumSOC', 8, 5, False), (2, 'RemainingTimeToTargetSOC', 8, 6, False), (2, 'RemainingTimeToMaximumSOC', 8, 7, False), (2, 'ChargingComplete', 9, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 9, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (4, ((2, 'MaximumSOC', 7, 4, False), (2, 'RemainingTimeToMinimumSOC', 8, 5, False), (2, 'RemainingTimeToTargetSOC', 8, 6, False), (2, 'RemainingTimeToMaximumSOC', 8, 7, False), (2, 'ChargingComplete', 9, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 9, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'RemainingTimeToMinimumSOC', 8, 5, False), (2, 'RemainingTimeToTargetSOC', 8, 6, False), (2, 'RemainingTimeToMaximumSOC', 8, 7, False), (2, 'ChargingComplete', 9, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 9, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'RemainingTimeToTargetSOC', 8, 6, False), (2, 'RemainingTimeToMaximumSOC', 8, 7, False), (2, 'ChargingComplete', 9, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 9, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'RemainingTimeToMaximumSOC', 8, 7, False), (2, 'ChargingComplete', 9, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 9, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'ChargingComplete', 9, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 9, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (2, ((1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 9, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(InletHot)->10, EE
-            (2, ((2, 'InletHot', 9, 10, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(MaximumSOC)->+3, SE(RemainingTimeToMinimumSOC)->+4, SE(RemainingTimeToTargetSOC)->+5, SE(RemainingTimeToMaximumSOC)->+6, SE(ChargingComplete)->+7, SE(BatteryEnergyCapacity)->+8, SE(InletHot)->+9, EE
+            (4, ((2, 'MinimumSOC', 7, 1, False), (2, 'TargetSOC', 7, 2, False), (2, 'MaximumSOC', 7, 3, False), (2, 'RemainingTimeToMinimumSOC', 8, 4, False), (2, 'RemainingTimeToTargetSOC', 8, 5, False), (2, 'RemainingTimeToMaximumSOC', 8, 6, False), (2, 'ChargingComplete', 9, 7, False), (1, 'BatteryEnergyCapacity', 1, 8, False), (2, 'InletHot', 9, 9, False), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(TargetSOC)->+1, SE(MaximumSOC)->+2, SE(RemainingTimeToMinimumSOC)->+3, SE(RemainingTimeToTargetSOC)->+4, SE(RemainingTimeToMaximumSOC)->+5, SE(ChargingComplete)->+6, SE(BatteryEnergyCapacity)->+7, SE(InletHot)->+8, EE
+            (4, ((2, 'TargetSOC', 7, 1, False), (2, 'MaximumSOC', 7, 2, False), (2, 'RemainingTimeToMinimumSOC', 8, 3, False), (2, 'RemainingTimeToTargetSOC', 8, 4, False), (2, 'RemainingTimeToMaximumSOC', 8, 5, False), (2, 'ChargingComplete', 9, 6, False), (1, 'BatteryEnergyCapacity', 1, 7, False), (2, 'InletHot', 9, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(MaximumSOC)->+1, SE(RemainingTimeToMinimumSOC)->+2, SE(RemainingTimeToTargetSOC)->+3, SE(RemainingTimeToMaximumSOC)->+4, SE(ChargingComplete)->+5, SE(BatteryEnergyCapacity)->+6, SE(InletHot)->+7, EE
+            (4, ((2, 'MaximumSOC', 7, 1, False), (2, 'RemainingTimeToMinimumSOC', 8, 2, False), (2, 'RemainingTimeToTargetSOC', 8, 3, False), (2, 'RemainingTimeToMaximumSOC', 8, 4, False), (2, 'ChargingComplete', 9, 5, False), (1, 'BatteryEnergyCapacity', 1, 6, False), (2, 'InletHot', 9, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(RemainingTimeToMinimumSOC)->+1, SE(RemainingTimeToTargetSOC)->+2, SE(RemainingTimeToMaximumSOC)->+3, SE(ChargingComplete)->+4, SE(BatteryEnergyCapacity)->+5, SE(InletHot)->+6, EE
+            (3, ((2, 'RemainingTimeToMinimumSOC', 8, 1, False), (2, 'RemainingTimeToTargetSOC', 8, 2, False), (2, 'RemainingTimeToMaximumSOC', 8, 3, False), (2, 'ChargingComplete', 9, 4, False), (1, 'BatteryEnergyCapacity', 1, 5, False), (2, 'InletHot', 9, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(RemainingTimeToTargetSOC)->+1, SE(RemainingTimeToMaximumSOC)->+2, SE(ChargingComplete)->+3, SE(BatteryEnergyCapacity)->+4, SE(InletHot)->+5, EE
+            (3, ((2, 'RemainingTimeToTargetSOC', 8, 1, False), (2, 'RemainingTimeToMaximumSOC', 8, 2, False), (2, 'ChargingComplete', 9, 3, False), (1, 'BatteryEnergyCapacity', 1, 4, False), (2, 'InletHot', 9, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(RemainingTimeToMaximumSOC)->+1, SE(ChargingComplete)->+2, SE(BatteryEnergyCapacity)->+3, SE(InletHot)->+4, EE
+            (3, ((2, 'RemainingTimeToMaximumSOC', 8, 1, False), (2, 'ChargingComplete', 9, 2, False), (1, 'BatteryEnergyCapacity', 1, 3, False), (2, 'InletHot', 9, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(ChargingComplete)->+1, SE(BatteryEnergyCapacity)->+2, SE(InletHot)->+3, EE
+            (3, ((2, 'ChargingComplete', 9, 1, False), (1, 'BatteryEnergyCapacity', 1, 2, False), (2, 'InletHot', 9, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(BatteryEnergyCapacity)->+1, SE(InletHot)->+2, EE
+            (2, ((1, 'BatteryEnergyCapacity', 1, 1, False), (2, 'InletHot', 9, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(InletHot)->+1, EE
+            (2, ((2, 'InletHot', 9, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -475,105 +461,105 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 25
         'BPT_Dynamic_AC_CLReqControlModeType',
         (
-            # 0: SE(DepartureTime)->1, SE(EVTargetEnergyRequest)->2
+            # 0: SE(DepartureTime)->+1, SE(EVTargetEnergyRequest)->+2
             (2, ((2, 'DepartureTime', 8, 1, False), (1, 'EVTargetEnergyRequest', 1, 2, False)), 3, 0),
-            # 1: SE(EVTargetEnergyRequest)->2
-            (1, ((1, 'EVTargetEnergyRequest', 1, 2, False),), 2, 0),
-            # 2: SE(EVMaximumEnergyRequest)->3
-            (1, ((1, 'EVMaximumEnergyRequest', 1, 3, False),), 2, 0),
-            # 3: SE(EVMinimumEnergyRequest)->4
-            (1, ((1, 'EVMinimumEnergyRequest', 1, 4, False),), 2, 0),
-            # 4: SE(EVMaximumChargePower)->5
-            (1, ((1, 'EVMaximumChargePower', 1, 5, False),), 2, 0),
-            # 5: SE(EVMaximumChargePower_L2)->7, SE(EVMaximumChargePower_L3)->8, SE(EVMinimumChargePower)->6
-            (2, ((1, 'EVMaximumChargePower_L2', 1, 7, False), (1, 'EVMaximumChargePower_L3', 1, 8, False), (1, 'EVMinimumChargePower', 1, 6, False)), 2, 0),
-            # 6: SE(EVMinimumChargePower_L2)->10, SE(EVMinimumChargePower_L3)->11, SE(EVPresentActivePower)->9
-            (2, ((1, 'EVMinimumChargePower_L2', 1, 10, False), (1, 'EVMinimumChargePower_L3', 1, 11, False), (1, 'EVPresentActivePower', 1, 9, False)), 2, 0),
-            # 7: SE(EVMaximumChargePower_L3)->8, SE(EVMinimumChargePower)->6
-            (2, ((1, 'EVMaximumChargePower_L3', 1, 8, False), (1, 'EVMinimumChargePower', 1, 6, False)), 2, 0),
-            # 8: SE(EVMinimumChargePower)->6
-            (1, ((1, 'EVMinimumChargePower', 1, 6, False),), 2, 0),
-            # 9: SE(EVPresentActivePower_L2)->13, SE(EVPresentActivePower_L3)->14, SE(EVPresentReactivePower)->12
-            (2, ((1, 'EVPresentActivePower_L2', 1, 13, False), (1, 'EVPresentActivePower_L3', 1, 14, False), (1, 'EVPresentReactivePower', 1, 12, False)), 2, 0),
-            # 10: SE(EVMinimumChargePower_L3)->11, SE(EVPresentActivePower)->9
-            (2, ((1, 'EVMinimumChargePower_L3', 1, 11, False), (1, 'EVPresentActivePower', 1, 9, False)), 2, 0),
-            # 11: SE(EVPresentActivePower)->9
-            (1, ((1, 'EVPresentActivePower', 1, 9, False),), 2, 0),
-            # 12: SE(EVPresentReactivePower_L2)->16, SE(EVPresentReactivePower_L3)->17, SE(EVMaximumDischargePower)->15
-            (2, ((1, 'EVPresentReactivePower_L2', 1, 16, False), (1, 'EVPresentReactivePower_L3', 1, 17, False), (1, 'EVMaximumDischargePower', 1, 15, False)), 2, 0),
-            # 13: SE(EVPresentActivePower_L3)->14, SE(EVPresentReactivePower)->12
-            (2, ((1, 'EVPresentActivePower_L3', 1, 14, False), (1, 'EVPresentReactivePower', 1, 12, False)), 2, 0),
-            # 14: SE(EVPresentReactivePower)->12
-            (1, ((1, 'EVPresentReactivePower', 1, 12, False),), 2, 0),
-            # 15: SE(EVMaximumDischargePower_L2)->19, SE(EVMaximumDischargePower_L3)->20, SE(EVMinimumDischargePower)->18
-            (2, ((1, 'EVMaximumDischargePower_L2', 1, 19, False), (1, 'EVMaximumDischargePower_L3', 1, 20, False), (1, 'EVMinimumDischargePower', 1, 18, False)), 2, 0),
-            # 16: SE(EVPresentReactivePower_L3)->17, SE(EVMaximumDischargePower)->15
-            (2, ((1, 'EVPresentReactivePower_L3', 1, 17, False), (1, 'EVMaximumDischargePower', 1, 15, False)), 2, 0),
-            # 17: SE(EVMaximumDischargePower)->15
-            (1, ((1, 'EVMaximumDischargePower', 1, 15, False),), 2, 0),
-            # 18: SE(EVMinimumDischargePower_L2)->21, SE(EVMinimumDischargePower_L3)->22, SE(EVMaximumV2XEnergyRequest)->23, SE(EVMinimumV2XEnergyRequest)->24, EE
-            (3, ((1, 'EVMinimumDischargePower_L2', 1, 21, False), (1, 'EVMinimumDischargePower_L3', 1, 22, False), (1, 'EVMaximumV2XEnergyRequest', 1, 23, False), (1, 'EVMinimumV2XEnergyRequest', 1, 24, False), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(EVMaximumDischargePower_L3)->20, SE(EVMinimumDischargePower)->18
-            (2, ((1, 'EVMaximumDischargePower_L3', 1, 20, False), (1, 'EVMinimumDischargePower', 1, 18, False)), 2, 0),
-            # 20: SE(EVMinimumDischargePower)->18
-            (1, ((1, 'EVMinimumDischargePower', 1, 18, False),), 2, 0),
-            # 21: SE(EVMinimumDischargePower_L3)->22, SE(EVMaximumV2XEnergyRequest)->23, SE(EVMinimumV2XEnergyRequest)->24, EE
-            (3, ((1, 'EVMinimumDischargePower_L3', 1, 22, False), (1, 'EVMaximumV2XEnergyRequest', 1, 23, False), (1, 'EVMinimumV2XEnergyRequest', 1, 24, False), (0, '', 0, 0, False)), 1, 0),
-            # 22: SE(EVMaximumV2XEnergyRequest)->23, SE(EVMinimumV2XEnergyRequest)->24, EE
-            (2, ((1, 'EVMaximumV2XEnergyRequest', 1, 23, False), (1, 'EVMinimumV2XEnergyRequest', 1, 24, False), (0, '', 0, 0, False)), 1, 0),
-            # 23: SE(EVMinimumV2XEnergyRequest)->24, EE
-            (2, ((1, 'EVMinimumV2XEnergyRequest', 1, 24, False), (0, '', 0, 0, False)), 1, 0),
-            # 24: EE
+            # 1: SE(EVTargetEnergyRequest)->+1
+            (1, ((1, 'EVTargetEnergyRequest', 1, 1, False),), 2, 0),
+            # 2: SE(EVMaximumEnergyRequest)->+1
+            (1, ((1, 'EVMaximumEnergyRequest', 1, 1, False),), 2, 0),
+            # 3: SE(EVMinimumEnergyRequest)->+1
+            (1, ((1, 'EVMinimumEnergyRequest', 1, 1, False),), 2, 0),
+            # 4: SE(EVMaximumChargePower)->+1
+            (1, ((1, 'EVMaximumChargePower', 1, 1, False),), 2, 0),
+            # 5: SE(EVMaximumChargePower_L2)->+1, SE(EVMaximumChargePower_L3)->+2, SE(EVMinimumChargePower)->+3
+            (2, ((1, 'EVMaximumChargePower_L2', 1, 1, False), (1, 'EVMaximumChargePower_L3', 1, 2, False), (1, 'EVMinimumChargePower', 1, 3, False)), 2, 0),
+            # 6: SE(EVMaximumChargePower_L3)->+1, SE(EVMinimumChargePower)->+2
+            (2, ((1, 'EVMaximumChargePower_L3', 1, 1, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
+            # 7: SE(EVMinimumChargePower)->+1
+            (1, ((1, 'EVMinimumChargePower', 1, 1, False),), 2, 0),
+            # 8: SE(EVMinimumChargePower_L2)->+1, SE(EVMinimumChargePower_L3)->+2, SE(EVPresentActivePower)->+3
+            (2, ((1, 'EVMinimumChargePower_L2', 1, 1, False), (1, 'EVMinimumChargePower_L3', 1, 2, False), (1, 'EVPresentActivePower', 1, 3, False)), 2, 0),
+            # 9: SE(EVMinimumChargePower_L3)->+1, SE(EVPresentActivePower)->+2
+            (2, ((1, 'EVMinimumChargePower_L3', 1, 1, False), (1, 'EVPresentActivePower', 1, 2, False)), 2, 0),
+            # 10: SE(EVPresentActivePower)->+1
+            (1, ((1, 'EVPresentActivePower', 1, 1, False),), 2, 0),
+            # 11: SE(EVPresentActivePower_L2)->+1, SE(EVPresentActivePower_L3)->+2, SE(EVPresentReactivePower)->+3
+            (2, ((1, 'EVPresentActivePower_L2', 1, 1, False), (1, 'EVPresentActivePower_L3', 1, 2, False), (1, 'EVPresentReactivePower', 1, 3, False)), 2, 0),
+            # 12: SE(EVPresentActivePower_L3)->+1, SE(EVPresentReactivePower)->+2
+            (2, ((1, 'EVPresentActivePower_L3', 1, 1, False), (1, 'EVPresentReactivePower', 1, 2, False)), 2, 0),
+            # 13: SE(EVPresentReactivePower)->+1
+            (1, ((1, 'EVPresentReactivePower', 1, 1, False),), 2, 0),
+            # 14: SE(EVPresentReactivePower_L2)->+2, SE(EVPresentReactivePower_L3)->+3, SE(EVMaximumDischargePower)->+1
+            (2, ((1, 'EVPresentReactivePower_L2', 1, 2, False), (1, 'EVPresentReactivePower_L3', 1, 3, False), (1, 'EVMaximumDischargePower', 1, 1, False)), 2, 0),
+            # 15: SE(EVMaximumDischargePower_L2)->+3, SE(EVMaximumDischargePower_L3)->+4, SE(EVMinimumDischargePower)->+5
+            (2, ((1, 'EVMaximumDischargePower_L2', 1, 3, False), (1, 'EVMaximumDischargePower_L3', 1, 4, False), (1, 'EVMinimumDischargePower', 1, 5, False)), 2, 0),
+            # 16: SE(EVPresentReactivePower_L3)->+1, SE(EVMaximumDischargePower)->-1
+            (2, ((1, 'EVPresentReactivePower_L3', 1, 1, False), (1, 'EVMaximumDischargePower', 1, -1, False)), 2, 0),
+            # 17: SE(EVMaximumDischargePower)->-2
+            (1, ((1, 'EVMaximumDischargePower', 1, -2, False),), 2, 0),
+            # 18: SE(EVMaximumDischargePower_L3)->+1, SE(EVMinimumDischargePower)->+2
+            (2, ((1, 'EVMaximumDischargePower_L3', 1, 1, False), (1, 'EVMinimumDischargePower', 1, 2, False)), 2, 0),
+            # 19: SE(EVMinimumDischargePower)->+1
+            (1, ((1, 'EVMinimumDischargePower', 1, 1, False),), 2, 0),
+            # 20: SE(EVMinimumDischargePower_L2)->+4, SE(EVMinimumDischargePower_L3)->+1, SE(EVMaximumV2XEnergyRequest)->+2, SE(EVMinimumV2XEnergyRequest)->+3, EE
+            (3, ((1, 'EVMinimumDischargePower_L2', 1, 4, False), (1, 'EVMinimumDischargePower_L3', 1, 1, False), (1, 'EVMaximumV2XEnergyRequest', 1, 2, False), (1, 'EVMinimumV2XEnergyRequest', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 21: SE(EVMaximumV2XEnergyRequest)->+1, SE(EVMinimumV2XEnergyRequest)->+2, EE
+            (2, ((1, 'EVMaximumV2XEnergyRequest', 1, 1, False), (1, 'EVMinimumV2XEnergyRequest', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 22: SE(EVMinimumV2XEnergyRequest)->+1, EE
+            (2, ((1, 'EVMinimumV2XEnergyRequest', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
+            # 23: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
+            # 24: SE(EVMinimumDischargePower_L3)->-3, SE(EVMaximumV2XEnergyRequest)->-2, SE(EVMinimumV2XEnergyRequest)->-1, EE
+            (3, ((1, 'EVMinimumDischargePower_L3', 1, -3, False), (1, 'EVMaximumV2XEnergyRequest', 1, -2, False), (1, 'EVMinimumV2XEnergyRequest', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 26
         'BPT_Scheduled_AC_CLReqControlModeType',
         (
-            # 0: SE(EVTargetEnergyRequest)->1, SE(EVMaximumEnergyRequest)->2, SE(EVMinimumEnergyRequest)->3, SE(EVMaximumChargePower)->4, SE(EVMaximumChargePower_L2)->5, SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
+            # 0: SE(EVTargetEnergyRequest)->+1, SE(EVMaximumEnergyRequest)->+2, SE(EVMinimumEnergyRequest)->+3, SE(EVMaximumChargePower)->+4, SE(EVMaximumChargePower_L2)->+5, SE(EVMaximumChargePower_L3)->+6, SE(EVMinimumChargePower)->+7, SE(EVMinimumChargePower_L2)->+8, SE(EVMinimumChargePower_L3)->+9, SE(EVPresentActivePower)->+10
             (4, ((1, 'EVTargetEnergyRequest', 1, 1, False), (1, 'EVMaximumEnergyRequest', 1, 2, False), (1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVMaximumChargePower', 1, 4, False), (1, 'EVMaximumChargePower_L2', 1, 5, False), (1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 3, 0),
-            # 1: SE(EVMaximumEnergyRequest)->2, SE(EVMinimumEnergyRequest)->3, SE(EVMaximumChargePower)->4, SE(EVMaximumChargePower_L2)->5, SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (4, ((1, 'EVMaximumEnergyRequest', 1, 2, False), (1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVMaximumChargePower', 1, 4, False), (1, 'EVMaximumChargePower_L2', 1, 5, False), (1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 2: SE(EVMinimumEnergyRequest)->3, SE(EVMaximumChargePower)->4, SE(EVMaximumChargePower_L2)->5, SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (4, ((1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVMaximumChargePower', 1, 4, False), (1, 'EVMaximumChargePower_L2', 1, 5, False), (1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 3: SE(EVMaximumChargePower)->4, SE(EVMaximumChargePower_L2)->5, SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (3, ((1, 'EVMaximumChargePower', 1, 4, False), (1, 'EVMaximumChargePower_L2', 1, 5, False), (1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 4: SE(EVMaximumChargePower_L2)->5, SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (3, ((1, 'EVMaximumChargePower_L2', 1, 5, False), (1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 5: SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (3, ((1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 6: SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (3, ((1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 7: SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (2, ((1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 8: SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (2, ((1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 9: SE(EVPresentActivePower)->10
-            (1, ((1, 'EVPresentActivePower', 1, 10, False),), 2, 0),
-            # 10: SE(EVPresentActivePower_L2)->21, SE(EVPresentActivePower_L3)->11, SE(EVPresentReactivePower)->12, SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (4, ((1, 'EVPresentActivePower_L2', 1, 21, False), (1, 'EVPresentActivePower_L3', 1, 11, False), (1, 'EVPresentReactivePower', 1, 12, False), (1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(EVPresentReactivePower)->12, SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (4, ((1, 'EVPresentReactivePower', 1, 12, False), (1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (4, ((1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(EVPresentReactivePower_L3)->14, SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (4, ((1, 'EVPresentReactivePower_L3', 1, 14, False), (1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (3, ((1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (3, ((1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (3, ((1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (3, ((1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (2, ((1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(EVMinimumDischargePower_L3)->20, EE
-            (2, ((1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
-            # 20: EE
+            # 1: SE(EVMaximumEnergyRequest)->+1, SE(EVMinimumEnergyRequest)->+2, SE(EVMaximumChargePower)->+3, SE(EVMaximumChargePower_L2)->+4, SE(EVMaximumChargePower_L3)->+5, SE(EVMinimumChargePower)->+6, SE(EVMinimumChargePower_L2)->+7, SE(EVMinimumChargePower_L3)->+8, SE(EVPresentActivePower)->+9
+            (4, ((1, 'EVMaximumEnergyRequest', 1, 1, False), (1, 'EVMinimumEnergyRequest', 1, 2, False), (1, 'EVMaximumChargePower', 1, 3, False), (1, 'EVMaximumChargePower_L2', 1, 4, False), (1, 'EVMaximumChargePower_L3', 1, 5, False), (1, 'EVMinimumChargePower', 1, 6, False), (1, 'EVMinimumChargePower_L2', 1, 7, False), (1, 'EVMinimumChargePower_L3', 1, 8, False), (1, 'EVPresentActivePower', 1, 9, False)), 2, 0),
+            # 2: SE(EVMinimumEnergyRequest)->+1, SE(EVMaximumChargePower)->+2, SE(EVMaximumChargePower_L2)->+3, SE(EVMaximumChargePower_L3)->+4, SE(EVMinimumChargePower)->+5, SE(EVMinimumChargePower_L2)->+6, SE(EVMinimumChargePower_L3)->+7, SE(EVPresentActivePower)->+8
+            (4, ((1, 'EVMinimumEnergyRequest', 1, 1, False), (1, 'EVMaximumChargePower', 1, 2, False), (1, 'EVMaximumChargePower_L2', 1, 3, False), (1, 'EVMaximumChargePower_L3', 1, 4, False), (1, 'EVMinimumChargePower', 1, 5, False), (1, 'EVMinimumChargePower_L2', 1, 6, False), (1, 'EVMinimumChargePower_L3', 1, 7, False), (1, 'EVPresentActivePower', 1, 8, False)), 2, 0),
+            # 3: SE(EVMaximumChargePower)->+1, SE(EVMaximumChargePower_L2)->+2, SE(EVMaximumChargePower_L3)->+3, SE(EVMinimumChargePower)->+4, SE(EVMinimumChargePower_L2)->+5, SE(EVMinimumChargePower_L3)->+6, SE(EVPresentActivePower)->+7
+            (3, ((1, 'EVMaximumChargePower', 1, 1, False), (1, 'EVMaximumChargePower_L2', 1, 2, False), (1, 'EVMaximumChargePower_L3', 1, 3, False), (1, 'EVMinimumChargePower', 1, 4, False), (1, 'EVMinimumChargePower_L2', 1, 5, False), (1, 'EVMinimumChargePower_L3', 1, 6, False), (1, 'EVPresentActivePower', 1, 7, False)), 2, 0),
+            # 4: SE(EVMaximumChargePower_L2)->+1, SE(EVMaximumChargePower_L3)->+2, SE(EVMinimumChargePower)->+3, SE(EVMinimumChargePower_L2)->+4, SE(EVMinimumChargePower_L3)->+5, SE(EVPresentActivePower)->+6
+            (3, ((1, 'EVMaximumChargePower_L2', 1, 1, False), (1, 'EVMaximumChargePower_L3', 1, 2, False), (1, 'EVMinimumChargePower', 1, 3, False), (1, 'EVMinimumChargePower_L2', 1, 4, False), (1, 'EVMinimumChargePower_L3', 1, 5, False), (1, 'EVPresentActivePower', 1, 6, False)), 2, 0),
+            # 5: SE(EVMaximumChargePower_L3)->+1, SE(EVMinimumChargePower)->+2, SE(EVMinimumChargePower_L2)->+3, SE(EVMinimumChargePower_L3)->+4, SE(EVPresentActivePower)->+5
+            (3, ((1, 'EVMaximumChargePower_L3', 1, 1, False), (1, 'EVMinimumChargePower', 1, 2, False), (1, 'EVMinimumChargePower_L2', 1, 3, False), (1, 'EVMinimumChargePower_L3', 1, 4, False), (1, 'EVPresentActivePower', 1, 5, False)), 2, 0),
+            # 6: SE(EVMinimumChargePower)->+1, SE(EVMinimumChargePower_L2)->+2, SE(EVMinimumChargePower_L3)->+3, SE(EVPresentActivePower)->+4
+            (3, ((1, 'EVMinimumChargePower', 1, 1, False), (1, 'EVMinimumChargePower_L2', 1, 2, False), (1, 'EVMinimumChargePower_L3', 1, 3, False), (1, 'EVPresentActivePower', 1, 4, False)), 2, 0),
+            # 7: SE(EVMinimumChargePower_L2)->+1, SE(EVMinimumChargePower_L3)->+2, SE(EVPresentActivePower)->+3
+            (2, ((1, 'EVMinimumChargePower_L2', 1, 1, False), (1, 'EVMinimumChargePower_L3', 1, 2, False), (1, 'EVPresentActivePower', 1, 3, False)), 2, 0),
+            # 8: SE(EVMinimumChargePower_L3)->+1, SE(EVPresentActivePower)->+2
+            (2, ((1, 'EVMinimumChargePower_L3', 1, 1, False), (1, 'EVPresentActivePower', 1, 2, False)), 2, 0),
+            # 9: SE(EVPresentActivePower)->+1
+            (1, ((1, 'EVPresentActivePower', 1, 1, False),), 2, 0),
+            # 10: SE(EVPresentActivePower_L2)->+1, SE(EVPresentActivePower_L3)->+2, SE(EVPresentReactivePower)->+3, SE(EVPresentReactivePower_L2)->+4, SE(EVPresentReactivePower_L3)->+5, SE(EVMaximumDischargePower)->+6, SE(EVMaximumDischargePower_L2)->+7, SE(EVMaximumDischargePower_L3)->+8, SE(EVMinimumDischargePower)->+9, SE(EVMinimumDischargePower_L2)->+10, SE(EVMinimumDischargePower_L3)->+11, EE
+            (4, ((1, 'EVPresentActivePower_L2', 1, 1, False), (1, 'EVPresentActivePower_L3', 1, 2, False), (1, 'EVPresentReactivePower', 1, 3, False), (1, 'EVPresentReactivePower_L2', 1, 4, False), (1, 'EVPresentReactivePower_L3', 1, 5, False), (1, 'EVMaximumDischargePower', 1, 6, False), (1, 'EVMaximumDischargePower_L2', 1, 7, False), (1, 'EVMaximumDischargePower_L3', 1, 8, False), (1, 'EVMinimumDischargePower', 1, 9, False), (1, 'EVMinimumDischargePower_L2', 1, 10, False), (1, 'EVMinimumDischargePower_L3', 1, 11, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(EVPresentActivePower_L3)->+1, SE(EVPresentReactivePower)->+2, SE(EVPresentReactivePower_L2)->+3, SE(EVPresentReactivePower_L3)->+4, SE(EVMaximumDischargePower)->+5, SE(EVMaximumDischargePower_L2)->+6, SE(EVMaximumDischargePower_L3)->+7, SE(EVMinimumDischargePower)->+8, SE(EVMinimumDischargePower_L2)->+9, SE(EVMinimumDischargePower_L3)->+10, EE
+            (4, ((1, 'EVPresentActivePower_L3', 1, 1, False), (1, 'EVPresentReactivePower', 1, 2, False), (1, 'EVPresentReactivePower_L2', 1, 3, False), (1, 'EVPresentReactivePower_L3', 1, 4, False), (1, 'EVMaximumDischargePower', 1, 5, False), (1, 'EVMaximumDischargePower_L2', 1, 6, False), (1, 'EVMaximumDischargePower_L3', 1, 7, False), (1, 'EVMinimumDischargePower', 1, 8, False), (1, 'EVMinimumDischargePower_L2', 1, 9, False), (1, 'EVMinimumDischargePower_L3', 1, 10, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(EVPresentReactivePower)->+1, SE(EVPresentReactivePower_L2)->+2, SE(EVPresentReactivePower_L3)->+3, SE(EVMaximumDischargePower)->+4, SE(EVMaximumDischargePower_L2)->+5, SE(EVMaximumDischargePower_L3)->+6, SE(EVMinimumDischargePower)->+7, SE(EVMinimumDischargePower_L2)->+8, SE(EVMinimumDischargePower_L3)->+9, EE
+            (4, ((1, 'EVPresentReactivePower', 1, 1, False), (1, 'EVPresentReactivePower_L2', 1, 2, False), (1, 'EVPresentReactivePower_L3', 1, 3, False), (1, 'EVMaximumDischargePower', 1, 4, False), (1, 'EVMaximumDischargePower_L2', 1, 5, False), (1, 'EVMaximumDischargePower_L3', 1, 6, False), (1, 'EVMinimumDischargePower', 1, 7, False), (1, 'EVMinimumDischargePower_L2', 1, 8, False), (1, 'EVMinimumDischargePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(EVPresentReactivePower_L2)->+1, SE(EVPresentReactivePower_L3)->+2, SE(EVMaximumDischargePower)->+3, SE(EVMaximumDischargePower_L2)->+4, SE(EVMaximumDischargePower_L3)->+5, SE(EVMinimumDischargePower)->+6, SE(EVMinimumDischargePower_L2)->+7, SE(EVMinimumDischargePower_L3)->+8, EE
+            (4, ((1, 'EVPresentReactivePower_L2', 1, 1, False), (1, 'EVPresentReactivePower_L3', 1, 2, False), (1, 'EVMaximumDischargePower', 1, 3, False), (1, 'EVMaximumDischargePower_L2', 1, 4, False), (1, 'EVMaximumDischargePower_L3', 1, 5, False), (1, 'EVMinimumDischargePower', 1, 6, False), (1, 'EVMinimumDischargePower_L2', 1, 7, False), (1, 'EVMinimumDischargePower_L3', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 14: SE(EVPresentReactivePower_L3)->+1, SE(EVMaximumDischargePower)->+2, SE(EVMaximumDischargePower_L2)->+3, SE(EVMaximumDischargePower_L3)->+4, SE(EVMinimumDischargePower)->+5, SE(EVMinimumDischargePower_L2)->+6, SE(EVMinimumDischargePower_L3)->+7, EE
+            (4, ((1, 'EVPresentReactivePower_L3', 1, 1, False), (1, 'EVMaximumDischargePower', 1, 2, False), (1, 'EVMaximumDischargePower_L2', 1, 3, False), (1, 'EVMaximumDischargePower_L3', 1, 4, False), (1, 'EVMinimumDischargePower', 1, 5, False), (1, 'EVMinimumDischargePower_L2', 1, 6, False), (1, 'EVMinimumDischargePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 15: SE(EVMaximumDischargePower)->+1, SE(EVMaximumDischargePower_L2)->+2, SE(EVMaximumDischargePower_L3)->+3, SE(EVMinimumDischargePower)->+4, SE(EVMinimumDischargePower_L2)->+5, SE(EVMinimumDischargePower_L3)->+6, EE
+            (3, ((1, 'EVMaximumDischargePower', 1, 1, False), (1, 'EVMaximumDischargePower_L2', 1, 2, False), (1, 'EVMaximumDischargePower_L3', 1, 3, False), (1, 'EVMinimumDischargePower', 1, 4, False), (1, 'EVMinimumDischargePower_L2', 1, 5, False), (1, 'EVMinimumDischargePower_L3', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 16: SE(EVMaximumDischargePower_L2)->+1, SE(EVMaximumDischargePower_L3)->+2, SE(EVMinimumDischargePower)->+3, SE(EVMinimumDischargePower_L2)->+4, SE(EVMinimumDischargePower_L3)->+5, EE
+            (3, ((1, 'EVMaximumDischargePower_L2', 1, 1, False), (1, 'EVMaximumDischargePower_L3', 1, 2, False), (1, 'EVMinimumDischargePower', 1, 3, False), (1, 'EVMinimumDischargePower_L2', 1, 4, False), (1, 'EVMinimumDischargePower_L3', 1, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 17: SE(EVMaximumDischargePower_L3)->+1, SE(EVMinimumDischargePower)->+2, SE(EVMinimumDischargePower_L2)->+3, SE(EVMinimumDischargePower_L3)->+4, EE
+            (3, ((1, 'EVMaximumDischargePower_L3', 1, 1, False), (1, 'EVMinimumDischargePower', 1, 2, False), (1, 'EVMinimumDischargePower_L2', 1, 3, False), (1, 'EVMinimumDischargePower_L3', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 18: SE(EVMinimumDischargePower)->+1, SE(EVMinimumDischargePower_L2)->+2, SE(EVMinimumDischargePower_L3)->+3, EE
+            (3, ((1, 'EVMinimumDischargePower', 1, 1, False), (1, 'EVMinimumDischargePower_L2', 1, 2, False), (1, 'EVMinimumDischargePower_L3', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 19: SE(EVMinimumDischargePower_L2)->+1, SE(EVMinimumDischargePower_L3)->+2, EE
+            (2, ((1, 'EVMinimumDischargePower_L2', 1, 1, False), (1, 'EVMinimumDischargePower_L3', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 20: SE(EVMinimumDischargePower_L3)->+1, EE
+            (2, ((1, 'EVMinimumDischargePower_L3', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
+            # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 21: SE(EVPresentActivePower_L3)->11, SE(EVPresentReactivePower)->12, SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, SE(EVMaximumDischargePower)->15, SE(EVMaximumDischargePower_L2)->16, SE(EVMaximumDischargePower_L3)->17, SE(EVMinimumDischargePower)->18, SE(EVMinimumDischargePower_L2)->19, SE(EVMinimumDischargePower_L3)->20, EE
-            (4, ((1, 'EVPresentActivePower_L3', 1, 11, False), (1, 'EVPresentReactivePower', 1, 12, False), (1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (1, 'EVMaximumDischargePower', 1, 15, False), (1, 'EVMaximumDischargePower_L2', 1, 16, False), (1, 'EVMaximumDischargePower_L3', 1, 17, False), (1, 'EVMinimumDischargePower', 1, 18, False), (1, 'EVMinimumDischargePower_L2', 1, 19, False), (1, 'EVMinimumDischargePower_L3', 1, 20, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 27
@@ -586,38 +572,38 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 28
         'Dynamic_AC_CLReqControlModeType',
         (
-            # 0: SE(DepartureTime)->1, SE(EVTargetEnergyRequest)->2
+            # 0: SE(DepartureTime)->+1, SE(EVTargetEnergyRequest)->+2
             (2, ((2, 'DepartureTime', 8, 1, False), (1, 'EVTargetEnergyRequest', 1, 2, False)), 3, 0),
-            # 1: SE(EVTargetEnergyRequest)->2
-            (1, ((1, 'EVTargetEnergyRequest', 1, 2, False),), 2, 0),
-            # 2: SE(EVMaximumEnergyRequest)->3
-            (1, ((1, 'EVMaximumEnergyRequest', 1, 3, False),), 2, 0),
-            # 3: SE(EVMinimumEnergyRequest)->4
-            (1, ((1, 'EVMinimumEnergyRequest', 1, 4, False),), 2, 0),
-            # 4: SE(EVMaximumChargePower)->5
-            (1, ((1, 'EVMaximumChargePower', 1, 5, False),), 2, 0),
-            # 5: SE(EVMaximumChargePower_L2)->7, SE(EVMaximumChargePower_L3)->8, SE(EVMinimumChargePower)->6
-            (2, ((1, 'EVMaximumChargePower_L2', 1, 7, False), (1, 'EVMaximumChargePower_L3', 1, 8, False), (1, 'EVMinimumChargePower', 1, 6, False)), 2, 0),
-            # 6: SE(EVMinimumChargePower_L2)->10, SE(EVMinimumChargePower_L3)->11, SE(EVPresentActivePower)->9
-            (2, ((1, 'EVMinimumChargePower_L2', 1, 10, False), (1, 'EVMinimumChargePower_L3', 1, 11, False), (1, 'EVPresentActivePower', 1, 9, False)), 2, 0),
-            # 7: SE(EVMaximumChargePower_L3)->8, SE(EVMinimumChargePower)->6
-            (2, ((1, 'EVMaximumChargePower_L3', 1, 8, False), (1, 'EVMinimumChargePower', 1, 6, False)), 2, 0),
-            # 8: SE(EVMinimumChargePower)->6
-            (1, ((1, 'EVMinimumChargePower', 1, 6, False),), 2, 0),
-            # 9: SE(EVPresentActivePower_L2)->13, SE(EVPresentActivePower_L3)->14, SE(EVPresentReactivePower)->12
-            (2, ((1, 'EVPresentActivePower_L2', 1, 13, False), (1, 'EVPresentActivePower_L3', 1, 14, False), (1, 'EVPresentReactivePower', 1, 12, False)), 2, 0),
-            # 10: SE(EVMinimumChargePower_L3)->11, SE(EVPresentActivePower)->9
-            (2, ((1, 'EVMinimumChargePower_L3', 1, 11, False), (1, 'EVPresentActivePower', 1, 9, False)), 2, 0),
-            # 11: SE(EVPresentActivePower)->9
-            (1, ((1, 'EVPresentActivePower', 1, 9, False),), 2, 0),
-            # 12: SE(EVPresentReactivePower_L2)->15, SE(EVPresentReactivePower_L3)->16, EE
-            (2, ((1, 'EVPresentReactivePower_L2', 1, 15, False), (1, 'EVPresentReactivePower_L3', 1, 16, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(EVPresentActivePower_L3)->14, SE(EVPresentReactivePower)->12
-            (2, ((1, 'EVPresentActivePower_L3', 1, 14, False), (1, 'EVPresentReactivePower', 1, 12, False)), 2, 0),
-            # 14: SE(EVPresentReactivePower)->12
-            (1, ((1, 'EVPresentReactivePower', 1, 12, False),), 2, 0),
-            # 15: SE(EVPresentReactivePower_L3)->16, EE
-            (2, ((1, 'EVPresentReactivePower_L3', 1, 16, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVTargetEnergyRequest)->+1
+            (1, ((1, 'EVTargetEnergyRequest', 1, 1, False),), 2, 0),
+            # 2: SE(EVMaximumEnergyRequest)->+1
+            (1, ((1, 'EVMaximumEnergyRequest', 1, 1, False),), 2, 0),
+            # 3: SE(EVMinimumEnergyRequest)->+1
+            (1, ((1, 'EVMinimumEnergyRequest', 1, 1, False),), 2, 0),
+            # 4: SE(EVMaximumChargePower)->+1
+            (1, ((1, 'EVMaximumChargePower', 1, 1, False),), 2, 0),
+            # 5: SE(EVMaximumChargePower_L2)->+1, SE(EVMaximumChargePower_L3)->+2, SE(EVMinimumChargePower)->+3
+            (2, ((1, 'EVMaximumChargePower_L2', 1, 1, False), (1, 'EVMaximumChargePower_L3', 1, 2, False), (1, 'EVMinimumChargePower', 1, 3, False)), 2, 0),
+            # 6: SE(EVMaximumChargePower_L3)->+1, SE(EVMinimumChargePower)->+2
+            (2, ((1, 'EVMaximumChargePower_L3', 1, 1, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
+            # 7: SE(EVMinimumChargePower)->+1
+            (1, ((1, 'EVMinimumChargePower', 1, 1, False),), 2, 0),
+            # 8: SE(EVMinimumChargePower_L2)->+1, SE(EVMinimumChargePower_L3)->+2, SE(EVPresentActivePower)->+3
+            (2, ((1, 'EVMinimumChargePower_L2', 1, 1, False), (1, 'EVMinimumChargePower_L3', 1, 2, False), (1, 'EVPresentActivePower', 1, 3, False)), 2, 0),
+            # 9: SE(EVMinimumChargePower_L3)->+1, SE(EVPresentActivePower)->+2
+            (2, ((1, 'EVMinimumChargePower_L3', 1, 1, False), (1, 'EVPresentActivePower', 1, 2, False)), 2, 0),
+            # 10: SE(EVPresentActivePower)->+1
+            (1, ((1, 'EVPresentActivePower', 1, 1, False),), 2, 0),
+            # 11: SE(EVPresentActivePower_L2)->+1, SE(EVPresentActivePower_L3)->+2, SE(EVPresentReactivePower)->+3
+            (2, ((1, 'EVPresentActivePower_L2', 1, 1, False), (1, 'EVPresentActivePower_L3', 1, 2, False), (1, 'EVPresentReactivePower', 1, 3, False)), 2, 0),
+            # 12: SE(EVPresentActivePower_L3)->+1, SE(EVPresentReactivePower)->+2
+            (2, ((1, 'EVPresentActivePower_L3', 1, 1, False), (1, 'EVPresentReactivePower', 1, 2, False)), 2, 0),
+            # 13: SE(EVPresentReactivePower)->+1
+            (1, ((1, 'EVPresentReactivePower', 1, 1, False),), 2, 0),
+            # 14: SE(EVPresentReactivePower_L2)->+1, SE(EVPresentReactivePower_L3)->+2, EE
+            (2, ((1, 'EVPresentReactivePower_L2', 1, 1, False), (1, 'EVPresentReactivePower_L3', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 15: SE(EVPresentReactivePower_L3)->+1, EE
+            (2, ((1, 'EVPresentReactivePower_L3', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 16: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -625,76 +611,68 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 29
         'Scheduled_AC_CLReqControlModeType',
         (
-            # 0: SE(EVTargetEnergyRequest)->1, SE(EVMaximumEnergyRequest)->2, SE(EVMinimumEnergyRequest)->3, SE(EVMaximumChargePower)->4, SE(EVMaximumChargePower_L2)->5, SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
+            # 0: SE(EVTargetEnergyRequest)->+1, SE(EVMaximumEnergyRequest)->+2, SE(EVMinimumEnergyRequest)->+3, SE(EVMaximumChargePower)->+4, SE(EVMaximumChargePower_L2)->+5, SE(EVMaximumChargePower_L3)->+6, SE(EVMinimumChargePower)->+7, SE(EVMinimumChargePower_L2)->+8, SE(EVMinimumChargePower_L3)->+9, SE(EVPresentActivePower)->+10
             (4, ((1, 'EVTargetEnergyRequest', 1, 1, False), (1, 'EVMaximumEnergyRequest', 1, 2, False), (1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVMaximumChargePower', 1, 4, False), (1, 'EVMaximumChargePower_L2', 1, 5, False), (1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 3, 0),
-            # 1: SE(EVMaximumEnergyRequest)->2, SE(EVMinimumEnergyRequest)->3, SE(EVMaximumChargePower)->4, SE(EVMaximumChargePower_L2)->5, SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (4, ((1, 'EVMaximumEnergyRequest', 1, 2, False), (1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVMaximumChargePower', 1, 4, False), (1, 'EVMaximumChargePower_L2', 1, 5, False), (1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 2: SE(EVMinimumEnergyRequest)->3, SE(EVMaximumChargePower)->4, SE(EVMaximumChargePower_L2)->5, SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (4, ((1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVMaximumChargePower', 1, 4, False), (1, 'EVMaximumChargePower_L2', 1, 5, False), (1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 3: SE(EVMaximumChargePower)->4, SE(EVMaximumChargePower_L2)->5, SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (3, ((1, 'EVMaximumChargePower', 1, 4, False), (1, 'EVMaximumChargePower_L2', 1, 5, False), (1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 4: SE(EVMaximumChargePower_L2)->5, SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (3, ((1, 'EVMaximumChargePower_L2', 1, 5, False), (1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 5: SE(EVMaximumChargePower_L3)->6, SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (3, ((1, 'EVMaximumChargePower_L3', 1, 6, False), (1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 6: SE(EVMinimumChargePower)->7, SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (3, ((1, 'EVMinimumChargePower', 1, 7, False), (1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 7: SE(EVMinimumChargePower_L2)->8, SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (2, ((1, 'EVMinimumChargePower_L2', 1, 8, False), (1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 8: SE(EVMinimumChargePower_L3)->9, SE(EVPresentActivePower)->10
-            (2, ((1, 'EVMinimumChargePower_L3', 1, 9, False), (1, 'EVPresentActivePower', 1, 10, False)), 2, 0),
-            # 9: SE(EVPresentActivePower)->10
-            (1, ((1, 'EVPresentActivePower', 1, 10, False),), 2, 0),
-            # 10: SE(EVPresentActivePower_L2)->15, SE(EVPresentActivePower_L3)->11, SE(EVPresentReactivePower)->12, SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, EE
-            (3, ((1, 'EVPresentActivePower_L2', 1, 15, False), (1, 'EVPresentActivePower_L3', 1, 11, False), (1, 'EVPresentReactivePower', 1, 12, False), (1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(EVPresentReactivePower)->12, SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, EE
-            (3, ((1, 'EVPresentReactivePower', 1, 12, False), (1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, EE
-            (2, ((1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(EVPresentReactivePower_L3)->14, EE
-            (2, ((1, 'EVPresentReactivePower_L3', 1, 14, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVMaximumEnergyRequest)->+1, SE(EVMinimumEnergyRequest)->+2, SE(EVMaximumChargePower)->+3, SE(EVMaximumChargePower_L2)->+4, SE(EVMaximumChargePower_L3)->+5, SE(EVMinimumChargePower)->+6, SE(EVMinimumChargePower_L2)->+7, SE(EVMinimumChargePower_L3)->+8, SE(EVPresentActivePower)->+9
+            (4, ((1, 'EVMaximumEnergyRequest', 1, 1, False), (1, 'EVMinimumEnergyRequest', 1, 2, False), (1, 'EVMaximumChargePower', 1, 3, False), (1, 'EVMaximumChargePower_L2', 1, 4, False), (1, 'EVMaximumChargePower_L3', 1, 5, False), (1, 'EVMinimumChargePower', 1, 6, False), (1, 'EVMinimumChargePower_L2', 1, 7, False), (1, 'EVMinimumChargePower_L3', 1, 8, False), (1, 'EVPresentActivePower', 1, 9, False)), 2, 0),
+            # 2: SE(EVMinimumEnergyRequest)->+1, SE(EVMaximumChargePower)->+2, SE(EVMaximumChargePower_L2)->+3, SE(EVMaximumChargePower_L3)->+4, SE(EVMinimumChargePower)->+5, SE(EVMinimumChargePower_L2)->+6, SE(EVMinimumChargePower_L3)->+7, SE(EVPresentActivePower)->+8
+            (4, ((1, 'EVMinimumEnergyRequest', 1, 1, False), (1, 'EVMaximumChargePower', 1, 2, False), (1, 'EVMaximumChargePower_L2', 1, 3, False), (1, 'EVMaximumChargePower_L3', 1, 4, False), (1, 'EVMinimumChargePower', 1, 5, False), (1, 'EVMinimumChargePower_L2', 1, 6, False), (1, 'EVMinimumChargePower_L3', 1, 7, False), (1, 'EVPresentActivePower', 1, 8, False)), 2, 0),
+            # 3: SE(EVMaximumChargePower)->+1, SE(EVMaximumChargePower_L2)->+2, SE(EVMaximumChargePower_L3)->+3, SE(EVMinimumChargePower)->+4, SE(EVMinimumChargePower_L2)->+5, SE(EVMinimumChargePower_L3)->+6, SE(EVPresentActivePower)->+7
+            (3, ((1, 'EVMaximumChargePower', 1, 1, False), (1, 'EVMaximumChargePower_L2', 1, 2, False), (1, 'EVMaximumChargePower_L3', 1, 3, False), (1, 'EVMinimumChargePower', 1, 4, False), (1, 'EVMinimumChargePower_L2', 1, 5, False), (1, 'EVMinimumChargePower_L3', 1, 6, False), (1, 'EVPresentActivePower', 1, 7, False)), 2, 0),
+            # 4: SE(EVMaximumChargePower_L2)->+1, SE(EVMaximumChargePower_L3)->+2, SE(EVMinimumChargePower)->+3, SE(EVMinimumChargePower_L2)->+4, SE(EVMinimumChargePower_L3)->+5, SE(EVPresentActivePower)->+6
+            (3, ((1, 'EVMaximumChargePower_L2', 1, 1, False), (1, 'EVMaximumChargePower_L3', 1, 2, False), (1, 'EVMinimumChargePower', 1, 3, False), (1, 'EVMinimumChargePower_L2', 1, 4, False), (1, 'EVMinimumChargePower_L3', 1, 5, False), (1, 'EVPresentActivePower', 1, 6, False)), 2, 0),
+            # 5: SE(EVMaximumChargePower_L3)->+1, SE(EVMinimumChargePower)->+2, SE(EVMinimumChargePower_L2)->+3, SE(EVMinimumChargePower_L3)->+4, SE(EVPresentActivePower)->+5
+            (3, ((1, 'EVMaximumChargePower_L3', 1, 1, False), (1, 'EVMinimumChargePower', 1, 2, False), (1, 'EVMinimumChargePower_L2', 1, 3, False), (1, 'EVMinimumChargePower_L3', 1, 4, False), (1, 'EVPresentActivePower', 1, 5, False)), 2, 0),
+            # 6: SE(EVMinimumChargePower)->+1, SE(EVMinimumChargePower_L2)->+2, SE(EVMinimumChargePower_L3)->+3, SE(EVPresentActivePower)->+4
+            (3, ((1, 'EVMinimumChargePower', 1, 1, False), (1, 'EVMinimumChargePower_L2', 1, 2, False), (1, 'EVMinimumChargePower_L3', 1, 3, False), (1, 'EVPresentActivePower', 1, 4, False)), 2, 0),
+            # 7: SE(EVMinimumChargePower_L2)->+1, SE(EVMinimumChargePower_L3)->+2, SE(EVPresentActivePower)->+3
+            (2, ((1, 'EVMinimumChargePower_L2', 1, 1, False), (1, 'EVMinimumChargePower_L3', 1, 2, False), (1, 'EVPresentActivePower', 1, 3, False)), 2, 0),
+            # 8: SE(EVMinimumChargePower_L3)->+1, SE(EVPresentActivePower)->+2
+            (2, ((1, 'EVMinimumChargePower_L3', 1, 1, False), (1, 'EVPresentActivePower', 1, 2, False)), 2, 0),
+            # 9: SE(EVPresentActivePower)->+1
+            (1, ((1, 'EVPresentActivePower', 1, 1, False),), 2, 0),
+            # 10: SE(EVPresentActivePower_L2)->+5, SE(EVPresentActivePower_L3)->+1, SE(EVPresentReactivePower)->+2, SE(EVPresentReactivePower_L2)->+3, SE(EVPresentReactivePower_L3)->+4, EE
+            (3, ((1, 'EVPresentActivePower_L2', 1, 5, False), (1, 'EVPresentActivePower_L3', 1, 1, False), (1, 'EVPresentReactivePower', 1, 2, False), (1, 'EVPresentReactivePower_L2', 1, 3, False), (1, 'EVPresentReactivePower_L3', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(EVPresentReactivePower)->+1, SE(EVPresentReactivePower_L2)->+2, SE(EVPresentReactivePower_L3)->+3, EE
+            (3, ((1, 'EVPresentReactivePower', 1, 1, False), (1, 'EVPresentReactivePower_L2', 1, 2, False), (1, 'EVPresentReactivePower_L3', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(EVPresentReactivePower_L2)->+1, SE(EVPresentReactivePower_L3)->+2, EE
+            (2, ((1, 'EVPresentReactivePower_L2', 1, 1, False), (1, 'EVPresentReactivePower_L3', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(EVPresentReactivePower_L3)->+1, EE
+            (2, ((1, 'EVPresentReactivePower_L3', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 14: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 15: SE(EVPresentActivePower_L3)->11, SE(EVPresentReactivePower)->12, SE(EVPresentReactivePower_L2)->13, SE(EVPresentReactivePower_L3)->14, EE
-            (3, ((1, 'EVPresentActivePower_L3', 1, 11, False), (1, 'EVPresentReactivePower', 1, 12, False), (1, 'EVPresentReactivePower_L2', 1, 13, False), (1, 'EVPresentReactivePower_L3', 1, 14, False), (0, '', 0, 0, False)), 1, 0),
+            # 15: SE(EVPresentActivePower_L3)->-4, SE(EVPresentReactivePower)->-3, SE(EVPresentReactivePower_L2)->-2, SE(EVPresentReactivePower_L3)->-1, EE
+            (3, ((1, 'EVPresentActivePower_L3', 1, -4, False), (1, 'EVPresentReactivePower', 1, -3, False), (1, 'EVPresentReactivePower_L2', 1, -2, False), (1, 'EVPresentReactivePower_L3', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 30
         'AC_ChargeLoopResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 4, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(EVSEStatus)->8, SE(MeterInfo)->9, SE(Receipt)->10, SE(EVSETargetFrequency)->11, SE(BPT_Dynamic_AC_CLResControlMode)->3, SE(BPT_Scheduled_AC_CLResControlMode)->4, SE(CLResControlMode)->5, SE(Dynamic_AC_CLResControlMode)->6, SE(Scheduled_AC_CLResControlMode)->7
-            (4, ((1, 'EVSEStatus', 31, 8, False), (1, 'MeterInfo', 32, 9, False), (1, 'Receipt', 33, 10, False), (1, 'EVSETargetFrequency', 1, 11, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 3, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 4, False), (1, 'CLResControlMode', 38, 5, False), (1, 'Dynamic_AC_CLResControlMode', 39, 6, False), (1, 'Scheduled_AC_CLResControlMode', 40, 7, False)), 2, 0),
-            # 3: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 4: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 5: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 6: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 7: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 8: SE(MeterInfo)->9, SE(Receipt)->10, SE(EVSETargetFrequency)->11, SE(BPT_Dynamic_AC_CLResControlMode)->3, SE(BPT_Scheduled_AC_CLResControlMode)->4, SE(CLResControlMode)->5, SE(Dynamic_AC_CLResControlMode)->6, SE(Scheduled_AC_CLResControlMode)->7
-            (4, ((1, 'MeterInfo', 32, 9, False), (1, 'Receipt', 33, 10, False), (1, 'EVSETargetFrequency', 1, 11, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 3, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 4, False), (1, 'CLResControlMode', 38, 5, False), (1, 'Dynamic_AC_CLResControlMode', 39, 6, False), (1, 'Scheduled_AC_CLResControlMode', 40, 7, False)), 2, 0),
-            # 9: SE(Receipt)->10, SE(EVSETargetFrequency)->11, SE(BPT_Dynamic_AC_CLResControlMode)->3, SE(BPT_Scheduled_AC_CLResControlMode)->4, SE(CLResControlMode)->5, SE(Dynamic_AC_CLResControlMode)->6, SE(Scheduled_AC_CLResControlMode)->7
-            (3, ((1, 'Receipt', 33, 10, False), (1, 'EVSETargetFrequency', 1, 11, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 3, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 4, False), (1, 'CLResControlMode', 38, 5, False), (1, 'Dynamic_AC_CLResControlMode', 39, 6, False), (1, 'Scheduled_AC_CLResControlMode', 40, 7, False)), 2, 0),
-            # 10: SE(EVSETargetFrequency)->11, SE(BPT_Dynamic_AC_CLResControlMode)->3, SE(BPT_Scheduled_AC_CLResControlMode)->4, SE(CLResControlMode)->5, SE(Dynamic_AC_CLResControlMode)->6, SE(Scheduled_AC_CLResControlMode)->7
-            (3, ((1, 'EVSETargetFrequency', 1, 11, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 3, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 4, False), (1, 'CLResControlMode', 38, 5, False), (1, 'Dynamic_AC_CLResControlMode', 39, 6, False), (1, 'Scheduled_AC_CLResControlMode', 40, 7, False)), 2, 0),
-            # 11: SE(BPT_Dynamic_AC_CLResControlMode)->3, SE(BPT_Scheduled_AC_CLResControlMode)->4, SE(CLResControlMode)->5, SE(Dynamic_AC_CLResControlMode)->6, SE(Scheduled_AC_CLResControlMode)->7
-            (3, ((1, 'BPT_Dynamic_AC_CLResControlMode', 36, 3, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 4, False), (1, 'CLResControlMode', 38, 5, False), (1, 'Dynamic_AC_CLResControlMode', 39, 6, False), (1, 'Scheduled_AC_CLResControlMode', 40, 7, False)), 2, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(EVSEStatus)->+1, SE(MeterInfo)->+2, SE(Receipt)->+3, SE(EVSETargetFrequency)->+4, SE(BPT_Dynamic_AC_CLResControlMode)->+5, SE(BPT_Scheduled_AC_CLResControlMode)->+6, SE(CLResControlMode)->+7, SE(Dynamic_AC_CLResControlMode)->+8, SE(Scheduled_AC_CLResControlMode)->+9
+            (4, ((1, 'EVSEStatus', 31, 1, False), (1, 'MeterInfo', 32, 2, False), (1, 'Receipt', 33, 3, False), (1, 'EVSETargetFrequency', 1, 4, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 5, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 6, False), (1, 'CLResControlMode', 38, 7, False), (1, 'Dynamic_AC_CLResControlMode', 39, 8, False), (1, 'Scheduled_AC_CLResControlMode', 40, 9, False)), 2, 0),
+            # 3: SE(MeterInfo)->+1, SE(Receipt)->+2, SE(EVSETargetFrequency)->+3, SE(BPT_Dynamic_AC_CLResControlMode)->+4, SE(BPT_Scheduled_AC_CLResControlMode)->+5, SE(CLResControlMode)->+6, SE(Dynamic_AC_CLResControlMode)->+7, SE(Scheduled_AC_CLResControlMode)->+8
+            (4, ((1, 'MeterInfo', 32, 1, False), (1, 'Receipt', 33, 2, False), (1, 'EVSETargetFrequency', 1, 3, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 4, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 5, False), (1, 'CLResControlMode', 38, 6, False), (1, 'Dynamic_AC_CLResControlMode', 39, 7, False), (1, 'Scheduled_AC_CLResControlMode', 40, 8, False)), 2, 0),
+            # 4: SE(Receipt)->+1, SE(EVSETargetFrequency)->+2, SE(BPT_Dynamic_AC_CLResControlMode)->+3, SE(BPT_Scheduled_AC_CLResControlMode)->+4, SE(CLResControlMode)->+5, SE(Dynamic_AC_CLResControlMode)->+6, SE(Scheduled_AC_CLResControlMode)->+7
+            (3, ((1, 'Receipt', 33, 1, False), (1, 'EVSETargetFrequency', 1, 2, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 3, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 4, False), (1, 'CLResControlMode', 38, 5, False), (1, 'Dynamic_AC_CLResControlMode', 39, 6, False), (1, 'Scheduled_AC_CLResControlMode', 40, 7, False)), 2, 0),
+            # 5: SE(EVSETargetFrequency)->+1, SE(BPT_Dynamic_AC_CLResControlMode)->+2, SE(BPT_Scheduled_AC_CLResControlMode)->+3, SE(CLResControlMode)->+4, SE(Dynamic_AC_CLResControlMode)->+5, SE(Scheduled_AC_CLResControlMode)->+6
+            (3, ((1, 'EVSETargetFrequency', 1, 1, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 2, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 3, False), (1, 'CLResControlMode', 38, 4, False), (1, 'Dynamic_AC_CLResControlMode', 39, 5, False), (1, 'Scheduled_AC_CLResControlMode', 40, 6, False)), 2, 0),
+            # 6: SE(BPT_Dynamic_AC_CLResControlMode)->+1, SE(BPT_Scheduled_AC_CLResControlMode)->+2, SE(CLResControlMode)->+3, SE(Dynamic_AC_CLResControlMode)->+4, SE(Scheduled_AC_CLResControlMode)->+5
+            (3, ((1, 'BPT_Dynamic_AC_CLResControlMode', 36, 1, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 2, False), (1, 'CLResControlMode', 38, 3, False), (1, 'Dynamic_AC_CLResControlMode', 39, 4, False), (1, 'Scheduled_AC_CLResControlMode', 40, 5, False)), 2, 0),
+            # 7..11: EE (5 identical states)
+            *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
     ),
     (  # 31
         'EVSEStatusType',
         (
-            # 0: SE(NotificationMaxDelay)->1
+            # 0: SE(NotificationMaxDelay)->+1
             (1, ((2, 'NotificationMaxDelay', 11, 1, False),), 3, 0),
-            # 1: SE(EVSENotification)->2
-            (1, ((2, 'EVSENotification', 12, 2, False),), 2, 0),
+            # 1: SE(EVSENotification)->+1
+            (1, ((2, 'EVSENotification', 12, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -702,22 +680,22 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 32
         'MeterInfoType',
         (
-            # 0: SE(MeterID)->1
+            # 0: SE(MeterID)->+1
             (1, ((2, 'MeterID', 13, 1, False),), 3, 0),
-            # 1: SE(ChargedEnergyReadingWh)->2
-            (1, ((2, 'ChargedEnergyReadingWh', 3, 2, False),), 2, 0),
-            # 2: SE(BPT_DischargedEnergyReadingWh)->3, SE(CapacitiveEnergyReadingVARh)->4, SE(BPT_InductiveEnergyReadingVARh)->5, SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'BPT_DischargedEnergyReadingWh', 3, 3, False), (2, 'CapacitiveEnergyReadingVARh', 3, 4, False), (2, 'BPT_InductiveEnergyReadingVARh', 3, 5, False), (2, 'MeterSignature', 14, 6, False), (2, 'MeterStatus', 1, 7, False), (2, 'MeterTimestamp', 3, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(CapacitiveEnergyReadingVARh)->4, SE(BPT_InductiveEnergyReadingVARh)->5, SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'CapacitiveEnergyReadingVARh', 3, 4, False), (2, 'BPT_InductiveEnergyReadingVARh', 3, 5, False), (2, 'MeterSignature', 14, 6, False), (2, 'MeterStatus', 1, 7, False), (2, 'MeterTimestamp', 3, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(BPT_InductiveEnergyReadingVARh)->5, SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 3, 5, False), (2, 'MeterSignature', 14, 6, False), (2, 'MeterStatus', 1, 7, False), (2, 'MeterTimestamp', 3, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'MeterSignature', 14, 6, False), (2, 'MeterStatus', 1, 7, False), (2, 'MeterTimestamp', 3, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (2, ((2, 'MeterStatus', 1, 7, False), (2, 'MeterTimestamp', 3, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(MeterTimestamp)->8, EE
-            (2, ((2, 'MeterTimestamp', 3, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(ChargedEnergyReadingWh)->+1
+            (1, ((2, 'ChargedEnergyReadingWh', 3, 1, False),), 2, 0),
+            # 2: SE(BPT_DischargedEnergyReadingWh)->+1, SE(CapacitiveEnergyReadingVARh)->+2, SE(BPT_InductiveEnergyReadingVARh)->+3, SE(MeterSignature)->+4, SE(MeterStatus)->+5, SE(MeterTimestamp)->+6, EE
+            (3, ((2, 'BPT_DischargedEnergyReadingWh', 3, 1, False), (2, 'CapacitiveEnergyReadingVARh', 3, 2, False), (2, 'BPT_InductiveEnergyReadingVARh', 3, 3, False), (2, 'MeterSignature', 14, 4, False), (2, 'MeterStatus', 1, 5, False), (2, 'MeterTimestamp', 3, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(CapacitiveEnergyReadingVARh)->+1, SE(BPT_InductiveEnergyReadingVARh)->+2, SE(MeterSignature)->+3, SE(MeterStatus)->+4, SE(MeterTimestamp)->+5, EE
+            (3, ((2, 'CapacitiveEnergyReadingVARh', 3, 1, False), (2, 'BPT_InductiveEnergyReadingVARh', 3, 2, False), (2, 'MeterSignature', 14, 3, False), (2, 'MeterStatus', 1, 4, False), (2, 'MeterTimestamp', 3, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(BPT_InductiveEnergyReadingVARh)->+1, SE(MeterSignature)->+2, SE(MeterStatus)->+3, SE(MeterTimestamp)->+4, EE
+            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 3, 1, False), (2, 'MeterSignature', 14, 2, False), (2, 'MeterStatus', 1, 3, False), (2, 'MeterTimestamp', 3, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(MeterSignature)->+1, SE(MeterStatus)->+2, SE(MeterTimestamp)->+3, EE
+            (3, ((2, 'MeterSignature', 14, 1, False), (2, 'MeterStatus', 1, 2, False), (2, 'MeterTimestamp', 3, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(MeterStatus)->+1, SE(MeterTimestamp)->+2, EE
+            (2, ((2, 'MeterStatus', 1, 1, False), (2, 'MeterTimestamp', 3, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(MeterTimestamp)->+1, EE
+            (2, ((2, 'MeterTimestamp', 3, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -725,36 +703,18 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 33
         'ReceiptType',
         (
-            # 0: SE(TimeAnchor)->1
+            # 0: SE(TimeAnchor)->+1
             (1, ((2, 'TimeAnchor', 3, 1, False),), 3, 0),
-            # 1: SE(EnergyCosts)->2, SE(OccupancyCosts)->3, SE(AdditionalServicesCosts)->4, SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (3, ((1, 'EnergyCosts', 34, 2, False), (1, 'OccupancyCosts', 34, 3, False), (1, 'AdditionalServicesCosts', 34, 4, False), (1, 'OverstayCosts', 34, 5, False), (1, 'TaxCosts', 35, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(OccupancyCosts)->3, SE(AdditionalServicesCosts)->4, SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (3, ((1, 'OccupancyCosts', 34, 3, False), (1, 'AdditionalServicesCosts', 34, 4, False), (1, 'OverstayCosts', 34, 5, False), (1, 'TaxCosts', 35, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(AdditionalServicesCosts)->4, SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (3, ((1, 'AdditionalServicesCosts', 34, 4, False), (1, 'OverstayCosts', 34, 5, False), (1, 'TaxCosts', 35, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (2, ((1, 'OverstayCosts', 34, 5, False), (1, 'TaxCosts', 35, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(TaxCosts*)->6, EE
-            (2, ((1, 'TaxCosts', 35, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(TaxCosts*)->7, EE
-            (2, ((1, 'TaxCosts', 35, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(TaxCosts*)->8, EE
-            (2, ((1, 'TaxCosts', 35, 8, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(TaxCosts*)->9, EE
-            (2, ((1, 'TaxCosts', 35, 9, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(TaxCosts*)->10, EE
-            (2, ((1, 'TaxCosts', 35, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(TaxCosts*)->11, EE
-            (2, ((1, 'TaxCosts', 35, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(TaxCosts*)->12, EE
-            (2, ((1, 'TaxCosts', 35, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(TaxCosts*)->13, EE
-            (2, ((1, 'TaxCosts', 35, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(TaxCosts*)->14, EE
-            (2, ((1, 'TaxCosts', 35, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(TaxCosts*)->15, EE
-            (2, ((1, 'TaxCosts', 35, 15, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EnergyCosts)->+1, SE(OccupancyCosts)->+2, SE(AdditionalServicesCosts)->+3, SE(OverstayCosts)->+4, SE(TaxCosts*)->+5, EE
+            (3, ((1, 'EnergyCosts', 34, 1, False), (1, 'OccupancyCosts', 34, 2, False), (1, 'AdditionalServicesCosts', 34, 3, False), (1, 'OverstayCosts', 34, 4, False), (1, 'TaxCosts', 35, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(OccupancyCosts)->+1, SE(AdditionalServicesCosts)->+2, SE(OverstayCosts)->+3, SE(TaxCosts*)->+4, EE
+            (3, ((1, 'OccupancyCosts', 34, 1, False), (1, 'AdditionalServicesCosts', 34, 2, False), (1, 'OverstayCosts', 34, 3, False), (1, 'TaxCosts', 35, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(AdditionalServicesCosts)->+1, SE(OverstayCosts)->+2, SE(TaxCosts*)->+3, EE
+            (3, ((1, 'AdditionalServicesCosts', 34, 1, False), (1, 'OverstayCosts', 34, 2, False), (1, 'TaxCosts', 35, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(OverstayCosts)->+1, SE(TaxCosts*)->+2, EE
+            (2, ((1, 'OverstayCosts', 34, 1, False), (1, 'TaxCosts', 35, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 5..14: SE(TaxCosts*)->+1, EE (10 identical states)
+            *(((2, ((1, 'TaxCosts', 35, 1, True), (0, '', 0, 0, False)), 1, 0),) * 10),
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -762,10 +722,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 34
         'DetailedCostType',
         (
-            # 0: SE(Amount)->1
+            # 0: SE(Amount)->+1
             (1, ((1, 'Amount', 1, 1, False),), 3, 0),
-            # 1: SE(CostPerUnit)->2
-            (1, ((1, 'CostPerUnit', 1, 2, False),), 2, 0),
+            # 1: SE(CostPerUnit)->+1
+            (1, ((1, 'CostPerUnit', 1, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -773,10 +733,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 35
         'DetailedTaxType',
         (
-            # 0: SE(TaxRuleID)->1
+            # 0: SE(TaxRuleID)->+1
             (1, ((2, 'TaxRuleID', 15, 1, False),), 3, 0),
-            # 1: SE(Amount)->2
-            (1, ((1, 'Amount', 1, 2, False),), 2, 0),
+            # 1: SE(Amount)->+1
+            (1, ((1, 'Amount', 1, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -784,57 +744,57 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 36
         'BPT_Dynamic_AC_CLResControlModeType',
         (
-            # 0: SE(DepartureTime)->1, SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSETargetActivePower)->5
+            # 0: SE(DepartureTime)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(AckMaxDelay)->+4, SE(EVSETargetActivePower)->+5
             (3, ((2, 'DepartureTime', 8, 1, False), (2, 'MinimumSOC', 7, 2, False), (2, 'TargetSOC', 7, 3, False), (2, 'AckMaxDelay', 11, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 3, 0),
-            # 1: SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSETargetActivePower)->5
-            (3, ((2, 'MinimumSOC', 7, 2, False), (2, 'TargetSOC', 7, 3, False), (2, 'AckMaxDelay', 11, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 2, 0),
-            # 2: SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSETargetActivePower)->5
-            (2, ((2, 'TargetSOC', 7, 3, False), (2, 'AckMaxDelay', 11, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 2, 0),
-            # 3: SE(AckMaxDelay)->4, SE(EVSETargetActivePower)->5
-            (2, ((2, 'AckMaxDelay', 11, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 2, 0),
-            # 4: SE(EVSETargetActivePower)->5
-            (1, ((1, 'EVSETargetActivePower', 1, 5, False),), 2, 0),
-            # 5: SE(EVSETargetActivePower_L2)->8, SE(EVSETargetActivePower_L3)->9, SE(EVSETargetReactivePower)->10, SE(EVSETargetReactivePower_L2)->11, SE(EVSETargetReactivePower_L3)->12, SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (4, ((1, 'EVSETargetActivePower_L2', 1, 8, False), (1, 'EVSETargetActivePower_L3', 1, 9, False), (1, 'EVSETargetReactivePower', 1, 10, False), (1, 'EVSETargetReactivePower_L2', 1, 11, False), (1, 'EVSETargetReactivePower_L3', 1, 12, False), (1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(EVSEPresentActivePower_L3)->7, EE
-            (2, ((1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(AckMaxDelay)->+3, SE(EVSETargetActivePower)->+4
+            (3, ((2, 'MinimumSOC', 7, 1, False), (2, 'TargetSOC', 7, 2, False), (2, 'AckMaxDelay', 11, 3, False), (1, 'EVSETargetActivePower', 1, 4, False)), 2, 0),
+            # 2: SE(TargetSOC)->+1, SE(AckMaxDelay)->+2, SE(EVSETargetActivePower)->+3
+            (2, ((2, 'TargetSOC', 7, 1, False), (2, 'AckMaxDelay', 11, 2, False), (1, 'EVSETargetActivePower', 1, 3, False)), 2, 0),
+            # 3: SE(AckMaxDelay)->+1, SE(EVSETargetActivePower)->+2
+            (2, ((2, 'AckMaxDelay', 11, 1, False), (1, 'EVSETargetActivePower', 1, 2, False)), 2, 0),
+            # 4: SE(EVSETargetActivePower)->+1
+            (1, ((1, 'EVSETargetActivePower', 1, 1, False),), 2, 0),
+            # 5: SE(EVSETargetActivePower_L2)->+3, SE(EVSETargetActivePower_L3)->+4, SE(EVSETargetReactivePower)->+5, SE(EVSETargetReactivePower_L2)->+6, SE(EVSETargetReactivePower_L3)->+7, SE(EVSEPresentActivePower)->+8, SE(EVSEPresentActivePower_L2)->+1, SE(EVSEPresentActivePower_L3)->+2, EE
+            (4, ((1, 'EVSETargetActivePower_L2', 1, 3, False), (1, 'EVSETargetActivePower_L3', 1, 4, False), (1, 'EVSETargetReactivePower', 1, 5, False), (1, 'EVSETargetReactivePower_L2', 1, 6, False), (1, 'EVSETargetReactivePower_L3', 1, 7, False), (1, 'EVSEPresentActivePower', 1, 8, False), (1, 'EVSEPresentActivePower_L2', 1, 1, False), (1, 'EVSEPresentActivePower_L3', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(EVSEPresentActivePower_L3)->+1, EE
+            (2, ((1, 'EVSEPresentActivePower_L3', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 8: SE(EVSETargetActivePower_L3)->9, SE(EVSETargetReactivePower)->10, SE(EVSETargetReactivePower_L2)->11, SE(EVSETargetReactivePower_L3)->12, SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (4, ((1, 'EVSETargetActivePower_L3', 1, 9, False), (1, 'EVSETargetReactivePower', 1, 10, False), (1, 'EVSETargetReactivePower_L2', 1, 11, False), (1, 'EVSETargetReactivePower_L3', 1, 12, False), (1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(EVSETargetReactivePower)->10, SE(EVSETargetReactivePower_L2)->11, SE(EVSETargetReactivePower_L3)->12, SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (3, ((1, 'EVSETargetReactivePower', 1, 10, False), (1, 'EVSETargetReactivePower_L2', 1, 11, False), (1, 'EVSETargetReactivePower_L3', 1, 12, False), (1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(EVSETargetReactivePower_L2)->11, SE(EVSETargetReactivePower_L3)->12, SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (3, ((1, 'EVSETargetReactivePower_L2', 1, 11, False), (1, 'EVSETargetReactivePower_L3', 1, 12, False), (1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(EVSETargetReactivePower_L3)->12, SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (3, ((1, 'EVSETargetReactivePower_L3', 1, 12, False), (1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (3, ((1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (2, ((1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(EVSETargetActivePower_L3)->+1, SE(EVSETargetReactivePower)->+2, SE(EVSETargetReactivePower_L2)->+3, SE(EVSETargetReactivePower_L3)->+4, SE(EVSEPresentActivePower)->+5, SE(EVSEPresentActivePower_L2)->-2, SE(EVSEPresentActivePower_L3)->-1, EE
+            (4, ((1, 'EVSETargetActivePower_L3', 1, 1, False), (1, 'EVSETargetReactivePower', 1, 2, False), (1, 'EVSETargetReactivePower_L2', 1, 3, False), (1, 'EVSETargetReactivePower_L3', 1, 4, False), (1, 'EVSEPresentActivePower', 1, 5, False), (1, 'EVSEPresentActivePower_L2', 1, -2, False), (1, 'EVSEPresentActivePower_L3', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(EVSETargetReactivePower)->+1, SE(EVSETargetReactivePower_L2)->+2, SE(EVSETargetReactivePower_L3)->+3, SE(EVSEPresentActivePower)->+4, SE(EVSEPresentActivePower_L2)->-3, SE(EVSEPresentActivePower_L3)->-2, EE
+            (3, ((1, 'EVSETargetReactivePower', 1, 1, False), (1, 'EVSETargetReactivePower_L2', 1, 2, False), (1, 'EVSETargetReactivePower_L3', 1, 3, False), (1, 'EVSEPresentActivePower', 1, 4, False), (1, 'EVSEPresentActivePower_L2', 1, -3, False), (1, 'EVSEPresentActivePower_L3', 1, -2, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(EVSETargetReactivePower_L2)->+1, SE(EVSETargetReactivePower_L3)->+2, SE(EVSEPresentActivePower)->+3, SE(EVSEPresentActivePower_L2)->-4, SE(EVSEPresentActivePower_L3)->-3, EE
+            (3, ((1, 'EVSETargetReactivePower_L2', 1, 1, False), (1, 'EVSETargetReactivePower_L3', 1, 2, False), (1, 'EVSEPresentActivePower', 1, 3, False), (1, 'EVSEPresentActivePower_L2', 1, -4, False), (1, 'EVSEPresentActivePower_L3', 1, -3, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(EVSETargetReactivePower_L3)->+1, SE(EVSEPresentActivePower)->+2, SE(EVSEPresentActivePower_L2)->-5, SE(EVSEPresentActivePower_L3)->-4, EE
+            (3, ((1, 'EVSETargetReactivePower_L3', 1, 1, False), (1, 'EVSEPresentActivePower', 1, 2, False), (1, 'EVSEPresentActivePower_L2', 1, -5, False), (1, 'EVSEPresentActivePower_L3', 1, -4, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(EVSEPresentActivePower)->+1, SE(EVSEPresentActivePower_L2)->-6, SE(EVSEPresentActivePower_L3)->-5, EE
+            (3, ((1, 'EVSEPresentActivePower', 1, 1, False), (1, 'EVSEPresentActivePower_L2', 1, -6, False), (1, 'EVSEPresentActivePower_L3', 1, -5, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(EVSEPresentActivePower_L2)->-7, SE(EVSEPresentActivePower_L3)->-6, EE
+            (2, ((1, 'EVSEPresentActivePower_L2', 1, -7, False), (1, 'EVSEPresentActivePower_L3', 1, -6, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 37
         'BPT_Scheduled_AC_CLResControlModeType',
         (
-            # 0: SE(EVSETargetActivePower)->1, SE(EVSETargetActivePower_L2)->2, SE(EVSETargetActivePower_L3)->3, SE(EVSETargetReactivePower)->4, SE(EVSETargetReactivePower_L2)->5, SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
+            # 0: SE(EVSETargetActivePower)->+1, SE(EVSETargetActivePower_L2)->+2, SE(EVSETargetActivePower_L3)->+3, SE(EVSETargetReactivePower)->+4, SE(EVSETargetReactivePower_L2)->+5, SE(EVSETargetReactivePower_L3)->+6, SE(EVSEPresentActivePower)->+7, SE(EVSEPresentActivePower_L2)->+8, SE(EVSEPresentActivePower_L3)->+9, EE
             (4, ((1, 'EVSETargetActivePower', 1, 1, False), (1, 'EVSETargetActivePower_L2', 1, 2, False), (1, 'EVSETargetActivePower_L3', 1, 3, False), (1, 'EVSETargetReactivePower', 1, 4, False), (1, 'EVSETargetReactivePower_L2', 1, 5, False), (1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: SE(EVSETargetActivePower_L2)->2, SE(EVSETargetActivePower_L3)->3, SE(EVSETargetReactivePower)->4, SE(EVSETargetReactivePower_L2)->5, SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (4, ((1, 'EVSETargetActivePower_L2', 1, 2, False), (1, 'EVSETargetActivePower_L3', 1, 3, False), (1, 'EVSETargetReactivePower', 1, 4, False), (1, 'EVSETargetReactivePower_L2', 1, 5, False), (1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(EVSETargetActivePower_L3)->3, SE(EVSETargetReactivePower)->4, SE(EVSETargetReactivePower_L2)->5, SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (4, ((1, 'EVSETargetActivePower_L3', 1, 3, False), (1, 'EVSETargetReactivePower', 1, 4, False), (1, 'EVSETargetReactivePower_L2', 1, 5, False), (1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(EVSETargetReactivePower)->4, SE(EVSETargetReactivePower_L2)->5, SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (3, ((1, 'EVSETargetReactivePower', 1, 4, False), (1, 'EVSETargetReactivePower_L2', 1, 5, False), (1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(EVSETargetReactivePower_L2)->5, SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (3, ((1, 'EVSETargetReactivePower_L2', 1, 5, False), (1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (3, ((1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (3, ((1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (2, ((1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(EVSEPresentActivePower_L3)->9, EE
-            (2, ((1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVSETargetActivePower_L2)->+1, SE(EVSETargetActivePower_L3)->+2, SE(EVSETargetReactivePower)->+3, SE(EVSETargetReactivePower_L2)->+4, SE(EVSETargetReactivePower_L3)->+5, SE(EVSEPresentActivePower)->+6, SE(EVSEPresentActivePower_L2)->+7, SE(EVSEPresentActivePower_L3)->+8, EE
+            (4, ((1, 'EVSETargetActivePower_L2', 1, 1, False), (1, 'EVSETargetActivePower_L3', 1, 2, False), (1, 'EVSETargetReactivePower', 1, 3, False), (1, 'EVSETargetReactivePower_L2', 1, 4, False), (1, 'EVSETargetReactivePower_L3', 1, 5, False), (1, 'EVSEPresentActivePower', 1, 6, False), (1, 'EVSEPresentActivePower_L2', 1, 7, False), (1, 'EVSEPresentActivePower_L3', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(EVSETargetActivePower_L3)->+1, SE(EVSETargetReactivePower)->+2, SE(EVSETargetReactivePower_L2)->+3, SE(EVSETargetReactivePower_L3)->+4, SE(EVSEPresentActivePower)->+5, SE(EVSEPresentActivePower_L2)->+6, SE(EVSEPresentActivePower_L3)->+7, EE
+            (4, ((1, 'EVSETargetActivePower_L3', 1, 1, False), (1, 'EVSETargetReactivePower', 1, 2, False), (1, 'EVSETargetReactivePower_L2', 1, 3, False), (1, 'EVSETargetReactivePower_L3', 1, 4, False), (1, 'EVSEPresentActivePower', 1, 5, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(EVSETargetReactivePower)->+1, SE(EVSETargetReactivePower_L2)->+2, SE(EVSETargetReactivePower_L3)->+3, SE(EVSEPresentActivePower)->+4, SE(EVSEPresentActivePower_L2)->+5, SE(EVSEPresentActivePower_L3)->+6, EE
+            (3, ((1, 'EVSETargetReactivePower', 1, 1, False), (1, 'EVSETargetReactivePower_L2', 1, 2, False), (1, 'EVSETargetReactivePower_L3', 1, 3, False), (1, 'EVSEPresentActivePower', 1, 4, False), (1, 'EVSEPresentActivePower_L2', 1, 5, False), (1, 'EVSEPresentActivePower_L3', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(EVSETargetReactivePower_L2)->+1, SE(EVSETargetReactivePower_L3)->+2, SE(EVSEPresentActivePower)->+3, SE(EVSEPresentActivePower_L2)->+4, SE(EVSEPresentActivePower_L3)->+5, EE
+            (3, ((1, 'EVSETargetReactivePower_L2', 1, 1, False), (1, 'EVSETargetReactivePower_L3', 1, 2, False), (1, 'EVSEPresentActivePower', 1, 3, False), (1, 'EVSEPresentActivePower_L2', 1, 4, False), (1, 'EVSEPresentActivePower_L3', 1, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(EVSETargetReactivePower_L3)->+1, SE(EVSEPresentActivePower)->+2, SE(EVSEPresentActivePower_L2)->+3, SE(EVSEPresentActivePower_L3)->+4, EE
+            (3, ((1, 'EVSETargetReactivePower_L3', 1, 1, False), (1, 'EVSEPresentActivePower', 1, 2, False), (1, 'EVSEPresentActivePower_L2', 1, 3, False), (1, 'EVSEPresentActivePower_L3', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(EVSEPresentActivePower)->+1, SE(EVSEPresentActivePower_L2)->+2, SE(EVSEPresentActivePower_L3)->+3, EE
+            (3, ((1, 'EVSEPresentActivePower', 1, 1, False), (1, 'EVSEPresentActivePower_L2', 1, 2, False), (1, 'EVSEPresentActivePower_L3', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(EVSEPresentActivePower_L2)->+1, SE(EVSEPresentActivePower_L3)->+2, EE
+            (2, ((1, 'EVSEPresentActivePower_L2', 1, 1, False), (1, 'EVSEPresentActivePower_L3', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(EVSEPresentActivePower_L3)->+1, EE
+            (2, ((1, 'EVSEPresentActivePower_L3', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -849,57 +809,57 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 39
         'Dynamic_AC_CLResControlModeType',
         (
-            # 0: SE(DepartureTime)->1, SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSETargetActivePower)->5
+            # 0: SE(DepartureTime)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(AckMaxDelay)->+4, SE(EVSETargetActivePower)->+5
             (3, ((2, 'DepartureTime', 8, 1, False), (2, 'MinimumSOC', 7, 2, False), (2, 'TargetSOC', 7, 3, False), (2, 'AckMaxDelay', 11, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 3, 0),
-            # 1: SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSETargetActivePower)->5
-            (3, ((2, 'MinimumSOC', 7, 2, False), (2, 'TargetSOC', 7, 3, False), (2, 'AckMaxDelay', 11, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 2, 0),
-            # 2: SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSETargetActivePower)->5
-            (2, ((2, 'TargetSOC', 7, 3, False), (2, 'AckMaxDelay', 11, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 2, 0),
-            # 3: SE(AckMaxDelay)->4, SE(EVSETargetActivePower)->5
-            (2, ((2, 'AckMaxDelay', 11, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 2, 0),
-            # 4: SE(EVSETargetActivePower)->5
-            (1, ((1, 'EVSETargetActivePower', 1, 5, False),), 2, 0),
-            # 5: SE(EVSETargetActivePower_L2)->8, SE(EVSETargetActivePower_L3)->9, SE(EVSETargetReactivePower)->10, SE(EVSETargetReactivePower_L2)->11, SE(EVSETargetReactivePower_L3)->12, SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (4, ((1, 'EVSETargetActivePower_L2', 1, 8, False), (1, 'EVSETargetActivePower_L3', 1, 9, False), (1, 'EVSETargetReactivePower', 1, 10, False), (1, 'EVSETargetReactivePower_L2', 1, 11, False), (1, 'EVSETargetReactivePower_L3', 1, 12, False), (1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(EVSEPresentActivePower_L3)->7, EE
-            (2, ((1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(AckMaxDelay)->+3, SE(EVSETargetActivePower)->+4
+            (3, ((2, 'MinimumSOC', 7, 1, False), (2, 'TargetSOC', 7, 2, False), (2, 'AckMaxDelay', 11, 3, False), (1, 'EVSETargetActivePower', 1, 4, False)), 2, 0),
+            # 2: SE(TargetSOC)->+1, SE(AckMaxDelay)->+2, SE(EVSETargetActivePower)->+3
+            (2, ((2, 'TargetSOC', 7, 1, False), (2, 'AckMaxDelay', 11, 2, False), (1, 'EVSETargetActivePower', 1, 3, False)), 2, 0),
+            # 3: SE(AckMaxDelay)->+1, SE(EVSETargetActivePower)->+2
+            (2, ((2, 'AckMaxDelay', 11, 1, False), (1, 'EVSETargetActivePower', 1, 2, False)), 2, 0),
+            # 4: SE(EVSETargetActivePower)->+1
+            (1, ((1, 'EVSETargetActivePower', 1, 1, False),), 2, 0),
+            # 5: SE(EVSETargetActivePower_L2)->+3, SE(EVSETargetActivePower_L3)->+4, SE(EVSETargetReactivePower)->+5, SE(EVSETargetReactivePower_L2)->+6, SE(EVSETargetReactivePower_L3)->+7, SE(EVSEPresentActivePower)->+8, SE(EVSEPresentActivePower_L2)->+1, SE(EVSEPresentActivePower_L3)->+2, EE
+            (4, ((1, 'EVSETargetActivePower_L2', 1, 3, False), (1, 'EVSETargetActivePower_L3', 1, 4, False), (1, 'EVSETargetReactivePower', 1, 5, False), (1, 'EVSETargetReactivePower_L2', 1, 6, False), (1, 'EVSETargetReactivePower_L3', 1, 7, False), (1, 'EVSEPresentActivePower', 1, 8, False), (1, 'EVSEPresentActivePower_L2', 1, 1, False), (1, 'EVSEPresentActivePower_L3', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(EVSEPresentActivePower_L3)->+1, EE
+            (2, ((1, 'EVSEPresentActivePower_L3', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 8: SE(EVSETargetActivePower_L3)->9, SE(EVSETargetReactivePower)->10, SE(EVSETargetReactivePower_L2)->11, SE(EVSETargetReactivePower_L3)->12, SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (4, ((1, 'EVSETargetActivePower_L3', 1, 9, False), (1, 'EVSETargetReactivePower', 1, 10, False), (1, 'EVSETargetReactivePower_L2', 1, 11, False), (1, 'EVSETargetReactivePower_L3', 1, 12, False), (1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(EVSETargetReactivePower)->10, SE(EVSETargetReactivePower_L2)->11, SE(EVSETargetReactivePower_L3)->12, SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (3, ((1, 'EVSETargetReactivePower', 1, 10, False), (1, 'EVSETargetReactivePower_L2', 1, 11, False), (1, 'EVSETargetReactivePower_L3', 1, 12, False), (1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(EVSETargetReactivePower_L2)->11, SE(EVSETargetReactivePower_L3)->12, SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (3, ((1, 'EVSETargetReactivePower_L2', 1, 11, False), (1, 'EVSETargetReactivePower_L3', 1, 12, False), (1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(EVSETargetReactivePower_L3)->12, SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (3, ((1, 'EVSETargetReactivePower_L3', 1, 12, False), (1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(EVSEPresentActivePower)->13, SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (3, ((1, 'EVSEPresentActivePower', 1, 13, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(EVSEPresentActivePower_L2)->6, SE(EVSEPresentActivePower_L3)->7, EE
-            (2, ((1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(EVSETargetActivePower_L3)->+1, SE(EVSETargetReactivePower)->+2, SE(EVSETargetReactivePower_L2)->+3, SE(EVSETargetReactivePower_L3)->+4, SE(EVSEPresentActivePower)->+5, SE(EVSEPresentActivePower_L2)->-2, SE(EVSEPresentActivePower_L3)->-1, EE
+            (4, ((1, 'EVSETargetActivePower_L3', 1, 1, False), (1, 'EVSETargetReactivePower', 1, 2, False), (1, 'EVSETargetReactivePower_L2', 1, 3, False), (1, 'EVSETargetReactivePower_L3', 1, 4, False), (1, 'EVSEPresentActivePower', 1, 5, False), (1, 'EVSEPresentActivePower_L2', 1, -2, False), (1, 'EVSEPresentActivePower_L3', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(EVSETargetReactivePower)->+1, SE(EVSETargetReactivePower_L2)->+2, SE(EVSETargetReactivePower_L3)->+3, SE(EVSEPresentActivePower)->+4, SE(EVSEPresentActivePower_L2)->-3, SE(EVSEPresentActivePower_L3)->-2, EE
+            (3, ((1, 'EVSETargetReactivePower', 1, 1, False), (1, 'EVSETargetReactivePower_L2', 1, 2, False), (1, 'EVSETargetReactivePower_L3', 1, 3, False), (1, 'EVSEPresentActivePower', 1, 4, False), (1, 'EVSEPresentActivePower_L2', 1, -3, False), (1, 'EVSEPresentActivePower_L3', 1, -2, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(EVSETargetReactivePower_L2)->+1, SE(EVSETargetReactivePower_L3)->+2, SE(EVSEPresentActivePower)->+3, SE(EVSEPresentActivePower_L2)->-4, SE(EVSEPresentActivePower_L3)->-3, EE
+            (3, ((1, 'EVSETargetReactivePower_L2', 1, 1, False), (1, 'EVSETargetReactivePower_L3', 1, 2, False), (1, 'EVSEPresentActivePower', 1, 3, False), (1, 'EVSEPresentActivePower_L2', 1, -4, False), (1, 'EVSEPresentActivePower_L3', 1, -3, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(EVSETargetReactivePower_L3)->+1, SE(EVSEPresentActivePower)->+2, SE(EVSEPresentActivePower_L2)->-5, SE(EVSEPresentActivePower_L3)->-4, EE
+            (3, ((1, 'EVSETargetReactivePower_L3', 1, 1, False), (1, 'EVSEPresentActivePower', 1, 2, False), (1, 'EVSEPresentActivePower_L2', 1, -5, False), (1, 'EVSEPresentActivePower_L3', 1, -4, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(EVSEPresentActivePower)->+1, SE(EVSEPresentActivePower_L2)->-6, SE(EVSEPresentActivePower_L3)->-5, EE
+            (3, ((1, 'EVSEPresentActivePower', 1, 1, False), (1, 'EVSEPresentActivePower_L2', 1, -6, False), (1, 'EVSEPresentActivePower_L3', 1, -5, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(EVSEPresentActivePower_L2)->-7, SE(EVSEPresentActivePower_L3)->-6, EE
+            (2, ((1, 'EVSEPresentActivePower_L2', 1, -7, False), (1, 'EVSEPresentActivePower_L3', 1, -6, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 40
         'Scheduled_AC_CLResControlModeType',
         (
-            # 0: SE(EVSETargetActivePower)->1, SE(EVSETargetActivePower_L2)->2, SE(EVSETargetActivePower_L3)->3, SE(EVSETargetReactivePower)->4, SE(EVSETargetReactivePower_L2)->5, SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
+            # 0: SE(EVSETargetActivePower)->+1, SE(EVSETargetActivePower_L2)->+2, SE(EVSETargetActivePower_L3)->+3, SE(EVSETargetReactivePower)->+4, SE(EVSETargetReactivePower_L2)->+5, SE(EVSETargetReactivePower_L3)->+6, SE(EVSEPresentActivePower)->+7, SE(EVSEPresentActivePower_L2)->+8, SE(EVSEPresentActivePower_L3)->+9, EE
             (4, ((1, 'EVSETargetActivePower', 1, 1, False), (1, 'EVSETargetActivePower_L2', 1, 2, False), (1, 'EVSETargetActivePower_L3', 1, 3, False), (1, 'EVSETargetReactivePower', 1, 4, False), (1, 'EVSETargetReactivePower_L2', 1, 5, False), (1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: SE(EVSETargetActivePower_L2)->2, SE(EVSETargetActivePower_L3)->3, SE(EVSETargetReactivePower)->4, SE(EVSETargetReactivePower_L2)->5, SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (4, ((1, 'EVSETargetActivePower_L2', 1, 2, False), (1, 'EVSETargetActivePower_L3', 1, 3, False), (1, 'EVSETargetReactivePower', 1, 4, False), (1, 'EVSETargetReactivePower_L2', 1, 5, False), (1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(EVSETargetActivePower_L3)->3, SE(EVSETargetReactivePower)->4, SE(EVSETargetReactivePower_L2)->5, SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (4, ((1, 'EVSETargetActivePower_L3', 1, 3, False), (1, 'EVSETargetReactivePower', 1, 4, False), (1, 'EVSETargetReactivePower_L2', 1, 5, False), (1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(EVSETargetReactivePower)->4, SE(EVSETargetReactivePower_L2)->5, SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (3, ((1, 'EVSETargetReactivePower', 1, 4, False), (1, 'EVSETargetReactivePower_L2', 1, 5, False), (1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(EVSETargetReactivePower_L2)->5, SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (3, ((1, 'EVSETargetReactivePower_L2', 1, 5, False), (1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(EVSETargetReactivePower_L3)->6, SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (3, ((1, 'EVSETargetReactivePower_L3', 1, 6, False), (1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(EVSEPresentActivePower)->7, SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (3, ((1, 'EVSEPresentActivePower', 1, 7, False), (1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(EVSEPresentActivePower_L2)->8, SE(EVSEPresentActivePower_L3)->9, EE
-            (2, ((1, 'EVSEPresentActivePower_L2', 1, 8, False), (1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(EVSEPresentActivePower_L3)->9, EE
-            (2, ((1, 'EVSEPresentActivePower_L3', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVSETargetActivePower_L2)->+1, SE(EVSETargetActivePower_L3)->+2, SE(EVSETargetReactivePower)->+3, SE(EVSETargetReactivePower_L2)->+4, SE(EVSETargetReactivePower_L3)->+5, SE(EVSEPresentActivePower)->+6, SE(EVSEPresentActivePower_L2)->+7, SE(EVSEPresentActivePower_L3)->+8, EE
+            (4, ((1, 'EVSETargetActivePower_L2', 1, 1, False), (1, 'EVSETargetActivePower_L3', 1, 2, False), (1, 'EVSETargetReactivePower', 1, 3, False), (1, 'EVSETargetReactivePower_L2', 1, 4, False), (1, 'EVSETargetReactivePower_L3', 1, 5, False), (1, 'EVSEPresentActivePower', 1, 6, False), (1, 'EVSEPresentActivePower_L2', 1, 7, False), (1, 'EVSEPresentActivePower_L3', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(EVSETargetActivePower_L3)->+1, SE(EVSETargetReactivePower)->+2, SE(EVSETargetReactivePower_L2)->+3, SE(EVSETargetReactivePower_L3)->+4, SE(EVSEPresentActivePower)->+5, SE(EVSEPresentActivePower_L2)->+6, SE(EVSEPresentActivePower_L3)->+7, EE
+            (4, ((1, 'EVSETargetActivePower_L3', 1, 1, False), (1, 'EVSETargetReactivePower', 1, 2, False), (1, 'EVSETargetReactivePower_L2', 1, 3, False), (1, 'EVSETargetReactivePower_L3', 1, 4, False), (1, 'EVSEPresentActivePower', 1, 5, False), (1, 'EVSEPresentActivePower_L2', 1, 6, False), (1, 'EVSEPresentActivePower_L3', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(EVSETargetReactivePower)->+1, SE(EVSETargetReactivePower_L2)->+2, SE(EVSETargetReactivePower_L3)->+3, SE(EVSEPresentActivePower)->+4, SE(EVSEPresentActivePower_L2)->+5, SE(EVSEPresentActivePower_L3)->+6, EE
+            (3, ((1, 'EVSETargetReactivePower', 1, 1, False), (1, 'EVSETargetReactivePower_L2', 1, 2, False), (1, 'EVSETargetReactivePower_L3', 1, 3, False), (1, 'EVSEPresentActivePower', 1, 4, False), (1, 'EVSEPresentActivePower_L2', 1, 5, False), (1, 'EVSEPresentActivePower_L3', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(EVSETargetReactivePower_L2)->+1, SE(EVSETargetReactivePower_L3)->+2, SE(EVSEPresentActivePower)->+3, SE(EVSEPresentActivePower_L2)->+4, SE(EVSEPresentActivePower_L3)->+5, EE
+            (3, ((1, 'EVSETargetReactivePower_L2', 1, 1, False), (1, 'EVSETargetReactivePower_L3', 1, 2, False), (1, 'EVSEPresentActivePower', 1, 3, False), (1, 'EVSEPresentActivePower_L2', 1, 4, False), (1, 'EVSEPresentActivePower_L3', 1, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(EVSETargetReactivePower_L3)->+1, SE(EVSEPresentActivePower)->+2, SE(EVSEPresentActivePower_L2)->+3, SE(EVSEPresentActivePower_L3)->+4, EE
+            (3, ((1, 'EVSETargetReactivePower_L3', 1, 1, False), (1, 'EVSEPresentActivePower', 1, 2, False), (1, 'EVSEPresentActivePower_L2', 1, 3, False), (1, 'EVSEPresentActivePower_L3', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(EVSEPresentActivePower)->+1, SE(EVSEPresentActivePower_L2)->+2, SE(EVSEPresentActivePower_L3)->+3, EE
+            (3, ((1, 'EVSEPresentActivePower', 1, 1, False), (1, 'EVSEPresentActivePower_L2', 1, 2, False), (1, 'EVSEPresentActivePower_L3', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(EVSEPresentActivePower_L2)->+1, SE(EVSEPresentActivePower_L3)->+2, EE
+            (2, ((1, 'EVSEPresentActivePower_L2', 1, 1, False), (1, 'EVSEPresentActivePower_L3', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(EVSEPresentActivePower_L3)->+1, EE
+            (2, ((1, 'EVSEPresentActivePower_L3', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -907,101 +867,97 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 41
         'AC_ChargeParameterDiscoveryReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 4, 1, False),), 3, 0),
-            # 1: SE(AC_CPDReqEnergyTransferMode)->2, SE(BPT_AC_CPDReqEnergyTransferMode)->3
-            (2, ((1, 'AC_CPDReqEnergyTransferMode', 0, 2, False), (1, 'BPT_AC_CPDReqEnergyTransferMode', 42, 3, False)), 2, 0),
-            # 2: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 3: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 1: SE(AC_CPDReqEnergyTransferMode)->+1, SE(BPT_AC_CPDReqEnergyTransferMode)->+2
+            (2, ((1, 'AC_CPDReqEnergyTransferMode', 0, 1, False), (1, 'BPT_AC_CPDReqEnergyTransferMode', 42, 2, False)), 2, 0),
+            # 2..3: EE (2 identical states)
+            *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
     ),
     (  # 42
         'BPT_AC_CPDReqEnergyTransferModeType',
         (
-            # 0: SE(EVMaximumChargePower)->1
+            # 0: SE(EVMaximumChargePower)->+1
             (1, ((1, 'EVMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVMaximumChargePower_L2)->3, SE(EVMaximumChargePower_L3)->4, SE(EVMinimumChargePower)->2
-            (2, ((1, 'EVMaximumChargePower_L2', 1, 3, False), (1, 'EVMaximumChargePower_L3', 1, 4, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
-            # 2: SE(EVMinimumChargePower_L2)->6, SE(EVMinimumChargePower_L3)->7, SE(EVMaximumDischargePower)->5
-            (2, ((1, 'EVMinimumChargePower_L2', 1, 6, False), (1, 'EVMinimumChargePower_L3', 1, 7, False), (1, 'EVMaximumDischargePower', 1, 5, False)), 2, 0),
-            # 3: SE(EVMaximumChargePower_L3)->4, SE(EVMinimumChargePower)->2
-            (2, ((1, 'EVMaximumChargePower_L3', 1, 4, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
-            # 4: SE(EVMinimumChargePower)->2
-            (1, ((1, 'EVMinimumChargePower', 1, 2, False),), 2, 0),
-            # 5: SE(EVMaximumDischargePower_L2)->9, SE(EVMaximumDischargePower_L3)->10, SE(EVMinimumDischargePower)->8
-            (2, ((1, 'EVMaximumDischargePower_L2', 1, 9, False), (1, 'EVMaximumDischargePower_L3', 1, 10, False), (1, 'EVMinimumDischargePower', 1, 8, False)), 2, 0),
-            # 6: SE(EVMinimumChargePower_L3)->7, SE(EVMaximumDischargePower)->5
-            (2, ((1, 'EVMinimumChargePower_L3', 1, 7, False), (1, 'EVMaximumDischargePower', 1, 5, False)), 2, 0),
-            # 7: SE(EVMaximumDischargePower)->5
-            (1, ((1, 'EVMaximumDischargePower', 1, 5, False),), 2, 0),
-            # 8: SE(EVMinimumDischargePower_L2)->11, SE(EVMinimumDischargePower_L3)->12, EE
-            (2, ((1, 'EVMinimumDischargePower_L2', 1, 11, False), (1, 'EVMinimumDischargePower_L3', 1, 12, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(EVMaximumDischargePower_L3)->10, SE(EVMinimumDischargePower)->8
-            (2, ((1, 'EVMaximumDischargePower_L3', 1, 10, False), (1, 'EVMinimumDischargePower', 1, 8, False)), 2, 0),
-            # 10: SE(EVMinimumDischargePower)->8
-            (1, ((1, 'EVMinimumDischargePower', 1, 8, False),), 2, 0),
-            # 11: SE(EVMinimumDischargePower_L3)->12, EE
-            (2, ((1, 'EVMinimumDischargePower_L3', 1, 12, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: EE
+            # 1: SE(EVMaximumChargePower_L2)->+1, SE(EVMaximumChargePower_L3)->+2, SE(EVMinimumChargePower)->+3
+            (2, ((1, 'EVMaximumChargePower_L2', 1, 1, False), (1, 'EVMaximumChargePower_L3', 1, 2, False), (1, 'EVMinimumChargePower', 1, 3, False)), 2, 0),
+            # 2: SE(EVMaximumChargePower_L3)->+1, SE(EVMinimumChargePower)->+2
+            (2, ((1, 'EVMaximumChargePower_L3', 1, 1, False), (1, 'EVMinimumChargePower', 1, 2, False)), 2, 0),
+            # 3: SE(EVMinimumChargePower)->+1
+            (1, ((1, 'EVMinimumChargePower', 1, 1, False),), 2, 0),
+            # 4: SE(EVMinimumChargePower_L2)->+2, SE(EVMinimumChargePower_L3)->+3, SE(EVMaximumDischargePower)->+1
+            (2, ((1, 'EVMinimumChargePower_L2', 1, 2, False), (1, 'EVMinimumChargePower_L3', 1, 3, False), (1, 'EVMaximumDischargePower', 1, 1, False)), 2, 0),
+            # 5: SE(EVMaximumDischargePower_L2)->+3, SE(EVMaximumDischargePower_L3)->+4, SE(EVMinimumDischargePower)->+5
+            (2, ((1, 'EVMaximumDischargePower_L2', 1, 3, False), (1, 'EVMaximumDischargePower_L3', 1, 4, False), (1, 'EVMinimumDischargePower', 1, 5, False)), 2, 0),
+            # 6: SE(EVMinimumChargePower_L3)->+1, SE(EVMaximumDischargePower)->-1
+            (2, ((1, 'EVMinimumChargePower_L3', 1, 1, False), (1, 'EVMaximumDischargePower', 1, -1, False)), 2, 0),
+            # 7: SE(EVMaximumDischargePower)->-2
+            (1, ((1, 'EVMaximumDischargePower', 1, -2, False),), 2, 0),
+            # 8: SE(EVMaximumDischargePower_L3)->+1, SE(EVMinimumDischargePower)->+2
+            (2, ((1, 'EVMaximumDischargePower_L3', 1, 1, False), (1, 'EVMinimumDischargePower', 1, 2, False)), 2, 0),
+            # 9: SE(EVMinimumDischargePower)->+1
+            (1, ((1, 'EVMinimumDischargePower', 1, 1, False),), 2, 0),
+            # 10: SE(EVMinimumDischargePower_L2)->+2, SE(EVMinimumDischargePower_L3)->+1, EE
+            (2, ((1, 'EVMinimumDischargePower_L2', 1, 2, False), (1, 'EVMinimumDischargePower_L3', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
+            # 12: SE(EVMinimumDischargePower_L3)->-1, EE
+            (2, ((1, 'EVMinimumDischargePower_L3', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 43
         'AC_ChargeParameterDiscoveryResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 4, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(AC_CPDResEnergyTransferMode)->3, SE(BPT_AC_CPDResEnergyTransferMode)->4
-            (2, ((1, 'AC_CPDResEnergyTransferMode', 2, 3, False), (1, 'BPT_AC_CPDResEnergyTransferMode', 44, 4, False)), 2, 0),
-            # 3: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 4: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(AC_CPDResEnergyTransferMode)->+1, SE(BPT_AC_CPDResEnergyTransferMode)->+2
+            (2, ((1, 'AC_CPDResEnergyTransferMode', 2, 1, False), (1, 'BPT_AC_CPDResEnergyTransferMode', 44, 2, False)), 2, 0),
+            # 3..4: EE (2 identical states)
+            *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
     ),
     (  # 44
         'BPT_AC_CPDResEnergyTransferModeType',
         (
-            # 0: SE(EVSEMaximumChargePower)->1
+            # 0: SE(EVSEMaximumChargePower)->+1
             (1, ((1, 'EVSEMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVSEMaximumChargePower_L2)->3, SE(EVSEMaximumChargePower_L3)->4, SE(EVSEMinimumChargePower)->2
-            (2, ((1, 'EVSEMaximumChargePower_L2', 1, 3, False), (1, 'EVSEMaximumChargePower_L3', 1, 4, False), (1, 'EVSEMinimumChargePower', 1, 2, False)), 2, 0),
-            # 2: SE(EVSEMinimumChargePower_L2)->6, SE(EVSEMinimumChargePower_L3)->7, SE(EVSENominalFrequency)->5
-            (2, ((1, 'EVSEMinimumChargePower_L2', 1, 6, False), (1, 'EVSEMinimumChargePower_L3', 1, 7, False), (1, 'EVSENominalFrequency', 1, 5, False)), 2, 0),
-            # 3: SE(EVSEMaximumChargePower_L3)->4, SE(EVSEMinimumChargePower)->2
-            (2, ((1, 'EVSEMaximumChargePower_L3', 1, 4, False), (1, 'EVSEMinimumChargePower', 1, 2, False)), 2, 0),
-            # 4: SE(EVSEMinimumChargePower)->2
-            (1, ((1, 'EVSEMinimumChargePower', 1, 2, False),), 2, 0),
-            # 5: SE(MaximumPowerAsymmetry)->9, SE(EVSEPowerRampLimitation)->10, SE(EVSEPresentActivePower)->11, SE(EVSEPresentActivePower_L2)->12, SE(EVSEPresentActivePower_L3)->13, SE(EVSEMaximumDischargePower)->8
-            (3, ((1, 'MaximumPowerAsymmetry', 1, 9, False), (1, 'EVSEPowerRampLimitation', 1, 10, False), (1, 'EVSEPresentActivePower', 1, 11, False), (1, 'EVSEPresentActivePower_L2', 1, 12, False), (1, 'EVSEPresentActivePower_L3', 1, 13, False), (1, 'EVSEMaximumDischargePower', 1, 8, False)), 2, 0),
-            # 6: SE(EVSEMinimumChargePower_L3)->7, SE(EVSENominalFrequency)->5
-            (2, ((1, 'EVSEMinimumChargePower_L3', 1, 7, False), (1, 'EVSENominalFrequency', 1, 5, False)), 2, 0),
-            # 7: SE(EVSENominalFrequency)->5
-            (1, ((1, 'EVSENominalFrequency', 1, 5, False),), 2, 0),
-            # 8: SE(EVSEMaximumDischargePower_L2)->15, SE(EVSEMaximumDischargePower_L3)->16, SE(EVSEMinimumDischargePower)->14
-            (2, ((1, 'EVSEMaximumDischargePower_L2', 1, 15, False), (1, 'EVSEMaximumDischargePower_L3', 1, 16, False), (1, 'EVSEMinimumDischargePower', 1, 14, False)), 2, 0),
-            # 9: SE(EVSEPowerRampLimitation)->10, SE(EVSEPresentActivePower)->11, SE(EVSEPresentActivePower_L2)->12, SE(EVSEPresentActivePower_L3)->13, SE(EVSEMaximumDischargePower)->8
-            (3, ((1, 'EVSEPowerRampLimitation', 1, 10, False), (1, 'EVSEPresentActivePower', 1, 11, False), (1, 'EVSEPresentActivePower_L2', 1, 12, False), (1, 'EVSEPresentActivePower_L3', 1, 13, False), (1, 'EVSEMaximumDischargePower', 1, 8, False)), 2, 0),
-            # 10: SE(EVSEPresentActivePower)->11, SE(EVSEPresentActivePower_L2)->12, SE(EVSEPresentActivePower_L3)->13, SE(EVSEMaximumDischargePower)->8
-            (3, ((1, 'EVSEPresentActivePower', 1, 11, False), (1, 'EVSEPresentActivePower_L2', 1, 12, False), (1, 'EVSEPresentActivePower_L3', 1, 13, False), (1, 'EVSEMaximumDischargePower', 1, 8, False)), 2, 0),
-            # 11: SE(EVSEPresentActivePower_L2)->12, SE(EVSEPresentActivePower_L3)->13, SE(EVSEMaximumDischargePower)->8
-            (2, ((1, 'EVSEPresentActivePower_L2', 1, 12, False), (1, 'EVSEPresentActivePower_L3', 1, 13, False), (1, 'EVSEMaximumDischargePower', 1, 8, False)), 2, 0),
-            # 12: SE(EVSEPresentActivePower_L3)->13, SE(EVSEMaximumDischargePower)->8
-            (2, ((1, 'EVSEPresentActivePower_L3', 1, 13, False), (1, 'EVSEMaximumDischargePower', 1, 8, False)), 2, 0),
-            # 13: SE(EVSEMaximumDischargePower)->8
-            (1, ((1, 'EVSEMaximumDischargePower', 1, 8, False),), 2, 0),
-            # 14: SE(EVSEMinimumDischargePower_L2)->17, SE(EVSEMinimumDischargePower_L3)->18, EE
-            (2, ((1, 'EVSEMinimumDischargePower_L2', 1, 17, False), (1, 'EVSEMinimumDischargePower_L3', 1, 18, False), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(EVSEMaximumDischargePower_L3)->16, SE(EVSEMinimumDischargePower)->14
-            (2, ((1, 'EVSEMaximumDischargePower_L3', 1, 16, False), (1, 'EVSEMinimumDischargePower', 1, 14, False)), 2, 0),
-            # 16: SE(EVSEMinimumDischargePower)->14
-            (1, ((1, 'EVSEMinimumDischargePower', 1, 14, False),), 2, 0),
-            # 17: SE(EVSEMinimumDischargePower_L3)->18, EE
-            (2, ((1, 'EVSEMinimumDischargePower_L3', 1, 18, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVSEMaximumChargePower_L2)->+1, SE(EVSEMaximumChargePower_L3)->+2, SE(EVSEMinimumChargePower)->+3
+            (2, ((1, 'EVSEMaximumChargePower_L2', 1, 1, False), (1, 'EVSEMaximumChargePower_L3', 1, 2, False), (1, 'EVSEMinimumChargePower', 1, 3, False)), 2, 0),
+            # 2: SE(EVSEMaximumChargePower_L3)->+1, SE(EVSEMinimumChargePower)->+2
+            (2, ((1, 'EVSEMaximumChargePower_L3', 1, 1, False), (1, 'EVSEMinimumChargePower', 1, 2, False)), 2, 0),
+            # 3: SE(EVSEMinimumChargePower)->+1
+            (1, ((1, 'EVSEMinimumChargePower', 1, 1, False),), 2, 0),
+            # 4: SE(EVSEMinimumChargePower_L2)->+2, SE(EVSEMinimumChargePower_L3)->+3, SE(EVSENominalFrequency)->+1
+            (2, ((1, 'EVSEMinimumChargePower_L2', 1, 2, False), (1, 'EVSEMinimumChargePower_L3', 1, 3, False), (1, 'EVSENominalFrequency', 1, 1, False)), 2, 0),
+            # 5: SE(MaximumPowerAsymmetry)->+4, SE(EVSEPowerRampLimitation)->+5, SE(EVSEPresentActivePower)->+6, SE(EVSEPresentActivePower_L2)->+7, SE(EVSEPresentActivePower_L3)->+8, SE(EVSEMaximumDischargePower)->+3
+            (3, ((1, 'MaximumPowerAsymmetry', 1, 4, False), (1, 'EVSEPowerRampLimitation', 1, 5, False), (1, 'EVSEPresentActivePower', 1, 6, False), (1, 'EVSEPresentActivePower_L2', 1, 7, False), (1, 'EVSEPresentActivePower_L3', 1, 8, False), (1, 'EVSEMaximumDischargePower', 1, 3, False)), 2, 0),
+            # 6: SE(EVSEMinimumChargePower_L3)->+1, SE(EVSENominalFrequency)->-1
+            (2, ((1, 'EVSEMinimumChargePower_L3', 1, 1, False), (1, 'EVSENominalFrequency', 1, -1, False)), 2, 0),
+            # 7: SE(EVSENominalFrequency)->-2
+            (1, ((1, 'EVSENominalFrequency', 1, -2, False),), 2, 0),
+            # 8: SE(EVSEMaximumDischargePower_L2)->+6, SE(EVSEMaximumDischargePower_L3)->+7, SE(EVSEMinimumDischargePower)->+8
+            (2, ((1, 'EVSEMaximumDischargePower_L2', 1, 6, False), (1, 'EVSEMaximumDischargePower_L3', 1, 7, False), (1, 'EVSEMinimumDischargePower', 1, 8, False)), 2, 0),
+            # 9: SE(EVSEPowerRampLimitation)->+1, SE(EVSEPresentActivePower)->+2, SE(EVSEPresentActivePower_L2)->+3, SE(EVSEPresentActivePower_L3)->+4, SE(EVSEMaximumDischargePower)->-1
+            (3, ((1, 'EVSEPowerRampLimitation', 1, 1, False), (1, 'EVSEPresentActivePower', 1, 2, False), (1, 'EVSEPresentActivePower_L2', 1, 3, False), (1, 'EVSEPresentActivePower_L3', 1, 4, False), (1, 'EVSEMaximumDischargePower', 1, -1, False)), 2, 0),
+            # 10: SE(EVSEPresentActivePower)->+1, SE(EVSEPresentActivePower_L2)->+2, SE(EVSEPresentActivePower_L3)->+3, SE(EVSEMaximumDischargePower)->-2
+            (3, ((1, 'EVSEPresentActivePower', 1, 1, False), (1, 'EVSEPresentActivePower_L2', 1, 2, False), (1, 'EVSEPresentActivePower_L3', 1, 3, False), (1, 'EVSEMaximumDischargePower', 1, -2, False)), 2, 0),
+            # 11: SE(EVSEPresentActivePower_L2)->+1, SE(EVSEPresentActivePower_L3)->+2, SE(EVSEMaximumDischargePower)->-3
+            (2, ((1, 'EVSEPresentActivePower_L2', 1, 1, False), (1, 'EVSEPresentActivePower_L3', 1, 2, False), (1, 'EVSEMaximumDischargePower', 1, -3, False)), 2, 0),
+            # 12: SE(EVSEPresentActivePower_L3)->+1, SE(EVSEMaximumDischargePower)->-4
+            (2, ((1, 'EVSEPresentActivePower_L3', 1, 1, False), (1, 'EVSEMaximumDischargePower', 1, -4, False)), 2, 0),
+            # 13: SE(EVSEMaximumDischargePower)->-5
+            (1, ((1, 'EVSEMaximumDischargePower', 1, -5, False),), 2, 0),
+            # 14: SE(EVSEMaximumDischargePower_L3)->+1, SE(EVSEMinimumDischargePower)->+2
+            (2, ((1, 'EVSEMaximumDischargePower_L3', 1, 1, False), (1, 'EVSEMinimumDischargePower', 1, 2, False)), 2, 0),
+            # 15: SE(EVSEMinimumDischargePower)->+1
+            (1, ((1, 'EVSEMinimumDischargePower', 1, 1, False),), 2, 0),
+            # 16: SE(EVSEMinimumDischargePower_L2)->+1, SE(EVSEMinimumDischargePower_L3)->+2, EE
+            (2, ((1, 'EVSEMinimumDischargePower_L2', 1, 1, False), (1, 'EVSEMinimumDischargePower_L3', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 17: SE(EVSEMinimumDischargePower_L3)->+1, EE
+            (2, ((1, 'EVSEMinimumDischargePower_L3', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 18: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -1009,42 +965,42 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 45
         'ManifestType',
         (
-            # 0: AT(Id)->1, SE(Reference*)->2
+            # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'Reference', 9, 2, True)), 3, 0),
-            # 1: SE(Reference*)->2
-            (1, ((1, 'Reference', 9, 2, True),), 2, 0),
-            # 2: SE(Reference*)->3, EE
-            (2, ((1, 'Reference', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Reference*)->3, EE
-            (2, ((1, 'Reference', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(Reference*)->+1
+            (1, ((1, 'Reference', 9, 1, True),), 2, 0),
+            # 2: SE(Reference*)->+1, EE
+            (2, ((1, 'Reference', 9, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(Reference*)->+0, EE
+            (2, ((1, 'Reference', 9, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 46
         'SignaturePropertiesType',
         (
-            # 0: AT(Id)->1, SE(SignatureProperty*)->2
+            # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'SignatureProperty', 47, 2, True)), 3, 0),
-            # 1: SE(SignatureProperty*)->2
-            (1, ((1, 'SignatureProperty', 47, 2, True),), 2, 0),
-            # 2: SE(SignatureProperty*)->3, EE
-            (2, ((1, 'SignatureProperty', 47, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(SignatureProperty*)->3, EE
-            (2, ((1, 'SignatureProperty', 47, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SignatureProperty*)->+1
+            (1, ((1, 'SignatureProperty', 47, 1, True),), 2, 0),
+            # 2: SE(SignatureProperty*)->+1, EE
+            (2, ((1, 'SignatureProperty', 47, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(SignatureProperty*)->+0, EE
+            (2, ((1, 'SignatureProperty', 47, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 47
         'SignaturePropertyType',
         (
-            # 0: AT(Id)->1, AT(Target)->2
+            # 0: AT(Id)->+1, AT(Target)->+2
             (2, ((3, 'Id', 4, 1, False), (3, 'Target', 4, 2, False)), 3, 0),
-            # 1: AT(Target)->2
-            (1, ((3, 'Target', 4, 2, False),), 2, 0),
-            # 2: SE(*)(**)->3, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 3, True), (6, '#text', 0, 2, False)), 2, 0),
-            # 3: SE(*)(**)->4, EE, CH(mixed)(#text)->3
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
-            # 4: SE(*)(**)->4, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
+            # 1: AT(Target)->+1
+            (1, ((3, 'Target', 4, 1, False),), 2, 0),
+            # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
 )

@@ -36,10 +36,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 0
         'ACDP_ConnectReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
-            # 1: SE(EVElectricalChargingDeviceStatus)->2
-            (1, ((2, 'EVElectricalChargingDeviceStatus', 5, 2, False),), 2, 0),
+            # 1: SE(EVElectricalChargingDeviceStatus)->+1
+            (1, ((2, 'EVElectricalChargingDeviceStatus', 5, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -47,12 +47,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 1
         'MessageHeaderType',
         (
-            # 0: SE(SessionID)->1
+            # 0: SE(SessionID)->+1
             (1, ((2, 'SessionID', 0, 1, False),), 3, 0),
-            # 1: SE(TimeStamp)->2
-            (1, ((2, 'TimeStamp', 1, 2, False),), 2, 0),
-            # 2: SE(Signature)->3, EE
-            (2, ((1, 'Signature', 2, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(TimeStamp)->+1
+            (1, ((2, 'TimeStamp', 1, 1, False),), 2, 0),
+            # 2: SE(Signature)->+1, EE
+            (2, ((1, 'Signature', 2, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -60,76 +60,76 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 2
         'SignatureType',
         (
-            # 0: AT(Id)->1, SE(SignedInfo)->2
+            # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'SignedInfo', 3, 2, False)), 3, 0),
-            # 1: SE(SignedInfo)->2
-            (1, ((1, 'SignedInfo', 3, 2, False),), 2, 0),
-            # 2: SE(SignatureValue)->3
-            (1, ((1, 'SignatureValue', 10, 3, False),), 2, 0),
-            # 3: SE(KeyInfo)->5, SE(Object*)->4, EE
-            (2, ((1, 'KeyInfo', 11, 5, False), (1, 'Object', 20, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(Object*)->4, EE
-            (2, ((1, 'Object', 20, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Object*)->4, EE
-            (2, ((1, 'Object', 20, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SignedInfo)->+1
+            (1, ((1, 'SignedInfo', 3, 1, False),), 2, 0),
+            # 2: SE(SignatureValue)->+1
+            (1, ((1, 'SignatureValue', 10, 1, False),), 2, 0),
+            # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
+            (2, ((1, 'KeyInfo', 11, 1, False), (1, 'Object', 20, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(Object*)->+1, EE
+            (2, ((1, 'Object', 20, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Object*)->+0, EE
+            (2, ((1, 'Object', 20, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 3
         'SignedInfoType',
         (
-            # 0: AT(Id)->1, SE(CanonicalizationMethod)->2
+            # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'CanonicalizationMethod', 4, 2, False)), 3, 0),
-            # 1: SE(CanonicalizationMethod)->2
-            (1, ((1, 'CanonicalizationMethod', 4, 2, False),), 2, 0),
-            # 2: SE(SignatureMethod)->3
-            (1, ((1, 'SignatureMethod', 5, 3, False),), 2, 0),
-            # 3: SE(Reference*)->4
-            (1, ((1, 'Reference', 6, 4, True),), 2, 0),
-            # 4: SE(Reference*)->5, EE
-            (2, ((1, 'Reference', 6, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Reference*)->5, EE
-            (2, ((1, 'Reference', 6, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(CanonicalizationMethod)->+1
+            (1, ((1, 'CanonicalizationMethod', 4, 1, False),), 2, 0),
+            # 2: SE(SignatureMethod)->+1
+            (1, ((1, 'SignatureMethod', 5, 1, False),), 2, 0),
+            # 3: SE(Reference*)->+1
+            (1, ((1, 'Reference', 6, 1, True),), 2, 0),
+            # 4: SE(Reference*)->+1, EE
+            (2, ((1, 'Reference', 6, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Reference*)->+0, EE
+            (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 4
         'CanonicalizationMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
-            # 1: SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
+            # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 5
         'SignatureMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
-            # 1: SE(HMACOutputLength)->2, SE(*)(**)->3, EE, CH(mixed)(#text)->1
-            (3, ((2, 'HMACOutputLength', 3, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->3, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(*)(**)->3, EE, CH(mixed)(#text)->3
-            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'HMACOutputLength', 3, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 6
         'ReferenceType',
         (
-            # 0: AT(Id)->1, AT(Type)->2, AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
+            # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
             (3, ((3, 'Id', 2, 1, False), (3, 'Type', 2, 2, False), (3, 'URI', 2, 3, False), (1, 'Transforms', 7, 4, False), (1, 'DigestMethod', 9, 5, False)), 3, 0),
-            # 1: AT(Type)->2, AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
-            (3, ((3, 'Type', 2, 2, False), (3, 'URI', 2, 3, False), (1, 'Transforms', 7, 4, False), (1, 'DigestMethod', 9, 5, False)), 2, 0),
-            # 2: AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
-            (2, ((3, 'URI', 2, 3, False), (1, 'Transforms', 7, 4, False), (1, 'DigestMethod', 9, 5, False)), 2, 0),
-            # 3: SE(Transforms)->4, SE(DigestMethod)->5
-            (2, ((1, 'Transforms', 7, 4, False), (1, 'DigestMethod', 9, 5, False)), 2, 0),
-            # 4: SE(DigestMethod)->5
-            (1, ((1, 'DigestMethod', 9, 5, False),), 2, 0),
-            # 5: SE(DigestValue)->6
-            (1, ((2, 'DigestValue', 4, 6, False),), 2, 0),
+            # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
+            (3, ((3, 'Type', 2, 1, False), (3, 'URI', 2, 2, False), (1, 'Transforms', 7, 3, False), (1, 'DigestMethod', 9, 4, False)), 2, 0),
+            # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
+            (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (1, 'DigestMethod', 9, 3, False)), 2, 0),
+            # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
+            (2, ((1, 'Transforms', 7, 1, False), (1, 'DigestMethod', 9, 2, False)), 2, 0),
+            # 4: SE(DigestMethod)->+1
+            (1, ((1, 'DigestMethod', 9, 1, False),), 2, 0),
+            # 5: SE(DigestValue)->+1
+            (1, ((2, 'DigestValue', 4, 1, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -137,45 +137,45 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 7
         'TransformsType',
         (
-            # 0: SE(Transform*)->1
+            # 0: SE(Transform*)->+1
             (1, ((1, 'Transform', 8, 1, True),), 3, 0),
-            # 1: SE(Transform*)->2, EE
-            (2, ((1, 'Transform', 8, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(Transform*)->2, EE
-            (2, ((1, 'Transform', 8, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(Transform*)->+1, EE
+            (2, ((1, 'Transform', 8, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(Transform*)->+0, EE
+            (2, ((1, 'Transform', 8, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 8
         'TransformType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
-            # 1: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (3, ((2, 'XPath', 2, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (3, ((2, 'XPath', 2, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->3
-            (3, ((2, 'XPath', 2, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 2, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 2, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 2, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 9
         'DigestMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
-            # 1: SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
+            # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 10
         'SignatureValueType',
         (
-            # 0: AT(Id)->1, CH(CONTENT)->2
+            # 0: AT(Id)->+1, CH(CONTENT)->+2
             (2, ((3, 'Id', 2, 1, False), (4, 'CONTENT', 4, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->2
-            (1, ((4, 'CONTENT', 4, 2, False),), 2, 1),
+            # 1: CH(CONTENT)->+1
+            (1, ((4, 'CONTENT', 4, 1, False),), 2, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -183,76 +183,72 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 11
         'KeyInfoType',
         (
-            # 0: AT(Id)->1, SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
+            # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
             (4, ((3, 'Id', 2, 1, False), (2, 'KeyName', 2, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 2, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
-            # 1: SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
-            (4, ((2, 'KeyName', 2, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 2, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 2, 0),
-            # 2: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->2
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->3
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
-            # 4: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->4
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 5: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->5
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 5, False)), 1, 0),
-            # 6: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->6
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 6, False)), 1, 0),
-            # 7: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->7
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 7, False)), 1, 0),
-            # 8: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->8
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 8, False)), 1, 0),
-            # 9: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->9
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 9, False)), 1, 0),
-            # 10: SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
-            (4, ((2, 'KeyName', 2, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 2, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 2, 0),
-            # 11: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->11
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 11, False)), 1, 0),
-            # 12: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->12
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 12, False)), 1, 0),
-            # 13: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->13
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 13, False)), 1, 0),
-            # 14: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->14
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 14, False)), 1, 0),
-            # 15: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->15
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 15, False)), 1, 0),
-            # 16: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->16
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 16, False)), 1, 0),
-            # 17: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->17
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 17, False)), 1, 0),
-            # 18: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->18
-            (4, ((2, 'KeyName', 2, 11, True), (1, 'KeyValue', 12, 12, True), (1, 'RetrievalMethod', 15, 13, True), (1, 'X509Data', 16, 14, True), (1, 'PGPData', 18, 15, True), (1, 'SPKIData', 19, 16, True), (2, 'MgmtData', 2, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 18, False)), 1, 0),
+            # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
+            (4, ((2, 'KeyName', 2, 1, True), (1, 'KeyValue', 12, 2, True), (1, 'RetrievalMethod', 15, 3, True), (1, 'X509Data', 16, 4, True), (1, 'PGPData', 18, 5, True), (1, 'SPKIData', 19, 6, True), (2, 'MgmtData', 2, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, 9, True), (1, 'KeyValue', 12, 10, True), (1, 'RetrievalMethod', 15, 11, True), (1, 'X509Data', 16, 12, True), (1, 'PGPData', 18, 13, True), (1, 'SPKIData', 19, 14, True), (2, 'MgmtData', 2, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, 8, True), (1, 'KeyValue', 12, 9, True), (1, 'RetrievalMethod', 15, 10, True), (1, 'X509Data', 16, 11, True), (1, 'PGPData', 18, 12, True), (1, 'SPKIData', 19, 13, True), (2, 'MgmtData', 2, 14, True), (5, '*', 0, 15, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 4: SE(KeyName*)->+7, SE(KeyValue*)->+8, SE(RetrievalMethod*)->+9, SE(X509Data*)->+10, SE(PGPData*)->+11, SE(SPKIData*)->+12, SE(MgmtData*)->+13, SE(*)(**)->+14, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, 7, True), (1, 'KeyValue', 12, 8, True), (1, 'RetrievalMethod', 15, 9, True), (1, 'X509Data', 16, 10, True), (1, 'PGPData', 18, 11, True), (1, 'SPKIData', 19, 12, True), (2, 'MgmtData', 2, 13, True), (5, '*', 0, 14, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 5: SE(KeyName*)->+6, SE(KeyValue*)->+7, SE(RetrievalMethod*)->+8, SE(X509Data*)->+9, SE(PGPData*)->+10, SE(SPKIData*)->+11, SE(MgmtData*)->+12, SE(*)(**)->+13, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, 6, True), (1, 'KeyValue', 12, 7, True), (1, 'RetrievalMethod', 15, 8, True), (1, 'X509Data', 16, 9, True), (1, 'PGPData', 18, 10, True), (1, 'SPKIData', 19, 11, True), (2, 'MgmtData', 2, 12, True), (5, '*', 0, 13, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 6: SE(KeyName*)->+5, SE(KeyValue*)->+6, SE(RetrievalMethod*)->+7, SE(X509Data*)->+8, SE(PGPData*)->+9, SE(SPKIData*)->+10, SE(MgmtData*)->+11, SE(*)(**)->+12, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, 5, True), (1, 'KeyValue', 12, 6, True), (1, 'RetrievalMethod', 15, 7, True), (1, 'X509Data', 16, 8, True), (1, 'PGPData', 18, 9, True), (1, 'SPKIData', 19, 10, True), (2, 'MgmtData', 2, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 7: SE(KeyName*)->+4, SE(KeyValue*)->+5, SE(RetrievalMethod*)->+6, SE(X509Data*)->+7, SE(PGPData*)->+8, SE(SPKIData*)->+9, SE(MgmtData*)->+10, SE(*)(**)->+11, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, 4, True), (1, 'KeyValue', 12, 5, True), (1, 'RetrievalMethod', 15, 6, True), (1, 'X509Data', 16, 7, True), (1, 'PGPData', 18, 8, True), (1, 'SPKIData', 19, 9, True), (2, 'MgmtData', 2, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 8: SE(KeyName*)->+3, SE(KeyValue*)->+4, SE(RetrievalMethod*)->+5, SE(X509Data*)->+6, SE(PGPData*)->+7, SE(SPKIData*)->+8, SE(MgmtData*)->+9, SE(*)(**)->+10, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, 3, True), (1, 'KeyValue', 12, 4, True), (1, 'RetrievalMethod', 15, 5, True), (1, 'X509Data', 16, 6, True), (1, 'PGPData', 18, 7, True), (1, 'SPKIData', 19, 8, True), (2, 'MgmtData', 2, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 9: SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 2, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 10: SE(KeyName*)->-8, SE(KeyValue*)->-7, SE(RetrievalMethod*)->-6, SE(X509Data*)->-5, SE(PGPData*)->-4, SE(SPKIData*)->-3, SE(MgmtData*)->-2, SE(*)(**)->-1, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, -8, True), (1, 'KeyValue', 12, -7, True), (1, 'RetrievalMethod', 15, -6, True), (1, 'X509Data', 16, -5, True), (1, 'PGPData', 18, -4, True), (1, 'SPKIData', 19, -3, True), (2, 'MgmtData', 2, -2, True), (5, '*', 0, -1, True), (6, '#text', 0, 0, False)), 2, 0),
+            # 11: SE(KeyName*)->+0, SE(KeyValue*)->+1, SE(RetrievalMethod*)->+2, SE(X509Data*)->+3, SE(PGPData*)->+4, SE(SPKIData*)->+5, SE(MgmtData*)->+6, SE(*)(**)->+7, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, 0, True), (1, 'KeyValue', 12, 1, True), (1, 'RetrievalMethod', 15, 2, True), (1, 'X509Data', 16, 3, True), (1, 'PGPData', 18, 4, True), (1, 'SPKIData', 19, 5, True), (2, 'MgmtData', 2, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 12: SE(KeyName*)->-1, SE(KeyValue*)->+0, SE(RetrievalMethod*)->+1, SE(X509Data*)->+2, SE(PGPData*)->+3, SE(SPKIData*)->+4, SE(MgmtData*)->+5, SE(*)(**)->+6, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, -1, True), (1, 'KeyValue', 12, 0, True), (1, 'RetrievalMethod', 15, 1, True), (1, 'X509Data', 16, 2, True), (1, 'PGPData', 18, 3, True), (1, 'SPKIData', 19, 4, True), (2, 'MgmtData', 2, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 13: SE(KeyName*)->-2, SE(KeyValue*)->-1, SE(RetrievalMethod*)->+0, SE(X509Data*)->+1, SE(PGPData*)->+2, SE(SPKIData*)->+3, SE(MgmtData*)->+4, SE(*)(**)->+5, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, -2, True), (1, 'KeyValue', 12, -1, True), (1, 'RetrievalMethod', 15, 0, True), (1, 'X509Data', 16, 1, True), (1, 'PGPData', 18, 2, True), (1, 'SPKIData', 19, 3, True), (2, 'MgmtData', 2, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 14: SE(KeyName*)->-3, SE(KeyValue*)->-2, SE(RetrievalMethod*)->-1, SE(X509Data*)->+0, SE(PGPData*)->+1, SE(SPKIData*)->+2, SE(MgmtData*)->+3, SE(*)(**)->+4, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, -3, True), (1, 'KeyValue', 12, -2, True), (1, 'RetrievalMethod', 15, -1, True), (1, 'X509Data', 16, 0, True), (1, 'PGPData', 18, 1, True), (1, 'SPKIData', 19, 2, True), (2, 'MgmtData', 2, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 15: SE(KeyName*)->-4, SE(KeyValue*)->-3, SE(RetrievalMethod*)->-2, SE(X509Data*)->-1, SE(PGPData*)->+0, SE(SPKIData*)->+1, SE(MgmtData*)->+2, SE(*)(**)->+3, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, -4, True), (1, 'KeyValue', 12, -3, True), (1, 'RetrievalMethod', 15, -2, True), (1, 'X509Data', 16, -1, True), (1, 'PGPData', 18, 0, True), (1, 'SPKIData', 19, 1, True), (2, 'MgmtData', 2, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 16: SE(KeyName*)->-5, SE(KeyValue*)->-4, SE(RetrievalMethod*)->-3, SE(X509Data*)->-2, SE(PGPData*)->-1, SE(SPKIData*)->+0, SE(MgmtData*)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, -5, True), (1, 'KeyValue', 12, -4, True), (1, 'RetrievalMethod', 15, -3, True), (1, 'X509Data', 16, -2, True), (1, 'PGPData', 18, -1, True), (1, 'SPKIData', 19, 0, True), (2, 'MgmtData', 2, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 17: SE(KeyName*)->-6, SE(KeyValue*)->-5, SE(RetrievalMethod*)->-4, SE(X509Data*)->-3, SE(PGPData*)->-2, SE(SPKIData*)->-1, SE(MgmtData*)->+0, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, -6, True), (1, 'KeyValue', 12, -5, True), (1, 'RetrievalMethod', 15, -4, True), (1, 'X509Data', 16, -3, True), (1, 'PGPData', 18, -2, True), (1, 'SPKIData', 19, -1, True), (2, 'MgmtData', 2, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 2, -7, True), (1, 'KeyValue', 12, -6, True), (1, 'RetrievalMethod', 15, -5, True), (1, 'X509Data', 16, -4, True), (1, 'PGPData', 18, -3, True), (1, 'SPKIData', 19, -2, True), (2, 'MgmtData', 2, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 12
         'KeyValueType',
         (
-            # 0: SE(DSAKeyValue)->1, SE(RSAKeyValue)->2, SE(*)(*)->3, CH(mixed)(#text)->0
+            # 0: SE(DSAKeyValue)->+1, SE(RSAKeyValue)->+2, SE(*)(*)->+3, CH(mixed)(#text)->+0
             (3, ((1, 'DSAKeyValue', 13, 1, False), (1, 'RSAKeyValue', 14, 2, False), (5, '*', 0, 3, False), (6, '#text', 0, 0, False)), 3, 0),
-            # 1: EE, CH(mixed)(#text)->1
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: EE, CH(mixed)(#text)->2
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: EE, CH(mixed)(#text)->3
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
+            *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
     ),
     (  # 13
         'DSAKeyValueType',
         (
-            # 0: SE(P)->1, SE(G)->3, SE(Y)->2
-            (2, ((2, 'P', 4, 1, False), (2, 'G', 4, 3, False), (2, 'Y', 4, 2, False)), 3, 0),
-            # 1: SE(Q)->4
-            (1, ((2, 'Q', 4, 4, False),), 2, 0),
-            # 2: SE(J)->5, SE(Seed)->6, EE
-            (2, ((2, 'J', 4, 5, False), (2, 'Seed', 4, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Y)->2
-            (1, ((2, 'Y', 4, 2, False),), 2, 0),
-            # 4: SE(G)->3, SE(Y)->2
-            (2, ((2, 'G', 4, 3, False), (2, 'Y', 4, 2, False)), 2, 0),
-            # 5: SE(Seed)->6, EE
-            (2, ((2, 'Seed', 4, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(PgenCounter)->7
-            (1, ((2, 'PgenCounter', 4, 7, False),), 2, 0),
+            # 0: SE(P)->+1, SE(G)->+2, SE(Y)->+3
+            (2, ((2, 'P', 4, 1, False), (2, 'G', 4, 2, False), (2, 'Y', 4, 3, False)), 3, 0),
+            # 1: SE(Q)->+3
+            (1, ((2, 'Q', 4, 3, False),), 2, 0),
+            # 2: SE(Y)->+1
+            (1, ((2, 'Y', 4, 1, False),), 2, 0),
+            # 3: SE(J)->+2, SE(Seed)->+3, EE
+            (2, ((2, 'J', 4, 2, False), (2, 'Seed', 4, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(G)->-2, SE(Y)->-1
+            (2, ((2, 'G', 4, -2, False), (2, 'Y', 4, -1, False)), 2, 0),
+            # 5: SE(Seed)->+1, EE
+            (2, ((2, 'Seed', 4, 1, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(PgenCounter)->+1
+            (1, ((2, 'PgenCounter', 4, 1, False),), 2, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -260,10 +256,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 14
         'RSAKeyValueType',
         (
-            # 0: SE(Modulus)->1
+            # 0: SE(Modulus)->+1
             (1, ((2, 'Modulus', 4, 1, False),), 3, 0),
-            # 1: SE(Exponent)->2
-            (1, ((2, 'Exponent', 4, 2, False),), 2, 0),
+            # 1: SE(Exponent)->+1
+            (1, ((2, 'Exponent', 4, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -271,12 +267,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 15
         'RetrievalMethodType',
         (
-            # 0: AT(Type)->1, AT(URI)->2, SE(Transforms)->3, EE
+            # 0: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, EE
             (3, ((3, 'Type', 2, 1, False), (3, 'URI', 2, 2, False), (1, 'Transforms', 7, 3, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: AT(URI)->2, SE(Transforms)->3, EE
-            (2, ((3, 'URI', 2, 2, False), (1, 'Transforms', 7, 3, False), (0, '', 0, 0, False)), 2, 0),
-            # 2: SE(Transforms)->3, EE
-            (2, ((1, 'Transforms', 7, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: AT(URI)->+1, SE(Transforms)->+2, EE
+            (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (0, '', 0, 0, False)), 2, 0),
+            # 2: SE(Transforms)->+1, EE
+            (2, ((1, 'Transforms', 7, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -284,41 +280,41 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 16
         'X509DataType',
         (
-            # 0: SE(X509IssuerSerial*)->1, SE(X509SKI*)->2, SE(X509SubjectName*)->3, SE(X509Certificate*)->4, SE(X509CRL*)->5, SE(*)(**)->6
+            # 0: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6
             (3, ((1, 'X509IssuerSerial', 17, 1, True), (2, 'X509SKI', 4, 2, True), (2, 'X509SubjectName', 2, 3, True), (2, 'X509Certificate', 4, 4, True), (2, 'X509CRL', 4, 5, True), (5, '*', 0, 6, True)), 3, 0),
-            # 1: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 17, 7, True), (2, 'X509SKI', 4, 8, True), (2, 'X509SubjectName', 2, 9, True), (2, 'X509Certificate', 4, 10, True), (2, 'X509CRL', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(X509IssuerSerial*)->+6, SE(X509SKI*)->+7, SE(X509SubjectName*)->+8, SE(X509Certificate*)->+9, SE(X509CRL*)->+10, SE(*)(**)->+11, EE
+            (3, ((1, 'X509IssuerSerial', 17, 6, True), (2, 'X509SKI', 4, 7, True), (2, 'X509SubjectName', 2, 8, True), (2, 'X509Certificate', 4, 9, True), (2, 'X509CRL', 4, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(X509IssuerSerial*)->+5, SE(X509SKI*)->+6, SE(X509SubjectName*)->+7, SE(X509Certificate*)->+8, SE(X509CRL*)->+9, SE(*)(**)->+10, EE
+            (3, ((1, 'X509IssuerSerial', 17, 5, True), (2, 'X509SKI', 4, 6, True), (2, 'X509SubjectName', 2, 7, True), (2, 'X509Certificate', 4, 8, True), (2, 'X509CRL', 4, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(X509IssuerSerial*)->+4, SE(X509SKI*)->+5, SE(X509SubjectName*)->+6, SE(X509Certificate*)->+7, SE(X509CRL*)->+8, SE(*)(**)->+9, EE
+            (3, ((1, 'X509IssuerSerial', 17, 4, True), (2, 'X509SKI', 4, 5, True), (2, 'X509SubjectName', 2, 6, True), (2, 'X509Certificate', 4, 7, True), (2, 'X509CRL', 4, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(X509IssuerSerial*)->+3, SE(X509SKI*)->+4, SE(X509SubjectName*)->+5, SE(X509Certificate*)->+6, SE(X509CRL*)->+7, SE(*)(**)->+8, EE
+            (3, ((1, 'X509IssuerSerial', 17, 3, True), (2, 'X509SKI', 4, 4, True), (2, 'X509SubjectName', 2, 5, True), (2, 'X509Certificate', 4, 6, True), (2, 'X509CRL', 4, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(X509IssuerSerial*)->+2, SE(X509SKI*)->+3, SE(X509SubjectName*)->+4, SE(X509Certificate*)->+5, SE(X509CRL*)->+6, SE(*)(**)->+7, EE
+            (3, ((1, 'X509IssuerSerial', 17, 2, True), (2, 'X509SKI', 4, 3, True), (2, 'X509SubjectName', 2, 4, True), (2, 'X509Certificate', 4, 5, True), (2, 'X509CRL', 4, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6, EE
+            (3, ((1, 'X509IssuerSerial', 17, 1, True), (2, 'X509SKI', 4, 2, True), (2, 'X509SubjectName', 2, 3, True), (2, 'X509Certificate', 4, 4, True), (2, 'X509CRL', 4, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(X509IssuerSerial*)->+0, SE(X509SKI*)->+1, SE(X509SubjectName*)->+2, SE(X509Certificate*)->+3, SE(X509CRL*)->+4, SE(*)(**)->+5, EE
+            (3, ((1, 'X509IssuerSerial', 17, 0, True), (2, 'X509SKI', 4, 1, True), (2, 'X509SubjectName', 2, 2, True), (2, 'X509Certificate', 4, 3, True), (2, 'X509CRL', 4, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(X509IssuerSerial*)->-1, SE(X509SKI*)->+0, SE(X509SubjectName*)->+1, SE(X509Certificate*)->+2, SE(X509CRL*)->+3, SE(*)(**)->+4, EE
+            (3, ((1, 'X509IssuerSerial', 17, -1, True), (2, 'X509SKI', 4, 0, True), (2, 'X509SubjectName', 2, 1, True), (2, 'X509Certificate', 4, 2, True), (2, 'X509CRL', 4, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(X509IssuerSerial*)->-2, SE(X509SKI*)->-1, SE(X509SubjectName*)->+0, SE(X509Certificate*)->+1, SE(X509CRL*)->+2, SE(*)(**)->+3, EE
+            (3, ((1, 'X509IssuerSerial', 17, -2, True), (2, 'X509SKI', 4, -1, True), (2, 'X509SubjectName', 2, 0, True), (2, 'X509Certificate', 4, 1, True), (2, 'X509CRL', 4, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(X509IssuerSerial*)->-3, SE(X509SKI*)->-2, SE(X509SubjectName*)->-1, SE(X509Certificate*)->+0, SE(X509CRL*)->+1, SE(*)(**)->+2, EE
+            (3, ((1, 'X509IssuerSerial', 17, -3, True), (2, 'X509SKI', 4, -2, True), (2, 'X509SubjectName', 2, -1, True), (2, 'X509Certificate', 4, 0, True), (2, 'X509CRL', 4, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(X509IssuerSerial*)->-4, SE(X509SKI*)->-3, SE(X509SubjectName*)->-2, SE(X509Certificate*)->-1, SE(X509CRL*)->+0, SE(*)(**)->+1, EE
+            (3, ((1, 'X509IssuerSerial', 17, -4, True), (2, 'X509SKI', 4, -3, True), (2, 'X509SubjectName', 2, -2, True), (2, 'X509Certificate', 4, -1, True), (2, 'X509CRL', 4, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
+            (3, ((1, 'X509IssuerSerial', 17, -5, True), (2, 'X509SKI', 4, -4, True), (2, 'X509SubjectName', 2, -3, True), (2, 'X509Certificate', 4, -2, True), (2, 'X509CRL', 4, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 17
         'X509IssuerSerialType',
         (
-            # 0: SE(X509IssuerName)->1
+            # 0: SE(X509IssuerName)->+1
             (1, ((2, 'X509IssuerName', 2, 1, False),), 3, 0),
-            # 1: SE(X509SerialNumber)->2
-            (1, ((2, 'X509SerialNumber', 3, 2, False),), 2, 0),
+            # 1: SE(X509SerialNumber)->+1
+            (1, ((2, 'X509SerialNumber', 3, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -326,65 +322,63 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 18
         'PGPDataType',
         (
-            # 0: SE(PGPKeyID)->1, SE(PGPKeyPacket)->2
+            # 0: SE(PGPKeyID)->+1, SE(PGPKeyPacket)->+2
             (2, ((2, 'PGPKeyID', 4, 1, False), (2, 'PGPKeyPacket', 4, 2, False)), 3, 0),
-            # 1: SE(PGPKeyPacket)->3, SE(*)(**)->4, EE
-            (2, ((2, 'PGPKeyPacket', 4, 3, False), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(*)(**)->5, EE
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(*)(**)->4, EE
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(*)(**)->4, EE
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(*)(**)->5, EE
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(PGPKeyPacket)->+2, SE(*)(**)->+3, EE
+            (2, ((2, 'PGPKeyPacket', 4, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+3, EE
+            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(*)(**)->+1, EE
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 4..5: SE(*)(**)->+0, EE (2 identical states)
+            *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
     ),
     (  # 19
         'SPKIDataType',
         (
-            # 0: SE(SPKISexp*)->1
+            # 0: SE(SPKISexp*)->+1
             (1, ((2, 'SPKISexp', 4, 1, True),), 3, 0),
-            # 1: SE(SPKISexp*)->3, SE(*)(**)->2, EE
-            (2, ((2, 'SPKISexp', 4, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(SPKISexp*)->3, EE
-            (2, ((2, 'SPKISexp', 4, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(SPKISexp*)->3, SE(*)(**)->4, EE
-            (2, ((2, 'SPKISexp', 4, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(SPKISexp*)->3, EE
-            (2, ((2, 'SPKISexp', 4, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SPKISexp*)->+2, SE(*)(**)->+1, EE
+            (2, ((2, 'SPKISexp', 4, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(SPKISexp*)->+1, EE
+            (2, ((2, 'SPKISexp', 4, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(SPKISexp*)->+0, SE(*)(**)->+1, EE
+            (2, ((2, 'SPKISexp', 4, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(SPKISexp*)->-1, EE
+            (2, ((2, 'SPKISexp', 4, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 20
         'ObjectType',
         (
-            # 0: AT(Encoding)->1, AT(Id)->2, AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
+            # 0: AT(Encoding)->+1, AT(Id)->+2, AT(MimeType)->+3, SE(*)(**)->+5, EE, CH(mixed)(#text)->+4
             (3, ((3, 'Encoding', 2, 1, False), (3, 'Id', 2, 2, False), (3, 'MimeType', 2, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
-            # 1: AT(Id)->2, AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (3, ((3, 'Id', 2, 2, False), (3, 'MimeType', 2, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 2, 0),
-            # 2: AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (3, ((3, 'MimeType', 2, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 2, 0),
-            # 3: SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 4: SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 5: SE(*)(**)->5, EE, CH(mixed)(#text)->5
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 5, False)), 1, 0),
+            # 1: AT(Id)->+1, AT(MimeType)->+2, SE(*)(**)->+4, EE, CH(mixed)(#text)->+3
+            (3, ((3, 'Id', 2, 1, False), (3, 'MimeType', 2, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
+            # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
+            (3, ((3, 'MimeType', 2, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
+            # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 21
         'ACDP_ConnectResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 6, 2, False),), 2, 0),
-            # 2: SE(EVSEProcessing)->3
-            (1, ((2, 'EVSEProcessing', 7, 3, False),), 2, 0),
-            # 3: SE(EVSEElectricalChargingDeviceStatus)->4
-            (1, ((2, 'EVSEElectricalChargingDeviceStatus', 5, 4, False),), 2, 0),
-            # 4: SE(EVSEMechanicalChargingDeviceStatus)->5
-            (1, ((2, 'EVSEMechanicalChargingDeviceStatus', 8, 5, False),), 2, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 6, 1, False),), 2, 0),
+            # 2: SE(EVSEProcessing)->+1
+            (1, ((2, 'EVSEProcessing', 7, 1, False),), 2, 0),
+            # 3: SE(EVSEElectricalChargingDeviceStatus)->+1
+            (1, ((2, 'EVSEElectricalChargingDeviceStatus', 5, 1, False),), 2, 0),
+            # 4: SE(EVSEMechanicalChargingDeviceStatus)->+1
+            (1, ((2, 'EVSEMechanicalChargingDeviceStatus', 8, 1, False),), 2, 0),
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -392,10 +386,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 22
         'ACDP_SystemStatusReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
-            # 1: SE(EVTechnicalStatus)->2
-            (1, ((1, 'EVTechnicalStatus', 23, 2, False),), 2, 0),
+            # 1: SE(EVTechnicalStatus)->+1
+            (1, ((1, 'EVTechnicalStatus', 23, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -403,22 +397,22 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 23
         'EVTechnicalStatusType',
         (
-            # 0: SE(EVReadyToCharge)->1
+            # 0: SE(EVReadyToCharge)->+1
             (1, ((2, 'EVReadyToCharge', 9, 1, False),), 3, 0),
-            # 1: SE(EVImmobilizationRequest)->2
-            (1, ((2, 'EVImmobilizationRequest', 9, 2, False),), 2, 0),
-            # 2: SE(EVImmobilized)->3, SE(EVWLANStrength)->4, SE(EVCPStatus)->5, SE(EVSOC)->6, SE(EVErrorCode)->7, SE(EVTimeout)->8, EE
-            (3, ((2, 'EVImmobilized', 9, 3, False), (1, 'EVWLANStrength', 24, 4, False), (2, 'EVCPStatus', 12, 5, False), (2, 'EVSOC', 13, 6, False), (2, 'EVErrorCode', 14, 7, False), (2, 'EVTimeout', 9, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(EVWLANStrength)->4, SE(EVCPStatus)->5, SE(EVSOC)->6, SE(EVErrorCode)->7, SE(EVTimeout)->8, EE
-            (3, ((1, 'EVWLANStrength', 24, 4, False), (2, 'EVCPStatus', 12, 5, False), (2, 'EVSOC', 13, 6, False), (2, 'EVErrorCode', 14, 7, False), (2, 'EVTimeout', 9, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(EVCPStatus)->5, SE(EVSOC)->6, SE(EVErrorCode)->7, SE(EVTimeout)->8, EE
-            (3, ((2, 'EVCPStatus', 12, 5, False), (2, 'EVSOC', 13, 6, False), (2, 'EVErrorCode', 14, 7, False), (2, 'EVTimeout', 9, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(EVSOC)->6, SE(EVErrorCode)->7, SE(EVTimeout)->8, EE
-            (3, ((2, 'EVSOC', 13, 6, False), (2, 'EVErrorCode', 14, 7, False), (2, 'EVTimeout', 9, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(EVErrorCode)->7, SE(EVTimeout)->8, EE
-            (2, ((2, 'EVErrorCode', 14, 7, False), (2, 'EVTimeout', 9, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(EVTimeout)->8, EE
-            (2, ((2, 'EVTimeout', 9, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVImmobilizationRequest)->+1
+            (1, ((2, 'EVImmobilizationRequest', 9, 1, False),), 2, 0),
+            # 2: SE(EVImmobilized)->+1, SE(EVWLANStrength)->+2, SE(EVCPStatus)->+3, SE(EVSOC)->+4, SE(EVErrorCode)->+5, SE(EVTimeout)->+6, EE
+            (3, ((2, 'EVImmobilized', 9, 1, False), (1, 'EVWLANStrength', 24, 2, False), (2, 'EVCPStatus', 12, 3, False), (2, 'EVSOC', 13, 4, False), (2, 'EVErrorCode', 14, 5, False), (2, 'EVTimeout', 9, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(EVWLANStrength)->+1, SE(EVCPStatus)->+2, SE(EVSOC)->+3, SE(EVErrorCode)->+4, SE(EVTimeout)->+5, EE
+            (3, ((1, 'EVWLANStrength', 24, 1, False), (2, 'EVCPStatus', 12, 2, False), (2, 'EVSOC', 13, 3, False), (2, 'EVErrorCode', 14, 4, False), (2, 'EVTimeout', 9, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(EVCPStatus)->+1, SE(EVSOC)->+2, SE(EVErrorCode)->+3, SE(EVTimeout)->+4, EE
+            (3, ((2, 'EVCPStatus', 12, 1, False), (2, 'EVSOC', 13, 2, False), (2, 'EVErrorCode', 14, 3, False), (2, 'EVTimeout', 9, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(EVSOC)->+1, SE(EVErrorCode)->+2, SE(EVTimeout)->+3, EE
+            (3, ((2, 'EVSOC', 13, 1, False), (2, 'EVErrorCode', 14, 2, False), (2, 'EVTimeout', 9, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(EVErrorCode)->+1, SE(EVTimeout)->+2, EE
+            (2, ((2, 'EVErrorCode', 14, 1, False), (2, 'EVTimeout', 9, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(EVTimeout)->+1, EE
+            (2, ((2, 'EVTimeout', 9, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -426,10 +420,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 24
         'RationalNumberType',
         (
-            # 0: SE(Exponent)->1
+            # 0: SE(Exponent)->+1
             (1, ((2, 'Exponent', 10, 1, False),), 3, 0),
-            # 1: SE(Value)->2
-            (1, ((2, 'Value', 11, 2, False),), 2, 0),
+            # 1: SE(Value)->+1
+            (1, ((2, 'Value', 11, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -437,28 +431,28 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 25
         'ACDP_SystemStatusResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 6, 2, False),), 2, 0),
-            # 2: SE(EVSEMechanicalChargingDeviceStatus)->3
-            (1, ((2, 'EVSEMechanicalChargingDeviceStatus', 8, 3, False),), 2, 0),
-            # 3: SE(EVSEReadyToCharge)->4
-            (1, ((2, 'EVSEReadyToCharge', 9, 4, False),), 2, 0),
-            # 4: SE(EVSEIsolationStatus)->5
-            (1, ((2, 'EVSEIsolationStatus', 15, 5, False),), 2, 0),
-            # 5: SE(EVSEDisabled)->6
-            (1, ((2, 'EVSEDisabled', 9, 6, False),), 2, 0),
-            # 6: SE(EVSEUtilityInterruptEvent)->7
-            (1, ((2, 'EVSEUtilityInterruptEvent', 9, 7, False),), 2, 0),
-            # 7: SE(EVSEEmergencyShutdown)->8
-            (1, ((2, 'EVSEEmergencyShutdown', 9, 8, False),), 2, 0),
-            # 8: SE(EVSEMalfunction)->9
-            (1, ((2, 'EVSEMalfunction', 9, 9, False),), 2, 0),
-            # 9: SE(EVInChargePosition)->10
-            (1, ((2, 'EVInChargePosition', 9, 10, False),), 2, 0),
-            # 10: SE(EVAssociationStatus)->11
-            (1, ((2, 'EVAssociationStatus', 9, 11, False),), 2, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 6, 1, False),), 2, 0),
+            # 2: SE(EVSEMechanicalChargingDeviceStatus)->+1
+            (1, ((2, 'EVSEMechanicalChargingDeviceStatus', 8, 1, False),), 2, 0),
+            # 3: SE(EVSEReadyToCharge)->+1
+            (1, ((2, 'EVSEReadyToCharge', 9, 1, False),), 2, 0),
+            # 4: SE(EVSEIsolationStatus)->+1
+            (1, ((2, 'EVSEIsolationStatus', 15, 1, False),), 2, 0),
+            # 5: SE(EVSEDisabled)->+1
+            (1, ((2, 'EVSEDisabled', 9, 1, False),), 2, 0),
+            # 6: SE(EVSEUtilityInterruptEvent)->+1
+            (1, ((2, 'EVSEUtilityInterruptEvent', 9, 1, False),), 2, 0),
+            # 7: SE(EVSEEmergencyShutdown)->+1
+            (1, ((2, 'EVSEEmergencyShutdown', 9, 1, False),), 2, 0),
+            # 8: SE(EVSEMalfunction)->+1
+            (1, ((2, 'EVSEMalfunction', 9, 1, False),), 2, 0),
+            # 9: SE(EVInChargePosition)->+1
+            (1, ((2, 'EVInChargePosition', 9, 1, False),), 2, 0),
+            # 10: SE(EVAssociationStatus)->+1
+            (1, ((2, 'EVAssociationStatus', 9, 1, False),), 2, 0),
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -466,12 +460,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 26
         'ACDP_VehiclePositioningReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
-            # 1: SE(EVMobilityStatus)->2
-            (1, ((2, 'EVMobilityStatus', 9, 2, False),), 2, 0),
-            # 2: SE(EVPositioningSupport)->3
-            (1, ((2, 'EVPositioningSupport', 9, 3, False),), 2, 0),
+            # 1: SE(EVMobilityStatus)->+1
+            (1, ((2, 'EVMobilityStatus', 9, 1, False),), 2, 0),
+            # 2: SE(EVPositioningSupport)->+1
+            (1, ((2, 'EVPositioningSupport', 9, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -479,24 +473,24 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 27
         'ACDP_VehiclePositioningResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 6, 2, False),), 2, 0),
-            # 2: SE(EVSEProcessing)->3
-            (1, ((2, 'EVSEProcessing', 7, 3, False),), 2, 0),
-            # 3: SE(EVSEPositioningSupport)->4
-            (1, ((2, 'EVSEPositioningSupport', 9, 4, False),), 2, 0),
-            # 4: SE(EVRelativeXDeviation)->5
-            (1, ((2, 'EVRelativeXDeviation', 11, 5, False),), 2, 0),
-            # 5: SE(EVRelativeYDeviation)->6
-            (1, ((2, 'EVRelativeYDeviation', 11, 6, False),), 2, 0),
-            # 6: SE(ContactWindowXc)->7
-            (1, ((2, 'ContactWindowXc', 11, 7, False),), 2, 0),
-            # 7: SE(ContactWindowYc)->8
-            (1, ((2, 'ContactWindowYc', 11, 8, False),), 2, 0),
-            # 8: SE(EVInChargePosition)->9
-            (1, ((2, 'EVInChargePosition', 9, 9, False),), 2, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 6, 1, False),), 2, 0),
+            # 2: SE(EVSEProcessing)->+1
+            (1, ((2, 'EVSEProcessing', 7, 1, False),), 2, 0),
+            # 3: SE(EVSEPositioningSupport)->+1
+            (1, ((2, 'EVSEPositioningSupport', 9, 1, False),), 2, 0),
+            # 4: SE(EVRelativeXDeviation)->+1
+            (1, ((2, 'EVRelativeXDeviation', 11, 1, False),), 2, 0),
+            # 5: SE(EVRelativeYDeviation)->+1
+            (1, ((2, 'EVRelativeYDeviation', 11, 1, False),), 2, 0),
+            # 6: SE(ContactWindowXc)->+1
+            (1, ((2, 'ContactWindowXc', 11, 1, False),), 2, 0),
+            # 7: SE(ContactWindowYc)->+1
+            (1, ((2, 'ContactWindowYc', 11, 1, False),), 2, 0),
+            # 8: SE(EVInChargePosition)->+1
+            (1, ((2, 'EVInChargePosition', 9, 1, False),), 2, 0),
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -518,42 +512,42 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 30
         'ManifestType',
         (
-            # 0: AT(Id)->1, SE(Reference*)->2
+            # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'Reference', 6, 2, True)), 3, 0),
-            # 1: SE(Reference*)->2
-            (1, ((1, 'Reference', 6, 2, True),), 2, 0),
-            # 2: SE(Reference*)->3, EE
-            (2, ((1, 'Reference', 6, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Reference*)->3, EE
-            (2, ((1, 'Reference', 6, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(Reference*)->+1
+            (1, ((1, 'Reference', 6, 1, True),), 2, 0),
+            # 2: SE(Reference*)->+1, EE
+            (2, ((1, 'Reference', 6, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(Reference*)->+0, EE
+            (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 31
         'SignaturePropertiesType',
         (
-            # 0: AT(Id)->1, SE(SignatureProperty*)->2
+            # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'SignatureProperty', 32, 2, True)), 3, 0),
-            # 1: SE(SignatureProperty*)->2
-            (1, ((1, 'SignatureProperty', 32, 2, True),), 2, 0),
-            # 2: SE(SignatureProperty*)->3, EE
-            (2, ((1, 'SignatureProperty', 32, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(SignatureProperty*)->3, EE
-            (2, ((1, 'SignatureProperty', 32, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SignatureProperty*)->+1
+            (1, ((1, 'SignatureProperty', 32, 1, True),), 2, 0),
+            # 2: SE(SignatureProperty*)->+1, EE
+            (2, ((1, 'SignatureProperty', 32, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(SignatureProperty*)->+0, EE
+            (2, ((1, 'SignatureProperty', 32, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 32
         'SignaturePropertyType',
         (
-            # 0: AT(Id)->1, AT(Target)->2
+            # 0: AT(Id)->+1, AT(Target)->+2
             (2, ((3, 'Id', 2, 1, False), (3, 'Target', 2, 2, False)), 3, 0),
-            # 1: AT(Target)->2
-            (1, ((3, 'Target', 2, 2, False),), 2, 0),
-            # 2: SE(*)(**)->3, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 3, True), (6, '#text', 0, 2, False)), 2, 0),
-            # 3: SE(*)(**)->4, EE, CH(mixed)(#text)->3
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
-            # 4: SE(*)(**)->4, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
+            # 1: AT(Target)->+1
+            (1, ((3, 'Target', 2, 1, False),), 2, 0),
+            # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
 )

@@ -23,48 +23,12 @@ DATATYPES: tuple[Datatype, ...] = (
 
 GRAMMARS: tuple[Grammar, ...] = (
     (  # 0
-        '(anonymous)',
+        'supportedAppProtocolReqType',
         (
-            # 0: SE(AppProtocol*)->1
+            # 0: SE(AppProtocol*)->+1
             (1, ((1, 'AppProtocol', 1, 1, True),), 3, 0),
-            # 1: SE(AppProtocol*)->2, EE
-            (2, ((1, 'AppProtocol', 1, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(AppProtocol*)->3, EE
-            (2, ((1, 'AppProtocol', 1, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(AppProtocol*)->4, EE
-            (2, ((1, 'AppProtocol', 1, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(AppProtocol*)->5, EE
-            (2, ((1, 'AppProtocol', 1, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(AppProtocol*)->6, EE
-            (2, ((1, 'AppProtocol', 1, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(AppProtocol*)->7, EE
-            (2, ((1, 'AppProtocol', 1, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(AppProtocol*)->8, EE
-            (2, ((1, 'AppProtocol', 1, 8, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(AppProtocol*)->9, EE
-            (2, ((1, 'AppProtocol', 1, 9, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(AppProtocol*)->10, EE
-            (2, ((1, 'AppProtocol', 1, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(AppProtocol*)->11, EE
-            (2, ((1, 'AppProtocol', 1, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(AppProtocol*)->12, EE
-            (2, ((1, 'AppProtocol', 1, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(AppProtocol*)->13, EE
-            (2, ((1, 'AppProtocol', 1, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(AppProtocol*)->14, EE
-            (2, ((1, 'AppProtocol', 1, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(AppProtocol*)->15, EE
-            (2, ((1, 'AppProtocol', 1, 15, True), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(AppProtocol*)->16, EE
-            (2, ((1, 'AppProtocol', 1, 16, True), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(AppProtocol*)->17, EE
-            (2, ((1, 'AppProtocol', 1, 17, True), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(AppProtocol*)->18, EE
-            (2, ((1, 'AppProtocol', 1, 18, True), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(AppProtocol*)->19, EE
-            (2, ((1, 'AppProtocol', 1, 19, True), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(AppProtocol*)->20, EE
-            (2, ((1, 'AppProtocol', 1, 20, True), (0, '', 0, 0, False)), 1, 0),
+            # 1..19: SE(AppProtocol*)->+1, EE (19 identical states)
+            *(((2, ((1, 'AppProtocol', 1, 1, True), (0, '', 0, 0, False)), 1, 0),) * 19),
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -72,27 +36,27 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 1
         'AppProtocolType',
         (
-            # 0: SE(ProtocolNamespace)->1
+            # 0: SE(ProtocolNamespace)->+1
             (1, ((2, 'ProtocolNamespace', 0, 1, False),), 3, 0),
-            # 1: SE(VersionNumberMajor)->2
-            (1, ((2, 'VersionNumberMajor', 1, 2, False),), 2, 0),
-            # 2: SE(VersionNumberMinor)->3
-            (1, ((2, 'VersionNumberMinor', 1, 3, False),), 2, 0),
-            # 3: SE(SchemaID)->4
-            (1, ((2, 'SchemaID', 2, 4, False),), 2, 0),
-            # 4: SE(Priority)->5
-            (1, ((2, 'Priority', 3, 5, False),), 2, 0),
+            # 1: SE(VersionNumberMajor)->+1
+            (1, ((2, 'VersionNumberMajor', 1, 1, False),), 2, 0),
+            # 2: SE(VersionNumberMinor)->+1
+            (1, ((2, 'VersionNumberMinor', 1, 1, False),), 2, 0),
+            # 3: SE(SchemaID)->+1
+            (1, ((2, 'SchemaID', 2, 1, False),), 2, 0),
+            # 4: SE(Priority)->+1
+            (1, ((2, 'Priority', 3, 1, False),), 2, 0),
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
     ),
     (  # 2
-        '(anonymous)',
+        'supportedAppProtocolResType',
         (
-            # 0: SE(ResponseCode)->1
+            # 0: SE(ResponseCode)->+1
             (1, ((2, 'ResponseCode', 4, 1, False),), 3, 0),
-            # 1: SE(SchemaID)->2, EE
-            (2, ((2, 'SchemaID', 2, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SchemaID)->+1, EE
+            (2, ((2, 'SchemaID', 2, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),

@@ -37,28 +37,28 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 0
         'BPT_DC_CPDReqEnergyTransferModeType',
         (
-            # 0: SE(EVMaximumChargePower)->1
+            # 0: SE(EVMaximumChargePower)->+1
             (1, ((1, 'EVMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVMinimumChargePower)->2
-            (1, ((1, 'EVMinimumChargePower', 1, 2, False),), 2, 0),
-            # 2: SE(EVMaximumChargeCurrent)->3
-            (1, ((1, 'EVMaximumChargeCurrent', 1, 3, False),), 2, 0),
-            # 3: SE(EVMinimumChargeCurrent)->4
-            (1, ((1, 'EVMinimumChargeCurrent', 1, 4, False),), 2, 0),
-            # 4: SE(EVMaximumVoltage)->5
-            (1, ((1, 'EVMaximumVoltage', 1, 5, False),), 2, 0),
-            # 5: SE(EVMinimumVoltage)->6
-            (1, ((1, 'EVMinimumVoltage', 1, 6, False),), 2, 0),
-            # 6: SE(TargetSOC)->7, SE(EVMaximumDischargePower)->8
-            (2, ((2, 'TargetSOC', 2, 7, False), (1, 'EVMaximumDischargePower', 1, 8, False)), 2, 0),
-            # 7: SE(EVMaximumDischargePower)->8
-            (1, ((1, 'EVMaximumDischargePower', 1, 8, False),), 2, 0),
-            # 8: SE(EVMinimumDischargePower)->9
-            (1, ((1, 'EVMinimumDischargePower', 1, 9, False),), 2, 0),
-            # 9: SE(EVMaximumDischargeCurrent)->10
-            (1, ((1, 'EVMaximumDischargeCurrent', 1, 10, False),), 2, 0),
-            # 10: SE(EVMinimumDischargeCurrent)->11
-            (1, ((1, 'EVMinimumDischargeCurrent', 1, 11, False),), 2, 0),
+            # 1: SE(EVMinimumChargePower)->+1
+            (1, ((1, 'EVMinimumChargePower', 1, 1, False),), 2, 0),
+            # 2: SE(EVMaximumChargeCurrent)->+1
+            (1, ((1, 'EVMaximumChargeCurrent', 1, 1, False),), 2, 0),
+            # 3: SE(EVMinimumChargeCurrent)->+1
+            (1, ((1, 'EVMinimumChargeCurrent', 1, 1, False),), 2, 0),
+            # 4: SE(EVMaximumVoltage)->+1
+            (1, ((1, 'EVMaximumVoltage', 1, 1, False),), 2, 0),
+            # 5: SE(EVMinimumVoltage)->+1
+            (1, ((1, 'EVMinimumVoltage', 1, 1, False),), 2, 0),
+            # 6: SE(TargetSOC)->+1, SE(EVMaximumDischargePower)->+2
+            (2, ((2, 'TargetSOC', 2, 1, False), (1, 'EVMaximumDischargePower', 1, 2, False)), 2, 0),
+            # 7: SE(EVMaximumDischargePower)->+1
+            (1, ((1, 'EVMaximumDischargePower', 1, 1, False),), 2, 0),
+            # 8: SE(EVMinimumDischargePower)->+1
+            (1, ((1, 'EVMinimumDischargePower', 1, 1, False),), 2, 0),
+            # 9: SE(EVMaximumDischargeCurrent)->+1
+            (1, ((1, 'EVMaximumDischargeCurrent', 1, 1, False),), 2, 0),
+            # 10: SE(EVMinimumDischargeCurrent)->+1
+            (1, ((1, 'EVMinimumDischargeCurrent', 1, 1, False),), 2, 0),
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -66,10 +66,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 1
         'RationalNumberType',
         (
-            # 0: SE(Exponent)->1
+            # 0: SE(Exponent)->+1
             (1, ((2, 'Exponent', 0, 1, False),), 3, 0),
-            # 1: SE(Value)->2
-            (1, ((2, 'Value', 1, 2, False),), 2, 0),
+            # 1: SE(Value)->+1
+            (1, ((2, 'Value', 1, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -77,28 +77,28 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 2
         'BPT_DC_CPDResEnergyTransferModeType',
         (
-            # 0: SE(EVSEMaximumChargePower)->1
+            # 0: SE(EVSEMaximumChargePower)->+1
             (1, ((1, 'EVSEMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVSEMinimumChargePower)->2
-            (1, ((1, 'EVSEMinimumChargePower', 1, 2, False),), 2, 0),
-            # 2: SE(EVSEMaximumChargeCurrent)->3
-            (1, ((1, 'EVSEMaximumChargeCurrent', 1, 3, False),), 2, 0),
-            # 3: SE(EVSEMinimumChargeCurrent)->4
-            (1, ((1, 'EVSEMinimumChargeCurrent', 1, 4, False),), 2, 0),
-            # 4: SE(EVSEMaximumVoltage)->5
-            (1, ((1, 'EVSEMaximumVoltage', 1, 5, False),), 2, 0),
-            # 5: SE(EVSEMinimumVoltage)->6
-            (1, ((1, 'EVSEMinimumVoltage', 1, 6, False),), 2, 0),
-            # 6: SE(EVSEPowerRampLimitation)->7, SE(EVSEMaximumDischargePower)->8
-            (2, ((1, 'EVSEPowerRampLimitation', 1, 7, False), (1, 'EVSEMaximumDischargePower', 1, 8, False)), 2, 0),
-            # 7: SE(EVSEMaximumDischargePower)->8
-            (1, ((1, 'EVSEMaximumDischargePower', 1, 8, False),), 2, 0),
-            # 8: SE(EVSEMinimumDischargePower)->9
-            (1, ((1, 'EVSEMinimumDischargePower', 1, 9, False),), 2, 0),
-            # 9: SE(EVSEMaximumDischargeCurrent)->10
-            (1, ((1, 'EVSEMaximumDischargeCurrent', 1, 10, False),), 2, 0),
-            # 10: SE(EVSEMinimumDischargeCurrent)->11
-            (1, ((1, 'EVSEMinimumDischargeCurrent', 1, 11, False),), 2, 0),
+            # 1: SE(EVSEMinimumChargePower)->+1
+            (1, ((1, 'EVSEMinimumChargePower', 1, 1, False),), 2, 0),
+            # 2: SE(EVSEMaximumChargeCurrent)->+1
+            (1, ((1, 'EVSEMaximumChargeCurrent', 1, 1, False),), 2, 0),
+            # 3: SE(EVSEMinimumChargeCurrent)->+1
+            (1, ((1, 'EVSEMinimumChargeCurrent', 1, 1, False),), 2, 0),
+            # 4: SE(EVSEMaximumVoltage)->+1
+            (1, ((1, 'EVSEMaximumVoltage', 1, 1, False),), 2, 0),
+            # 5: SE(EVSEMinimumVoltage)->+1
+            (1, ((1, 'EVSEMinimumVoltage', 1, 1, False),), 2, 0),
+            # 6: SE(EVSEPowerRampLimitation)->+1, SE(EVSEMaximumDischargePower)->+2
+            (2, ((1, 'EVSEPowerRampLimitation', 1, 1, False), (1, 'EVSEMaximumDischargePower', 1, 2, False)), 2, 0),
+            # 7: SE(EVSEMaximumDischargePower)->+1
+            (1, ((1, 'EVSEMaximumDischargePower', 1, 1, False),), 2, 0),
+            # 8: SE(EVSEMinimumDischargePower)->+1
+            (1, ((1, 'EVSEMinimumDischargePower', 1, 1, False),), 2, 0),
+            # 9: SE(EVSEMaximumDischargeCurrent)->+1
+            (1, ((1, 'EVSEMaximumDischargeCurrent', 1, 1, False),), 2, 0),
+            # 10: SE(EVSEMinimumDischargeCurrent)->+1
+            (1, ((1, 'EVSEMinimumDischargeCurrent', 1, 1, False),), 2, 0),
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -106,34 +106,34 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 3
         'BPT_Dynamic_DC_CLReqControlModeType',
         (
-            # 0: SE(DepartureTime)->1, SE(EVTargetEnergyRequest)->2
+            # 0: SE(DepartureTime)->+1, SE(EVTargetEnergyRequest)->+2
             (2, ((2, 'DepartureTime', 3, 1, False), (1, 'EVTargetEnergyRequest', 1, 2, False)), 3, 0),
-            # 1: SE(EVTargetEnergyRequest)->2
-            (1, ((1, 'EVTargetEnergyRequest', 1, 2, False),), 2, 0),
-            # 2: SE(EVMaximumEnergyRequest)->3
-            (1, ((1, 'EVMaximumEnergyRequest', 1, 3, False),), 2, 0),
-            # 3: SE(EVMinimumEnergyRequest)->4
-            (1, ((1, 'EVMinimumEnergyRequest', 1, 4, False),), 2, 0),
-            # 4: SE(EVMaximumChargePower)->5
-            (1, ((1, 'EVMaximumChargePower', 1, 5, False),), 2, 0),
-            # 5: SE(EVMinimumChargePower)->6
-            (1, ((1, 'EVMinimumChargePower', 1, 6, False),), 2, 0),
-            # 6: SE(EVMaximumChargeCurrent)->7
-            (1, ((1, 'EVMaximumChargeCurrent', 1, 7, False),), 2, 0),
-            # 7: SE(EVMaximumVoltage)->8
-            (1, ((1, 'EVMaximumVoltage', 1, 8, False),), 2, 0),
-            # 8: SE(EVMinimumVoltage)->9
-            (1, ((1, 'EVMinimumVoltage', 1, 9, False),), 2, 0),
-            # 9: SE(EVMaximumDischargePower)->10
-            (1, ((1, 'EVMaximumDischargePower', 1, 10, False),), 2, 0),
-            # 10: SE(EVMinimumDischargePower)->11
-            (1, ((1, 'EVMinimumDischargePower', 1, 11, False),), 2, 0),
-            # 11: SE(EVMaximumDischargeCurrent)->12
-            (1, ((1, 'EVMaximumDischargeCurrent', 1, 12, False),), 2, 0),
-            # 12: SE(EVMaximumV2XEnergyRequest)->13, SE(EVMinimumV2XEnergyRequest)->14, EE
-            (2, ((1, 'EVMaximumV2XEnergyRequest', 1, 13, False), (1, 'EVMinimumV2XEnergyRequest', 1, 14, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(EVMinimumV2XEnergyRequest)->14, EE
-            (2, ((1, 'EVMinimumV2XEnergyRequest', 1, 14, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVTargetEnergyRequest)->+1
+            (1, ((1, 'EVTargetEnergyRequest', 1, 1, False),), 2, 0),
+            # 2: SE(EVMaximumEnergyRequest)->+1
+            (1, ((1, 'EVMaximumEnergyRequest', 1, 1, False),), 2, 0),
+            # 3: SE(EVMinimumEnergyRequest)->+1
+            (1, ((1, 'EVMinimumEnergyRequest', 1, 1, False),), 2, 0),
+            # 4: SE(EVMaximumChargePower)->+1
+            (1, ((1, 'EVMaximumChargePower', 1, 1, False),), 2, 0),
+            # 5: SE(EVMinimumChargePower)->+1
+            (1, ((1, 'EVMinimumChargePower', 1, 1, False),), 2, 0),
+            # 6: SE(EVMaximumChargeCurrent)->+1
+            (1, ((1, 'EVMaximumChargeCurrent', 1, 1, False),), 2, 0),
+            # 7: SE(EVMaximumVoltage)->+1
+            (1, ((1, 'EVMaximumVoltage', 1, 1, False),), 2, 0),
+            # 8: SE(EVMinimumVoltage)->+1
+            (1, ((1, 'EVMinimumVoltage', 1, 1, False),), 2, 0),
+            # 9: SE(EVMaximumDischargePower)->+1
+            (1, ((1, 'EVMaximumDischargePower', 1, 1, False),), 2, 0),
+            # 10: SE(EVMinimumDischargePower)->+1
+            (1, ((1, 'EVMinimumDischargePower', 1, 1, False),), 2, 0),
+            # 11: SE(EVMaximumDischargeCurrent)->+1
+            (1, ((1, 'EVMaximumDischargeCurrent', 1, 1, False),), 2, 0),
+            # 12: SE(EVMaximumV2XEnergyRequest)->+1, SE(EVMinimumV2XEnergyRequest)->+2, EE
+            (2, ((1, 'EVMaximumV2XEnergyRequest', 1, 1, False), (1, 'EVMinimumV2XEnergyRequest', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(EVMinimumV2XEnergyRequest)->+1, EE
+            (2, ((1, 'EVMinimumV2XEnergyRequest', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 14: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -141,30 +141,30 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 4
         'BPT_Dynamic_DC_CLResControlModeType',
         (
-            # 0: SE(DepartureTime)->1, SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSEMaximumChargePower)->5
+            # 0: SE(DepartureTime)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(AckMaxDelay)->+4, SE(EVSEMaximumChargePower)->+5
             (3, ((2, 'DepartureTime', 3, 1, False), (2, 'MinimumSOC', 2, 2, False), (2, 'TargetSOC', 2, 3, False), (2, 'AckMaxDelay', 4, 4, False), (1, 'EVSEMaximumChargePower', 1, 5, False)), 3, 0),
-            # 1: SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSEMaximumChargePower)->5
-            (3, ((2, 'MinimumSOC', 2, 2, False), (2, 'TargetSOC', 2, 3, False), (2, 'AckMaxDelay', 4, 4, False), (1, 'EVSEMaximumChargePower', 1, 5, False)), 2, 0),
-            # 2: SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSEMaximumChargePower)->5
-            (2, ((2, 'TargetSOC', 2, 3, False), (2, 'AckMaxDelay', 4, 4, False), (1, 'EVSEMaximumChargePower', 1, 5, False)), 2, 0),
-            # 3: SE(AckMaxDelay)->4, SE(EVSEMaximumChargePower)->5
-            (2, ((2, 'AckMaxDelay', 4, 4, False), (1, 'EVSEMaximumChargePower', 1, 5, False)), 2, 0),
-            # 4: SE(EVSEMaximumChargePower)->5
-            (1, ((1, 'EVSEMaximumChargePower', 1, 5, False),), 2, 0),
-            # 5: SE(EVSEMinimumChargePower)->6
-            (1, ((1, 'EVSEMinimumChargePower', 1, 6, False),), 2, 0),
-            # 6: SE(EVSEMaximumChargeCurrent)->7
-            (1, ((1, 'EVSEMaximumChargeCurrent', 1, 7, False),), 2, 0),
-            # 7: SE(EVSEMaximumVoltage)->8
-            (1, ((1, 'EVSEMaximumVoltage', 1, 8, False),), 2, 0),
-            # 8: SE(EVSEMaximumDischargePower)->9
-            (1, ((1, 'EVSEMaximumDischargePower', 1, 9, False),), 2, 0),
-            # 9: SE(EVSEMinimumDischargePower)->10
-            (1, ((1, 'EVSEMinimumDischargePower', 1, 10, False),), 2, 0),
-            # 10: SE(EVSEMaximumDischargeCurrent)->11
-            (1, ((1, 'EVSEMaximumDischargeCurrent', 1, 11, False),), 2, 0),
-            # 11: SE(EVSEMinimumVoltage)->12
-            (1, ((1, 'EVSEMinimumVoltage', 1, 12, False),), 2, 0),
+            # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(AckMaxDelay)->+3, SE(EVSEMaximumChargePower)->+4
+            (3, ((2, 'MinimumSOC', 2, 1, False), (2, 'TargetSOC', 2, 2, False), (2, 'AckMaxDelay', 4, 3, False), (1, 'EVSEMaximumChargePower', 1, 4, False)), 2, 0),
+            # 2: SE(TargetSOC)->+1, SE(AckMaxDelay)->+2, SE(EVSEMaximumChargePower)->+3
+            (2, ((2, 'TargetSOC', 2, 1, False), (2, 'AckMaxDelay', 4, 2, False), (1, 'EVSEMaximumChargePower', 1, 3, False)), 2, 0),
+            # 3: SE(AckMaxDelay)->+1, SE(EVSEMaximumChargePower)->+2
+            (2, ((2, 'AckMaxDelay', 4, 1, False), (1, 'EVSEMaximumChargePower', 1, 2, False)), 2, 0),
+            # 4: SE(EVSEMaximumChargePower)->+1
+            (1, ((1, 'EVSEMaximumChargePower', 1, 1, False),), 2, 0),
+            # 5: SE(EVSEMinimumChargePower)->+1
+            (1, ((1, 'EVSEMinimumChargePower', 1, 1, False),), 2, 0),
+            # 6: SE(EVSEMaximumChargeCurrent)->+1
+            (1, ((1, 'EVSEMaximumChargeCurrent', 1, 1, False),), 2, 0),
+            # 7: SE(EVSEMaximumVoltage)->+1
+            (1, ((1, 'EVSEMaximumVoltage', 1, 1, False),), 2, 0),
+            # 8: SE(EVSEMaximumDischargePower)->+1
+            (1, ((1, 'EVSEMaximumDischargePower', 1, 1, False),), 2, 0),
+            # 9: SE(EVSEMinimumDischargePower)->+1
+            (1, ((1, 'EVSEMinimumDischargePower', 1, 1, False),), 2, 0),
+            # 10: SE(EVSEMaximumDischargeCurrent)->+1
+            (1, ((1, 'EVSEMaximumDischargeCurrent', 1, 1, False),), 2, 0),
+            # 11: SE(EVSEMinimumVoltage)->+1
+            (1, ((1, 'EVSEMinimumVoltage', 1, 1, False),), 2, 0),
             # 12: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -172,55 +172,55 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 5
         'BPT_Scheduled_DC_CLReqControlModeType',
         (
-            # 0: SE(EVTargetEnergyRequest)->1, SE(EVMaximumEnergyRequest)->3, SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (3, ((1, 'EVTargetEnergyRequest', 1, 1, False), (1, 'EVMaximumEnergyRequest', 1, 3, False), (1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 3, 0),
-            # 1: SE(EVMaximumEnergyRequest)->3, SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (2, ((1, 'EVMaximumEnergyRequest', 1, 3, False), (1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 2, 0),
-            # 2: SE(EVTargetVoltage)->5
-            (1, ((1, 'EVTargetVoltage', 1, 5, False),), 2, 0),
-            # 3: SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (2, ((1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 2, 0),
-            # 4: SE(EVTargetCurrent)->2
-            (1, ((1, 'EVTargetCurrent', 1, 2, False),), 2, 0),
-            # 5: SE(EVMaximumChargePower)->7, SE(EVMinimumChargePower)->8, SE(EVMaximumChargeCurrent)->9, SE(EVMaximumVoltage)->10, SE(EVMinimumVoltage)->11, SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (4, ((1, 'EVMaximumChargePower', 1, 7, False), (1, 'EVMinimumChargePower', 1, 8, False), (1, 'EVMaximumChargeCurrent', 1, 9, False), (1, 'EVMaximumVoltage', 1, 10, False), (1, 'EVMinimumVoltage', 1, 11, False), (1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: EE
+            # 0: SE(EVTargetEnergyRequest)->+1, SE(EVMaximumEnergyRequest)->+2, SE(EVMinimumEnergyRequest)->+3, SE(EVTargetCurrent)->+4
+            (3, ((1, 'EVTargetEnergyRequest', 1, 1, False), (1, 'EVMaximumEnergyRequest', 1, 2, False), (1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVTargetCurrent', 1, 4, False)), 3, 0),
+            # 1: SE(EVMaximumEnergyRequest)->+1, SE(EVMinimumEnergyRequest)->+2, SE(EVTargetCurrent)->+3
+            (2, ((1, 'EVMaximumEnergyRequest', 1, 1, False), (1, 'EVMinimumEnergyRequest', 1, 2, False), (1, 'EVTargetCurrent', 1, 3, False)), 2, 0),
+            # 2: SE(EVMinimumEnergyRequest)->+1, SE(EVTargetCurrent)->+2
+            (2, ((1, 'EVMinimumEnergyRequest', 1, 1, False), (1, 'EVTargetCurrent', 1, 2, False)), 2, 0),
+            # 3: SE(EVTargetCurrent)->+1
+            (1, ((1, 'EVTargetCurrent', 1, 1, False),), 2, 0),
+            # 4: SE(EVTargetVoltage)->+1
+            (1, ((1, 'EVTargetVoltage', 1, 1, False),), 2, 0),
+            # 5: SE(EVMaximumChargePower)->+4, SE(EVMinimumChargePower)->+5, SE(EVMaximumChargeCurrent)->+6, SE(EVMaximumVoltage)->+7, SE(EVMinimumVoltage)->+8, SE(EVMaximumDischargePower)->+1, SE(EVMinimumDischargePower)->+2, SE(EVMaximumDischargeCurrent)->+3, EE
+            (4, ((1, 'EVMaximumChargePower', 1, 4, False), (1, 'EVMinimumChargePower', 1, 5, False), (1, 'EVMaximumChargeCurrent', 1, 6, False), (1, 'EVMaximumVoltage', 1, 7, False), (1, 'EVMinimumVoltage', 1, 8, False), (1, 'EVMaximumDischargePower', 1, 1, False), (1, 'EVMinimumDischargePower', 1, 2, False), (1, 'EVMaximumDischargeCurrent', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(EVMinimumDischargePower)->+1, SE(EVMaximumDischargeCurrent)->+2, EE
+            (2, ((1, 'EVMinimumDischargePower', 1, 1, False), (1, 'EVMaximumDischargeCurrent', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(EVMaximumDischargeCurrent)->+1, EE
+            (2, ((1, 'EVMaximumDischargeCurrent', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 7: SE(EVMinimumChargePower)->8, SE(EVMaximumChargeCurrent)->9, SE(EVMaximumVoltage)->10, SE(EVMinimumVoltage)->11, SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (4, ((1, 'EVMinimumChargePower', 1, 8, False), (1, 'EVMaximumChargeCurrent', 1, 9, False), (1, 'EVMaximumVoltage', 1, 10, False), (1, 'EVMinimumVoltage', 1, 11, False), (1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(EVMaximumChargeCurrent)->9, SE(EVMaximumVoltage)->10, SE(EVMinimumVoltage)->11, SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (3, ((1, 'EVMaximumChargeCurrent', 1, 9, False), (1, 'EVMaximumVoltage', 1, 10, False), (1, 'EVMinimumVoltage', 1, 11, False), (1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(EVMaximumVoltage)->10, SE(EVMinimumVoltage)->11, SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (3, ((1, 'EVMaximumVoltage', 1, 10, False), (1, 'EVMinimumVoltage', 1, 11, False), (1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(EVMinimumVoltage)->11, SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (3, ((1, 'EVMinimumVoltage', 1, 11, False), (1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(EVMaximumDischargePower)->12, SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (3, ((1, 'EVMaximumDischargePower', 1, 12, False), (1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(EVMinimumDischargePower)->13, SE(EVMaximumDischargeCurrent)->6, EE
-            (2, ((1, 'EVMinimumDischargePower', 1, 13, False), (1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(EVMaximumDischargeCurrent)->6, EE
-            (2, ((1, 'EVMaximumDischargeCurrent', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(EVMinimumChargePower)->+1, SE(EVMaximumChargeCurrent)->+2, SE(EVMaximumVoltage)->+3, SE(EVMinimumVoltage)->+4, SE(EVMaximumDischargePower)->-3, SE(EVMinimumDischargePower)->-2, SE(EVMaximumDischargeCurrent)->-1, EE
+            (4, ((1, 'EVMinimumChargePower', 1, 1, False), (1, 'EVMaximumChargeCurrent', 1, 2, False), (1, 'EVMaximumVoltage', 1, 3, False), (1, 'EVMinimumVoltage', 1, 4, False), (1, 'EVMaximumDischargePower', 1, -3, False), (1, 'EVMinimumDischargePower', 1, -2, False), (1, 'EVMaximumDischargeCurrent', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(EVMaximumChargeCurrent)->+1, SE(EVMaximumVoltage)->+2, SE(EVMinimumVoltage)->+3, SE(EVMaximumDischargePower)->-4, SE(EVMinimumDischargePower)->-3, SE(EVMaximumDischargeCurrent)->-2, EE
+            (3, ((1, 'EVMaximumChargeCurrent', 1, 1, False), (1, 'EVMaximumVoltage', 1, 2, False), (1, 'EVMinimumVoltage', 1, 3, False), (1, 'EVMaximumDischargePower', 1, -4, False), (1, 'EVMinimumDischargePower', 1, -3, False), (1, 'EVMaximumDischargeCurrent', 1, -2, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(EVMaximumVoltage)->+1, SE(EVMinimumVoltage)->+2, SE(EVMaximumDischargePower)->-5, SE(EVMinimumDischargePower)->-4, SE(EVMaximumDischargeCurrent)->-3, EE
+            (3, ((1, 'EVMaximumVoltage', 1, 1, False), (1, 'EVMinimumVoltage', 1, 2, False), (1, 'EVMaximumDischargePower', 1, -5, False), (1, 'EVMinimumDischargePower', 1, -4, False), (1, 'EVMaximumDischargeCurrent', 1, -3, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(EVMinimumVoltage)->+1, SE(EVMaximumDischargePower)->-6, SE(EVMinimumDischargePower)->-5, SE(EVMaximumDischargeCurrent)->-4, EE
+            (3, ((1, 'EVMinimumVoltage', 1, 1, False), (1, 'EVMaximumDischargePower', 1, -6, False), (1, 'EVMinimumDischargePower', 1, -5, False), (1, 'EVMaximumDischargeCurrent', 1, -4, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(EVMaximumDischargePower)->-7, SE(EVMinimumDischargePower)->-6, SE(EVMaximumDischargeCurrent)->-5, EE
+            (3, ((1, 'EVMaximumDischargePower', 1, -7, False), (1, 'EVMinimumDischargePower', 1, -6, False), (1, 'EVMaximumDischargeCurrent', 1, -5, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 6
         'BPT_Scheduled_DC_CLResControlModeType',
         (
-            # 0: SE(EVSEMaximumChargePower)->1, SE(EVSEMinimumChargePower)->2, SE(EVSEMaximumChargeCurrent)->3, SE(EVSEMaximumVoltage)->4, SE(EVSEMaximumDischargePower)->5, SE(EVSEMinimumDischargePower)->6, SE(EVSEMaximumDischargeCurrent)->7, SE(EVSEMinimumVoltage)->8, EE
+            # 0: SE(EVSEMaximumChargePower)->+1, SE(EVSEMinimumChargePower)->+2, SE(EVSEMaximumChargeCurrent)->+3, SE(EVSEMaximumVoltage)->+4, SE(EVSEMaximumDischargePower)->+5, SE(EVSEMinimumDischargePower)->+6, SE(EVSEMaximumDischargeCurrent)->+7, SE(EVSEMinimumVoltage)->+8, EE
             (4, ((1, 'EVSEMaximumChargePower', 1, 1, False), (1, 'EVSEMinimumChargePower', 1, 2, False), (1, 'EVSEMaximumChargeCurrent', 1, 3, False), (1, 'EVSEMaximumVoltage', 1, 4, False), (1, 'EVSEMaximumDischargePower', 1, 5, False), (1, 'EVSEMinimumDischargePower', 1, 6, False), (1, 'EVSEMaximumDischargeCurrent', 1, 7, False), (1, 'EVSEMinimumVoltage', 1, 8, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: SE(EVSEMinimumChargePower)->2, SE(EVSEMaximumChargeCurrent)->3, SE(EVSEMaximumVoltage)->4, SE(EVSEMaximumDischargePower)->5, SE(EVSEMinimumDischargePower)->6, SE(EVSEMaximumDischargeCurrent)->7, SE(EVSEMinimumVoltage)->8, EE
-            (4, ((1, 'EVSEMinimumChargePower', 1, 2, False), (1, 'EVSEMaximumChargeCurrent', 1, 3, False), (1, 'EVSEMaximumVoltage', 1, 4, False), (1, 'EVSEMaximumDischargePower', 1, 5, False), (1, 'EVSEMinimumDischargePower', 1, 6, False), (1, 'EVSEMaximumDischargeCurrent', 1, 7, False), (1, 'EVSEMinimumVoltage', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(EVSEMaximumChargeCurrent)->3, SE(EVSEMaximumVoltage)->4, SE(EVSEMaximumDischargePower)->5, SE(EVSEMinimumDischargePower)->6, SE(EVSEMaximumDischargeCurrent)->7, SE(EVSEMinimumVoltage)->8, EE
-            (3, ((1, 'EVSEMaximumChargeCurrent', 1, 3, False), (1, 'EVSEMaximumVoltage', 1, 4, False), (1, 'EVSEMaximumDischargePower', 1, 5, False), (1, 'EVSEMinimumDischargePower', 1, 6, False), (1, 'EVSEMaximumDischargeCurrent', 1, 7, False), (1, 'EVSEMinimumVoltage', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(EVSEMaximumVoltage)->4, SE(EVSEMaximumDischargePower)->5, SE(EVSEMinimumDischargePower)->6, SE(EVSEMaximumDischargeCurrent)->7, SE(EVSEMinimumVoltage)->8, EE
-            (3, ((1, 'EVSEMaximumVoltage', 1, 4, False), (1, 'EVSEMaximumDischargePower', 1, 5, False), (1, 'EVSEMinimumDischargePower', 1, 6, False), (1, 'EVSEMaximumDischargeCurrent', 1, 7, False), (1, 'EVSEMinimumVoltage', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(EVSEMaximumDischargePower)->5, SE(EVSEMinimumDischargePower)->6, SE(EVSEMaximumDischargeCurrent)->7, SE(EVSEMinimumVoltage)->8, EE
-            (3, ((1, 'EVSEMaximumDischargePower', 1, 5, False), (1, 'EVSEMinimumDischargePower', 1, 6, False), (1, 'EVSEMaximumDischargeCurrent', 1, 7, False), (1, 'EVSEMinimumVoltage', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(EVSEMinimumDischargePower)->6, SE(EVSEMaximumDischargeCurrent)->7, SE(EVSEMinimumVoltage)->8, EE
-            (3, ((1, 'EVSEMinimumDischargePower', 1, 6, False), (1, 'EVSEMaximumDischargeCurrent', 1, 7, False), (1, 'EVSEMinimumVoltage', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(EVSEMaximumDischargeCurrent)->7, SE(EVSEMinimumVoltage)->8, EE
-            (2, ((1, 'EVSEMaximumDischargeCurrent', 1, 7, False), (1, 'EVSEMinimumVoltage', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(EVSEMinimumVoltage)->8, EE
-            (2, ((1, 'EVSEMinimumVoltage', 1, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVSEMinimumChargePower)->+1, SE(EVSEMaximumChargeCurrent)->+2, SE(EVSEMaximumVoltage)->+3, SE(EVSEMaximumDischargePower)->+4, SE(EVSEMinimumDischargePower)->+5, SE(EVSEMaximumDischargeCurrent)->+6, SE(EVSEMinimumVoltage)->+7, EE
+            (4, ((1, 'EVSEMinimumChargePower', 1, 1, False), (1, 'EVSEMaximumChargeCurrent', 1, 2, False), (1, 'EVSEMaximumVoltage', 1, 3, False), (1, 'EVSEMaximumDischargePower', 1, 4, False), (1, 'EVSEMinimumDischargePower', 1, 5, False), (1, 'EVSEMaximumDischargeCurrent', 1, 6, False), (1, 'EVSEMinimumVoltage', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(EVSEMaximumChargeCurrent)->+1, SE(EVSEMaximumVoltage)->+2, SE(EVSEMaximumDischargePower)->+3, SE(EVSEMinimumDischargePower)->+4, SE(EVSEMaximumDischargeCurrent)->+5, SE(EVSEMinimumVoltage)->+6, EE
+            (3, ((1, 'EVSEMaximumChargeCurrent', 1, 1, False), (1, 'EVSEMaximumVoltage', 1, 2, False), (1, 'EVSEMaximumDischargePower', 1, 3, False), (1, 'EVSEMinimumDischargePower', 1, 4, False), (1, 'EVSEMaximumDischargeCurrent', 1, 5, False), (1, 'EVSEMinimumVoltage', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(EVSEMaximumVoltage)->+1, SE(EVSEMaximumDischargePower)->+2, SE(EVSEMinimumDischargePower)->+3, SE(EVSEMaximumDischargeCurrent)->+4, SE(EVSEMinimumVoltage)->+5, EE
+            (3, ((1, 'EVSEMaximumVoltage', 1, 1, False), (1, 'EVSEMaximumDischargePower', 1, 2, False), (1, 'EVSEMinimumDischargePower', 1, 3, False), (1, 'EVSEMaximumDischargeCurrent', 1, 4, False), (1, 'EVSEMinimumVoltage', 1, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(EVSEMaximumDischargePower)->+1, SE(EVSEMinimumDischargePower)->+2, SE(EVSEMaximumDischargeCurrent)->+3, SE(EVSEMinimumVoltage)->+4, EE
+            (3, ((1, 'EVSEMaximumDischargePower', 1, 1, False), (1, 'EVSEMinimumDischargePower', 1, 2, False), (1, 'EVSEMaximumDischargeCurrent', 1, 3, False), (1, 'EVSEMinimumVoltage', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(EVSEMinimumDischargePower)->+1, SE(EVSEMaximumDischargeCurrent)->+2, SE(EVSEMinimumVoltage)->+3, EE
+            (3, ((1, 'EVSEMinimumDischargePower', 1, 1, False), (1, 'EVSEMaximumDischargeCurrent', 1, 2, False), (1, 'EVSEMinimumVoltage', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(EVSEMaximumDischargeCurrent)->+1, SE(EVSEMinimumVoltage)->+2, EE
+            (2, ((1, 'EVSEMaximumDischargeCurrent', 1, 1, False), (1, 'EVSEMinimumVoltage', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(EVSEMinimumVoltage)->+1, EE
+            (2, ((1, 'EVSEMinimumVoltage', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -242,31 +242,31 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 9
         'CanonicalizationMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
-            # 1: SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
+            # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 10
         'DC_CPDReqEnergyTransferModeType',
         (
-            # 0: SE(EVMaximumChargePower)->1
+            # 0: SE(EVMaximumChargePower)->+1
             (1, ((1, 'EVMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVMinimumChargePower)->2
-            (1, ((1, 'EVMinimumChargePower', 1, 2, False),), 2, 0),
-            # 2: SE(EVMaximumChargeCurrent)->3
-            (1, ((1, 'EVMaximumChargeCurrent', 1, 3, False),), 2, 0),
-            # 3: SE(EVMinimumChargeCurrent)->4
-            (1, ((1, 'EVMinimumChargeCurrent', 1, 4, False),), 2, 0),
-            # 4: SE(EVMaximumVoltage)->5
-            (1, ((1, 'EVMaximumVoltage', 1, 5, False),), 2, 0),
-            # 5: SE(EVMinimumVoltage)->6
-            (1, ((1, 'EVMinimumVoltage', 1, 6, False),), 2, 0),
-            # 6: SE(TargetSOC)->7, EE
-            (2, ((2, 'TargetSOC', 2, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVMinimumChargePower)->+1
+            (1, ((1, 'EVMinimumChargePower', 1, 1, False),), 2, 0),
+            # 2: SE(EVMaximumChargeCurrent)->+1
+            (1, ((1, 'EVMaximumChargeCurrent', 1, 1, False),), 2, 0),
+            # 3: SE(EVMinimumChargeCurrent)->+1
+            (1, ((1, 'EVMinimumChargeCurrent', 1, 1, False),), 2, 0),
+            # 4: SE(EVMaximumVoltage)->+1
+            (1, ((1, 'EVMaximumVoltage', 1, 1, False),), 2, 0),
+            # 5: SE(EVMinimumVoltage)->+1
+            (1, ((1, 'EVMinimumVoltage', 1, 1, False),), 2, 0),
+            # 6: SE(TargetSOC)->+1, EE
+            (2, ((2, 'TargetSOC', 2, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -274,20 +274,20 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 11
         'DC_CPDResEnergyTransferModeType',
         (
-            # 0: SE(EVSEMaximumChargePower)->1
+            # 0: SE(EVSEMaximumChargePower)->+1
             (1, ((1, 'EVSEMaximumChargePower', 1, 1, False),), 3, 0),
-            # 1: SE(EVSEMinimumChargePower)->2
-            (1, ((1, 'EVSEMinimumChargePower', 1, 2, False),), 2, 0),
-            # 2: SE(EVSEMaximumChargeCurrent)->3
-            (1, ((1, 'EVSEMaximumChargeCurrent', 1, 3, False),), 2, 0),
-            # 3: SE(EVSEMinimumChargeCurrent)->4
-            (1, ((1, 'EVSEMinimumChargeCurrent', 1, 4, False),), 2, 0),
-            # 4: SE(EVSEMaximumVoltage)->5
-            (1, ((1, 'EVSEMaximumVoltage', 1, 5, False),), 2, 0),
-            # 5: SE(EVSEMinimumVoltage)->6
-            (1, ((1, 'EVSEMinimumVoltage', 1, 6, False),), 2, 0),
-            # 6: SE(EVSEPowerRampLimitation)->7, EE
-            (2, ((1, 'EVSEPowerRampLimitation', 1, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVSEMinimumChargePower)->+1
+            (1, ((1, 'EVSEMinimumChargePower', 1, 1, False),), 2, 0),
+            # 2: SE(EVSEMaximumChargeCurrent)->+1
+            (1, ((1, 'EVSEMaximumChargeCurrent', 1, 1, False),), 2, 0),
+            # 3: SE(EVSEMinimumChargeCurrent)->+1
+            (1, ((1, 'EVSEMinimumChargeCurrent', 1, 1, False),), 2, 0),
+            # 4: SE(EVSEMaximumVoltage)->+1
+            (1, ((1, 'EVSEMaximumVoltage', 1, 1, False),), 2, 0),
+            # 5: SE(EVSEMinimumVoltage)->+1
+            (1, ((1, 'EVSEMinimumVoltage', 1, 1, False),), 2, 0),
+            # 6: SE(EVSEPowerRampLimitation)->+1, EE
+            (2, ((1, 'EVSEPowerRampLimitation', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -295,7 +295,7 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 12
         'DC_CableCheckReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
@@ -304,12 +304,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 13
         'MessageHeaderType',
         (
-            # 0: SE(SessionID)->1
+            # 0: SE(SessionID)->+1
             (1, ((2, 'SessionID', 6, 1, False),), 3, 0),
-            # 1: SE(TimeStamp)->2
-            (1, ((2, 'TimeStamp', 7, 2, False),), 2, 0),
-            # 2: SE(Signature)->3, EE
-            (2, ((1, 'Signature', 14, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(TimeStamp)->+1
+            (1, ((2, 'TimeStamp', 7, 1, False),), 2, 0),
+            # 2: SE(Signature)->+1, EE
+            (2, ((1, 'Signature', 14, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -317,65 +317,65 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 14
         'SignatureType',
         (
-            # 0: AT(Id)->1, SE(SignedInfo)->2
+            # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 5, 1, False), (1, 'SignedInfo', 15, 2, False)), 3, 0),
-            # 1: SE(SignedInfo)->2
-            (1, ((1, 'SignedInfo', 15, 2, False),), 2, 0),
-            # 2: SE(SignatureValue)->3
-            (1, ((1, 'SignatureValue', 21, 3, False),), 2, 0),
-            # 3: SE(KeyInfo)->5, SE(Object*)->4, EE
-            (2, ((1, 'KeyInfo', 22, 5, False), (1, 'Object', 31, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(Object*)->4, EE
-            (2, ((1, 'Object', 31, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Object*)->4, EE
-            (2, ((1, 'Object', 31, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SignedInfo)->+1
+            (1, ((1, 'SignedInfo', 15, 1, False),), 2, 0),
+            # 2: SE(SignatureValue)->+1
+            (1, ((1, 'SignatureValue', 21, 1, False),), 2, 0),
+            # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
+            (2, ((1, 'KeyInfo', 22, 1, False), (1, 'Object', 31, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(Object*)->+1, EE
+            (2, ((1, 'Object', 31, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Object*)->+0, EE
+            (2, ((1, 'Object', 31, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 15
         'SignedInfoType',
         (
-            # 0: AT(Id)->1, SE(CanonicalizationMethod)->2
+            # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 5, 1, False), (1, 'CanonicalizationMethod', 9, 2, False)), 3, 0),
-            # 1: SE(CanonicalizationMethod)->2
-            (1, ((1, 'CanonicalizationMethod', 9, 2, False),), 2, 0),
-            # 2: SE(SignatureMethod)->3
-            (1, ((1, 'SignatureMethod', 16, 3, False),), 2, 0),
-            # 3: SE(Reference*)->4
-            (1, ((1, 'Reference', 17, 4, True),), 2, 0),
-            # 4: SE(Reference*)->5, EE
-            (2, ((1, 'Reference', 17, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Reference*)->5, EE
-            (2, ((1, 'Reference', 17, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(CanonicalizationMethod)->+1
+            (1, ((1, 'CanonicalizationMethod', 9, 1, False),), 2, 0),
+            # 2: SE(SignatureMethod)->+1
+            (1, ((1, 'SignatureMethod', 16, 1, False),), 2, 0),
+            # 3: SE(Reference*)->+1
+            (1, ((1, 'Reference', 17, 1, True),), 2, 0),
+            # 4: SE(Reference*)->+1, EE
+            (2, ((1, 'Reference', 17, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Reference*)->+0, EE
+            (2, ((1, 'Reference', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 16
         'SignatureMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
-            # 1: SE(HMACOutputLength)->2, SE(*)(**)->3, EE, CH(mixed)(#text)->1
-            (3, ((2, 'HMACOutputLength', 8, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->3, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(*)(**)->3, EE, CH(mixed)(#text)->3
-            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'HMACOutputLength', 8, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 17
         'ReferenceType',
         (
-            # 0: AT(Id)->1, AT(Type)->2, AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
+            # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
             (3, ((3, 'Id', 5, 1, False), (3, 'Type', 5, 2, False), (3, 'URI', 5, 3, False), (1, 'Transforms', 18, 4, False), (1, 'DigestMethod', 20, 5, False)), 3, 0),
-            # 1: AT(Type)->2, AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
-            (3, ((3, 'Type', 5, 2, False), (3, 'URI', 5, 3, False), (1, 'Transforms', 18, 4, False), (1, 'DigestMethod', 20, 5, False)), 2, 0),
-            # 2: AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
-            (2, ((3, 'URI', 5, 3, False), (1, 'Transforms', 18, 4, False), (1, 'DigestMethod', 20, 5, False)), 2, 0),
-            # 3: SE(Transforms)->4, SE(DigestMethod)->5
-            (2, ((1, 'Transforms', 18, 4, False), (1, 'DigestMethod', 20, 5, False)), 2, 0),
-            # 4: SE(DigestMethod)->5
-            (1, ((1, 'DigestMethod', 20, 5, False),), 2, 0),
-            # 5: SE(DigestValue)->6
-            (1, ((2, 'DigestValue', 9, 6, False),), 2, 0),
+            # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
+            (3, ((3, 'Type', 5, 1, False), (3, 'URI', 5, 2, False), (1, 'Transforms', 18, 3, False), (1, 'DigestMethod', 20, 4, False)), 2, 0),
+            # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
+            (2, ((3, 'URI', 5, 1, False), (1, 'Transforms', 18, 2, False), (1, 'DigestMethod', 20, 3, False)), 2, 0),
+            # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
+            (2, ((1, 'Transforms', 18, 1, False), (1, 'DigestMethod', 20, 2, False)), 2, 0),
+            # 4: SE(DigestMethod)->+1
+            (1, ((1, 'DigestMethod', 20, 1, False),), 2, 0),
+            # 5: SE(DigestValue)->+1
+            (1, ((2, 'DigestValue', 9, 1, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -383,45 +383,45 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 18
         'TransformsType',
         (
-            # 0: SE(Transform*)->1
+            # 0: SE(Transform*)->+1
             (1, ((1, 'Transform', 19, 1, True),), 3, 0),
-            # 1: SE(Transform*)->2, EE
-            (2, ((1, 'Transform', 19, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(Transform*)->2, EE
-            (2, ((1, 'Transform', 19, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(Transform*)->+1, EE
+            (2, ((1, 'Transform', 19, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(Transform*)->+0, EE
+            (2, ((1, 'Transform', 19, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 19
         'TransformType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
-            # 1: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (3, ((2, 'XPath', 5, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (3, ((2, 'XPath', 5, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->3
-            (3, ((2, 'XPath', 5, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 5, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 5, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 5, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 20
         'DigestMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
-            # 1: SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
+            # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 21
         'SignatureValueType',
         (
-            # 0: AT(Id)->1, CH(CONTENT)->2
+            # 0: AT(Id)->+1, CH(CONTENT)->+2
             (2, ((3, 'Id', 5, 1, False), (4, 'CONTENT', 9, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->2
-            (1, ((4, 'CONTENT', 9, 2, False),), 2, 1),
+            # 1: CH(CONTENT)->+1
+            (1, ((4, 'CONTENT', 9, 1, False),), 2, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -429,76 +429,72 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 22
         'KeyInfoType',
         (
-            # 0: AT(Id)->1, SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
+            # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
             (4, ((3, 'Id', 5, 1, False), (2, 'KeyName', 5, 2, True), (1, 'KeyValue', 23, 3, True), (1, 'RetrievalMethod', 26, 4, True), (1, 'X509Data', 27, 5, True), (1, 'PGPData', 29, 6, True), (1, 'SPKIData', 30, 7, True), (2, 'MgmtData', 5, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
-            # 1: SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
-            (4, ((2, 'KeyName', 5, 2, True), (1, 'KeyValue', 23, 3, True), (1, 'RetrievalMethod', 26, 4, True), (1, 'X509Data', 27, 5, True), (1, 'PGPData', 29, 6, True), (1, 'SPKIData', 30, 7, True), (2, 'MgmtData', 5, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 2, 0),
-            # 2: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->2
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->3
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
-            # 4: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->4
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 5: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->5
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 5, False)), 1, 0),
-            # 6: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->6
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 6, False)), 1, 0),
-            # 7: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->7
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 7, False)), 1, 0),
-            # 8: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->8
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 8, False)), 1, 0),
-            # 9: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->9
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 9, False)), 1, 0),
-            # 10: SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
-            (4, ((2, 'KeyName', 5, 2, True), (1, 'KeyValue', 23, 3, True), (1, 'RetrievalMethod', 26, 4, True), (1, 'X509Data', 27, 5, True), (1, 'PGPData', 29, 6, True), (1, 'SPKIData', 30, 7, True), (2, 'MgmtData', 5, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 2, 0),
-            # 11: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->11
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 11, False)), 1, 0),
-            # 12: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->12
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 12, False)), 1, 0),
-            # 13: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->13
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 13, False)), 1, 0),
-            # 14: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->14
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 14, False)), 1, 0),
-            # 15: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->15
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 15, False)), 1, 0),
-            # 16: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->16
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 16, False)), 1, 0),
-            # 17: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->17
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 17, False)), 1, 0),
-            # 18: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->18
-            (4, ((2, 'KeyName', 5, 11, True), (1, 'KeyValue', 23, 12, True), (1, 'RetrievalMethod', 26, 13, True), (1, 'X509Data', 27, 14, True), (1, 'PGPData', 29, 15, True), (1, 'SPKIData', 30, 16, True), (2, 'MgmtData', 5, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 18, False)), 1, 0),
+            # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
+            (4, ((2, 'KeyName', 5, 1, True), (1, 'KeyValue', 23, 2, True), (1, 'RetrievalMethod', 26, 3, True), (1, 'X509Data', 27, 4, True), (1, 'PGPData', 29, 5, True), (1, 'SPKIData', 30, 6, True), (2, 'MgmtData', 5, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, 9, True), (1, 'KeyValue', 23, 10, True), (1, 'RetrievalMethod', 26, 11, True), (1, 'X509Data', 27, 12, True), (1, 'PGPData', 29, 13, True), (1, 'SPKIData', 30, 14, True), (2, 'MgmtData', 5, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, 8, True), (1, 'KeyValue', 23, 9, True), (1, 'RetrievalMethod', 26, 10, True), (1, 'X509Data', 27, 11, True), (1, 'PGPData', 29, 12, True), (1, 'SPKIData', 30, 13, True), (2, 'MgmtData', 5, 14, True), (5, '*', 0, 15, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 4: SE(KeyName*)->+7, SE(KeyValue*)->+8, SE(RetrievalMethod*)->+9, SE(X509Data*)->+10, SE(PGPData*)->+11, SE(SPKIData*)->+12, SE(MgmtData*)->+13, SE(*)(**)->+14, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, 7, True), (1, 'KeyValue', 23, 8, True), (1, 'RetrievalMethod', 26, 9, True), (1, 'X509Data', 27, 10, True), (1, 'PGPData', 29, 11, True), (1, 'SPKIData', 30, 12, True), (2, 'MgmtData', 5, 13, True), (5, '*', 0, 14, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 5: SE(KeyName*)->+6, SE(KeyValue*)->+7, SE(RetrievalMethod*)->+8, SE(X509Data*)->+9, SE(PGPData*)->+10, SE(SPKIData*)->+11, SE(MgmtData*)->+12, SE(*)(**)->+13, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, 6, True), (1, 'KeyValue', 23, 7, True), (1, 'RetrievalMethod', 26, 8, True), (1, 'X509Data', 27, 9, True), (1, 'PGPData', 29, 10, True), (1, 'SPKIData', 30, 11, True), (2, 'MgmtData', 5, 12, True), (5, '*', 0, 13, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 6: SE(KeyName*)->+5, SE(KeyValue*)->+6, SE(RetrievalMethod*)->+7, SE(X509Data*)->+8, SE(PGPData*)->+9, SE(SPKIData*)->+10, SE(MgmtData*)->+11, SE(*)(**)->+12, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, 5, True), (1, 'KeyValue', 23, 6, True), (1, 'RetrievalMethod', 26, 7, True), (1, 'X509Data', 27, 8, True), (1, 'PGPData', 29, 9, True), (1, 'SPKIData', 30, 10, True), (2, 'MgmtData', 5, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 7: SE(KeyName*)->+4, SE(KeyValue*)->+5, SE(RetrievalMethod*)->+6, SE(X509Data*)->+7, SE(PGPData*)->+8, SE(SPKIData*)->+9, SE(MgmtData*)->+10, SE(*)(**)->+11, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, 4, True), (1, 'KeyValue', 23, 5, True), (1, 'RetrievalMethod', 26, 6, True), (1, 'X509Data', 27, 7, True), (1, 'PGPData', 29, 8, True), (1, 'SPKIData', 30, 9, True), (2, 'MgmtData', 5, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 8: SE(KeyName*)->+3, SE(KeyValue*)->+4, SE(RetrievalMethod*)->+5, SE(X509Data*)->+6, SE(PGPData*)->+7, SE(SPKIData*)->+8, SE(MgmtData*)->+9, SE(*)(**)->+10, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, 3, True), (1, 'KeyValue', 23, 4, True), (1, 'RetrievalMethod', 26, 5, True), (1, 'X509Data', 27, 6, True), (1, 'PGPData', 29, 7, True), (1, 'SPKIData', 30, 8, True), (2, 'MgmtData', 5, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 9: SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, 2, True), (1, 'KeyValue', 23, 3, True), (1, 'RetrievalMethod', 26, 4, True), (1, 'X509Data', 27, 5, True), (1, 'PGPData', 29, 6, True), (1, 'SPKIData', 30, 7, True), (2, 'MgmtData', 5, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 10: SE(KeyName*)->-8, SE(KeyValue*)->-7, SE(RetrievalMethod*)->-6, SE(X509Data*)->-5, SE(PGPData*)->-4, SE(SPKIData*)->-3, SE(MgmtData*)->-2, SE(*)(**)->-1, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, -8, True), (1, 'KeyValue', 23, -7, True), (1, 'RetrievalMethod', 26, -6, True), (1, 'X509Data', 27, -5, True), (1, 'PGPData', 29, -4, True), (1, 'SPKIData', 30, -3, True), (2, 'MgmtData', 5, -2, True), (5, '*', 0, -1, True), (6, '#text', 0, 0, False)), 2, 0),
+            # 11: SE(KeyName*)->+0, SE(KeyValue*)->+1, SE(RetrievalMethod*)->+2, SE(X509Data*)->+3, SE(PGPData*)->+4, SE(SPKIData*)->+5, SE(MgmtData*)->+6, SE(*)(**)->+7, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, 0, True), (1, 'KeyValue', 23, 1, True), (1, 'RetrievalMethod', 26, 2, True), (1, 'X509Data', 27, 3, True), (1, 'PGPData', 29, 4, True), (1, 'SPKIData', 30, 5, True), (2, 'MgmtData', 5, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 12: SE(KeyName*)->-1, SE(KeyValue*)->+0, SE(RetrievalMethod*)->+1, SE(X509Data*)->+2, SE(PGPData*)->+3, SE(SPKIData*)->+4, SE(MgmtData*)->+5, SE(*)(**)->+6, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, -1, True), (1, 'KeyValue', 23, 0, True), (1, 'RetrievalMethod', 26, 1, True), (1, 'X509Data', 27, 2, True), (1, 'PGPData', 29, 3, True), (1, 'SPKIData', 30, 4, True), (2, 'MgmtData', 5, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 13: SE(KeyName*)->-2, SE(KeyValue*)->-1, SE(RetrievalMethod*)->+0, SE(X509Data*)->+1, SE(PGPData*)->+2, SE(SPKIData*)->+3, SE(MgmtData*)->+4, SE(*)(**)->+5, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, -2, True), (1, 'KeyValue', 23, -1, True), (1, 'RetrievalMethod', 26, 0, True), (1, 'X509Data', 27, 1, True), (1, 'PGPData', 29, 2, True), (1, 'SPKIData', 30, 3, True), (2, 'MgmtData', 5, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 14: SE(KeyName*)->-3, SE(KeyValue*)->-2, SE(RetrievalMethod*)->-1, SE(X509Data*)->+0, SE(PGPData*)->+1, SE(SPKIData*)->+2, SE(MgmtData*)->+3, SE(*)(**)->+4, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, -3, True), (1, 'KeyValue', 23, -2, True), (1, 'RetrievalMethod', 26, -1, True), (1, 'X509Data', 27, 0, True), (1, 'PGPData', 29, 1, True), (1, 'SPKIData', 30, 2, True), (2, 'MgmtData', 5, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 15: SE(KeyName*)->-4, SE(KeyValue*)->-3, SE(RetrievalMethod*)->-2, SE(X509Data*)->-1, SE(PGPData*)->+0, SE(SPKIData*)->+1, SE(MgmtData*)->+2, SE(*)(**)->+3, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, -4, True), (1, 'KeyValue', 23, -3, True), (1, 'RetrievalMethod', 26, -2, True), (1, 'X509Data', 27, -1, True), (1, 'PGPData', 29, 0, True), (1, 'SPKIData', 30, 1, True), (2, 'MgmtData', 5, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 16: SE(KeyName*)->-5, SE(KeyValue*)->-4, SE(RetrievalMethod*)->-3, SE(X509Data*)->-2, SE(PGPData*)->-1, SE(SPKIData*)->+0, SE(MgmtData*)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, -5, True), (1, 'KeyValue', 23, -4, True), (1, 'RetrievalMethod', 26, -3, True), (1, 'X509Data', 27, -2, True), (1, 'PGPData', 29, -1, True), (1, 'SPKIData', 30, 0, True), (2, 'MgmtData', 5, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 17: SE(KeyName*)->-6, SE(KeyValue*)->-5, SE(RetrievalMethod*)->-4, SE(X509Data*)->-3, SE(PGPData*)->-2, SE(SPKIData*)->-1, SE(MgmtData*)->+0, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, -6, True), (1, 'KeyValue', 23, -5, True), (1, 'RetrievalMethod', 26, -4, True), (1, 'X509Data', 27, -3, True), (1, 'PGPData', 29, -2, True), (1, 'SPKIData', 30, -1, True), (2, 'MgmtData', 5, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 5, -7, True), (1, 'KeyValue', 23, -6, True), (1, 'RetrievalMethod', 26, -5, True), (1, 'X509Data', 27, -4, True), (1, 'PGPData', 29, -3, True), (1, 'SPKIData', 30, -2, True), (2, 'MgmtData', 5, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 23
         'KeyValueType',
         (
-            # 0: SE(DSAKeyValue)->1, SE(RSAKeyValue)->2, SE(*)(*)->3, CH(mixed)(#text)->0
+            # 0: SE(DSAKeyValue)->+1, SE(RSAKeyValue)->+2, SE(*)(*)->+3, CH(mixed)(#text)->+0
             (3, ((1, 'DSAKeyValue', 24, 1, False), (1, 'RSAKeyValue', 25, 2, False), (5, '*', 0, 3, False), (6, '#text', 0, 0, False)), 3, 0),
-            # 1: EE, CH(mixed)(#text)->1
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: EE, CH(mixed)(#text)->2
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: EE, CH(mixed)(#text)->3
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
+            *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
     ),
     (  # 24
         'DSAKeyValueType',
         (
-            # 0: SE(P)->1, SE(G)->3, SE(Y)->2
-            (2, ((2, 'P', 9, 1, False), (2, 'G', 9, 3, False), (2, 'Y', 9, 2, False)), 3, 0),
-            # 1: SE(Q)->4
-            (1, ((2, 'Q', 9, 4, False),), 2, 0),
-            # 2: SE(J)->5, SE(Seed)->6, EE
-            (2, ((2, 'J', 9, 5, False), (2, 'Seed', 9, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Y)->2
-            (1, ((2, 'Y', 9, 2, False),), 2, 0),
-            # 4: SE(G)->3, SE(Y)->2
-            (2, ((2, 'G', 9, 3, False), (2, 'Y', 9, 2, False)), 2, 0),
-            # 5: SE(Seed)->6, EE
-            (2, ((2, 'Seed', 9, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(PgenCounter)->7
-            (1, ((2, 'PgenCounter', 9, 7, False),), 2, 0),
+            # 0: SE(P)->+1, SE(G)->+2, SE(Y)->+3
+            (2, ((2, 'P', 9, 1, False), (2, 'G', 9, 2, False), (2, 'Y', 9, 3, False)), 3, 0),
+            # 1: SE(Q)->+3
+            (1, ((2, 'Q', 9, 3, False),), 2, 0),
+            # 2: SE(Y)->+1
+            (1, ((2, 'Y', 9, 1, False),), 2, 0),
+            # 3: SE(J)->+2, SE(Seed)->+3, EE
+            (2, ((2, 'J', 9, 2, False), (2, 'Seed', 9, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(G)->-2, SE(Y)->-1
+            (2, ((2, 'G', 9, -2, False), (2, 'Y', 9, -1, False)), 2, 0),
+            # 5: SE(Seed)->+1, EE
+            (2, ((2, 'Seed', 9, 1, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(PgenCounter)->+1
+            (1, ((2, 'PgenCounter', 9, 1, False),), 2, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -506,10 +502,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 25
         'RSAKeyValueType',
         (
-            # 0: SE(Modulus)->1
+            # 0: SE(Modulus)->+1
             (1, ((2, 'Modulus', 9, 1, False),), 3, 0),
-            # 1: SE(Exponent)->2
-            (1, ((2, 'Exponent', 9, 2, False),), 2, 0),
+            # 1: SE(Exponent)->+1
+            (1, ((2, 'Exponent', 9, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -517,12 +513,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 26
         'RetrievalMethodType',
         (
-            # 0: AT(Type)->1, AT(URI)->2, SE(Transforms)->3, EE
+            # 0: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, EE
             (3, ((3, 'Type', 5, 1, False), (3, 'URI', 5, 2, False), (1, 'Transforms', 18, 3, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: AT(URI)->2, SE(Transforms)->3, EE
-            (2, ((3, 'URI', 5, 2, False), (1, 'Transforms', 18, 3, False), (0, '', 0, 0, False)), 2, 0),
-            # 2: SE(Transforms)->3, EE
-            (2, ((1, 'Transforms', 18, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: AT(URI)->+1, SE(Transforms)->+2, EE
+            (2, ((3, 'URI', 5, 1, False), (1, 'Transforms', 18, 2, False), (0, '', 0, 0, False)), 2, 0),
+            # 2: SE(Transforms)->+1, EE
+            (2, ((1, 'Transforms', 18, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -530,41 +526,41 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 27
         'X509DataType',
         (
-            # 0: SE(X509IssuerSerial*)->1, SE(X509SKI*)->2, SE(X509SubjectName*)->3, SE(X509Certificate*)->4, SE(X509CRL*)->5, SE(*)(**)->6
+            # 0: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6
             (3, ((1, 'X509IssuerSerial', 28, 1, True), (2, 'X509SKI', 9, 2, True), (2, 'X509SubjectName', 5, 3, True), (2, 'X509Certificate', 9, 4, True), (2, 'X509CRL', 9, 5, True), (5, '*', 0, 6, True)), 3, 0),
-            # 1: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 28, 7, True), (2, 'X509SKI', 9, 8, True), (2, 'X509SubjectName', 5, 9, True), (2, 'X509Certificate', 9, 10, True), (2, 'X509CRL', 9, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(X509IssuerSerial*)->+6, SE(X509SKI*)->+7, SE(X509SubjectName*)->+8, SE(X509Certificate*)->+9, SE(X509CRL*)->+10, SE(*)(**)->+11, EE
+            (3, ((1, 'X509IssuerSerial', 28, 6, True), (2, 'X509SKI', 9, 7, True), (2, 'X509SubjectName', 5, 8, True), (2, 'X509Certificate', 9, 9, True), (2, 'X509CRL', 9, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(X509IssuerSerial*)->+5, SE(X509SKI*)->+6, SE(X509SubjectName*)->+7, SE(X509Certificate*)->+8, SE(X509CRL*)->+9, SE(*)(**)->+10, EE
+            (3, ((1, 'X509IssuerSerial', 28, 5, True), (2, 'X509SKI', 9, 6, True), (2, 'X509SubjectName', 5, 7, True), (2, 'X509Certificate', 9, 8, True), (2, 'X509CRL', 9, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(X509IssuerSerial*)->+4, SE(X509SKI*)->+5, SE(X509SubjectName*)->+6, SE(X509Certificate*)->+7, SE(X509CRL*)->+8, SE(*)(**)->+9, EE
+            (3, ((1, 'X509IssuerSerial', 28, 4, True), (2, 'X509SKI', 9, 5, True), (2, 'X509SubjectName', 5, 6, True), (2, 'X509Certificate', 9, 7, True), (2, 'X509CRL', 9, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(X509IssuerSerial*)->+3, SE(X509SKI*)->+4, SE(X509SubjectName*)->+5, SE(X509Certificate*)->+6, SE(X509CRL*)->+7, SE(*)(**)->+8, EE
+            (3, ((1, 'X509IssuerSerial', 28, 3, True), (2, 'X509SKI', 9, 4, True), (2, 'X509SubjectName', 5, 5, True), (2, 'X509Certificate', 9, 6, True), (2, 'X509CRL', 9, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(X509IssuerSerial*)->+2, SE(X509SKI*)->+3, SE(X509SubjectName*)->+4, SE(X509Certificate*)->+5, SE(X509CRL*)->+6, SE(*)(**)->+7, EE
+            (3, ((1, 'X509IssuerSerial', 28, 2, True), (2, 'X509SKI', 9, 3, True), (2, 'X509SubjectName', 5, 4, True), (2, 'X509Certificate', 9, 5, True), (2, 'X509CRL', 9, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6, EE
+            (3, ((1, 'X509IssuerSerial', 28, 1, True), (2, 'X509SKI', 9, 2, True), (2, 'X509SubjectName', 5, 3, True), (2, 'X509Certificate', 9, 4, True), (2, 'X509CRL', 9, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(X509IssuerSerial*)->+0, SE(X509SKI*)->+1, SE(X509SubjectName*)->+2, SE(X509Certificate*)->+3, SE(X509CRL*)->+4, SE(*)(**)->+5, EE
+            (3, ((1, 'X509IssuerSerial', 28, 0, True), (2, 'X509SKI', 9, 1, True), (2, 'X509SubjectName', 5, 2, True), (2, 'X509Certificate', 9, 3, True), (2, 'X509CRL', 9, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(X509IssuerSerial*)->-1, SE(X509SKI*)->+0, SE(X509SubjectName*)->+1, SE(X509Certificate*)->+2, SE(X509CRL*)->+3, SE(*)(**)->+4, EE
+            (3, ((1, 'X509IssuerSerial', 28, -1, True), (2, 'X509SKI', 9, 0, True), (2, 'X509SubjectName', 5, 1, True), (2, 'X509Certificate', 9, 2, True), (2, 'X509CRL', 9, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(X509IssuerSerial*)->-2, SE(X509SKI*)->-1, SE(X509SubjectName*)->+0, SE(X509Certificate*)->+1, SE(X509CRL*)->+2, SE(*)(**)->+3, EE
+            (3, ((1, 'X509IssuerSerial', 28, -2, True), (2, 'X509SKI', 9, -1, True), (2, 'X509SubjectName', 5, 0, True), (2, 'X509Certificate', 9, 1, True), (2, 'X509CRL', 9, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(X509IssuerSerial*)->-3, SE(X509SKI*)->-2, SE(X509SubjectName*)->-1, SE(X509Certificate*)->+0, SE(X509CRL*)->+1, SE(*)(**)->+2, EE
+            (3, ((1, 'X509IssuerSerial', 28, -3, True), (2, 'X509SKI', 9, -2, True), (2, 'X509SubjectName', 5, -1, True), (2, 'X509Certificate', 9, 0, True), (2, 'X509CRL', 9, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(X509IssuerSerial*)->-4, SE(X509SKI*)->-3, SE(X509SubjectName*)->-2, SE(X509Certificate*)->-1, SE(X509CRL*)->+0, SE(*)(**)->+1, EE
+            (3, ((1, 'X509IssuerSerial', 28, -4, True), (2, 'X509SKI', 9, -3, True), (2, 'X509SubjectName', 5, -2, True), (2, 'X509Certificate', 9, -1, True), (2, 'X509CRL', 9, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
+            (3, ((1, 'X509IssuerSerial', 28, -5, True), (2, 'X509SKI', 9, -4, True), (2, 'X509SubjectName', 5, -3, True), (2, 'X509Certificate', 9, -2, True), (2, 'X509CRL', 9, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 28
         'X509IssuerSerialType',
         (
-            # 0: SE(X509IssuerName)->1
+            # 0: SE(X509IssuerName)->+1
             (1, ((2, 'X509IssuerName', 5, 1, False),), 3, 0),
-            # 1: SE(X509SerialNumber)->2
-            (1, ((2, 'X509SerialNumber', 8, 2, False),), 2, 0),
+            # 1: SE(X509SerialNumber)->+1
+            (1, ((2, 'X509SerialNumber', 8, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -572,61 +568,59 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 29
         'PGPDataType',
         (
-            # 0: SE(PGPKeyID)->1, SE(PGPKeyPacket)->2
+            # 0: SE(PGPKeyID)->+1, SE(PGPKeyPacket)->+2
             (2, ((2, 'PGPKeyID', 9, 1, False), (2, 'PGPKeyPacket', 9, 2, False)), 3, 0),
-            # 1: SE(PGPKeyPacket)->3, SE(*)(**)->4, EE
-            (2, ((2, 'PGPKeyPacket', 9, 3, False), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(*)(**)->5, EE
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(*)(**)->4, EE
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(*)(**)->4, EE
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(*)(**)->5, EE
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(PGPKeyPacket)->+2, SE(*)(**)->+3, EE
+            (2, ((2, 'PGPKeyPacket', 9, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+3, EE
+            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(*)(**)->+1, EE
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 4..5: SE(*)(**)->+0, EE (2 identical states)
+            *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
     ),
     (  # 30
         'SPKIDataType',
         (
-            # 0: SE(SPKISexp*)->1
+            # 0: SE(SPKISexp*)->+1
             (1, ((2, 'SPKISexp', 9, 1, True),), 3, 0),
-            # 1: SE(SPKISexp*)->3, SE(*)(**)->2, EE
-            (2, ((2, 'SPKISexp', 9, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(SPKISexp*)->3, EE
-            (2, ((2, 'SPKISexp', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(SPKISexp*)->3, SE(*)(**)->4, EE
-            (2, ((2, 'SPKISexp', 9, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(SPKISexp*)->3, EE
-            (2, ((2, 'SPKISexp', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SPKISexp*)->+2, SE(*)(**)->+1, EE
+            (2, ((2, 'SPKISexp', 9, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(SPKISexp*)->+1, EE
+            (2, ((2, 'SPKISexp', 9, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(SPKISexp*)->+0, SE(*)(**)->+1, EE
+            (2, ((2, 'SPKISexp', 9, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(SPKISexp*)->-1, EE
+            (2, ((2, 'SPKISexp', 9, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 31
         'ObjectType',
         (
-            # 0: AT(Encoding)->1, AT(Id)->2, AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
+            # 0: AT(Encoding)->+1, AT(Id)->+2, AT(MimeType)->+3, SE(*)(**)->+5, EE, CH(mixed)(#text)->+4
             (3, ((3, 'Encoding', 5, 1, False), (3, 'Id', 5, 2, False), (3, 'MimeType', 5, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
-            # 1: AT(Id)->2, AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (3, ((3, 'Id', 5, 2, False), (3, 'MimeType', 5, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 2, 0),
-            # 2: AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (3, ((3, 'MimeType', 5, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 2, 0),
-            # 3: SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 4: SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 5: SE(*)(**)->5, EE, CH(mixed)(#text)->5
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 5, False)), 1, 0),
+            # 1: AT(Id)->+1, AT(MimeType)->+2, SE(*)(**)->+4, EE, CH(mixed)(#text)->+3
+            (3, ((3, 'Id', 5, 1, False), (3, 'MimeType', 5, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
+            # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
+            (3, ((3, 'MimeType', 5, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
+            # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 32
         'DC_CableCheckResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(EVSEProcessing)->3
-            (1, ((2, 'EVSEProcessing', 11, 3, False),), 2, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(EVSEProcessing)->+1
+            (1, ((2, 'EVSEProcessing', 11, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -634,51 +628,43 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 33
         'DC_ChargeLoopReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
-            # 1: SE(DisplayParameters)->2, SE(MeterInfoRequested)->3
-            (2, ((1, 'DisplayParameters', 34, 2, False), (2, 'MeterInfoRequested', 12, 3, False)), 2, 0),
-            # 2: SE(MeterInfoRequested)->3
-            (1, ((2, 'MeterInfoRequested', 12, 3, False),), 2, 0),
-            # 3: SE(EVPresentVoltage)->4
-            (1, ((1, 'EVPresentVoltage', 1, 4, False),), 2, 0),
-            # 4: SE(BPT_Dynamic_DC_CLReqControlMode)->5, SE(BPT_Scheduled_DC_CLReqControlMode)->6, SE(CLReqControlMode)->7, SE(Dynamic_DC_CLReqControlMode)->8, SE(Scheduled_DC_CLReqControlMode)->9
-            (3, ((1, 'BPT_Dynamic_DC_CLReqControlMode', 3, 5, False), (1, 'BPT_Scheduled_DC_CLReqControlMode', 5, 6, False), (1, 'CLReqControlMode', 7, 7, False), (1, 'Dynamic_DC_CLReqControlMode', 35, 8, False), (1, 'Scheduled_DC_CLReqControlMode', 36, 9, False)), 2, 0),
-            # 5: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 6: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 7: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 8: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 9: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 1: SE(DisplayParameters)->+1, SE(MeterInfoRequested)->+2
+            (2, ((1, 'DisplayParameters', 34, 1, False), (2, 'MeterInfoRequested', 12, 2, False)), 2, 0),
+            # 2: SE(MeterInfoRequested)->+1
+            (1, ((2, 'MeterInfoRequested', 12, 1, False),), 2, 0),
+            # 3: SE(EVPresentVoltage)->+1
+            (1, ((1, 'EVPresentVoltage', 1, 1, False),), 2, 0),
+            # 4: SE(BPT_Dynamic_DC_CLReqControlMode)->+1, SE(BPT_Scheduled_DC_CLReqControlMode)->+2, SE(CLReqControlMode)->+3, SE(Dynamic_DC_CLReqControlMode)->+4, SE(Scheduled_DC_CLReqControlMode)->+5
+            (3, ((1, 'BPT_Dynamic_DC_CLReqControlMode', 3, 1, False), (1, 'BPT_Scheduled_DC_CLReqControlMode', 5, 2, False), (1, 'CLReqControlMode', 7, 3, False), (1, 'Dynamic_DC_CLReqControlMode', 35, 4, False), (1, 'Scheduled_DC_CLReqControlMode', 36, 5, False)), 2, 0),
+            # 5..9: EE (5 identical states)
+            *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
     ),
     (  # 34
         'DisplayParametersType',
         (
-            # 0: SE(PresentSOC)->1, SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
+            # 0: SE(PresentSOC)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(MaximumSOC)->+4, SE(RemainingTimeToMinimumSOC)->+5, SE(RemainingTimeToTargetSOC)->+6, SE(RemainingTimeToMaximumSOC)->+7, SE(ChargingComplete)->+8, SE(BatteryEnergyCapacity)->+9, SE(InletHot)->+10, EE
             (4, ((2, 'PresentSOC', 2, 1, False), (2, 'MinimumSOC', 2, 2, False), (2, 'TargetSOC', 2, 3, False), (2, 'MaximumSOC', 2, 4, False), (2, 'RemainingTimeToMinimumSOC', 3, 5, False), (2, 'RemainingTimeToTargetSOC', 3, 6, False), (2, 'RemainingTimeToMaximumSOC', 3, 7, False), (2, 'ChargingComplete', 12, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 12, 10, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (4, ((2, 'MinimumSOC', 2, 2, False), (2, 'TargetSOC', 2, 3, False), (2, 'MaximumSOC', 2, 4, False), (2, 'RemainingTimeToMinimumSOC', 3, 5, False), (2, 'RemainingTimeToTargetSOC', 3, 6, False), (2, 'RemainingTimeToMaximumSOC', 3, 7, False), (2, 'ChargingComplete', 12, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 12, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(TargetSOC)->3, SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (4, ((2, 'TargetSOC', 2, 3, False), (2, 'MaximumSOC', 2, 4, False), (2, 'RemainingTimeToMinimumSOC', 3, 5, False), (2, 'RemainingTimeToTargetSOC', 3, 6, False), (2, 'RemainingTimeToMaximumSOC', 3, 7, False), (2, 'ChargingComplete', 12, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 12, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (4, ((2, 'MaximumSOC', 2, 4, False), (2, 'RemainingTimeToMinimumSOC', 3, 5, False), (2, 'RemainingTimeToTargetSOC', 3, 6, False), (2, 'RemainingTimeToMaximumSOC', 3, 7, False), (2, 'ChargingComplete', 12, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 12, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'RemainingTimeToMinimumSOC', 3, 5, False), (2, 'RemainingTimeToTargetSOC', 3, 6, False), (2, 'RemainingTimeToMaximumSOC', 3, 7, False), (2, 'ChargingComplete', 12, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 12, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'RemainingTimeToTargetSOC', 3, 6, False), (2, 'RemainingTimeToMaximumSOC', 3, 7, False), (2, 'ChargingComplete', 12, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 12, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'RemainingTimeToMaximumSOC', 3, 7, False), (2, 'ChargingComplete', 12, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 12, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'ChargingComplete', 12, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 12, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (2, ((1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 12, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(InletHot)->10, EE
-            (2, ((2, 'InletHot', 12, 10, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(MaximumSOC)->+3, SE(RemainingTimeToMinimumSOC)->+4, SE(RemainingTimeToTargetSOC)->+5, SE(RemainingTimeToMaximumSOC)->+6, SE(ChargingComplete)->+7, SE(BatteryEnergyCapacity)->+8, SE(InletHot)->+9, EE
+            (4, ((2, 'MinimumSOC', 2, 1, False), (2, 'TargetSOC', 2, 2, False), (2, 'MaximumSOC', 2, 3, False), (2, 'RemainingTimeToMinimumSOC', 3, 4, False), (2, 'RemainingTimeToTargetSOC', 3, 5, False), (2, 'RemainingTimeToMaximumSOC', 3, 6, False), (2, 'ChargingComplete', 12, 7, False), (1, 'BatteryEnergyCapacity', 1, 8, False), (2, 'InletHot', 12, 9, False), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(TargetSOC)->+1, SE(MaximumSOC)->+2, SE(RemainingTimeToMinimumSOC)->+3, SE(RemainingTimeToTargetSOC)->+4, SE(RemainingTimeToMaximumSOC)->+5, SE(ChargingComplete)->+6, SE(BatteryEnergyCapacity)->+7, SE(InletHot)->+8, EE
+            (4, ((2, 'TargetSOC', 2, 1, False), (2, 'MaximumSOC', 2, 2, False), (2, 'RemainingTimeToMinimumSOC', 3, 3, False), (2, 'RemainingTimeToTargetSOC', 3, 4, False), (2, 'RemainingTimeToMaximumSOC', 3, 5, False), (2, 'ChargingComplete', 12, 6, False), (1, 'BatteryEnergyCapacity', 1, 7, False), (2, 'InletHot', 12, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(MaximumSOC)->+1, SE(RemainingTimeToMinimumSOC)->+2, SE(RemainingTimeToTargetSOC)->+3, SE(RemainingTimeToMaximumSOC)->+4, SE(ChargingComplete)->+5, SE(BatteryEnergyCapacity)->+6, SE(InletHot)->+7, EE
+            (4, ((2, 'MaximumSOC', 2, 1, False), (2, 'RemainingTimeToMinimumSOC', 3, 2, False), (2, 'RemainingTimeToTargetSOC', 3, 3, False), (2, 'RemainingTimeToMaximumSOC', 3, 4, False), (2, 'ChargingComplete', 12, 5, False), (1, 'BatteryEnergyCapacity', 1, 6, False), (2, 'InletHot', 12, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(RemainingTimeToMinimumSOC)->+1, SE(RemainingTimeToTargetSOC)->+2, SE(RemainingTimeToMaximumSOC)->+3, SE(ChargingComplete)->+4, SE(BatteryEnergyCapacity)->+5, SE(InletHot)->+6, EE
+            (3, ((2, 'RemainingTimeToMinimumSOC', 3, 1, False), (2, 'RemainingTimeToTargetSOC', 3, 2, False), (2, 'RemainingTimeToMaximumSOC', 3, 3, False), (2, 'ChargingComplete', 12, 4, False), (1, 'BatteryEnergyCapacity', 1, 5, False), (2, 'InletHot', 12, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(RemainingTimeToTargetSOC)->+1, SE(RemainingTimeToMaximumSOC)->+2, SE(ChargingComplete)->+3, SE(BatteryEnergyCapacity)->+4, SE(InletHot)->+5, EE
+            (3, ((2, 'RemainingTimeToTargetSOC', 3, 1, False), (2, 'RemainingTimeToMaximumSOC', 3, 2, False), (2, 'ChargingComplete', 12, 3, False), (1, 'BatteryEnergyCapacity', 1, 4, False), (2, 'InletHot', 12, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(RemainingTimeToMaximumSOC)->+1, SE(ChargingComplete)->+2, SE(BatteryEnergyCapacity)->+3, SE(InletHot)->+4, EE
+            (3, ((2, 'RemainingTimeToMaximumSOC', 3, 1, False), (2, 'ChargingComplete', 12, 2, False), (1, 'BatteryEnergyCapacity', 1, 3, False), (2, 'InletHot', 12, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(ChargingComplete)->+1, SE(BatteryEnergyCapacity)->+2, SE(InletHot)->+3, EE
+            (3, ((2, 'ChargingComplete', 12, 1, False), (1, 'BatteryEnergyCapacity', 1, 2, False), (2, 'InletHot', 12, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(BatteryEnergyCapacity)->+1, SE(InletHot)->+2, EE
+            (2, ((1, 'BatteryEnergyCapacity', 1, 1, False), (2, 'InletHot', 12, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(InletHot)->+1, EE
+            (2, ((2, 'InletHot', 12, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -686,24 +672,24 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 35
         'Dynamic_DC_CLReqControlModeType',
         (
-            # 0: SE(DepartureTime)->1, SE(EVTargetEnergyRequest)->2
+            # 0: SE(DepartureTime)->+1, SE(EVTargetEnergyRequest)->+2
             (2, ((2, 'DepartureTime', 3, 1, False), (1, 'EVTargetEnergyRequest', 1, 2, False)), 3, 0),
-            # 1: SE(EVTargetEnergyRequest)->2
-            (1, ((1, 'EVTargetEnergyRequest', 1, 2, False),), 2, 0),
-            # 2: SE(EVMaximumEnergyRequest)->3
-            (1, ((1, 'EVMaximumEnergyRequest', 1, 3, False),), 2, 0),
-            # 3: SE(EVMinimumEnergyRequest)->4
-            (1, ((1, 'EVMinimumEnergyRequest', 1, 4, False),), 2, 0),
-            # 4: SE(EVMaximumChargePower)->5
-            (1, ((1, 'EVMaximumChargePower', 1, 5, False),), 2, 0),
-            # 5: SE(EVMinimumChargePower)->6
-            (1, ((1, 'EVMinimumChargePower', 1, 6, False),), 2, 0),
-            # 6: SE(EVMaximumChargeCurrent)->7
-            (1, ((1, 'EVMaximumChargeCurrent', 1, 7, False),), 2, 0),
-            # 7: SE(EVMaximumVoltage)->8
-            (1, ((1, 'EVMaximumVoltage', 1, 8, False),), 2, 0),
-            # 8: SE(EVMinimumVoltage)->9
-            (1, ((1, 'EVMinimumVoltage', 1, 9, False),), 2, 0),
+            # 1: SE(EVTargetEnergyRequest)->+1
+            (1, ((1, 'EVTargetEnergyRequest', 1, 1, False),), 2, 0),
+            # 2: SE(EVMaximumEnergyRequest)->+1
+            (1, ((1, 'EVMaximumEnergyRequest', 1, 1, False),), 2, 0),
+            # 3: SE(EVMinimumEnergyRequest)->+1
+            (1, ((1, 'EVMinimumEnergyRequest', 1, 1, False),), 2, 0),
+            # 4: SE(EVMaximumChargePower)->+1
+            (1, ((1, 'EVMaximumChargePower', 1, 1, False),), 2, 0),
+            # 5: SE(EVMinimumChargePower)->+1
+            (1, ((1, 'EVMinimumChargePower', 1, 1, False),), 2, 0),
+            # 6: SE(EVMaximumChargeCurrent)->+1
+            (1, ((1, 'EVMaximumChargeCurrent', 1, 1, False),), 2, 0),
+            # 7: SE(EVMaximumVoltage)->+1
+            (1, ((1, 'EVMaximumVoltage', 1, 1, False),), 2, 0),
+            # 8: SE(EVMinimumVoltage)->+1
+            (1, ((1, 'EVMinimumVoltage', 1, 1, False),), 2, 0),
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -711,74 +697,66 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 36
         'Scheduled_DC_CLReqControlModeType',
         (
-            # 0: SE(EVTargetEnergyRequest)->1, SE(EVMaximumEnergyRequest)->3, SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (3, ((1, 'EVTargetEnergyRequest', 1, 1, False), (1, 'EVMaximumEnergyRequest', 1, 3, False), (1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 3, 0),
-            # 1: SE(EVMaximumEnergyRequest)->3, SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (2, ((1, 'EVMaximumEnergyRequest', 1, 3, False), (1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 2, 0),
-            # 2: SE(EVTargetVoltage)->5
-            (1, ((1, 'EVTargetVoltage', 1, 5, False),), 2, 0),
-            # 3: SE(EVMinimumEnergyRequest)->4, SE(EVTargetCurrent)->2
-            (2, ((1, 'EVMinimumEnergyRequest', 1, 4, False), (1, 'EVTargetCurrent', 1, 2, False)), 2, 0),
-            # 4: SE(EVTargetCurrent)->2
-            (1, ((1, 'EVTargetCurrent', 1, 2, False),), 2, 0),
-            # 5: SE(EVMaximumChargePower)->10, SE(EVMinimumChargePower)->6, SE(EVMaximumChargeCurrent)->7, SE(EVMaximumVoltage)->8, SE(EVMinimumVoltage)->9, EE
-            (3, ((1, 'EVMaximumChargePower', 1, 10, False), (1, 'EVMinimumChargePower', 1, 6, False), (1, 'EVMaximumChargeCurrent', 1, 7, False), (1, 'EVMaximumVoltage', 1, 8, False), (1, 'EVMinimumVoltage', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(EVMaximumChargeCurrent)->7, SE(EVMaximumVoltage)->8, SE(EVMinimumVoltage)->9, EE
-            (3, ((1, 'EVMaximumChargeCurrent', 1, 7, False), (1, 'EVMaximumVoltage', 1, 8, False), (1, 'EVMinimumVoltage', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(EVMaximumVoltage)->8, SE(EVMinimumVoltage)->9, EE
-            (2, ((1, 'EVMaximumVoltage', 1, 8, False), (1, 'EVMinimumVoltage', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(EVMinimumVoltage)->9, EE
-            (2, ((1, 'EVMinimumVoltage', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: EE
+            # 0: SE(EVTargetEnergyRequest)->+1, SE(EVMaximumEnergyRequest)->+2, SE(EVMinimumEnergyRequest)->+3, SE(EVTargetCurrent)->+4
+            (3, ((1, 'EVTargetEnergyRequest', 1, 1, False), (1, 'EVMaximumEnergyRequest', 1, 2, False), (1, 'EVMinimumEnergyRequest', 1, 3, False), (1, 'EVTargetCurrent', 1, 4, False)), 3, 0),
+            # 1: SE(EVMaximumEnergyRequest)->+1, SE(EVMinimumEnergyRequest)->+2, SE(EVTargetCurrent)->+3
+            (2, ((1, 'EVMaximumEnergyRequest', 1, 1, False), (1, 'EVMinimumEnergyRequest', 1, 2, False), (1, 'EVTargetCurrent', 1, 3, False)), 2, 0),
+            # 2: SE(EVMinimumEnergyRequest)->+1, SE(EVTargetCurrent)->+2
+            (2, ((1, 'EVMinimumEnergyRequest', 1, 1, False), (1, 'EVTargetCurrent', 1, 2, False)), 2, 0),
+            # 3: SE(EVTargetCurrent)->+1
+            (1, ((1, 'EVTargetCurrent', 1, 1, False),), 2, 0),
+            # 4: SE(EVTargetVoltage)->+1
+            (1, ((1, 'EVTargetVoltage', 1, 1, False),), 2, 0),
+            # 5: SE(EVMaximumChargePower)->+1, SE(EVMinimumChargePower)->+2, SE(EVMaximumChargeCurrent)->+3, SE(EVMaximumVoltage)->+4, SE(EVMinimumVoltage)->+5, EE
+            (3, ((1, 'EVMaximumChargePower', 1, 1, False), (1, 'EVMinimumChargePower', 1, 2, False), (1, 'EVMaximumChargeCurrent', 1, 3, False), (1, 'EVMaximumVoltage', 1, 4, False), (1, 'EVMinimumVoltage', 1, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(EVMinimumChargePower)->+1, SE(EVMaximumChargeCurrent)->+2, SE(EVMaximumVoltage)->+3, SE(EVMinimumVoltage)->+4, EE
+            (3, ((1, 'EVMinimumChargePower', 1, 1, False), (1, 'EVMaximumChargeCurrent', 1, 2, False), (1, 'EVMaximumVoltage', 1, 3, False), (1, 'EVMinimumVoltage', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(EVMaximumChargeCurrent)->+1, SE(EVMaximumVoltage)->+2, SE(EVMinimumVoltage)->+3, EE
+            (3, ((1, 'EVMaximumChargeCurrent', 1, 1, False), (1, 'EVMaximumVoltage', 1, 2, False), (1, 'EVMinimumVoltage', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(EVMaximumVoltage)->+1, SE(EVMinimumVoltage)->+2, EE
+            (2, ((1, 'EVMaximumVoltage', 1, 1, False), (1, 'EVMinimumVoltage', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(EVMinimumVoltage)->+1, EE
+            (2, ((1, 'EVMinimumVoltage', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 10: SE(EVMinimumChargePower)->6, SE(EVMaximumChargeCurrent)->7, SE(EVMaximumVoltage)->8, SE(EVMinimumVoltage)->9, EE
-            (3, ((1, 'EVMinimumChargePower', 1, 6, False), (1, 'EVMaximumChargeCurrent', 1, 7, False), (1, 'EVMaximumVoltage', 1, 8, False), (1, 'EVMinimumVoltage', 1, 9, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 37
         'DC_ChargeLoopResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(EVSEStatus)->3, SE(MeterInfo)->4, SE(Receipt)->5, SE(EVSEPresentCurrent)->6
-            (3, ((1, 'EVSEStatus', 38, 3, False), (1, 'MeterInfo', 39, 4, False), (1, 'Receipt', 40, 5, False), (1, 'EVSEPresentCurrent', 1, 6, False)), 2, 0),
-            # 3: SE(MeterInfo)->4, SE(Receipt)->5, SE(EVSEPresentCurrent)->6
-            (2, ((1, 'MeterInfo', 39, 4, False), (1, 'Receipt', 40, 5, False), (1, 'EVSEPresentCurrent', 1, 6, False)), 2, 0),
-            # 4: SE(Receipt)->5, SE(EVSEPresentCurrent)->6
-            (2, ((1, 'Receipt', 40, 5, False), (1, 'EVSEPresentCurrent', 1, 6, False)), 2, 0),
-            # 5: SE(EVSEPresentCurrent)->6
-            (1, ((1, 'EVSEPresentCurrent', 1, 6, False),), 2, 0),
-            # 6: SE(EVSEPresentVoltage)->7
-            (1, ((1, 'EVSEPresentVoltage', 1, 7, False),), 2, 0),
-            # 7: SE(EVSEPowerLimitAchieved)->8
-            (1, ((2, 'EVSEPowerLimitAchieved', 12, 8, False),), 2, 0),
-            # 8: SE(EVSECurrentLimitAchieved)->9
-            (1, ((2, 'EVSECurrentLimitAchieved', 12, 9, False),), 2, 0),
-            # 9: SE(EVSEVoltageLimitAchieved)->10
-            (1, ((2, 'EVSEVoltageLimitAchieved', 12, 10, False),), 2, 0),
-            # 10: SE(BPT_Dynamic_DC_CLResControlMode)->11, SE(BPT_Scheduled_DC_CLResControlMode)->12, SE(CLResControlMode)->13, SE(Dynamic_DC_CLResControlMode)->14, SE(Scheduled_DC_CLResControlMode)->15
-            (3, ((1, 'BPT_Dynamic_DC_CLResControlMode', 4, 11, False), (1, 'BPT_Scheduled_DC_CLResControlMode', 6, 12, False), (1, 'CLResControlMode', 8, 13, False), (1, 'Dynamic_DC_CLResControlMode', 43, 14, False), (1, 'Scheduled_DC_CLResControlMode', 44, 15, False)), 2, 0),
-            # 11: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 12: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 13: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 14: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 15: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(EVSEStatus)->+1, SE(MeterInfo)->+2, SE(Receipt)->+3, SE(EVSEPresentCurrent)->+4
+            (3, ((1, 'EVSEStatus', 38, 1, False), (1, 'MeterInfo', 39, 2, False), (1, 'Receipt', 40, 3, False), (1, 'EVSEPresentCurrent', 1, 4, False)), 2, 0),
+            # 3: SE(MeterInfo)->+1, SE(Receipt)->+2, SE(EVSEPresentCurrent)->+3
+            (2, ((1, 'MeterInfo', 39, 1, False), (1, 'Receipt', 40, 2, False), (1, 'EVSEPresentCurrent', 1, 3, False)), 2, 0),
+            # 4: SE(Receipt)->+1, SE(EVSEPresentCurrent)->+2
+            (2, ((1, 'Receipt', 40, 1, False), (1, 'EVSEPresentCurrent', 1, 2, False)), 2, 0),
+            # 5: SE(EVSEPresentCurrent)->+1
+            (1, ((1, 'EVSEPresentCurrent', 1, 1, False),), 2, 0),
+            # 6: SE(EVSEPresentVoltage)->+1
+            (1, ((1, 'EVSEPresentVoltage', 1, 1, False),), 2, 0),
+            # 7: SE(EVSEPowerLimitAchieved)->+1
+            (1, ((2, 'EVSEPowerLimitAchieved', 12, 1, False),), 2, 0),
+            # 8: SE(EVSECurrentLimitAchieved)->+1
+            (1, ((2, 'EVSECurrentLimitAchieved', 12, 1, False),), 2, 0),
+            # 9: SE(EVSEVoltageLimitAchieved)->+1
+            (1, ((2, 'EVSEVoltageLimitAchieved', 12, 1, False),), 2, 0),
+            # 10: SE(BPT_Dynamic_DC_CLResControlMode)->+1, SE(BPT_Scheduled_DC_CLResControlMode)->+2, SE(CLResControlMode)->+3, SE(Dynamic_DC_CLResControlMode)->+4, SE(Scheduled_DC_CLResControlMode)->+5
+            (3, ((1, 'BPT_Dynamic_DC_CLResControlMode', 4, 1, False), (1, 'BPT_Scheduled_DC_CLResControlMode', 6, 2, False), (1, 'CLResControlMode', 8, 3, False), (1, 'Dynamic_DC_CLResControlMode', 43, 4, False), (1, 'Scheduled_DC_CLResControlMode', 44, 5, False)), 2, 0),
+            # 11..15: EE (5 identical states)
+            *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
     ),
     (  # 38
         'EVSEStatusType',
         (
-            # 0: SE(NotificationMaxDelay)->1
+            # 0: SE(NotificationMaxDelay)->+1
             (1, ((2, 'NotificationMaxDelay', 4, 1, False),), 3, 0),
-            # 1: SE(EVSENotification)->2
-            (1, ((2, 'EVSENotification', 13, 2, False),), 2, 0),
+            # 1: SE(EVSENotification)->+1
+            (1, ((2, 'EVSENotification', 13, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -786,22 +764,22 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 39
         'MeterInfoType',
         (
-            # 0: SE(MeterID)->1
+            # 0: SE(MeterID)->+1
             (1, ((2, 'MeterID', 14, 1, False),), 3, 0),
-            # 1: SE(ChargedEnergyReadingWh)->2
-            (1, ((2, 'ChargedEnergyReadingWh', 7, 2, False),), 2, 0),
-            # 2: SE(BPT_DischargedEnergyReadingWh)->3, SE(CapacitiveEnergyReadingVARh)->4, SE(BPT_InductiveEnergyReadingVARh)->5, SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'BPT_DischargedEnergyReadingWh', 7, 3, False), (2, 'CapacitiveEnergyReadingVARh', 7, 4, False), (2, 'BPT_InductiveEnergyReadingVARh', 7, 5, False), (2, 'MeterSignature', 15, 6, False), (2, 'MeterStatus', 1, 7, False), (2, 'MeterTimestamp', 7, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(CapacitiveEnergyReadingVARh)->4, SE(BPT_InductiveEnergyReadingVARh)->5, SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'CapacitiveEnergyReadingVARh', 7, 4, False), (2, 'BPT_InductiveEnergyReadingVARh', 7, 5, False), (2, 'MeterSignature', 15, 6, False), (2, 'MeterStatus', 1, 7, False), (2, 'MeterTimestamp', 7, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(BPT_InductiveEnergyReadingVARh)->5, SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 7, 5, False), (2, 'MeterSignature', 15, 6, False), (2, 'MeterStatus', 1, 7, False), (2, 'MeterTimestamp', 7, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'MeterSignature', 15, 6, False), (2, 'MeterStatus', 1, 7, False), (2, 'MeterTimestamp', 7, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (2, ((2, 'MeterStatus', 1, 7, False), (2, 'MeterTimestamp', 7, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(MeterTimestamp)->8, EE
-            (2, ((2, 'MeterTimestamp', 7, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(ChargedEnergyReadingWh)->+1
+            (1, ((2, 'ChargedEnergyReadingWh', 7, 1, False),), 2, 0),
+            # 2: SE(BPT_DischargedEnergyReadingWh)->+1, SE(CapacitiveEnergyReadingVARh)->+2, SE(BPT_InductiveEnergyReadingVARh)->+3, SE(MeterSignature)->+4, SE(MeterStatus)->+5, SE(MeterTimestamp)->+6, EE
+            (3, ((2, 'BPT_DischargedEnergyReadingWh', 7, 1, False), (2, 'CapacitiveEnergyReadingVARh', 7, 2, False), (2, 'BPT_InductiveEnergyReadingVARh', 7, 3, False), (2, 'MeterSignature', 15, 4, False), (2, 'MeterStatus', 1, 5, False), (2, 'MeterTimestamp', 7, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(CapacitiveEnergyReadingVARh)->+1, SE(BPT_InductiveEnergyReadingVARh)->+2, SE(MeterSignature)->+3, SE(MeterStatus)->+4, SE(MeterTimestamp)->+5, EE
+            (3, ((2, 'CapacitiveEnergyReadingVARh', 7, 1, False), (2, 'BPT_InductiveEnergyReadingVARh', 7, 2, False), (2, 'MeterSignature', 15, 3, False), (2, 'MeterStatus', 1, 4, False), (2, 'MeterTimestamp', 7, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(BPT_InductiveEnergyReadingVARh)->+1, SE(MeterSignature)->+2, SE(MeterStatus)->+3, SE(MeterTimestamp)->+4, EE
+            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 7, 1, False), (2, 'MeterSignature', 15, 2, False), (2, 'MeterStatus', 1, 3, False), (2, 'MeterTimestamp', 7, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(MeterSignature)->+1, SE(MeterStatus)->+2, SE(MeterTimestamp)->+3, EE
+            (3, ((2, 'MeterSignature', 15, 1, False), (2, 'MeterStatus', 1, 2, False), (2, 'MeterTimestamp', 7, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(MeterStatus)->+1, SE(MeterTimestamp)->+2, EE
+            (2, ((2, 'MeterStatus', 1, 1, False), (2, 'MeterTimestamp', 7, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(MeterTimestamp)->+1, EE
+            (2, ((2, 'MeterTimestamp', 7, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -809,36 +787,18 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 40
         'ReceiptType',
         (
-            # 0: SE(TimeAnchor)->1
+            # 0: SE(TimeAnchor)->+1
             (1, ((2, 'TimeAnchor', 7, 1, False),), 3, 0),
-            # 1: SE(EnergyCosts)->2, SE(OccupancyCosts)->3, SE(AdditionalServicesCosts)->4, SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (3, ((1, 'EnergyCosts', 41, 2, False), (1, 'OccupancyCosts', 41, 3, False), (1, 'AdditionalServicesCosts', 41, 4, False), (1, 'OverstayCosts', 41, 5, False), (1, 'TaxCosts', 42, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(OccupancyCosts)->3, SE(AdditionalServicesCosts)->4, SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (3, ((1, 'OccupancyCosts', 41, 3, False), (1, 'AdditionalServicesCosts', 41, 4, False), (1, 'OverstayCosts', 41, 5, False), (1, 'TaxCosts', 42, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(AdditionalServicesCosts)->4, SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (3, ((1, 'AdditionalServicesCosts', 41, 4, False), (1, 'OverstayCosts', 41, 5, False), (1, 'TaxCosts', 42, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (2, ((1, 'OverstayCosts', 41, 5, False), (1, 'TaxCosts', 42, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(TaxCosts*)->6, EE
-            (2, ((1, 'TaxCosts', 42, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(TaxCosts*)->7, EE
-            (2, ((1, 'TaxCosts', 42, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(TaxCosts*)->8, EE
-            (2, ((1, 'TaxCosts', 42, 8, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(TaxCosts*)->9, EE
-            (2, ((1, 'TaxCosts', 42, 9, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(TaxCosts*)->10, EE
-            (2, ((1, 'TaxCosts', 42, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(TaxCosts*)->11, EE
-            (2, ((1, 'TaxCosts', 42, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(TaxCosts*)->12, EE
-            (2, ((1, 'TaxCosts', 42, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(TaxCosts*)->13, EE
-            (2, ((1, 'TaxCosts', 42, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(TaxCosts*)->14, EE
-            (2, ((1, 'TaxCosts', 42, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(TaxCosts*)->15, EE
-            (2, ((1, 'TaxCosts', 42, 15, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EnergyCosts)->+1, SE(OccupancyCosts)->+2, SE(AdditionalServicesCosts)->+3, SE(OverstayCosts)->+4, SE(TaxCosts*)->+5, EE
+            (3, ((1, 'EnergyCosts', 41, 1, False), (1, 'OccupancyCosts', 41, 2, False), (1, 'AdditionalServicesCosts', 41, 3, False), (1, 'OverstayCosts', 41, 4, False), (1, 'TaxCosts', 42, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(OccupancyCosts)->+1, SE(AdditionalServicesCosts)->+2, SE(OverstayCosts)->+3, SE(TaxCosts*)->+4, EE
+            (3, ((1, 'OccupancyCosts', 41, 1, False), (1, 'AdditionalServicesCosts', 41, 2, False), (1, 'OverstayCosts', 41, 3, False), (1, 'TaxCosts', 42, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(AdditionalServicesCosts)->+1, SE(OverstayCosts)->+2, SE(TaxCosts*)->+3, EE
+            (3, ((1, 'AdditionalServicesCosts', 41, 1, False), (1, 'OverstayCosts', 41, 2, False), (1, 'TaxCosts', 42, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(OverstayCosts)->+1, SE(TaxCosts*)->+2, EE
+            (2, ((1, 'OverstayCosts', 41, 1, False), (1, 'TaxCosts', 42, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 5..14: SE(TaxCosts*)->+1, EE (10 identical states)
+            *(((2, ((1, 'TaxCosts', 42, 1, True), (0, '', 0, 0, False)), 1, 0),) * 10),
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -846,10 +806,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 41
         'DetailedCostType',
         (
-            # 0: SE(Amount)->1
+            # 0: SE(Amount)->+1
             (1, ((1, 'Amount', 1, 1, False),), 3, 0),
-            # 1: SE(CostPerUnit)->2
-            (1, ((1, 'CostPerUnit', 1, 2, False),), 2, 0),
+            # 1: SE(CostPerUnit)->+1
+            (1, ((1, 'CostPerUnit', 1, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -857,10 +817,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 42
         'DetailedTaxType',
         (
-            # 0: SE(TaxRuleID)->1
+            # 0: SE(TaxRuleID)->+1
             (1, ((2, 'TaxRuleID', 16, 1, False),), 3, 0),
-            # 1: SE(Amount)->2
-            (1, ((1, 'Amount', 1, 2, False),), 2, 0),
+            # 1: SE(Amount)->+1
+            (1, ((1, 'Amount', 1, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -868,22 +828,22 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 43
         'Dynamic_DC_CLResControlModeType',
         (
-            # 0: SE(DepartureTime)->1, SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSEMaximumChargePower)->5
+            # 0: SE(DepartureTime)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(AckMaxDelay)->+4, SE(EVSEMaximumChargePower)->+5
             (3, ((2, 'DepartureTime', 3, 1, False), (2, 'MinimumSOC', 2, 2, False), (2, 'TargetSOC', 2, 3, False), (2, 'AckMaxDelay', 4, 4, False), (1, 'EVSEMaximumChargePower', 1, 5, False)), 3, 0),
-            # 1: SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSEMaximumChargePower)->5
-            (3, ((2, 'MinimumSOC', 2, 2, False), (2, 'TargetSOC', 2, 3, False), (2, 'AckMaxDelay', 4, 4, False), (1, 'EVSEMaximumChargePower', 1, 5, False)), 2, 0),
-            # 2: SE(TargetSOC)->3, SE(AckMaxDelay)->4, SE(EVSEMaximumChargePower)->5
-            (2, ((2, 'TargetSOC', 2, 3, False), (2, 'AckMaxDelay', 4, 4, False), (1, 'EVSEMaximumChargePower', 1, 5, False)), 2, 0),
-            # 3: SE(AckMaxDelay)->4, SE(EVSEMaximumChargePower)->5
-            (2, ((2, 'AckMaxDelay', 4, 4, False), (1, 'EVSEMaximumChargePower', 1, 5, False)), 2, 0),
-            # 4: SE(EVSEMaximumChargePower)->5
-            (1, ((1, 'EVSEMaximumChargePower', 1, 5, False),), 2, 0),
-            # 5: SE(EVSEMinimumChargePower)->6
-            (1, ((1, 'EVSEMinimumChargePower', 1, 6, False),), 2, 0),
-            # 6: SE(EVSEMaximumChargeCurrent)->7
-            (1, ((1, 'EVSEMaximumChargeCurrent', 1, 7, False),), 2, 0),
-            # 7: SE(EVSEMaximumVoltage)->8
-            (1, ((1, 'EVSEMaximumVoltage', 1, 8, False),), 2, 0),
+            # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(AckMaxDelay)->+3, SE(EVSEMaximumChargePower)->+4
+            (3, ((2, 'MinimumSOC', 2, 1, False), (2, 'TargetSOC', 2, 2, False), (2, 'AckMaxDelay', 4, 3, False), (1, 'EVSEMaximumChargePower', 1, 4, False)), 2, 0),
+            # 2: SE(TargetSOC)->+1, SE(AckMaxDelay)->+2, SE(EVSEMaximumChargePower)->+3
+            (2, ((2, 'TargetSOC', 2, 1, False), (2, 'AckMaxDelay', 4, 2, False), (1, 'EVSEMaximumChargePower', 1, 3, False)), 2, 0),
+            # 3: SE(AckMaxDelay)->+1, SE(EVSEMaximumChargePower)->+2
+            (2, ((2, 'AckMaxDelay', 4, 1, False), (1, 'EVSEMaximumChargePower', 1, 2, False)), 2, 0),
+            # 4: SE(EVSEMaximumChargePower)->+1
+            (1, ((1, 'EVSEMaximumChargePower', 1, 1, False),), 2, 0),
+            # 5: SE(EVSEMinimumChargePower)->+1
+            (1, ((1, 'EVSEMinimumChargePower', 1, 1, False),), 2, 0),
+            # 6: SE(EVSEMaximumChargeCurrent)->+1
+            (1, ((1, 'EVSEMaximumChargeCurrent', 1, 1, False),), 2, 0),
+            # 7: SE(EVSEMaximumVoltage)->+1
+            (1, ((1, 'EVSEMaximumVoltage', 1, 1, False),), 2, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -891,14 +851,14 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 44
         'Scheduled_DC_CLResControlModeType',
         (
-            # 0: SE(EVSEMaximumChargePower)->1, SE(EVSEMinimumChargePower)->2, SE(EVSEMaximumChargeCurrent)->3, SE(EVSEMaximumVoltage)->4, EE
+            # 0: SE(EVSEMaximumChargePower)->+1, SE(EVSEMinimumChargePower)->+2, SE(EVSEMaximumChargeCurrent)->+3, SE(EVSEMaximumVoltage)->+4, EE
             (3, ((1, 'EVSEMaximumChargePower', 1, 1, False), (1, 'EVSEMinimumChargePower', 1, 2, False), (1, 'EVSEMaximumChargeCurrent', 1, 3, False), (1, 'EVSEMaximumVoltage', 1, 4, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: SE(EVSEMinimumChargePower)->2, SE(EVSEMaximumChargeCurrent)->3, SE(EVSEMaximumVoltage)->4, EE
-            (3, ((1, 'EVSEMinimumChargePower', 1, 2, False), (1, 'EVSEMaximumChargeCurrent', 1, 3, False), (1, 'EVSEMaximumVoltage', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(EVSEMaximumChargeCurrent)->3, SE(EVSEMaximumVoltage)->4, EE
-            (2, ((1, 'EVSEMaximumChargeCurrent', 1, 3, False), (1, 'EVSEMaximumVoltage', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(EVSEMaximumVoltage)->4, EE
-            (2, ((1, 'EVSEMaximumVoltage', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVSEMinimumChargePower)->+1, SE(EVSEMaximumChargeCurrent)->+2, SE(EVSEMaximumVoltage)->+3, EE
+            (3, ((1, 'EVSEMinimumChargePower', 1, 1, False), (1, 'EVSEMaximumChargeCurrent', 1, 2, False), (1, 'EVSEMaximumVoltage', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(EVSEMaximumChargeCurrent)->+1, SE(EVSEMaximumVoltage)->+2, EE
+            (2, ((1, 'EVSEMaximumChargeCurrent', 1, 1, False), (1, 'EVSEMaximumVoltage', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(EVSEMaximumVoltage)->+1, EE
+            (2, ((1, 'EVSEMaximumVoltage', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -906,42 +866,38 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 45
         'DC_ChargeParameterDiscoveryReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
-            # 1: SE(BPT_DC_CPDReqEnergyTransferMode)->2, SE(DC_CPDReqEnergyTransferMode)->3
-            (2, ((1, 'BPT_DC_CPDReqEnergyTransferMode', 0, 2, False), (1, 'DC_CPDReqEnergyTransferMode', 10, 3, False)), 2, 0),
-            # 2: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 3: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 1: SE(BPT_DC_CPDReqEnergyTransferMode)->+1, SE(DC_CPDReqEnergyTransferMode)->+2
+            (2, ((1, 'BPT_DC_CPDReqEnergyTransferMode', 0, 1, False), (1, 'DC_CPDReqEnergyTransferMode', 10, 2, False)), 2, 0),
+            # 2..3: EE (2 identical states)
+            *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
     ),
     (  # 46
         'DC_ChargeParameterDiscoveryResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(BPT_DC_CPDResEnergyTransferMode)->3, SE(DC_CPDResEnergyTransferMode)->4
-            (2, ((1, 'BPT_DC_CPDResEnergyTransferMode', 2, 3, False), (1, 'DC_CPDResEnergyTransferMode', 11, 4, False)), 2, 0),
-            # 3: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 4: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(BPT_DC_CPDResEnergyTransferMode)->+1, SE(DC_CPDResEnergyTransferMode)->+2
+            (2, ((1, 'BPT_DC_CPDResEnergyTransferMode', 2, 1, False), (1, 'DC_CPDResEnergyTransferMode', 11, 2, False)), 2, 0),
+            # 3..4: EE (2 identical states)
+            *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
     ),
     (  # 47
         'DC_PreChargeReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
-            # 1: SE(EVProcessing)->2
-            (1, ((2, 'EVProcessing', 11, 2, False),), 2, 0),
-            # 2: SE(EVPresentVoltage)->3
-            (1, ((1, 'EVPresentVoltage', 1, 3, False),), 2, 0),
-            # 3: SE(EVTargetVoltage)->4
-            (1, ((1, 'EVTargetVoltage', 1, 4, False),), 2, 0),
+            # 1: SE(EVProcessing)->+1
+            (1, ((2, 'EVProcessing', 11, 1, False),), 2, 0),
+            # 2: SE(EVPresentVoltage)->+1
+            (1, ((1, 'EVPresentVoltage', 1, 1, False),), 2, 0),
+            # 3: SE(EVTargetVoltage)->+1
+            (1, ((1, 'EVTargetVoltage', 1, 1, False),), 2, 0),
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -949,12 +905,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 48
         'DC_PreChargeResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(EVSEPresentVoltage)->3
-            (1, ((1, 'EVSEPresentVoltage', 1, 3, False),), 2, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(EVSEPresentVoltage)->+1
+            (1, ((1, 'EVSEPresentVoltage', 1, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -962,10 +918,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 49
         'DC_WeldingDetectionReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
-            # 1: SE(EVProcessing)->2
-            (1, ((2, 'EVProcessing', 11, 2, False),), 2, 0),
+            # 1: SE(EVProcessing)->+1
+            (1, ((2, 'EVProcessing', 11, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -973,12 +929,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 50
         'DC_WeldingDetectionResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(EVSEPresentVoltage)->3
-            (1, ((1, 'EVSEPresentVoltage', 1, 3, False),), 2, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(EVSEPresentVoltage)->+1
+            (1, ((1, 'EVSEPresentVoltage', 1, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -986,42 +942,42 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 51
         'ManifestType',
         (
-            # 0: AT(Id)->1, SE(Reference*)->2
+            # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 5, 1, False), (1, 'Reference', 17, 2, True)), 3, 0),
-            # 1: SE(Reference*)->2
-            (1, ((1, 'Reference', 17, 2, True),), 2, 0),
-            # 2: SE(Reference*)->3, EE
-            (2, ((1, 'Reference', 17, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Reference*)->3, EE
-            (2, ((1, 'Reference', 17, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(Reference*)->+1
+            (1, ((1, 'Reference', 17, 1, True),), 2, 0),
+            # 2: SE(Reference*)->+1, EE
+            (2, ((1, 'Reference', 17, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(Reference*)->+0, EE
+            (2, ((1, 'Reference', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 52
         'SignaturePropertiesType',
         (
-            # 0: AT(Id)->1, SE(SignatureProperty*)->2
+            # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 5, 1, False), (1, 'SignatureProperty', 53, 2, True)), 3, 0),
-            # 1: SE(SignatureProperty*)->2
-            (1, ((1, 'SignatureProperty', 53, 2, True),), 2, 0),
-            # 2: SE(SignatureProperty*)->3, EE
-            (2, ((1, 'SignatureProperty', 53, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(SignatureProperty*)->3, EE
-            (2, ((1, 'SignatureProperty', 53, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SignatureProperty*)->+1
+            (1, ((1, 'SignatureProperty', 53, 1, True),), 2, 0),
+            # 2: SE(SignatureProperty*)->+1, EE
+            (2, ((1, 'SignatureProperty', 53, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(SignatureProperty*)->+0, EE
+            (2, ((1, 'SignatureProperty', 53, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 53
         'SignaturePropertyType',
         (
-            # 0: AT(Id)->1, AT(Target)->2
+            # 0: AT(Id)->+1, AT(Target)->+2
             (2, ((3, 'Id', 5, 1, False), (3, 'Target', 5, 2, False)), 3, 0),
-            # 1: AT(Target)->2
-            (1, ((3, 'Target', 5, 2, False),), 2, 0),
-            # 2: SE(*)(**)->3, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 3, True), (6, '#text', 0, 2, False)), 2, 0),
-            # 3: SE(*)(**)->4, EE, CH(mixed)(#text)->3
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
-            # 4: SE(*)(**)->4, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
+            # 1: AT(Target)->+1
+            (1, ((3, 'Target', 5, 1, False),), 2, 0),
+            # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
 )

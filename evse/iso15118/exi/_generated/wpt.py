@@ -63,31 +63,31 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 2
         'CanonicalizationMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
-            # 1: SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
+            # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 3
         'DSAKeyValueType',
         (
-            # 0: SE(P)->1, SE(G)->3, SE(Y)->2
-            (2, ((2, 'P', 1, 1, False), (2, 'G', 1, 3, False), (2, 'Y', 1, 2, False)), 3, 0),
-            # 1: SE(Q)->4
-            (1, ((2, 'Q', 1, 4, False),), 2, 0),
-            # 2: SE(J)->5, SE(Seed)->6, EE
-            (2, ((2, 'J', 1, 5, False), (2, 'Seed', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Y)->2
-            (1, ((2, 'Y', 1, 2, False),), 2, 0),
-            # 4: SE(G)->3, SE(Y)->2
-            (2, ((2, 'G', 1, 3, False), (2, 'Y', 1, 2, False)), 2, 0),
-            # 5: SE(Seed)->6, EE
-            (2, ((2, 'Seed', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(PgenCounter)->7
-            (1, ((2, 'PgenCounter', 1, 7, False),), 2, 0),
+            # 0: SE(P)->+1, SE(G)->+2, SE(Y)->+3
+            (2, ((2, 'P', 1, 1, False), (2, 'G', 1, 2, False), (2, 'Y', 1, 3, False)), 3, 0),
+            # 1: SE(Q)->+3
+            (1, ((2, 'Q', 1, 3, False),), 2, 0),
+            # 2: SE(Y)->+1
+            (1, ((2, 'Y', 1, 1, False),), 2, 0),
+            # 3: SE(J)->+2, SE(Seed)->+3, EE
+            (2, ((2, 'J', 1, 2, False), (2, 'Seed', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(G)->-2, SE(Y)->-1
+            (2, ((2, 'G', 1, -2, False), (2, 'Y', 1, -1, False)), 2, 0),
+            # 5: SE(Seed)->+1, EE
+            (2, ((2, 'Seed', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(PgenCounter)->+1
+            (1, ((2, 'PgenCounter', 1, 1, False),), 2, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -95,77 +95,73 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 4
         'DigestMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
-            # 1: SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
+            # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 5
         'KeyInfoType',
         (
-            # 0: AT(Id)->1, SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
+            # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
             (4, ((3, 'Id', 0, 1, False), (2, 'KeyName', 0, 2, True), (1, 'KeyValue', 6, 3, True), (1, 'RetrievalMethod', 8, 4, True), (1, 'X509Data', 11, 5, True), (1, 'PGPData', 13, 6, True), (1, 'SPKIData', 14, 7, True), (2, 'MgmtData', 0, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
-            # 1: SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
-            (4, ((2, 'KeyName', 0, 2, True), (1, 'KeyValue', 6, 3, True), (1, 'RetrievalMethod', 8, 4, True), (1, 'X509Data', 11, 5, True), (1, 'PGPData', 13, 6, True), (1, 'SPKIData', 14, 7, True), (2, 'MgmtData', 0, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 2, 0),
-            # 2: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->2
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->3
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
-            # 4: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->4
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 5: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->5
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 5, False)), 1, 0),
-            # 6: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->6
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 6, False)), 1, 0),
-            # 7: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->7
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 7, False)), 1, 0),
-            # 8: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->8
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 8, False)), 1, 0),
-            # 9: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->9
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 9, False)), 1, 0),
-            # 10: SE(KeyName*)->2, SE(KeyValue*)->3, SE(RetrievalMethod*)->4, SE(X509Data*)->5, SE(PGPData*)->6, SE(SPKIData*)->7, SE(MgmtData*)->8, SE(*)(**)->9, CH(mixed)(#text)->10
-            (4, ((2, 'KeyName', 0, 2, True), (1, 'KeyValue', 6, 3, True), (1, 'RetrievalMethod', 8, 4, True), (1, 'X509Data', 11, 5, True), (1, 'PGPData', 13, 6, True), (1, 'SPKIData', 14, 7, True), (2, 'MgmtData', 0, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 2, 0),
-            # 11: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->11
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 11, False)), 1, 0),
-            # 12: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->12
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 12, False)), 1, 0),
-            # 13: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->13
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 13, False)), 1, 0),
-            # 14: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->14
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 14, False)), 1, 0),
-            # 15: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->15
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 15, False)), 1, 0),
-            # 16: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->16
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 16, False)), 1, 0),
-            # 17: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->17
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 17, False)), 1, 0),
-            # 18: SE(KeyName*)->11, SE(KeyValue*)->12, SE(RetrievalMethod*)->13, SE(X509Data*)->14, SE(PGPData*)->15, SE(SPKIData*)->16, SE(MgmtData*)->17, SE(*)(**)->18, EE, CH(mixed)(#text)->18
-            (4, ((2, 'KeyName', 0, 11, True), (1, 'KeyValue', 6, 12, True), (1, 'RetrievalMethod', 8, 13, True), (1, 'X509Data', 11, 14, True), (1, 'PGPData', 13, 15, True), (1, 'SPKIData', 14, 16, True), (2, 'MgmtData', 0, 17, True), (5, '*', 0, 18, True), (0, '', 0, 0, False), (6, '#text', 0, 18, False)), 1, 0),
+            # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
+            (4, ((2, 'KeyName', 0, 1, True), (1, 'KeyValue', 6, 2, True), (1, 'RetrievalMethod', 8, 3, True), (1, 'X509Data', 11, 4, True), (1, 'PGPData', 13, 5, True), (1, 'SPKIData', 14, 6, True), (2, 'MgmtData', 0, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, 9, True), (1, 'KeyValue', 6, 10, True), (1, 'RetrievalMethod', 8, 11, True), (1, 'X509Data', 11, 12, True), (1, 'PGPData', 13, 13, True), (1, 'SPKIData', 14, 14, True), (2, 'MgmtData', 0, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, 8, True), (1, 'KeyValue', 6, 9, True), (1, 'RetrievalMethod', 8, 10, True), (1, 'X509Data', 11, 11, True), (1, 'PGPData', 13, 12, True), (1, 'SPKIData', 14, 13, True), (2, 'MgmtData', 0, 14, True), (5, '*', 0, 15, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 4: SE(KeyName*)->+7, SE(KeyValue*)->+8, SE(RetrievalMethod*)->+9, SE(X509Data*)->+10, SE(PGPData*)->+11, SE(SPKIData*)->+12, SE(MgmtData*)->+13, SE(*)(**)->+14, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, 7, True), (1, 'KeyValue', 6, 8, True), (1, 'RetrievalMethod', 8, 9, True), (1, 'X509Data', 11, 10, True), (1, 'PGPData', 13, 11, True), (1, 'SPKIData', 14, 12, True), (2, 'MgmtData', 0, 13, True), (5, '*', 0, 14, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 5: SE(KeyName*)->+6, SE(KeyValue*)->+7, SE(RetrievalMethod*)->+8, SE(X509Data*)->+9, SE(PGPData*)->+10, SE(SPKIData*)->+11, SE(MgmtData*)->+12, SE(*)(**)->+13, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, 6, True), (1, 'KeyValue', 6, 7, True), (1, 'RetrievalMethod', 8, 8, True), (1, 'X509Data', 11, 9, True), (1, 'PGPData', 13, 10, True), (1, 'SPKIData', 14, 11, True), (2, 'MgmtData', 0, 12, True), (5, '*', 0, 13, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 6: SE(KeyName*)->+5, SE(KeyValue*)->+6, SE(RetrievalMethod*)->+7, SE(X509Data*)->+8, SE(PGPData*)->+9, SE(SPKIData*)->+10, SE(MgmtData*)->+11, SE(*)(**)->+12, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, 5, True), (1, 'KeyValue', 6, 6, True), (1, 'RetrievalMethod', 8, 7, True), (1, 'X509Data', 11, 8, True), (1, 'PGPData', 13, 9, True), (1, 'SPKIData', 14, 10, True), (2, 'MgmtData', 0, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 7: SE(KeyName*)->+4, SE(KeyValue*)->+5, SE(RetrievalMethod*)->+6, SE(X509Data*)->+7, SE(PGPData*)->+8, SE(SPKIData*)->+9, SE(MgmtData*)->+10, SE(*)(**)->+11, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, 4, True), (1, 'KeyValue', 6, 5, True), (1, 'RetrievalMethod', 8, 6, True), (1, 'X509Data', 11, 7, True), (1, 'PGPData', 13, 8, True), (1, 'SPKIData', 14, 9, True), (2, 'MgmtData', 0, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 8: SE(KeyName*)->+3, SE(KeyValue*)->+4, SE(RetrievalMethod*)->+5, SE(X509Data*)->+6, SE(PGPData*)->+7, SE(SPKIData*)->+8, SE(MgmtData*)->+9, SE(*)(**)->+10, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, 3, True), (1, 'KeyValue', 6, 4, True), (1, 'RetrievalMethod', 8, 5, True), (1, 'X509Data', 11, 6, True), (1, 'PGPData', 13, 7, True), (1, 'SPKIData', 14, 8, True), (2, 'MgmtData', 0, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 9: SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, 2, True), (1, 'KeyValue', 6, 3, True), (1, 'RetrievalMethod', 8, 4, True), (1, 'X509Data', 11, 5, True), (1, 'PGPData', 13, 6, True), (1, 'SPKIData', 14, 7, True), (2, 'MgmtData', 0, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 10: SE(KeyName*)->-8, SE(KeyValue*)->-7, SE(RetrievalMethod*)->-6, SE(X509Data*)->-5, SE(PGPData*)->-4, SE(SPKIData*)->-3, SE(MgmtData*)->-2, SE(*)(**)->-1, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, -8, True), (1, 'KeyValue', 6, -7, True), (1, 'RetrievalMethod', 8, -6, True), (1, 'X509Data', 11, -5, True), (1, 'PGPData', 13, -4, True), (1, 'SPKIData', 14, -3, True), (2, 'MgmtData', 0, -2, True), (5, '*', 0, -1, True), (6, '#text', 0, 0, False)), 2, 0),
+            # 11: SE(KeyName*)->+0, SE(KeyValue*)->+1, SE(RetrievalMethod*)->+2, SE(X509Data*)->+3, SE(PGPData*)->+4, SE(SPKIData*)->+5, SE(MgmtData*)->+6, SE(*)(**)->+7, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, 0, True), (1, 'KeyValue', 6, 1, True), (1, 'RetrievalMethod', 8, 2, True), (1, 'X509Data', 11, 3, True), (1, 'PGPData', 13, 4, True), (1, 'SPKIData', 14, 5, True), (2, 'MgmtData', 0, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 12: SE(KeyName*)->-1, SE(KeyValue*)->+0, SE(RetrievalMethod*)->+1, SE(X509Data*)->+2, SE(PGPData*)->+3, SE(SPKIData*)->+4, SE(MgmtData*)->+5, SE(*)(**)->+6, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, -1, True), (1, 'KeyValue', 6, 0, True), (1, 'RetrievalMethod', 8, 1, True), (1, 'X509Data', 11, 2, True), (1, 'PGPData', 13, 3, True), (1, 'SPKIData', 14, 4, True), (2, 'MgmtData', 0, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 13: SE(KeyName*)->-2, SE(KeyValue*)->-1, SE(RetrievalMethod*)->+0, SE(X509Data*)->+1, SE(PGPData*)->+2, SE(SPKIData*)->+3, SE(MgmtData*)->+4, SE(*)(**)->+5, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, -2, True), (1, 'KeyValue', 6, -1, True), (1, 'RetrievalMethod', 8, 0, True), (1, 'X509Data', 11, 1, True), (1, 'PGPData', 13, 2, True), (1, 'SPKIData', 14, 3, True), (2, 'MgmtData', 0, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 14: SE(KeyName*)->-3, SE(KeyValue*)->-2, SE(RetrievalMethod*)->-1, SE(X509Data*)->+0, SE(PGPData*)->+1, SE(SPKIData*)->+2, SE(MgmtData*)->+3, SE(*)(**)->+4, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, -3, True), (1, 'KeyValue', 6, -2, True), (1, 'RetrievalMethod', 8, -1, True), (1, 'X509Data', 11, 0, True), (1, 'PGPData', 13, 1, True), (1, 'SPKIData', 14, 2, True), (2, 'MgmtData', 0, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 15: SE(KeyName*)->-4, SE(KeyValue*)->-3, SE(RetrievalMethod*)->-2, SE(X509Data*)->-1, SE(PGPData*)->+0, SE(SPKIData*)->+1, SE(MgmtData*)->+2, SE(*)(**)->+3, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, -4, True), (1, 'KeyValue', 6, -3, True), (1, 'RetrievalMethod', 8, -2, True), (1, 'X509Data', 11, -1, True), (1, 'PGPData', 13, 0, True), (1, 'SPKIData', 14, 1, True), (2, 'MgmtData', 0, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 16: SE(KeyName*)->-5, SE(KeyValue*)->-4, SE(RetrievalMethod*)->-3, SE(X509Data*)->-2, SE(PGPData*)->-1, SE(SPKIData*)->+0, SE(MgmtData*)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, -5, True), (1, 'KeyValue', 6, -4, True), (1, 'RetrievalMethod', 8, -3, True), (1, 'X509Data', 11, -2, True), (1, 'PGPData', 13, -1, True), (1, 'SPKIData', 14, 0, True), (2, 'MgmtData', 0, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 17: SE(KeyName*)->-6, SE(KeyValue*)->-5, SE(RetrievalMethod*)->-4, SE(X509Data*)->-3, SE(PGPData*)->-2, SE(SPKIData*)->-1, SE(MgmtData*)->+0, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, -6, True), (1, 'KeyValue', 6, -5, True), (1, 'RetrievalMethod', 8, -4, True), (1, 'X509Data', 11, -3, True), (1, 'PGPData', 13, -2, True), (1, 'SPKIData', 14, -1, True), (2, 'MgmtData', 0, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (4, ((2, 'KeyName', 0, -7, True), (1, 'KeyValue', 6, -6, True), (1, 'RetrievalMethod', 8, -5, True), (1, 'X509Data', 11, -4, True), (1, 'PGPData', 13, -3, True), (1, 'SPKIData', 14, -2, True), (2, 'MgmtData', 0, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 6
         'KeyValueType',
         (
-            # 0: SE(DSAKeyValue)->1, SE(RSAKeyValue)->2, SE(*)(*)->3, CH(mixed)(#text)->0
+            # 0: SE(DSAKeyValue)->+1, SE(RSAKeyValue)->+2, SE(*)(*)->+3, CH(mixed)(#text)->+0
             (3, ((1, 'DSAKeyValue', 3, 1, False), (1, 'RSAKeyValue', 7, 2, False), (5, '*', 0, 3, False), (6, '#text', 0, 0, False)), 3, 0),
-            # 1: EE, CH(mixed)(#text)->1
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: EE, CH(mixed)(#text)->2
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: EE, CH(mixed)(#text)->3
-            (2, ((0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
+            *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
     ),
     (  # 7
         'RSAKeyValueType',
         (
-            # 0: SE(Modulus)->1
+            # 0: SE(Modulus)->+1
             (1, ((2, 'Modulus', 1, 1, False),), 3, 0),
-            # 1: SE(Exponent)->2
-            (1, ((2, 'Exponent', 1, 2, False),), 2, 0),
+            # 1: SE(Exponent)->+1
+            (1, ((2, 'Exponent', 1, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -173,12 +169,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 8
         'RetrievalMethodType',
         (
-            # 0: AT(Type)->1, AT(URI)->2, SE(Transforms)->3, EE
+            # 0: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, EE
             (3, ((3, 'Type', 0, 1, False), (3, 'URI', 0, 2, False), (1, 'Transforms', 9, 3, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: AT(URI)->2, SE(Transforms)->3, EE
-            (2, ((3, 'URI', 0, 2, False), (1, 'Transforms', 9, 3, False), (0, '', 0, 0, False)), 2, 0),
-            # 2: SE(Transforms)->3, EE
-            (2, ((1, 'Transforms', 9, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: AT(URI)->+1, SE(Transforms)->+2, EE
+            (2, ((3, 'URI', 0, 1, False), (1, 'Transforms', 9, 2, False), (0, '', 0, 0, False)), 2, 0),
+            # 2: SE(Transforms)->+1, EE
+            (2, ((1, 'Transforms', 9, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -186,65 +182,65 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 9
         'TransformsType',
         (
-            # 0: SE(Transform*)->1
+            # 0: SE(Transform*)->+1
             (1, ((1, 'Transform', 10, 1, True),), 3, 0),
-            # 1: SE(Transform*)->2, EE
-            (2, ((1, 'Transform', 10, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(Transform*)->2, EE
-            (2, ((1, 'Transform', 10, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(Transform*)->+1, EE
+            (2, ((1, 'Transform', 10, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(Transform*)->+0, EE
+            (2, ((1, 'Transform', 10, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 10
         'TransformType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
-            # 1: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->1
-            (3, ((2, 'XPath', 0, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->2
-            (3, ((2, 'XPath', 0, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(XPath*)->3, SE(*)(**)->2, EE, CH(mixed)(#text)->3
-            (3, ((2, 'XPath', 0, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 0, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 0, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'XPath', 0, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 11
         'X509DataType',
         (
-            # 0: SE(X509IssuerSerial*)->1, SE(X509SKI*)->2, SE(X509SubjectName*)->3, SE(X509Certificate*)->4, SE(X509CRL*)->5, SE(*)(**)->6
+            # 0: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6
             (3, ((1, 'X509IssuerSerial', 12, 1, True), (2, 'X509SKI', 1, 2, True), (2, 'X509SubjectName', 0, 3, True), (2, 'X509Certificate', 1, 4, True), (2, 'X509CRL', 1, 5, True), (5, '*', 0, 6, True)), 3, 0),
-            # 1: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(X509IssuerSerial*)->7, SE(X509SKI*)->8, SE(X509SubjectName*)->9, SE(X509Certificate*)->10, SE(X509CRL*)->11, SE(*)(**)->12, EE
-            (3, ((1, 'X509IssuerSerial', 12, 7, True), (2, 'X509SKI', 1, 8, True), (2, 'X509SubjectName', 0, 9, True), (2, 'X509Certificate', 1, 10, True), (2, 'X509CRL', 1, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(X509IssuerSerial*)->+6, SE(X509SKI*)->+7, SE(X509SubjectName*)->+8, SE(X509Certificate*)->+9, SE(X509CRL*)->+10, SE(*)(**)->+11, EE
+            (3, ((1, 'X509IssuerSerial', 12, 6, True), (2, 'X509SKI', 1, 7, True), (2, 'X509SubjectName', 0, 8, True), (2, 'X509Certificate', 1, 9, True), (2, 'X509CRL', 1, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(X509IssuerSerial*)->+5, SE(X509SKI*)->+6, SE(X509SubjectName*)->+7, SE(X509Certificate*)->+8, SE(X509CRL*)->+9, SE(*)(**)->+10, EE
+            (3, ((1, 'X509IssuerSerial', 12, 5, True), (2, 'X509SKI', 1, 6, True), (2, 'X509SubjectName', 0, 7, True), (2, 'X509Certificate', 1, 8, True), (2, 'X509CRL', 1, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(X509IssuerSerial*)->+4, SE(X509SKI*)->+5, SE(X509SubjectName*)->+6, SE(X509Certificate*)->+7, SE(X509CRL*)->+8, SE(*)(**)->+9, EE
+            (3, ((1, 'X509IssuerSerial', 12, 4, True), (2, 'X509SKI', 1, 5, True), (2, 'X509SubjectName', 0, 6, True), (2, 'X509Certificate', 1, 7, True), (2, 'X509CRL', 1, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(X509IssuerSerial*)->+3, SE(X509SKI*)->+4, SE(X509SubjectName*)->+5, SE(X509Certificate*)->+6, SE(X509CRL*)->+7, SE(*)(**)->+8, EE
+            (3, ((1, 'X509IssuerSerial', 12, 3, True), (2, 'X509SKI', 1, 4, True), (2, 'X509SubjectName', 0, 5, True), (2, 'X509Certificate', 1, 6, True), (2, 'X509CRL', 1, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(X509IssuerSerial*)->+2, SE(X509SKI*)->+3, SE(X509SubjectName*)->+4, SE(X509Certificate*)->+5, SE(X509CRL*)->+6, SE(*)(**)->+7, EE
+            (3, ((1, 'X509IssuerSerial', 12, 2, True), (2, 'X509SKI', 1, 3, True), (2, 'X509SubjectName', 0, 4, True), (2, 'X509Certificate', 1, 5, True), (2, 'X509CRL', 1, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6, EE
+            (3, ((1, 'X509IssuerSerial', 12, 1, True), (2, 'X509SKI', 1, 2, True), (2, 'X509SubjectName', 0, 3, True), (2, 'X509Certificate', 1, 4, True), (2, 'X509CRL', 1, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(X509IssuerSerial*)->+0, SE(X509SKI*)->+1, SE(X509SubjectName*)->+2, SE(X509Certificate*)->+3, SE(X509CRL*)->+4, SE(*)(**)->+5, EE
+            (3, ((1, 'X509IssuerSerial', 12, 0, True), (2, 'X509SKI', 1, 1, True), (2, 'X509SubjectName', 0, 2, True), (2, 'X509Certificate', 1, 3, True), (2, 'X509CRL', 1, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(X509IssuerSerial*)->-1, SE(X509SKI*)->+0, SE(X509SubjectName*)->+1, SE(X509Certificate*)->+2, SE(X509CRL*)->+3, SE(*)(**)->+4, EE
+            (3, ((1, 'X509IssuerSerial', 12, -1, True), (2, 'X509SKI', 1, 0, True), (2, 'X509SubjectName', 0, 1, True), (2, 'X509Certificate', 1, 2, True), (2, 'X509CRL', 1, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(X509IssuerSerial*)->-2, SE(X509SKI*)->-1, SE(X509SubjectName*)->+0, SE(X509Certificate*)->+1, SE(X509CRL*)->+2, SE(*)(**)->+3, EE
+            (3, ((1, 'X509IssuerSerial', 12, -2, True), (2, 'X509SKI', 1, -1, True), (2, 'X509SubjectName', 0, 0, True), (2, 'X509Certificate', 1, 1, True), (2, 'X509CRL', 1, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(X509IssuerSerial*)->-3, SE(X509SKI*)->-2, SE(X509SubjectName*)->-1, SE(X509Certificate*)->+0, SE(X509CRL*)->+1, SE(*)(**)->+2, EE
+            (3, ((1, 'X509IssuerSerial', 12, -3, True), (2, 'X509SKI', 1, -2, True), (2, 'X509SubjectName', 0, -1, True), (2, 'X509Certificate', 1, 0, True), (2, 'X509CRL', 1, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(X509IssuerSerial*)->-4, SE(X509SKI*)->-3, SE(X509SubjectName*)->-2, SE(X509Certificate*)->-1, SE(X509CRL*)->+0, SE(*)(**)->+1, EE
+            (3, ((1, 'X509IssuerSerial', 12, -4, True), (2, 'X509SKI', 1, -3, True), (2, 'X509SubjectName', 0, -2, True), (2, 'X509Certificate', 1, -1, True), (2, 'X509CRL', 1, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
+            (3, ((1, 'X509IssuerSerial', 12, -5, True), (2, 'X509SKI', 1, -4, True), (2, 'X509SubjectName', 0, -3, True), (2, 'X509Certificate', 1, -2, True), (2, 'X509CRL', 1, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 12
         'X509IssuerSerialType',
         (
-            # 0: SE(X509IssuerName)->1
+            # 0: SE(X509IssuerName)->+1
             (1, ((2, 'X509IssuerName', 0, 1, False),), 3, 0),
-            # 1: SE(X509SerialNumber)->2
-            (1, ((2, 'X509SerialNumber', 2, 2, False),), 2, 0),
+            # 1: SE(X509SerialNumber)->+1
+            (1, ((2, 'X509SerialNumber', 2, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -252,63 +248,61 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 13
         'PGPDataType',
         (
-            # 0: SE(PGPKeyID)->1, SE(PGPKeyPacket)->2
+            # 0: SE(PGPKeyID)->+1, SE(PGPKeyPacket)->+2
             (2, ((2, 'PGPKeyID', 1, 1, False), (2, 'PGPKeyPacket', 1, 2, False)), 3, 0),
-            # 1: SE(PGPKeyPacket)->3, SE(*)(**)->4, EE
-            (2, ((2, 'PGPKeyPacket', 1, 3, False), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(*)(**)->5, EE
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(*)(**)->4, EE
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(*)(**)->4, EE
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(*)(**)->5, EE
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(PGPKeyPacket)->+2, SE(*)(**)->+3, EE
+            (2, ((2, 'PGPKeyPacket', 1, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+3, EE
+            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(*)(**)->+1, EE
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 4..5: SE(*)(**)->+0, EE (2 identical states)
+            *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
     ),
     (  # 14
         'SPKIDataType',
         (
-            # 0: SE(SPKISexp*)->1
+            # 0: SE(SPKISexp*)->+1
             (1, ((2, 'SPKISexp', 1, 1, True),), 3, 0),
-            # 1: SE(SPKISexp*)->3, SE(*)(**)->2, EE
-            (2, ((2, 'SPKISexp', 1, 3, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(SPKISexp*)->3, EE
-            (2, ((2, 'SPKISexp', 1, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(SPKISexp*)->3, SE(*)(**)->4, EE
-            (2, ((2, 'SPKISexp', 1, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(SPKISexp*)->3, EE
-            (2, ((2, 'SPKISexp', 1, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SPKISexp*)->+2, SE(*)(**)->+1, EE
+            (2, ((2, 'SPKISexp', 1, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(SPKISexp*)->+1, EE
+            (2, ((2, 'SPKISexp', 1, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(SPKISexp*)->+0, SE(*)(**)->+1, EE
+            (2, ((2, 'SPKISexp', 1, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(SPKISexp*)->-1, EE
+            (2, ((2, 'SPKISexp', 1, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 15
         'ManifestType',
         (
-            # 0: AT(Id)->1, SE(Reference*)->2
+            # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 0, 1, False), (1, 'Reference', 16, 2, True)), 3, 0),
-            # 1: SE(Reference*)->2
-            (1, ((1, 'Reference', 16, 2, True),), 2, 0),
-            # 2: SE(Reference*)->3, EE
-            (2, ((1, 'Reference', 16, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Reference*)->3, EE
-            (2, ((1, 'Reference', 16, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(Reference*)->+1
+            (1, ((1, 'Reference', 16, 1, True),), 2, 0),
+            # 2: SE(Reference*)->+1, EE
+            (2, ((1, 'Reference', 16, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(Reference*)->+0, EE
+            (2, ((1, 'Reference', 16, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 16
         'ReferenceType',
         (
-            # 0: AT(Id)->1, AT(Type)->2, AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
+            # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
             (3, ((3, 'Id', 0, 1, False), (3, 'Type', 0, 2, False), (3, 'URI', 0, 3, False), (1, 'Transforms', 9, 4, False), (1, 'DigestMethod', 4, 5, False)), 3, 0),
-            # 1: AT(Type)->2, AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
-            (3, ((3, 'Type', 0, 2, False), (3, 'URI', 0, 3, False), (1, 'Transforms', 9, 4, False), (1, 'DigestMethod', 4, 5, False)), 2, 0),
-            # 2: AT(URI)->3, SE(Transforms)->4, SE(DigestMethod)->5
-            (2, ((3, 'URI', 0, 3, False), (1, 'Transforms', 9, 4, False), (1, 'DigestMethod', 4, 5, False)), 2, 0),
-            # 3: SE(Transforms)->4, SE(DigestMethod)->5
-            (2, ((1, 'Transforms', 9, 4, False), (1, 'DigestMethod', 4, 5, False)), 2, 0),
-            # 4: SE(DigestMethod)->5
-            (1, ((1, 'DigestMethod', 4, 5, False),), 2, 0),
-            # 5: SE(DigestValue)->6
-            (1, ((2, 'DigestValue', 1, 6, False),), 2, 0),
+            # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
+            (3, ((3, 'Type', 0, 1, False), (3, 'URI', 0, 2, False), (1, 'Transforms', 9, 3, False), (1, 'DigestMethod', 4, 4, False)), 2, 0),
+            # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
+            (2, ((3, 'URI', 0, 1, False), (1, 'Transforms', 9, 2, False), (1, 'DigestMethod', 4, 3, False)), 2, 0),
+            # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
+            (2, ((1, 'Transforms', 9, 1, False), (1, 'DigestMethod', 4, 2, False)), 2, 0),
+            # 4: SE(DigestMethod)->+1
+            (1, ((1, 'DigestMethod', 4, 1, False),), 2, 0),
+            # 5: SE(DigestValue)->+1
+            (1, ((2, 'DigestValue', 1, 1, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -316,74 +310,74 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 17
         'ObjectType',
         (
-            # 0: AT(Encoding)->1, AT(Id)->2, AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
+            # 0: AT(Encoding)->+1, AT(Id)->+2, AT(MimeType)->+3, SE(*)(**)->+5, EE, CH(mixed)(#text)->+4
             (3, ((3, 'Encoding', 0, 1, False), (3, 'Id', 0, 2, False), (3, 'MimeType', 0, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
-            # 1: AT(Id)->2, AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (3, ((3, 'Id', 0, 2, False), (3, 'MimeType', 0, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 2, 0),
-            # 2: AT(MimeType)->3, SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (3, ((3, 'MimeType', 0, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 2, 0),
-            # 3: SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 4: SE(*)(**)->5, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
-            # 5: SE(*)(**)->5, EE, CH(mixed)(#text)->5
-            (2, ((5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 5, False)), 1, 0),
+            # 1: AT(Id)->+1, AT(MimeType)->+2, SE(*)(**)->+4, EE, CH(mixed)(#text)->+3
+            (3, ((3, 'Id', 0, 1, False), (3, 'MimeType', 0, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
+            # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
+            (3, ((3, 'MimeType', 0, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
+            # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 18
         'SignatureType',
         (
-            # 0: AT(Id)->1, SE(SignedInfo)->2
+            # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 0, 1, False), (1, 'SignedInfo', 19, 2, False)), 3, 0),
-            # 1: SE(SignedInfo)->2
-            (1, ((1, 'SignedInfo', 19, 2, False),), 2, 0),
-            # 2: SE(SignatureValue)->3
-            (1, ((1, 'SignatureValue', 21, 3, False),), 2, 0),
-            # 3: SE(KeyInfo)->5, SE(Object*)->4, EE
-            (2, ((1, 'KeyInfo', 5, 5, False), (1, 'Object', 17, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(Object*)->4, EE
-            (2, ((1, 'Object', 17, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Object*)->4, EE
-            (2, ((1, 'Object', 17, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SignedInfo)->+1
+            (1, ((1, 'SignedInfo', 19, 1, False),), 2, 0),
+            # 2: SE(SignatureValue)->+1
+            (1, ((1, 'SignatureValue', 21, 1, False),), 2, 0),
+            # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
+            (2, ((1, 'KeyInfo', 5, 1, False), (1, 'Object', 17, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(Object*)->+1, EE
+            (2, ((1, 'Object', 17, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Object*)->+0, EE
+            (2, ((1, 'Object', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 19
         'SignedInfoType',
         (
-            # 0: AT(Id)->1, SE(CanonicalizationMethod)->2
+            # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 0, 1, False), (1, 'CanonicalizationMethod', 2, 2, False)), 3, 0),
-            # 1: SE(CanonicalizationMethod)->2
-            (1, ((1, 'CanonicalizationMethod', 2, 2, False),), 2, 0),
-            # 2: SE(SignatureMethod)->3
-            (1, ((1, 'SignatureMethod', 20, 3, False),), 2, 0),
-            # 3: SE(Reference*)->4
-            (1, ((1, 'Reference', 16, 4, True),), 2, 0),
-            # 4: SE(Reference*)->5, EE
-            (2, ((1, 'Reference', 16, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(Reference*)->5, EE
-            (2, ((1, 'Reference', 16, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(CanonicalizationMethod)->+1
+            (1, ((1, 'CanonicalizationMethod', 2, 1, False),), 2, 0),
+            # 2: SE(SignatureMethod)->+1
+            (1, ((1, 'SignatureMethod', 20, 1, False),), 2, 0),
+            # 3: SE(Reference*)->+1
+            (1, ((1, 'Reference', 16, 1, True),), 2, 0),
+            # 4: SE(Reference*)->+1, EE
+            (2, ((1, 'Reference', 16, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(Reference*)->+0, EE
+            (2, ((1, 'Reference', 16, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 20
         'SignatureMethodType',
         (
-            # 0: AT(Algorithm)->1
+            # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
-            # 1: SE(HMACOutputLength)->2, SE(*)(**)->3, EE, CH(mixed)(#text)->1
-            (3, ((2, 'HMACOutputLength', 2, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
-            # 2: SE(*)(**)->3, EE, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 1, 0),
-            # 3: SE(*)(**)->3, EE, CH(mixed)(#text)->3
-            (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
+            # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
+            (3, ((2, 'HMACOutputLength', 2, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 21
         'SignatureValueType',
         (
-            # 0: AT(Id)->1, CH(CONTENT)->2
+            # 0: AT(Id)->+1, CH(CONTENT)->+2
             (2, ((3, 'Id', 0, 1, False), (4, 'CONTENT', 1, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->2
-            (1, ((4, 'CONTENT', 1, 2, False),), 2, 1),
+            # 1: CH(CONTENT)->+1
+            (1, ((4, 'CONTENT', 1, 1, False),), 2, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -391,74 +385,46 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 22
         'SignaturePropertiesType',
         (
-            # 0: AT(Id)->1, SE(SignatureProperty*)->2
+            # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 0, 1, False), (1, 'SignatureProperty', 23, 2, True)), 3, 0),
-            # 1: SE(SignatureProperty*)->2
-            (1, ((1, 'SignatureProperty', 23, 2, True),), 2, 0),
-            # 2: SE(SignatureProperty*)->3, EE
-            (2, ((1, 'SignatureProperty', 23, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(SignatureProperty*)->3, EE
-            (2, ((1, 'SignatureProperty', 23, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SignatureProperty*)->+1
+            (1, ((1, 'SignatureProperty', 23, 1, True),), 2, 0),
+            # 2: SE(SignatureProperty*)->+1, EE
+            (2, ((1, 'SignatureProperty', 23, 1, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(SignatureProperty*)->+0, EE
+            (2, ((1, 'SignatureProperty', 23, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 23
         'SignaturePropertyType',
         (
-            # 0: AT(Id)->1, AT(Target)->2
+            # 0: AT(Id)->+1, AT(Target)->+2
             (2, ((3, 'Id', 0, 1, False), (3, 'Target', 0, 2, False)), 3, 0),
-            # 1: AT(Target)->2
-            (1, ((3, 'Target', 0, 2, False),), 2, 0),
-            # 2: SE(*)(**)->3, CH(mixed)(#text)->2
-            (2, ((5, '*', 0, 3, True), (6, '#text', 0, 2, False)), 2, 0),
-            # 3: SE(*)(**)->4, EE, CH(mixed)(#text)->3
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 1, 0),
-            # 4: SE(*)(**)->4, EE, CH(mixed)(#text)->4
-            (2, ((5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 1, 0),
+            # 1: AT(Target)->+1
+            (1, ((3, 'Target', 0, 1, False),), 2, 0),
+            # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
+            (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 24
         'WPT_AlignmentCheckReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(EVProcessing)->2
-            (1, ((2, 'EVProcessing', 5, 2, False),), 2, 0),
-            # 2: SE(TargetCoilCurrent)->3, SE(EVResultCode)->4
-            (2, ((1, 'TargetCoilCurrent', 26, 3, False), (2, 'EVResultCode', 8, 4, False)), 2, 0),
-            # 3: SE(EVResultCode)->4
-            (1, ((2, 'EVResultCode', 8, 4, False),), 2, 0),
-            # 4: SE(VendorSpecificDataContainer*)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(VendorSpecificDataContainer*)->6, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(VendorSpecificDataContainer*)->7, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(VendorSpecificDataContainer*)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 8, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(VendorSpecificDataContainer*)->9, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 9, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(VendorSpecificDataContainer*)->10, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(VendorSpecificDataContainer*)->11, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(VendorSpecificDataContainer*)->12, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(VendorSpecificDataContainer*)->13, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(VendorSpecificDataContainer*)->14, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(VendorSpecificDataContainer*)->15, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 15, True), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(VendorSpecificDataContainer*)->16, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 16, True), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(VendorSpecificDataContainer*)->17, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 17, True), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(VendorSpecificDataContainer*)->18, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 18, True), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(VendorSpecificDataContainer*)->19, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 19, True), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(VendorSpecificDataContainer*)->20, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 20, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVProcessing)->+1
+            (1, ((2, 'EVProcessing', 5, 1, False),), 2, 0),
+            # 2: SE(TargetCoilCurrent)->+2, SE(EVResultCode)->+1
+            (2, ((1, 'TargetCoilCurrent', 26, 2, False), (2, 'EVResultCode', 8, 1, False)), 2, 0),
+            # 3: SE(VendorSpecificDataContainer*)->+2, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(EVResultCode)->-1
+            (1, ((2, 'EVResultCode', 8, -1, False),), 2, 0),
+            # 5..19: SE(VendorSpecificDataContainer*)->+1, EE (15 identical states)
+            *(((2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 15),
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -466,12 +432,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 25
         'MessageHeaderType',
         (
-            # 0: SE(SessionID)->1
+            # 0: SE(SessionID)->+1
             (1, ((2, 'SessionID', 3, 1, False),), 3, 0),
-            # 1: SE(TimeStamp)->2
-            (1, ((2, 'TimeStamp', 4, 2, False),), 2, 0),
-            # 2: SE(Signature)->3, EE
-            (2, ((1, 'Signature', 18, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(TimeStamp)->+1
+            (1, ((2, 'TimeStamp', 4, 1, False),), 2, 0),
+            # 2: SE(Signature)->+1, EE
+            (2, ((1, 'Signature', 18, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -479,10 +445,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 26
         'RationalNumberType',
         (
-            # 0: SE(Exponent)->1
+            # 0: SE(Exponent)->+1
             (1, ((2, 'Exponent', 6, 1, False),), 3, 0),
-            # 1: SE(Value)->2
-            (1, ((2, 'Value', 7, 2, False),), 2, 0),
+            # 1: SE(Value)->+1
+            (1, ((2, 'Value', 7, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -490,48 +456,18 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 27
         'WPT_AlignmentCheckResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(EVSEProcessing)->3
-            (1, ((2, 'EVSEProcessing', 5, 3, False),), 2, 0),
-            # 3: SE(PowerTransmitted)->4, SE(SupplyDeviceCurrent)->5, SE(VendorSpecificDataContainer*)->6, EE
-            (3, ((1, 'PowerTransmitted', 26, 4, False), (1, 'SupplyDeviceCurrent', 26, 5, False), (2, 'VendorSpecificDataContainer', 9, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(SupplyDeviceCurrent)->5, SE(VendorSpecificDataContainer*)->6, EE
-            (2, ((1, 'SupplyDeviceCurrent', 26, 5, False), (2, 'VendorSpecificDataContainer', 9, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(VendorSpecificDataContainer*)->6, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(VendorSpecificDataContainer*)->7, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(VendorSpecificDataContainer*)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 8, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(VendorSpecificDataContainer*)->9, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 9, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(VendorSpecificDataContainer*)->10, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(VendorSpecificDataContainer*)->11, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(VendorSpecificDataContainer*)->12, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(VendorSpecificDataContainer*)->13, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(VendorSpecificDataContainer*)->14, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(VendorSpecificDataContainer*)->15, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 15, True), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(VendorSpecificDataContainer*)->16, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 16, True), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(VendorSpecificDataContainer*)->17, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 17, True), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(VendorSpecificDataContainer*)->18, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 18, True), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(VendorSpecificDataContainer*)->19, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 19, True), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(VendorSpecificDataContainer*)->20, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 20, True), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(VendorSpecificDataContainer*)->21, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 21, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(EVSEProcessing)->+1
+            (1, ((2, 'EVSEProcessing', 5, 1, False),), 2, 0),
+            # 3: SE(PowerTransmitted)->+1, SE(SupplyDeviceCurrent)->+2, SE(VendorSpecificDataContainer*)->+3, EE
+            (3, ((1, 'PowerTransmitted', 26, 1, False), (1, 'SupplyDeviceCurrent', 26, 2, False), (2, 'VendorSpecificDataContainer', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(SupplyDeviceCurrent)->+1, SE(VendorSpecificDataContainer*)->+2, EE
+            (2, ((1, 'SupplyDeviceCurrent', 26, 1, False), (2, 'VendorSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 5..20: SE(VendorSpecificDataContainer*)->+1, EE (16 identical states)
+            *(((2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -539,54 +475,24 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 28
         'WPT_ChargeLoopReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(DisplayParameters)->2, SE(MeterInfoRequested)->3
-            (2, ((1, 'DisplayParameters', 29, 2, False), (2, 'MeterInfoRequested', 13, 3, False)), 2, 0),
-            # 2: SE(MeterInfoRequested)->3
-            (1, ((2, 'MeterInfoRequested', 13, 3, False),), 2, 0),
-            # 3: SE(EVPCPowerRequest)->4
-            (1, ((1, 'EVPCPowerRequest', 26, 4, False),), 2, 0),
-            # 4: SE(EVPCPowerOutput)->5
-            (1, ((1, 'EVPCPowerOutput', 26, 5, False),), 2, 0),
-            # 5: SE(EVPCChargeDiagnostics)->6
-            (1, ((2, 'EVPCChargeDiagnostics', 14, 6, False),), 2, 0),
-            # 6: SE(EVPCOperatingFrequency)->8, SE(EVPCPowerControlParameter)->9, SE(ManufacturerSpecificDataContainer*)->7, EE
-            (3, ((1, 'EVPCOperatingFrequency', 26, 8, False), (1, 'EVPCPowerControlParameter', 30, 9, False), (2, 'ManufacturerSpecificDataContainer', 9, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(ManufacturerSpecificDataContainer*)->10, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(EVPCPowerControlParameter)->9, SE(ManufacturerSpecificDataContainer*)->7, EE
-            (2, ((1, 'EVPCPowerControlParameter', 30, 9, False), (2, 'ManufacturerSpecificDataContainer', 9, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(ManufacturerSpecificDataContainer*)->7, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(ManufacturerSpecificDataContainer*)->11, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(ManufacturerSpecificDataContainer*)->12, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(ManufacturerSpecificDataContainer*)->13, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(ManufacturerSpecificDataContainer*)->14, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(ManufacturerSpecificDataContainer*)->15, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 15, True), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(ManufacturerSpecificDataContainer*)->16, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 16, True), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(ManufacturerSpecificDataContainer*)->17, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 17, True), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(ManufacturerSpecificDataContainer*)->18, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 18, True), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(ManufacturerSpecificDataContainer*)->19, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 19, True), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(ManufacturerSpecificDataContainer*)->20, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 20, True), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(ManufacturerSpecificDataContainer*)->21, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 21, True), (0, '', 0, 0, False)), 1, 0),
-            # 21: SE(ManufacturerSpecificDataContainer*)->22, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 22, True), (0, '', 0, 0, False)), 1, 0),
-            # 22: SE(ManufacturerSpecificDataContainer*)->23, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 23, True), (0, '', 0, 0, False)), 1, 0),
-            # 23: SE(ManufacturerSpecificDataContainer*)->24, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 24, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(DisplayParameters)->+1, SE(MeterInfoRequested)->+2
+            (2, ((1, 'DisplayParameters', 29, 1, False), (2, 'MeterInfoRequested', 13, 2, False)), 2, 0),
+            # 2: SE(MeterInfoRequested)->+1
+            (1, ((2, 'MeterInfoRequested', 13, 1, False),), 2, 0),
+            # 3: SE(EVPCPowerRequest)->+1
+            (1, ((1, 'EVPCPowerRequest', 26, 1, False),), 2, 0),
+            # 4: SE(EVPCPowerOutput)->+1
+            (1, ((1, 'EVPCPowerOutput', 26, 1, False),), 2, 0),
+            # 5: SE(EVPCChargeDiagnostics)->+1
+            (1, ((2, 'EVPCChargeDiagnostics', 14, 1, False),), 2, 0),
+            # 6: SE(EVPCOperatingFrequency)->+1, SE(EVPCPowerControlParameter)->+2, SE(ManufacturerSpecificDataContainer*)->+3, EE
+            (3, ((1, 'EVPCOperatingFrequency', 26, 1, False), (1, 'EVPCPowerControlParameter', 30, 2, False), (2, 'ManufacturerSpecificDataContainer', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(EVPCPowerControlParameter)->+1, SE(ManufacturerSpecificDataContainer*)->+2, EE
+            (2, ((1, 'EVPCPowerControlParameter', 30, 1, False), (2, 'ManufacturerSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 8..23: SE(ManufacturerSpecificDataContainer*)->+1, EE (16 identical states)
+            *(((2, ((2, 'ManufacturerSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 24: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -594,26 +500,26 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 29
         'DisplayParametersType',
         (
-            # 0: SE(PresentSOC)->1, SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
+            # 0: SE(PresentSOC)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(MaximumSOC)->+4, SE(RemainingTimeToMinimumSOC)->+5, SE(RemainingTimeToTargetSOC)->+6, SE(RemainingTimeToMaximumSOC)->+7, SE(ChargingComplete)->+8, SE(BatteryEnergyCapacity)->+9, SE(InletHot)->+10, EE
             (4, ((2, 'PresentSOC', 11, 1, False), (2, 'MinimumSOC', 11, 2, False), (2, 'TargetSOC', 11, 3, False), (2, 'MaximumSOC', 11, 4, False), (2, 'RemainingTimeToMinimumSOC', 12, 5, False), (2, 'RemainingTimeToTargetSOC', 12, 6, False), (2, 'RemainingTimeToMaximumSOC', 12, 7, False), (2, 'ChargingComplete', 13, 8, False), (1, 'BatteryEnergyCapacity', 26, 9, False), (2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: SE(MinimumSOC)->2, SE(TargetSOC)->3, SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (4, ((2, 'MinimumSOC', 11, 2, False), (2, 'TargetSOC', 11, 3, False), (2, 'MaximumSOC', 11, 4, False), (2, 'RemainingTimeToMinimumSOC', 12, 5, False), (2, 'RemainingTimeToTargetSOC', 12, 6, False), (2, 'RemainingTimeToMaximumSOC', 12, 7, False), (2, 'ChargingComplete', 13, 8, False), (1, 'BatteryEnergyCapacity', 26, 9, False), (2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(TargetSOC)->3, SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (4, ((2, 'TargetSOC', 11, 3, False), (2, 'MaximumSOC', 11, 4, False), (2, 'RemainingTimeToMinimumSOC', 12, 5, False), (2, 'RemainingTimeToTargetSOC', 12, 6, False), (2, 'RemainingTimeToMaximumSOC', 12, 7, False), (2, 'ChargingComplete', 13, 8, False), (1, 'BatteryEnergyCapacity', 26, 9, False), (2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(MaximumSOC)->4, SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (4, ((2, 'MaximumSOC', 11, 4, False), (2, 'RemainingTimeToMinimumSOC', 12, 5, False), (2, 'RemainingTimeToTargetSOC', 12, 6, False), (2, 'RemainingTimeToMaximumSOC', 12, 7, False), (2, 'ChargingComplete', 13, 8, False), (1, 'BatteryEnergyCapacity', 26, 9, False), (2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(RemainingTimeToMinimumSOC)->5, SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'RemainingTimeToMinimumSOC', 12, 5, False), (2, 'RemainingTimeToTargetSOC', 12, 6, False), (2, 'RemainingTimeToMaximumSOC', 12, 7, False), (2, 'ChargingComplete', 13, 8, False), (1, 'BatteryEnergyCapacity', 26, 9, False), (2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(RemainingTimeToTargetSOC)->6, SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'RemainingTimeToTargetSOC', 12, 6, False), (2, 'RemainingTimeToMaximumSOC', 12, 7, False), (2, 'ChargingComplete', 13, 8, False), (1, 'BatteryEnergyCapacity', 26, 9, False), (2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(RemainingTimeToMaximumSOC)->7, SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'RemainingTimeToMaximumSOC', 12, 7, False), (2, 'ChargingComplete', 13, 8, False), (1, 'BatteryEnergyCapacity', 26, 9, False), (2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(ChargingComplete)->8, SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (3, ((2, 'ChargingComplete', 13, 8, False), (1, 'BatteryEnergyCapacity', 26, 9, False), (2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(BatteryEnergyCapacity)->9, SE(InletHot)->10, EE
-            (2, ((1, 'BatteryEnergyCapacity', 26, 9, False), (2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(InletHot)->10, EE
-            (2, ((2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(MaximumSOC)->+3, SE(RemainingTimeToMinimumSOC)->+4, SE(RemainingTimeToTargetSOC)->+5, SE(RemainingTimeToMaximumSOC)->+6, SE(ChargingComplete)->+7, SE(BatteryEnergyCapacity)->+8, SE(InletHot)->+9, EE
+            (4, ((2, 'MinimumSOC', 11, 1, False), (2, 'TargetSOC', 11, 2, False), (2, 'MaximumSOC', 11, 3, False), (2, 'RemainingTimeToMinimumSOC', 12, 4, False), (2, 'RemainingTimeToTargetSOC', 12, 5, False), (2, 'RemainingTimeToMaximumSOC', 12, 6, False), (2, 'ChargingComplete', 13, 7, False), (1, 'BatteryEnergyCapacity', 26, 8, False), (2, 'InletHot', 13, 9, False), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(TargetSOC)->+1, SE(MaximumSOC)->+2, SE(RemainingTimeToMinimumSOC)->+3, SE(RemainingTimeToTargetSOC)->+4, SE(RemainingTimeToMaximumSOC)->+5, SE(ChargingComplete)->+6, SE(BatteryEnergyCapacity)->+7, SE(InletHot)->+8, EE
+            (4, ((2, 'TargetSOC', 11, 1, False), (2, 'MaximumSOC', 11, 2, False), (2, 'RemainingTimeToMinimumSOC', 12, 3, False), (2, 'RemainingTimeToTargetSOC', 12, 4, False), (2, 'RemainingTimeToMaximumSOC', 12, 5, False), (2, 'ChargingComplete', 13, 6, False), (1, 'BatteryEnergyCapacity', 26, 7, False), (2, 'InletHot', 13, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(MaximumSOC)->+1, SE(RemainingTimeToMinimumSOC)->+2, SE(RemainingTimeToTargetSOC)->+3, SE(RemainingTimeToMaximumSOC)->+4, SE(ChargingComplete)->+5, SE(BatteryEnergyCapacity)->+6, SE(InletHot)->+7, EE
+            (4, ((2, 'MaximumSOC', 11, 1, False), (2, 'RemainingTimeToMinimumSOC', 12, 2, False), (2, 'RemainingTimeToTargetSOC', 12, 3, False), (2, 'RemainingTimeToMaximumSOC', 12, 4, False), (2, 'ChargingComplete', 13, 5, False), (1, 'BatteryEnergyCapacity', 26, 6, False), (2, 'InletHot', 13, 7, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(RemainingTimeToMinimumSOC)->+1, SE(RemainingTimeToTargetSOC)->+2, SE(RemainingTimeToMaximumSOC)->+3, SE(ChargingComplete)->+4, SE(BatteryEnergyCapacity)->+5, SE(InletHot)->+6, EE
+            (3, ((2, 'RemainingTimeToMinimumSOC', 12, 1, False), (2, 'RemainingTimeToTargetSOC', 12, 2, False), (2, 'RemainingTimeToMaximumSOC', 12, 3, False), (2, 'ChargingComplete', 13, 4, False), (1, 'BatteryEnergyCapacity', 26, 5, False), (2, 'InletHot', 13, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(RemainingTimeToTargetSOC)->+1, SE(RemainingTimeToMaximumSOC)->+2, SE(ChargingComplete)->+3, SE(BatteryEnergyCapacity)->+4, SE(InletHot)->+5, EE
+            (3, ((2, 'RemainingTimeToTargetSOC', 12, 1, False), (2, 'RemainingTimeToMaximumSOC', 12, 2, False), (2, 'ChargingComplete', 13, 3, False), (1, 'BatteryEnergyCapacity', 26, 4, False), (2, 'InletHot', 13, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(RemainingTimeToMaximumSOC)->+1, SE(ChargingComplete)->+2, SE(BatteryEnergyCapacity)->+3, SE(InletHot)->+4, EE
+            (3, ((2, 'RemainingTimeToMaximumSOC', 12, 1, False), (2, 'ChargingComplete', 13, 2, False), (1, 'BatteryEnergyCapacity', 26, 3, False), (2, 'InletHot', 13, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(ChargingComplete)->+1, SE(BatteryEnergyCapacity)->+2, SE(InletHot)->+3, EE
+            (3, ((2, 'ChargingComplete', 13, 1, False), (1, 'BatteryEnergyCapacity', 26, 2, False), (2, 'InletHot', 13, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(BatteryEnergyCapacity)->+1, SE(InletHot)->+2, EE
+            (2, ((1, 'BatteryEnergyCapacity', 26, 1, False), (2, 'InletHot', 13, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(InletHot)->+1, EE
+            (2, ((2, 'InletHot', 13, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -621,14 +527,14 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 30
         'WPT_EVPCPowerControlParameterType',
         (
-            # 0: SE(EVPCCoilCurrentRequest)->1
+            # 0: SE(EVPCCoilCurrentRequest)->+1
             (1, ((1, 'EVPCCoilCurrentRequest', 26, 1, False),), 3, 0),
-            # 1: SE(EVPCCoilCurrentInformation)->2
-            (1, ((1, 'EVPCCoilCurrentInformation', 26, 2, False),), 2, 0),
-            # 2: SE(EVPCCurrentOutputInformation)->3
-            (1, ((1, 'EVPCCurrentOutputInformation', 26, 3, False),), 2, 0),
-            # 3: SE(EVPCVoltageOutputInformation)->4
-            (1, ((1, 'EVPCVoltageOutputInformation', 26, 4, False),), 2, 0),
+            # 1: SE(EVPCCoilCurrentInformation)->+1
+            (1, ((1, 'EVPCCoilCurrentInformation', 26, 1, False),), 2, 0),
+            # 2: SE(EVPCCurrentOutputInformation)->+1
+            (1, ((1, 'EVPCCurrentOutputInformation', 26, 1, False),), 2, 0),
+            # 3: SE(EVPCVoltageOutputInformation)->+1
+            (1, ((1, 'EVPCVoltageOutputInformation', 26, 1, False),), 2, 0),
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -636,62 +542,32 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 31
         'WPT_ChargeLoopResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(EVSEStatus)->3, SE(MeterInfo)->4, SE(Receipt)->5, SE(EVPCPowerRequest)->6
-            (3, ((1, 'EVSEStatus', 32, 3, False), (1, 'MeterInfo', 33, 4, False), (1, 'Receipt', 34, 5, False), (1, 'EVPCPowerRequest', 26, 6, False)), 2, 0),
-            # 3: SE(MeterInfo)->4, SE(Receipt)->5, SE(EVPCPowerRequest)->6
-            (2, ((1, 'MeterInfo', 33, 4, False), (1, 'Receipt', 34, 5, False), (1, 'EVPCPowerRequest', 26, 6, False)), 2, 0),
-            # 4: SE(Receipt)->5, SE(EVPCPowerRequest)->6
-            (2, ((1, 'Receipt', 34, 5, False), (1, 'EVPCPowerRequest', 26, 6, False)), 2, 0),
-            # 5: SE(EVPCPowerRequest)->6
-            (1, ((1, 'EVPCPowerRequest', 26, 6, False),), 2, 0),
-            # 6: SE(SDPowerInput)->8, SE(SPCMaxOutputPowerLimit)->7
-            (2, ((1, 'SDPowerInput', 26, 8, False), (1, 'SPCMaxOutputPowerLimit', 26, 7, False)), 2, 0),
-            # 7: SE(SPCMinOutputPowerLimit)->9
-            (1, ((1, 'SPCMinOutputPowerLimit', 26, 9, False),), 2, 0),
-            # 8: SE(SPCMaxOutputPowerLimit)->7
-            (1, ((1, 'SPCMaxOutputPowerLimit', 26, 7, False),), 2, 0),
-            # 9: SE(SPCChargeDiagnostics)->10
-            (1, ((2, 'SPCChargeDiagnostics', 20, 10, False),), 2, 0),
-            # 10: SE(SPCOperatingFrequency)->12, SE(SPCPowerControlParameter)->13, SE(ManufacturerSpecificDataContainer*)->11, EE
-            (3, ((1, 'SPCOperatingFrequency', 26, 12, False), (1, 'SPCPowerControlParameter', 37, 13, False), (2, 'ManufacturerSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(ManufacturerSpecificDataContainer*)->14, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(SPCPowerControlParameter)->13, SE(ManufacturerSpecificDataContainer*)->11, EE
-            (2, ((1, 'SPCPowerControlParameter', 37, 13, False), (2, 'ManufacturerSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(ManufacturerSpecificDataContainer*)->11, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(ManufacturerSpecificDataContainer*)->15, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 15, True), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(ManufacturerSpecificDataContainer*)->16, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 16, True), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(ManufacturerSpecificDataContainer*)->17, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 17, True), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(ManufacturerSpecificDataContainer*)->18, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 18, True), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(ManufacturerSpecificDataContainer*)->19, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 19, True), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(ManufacturerSpecificDataContainer*)->20, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 20, True), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(ManufacturerSpecificDataContainer*)->21, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 21, True), (0, '', 0, 0, False)), 1, 0),
-            # 21: SE(ManufacturerSpecificDataContainer*)->22, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 22, True), (0, '', 0, 0, False)), 1, 0),
-            # 22: SE(ManufacturerSpecificDataContainer*)->23, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 23, True), (0, '', 0, 0, False)), 1, 0),
-            # 23: SE(ManufacturerSpecificDataContainer*)->24, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 24, True), (0, '', 0, 0, False)), 1, 0),
-            # 24: SE(ManufacturerSpecificDataContainer*)->25, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 25, True), (0, '', 0, 0, False)), 1, 0),
-            # 25: SE(ManufacturerSpecificDataContainer*)->26, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 26, True), (0, '', 0, 0, False)), 1, 0),
-            # 26: SE(ManufacturerSpecificDataContainer*)->27, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 27, True), (0, '', 0, 0, False)), 1, 0),
-            # 27: SE(ManufacturerSpecificDataContainer*)->28, EE
-            (2, ((2, 'ManufacturerSpecificDataContainer', 9, 28, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(EVSEStatus)->+1, SE(MeterInfo)->+2, SE(Receipt)->+3, SE(EVPCPowerRequest)->+4
+            (3, ((1, 'EVSEStatus', 32, 1, False), (1, 'MeterInfo', 33, 2, False), (1, 'Receipt', 34, 3, False), (1, 'EVPCPowerRequest', 26, 4, False)), 2, 0),
+            # 3: SE(MeterInfo)->+1, SE(Receipt)->+2, SE(EVPCPowerRequest)->+3
+            (2, ((1, 'MeterInfo', 33, 1, False), (1, 'Receipt', 34, 2, False), (1, 'EVPCPowerRequest', 26, 3, False)), 2, 0),
+            # 4: SE(Receipt)->+1, SE(EVPCPowerRequest)->+2
+            (2, ((1, 'Receipt', 34, 1, False), (1, 'EVPCPowerRequest', 26, 2, False)), 2, 0),
+            # 5: SE(EVPCPowerRequest)->+1
+            (1, ((1, 'EVPCPowerRequest', 26, 1, False),), 2, 0),
+            # 6: SE(SDPowerInput)->+2, SE(SPCMaxOutputPowerLimit)->+1
+            (2, ((1, 'SDPowerInput', 26, 2, False), (1, 'SPCMaxOutputPowerLimit', 26, 1, False)), 2, 0),
+            # 7: SE(SPCMinOutputPowerLimit)->+2
+            (1, ((1, 'SPCMinOutputPowerLimit', 26, 2, False),), 2, 0),
+            # 8: SE(SPCMaxOutputPowerLimit)->-1
+            (1, ((1, 'SPCMaxOutputPowerLimit', 26, -1, False),), 2, 0),
+            # 9: SE(SPCChargeDiagnostics)->+1
+            (1, ((2, 'SPCChargeDiagnostics', 20, 1, False),), 2, 0),
+            # 10: SE(SPCOperatingFrequency)->+1, SE(SPCPowerControlParameter)->+2, SE(ManufacturerSpecificDataContainer*)->+3, EE
+            (3, ((1, 'SPCOperatingFrequency', 26, 1, False), (1, 'SPCPowerControlParameter', 37, 2, False), (2, 'ManufacturerSpecificDataContainer', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(SPCPowerControlParameter)->+1, SE(ManufacturerSpecificDataContainer*)->+2, EE
+            (2, ((1, 'SPCPowerControlParameter', 37, 1, False), (2, 'ManufacturerSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 12..27: SE(ManufacturerSpecificDataContainer*)->+1, EE (16 identical states)
+            *(((2, ((2, 'ManufacturerSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 28: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -699,10 +575,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 32
         'EVSEStatusType',
         (
-            # 0: SE(NotificationMaxDelay)->1
+            # 0: SE(NotificationMaxDelay)->+1
             (1, ((2, 'NotificationMaxDelay', 15, 1, False),), 3, 0),
-            # 1: SE(EVSENotification)->2
-            (1, ((2, 'EVSENotification', 16, 2, False),), 2, 0),
+            # 1: SE(EVSENotification)->+1
+            (1, ((2, 'EVSENotification', 16, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -710,22 +586,22 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 33
         'MeterInfoType',
         (
-            # 0: SE(MeterID)->1
+            # 0: SE(MeterID)->+1
             (1, ((2, 'MeterID', 17, 1, False),), 3, 0),
-            # 1: SE(ChargedEnergyReadingWh)->2
-            (1, ((2, 'ChargedEnergyReadingWh', 4, 2, False),), 2, 0),
-            # 2: SE(BPT_DischargedEnergyReadingWh)->3, SE(CapacitiveEnergyReadingVARh)->4, SE(BPT_InductiveEnergyReadingVARh)->5, SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'BPT_DischargedEnergyReadingWh', 4, 3, False), (2, 'CapacitiveEnergyReadingVARh', 4, 4, False), (2, 'BPT_InductiveEnergyReadingVARh', 4, 5, False), (2, 'MeterSignature', 18, 6, False), (2, 'MeterStatus', 7, 7, False), (2, 'MeterTimestamp', 4, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(CapacitiveEnergyReadingVARh)->4, SE(BPT_InductiveEnergyReadingVARh)->5, SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'CapacitiveEnergyReadingVARh', 4, 4, False), (2, 'BPT_InductiveEnergyReadingVARh', 4, 5, False), (2, 'MeterSignature', 18, 6, False), (2, 'MeterStatus', 7, 7, False), (2, 'MeterTimestamp', 4, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(BPT_InductiveEnergyReadingVARh)->5, SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 4, 5, False), (2, 'MeterSignature', 18, 6, False), (2, 'MeterStatus', 7, 7, False), (2, 'MeterTimestamp', 4, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(MeterSignature)->6, SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (3, ((2, 'MeterSignature', 18, 6, False), (2, 'MeterStatus', 7, 7, False), (2, 'MeterTimestamp', 4, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(MeterStatus)->7, SE(MeterTimestamp)->8, EE
-            (2, ((2, 'MeterStatus', 7, 7, False), (2, 'MeterTimestamp', 4, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(MeterTimestamp)->8, EE
-            (2, ((2, 'MeterTimestamp', 4, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(ChargedEnergyReadingWh)->+1
+            (1, ((2, 'ChargedEnergyReadingWh', 4, 1, False),), 2, 0),
+            # 2: SE(BPT_DischargedEnergyReadingWh)->+1, SE(CapacitiveEnergyReadingVARh)->+2, SE(BPT_InductiveEnergyReadingVARh)->+3, SE(MeterSignature)->+4, SE(MeterStatus)->+5, SE(MeterTimestamp)->+6, EE
+            (3, ((2, 'BPT_DischargedEnergyReadingWh', 4, 1, False), (2, 'CapacitiveEnergyReadingVARh', 4, 2, False), (2, 'BPT_InductiveEnergyReadingVARh', 4, 3, False), (2, 'MeterSignature', 18, 4, False), (2, 'MeterStatus', 7, 5, False), (2, 'MeterTimestamp', 4, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(CapacitiveEnergyReadingVARh)->+1, SE(BPT_InductiveEnergyReadingVARh)->+2, SE(MeterSignature)->+3, SE(MeterStatus)->+4, SE(MeterTimestamp)->+5, EE
+            (3, ((2, 'CapacitiveEnergyReadingVARh', 4, 1, False), (2, 'BPT_InductiveEnergyReadingVARh', 4, 2, False), (2, 'MeterSignature', 18, 3, False), (2, 'MeterStatus', 7, 4, False), (2, 'MeterTimestamp', 4, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(BPT_InductiveEnergyReadingVARh)->+1, SE(MeterSignature)->+2, SE(MeterStatus)->+3, SE(MeterTimestamp)->+4, EE
+            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 4, 1, False), (2, 'MeterSignature', 18, 2, False), (2, 'MeterStatus', 7, 3, False), (2, 'MeterTimestamp', 4, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(MeterSignature)->+1, SE(MeterStatus)->+2, SE(MeterTimestamp)->+3, EE
+            (3, ((2, 'MeterSignature', 18, 1, False), (2, 'MeterStatus', 7, 2, False), (2, 'MeterTimestamp', 4, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(MeterStatus)->+1, SE(MeterTimestamp)->+2, EE
+            (2, ((2, 'MeterStatus', 7, 1, False), (2, 'MeterTimestamp', 4, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(MeterTimestamp)->+1, EE
+            (2, ((2, 'MeterTimestamp', 4, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -733,36 +609,18 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 34
         'ReceiptType',
         (
-            # 0: SE(TimeAnchor)->1
+            # 0: SE(TimeAnchor)->+1
             (1, ((2, 'TimeAnchor', 4, 1, False),), 3, 0),
-            # 1: SE(EnergyCosts)->2, SE(OccupancyCosts)->3, SE(AdditionalServicesCosts)->4, SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (3, ((1, 'EnergyCosts', 35, 2, False), (1, 'OccupancyCosts', 35, 3, False), (1, 'AdditionalServicesCosts', 35, 4, False), (1, 'OverstayCosts', 35, 5, False), (1, 'TaxCosts', 36, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(OccupancyCosts)->3, SE(AdditionalServicesCosts)->4, SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (3, ((1, 'OccupancyCosts', 35, 3, False), (1, 'AdditionalServicesCosts', 35, 4, False), (1, 'OverstayCosts', 35, 5, False), (1, 'TaxCosts', 36, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(AdditionalServicesCosts)->4, SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (3, ((1, 'AdditionalServicesCosts', 35, 4, False), (1, 'OverstayCosts', 35, 5, False), (1, 'TaxCosts', 36, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(OverstayCosts)->5, SE(TaxCosts*)->6, EE
-            (2, ((1, 'OverstayCosts', 35, 5, False), (1, 'TaxCosts', 36, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(TaxCosts*)->6, EE
-            (2, ((1, 'TaxCosts', 36, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(TaxCosts*)->7, EE
-            (2, ((1, 'TaxCosts', 36, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(TaxCosts*)->8, EE
-            (2, ((1, 'TaxCosts', 36, 8, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(TaxCosts*)->9, EE
-            (2, ((1, 'TaxCosts', 36, 9, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(TaxCosts*)->10, EE
-            (2, ((1, 'TaxCosts', 36, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(TaxCosts*)->11, EE
-            (2, ((1, 'TaxCosts', 36, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(TaxCosts*)->12, EE
-            (2, ((1, 'TaxCosts', 36, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(TaxCosts*)->13, EE
-            (2, ((1, 'TaxCosts', 36, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(TaxCosts*)->14, EE
-            (2, ((1, 'TaxCosts', 36, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(TaxCosts*)->15, EE
-            (2, ((1, 'TaxCosts', 36, 15, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EnergyCosts)->+1, SE(OccupancyCosts)->+2, SE(AdditionalServicesCosts)->+3, SE(OverstayCosts)->+4, SE(TaxCosts*)->+5, EE
+            (3, ((1, 'EnergyCosts', 35, 1, False), (1, 'OccupancyCosts', 35, 2, False), (1, 'AdditionalServicesCosts', 35, 3, False), (1, 'OverstayCosts', 35, 4, False), (1, 'TaxCosts', 36, 5, True), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(OccupancyCosts)->+1, SE(AdditionalServicesCosts)->+2, SE(OverstayCosts)->+3, SE(TaxCosts*)->+4, EE
+            (3, ((1, 'OccupancyCosts', 35, 1, False), (1, 'AdditionalServicesCosts', 35, 2, False), (1, 'OverstayCosts', 35, 3, False), (1, 'TaxCosts', 36, 4, True), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(AdditionalServicesCosts)->+1, SE(OverstayCosts)->+2, SE(TaxCosts*)->+3, EE
+            (3, ((1, 'AdditionalServicesCosts', 35, 1, False), (1, 'OverstayCosts', 35, 2, False), (1, 'TaxCosts', 36, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(OverstayCosts)->+1, SE(TaxCosts*)->+2, EE
+            (2, ((1, 'OverstayCosts', 35, 1, False), (1, 'TaxCosts', 36, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 5..14: SE(TaxCosts*)->+1, EE (10 identical states)
+            *(((2, ((1, 'TaxCosts', 36, 1, True), (0, '', 0, 0, False)), 1, 0),) * 10),
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -770,10 +628,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 35
         'DetailedCostType',
         (
-            # 0: SE(Amount)->1
+            # 0: SE(Amount)->+1
             (1, ((1, 'Amount', 26, 1, False),), 3, 0),
-            # 1: SE(CostPerUnit)->2
-            (1, ((1, 'CostPerUnit', 26, 2, False),), 2, 0),
+            # 1: SE(CostPerUnit)->+1
+            (1, ((1, 'CostPerUnit', 26, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -781,10 +639,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 36
         'DetailedTaxType',
         (
-            # 0: SE(TaxRuleID)->1
+            # 0: SE(TaxRuleID)->+1
             (1, ((2, 'TaxRuleID', 19, 1, False),), 3, 0),
-            # 1: SE(Amount)->2
-            (1, ((1, 'Amount', 26, 2, False),), 2, 0),
+            # 1: SE(Amount)->+1
+            (1, ((1, 'Amount', 26, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -792,7 +650,7 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 37
         'WPT_SPCPowerControlParameterType',
         (
-            # 0: SE(SPCPrimaryDeviceCoilCurrentInformation)->1
+            # 0: SE(SPCPrimaryDeviceCoilCurrentInformation)->+1
             (1, ((1, 'SPCPrimaryDeviceCoilCurrentInformation', 26, 1, False),), 3, 0),
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
@@ -801,50 +659,20 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 38
         'WPT_ChargeParameterDiscoveryReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(EVPCMaxReceivablePower)->2
-            (1, ((1, 'EVPCMaxReceivablePower', 26, 2, False),), 2, 0),
-            # 2: SE(SDMaxGroundClearence)->3
-            (1, ((2, 'SDMaxGroundClearence', 15, 3, False),), 2, 0),
-            # 3: SE(SDMinGroundClearence)->4
-            (1, ((2, 'SDMinGroundClearence', 15, 4, False),), 2, 0),
-            # 4: SE(EVPCNaturalFrequency)->5
-            (1, ((1, 'EVPCNaturalFrequency', 26, 5, False),), 2, 0),
-            # 5: SE(EVPCDeviceLocalControl)->6
-            (1, ((2, 'EVPCDeviceLocalControl', 13, 6, False),), 2, 0),
-            # 6: SE(VendorSpecificDataContainer*)->7, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(VendorSpecificDataContainer*)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 8, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(VendorSpecificDataContainer*)->9, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 9, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(VendorSpecificDataContainer*)->10, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(VendorSpecificDataContainer*)->11, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(VendorSpecificDataContainer*)->12, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(VendorSpecificDataContainer*)->13, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(VendorSpecificDataContainer*)->14, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(VendorSpecificDataContainer*)->15, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 15, True), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(VendorSpecificDataContainer*)->16, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 16, True), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(VendorSpecificDataContainer*)->17, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 17, True), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(VendorSpecificDataContainer*)->18, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 18, True), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(VendorSpecificDataContainer*)->19, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 19, True), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(VendorSpecificDataContainer*)->20, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 20, True), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(VendorSpecificDataContainer*)->21, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 21, True), (0, '', 0, 0, False)), 1, 0),
-            # 21: SE(VendorSpecificDataContainer*)->22, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 22, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVPCMaxReceivablePower)->+1
+            (1, ((1, 'EVPCMaxReceivablePower', 26, 1, False),), 2, 0),
+            # 2: SE(SDMaxGroundClearence)->+1
+            (1, ((2, 'SDMaxGroundClearence', 15, 1, False),), 2, 0),
+            # 3: SE(SDMinGroundClearence)->+1
+            (1, ((2, 'SDMinGroundClearence', 15, 1, False),), 2, 0),
+            # 4: SE(EVPCNaturalFrequency)->+1
+            (1, ((1, 'EVPCNaturalFrequency', 26, 1, False),), 2, 0),
+            # 5: SE(EVPCDeviceLocalControl)->+1
+            (1, ((2, 'EVPCDeviceLocalControl', 13, 1, False),), 2, 0),
+            # 6..21: SE(VendorSpecificDataContainer*)->+1, EE (16 identical states)
+            *(((2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 22: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -852,56 +680,26 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 39
         'WPT_ChargeParameterDiscoveryResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(PDInputPowerClass)->3
-            (1, ((2, 'PDInputPowerClass', 21, 3, False),), 2, 0),
-            # 3: SE(SDMinOutputPower)->4
-            (1, ((1, 'SDMinOutputPower', 26, 4, False),), 2, 0),
-            # 4: SE(SDMaxOutputPower)->5
-            (1, ((1, 'SDMaxOutputPower', 26, 5, False),), 2, 0),
-            # 5: SE(SDMaxGroundClearanceSupport)->6
-            (1, ((2, 'SDMaxGroundClearanceSupport', 15, 6, False),), 2, 0),
-            # 6: SE(SDMinGroundClearanceSupport)->7
-            (1, ((2, 'SDMinGroundClearanceSupport', 15, 7, False),), 2, 0),
-            # 7: SE(PDMinCoilCurrent)->8
-            (1, ((1, 'PDMinCoilCurrent', 26, 8, False),), 2, 0),
-            # 8: SE(PDMaxCoilCurrent)->9
-            (1, ((1, 'PDMaxCoilCurrent', 26, 9, False),), 2, 0),
-            # 9: SE(SDManufacturerSpecificDataContainer*)->10, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(SDManufacturerSpecificDataContainer*)->11, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(SDManufacturerSpecificDataContainer*)->12, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(SDManufacturerSpecificDataContainer*)->13, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(SDManufacturerSpecificDataContainer*)->14, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(SDManufacturerSpecificDataContainer*)->15, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 15, True), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(SDManufacturerSpecificDataContainer*)->16, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 16, True), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(SDManufacturerSpecificDataContainer*)->17, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 17, True), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(SDManufacturerSpecificDataContainer*)->18, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 18, True), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(SDManufacturerSpecificDataContainer*)->19, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 19, True), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(SDManufacturerSpecificDataContainer*)->20, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 20, True), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(SDManufacturerSpecificDataContainer*)->21, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 21, True), (0, '', 0, 0, False)), 1, 0),
-            # 21: SE(SDManufacturerSpecificDataContainer*)->22, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 22, True), (0, '', 0, 0, False)), 1, 0),
-            # 22: SE(SDManufacturerSpecificDataContainer*)->23, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 23, True), (0, '', 0, 0, False)), 1, 0),
-            # 23: SE(SDManufacturerSpecificDataContainer*)->24, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 24, True), (0, '', 0, 0, False)), 1, 0),
-            # 24: SE(SDManufacturerSpecificDataContainer*)->25, EE
-            (2, ((2, 'SDManufacturerSpecificDataContainer', 9, 25, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(PDInputPowerClass)->+1
+            (1, ((2, 'PDInputPowerClass', 21, 1, False),), 2, 0),
+            # 3: SE(SDMinOutputPower)->+1
+            (1, ((1, 'SDMinOutputPower', 26, 1, False),), 2, 0),
+            # 4: SE(SDMaxOutputPower)->+1
+            (1, ((1, 'SDMaxOutputPower', 26, 1, False),), 2, 0),
+            # 5: SE(SDMaxGroundClearanceSupport)->+1
+            (1, ((2, 'SDMaxGroundClearanceSupport', 15, 1, False),), 2, 0),
+            # 6: SE(SDMinGroundClearanceSupport)->+1
+            (1, ((2, 'SDMinGroundClearanceSupport', 15, 1, False),), 2, 0),
+            # 7: SE(PDMinCoilCurrent)->+1
+            (1, ((1, 'PDMinCoilCurrent', 26, 1, False),), 2, 0),
+            # 8: SE(PDMaxCoilCurrent)->+1
+            (1, ((1, 'PDMaxCoilCurrent', 26, 1, False),), 2, 0),
+            # 9..24: SE(SDManufacturerSpecificDataContainer*)->+1, EE (16 identical states)
+            *(((2, ((2, 'SDManufacturerSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 25: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -909,57 +707,57 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 40
         'WPT_FinePositioningReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(EVProcessing)->2
-            (1, ((2, 'EVProcessing', 5, 2, False),), 2, 0),
-            # 2: SE(EVResultCode)->3
-            (1, ((2, 'EVResultCode', 8, 3, False),), 2, 0),
-            # 3: SE(VendorSpecificDataContainer*)->4, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 4, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(VendorSpecificDataContainer*)->6, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 6, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVProcessing)->+1
+            (1, ((2, 'EVProcessing', 5, 1, False),), 2, 0),
+            # 2: SE(EVResultCode)->+1
+            (1, ((2, 'EVResultCode', 8, 1, False),), 2, 0),
+            # 3: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->+2, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(VendorSpecificDataContainer*)->+2, SE(WPT_LF_DataPackageList)->+1, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (1, 'WPT_LF_DataPackageList', 41, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 6: SE(VendorSpecificDataContainer*)->7, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 7, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(VendorSpecificDataContainer*)->8, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 8, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(VendorSpecificDataContainer*)->9, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 9, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(VendorSpecificDataContainer*)->10, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 10, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(VendorSpecificDataContainer*)->11, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 11, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(VendorSpecificDataContainer*)->12, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 12, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(VendorSpecificDataContainer*)->13, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 13, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(VendorSpecificDataContainer*)->14, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 14, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(VendorSpecificDataContainer*)->15, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 15, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(VendorSpecificDataContainer*)->16, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 16, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(VendorSpecificDataContainer*)->17, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 17, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(VendorSpecificDataContainer*)->18, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 18, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(VendorSpecificDataContainer*)->19, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 19, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(VendorSpecificDataContainer*)->20, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 20, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-1, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -1, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-2, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -2, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-3, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -3, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-4, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -4, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-5, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -5, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-6, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -6, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-7, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -7, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-8, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -8, False), (0, '', 0, 0, False)), 1, 0),
+            # 14: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-9, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -9, False), (0, '', 0, 0, False)), 1, 0),
+            # 15: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-10, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -10, False), (0, '', 0, 0, False)), 1, 0),
+            # 16: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-11, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -11, False), (0, '', 0, 0, False)), 1, 0),
+            # 17: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-12, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -12, False), (0, '', 0, 0, False)), 1, 0),
+            # 18: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-13, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -13, False), (0, '', 0, 0, False)), 1, 0),
+            # 19: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-14, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -14, False), (0, '', 0, 0, False)), 1, 0),
+            # 20: SE(WPT_LF_DataPackageList)->-15, EE
+            (2, ((1, 'WPT_LF_DataPackageList', 41, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 41
         'WPT_LF_DataPackageListType',
         (
-            # 0: SE(NumPackages)->1
+            # 0: SE(NumPackages)->+1
             (1, ((2, 'NumPackages', 22, 1, False),), 3, 0),
-            # 1: SE(WPT_LF_DataPackage)->2
-            (1, ((1, 'WPT_LF_DataPackage', 42, 2, False),), 2, 0),
+            # 1: SE(WPT_LF_DataPackage)->+1
+            (1, ((1, 'WPT_LF_DataPackage', 42, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -967,20 +765,18 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 42
         'WPT_LF_DataPackageType',
         (
-            # 0: SE(PackageIndex)->1
+            # 0: SE(PackageIndex)->+1
             (1, ((2, 'PackageIndex', 22, 1, False),), 3, 0),
-            # 1: SE(LF_TxData)->2, SE(LF_RxData)->3
-            (2, ((1, 'LF_TxData', 43, 2, False), (1, 'LF_RxData', 45, 3, False)), 2, 0),
-            # 2: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 3: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 1: SE(LF_TxData)->+1, SE(LF_RxData)->+2
+            (2, ((1, 'LF_TxData', 43, 1, False), (1, 'LF_RxData', 45, 2, False)), 2, 0),
+            # 2..3: EE (2 identical states)
+            *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
     ),
     (  # 43
         'WPT_LF_TxDataListType',
         (
-            # 0: SE(WPT_LF_TxDataList)->1
+            # 0: SE(WPT_LF_TxDataList)->+1
             (1, ((1, 'WPT_LF_TxDataList', 44, 1, False),), 3, 0),
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
@@ -989,10 +785,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 44
         'WPT_LF_TxDataType',
         (
-            # 0: SE(TxIdentifier)->1
+            # 0: SE(TxIdentifier)->+1
             (1, ((2, 'TxIdentifier', 19, 1, False),), 3, 0),
-            # 1: SE(EIRP)->2
-            (1, ((1, 'EIRP', 26, 2, False),), 2, 0),
+            # 1: SE(EIRP)->+1
+            (1, ((1, 'EIRP', 26, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -1000,7 +796,7 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 45
         'WPT_LF_RxDataListType',
         (
-            # 0: SE(WPT_LF_RxDataList)->1
+            # 0: SE(WPT_LF_RxDataList)->+1
             (1, ((1, 'WPT_LF_RxDataList', 46, 1, False),), 3, 0),
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
@@ -1009,10 +805,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 46
         'WPT_LF_RxDataType',
         (
-            # 0: SE(RxIdentifier)->1
+            # 0: SE(RxIdentifier)->+1
             (1, ((2, 'RxIdentifier', 19, 1, False),), 3, 0),
-            # 1: SE(RSSIData)->2
-            (1, ((1, 'RSSIData', 47, 2, False),), 2, 0),
+            # 1: SE(RSSIData)->+1
+            (1, ((1, 'RSSIData', 47, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -1020,7 +816,7 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 47
         'WPT_LF_RxRSSIListType',
         (
-            # 0: SE(RSSIDataList)->1
+            # 0: SE(RSSIDataList)->+1
             (1, ((1, 'RSSIDataList', 48, 1, False),), 3, 0),
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
@@ -1029,10 +825,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 48
         'WPT_LF_RxRSSIType',
         (
-            # 0: SE(TxIdentifier)->1
+            # 0: SE(TxIdentifier)->+1
             (1, ((2, 'TxIdentifier', 19, 1, False),), 3, 0),
-            # 1: SE(RSSI)->2
-            (1, ((1, 'RSSI', 26, 2, False),), 2, 0),
+            # 1: SE(RSSI)->+1
+            (1, ((1, 'RSSI', 26, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -1040,122 +836,110 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 49
         'WPT_FinePositioningResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(EVSEProcessing)->3
-            (1, ((2, 'EVSEProcessing', 5, 3, False),), 2, 0),
-            # 3: SE(VendorSpecificDataContainer*)->4, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 4, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(VendorSpecificDataContainer*)->6, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 6, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(EVSEProcessing)->+1
+            (1, ((2, 'EVSEProcessing', 5, 1, False),), 2, 0),
+            # 3: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->+2, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(VendorSpecificDataContainer*)->+2, SE(WPT_LF_DataPackageList)->+1, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (1, 'WPT_LF_DataPackageList', 41, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 6: SE(VendorSpecificDataContainer*)->7, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 7, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(VendorSpecificDataContainer*)->8, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 8, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(VendorSpecificDataContainer*)->9, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 9, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(VendorSpecificDataContainer*)->10, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 10, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(VendorSpecificDataContainer*)->11, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 11, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(VendorSpecificDataContainer*)->12, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 12, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(VendorSpecificDataContainer*)->13, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 13, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(VendorSpecificDataContainer*)->14, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 14, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(VendorSpecificDataContainer*)->15, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 15, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(VendorSpecificDataContainer*)->16, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 16, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(VendorSpecificDataContainer*)->17, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 17, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(VendorSpecificDataContainer*)->18, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 18, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(VendorSpecificDataContainer*)->19, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 19, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(VendorSpecificDataContainer*)->20, SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 20, True), (1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(WPT_LF_DataPackageList)->5, EE
-            (2, ((1, 'WPT_LF_DataPackageList', 41, 5, False), (0, '', 0, 0, False)), 1, 0),
+            # 6: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-1, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -1, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-2, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -2, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-3, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -3, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-4, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -4, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-5, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -5, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-6, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -6, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-7, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -7, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-8, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -8, False), (0, '', 0, 0, False)), 1, 0),
+            # 14: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-9, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -9, False), (0, '', 0, 0, False)), 1, 0),
+            # 15: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-10, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -10, False), (0, '', 0, 0, False)), 1, 0),
+            # 16: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-11, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -11, False), (0, '', 0, 0, False)), 1, 0),
+            # 17: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-12, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -12, False), (0, '', 0, 0, False)), 1, 0),
+            # 18: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-13, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -13, False), (0, '', 0, 0, False)), 1, 0),
+            # 19: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-14, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -14, False), (0, '', 0, 0, False)), 1, 0),
+            # 20: SE(WPT_LF_DataPackageList)->-15, EE
+            (2, ((1, 'WPT_LF_DataPackageList', 41, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 50
         'WPT_FinePositioningSetupReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(EVProcessing)->2
-            (1, ((2, 'EVProcessing', 5, 2, False),), 2, 0),
-            # 2: SE(EVDeviceFinePositioningMethodList)->3
-            (1, ((1, 'EVDeviceFinePositioningMethodList', 51, 3, False),), 2, 0),
-            # 3: SE(EVDevicePairingMethodList)->4
-            (1, ((1, 'EVDevicePairingMethodList', 52, 4, False),), 2, 0),
-            # 4: SE(EVDeviceAlignmentCheckMethodList)->5
-            (1, ((1, 'EVDeviceAlignmentCheckMethodList', 53, 5, False),), 2, 0),
-            # 5: SE(NaturalOffset)->6
-            (1, ((2, 'NaturalOffset', 15, 6, False),), 2, 0),
-            # 6: SE(VendorSpecificDataContainer*)->7, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 7, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(VendorSpecificDataContainer*)->9, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 9, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVProcessing)->+1
+            (1, ((2, 'EVProcessing', 5, 1, False),), 2, 0),
+            # 2: SE(EVDeviceFinePositioningMethodList)->+1
+            (1, ((1, 'EVDeviceFinePositioningMethodList', 51, 1, False),), 2, 0),
+            # 3: SE(EVDevicePairingMethodList)->+1
+            (1, ((1, 'EVDevicePairingMethodList', 52, 1, False),), 2, 0),
+            # 4: SE(EVDeviceAlignmentCheckMethodList)->+1
+            (1, ((1, 'EVDeviceAlignmentCheckMethodList', 53, 1, False),), 2, 0),
+            # 5: SE(NaturalOffset)->+1
+            (1, ((2, 'NaturalOffset', 15, 1, False),), 2, 0),
+            # 6: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->+2, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(VendorSpecificDataContainer*)->+2, SE(LF_SystemSetupData)->+1, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (1, 'LF_SystemSetupData', 54, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 9: SE(VendorSpecificDataContainer*)->10, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 10, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(VendorSpecificDataContainer*)->11, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 11, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(VendorSpecificDataContainer*)->12, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 12, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(VendorSpecificDataContainer*)->13, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 13, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(VendorSpecificDataContainer*)->14, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 14, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(VendorSpecificDataContainer*)->15, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 15, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(VendorSpecificDataContainer*)->16, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 16, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(VendorSpecificDataContainer*)->17, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 17, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(VendorSpecificDataContainer*)->18, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 18, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(VendorSpecificDataContainer*)->19, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 19, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(VendorSpecificDataContainer*)->20, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 20, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(VendorSpecificDataContainer*)->21, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 21, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 21: SE(VendorSpecificDataContainer*)->22, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 22, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 22: SE(VendorSpecificDataContainer*)->23, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 23, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 23: SE(LF_SystemSetupData)->8, EE
-            (2, ((1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-1, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -1, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-2, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -2, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-3, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -3, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-4, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -4, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-5, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -5, False), (0, '', 0, 0, False)), 1, 0),
+            # 14: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-6, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -6, False), (0, '', 0, 0, False)), 1, 0),
+            # 15: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-7, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -7, False), (0, '', 0, 0, False)), 1, 0),
+            # 16: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-8, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -8, False), (0, '', 0, 0, False)), 1, 0),
+            # 17: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-9, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -9, False), (0, '', 0, 0, False)), 1, 0),
+            # 18: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-10, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -10, False), (0, '', 0, 0, False)), 1, 0),
+            # 19: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-11, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -11, False), (0, '', 0, 0, False)), 1, 0),
+            # 20: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-12, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -12, False), (0, '', 0, 0, False)), 1, 0),
+            # 21: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-13, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -13, False), (0, '', 0, 0, False)), 1, 0),
+            # 22: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-14, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -14, False), (0, '', 0, 0, False)), 1, 0),
+            # 23: SE(LF_SystemSetupData)->-15, EE
+            (2, ((1, 'LF_SystemSetupData', 54, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 51
         'WPT_FinePositioningMethodListType',
         (
-            # 0: SE(WPT_FinePositioningMethod*)->1
+            # 0: SE(WPT_FinePositioningMethod*)->+1
             (1, ((2, 'WPT_FinePositioningMethod', 23, 1, True),), 3, 0),
-            # 1: SE(WPT_FinePositioningMethod*)->2, EE
-            (2, ((2, 'WPT_FinePositioningMethod', 23, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(WPT_FinePositioningMethod*)->3, EE
-            (2, ((2, 'WPT_FinePositioningMethod', 23, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(WPT_FinePositioningMethod*)->4, EE
-            (2, ((2, 'WPT_FinePositioningMethod', 23, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(WPT_FinePositioningMethod*)->5, EE
-            (2, ((2, 'WPT_FinePositioningMethod', 23, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(WPT_FinePositioningMethod*)->6, EE
-            (2, ((2, 'WPT_FinePositioningMethod', 23, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(WPT_FinePositioningMethod*)->7, EE
-            (2, ((2, 'WPT_FinePositioningMethod', 23, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(WPT_FinePositioningMethod*)->8, EE
-            (2, ((2, 'WPT_FinePositioningMethod', 23, 8, True), (0, '', 0, 0, False)), 1, 0),
+            # 1..7: SE(WPT_FinePositioningMethod*)->+1, EE (7 identical states)
+            *(((2, ((2, 'WPT_FinePositioningMethod', 23, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -1163,22 +947,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 52
         'WPT_PairingMethodListType',
         (
-            # 0: SE(WPT_PairingMethod*)->1
+            # 0: SE(WPT_PairingMethod*)->+1
             (1, ((2, 'WPT_PairingMethod', 24, 1, True),), 3, 0),
-            # 1: SE(WPT_PairingMethod*)->2, EE
-            (2, ((2, 'WPT_PairingMethod', 24, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(WPT_PairingMethod*)->3, EE
-            (2, ((2, 'WPT_PairingMethod', 24, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(WPT_PairingMethod*)->4, EE
-            (2, ((2, 'WPT_PairingMethod', 24, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(WPT_PairingMethod*)->5, EE
-            (2, ((2, 'WPT_PairingMethod', 24, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(WPT_PairingMethod*)->6, EE
-            (2, ((2, 'WPT_PairingMethod', 24, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(WPT_PairingMethod*)->7, EE
-            (2, ((2, 'WPT_PairingMethod', 24, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(WPT_PairingMethod*)->8, EE
-            (2, ((2, 'WPT_PairingMethod', 24, 8, True), (0, '', 0, 0, False)), 1, 0),
+            # 1..7: SE(WPT_PairingMethod*)->+1, EE (7 identical states)
+            *(((2, ((2, 'WPT_PairingMethod', 24, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -1186,22 +958,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 53
         'WPT_AlignmentCheckMethodListType',
         (
-            # 0: SE(WPT_AlignmentCheckMethod*)->1
+            # 0: SE(WPT_AlignmentCheckMethod*)->+1
             (1, ((2, 'WPT_AlignmentCheckMethod', 25, 1, True),), 3, 0),
-            # 1: SE(WPT_AlignmentCheckMethod*)->2, EE
-            (2, ((2, 'WPT_AlignmentCheckMethod', 25, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(WPT_AlignmentCheckMethod*)->3, EE
-            (2, ((2, 'WPT_AlignmentCheckMethod', 25, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(WPT_AlignmentCheckMethod*)->4, EE
-            (2, ((2, 'WPT_AlignmentCheckMethod', 25, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(WPT_AlignmentCheckMethod*)->5, EE
-            (2, ((2, 'WPT_AlignmentCheckMethod', 25, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(WPT_AlignmentCheckMethod*)->6, EE
-            (2, ((2, 'WPT_AlignmentCheckMethod', 25, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(WPT_AlignmentCheckMethod*)->7, EE
-            (2, ((2, 'WPT_AlignmentCheckMethod', 25, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(WPT_AlignmentCheckMethod*)->8, EE
-            (2, ((2, 'WPT_AlignmentCheckMethod', 25, 8, True), (0, '', 0, 0, False)), 1, 0),
+            # 1..7: SE(WPT_AlignmentCheckMethod*)->+1, EE (7 identical states)
+            *(((2, ((2, 'WPT_AlignmentCheckMethod', 25, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -1209,546 +969,542 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 54
         'WPT_LF_SystemSetupDataType',
         (
-            # 0: SE(LF_TransmitterSetupData)->1, SE(LF_ReceiverSetupData)->2
+            # 0: SE(LF_TransmitterSetupData)->+1, SE(LF_ReceiverSetupData)->+2
             (2, ((1, 'LF_TransmitterSetupData', 55, 1, False), (1, 'LF_ReceiverSetupData', 60, 2, False)), 3, 0),
-            # 1: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
-            # 2: EE
-            (1, ((0, '', 0, 0, False),), 1, 0),
+            # 1..2: EE (2 identical states)
+            *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
     ),
     (  # 55
         'WPT_LF_TransmitterDataType',
         (
-            # 0: SE(NumberOfTransmitters)->1
+            # 0: SE(NumberOfTransmitters)->+1
             (1, ((2, 'NumberOfTransmitters', 22, 1, False),), 3, 0),
-            # 1: SE(SignalFrequency)->2
-            (1, ((1, 'SignalFrequency', 26, 2, False),), 2, 0),
-            # 2: SE(TxSpecData*)->3
-            (1, ((1, 'TxSpecData', 56, 3, True),), 2, 0),
-            # 3: SE(TxSpecData*)->4
-            (1, ((1, 'TxSpecData', 56, 4, True),), 2, 0),
-            # 4: SE(TxSpecData*)->5, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 5, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(TxSpecData*)->7, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 7, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(SignalFrequency)->+1
+            (1, ((1, 'SignalFrequency', 26, 1, False),), 2, 0),
+            # 2..3: SE(TxSpecData*)->+1 (2 identical states)
+            *(((1, ((1, 'TxSpecData', 56, 1, True),), 2, 0),) * 2),
+            # 4: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->+2, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 5: SE(TxSpecData*)->+2, SE(TxPackageSpecData)->+1, EE
+            (2, ((1, 'TxSpecData', 56, 2, True), (1, 'TxPackageSpecData', 58, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 7: SE(TxSpecData*)->8, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 8, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(TxSpecData*)->9, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 9, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(TxSpecData*)->10, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 10, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(TxSpecData*)->11, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 11, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(TxSpecData*)->12, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 12, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(TxSpecData*)->13, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 13, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(TxSpecData*)->14, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 14, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(TxSpecData*)->15, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 15, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(TxSpecData*)->16, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 16, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(TxSpecData*)->17, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 17, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(TxSpecData*)->18, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 18, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(TxSpecData*)->19, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 19, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(TxSpecData*)->20, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 20, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(TxSpecData*)->21, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 21, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 21: SE(TxSpecData*)->22, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 22, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 22: SE(TxSpecData*)->23, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 23, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 23: SE(TxSpecData*)->24, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 24, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 24: SE(TxSpecData*)->25, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 25, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 25: SE(TxSpecData*)->26, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 26, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 26: SE(TxSpecData*)->27, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 27, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 27: SE(TxSpecData*)->28, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 28, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 28: SE(TxSpecData*)->29, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 29, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 29: SE(TxSpecData*)->30, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 30, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 30: SE(TxSpecData*)->31, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 31, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 31: SE(TxSpecData*)->32, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 32, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 32: SE(TxSpecData*)->33, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 33, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 33: SE(TxSpecData*)->34, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 34, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 34: SE(TxSpecData*)->35, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 35, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 35: SE(TxSpecData*)->36, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 36, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 36: SE(TxSpecData*)->37, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 37, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 37: SE(TxSpecData*)->38, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 38, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 38: SE(TxSpecData*)->39, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 39, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 39: SE(TxSpecData*)->40, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 40, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 40: SE(TxSpecData*)->41, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 41, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 41: SE(TxSpecData*)->42, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 42, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 42: SE(TxSpecData*)->43, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 43, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 43: SE(TxSpecData*)->44, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 44, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 44: SE(TxSpecData*)->45, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 45, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 45: SE(TxSpecData*)->46, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 46, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 46: SE(TxSpecData*)->47, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 47, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 47: SE(TxSpecData*)->48, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 48, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 48: SE(TxSpecData*)->49, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 49, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 49: SE(TxSpecData*)->50, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 50, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 50: SE(TxSpecData*)->51, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 51, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 51: SE(TxSpecData*)->52, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 52, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 52: SE(TxSpecData*)->53, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 53, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 53: SE(TxSpecData*)->54, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 54, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 54: SE(TxSpecData*)->55, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 55, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 55: SE(TxSpecData*)->56, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 56, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 56: SE(TxSpecData*)->57, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 57, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 57: SE(TxSpecData*)->58, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 58, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 58: SE(TxSpecData*)->59, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 59, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 59: SE(TxSpecData*)->60, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 60, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 60: SE(TxSpecData*)->61, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 61, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 61: SE(TxSpecData*)->62, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 62, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 62: SE(TxSpecData*)->63, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 63, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 63: SE(TxSpecData*)->64, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 64, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 64: SE(TxSpecData*)->65, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 65, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 65: SE(TxSpecData*)->66, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 66, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 66: SE(TxSpecData*)->67, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 67, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 67: SE(TxSpecData*)->68, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 68, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 68: SE(TxSpecData*)->69, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 69, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 69: SE(TxSpecData*)->70, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 70, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 70: SE(TxSpecData*)->71, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 71, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 71: SE(TxSpecData*)->72, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 72, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 72: SE(TxSpecData*)->73, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 73, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 73: SE(TxSpecData*)->74, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 74, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 74: SE(TxSpecData*)->75, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 75, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 75: SE(TxSpecData*)->76, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 76, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 76: SE(TxSpecData*)->77, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 77, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 77: SE(TxSpecData*)->78, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 78, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 78: SE(TxSpecData*)->79, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 79, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 79: SE(TxSpecData*)->80, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 80, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 80: SE(TxSpecData*)->81, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 81, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 81: SE(TxSpecData*)->82, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 82, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 82: SE(TxSpecData*)->83, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 83, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 83: SE(TxSpecData*)->84, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 84, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 84: SE(TxSpecData*)->85, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 85, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 85: SE(TxSpecData*)->86, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 86, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 86: SE(TxSpecData*)->87, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 87, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 87: SE(TxSpecData*)->88, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 88, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 88: SE(TxSpecData*)->89, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 89, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 89: SE(TxSpecData*)->90, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 90, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 90: SE(TxSpecData*)->91, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 91, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 91: SE(TxSpecData*)->92, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 92, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 92: SE(TxSpecData*)->93, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 93, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 93: SE(TxSpecData*)->94, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 94, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 94: SE(TxSpecData*)->95, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 95, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 95: SE(TxSpecData*)->96, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 96, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 96: SE(TxSpecData*)->97, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 97, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 97: SE(TxSpecData*)->98, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 98, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 98: SE(TxSpecData*)->99, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 99, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 99: SE(TxSpecData*)->100, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 100, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 100: SE(TxSpecData*)->101, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 101, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 101: SE(TxSpecData*)->102, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 102, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 102: SE(TxSpecData*)->103, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 103, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 103: SE(TxSpecData*)->104, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 104, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 104: SE(TxSpecData*)->105, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 105, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 105: SE(TxSpecData*)->106, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 106, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 106: SE(TxSpecData*)->107, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 107, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 107: SE(TxSpecData*)->108, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 108, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 108: SE(TxSpecData*)->109, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 109, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 109: SE(TxSpecData*)->110, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 110, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 110: SE(TxSpecData*)->111, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 111, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 111: SE(TxSpecData*)->112, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 112, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 112: SE(TxSpecData*)->113, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 113, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 113: SE(TxSpecData*)->114, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 114, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 114: SE(TxSpecData*)->115, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 115, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 115: SE(TxSpecData*)->116, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 116, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 116: SE(TxSpecData*)->117, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 117, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 117: SE(TxSpecData*)->118, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 118, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 118: SE(TxSpecData*)->119, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 119, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 119: SE(TxSpecData*)->120, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 120, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 120: SE(TxSpecData*)->121, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 121, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 121: SE(TxSpecData*)->122, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 122, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 122: SE(TxSpecData*)->123, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 123, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 123: SE(TxSpecData*)->124, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 124, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 124: SE(TxSpecData*)->125, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 125, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 125: SE(TxSpecData*)->126, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 126, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 126: SE(TxSpecData*)->127, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 127, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 127: SE(TxSpecData*)->128, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 128, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 128: SE(TxSpecData*)->129, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 129, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 129: SE(TxSpecData*)->130, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 130, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 130: SE(TxSpecData*)->131, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 131, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 131: SE(TxSpecData*)->132, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 132, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 132: SE(TxSpecData*)->133, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 133, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 133: SE(TxSpecData*)->134, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 134, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 134: SE(TxSpecData*)->135, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 135, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 135: SE(TxSpecData*)->136, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 136, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 136: SE(TxSpecData*)->137, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 137, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 137: SE(TxSpecData*)->138, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 138, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 138: SE(TxSpecData*)->139, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 139, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 139: SE(TxSpecData*)->140, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 140, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 140: SE(TxSpecData*)->141, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 141, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 141: SE(TxSpecData*)->142, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 142, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 142: SE(TxSpecData*)->143, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 143, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 143: SE(TxSpecData*)->144, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 144, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 144: SE(TxSpecData*)->145, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 145, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 145: SE(TxSpecData*)->146, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 146, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 146: SE(TxSpecData*)->147, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 147, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 147: SE(TxSpecData*)->148, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 148, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 148: SE(TxSpecData*)->149, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 149, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 149: SE(TxSpecData*)->150, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 150, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 150: SE(TxSpecData*)->151, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 151, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 151: SE(TxSpecData*)->152, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 152, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 152: SE(TxSpecData*)->153, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 153, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 153: SE(TxSpecData*)->154, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 154, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 154: SE(TxSpecData*)->155, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 155, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 155: SE(TxSpecData*)->156, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 156, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 156: SE(TxSpecData*)->157, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 157, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 157: SE(TxSpecData*)->158, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 158, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 158: SE(TxSpecData*)->159, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 159, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 159: SE(TxSpecData*)->160, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 160, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 160: SE(TxSpecData*)->161, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 161, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 161: SE(TxSpecData*)->162, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 162, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 162: SE(TxSpecData*)->163, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 163, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 163: SE(TxSpecData*)->164, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 164, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 164: SE(TxSpecData*)->165, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 165, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 165: SE(TxSpecData*)->166, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 166, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 166: SE(TxSpecData*)->167, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 167, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 167: SE(TxSpecData*)->168, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 168, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 168: SE(TxSpecData*)->169, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 169, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 169: SE(TxSpecData*)->170, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 170, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 170: SE(TxSpecData*)->171, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 171, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 171: SE(TxSpecData*)->172, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 172, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 172: SE(TxSpecData*)->173, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 173, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 173: SE(TxSpecData*)->174, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 174, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 174: SE(TxSpecData*)->175, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 175, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 175: SE(TxSpecData*)->176, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 176, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 176: SE(TxSpecData*)->177, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 177, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 177: SE(TxSpecData*)->178, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 178, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 178: SE(TxSpecData*)->179, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 179, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 179: SE(TxSpecData*)->180, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 180, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 180: SE(TxSpecData*)->181, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 181, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 181: SE(TxSpecData*)->182, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 182, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 182: SE(TxSpecData*)->183, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 183, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 183: SE(TxSpecData*)->184, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 184, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 184: SE(TxSpecData*)->185, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 185, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 185: SE(TxSpecData*)->186, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 186, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 186: SE(TxSpecData*)->187, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 187, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 187: SE(TxSpecData*)->188, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 188, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 188: SE(TxSpecData*)->189, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 189, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 189: SE(TxSpecData*)->190, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 190, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 190: SE(TxSpecData*)->191, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 191, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 191: SE(TxSpecData*)->192, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 192, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 192: SE(TxSpecData*)->193, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 193, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 193: SE(TxSpecData*)->194, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 194, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 194: SE(TxSpecData*)->195, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 195, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 195: SE(TxSpecData*)->196, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 196, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 196: SE(TxSpecData*)->197, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 197, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 197: SE(TxSpecData*)->198, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 198, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 198: SE(TxSpecData*)->199, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 199, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 199: SE(TxSpecData*)->200, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 200, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 200: SE(TxSpecData*)->201, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 201, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 201: SE(TxSpecData*)->202, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 202, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 202: SE(TxSpecData*)->203, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 203, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 203: SE(TxSpecData*)->204, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 204, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 204: SE(TxSpecData*)->205, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 205, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 205: SE(TxSpecData*)->206, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 206, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 206: SE(TxSpecData*)->207, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 207, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 207: SE(TxSpecData*)->208, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 208, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 208: SE(TxSpecData*)->209, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 209, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 209: SE(TxSpecData*)->210, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 210, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 210: SE(TxSpecData*)->211, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 211, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 211: SE(TxSpecData*)->212, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 212, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 212: SE(TxSpecData*)->213, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 213, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 213: SE(TxSpecData*)->214, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 214, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 214: SE(TxSpecData*)->215, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 215, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 215: SE(TxSpecData*)->216, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 216, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 216: SE(TxSpecData*)->217, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 217, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 217: SE(TxSpecData*)->218, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 218, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 218: SE(TxSpecData*)->219, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 219, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 219: SE(TxSpecData*)->220, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 220, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 220: SE(TxSpecData*)->221, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 221, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 221: SE(TxSpecData*)->222, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 222, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 222: SE(TxSpecData*)->223, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 223, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 223: SE(TxSpecData*)->224, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 224, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 224: SE(TxSpecData*)->225, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 225, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 225: SE(TxSpecData*)->226, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 226, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 226: SE(TxSpecData*)->227, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 227, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 227: SE(TxSpecData*)->228, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 228, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 228: SE(TxSpecData*)->229, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 229, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 229: SE(TxSpecData*)->230, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 230, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 230: SE(TxSpecData*)->231, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 231, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 231: SE(TxSpecData*)->232, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 232, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 232: SE(TxSpecData*)->233, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 233, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 233: SE(TxSpecData*)->234, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 234, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 234: SE(TxSpecData*)->235, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 235, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 235: SE(TxSpecData*)->236, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 236, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 236: SE(TxSpecData*)->237, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 237, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 237: SE(TxSpecData*)->238, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 238, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 238: SE(TxSpecData*)->239, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 239, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 239: SE(TxSpecData*)->240, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 240, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 240: SE(TxSpecData*)->241, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 241, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 241: SE(TxSpecData*)->242, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 242, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 242: SE(TxSpecData*)->243, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 243, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 243: SE(TxSpecData*)->244, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 244, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 244: SE(TxSpecData*)->245, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 245, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 245: SE(TxSpecData*)->246, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 246, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 246: SE(TxSpecData*)->247, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 247, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 247: SE(TxSpecData*)->248, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 248, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 248: SE(TxSpecData*)->249, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 249, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 249: SE(TxSpecData*)->250, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 250, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 250: SE(TxSpecData*)->251, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 251, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 251: SE(TxSpecData*)->252, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 252, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 252: SE(TxSpecData*)->253, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 253, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 253: SE(TxSpecData*)->254, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 254, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 254: SE(TxSpecData*)->255, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 255, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 255: SE(TxSpecData*)->256, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 256, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 256: SE(TxSpecData*)->257, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 257, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 257: SE(TxSpecData*)->258, SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxSpecData', 56, 258, True), (1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
-            # 258: SE(TxPackageSpecData)->6, EE
-            (2, ((1, 'TxPackageSpecData', 58, 6, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-1, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -1, False), (0, '', 0, 0, False)), 1, 0),
+            # 8: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-2, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -2, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-3, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -3, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-4, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -4, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-5, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -5, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-6, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -6, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-7, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -7, False), (0, '', 0, 0, False)), 1, 0),
+            # 14: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-8, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -8, False), (0, '', 0, 0, False)), 1, 0),
+            # 15: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-9, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -9, False), (0, '', 0, 0, False)), 1, 0),
+            # 16: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-10, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -10, False), (0, '', 0, 0, False)), 1, 0),
+            # 17: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-11, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -11, False), (0, '', 0, 0, False)), 1, 0),
+            # 18: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-12, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -12, False), (0, '', 0, 0, False)), 1, 0),
+            # 19: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-13, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -13, False), (0, '', 0, 0, False)), 1, 0),
+            # 20: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-14, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -14, False), (0, '', 0, 0, False)), 1, 0),
+            # 21: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-15, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -15, False), (0, '', 0, 0, False)), 1, 0),
+            # 22: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-16, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -16, False), (0, '', 0, 0, False)), 1, 0),
+            # 23: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-17, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -17, False), (0, '', 0, 0, False)), 1, 0),
+            # 24: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-18, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -18, False), (0, '', 0, 0, False)), 1, 0),
+            # 25: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-19, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -19, False), (0, '', 0, 0, False)), 1, 0),
+            # 26: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-20, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -20, False), (0, '', 0, 0, False)), 1, 0),
+            # 27: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-21, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -21, False), (0, '', 0, 0, False)), 1, 0),
+            # 28: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-22, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -22, False), (0, '', 0, 0, False)), 1, 0),
+            # 29: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-23, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -23, False), (0, '', 0, 0, False)), 1, 0),
+            # 30: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-24, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -24, False), (0, '', 0, 0, False)), 1, 0),
+            # 31: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-25, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -25, False), (0, '', 0, 0, False)), 1, 0),
+            # 32: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-26, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -26, False), (0, '', 0, 0, False)), 1, 0),
+            # 33: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-27, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -27, False), (0, '', 0, 0, False)), 1, 0),
+            # 34: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-28, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -28, False), (0, '', 0, 0, False)), 1, 0),
+            # 35: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-29, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -29, False), (0, '', 0, 0, False)), 1, 0),
+            # 36: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-30, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -30, False), (0, '', 0, 0, False)), 1, 0),
+            # 37: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-31, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -31, False), (0, '', 0, 0, False)), 1, 0),
+            # 38: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-32, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -32, False), (0, '', 0, 0, False)), 1, 0),
+            # 39: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-33, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -33, False), (0, '', 0, 0, False)), 1, 0),
+            # 40: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-34, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -34, False), (0, '', 0, 0, False)), 1, 0),
+            # 41: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-35, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -35, False), (0, '', 0, 0, False)), 1, 0),
+            # 42: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-36, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -36, False), (0, '', 0, 0, False)), 1, 0),
+            # 43: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-37, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -37, False), (0, '', 0, 0, False)), 1, 0),
+            # 44: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-38, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -38, False), (0, '', 0, 0, False)), 1, 0),
+            # 45: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-39, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -39, False), (0, '', 0, 0, False)), 1, 0),
+            # 46: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-40, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -40, False), (0, '', 0, 0, False)), 1, 0),
+            # 47: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-41, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -41, False), (0, '', 0, 0, False)), 1, 0),
+            # 48: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-42, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -42, False), (0, '', 0, 0, False)), 1, 0),
+            # 49: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-43, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -43, False), (0, '', 0, 0, False)), 1, 0),
+            # 50: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-44, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -44, False), (0, '', 0, 0, False)), 1, 0),
+            # 51: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-45, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -45, False), (0, '', 0, 0, False)), 1, 0),
+            # 52: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-46, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -46, False), (0, '', 0, 0, False)), 1, 0),
+            # 53: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-47, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -47, False), (0, '', 0, 0, False)), 1, 0),
+            # 54: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-48, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -48, False), (0, '', 0, 0, False)), 1, 0),
+            # 55: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-49, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -49, False), (0, '', 0, 0, False)), 1, 0),
+            # 56: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-50, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -50, False), (0, '', 0, 0, False)), 1, 0),
+            # 57: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-51, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -51, False), (0, '', 0, 0, False)), 1, 0),
+            # 58: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-52, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -52, False), (0, '', 0, 0, False)), 1, 0),
+            # 59: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-53, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -53, False), (0, '', 0, 0, False)), 1, 0),
+            # 60: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-54, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -54, False), (0, '', 0, 0, False)), 1, 0),
+            # 61: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-55, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -55, False), (0, '', 0, 0, False)), 1, 0),
+            # 62: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-56, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -56, False), (0, '', 0, 0, False)), 1, 0),
+            # 63: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-57, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -57, False), (0, '', 0, 0, False)), 1, 0),
+            # 64: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-58, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -58, False), (0, '', 0, 0, False)), 1, 0),
+            # 65: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-59, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -59, False), (0, '', 0, 0, False)), 1, 0),
+            # 66: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-60, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -60, False), (0, '', 0, 0, False)), 1, 0),
+            # 67: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-61, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -61, False), (0, '', 0, 0, False)), 1, 0),
+            # 68: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-62, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -62, False), (0, '', 0, 0, False)), 1, 0),
+            # 69: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-63, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -63, False), (0, '', 0, 0, False)), 1, 0),
+            # 70: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-64, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -64, False), (0, '', 0, 0, False)), 1, 0),
+            # 71: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-65, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -65, False), (0, '', 0, 0, False)), 1, 0),
+            # 72: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-66, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -66, False), (0, '', 0, 0, False)), 1, 0),
+            # 73: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-67, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -67, False), (0, '', 0, 0, False)), 1, 0),
+            # 74: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-68, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -68, False), (0, '', 0, 0, False)), 1, 0),
+            # 75: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-69, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -69, False), (0, '', 0, 0, False)), 1, 0),
+            # 76: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-70, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -70, False), (0, '', 0, 0, False)), 1, 0),
+            # 77: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-71, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -71, False), (0, '', 0, 0, False)), 1, 0),
+            # 78: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-72, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -72, False), (0, '', 0, 0, False)), 1, 0),
+            # 79: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-73, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -73, False), (0, '', 0, 0, False)), 1, 0),
+            # 80: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-74, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -74, False), (0, '', 0, 0, False)), 1, 0),
+            # 81: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-75, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -75, False), (0, '', 0, 0, False)), 1, 0),
+            # 82: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-76, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -76, False), (0, '', 0, 0, False)), 1, 0),
+            # 83: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-77, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -77, False), (0, '', 0, 0, False)), 1, 0),
+            # 84: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-78, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -78, False), (0, '', 0, 0, False)), 1, 0),
+            # 85: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-79, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -79, False), (0, '', 0, 0, False)), 1, 0),
+            # 86: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-80, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -80, False), (0, '', 0, 0, False)), 1, 0),
+            # 87: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-81, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -81, False), (0, '', 0, 0, False)), 1, 0),
+            # 88: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-82, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -82, False), (0, '', 0, 0, False)), 1, 0),
+            # 89: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-83, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -83, False), (0, '', 0, 0, False)), 1, 0),
+            # 90: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-84, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -84, False), (0, '', 0, 0, False)), 1, 0),
+            # 91: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-85, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -85, False), (0, '', 0, 0, False)), 1, 0),
+            # 92: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-86, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -86, False), (0, '', 0, 0, False)), 1, 0),
+            # 93: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-87, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -87, False), (0, '', 0, 0, False)), 1, 0),
+            # 94: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-88, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -88, False), (0, '', 0, 0, False)), 1, 0),
+            # 95: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-89, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -89, False), (0, '', 0, 0, False)), 1, 0),
+            # 96: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-90, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -90, False), (0, '', 0, 0, False)), 1, 0),
+            # 97: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-91, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -91, False), (0, '', 0, 0, False)), 1, 0),
+            # 98: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-92, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -92, False), (0, '', 0, 0, False)), 1, 0),
+            # 99: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-93, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -93, False), (0, '', 0, 0, False)), 1, 0),
+            # 100: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-94, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -94, False), (0, '', 0, 0, False)), 1, 0),
+            # 101: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-95, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -95, False), (0, '', 0, 0, False)), 1, 0),
+            # 102: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-96, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -96, False), (0, '', 0, 0, False)), 1, 0),
+            # 103: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-97, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -97, False), (0, '', 0, 0, False)), 1, 0),
+            # 104: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-98, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -98, False), (0, '', 0, 0, False)), 1, 0),
+            # 105: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-99, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -99, False), (0, '', 0, 0, False)), 1, 0),
+            # 106: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-100, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -100, False), (0, '', 0, 0, False)), 1, 0),
+            # 107: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-101, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -101, False), (0, '', 0, 0, False)), 1, 0),
+            # 108: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-102, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -102, False), (0, '', 0, 0, False)), 1, 0),
+            # 109: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-103, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -103, False), (0, '', 0, 0, False)), 1, 0),
+            # 110: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-104, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -104, False), (0, '', 0, 0, False)), 1, 0),
+            # 111: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-105, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -105, False), (0, '', 0, 0, False)), 1, 0),
+            # 112: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-106, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -106, False), (0, '', 0, 0, False)), 1, 0),
+            # 113: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-107, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -107, False), (0, '', 0, 0, False)), 1, 0),
+            # 114: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-108, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -108, False), (0, '', 0, 0, False)), 1, 0),
+            # 115: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-109, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -109, False), (0, '', 0, 0, False)), 1, 0),
+            # 116: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-110, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -110, False), (0, '', 0, 0, False)), 1, 0),
+            # 117: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-111, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -111, False), (0, '', 0, 0, False)), 1, 0),
+            # 118: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-112, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -112, False), (0, '', 0, 0, False)), 1, 0),
+            # 119: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-113, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -113, False), (0, '', 0, 0, False)), 1, 0),
+            # 120: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-114, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -114, False), (0, '', 0, 0, False)), 1, 0),
+            # 121: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-115, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -115, False), (0, '', 0, 0, False)), 1, 0),
+            # 122: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-116, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -116, False), (0, '', 0, 0, False)), 1, 0),
+            # 123: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-117, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -117, False), (0, '', 0, 0, False)), 1, 0),
+            # 124: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-118, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -118, False), (0, '', 0, 0, False)), 1, 0),
+            # 125: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-119, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -119, False), (0, '', 0, 0, False)), 1, 0),
+            # 126: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-120, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -120, False), (0, '', 0, 0, False)), 1, 0),
+            # 127: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-121, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -121, False), (0, '', 0, 0, False)), 1, 0),
+            # 128: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-122, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -122, False), (0, '', 0, 0, False)), 1, 0),
+            # 129: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-123, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -123, False), (0, '', 0, 0, False)), 1, 0),
+            # 130: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-124, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -124, False), (0, '', 0, 0, False)), 1, 0),
+            # 131: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-125, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -125, False), (0, '', 0, 0, False)), 1, 0),
+            # 132: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-126, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -126, False), (0, '', 0, 0, False)), 1, 0),
+            # 133: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-127, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -127, False), (0, '', 0, 0, False)), 1, 0),
+            # 134: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-128, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -128, False), (0, '', 0, 0, False)), 1, 0),
+            # 135: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-129, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -129, False), (0, '', 0, 0, False)), 1, 0),
+            # 136: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-130, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -130, False), (0, '', 0, 0, False)), 1, 0),
+            # 137: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-131, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -131, False), (0, '', 0, 0, False)), 1, 0),
+            # 138: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-132, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -132, False), (0, '', 0, 0, False)), 1, 0),
+            # 139: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-133, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -133, False), (0, '', 0, 0, False)), 1, 0),
+            # 140: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-134, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -134, False), (0, '', 0, 0, False)), 1, 0),
+            # 141: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-135, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -135, False), (0, '', 0, 0, False)), 1, 0),
+            # 142: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-136, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -136, False), (0, '', 0, 0, False)), 1, 0),
+            # 143: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-137, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -137, False), (0, '', 0, 0, False)), 1, 0),
+            # 144: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-138, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -138, False), (0, '', 0, 0, False)), 1, 0),
+            # 145: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-139, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -139, False), (0, '', 0, 0, False)), 1, 0),
+            # 146: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-140, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -140, False), (0, '', 0, 0, False)), 1, 0),
+            # 147: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-141, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -141, False), (0, '', 0, 0, False)), 1, 0),
+            # 148: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-142, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -142, False), (0, '', 0, 0, False)), 1, 0),
+            # 149: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-143, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -143, False), (0, '', 0, 0, False)), 1, 0),
+            # 150: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-144, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -144, False), (0, '', 0, 0, False)), 1, 0),
+            # 151: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-145, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -145, False), (0, '', 0, 0, False)), 1, 0),
+            # 152: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-146, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -146, False), (0, '', 0, 0, False)), 1, 0),
+            # 153: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-147, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -147, False), (0, '', 0, 0, False)), 1, 0),
+            # 154: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-148, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -148, False), (0, '', 0, 0, False)), 1, 0),
+            # 155: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-149, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -149, False), (0, '', 0, 0, False)), 1, 0),
+            # 156: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-150, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -150, False), (0, '', 0, 0, False)), 1, 0),
+            # 157: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-151, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -151, False), (0, '', 0, 0, False)), 1, 0),
+            # 158: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-152, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -152, False), (0, '', 0, 0, False)), 1, 0),
+            # 159: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-153, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -153, False), (0, '', 0, 0, False)), 1, 0),
+            # 160: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-154, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -154, False), (0, '', 0, 0, False)), 1, 0),
+            # 161: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-155, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -155, False), (0, '', 0, 0, False)), 1, 0),
+            # 162: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-156, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -156, False), (0, '', 0, 0, False)), 1, 0),
+            # 163: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-157, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -157, False), (0, '', 0, 0, False)), 1, 0),
+            # 164: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-158, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -158, False), (0, '', 0, 0, False)), 1, 0),
+            # 165: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-159, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -159, False), (0, '', 0, 0, False)), 1, 0),
+            # 166: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-160, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -160, False), (0, '', 0, 0, False)), 1, 0),
+            # 167: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-161, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -161, False), (0, '', 0, 0, False)), 1, 0),
+            # 168: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-162, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -162, False), (0, '', 0, 0, False)), 1, 0),
+            # 169: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-163, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -163, False), (0, '', 0, 0, False)), 1, 0),
+            # 170: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-164, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -164, False), (0, '', 0, 0, False)), 1, 0),
+            # 171: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-165, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -165, False), (0, '', 0, 0, False)), 1, 0),
+            # 172: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-166, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -166, False), (0, '', 0, 0, False)), 1, 0),
+            # 173: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-167, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -167, False), (0, '', 0, 0, False)), 1, 0),
+            # 174: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-168, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -168, False), (0, '', 0, 0, False)), 1, 0),
+            # 175: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-169, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -169, False), (0, '', 0, 0, False)), 1, 0),
+            # 176: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-170, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -170, False), (0, '', 0, 0, False)), 1, 0),
+            # 177: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-171, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -171, False), (0, '', 0, 0, False)), 1, 0),
+            # 178: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-172, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -172, False), (0, '', 0, 0, False)), 1, 0),
+            # 179: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-173, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -173, False), (0, '', 0, 0, False)), 1, 0),
+            # 180: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-174, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -174, False), (0, '', 0, 0, False)), 1, 0),
+            # 181: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-175, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -175, False), (0, '', 0, 0, False)), 1, 0),
+            # 182: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-176, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -176, False), (0, '', 0, 0, False)), 1, 0),
+            # 183: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-177, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -177, False), (0, '', 0, 0, False)), 1, 0),
+            # 184: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-178, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -178, False), (0, '', 0, 0, False)), 1, 0),
+            # 185: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-179, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -179, False), (0, '', 0, 0, False)), 1, 0),
+            # 186: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-180, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -180, False), (0, '', 0, 0, False)), 1, 0),
+            # 187: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-181, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -181, False), (0, '', 0, 0, False)), 1, 0),
+            # 188: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-182, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -182, False), (0, '', 0, 0, False)), 1, 0),
+            # 189: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-183, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -183, False), (0, '', 0, 0, False)), 1, 0),
+            # 190: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-184, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -184, False), (0, '', 0, 0, False)), 1, 0),
+            # 191: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-185, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -185, False), (0, '', 0, 0, False)), 1, 0),
+            # 192: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-186, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -186, False), (0, '', 0, 0, False)), 1, 0),
+            # 193: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-187, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -187, False), (0, '', 0, 0, False)), 1, 0),
+            # 194: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-188, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -188, False), (0, '', 0, 0, False)), 1, 0),
+            # 195: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-189, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -189, False), (0, '', 0, 0, False)), 1, 0),
+            # 196: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-190, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -190, False), (0, '', 0, 0, False)), 1, 0),
+            # 197: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-191, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -191, False), (0, '', 0, 0, False)), 1, 0),
+            # 198: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-192, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -192, False), (0, '', 0, 0, False)), 1, 0),
+            # 199: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-193, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -193, False), (0, '', 0, 0, False)), 1, 0),
+            # 200: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-194, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -194, False), (0, '', 0, 0, False)), 1, 0),
+            # 201: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-195, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -195, False), (0, '', 0, 0, False)), 1, 0),
+            # 202: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-196, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -196, False), (0, '', 0, 0, False)), 1, 0),
+            # 203: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-197, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -197, False), (0, '', 0, 0, False)), 1, 0),
+            # 204: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-198, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -198, False), (0, '', 0, 0, False)), 1, 0),
+            # 205: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-199, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -199, False), (0, '', 0, 0, False)), 1, 0),
+            # 206: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-200, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -200, False), (0, '', 0, 0, False)), 1, 0),
+            # 207: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-201, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -201, False), (0, '', 0, 0, False)), 1, 0),
+            # 208: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-202, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -202, False), (0, '', 0, 0, False)), 1, 0),
+            # 209: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-203, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -203, False), (0, '', 0, 0, False)), 1, 0),
+            # 210: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-204, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -204, False), (0, '', 0, 0, False)), 1, 0),
+            # 211: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-205, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -205, False), (0, '', 0, 0, False)), 1, 0),
+            # 212: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-206, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -206, False), (0, '', 0, 0, False)), 1, 0),
+            # 213: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-207, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -207, False), (0, '', 0, 0, False)), 1, 0),
+            # 214: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-208, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -208, False), (0, '', 0, 0, False)), 1, 0),
+            # 215: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-209, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -209, False), (0, '', 0, 0, False)), 1, 0),
+            # 216: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-210, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -210, False), (0, '', 0, 0, False)), 1, 0),
+            # 217: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-211, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -211, False), (0, '', 0, 0, False)), 1, 0),
+            # 218: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-212, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -212, False), (0, '', 0, 0, False)), 1, 0),
+            # 219: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-213, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -213, False), (0, '', 0, 0, False)), 1, 0),
+            # 220: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-214, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -214, False), (0, '', 0, 0, False)), 1, 0),
+            # 221: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-215, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -215, False), (0, '', 0, 0, False)), 1, 0),
+            # 222: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-216, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -216, False), (0, '', 0, 0, False)), 1, 0),
+            # 223: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-217, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -217, False), (0, '', 0, 0, False)), 1, 0),
+            # 224: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-218, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -218, False), (0, '', 0, 0, False)), 1, 0),
+            # 225: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-219, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -219, False), (0, '', 0, 0, False)), 1, 0),
+            # 226: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-220, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -220, False), (0, '', 0, 0, False)), 1, 0),
+            # 227: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-221, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -221, False), (0, '', 0, 0, False)), 1, 0),
+            # 228: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-222, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -222, False), (0, '', 0, 0, False)), 1, 0),
+            # 229: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-223, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -223, False), (0, '', 0, 0, False)), 1, 0),
+            # 230: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-224, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -224, False), (0, '', 0, 0, False)), 1, 0),
+            # 231: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-225, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -225, False), (0, '', 0, 0, False)), 1, 0),
+            # 232: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-226, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -226, False), (0, '', 0, 0, False)), 1, 0),
+            # 233: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-227, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -227, False), (0, '', 0, 0, False)), 1, 0),
+            # 234: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-228, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -228, False), (0, '', 0, 0, False)), 1, 0),
+            # 235: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-229, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -229, False), (0, '', 0, 0, False)), 1, 0),
+            # 236: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-230, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -230, False), (0, '', 0, 0, False)), 1, 0),
+            # 237: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-231, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -231, False), (0, '', 0, 0, False)), 1, 0),
+            # 238: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-232, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -232, False), (0, '', 0, 0, False)), 1, 0),
+            # 239: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-233, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -233, False), (0, '', 0, 0, False)), 1, 0),
+            # 240: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-234, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -234, False), (0, '', 0, 0, False)), 1, 0),
+            # 241: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-235, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -235, False), (0, '', 0, 0, False)), 1, 0),
+            # 242: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-236, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -236, False), (0, '', 0, 0, False)), 1, 0),
+            # 243: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-237, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -237, False), (0, '', 0, 0, False)), 1, 0),
+            # 244: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-238, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -238, False), (0, '', 0, 0, False)), 1, 0),
+            # 245: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-239, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -239, False), (0, '', 0, 0, False)), 1, 0),
+            # 246: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-240, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -240, False), (0, '', 0, 0, False)), 1, 0),
+            # 247: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-241, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -241, False), (0, '', 0, 0, False)), 1, 0),
+            # 248: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-242, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -242, False), (0, '', 0, 0, False)), 1, 0),
+            # 249: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-243, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -243, False), (0, '', 0, 0, False)), 1, 0),
+            # 250: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-244, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -244, False), (0, '', 0, 0, False)), 1, 0),
+            # 251: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-245, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -245, False), (0, '', 0, 0, False)), 1, 0),
+            # 252: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-246, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -246, False), (0, '', 0, 0, False)), 1, 0),
+            # 253: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-247, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -247, False), (0, '', 0, 0, False)), 1, 0),
+            # 254: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-248, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -248, False), (0, '', 0, 0, False)), 1, 0),
+            # 255: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-249, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -249, False), (0, '', 0, 0, False)), 1, 0),
+            # 256: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-250, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -250, False), (0, '', 0, 0, False)), 1, 0),
+            # 257: SE(TxSpecData*)->+1, SE(TxPackageSpecData)->-251, EE
+            (2, ((1, 'TxSpecData', 56, 1, True), (1, 'TxPackageSpecData', 58, -251, False), (0, '', 0, 0, False)), 1, 0),
+            # 258: SE(TxPackageSpecData)->-252, EE
+            (2, ((1, 'TxPackageSpecData', 58, -252, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 56
         'WPT_TxRxSpecDataType',
         (
-            # 0: SE(TxRxIdentifier)->1
+            # 0: SE(TxRxIdentifier)->+1
             (1, ((2, 'TxRxIdentifier', 19, 1, False),), 3, 0),
-            # 1: SE(TxRxPosition)->2
-            (1, ((1, 'TxRxPosition', 57, 2, False),), 2, 0),
-            # 2: SE(TxRxOrientation)->3
-            (1, ((1, 'TxRxOrientation', 57, 3, False),), 2, 0),
+            # 1: SE(TxRxPosition)->+1
+            (1, ((1, 'TxRxPosition', 57, 1, False),), 2, 0),
+            # 2: SE(TxRxOrientation)->+1
+            (1, ((1, 'TxRxOrientation', 57, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -1756,12 +1512,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 57
         'WPT_CoordinateXYZType',
         (
-            # 0: SE(Coord_X)->1
+            # 0: SE(Coord_X)->+1
             (1, ((2, 'Coord_X', 7, 1, False),), 3, 0),
-            # 1: SE(Coord_Y)->2
-            (1, ((2, 'Coord_Y', 7, 2, False),), 2, 0),
-            # 2: SE(Coord_Z)->3
-            (1, ((2, 'Coord_Z', 7, 3, False),), 2, 0),
+            # 1: SE(Coord_Y)->+1
+            (1, ((2, 'Coord_Y', 7, 1, False),), 2, 0),
+            # 2: SE(Coord_Z)->+1
+            (1, ((2, 'Coord_Z', 7, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -1769,533 +1525,533 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 58
         'WPT_TxRxPackageSpecDataType',
         (
-            # 0: SE(PulseSequenceOrder*)->1
+            # 0: SE(PulseSequenceOrder*)->+1
             (1, ((1, 'PulseSequenceOrder', 59, 1, True),), 3, 0),
-            # 1: SE(PulseSequenceOrder*)->2
-            (1, ((1, 'PulseSequenceOrder', 59, 2, True),), 2, 0),
-            # 2: SE(PulseSequenceOrder*)->3, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 3, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 3: SE(PulseSequenceOrder*)->5, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 5, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 4: SE(PulseDuration)->6
-            (1, ((2, 'PulseDuration', 15, 6, False),), 2, 0),
-            # 5: SE(PulseSequenceOrder*)->7, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 7, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 6: SE(PackageSeparationTime)->8
-            (1, ((2, 'PackageSeparationTime', 15, 8, False),), 2, 0),
-            # 7: SE(PulseSequenceOrder*)->9, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 9, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
+            # 1: SE(PulseSequenceOrder*)->+1
+            (1, ((1, 'PulseSequenceOrder', 59, 1, True),), 2, 0),
+            # 2: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->+2
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, 2, False)), 2, 0),
+            # 3: SE(PulseSequenceOrder*)->+2, SE(PulseSeparationTime)->+1
+            (2, ((1, 'PulseSequenceOrder', 59, 2, True), (2, 'PulseSeparationTime', 15, 1, False)), 2, 0),
+            # 4: SE(PulseDuration)->+2
+            (1, ((2, 'PulseDuration', 15, 2, False),), 2, 0),
+            # 5: SE(PulseSequenceOrder*)->+2, SE(PulseSeparationTime)->-1
+            (2, ((1, 'PulseSequenceOrder', 59, 2, True), (2, 'PulseSeparationTime', 15, -1, False)), 2, 0),
+            # 6: SE(PackageSeparationTime)->+2
+            (1, ((2, 'PackageSeparationTime', 15, 2, False),), 2, 0),
+            # 7: SE(PulseSequenceOrder*)->+2, SE(PulseSeparationTime)->-3
+            (2, ((1, 'PulseSequenceOrder', 59, 2, True), (2, 'PulseSeparationTime', 15, -3, False)), 2, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 9: SE(PulseSequenceOrder*)->10, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 10, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 10: SE(PulseSequenceOrder*)->11, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 11, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 11: SE(PulseSequenceOrder*)->12, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 12, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 12: SE(PulseSequenceOrder*)->13, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 13, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 13: SE(PulseSequenceOrder*)->14, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 14, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 14: SE(PulseSequenceOrder*)->15, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 15, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 15: SE(PulseSequenceOrder*)->16, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 16, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 16: SE(PulseSequenceOrder*)->17, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 17, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 17: SE(PulseSequenceOrder*)->18, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 18, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 18: SE(PulseSequenceOrder*)->19, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 19, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 19: SE(PulseSequenceOrder*)->20, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 20, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 20: SE(PulseSequenceOrder*)->21, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 21, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 21: SE(PulseSequenceOrder*)->22, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 22, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 22: SE(PulseSequenceOrder*)->23, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 23, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 23: SE(PulseSequenceOrder*)->24, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 24, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 24: SE(PulseSequenceOrder*)->25, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 25, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 25: SE(PulseSequenceOrder*)->26, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 26, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 26: SE(PulseSequenceOrder*)->27, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 27, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 27: SE(PulseSequenceOrder*)->28, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 28, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 28: SE(PulseSequenceOrder*)->29, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 29, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 29: SE(PulseSequenceOrder*)->30, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 30, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 30: SE(PulseSequenceOrder*)->31, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 31, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 31: SE(PulseSequenceOrder*)->32, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 32, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 32: SE(PulseSequenceOrder*)->33, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 33, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 33: SE(PulseSequenceOrder*)->34, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 34, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 34: SE(PulseSequenceOrder*)->35, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 35, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 35: SE(PulseSequenceOrder*)->36, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 36, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 36: SE(PulseSequenceOrder*)->37, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 37, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 37: SE(PulseSequenceOrder*)->38, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 38, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 38: SE(PulseSequenceOrder*)->39, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 39, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 39: SE(PulseSequenceOrder*)->40, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 40, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 40: SE(PulseSequenceOrder*)->41, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 41, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 41: SE(PulseSequenceOrder*)->42, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 42, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 42: SE(PulseSequenceOrder*)->43, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 43, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 43: SE(PulseSequenceOrder*)->44, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 44, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 44: SE(PulseSequenceOrder*)->45, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 45, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 45: SE(PulseSequenceOrder*)->46, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 46, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 46: SE(PulseSequenceOrder*)->47, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 47, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 47: SE(PulseSequenceOrder*)->48, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 48, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 48: SE(PulseSequenceOrder*)->49, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 49, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 49: SE(PulseSequenceOrder*)->50, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 50, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 50: SE(PulseSequenceOrder*)->51, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 51, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 51: SE(PulseSequenceOrder*)->52, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 52, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 52: SE(PulseSequenceOrder*)->53, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 53, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 53: SE(PulseSequenceOrder*)->54, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 54, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 54: SE(PulseSequenceOrder*)->55, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 55, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 55: SE(PulseSequenceOrder*)->56, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 56, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 56: SE(PulseSequenceOrder*)->57, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 57, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 57: SE(PulseSequenceOrder*)->58, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 58, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 58: SE(PulseSequenceOrder*)->59, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 59, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 59: SE(PulseSequenceOrder*)->60, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 60, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 60: SE(PulseSequenceOrder*)->61, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 61, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 61: SE(PulseSequenceOrder*)->62, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 62, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 62: SE(PulseSequenceOrder*)->63, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 63, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 63: SE(PulseSequenceOrder*)->64, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 64, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 64: SE(PulseSequenceOrder*)->65, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 65, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 65: SE(PulseSequenceOrder*)->66, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 66, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 66: SE(PulseSequenceOrder*)->67, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 67, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 67: SE(PulseSequenceOrder*)->68, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 68, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 68: SE(PulseSequenceOrder*)->69, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 69, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 69: SE(PulseSequenceOrder*)->70, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 70, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 70: SE(PulseSequenceOrder*)->71, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 71, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 71: SE(PulseSequenceOrder*)->72, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 72, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 72: SE(PulseSequenceOrder*)->73, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 73, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 73: SE(PulseSequenceOrder*)->74, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 74, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 74: SE(PulseSequenceOrder*)->75, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 75, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 75: SE(PulseSequenceOrder*)->76, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 76, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 76: SE(PulseSequenceOrder*)->77, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 77, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 77: SE(PulseSequenceOrder*)->78, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 78, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 78: SE(PulseSequenceOrder*)->79, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 79, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 79: SE(PulseSequenceOrder*)->80, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 80, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 80: SE(PulseSequenceOrder*)->81, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 81, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 81: SE(PulseSequenceOrder*)->82, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 82, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 82: SE(PulseSequenceOrder*)->83, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 83, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 83: SE(PulseSequenceOrder*)->84, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 84, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 84: SE(PulseSequenceOrder*)->85, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 85, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 85: SE(PulseSequenceOrder*)->86, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 86, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 86: SE(PulseSequenceOrder*)->87, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 87, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 87: SE(PulseSequenceOrder*)->88, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 88, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 88: SE(PulseSequenceOrder*)->89, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 89, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 89: SE(PulseSequenceOrder*)->90, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 90, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 90: SE(PulseSequenceOrder*)->91, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 91, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 91: SE(PulseSequenceOrder*)->92, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 92, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 92: SE(PulseSequenceOrder*)->93, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 93, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 93: SE(PulseSequenceOrder*)->94, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 94, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 94: SE(PulseSequenceOrder*)->95, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 95, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 95: SE(PulseSequenceOrder*)->96, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 96, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 96: SE(PulseSequenceOrder*)->97, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 97, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 97: SE(PulseSequenceOrder*)->98, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 98, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 98: SE(PulseSequenceOrder*)->99, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 99, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 99: SE(PulseSequenceOrder*)->100, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 100, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 100: SE(PulseSequenceOrder*)->101, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 101, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 101: SE(PulseSequenceOrder*)->102, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 102, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 102: SE(PulseSequenceOrder*)->103, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 103, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 103: SE(PulseSequenceOrder*)->104, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 104, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 104: SE(PulseSequenceOrder*)->105, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 105, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 105: SE(PulseSequenceOrder*)->106, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 106, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 106: SE(PulseSequenceOrder*)->107, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 107, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 107: SE(PulseSequenceOrder*)->108, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 108, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 108: SE(PulseSequenceOrder*)->109, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 109, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 109: SE(PulseSequenceOrder*)->110, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 110, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 110: SE(PulseSequenceOrder*)->111, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 111, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 111: SE(PulseSequenceOrder*)->112, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 112, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 112: SE(PulseSequenceOrder*)->113, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 113, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 113: SE(PulseSequenceOrder*)->114, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 114, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 114: SE(PulseSequenceOrder*)->115, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 115, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 115: SE(PulseSequenceOrder*)->116, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 116, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 116: SE(PulseSequenceOrder*)->117, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 117, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 117: SE(PulseSequenceOrder*)->118, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 118, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 118: SE(PulseSequenceOrder*)->119, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 119, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 119: SE(PulseSequenceOrder*)->120, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 120, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 120: SE(PulseSequenceOrder*)->121, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 121, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 121: SE(PulseSequenceOrder*)->122, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 122, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 122: SE(PulseSequenceOrder*)->123, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 123, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 123: SE(PulseSequenceOrder*)->124, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 124, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 124: SE(PulseSequenceOrder*)->125, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 125, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 125: SE(PulseSequenceOrder*)->126, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 126, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 126: SE(PulseSequenceOrder*)->127, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 127, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 127: SE(PulseSequenceOrder*)->128, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 128, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 128: SE(PulseSequenceOrder*)->129, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 129, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 129: SE(PulseSequenceOrder*)->130, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 130, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 130: SE(PulseSequenceOrder*)->131, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 131, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 131: SE(PulseSequenceOrder*)->132, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 132, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 132: SE(PulseSequenceOrder*)->133, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 133, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 133: SE(PulseSequenceOrder*)->134, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 134, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 134: SE(PulseSequenceOrder*)->135, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 135, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 135: SE(PulseSequenceOrder*)->136, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 136, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 136: SE(PulseSequenceOrder*)->137, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 137, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 137: SE(PulseSequenceOrder*)->138, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 138, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 138: SE(PulseSequenceOrder*)->139, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 139, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 139: SE(PulseSequenceOrder*)->140, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 140, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 140: SE(PulseSequenceOrder*)->141, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 141, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 141: SE(PulseSequenceOrder*)->142, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 142, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 142: SE(PulseSequenceOrder*)->143, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 143, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 143: SE(PulseSequenceOrder*)->144, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 144, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 144: SE(PulseSequenceOrder*)->145, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 145, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 145: SE(PulseSequenceOrder*)->146, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 146, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 146: SE(PulseSequenceOrder*)->147, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 147, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 147: SE(PulseSequenceOrder*)->148, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 148, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 148: SE(PulseSequenceOrder*)->149, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 149, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 149: SE(PulseSequenceOrder*)->150, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 150, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 150: SE(PulseSequenceOrder*)->151, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 151, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 151: SE(PulseSequenceOrder*)->152, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 152, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 152: SE(PulseSequenceOrder*)->153, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 153, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 153: SE(PulseSequenceOrder*)->154, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 154, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 154: SE(PulseSequenceOrder*)->155, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 155, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 155: SE(PulseSequenceOrder*)->156, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 156, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 156: SE(PulseSequenceOrder*)->157, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 157, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 157: SE(PulseSequenceOrder*)->158, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 158, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 158: SE(PulseSequenceOrder*)->159, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 159, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 159: SE(PulseSequenceOrder*)->160, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 160, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 160: SE(PulseSequenceOrder*)->161, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 161, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 161: SE(PulseSequenceOrder*)->162, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 162, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 162: SE(PulseSequenceOrder*)->163, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 163, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 163: SE(PulseSequenceOrder*)->164, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 164, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 164: SE(PulseSequenceOrder*)->165, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 165, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 165: SE(PulseSequenceOrder*)->166, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 166, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 166: SE(PulseSequenceOrder*)->167, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 167, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 167: SE(PulseSequenceOrder*)->168, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 168, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 168: SE(PulseSequenceOrder*)->169, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 169, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 169: SE(PulseSequenceOrder*)->170, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 170, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 170: SE(PulseSequenceOrder*)->171, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 171, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 171: SE(PulseSequenceOrder*)->172, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 172, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 172: SE(PulseSequenceOrder*)->173, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 173, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 173: SE(PulseSequenceOrder*)->174, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 174, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 174: SE(PulseSequenceOrder*)->175, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 175, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 175: SE(PulseSequenceOrder*)->176, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 176, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 176: SE(PulseSequenceOrder*)->177, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 177, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 177: SE(PulseSequenceOrder*)->178, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 178, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 178: SE(PulseSequenceOrder*)->179, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 179, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 179: SE(PulseSequenceOrder*)->180, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 180, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 180: SE(PulseSequenceOrder*)->181, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 181, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 181: SE(PulseSequenceOrder*)->182, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 182, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 182: SE(PulseSequenceOrder*)->183, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 183, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 183: SE(PulseSequenceOrder*)->184, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 184, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 184: SE(PulseSequenceOrder*)->185, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 185, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 185: SE(PulseSequenceOrder*)->186, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 186, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 186: SE(PulseSequenceOrder*)->187, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 187, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 187: SE(PulseSequenceOrder*)->188, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 188, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 188: SE(PulseSequenceOrder*)->189, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 189, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 189: SE(PulseSequenceOrder*)->190, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 190, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 190: SE(PulseSequenceOrder*)->191, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 191, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 191: SE(PulseSequenceOrder*)->192, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 192, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 192: SE(PulseSequenceOrder*)->193, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 193, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 193: SE(PulseSequenceOrder*)->194, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 194, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 194: SE(PulseSequenceOrder*)->195, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 195, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 195: SE(PulseSequenceOrder*)->196, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 196, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 196: SE(PulseSequenceOrder*)->197, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 197, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 197: SE(PulseSequenceOrder*)->198, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 198, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 198: SE(PulseSequenceOrder*)->199, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 199, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 199: SE(PulseSequenceOrder*)->200, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 200, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 200: SE(PulseSequenceOrder*)->201, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 201, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 201: SE(PulseSequenceOrder*)->202, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 202, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 202: SE(PulseSequenceOrder*)->203, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 203, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 203: SE(PulseSequenceOrder*)->204, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 204, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 204: SE(PulseSequenceOrder*)->205, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 205, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 205: SE(PulseSequenceOrder*)->206, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 206, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 206: SE(PulseSequenceOrder*)->207, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 207, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 207: SE(PulseSequenceOrder*)->208, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 208, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 208: SE(PulseSequenceOrder*)->209, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 209, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 209: SE(PulseSequenceOrder*)->210, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 210, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 210: SE(PulseSequenceOrder*)->211, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 211, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 211: SE(PulseSequenceOrder*)->212, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 212, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 212: SE(PulseSequenceOrder*)->213, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 213, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 213: SE(PulseSequenceOrder*)->214, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 214, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 214: SE(PulseSequenceOrder*)->215, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 215, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 215: SE(PulseSequenceOrder*)->216, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 216, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 216: SE(PulseSequenceOrder*)->217, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 217, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 217: SE(PulseSequenceOrder*)->218, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 218, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 218: SE(PulseSequenceOrder*)->219, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 219, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 219: SE(PulseSequenceOrder*)->220, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 220, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 220: SE(PulseSequenceOrder*)->221, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 221, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 221: SE(PulseSequenceOrder*)->222, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 222, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 222: SE(PulseSequenceOrder*)->223, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 223, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 223: SE(PulseSequenceOrder*)->224, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 224, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 224: SE(PulseSequenceOrder*)->225, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 225, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 225: SE(PulseSequenceOrder*)->226, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 226, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 226: SE(PulseSequenceOrder*)->227, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 227, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 227: SE(PulseSequenceOrder*)->228, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 228, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 228: SE(PulseSequenceOrder*)->229, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 229, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 229: SE(PulseSequenceOrder*)->230, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 230, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 230: SE(PulseSequenceOrder*)->231, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 231, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 231: SE(PulseSequenceOrder*)->232, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 232, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 232: SE(PulseSequenceOrder*)->233, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 233, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 233: SE(PulseSequenceOrder*)->234, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 234, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 234: SE(PulseSequenceOrder*)->235, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 235, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 235: SE(PulseSequenceOrder*)->236, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 236, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 236: SE(PulseSequenceOrder*)->237, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 237, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 237: SE(PulseSequenceOrder*)->238, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 238, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 238: SE(PulseSequenceOrder*)->239, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 239, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 239: SE(PulseSequenceOrder*)->240, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 240, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 240: SE(PulseSequenceOrder*)->241, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 241, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 241: SE(PulseSequenceOrder*)->242, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 242, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 242: SE(PulseSequenceOrder*)->243, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 243, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 243: SE(PulseSequenceOrder*)->244, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 244, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 244: SE(PulseSequenceOrder*)->245, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 245, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 245: SE(PulseSequenceOrder*)->246, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 246, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 246: SE(PulseSequenceOrder*)->247, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 247, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 247: SE(PulseSequenceOrder*)->248, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 248, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 248: SE(PulseSequenceOrder*)->249, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 249, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 249: SE(PulseSequenceOrder*)->250, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 250, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 250: SE(PulseSequenceOrder*)->251, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 251, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 251: SE(PulseSequenceOrder*)->252, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 252, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 252: SE(PulseSequenceOrder*)->253, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 253, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 253: SE(PulseSequenceOrder*)->254, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 254, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 254: SE(PulseSequenceOrder*)->255, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 255, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 255: SE(PulseSequenceOrder*)->256, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 256, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 256: SE(PulseSequenceOrder*)->257, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 257, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 257: SE(PulseSequenceOrder*)->258, SE(PulseSeparationTime)->4
-            (2, ((1, 'PulseSequenceOrder', 59, 258, True), (2, 'PulseSeparationTime', 15, 4, False)), 2, 0),
-            # 258: SE(PulseSeparationTime)->4
-            (1, ((2, 'PulseSeparationTime', 15, 4, False),), 2, 0),
+            # 9: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-5
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -5, False)), 2, 0),
+            # 10: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-6
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -6, False)), 2, 0),
+            # 11: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-7
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -7, False)), 2, 0),
+            # 12: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-8
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -8, False)), 2, 0),
+            # 13: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-9
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -9, False)), 2, 0),
+            # 14: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-10
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -10, False)), 2, 0),
+            # 15: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-11
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -11, False)), 2, 0),
+            # 16: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-12
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -12, False)), 2, 0),
+            # 17: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-13
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -13, False)), 2, 0),
+            # 18: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-14
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -14, False)), 2, 0),
+            # 19: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-15
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -15, False)), 2, 0),
+            # 20: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-16
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -16, False)), 2, 0),
+            # 21: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-17
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -17, False)), 2, 0),
+            # 22: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-18
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -18, False)), 2, 0),
+            # 23: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-19
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -19, False)), 2, 0),
+            # 24: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-20
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -20, False)), 2, 0),
+            # 25: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-21
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -21, False)), 2, 0),
+            # 26: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-22
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -22, False)), 2, 0),
+            # 27: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-23
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -23, False)), 2, 0),
+            # 28: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-24
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -24, False)), 2, 0),
+            # 29: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-25
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -25, False)), 2, 0),
+            # 30: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-26
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -26, False)), 2, 0),
+            # 31: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-27
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -27, False)), 2, 0),
+            # 32: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-28
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -28, False)), 2, 0),
+            # 33: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-29
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -29, False)), 2, 0),
+            # 34: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-30
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -30, False)), 2, 0),
+            # 35: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-31
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -31, False)), 2, 0),
+            # 36: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-32
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -32, False)), 2, 0),
+            # 37: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-33
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -33, False)), 2, 0),
+            # 38: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-34
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -34, False)), 2, 0),
+            # 39: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-35
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -35, False)), 2, 0),
+            # 40: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-36
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -36, False)), 2, 0),
+            # 41: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-37
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -37, False)), 2, 0),
+            # 42: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-38
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -38, False)), 2, 0),
+            # 43: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-39
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -39, False)), 2, 0),
+            # 44: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-40
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -40, False)), 2, 0),
+            # 45: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-41
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -41, False)), 2, 0),
+            # 46: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-42
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -42, False)), 2, 0),
+            # 47: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-43
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -43, False)), 2, 0),
+            # 48: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-44
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -44, False)), 2, 0),
+            # 49: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-45
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -45, False)), 2, 0),
+            # 50: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-46
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -46, False)), 2, 0),
+            # 51: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-47
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -47, False)), 2, 0),
+            # 52: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-48
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -48, False)), 2, 0),
+            # 53: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-49
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -49, False)), 2, 0),
+            # 54: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-50
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -50, False)), 2, 0),
+            # 55: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-51
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -51, False)), 2, 0),
+            # 56: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-52
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -52, False)), 2, 0),
+            # 57: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-53
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -53, False)), 2, 0),
+            # 58: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-54
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -54, False)), 2, 0),
+            # 59: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-55
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -55, False)), 2, 0),
+            # 60: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-56
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -56, False)), 2, 0),
+            # 61: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-57
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -57, False)), 2, 0),
+            # 62: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-58
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -58, False)), 2, 0),
+            # 63: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-59
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -59, False)), 2, 0),
+            # 64: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-60
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -60, False)), 2, 0),
+            # 65: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-61
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -61, False)), 2, 0),
+            # 66: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-62
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -62, False)), 2, 0),
+            # 67: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-63
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -63, False)), 2, 0),
+            # 68: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-64
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -64, False)), 2, 0),
+            # 69: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-65
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -65, False)), 2, 0),
+            # 70: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-66
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -66, False)), 2, 0),
+            # 71: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-67
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -67, False)), 2, 0),
+            # 72: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-68
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -68, False)), 2, 0),
+            # 73: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-69
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -69, False)), 2, 0),
+            # 74: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-70
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -70, False)), 2, 0),
+            # 75: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-71
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -71, False)), 2, 0),
+            # 76: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-72
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -72, False)), 2, 0),
+            # 77: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-73
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -73, False)), 2, 0),
+            # 78: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-74
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -74, False)), 2, 0),
+            # 79: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-75
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -75, False)), 2, 0),
+            # 80: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-76
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -76, False)), 2, 0),
+            # 81: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-77
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -77, False)), 2, 0),
+            # 82: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-78
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -78, False)), 2, 0),
+            # 83: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-79
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -79, False)), 2, 0),
+            # 84: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-80
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -80, False)), 2, 0),
+            # 85: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-81
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -81, False)), 2, 0),
+            # 86: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-82
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -82, False)), 2, 0),
+            # 87: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-83
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -83, False)), 2, 0),
+            # 88: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-84
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -84, False)), 2, 0),
+            # 89: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-85
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -85, False)), 2, 0),
+            # 90: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-86
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -86, False)), 2, 0),
+            # 91: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-87
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -87, False)), 2, 0),
+            # 92: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-88
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -88, False)), 2, 0),
+            # 93: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-89
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -89, False)), 2, 0),
+            # 94: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-90
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -90, False)), 2, 0),
+            # 95: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-91
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -91, False)), 2, 0),
+            # 96: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-92
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -92, False)), 2, 0),
+            # 97: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-93
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -93, False)), 2, 0),
+            # 98: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-94
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -94, False)), 2, 0),
+            # 99: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-95
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -95, False)), 2, 0),
+            # 100: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-96
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -96, False)), 2, 0),
+            # 101: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-97
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -97, False)), 2, 0),
+            # 102: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-98
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -98, False)), 2, 0),
+            # 103: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-99
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -99, False)), 2, 0),
+            # 104: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-100
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -100, False)), 2, 0),
+            # 105: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-101
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -101, False)), 2, 0),
+            # 106: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-102
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -102, False)), 2, 0),
+            # 107: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-103
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -103, False)), 2, 0),
+            # 108: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-104
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -104, False)), 2, 0),
+            # 109: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-105
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -105, False)), 2, 0),
+            # 110: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-106
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -106, False)), 2, 0),
+            # 111: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-107
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -107, False)), 2, 0),
+            # 112: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-108
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -108, False)), 2, 0),
+            # 113: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-109
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -109, False)), 2, 0),
+            # 114: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-110
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -110, False)), 2, 0),
+            # 115: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-111
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -111, False)), 2, 0),
+            # 116: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-112
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -112, False)), 2, 0),
+            # 117: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-113
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -113, False)), 2, 0),
+            # 118: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-114
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -114, False)), 2, 0),
+            # 119: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-115
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -115, False)), 2, 0),
+            # 120: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-116
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -116, False)), 2, 0),
+            # 121: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-117
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -117, False)), 2, 0),
+            # 122: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-118
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -118, False)), 2, 0),
+            # 123: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-119
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -119, False)), 2, 0),
+            # 124: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-120
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -120, False)), 2, 0),
+            # 125: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-121
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -121, False)), 2, 0),
+            # 126: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-122
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -122, False)), 2, 0),
+            # 127: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-123
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -123, False)), 2, 0),
+            # 128: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-124
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -124, False)), 2, 0),
+            # 129: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-125
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -125, False)), 2, 0),
+            # 130: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-126
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -126, False)), 2, 0),
+            # 131: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-127
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -127, False)), 2, 0),
+            # 132: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-128
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -128, False)), 2, 0),
+            # 133: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-129
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -129, False)), 2, 0),
+            # 134: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-130
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -130, False)), 2, 0),
+            # 135: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-131
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -131, False)), 2, 0),
+            # 136: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-132
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -132, False)), 2, 0),
+            # 137: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-133
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -133, False)), 2, 0),
+            # 138: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-134
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -134, False)), 2, 0),
+            # 139: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-135
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -135, False)), 2, 0),
+            # 140: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-136
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -136, False)), 2, 0),
+            # 141: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-137
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -137, False)), 2, 0),
+            # 142: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-138
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -138, False)), 2, 0),
+            # 143: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-139
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -139, False)), 2, 0),
+            # 144: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-140
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -140, False)), 2, 0),
+            # 145: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-141
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -141, False)), 2, 0),
+            # 146: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-142
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -142, False)), 2, 0),
+            # 147: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-143
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -143, False)), 2, 0),
+            # 148: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-144
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -144, False)), 2, 0),
+            # 149: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-145
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -145, False)), 2, 0),
+            # 150: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-146
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -146, False)), 2, 0),
+            # 151: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-147
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -147, False)), 2, 0),
+            # 152: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-148
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -148, False)), 2, 0),
+            # 153: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-149
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -149, False)), 2, 0),
+            # 154: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-150
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -150, False)), 2, 0),
+            # 155: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-151
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -151, False)), 2, 0),
+            # 156: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-152
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -152, False)), 2, 0),
+            # 157: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-153
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -153, False)), 2, 0),
+            # 158: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-154
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -154, False)), 2, 0),
+            # 159: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-155
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -155, False)), 2, 0),
+            # 160: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-156
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -156, False)), 2, 0),
+            # 161: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-157
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -157, False)), 2, 0),
+            # 162: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-158
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -158, False)), 2, 0),
+            # 163: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-159
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -159, False)), 2, 0),
+            # 164: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-160
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -160, False)), 2, 0),
+            # 165: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-161
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -161, False)), 2, 0),
+            # 166: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-162
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -162, False)), 2, 0),
+            # 167: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-163
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -163, False)), 2, 0),
+            # 168: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-164
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -164, False)), 2, 0),
+            # 169: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-165
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -165, False)), 2, 0),
+            # 170: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-166
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -166, False)), 2, 0),
+            # 171: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-167
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -167, False)), 2, 0),
+            # 172: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-168
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -168, False)), 2, 0),
+            # 173: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-169
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -169, False)), 2, 0),
+            # 174: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-170
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -170, False)), 2, 0),
+            # 175: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-171
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -171, False)), 2, 0),
+            # 176: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-172
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -172, False)), 2, 0),
+            # 177: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-173
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -173, False)), 2, 0),
+            # 178: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-174
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -174, False)), 2, 0),
+            # 179: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-175
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -175, False)), 2, 0),
+            # 180: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-176
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -176, False)), 2, 0),
+            # 181: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-177
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -177, False)), 2, 0),
+            # 182: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-178
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -178, False)), 2, 0),
+            # 183: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-179
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -179, False)), 2, 0),
+            # 184: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-180
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -180, False)), 2, 0),
+            # 185: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-181
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -181, False)), 2, 0),
+            # 186: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-182
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -182, False)), 2, 0),
+            # 187: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-183
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -183, False)), 2, 0),
+            # 188: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-184
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -184, False)), 2, 0),
+            # 189: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-185
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -185, False)), 2, 0),
+            # 190: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-186
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -186, False)), 2, 0),
+            # 191: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-187
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -187, False)), 2, 0),
+            # 192: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-188
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -188, False)), 2, 0),
+            # 193: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-189
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -189, False)), 2, 0),
+            # 194: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-190
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -190, False)), 2, 0),
+            # 195: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-191
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -191, False)), 2, 0),
+            # 196: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-192
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -192, False)), 2, 0),
+            # 197: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-193
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -193, False)), 2, 0),
+            # 198: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-194
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -194, False)), 2, 0),
+            # 199: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-195
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -195, False)), 2, 0),
+            # 200: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-196
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -196, False)), 2, 0),
+            # 201: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-197
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -197, False)), 2, 0),
+            # 202: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-198
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -198, False)), 2, 0),
+            # 203: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-199
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -199, False)), 2, 0),
+            # 204: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-200
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -200, False)), 2, 0),
+            # 205: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-201
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -201, False)), 2, 0),
+            # 206: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-202
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -202, False)), 2, 0),
+            # 207: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-203
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -203, False)), 2, 0),
+            # 208: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-204
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -204, False)), 2, 0),
+            # 209: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-205
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -205, False)), 2, 0),
+            # 210: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-206
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -206, False)), 2, 0),
+            # 211: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-207
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -207, False)), 2, 0),
+            # 212: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-208
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -208, False)), 2, 0),
+            # 213: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-209
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -209, False)), 2, 0),
+            # 214: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-210
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -210, False)), 2, 0),
+            # 215: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-211
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -211, False)), 2, 0),
+            # 216: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-212
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -212, False)), 2, 0),
+            # 217: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-213
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -213, False)), 2, 0),
+            # 218: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-214
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -214, False)), 2, 0),
+            # 219: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-215
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -215, False)), 2, 0),
+            # 220: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-216
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -216, False)), 2, 0),
+            # 221: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-217
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -217, False)), 2, 0),
+            # 222: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-218
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -218, False)), 2, 0),
+            # 223: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-219
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -219, False)), 2, 0),
+            # 224: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-220
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -220, False)), 2, 0),
+            # 225: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-221
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -221, False)), 2, 0),
+            # 226: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-222
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -222, False)), 2, 0),
+            # 227: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-223
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -223, False)), 2, 0),
+            # 228: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-224
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -224, False)), 2, 0),
+            # 229: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-225
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -225, False)), 2, 0),
+            # 230: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-226
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -226, False)), 2, 0),
+            # 231: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-227
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -227, False)), 2, 0),
+            # 232: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-228
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -228, False)), 2, 0),
+            # 233: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-229
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -229, False)), 2, 0),
+            # 234: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-230
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -230, False)), 2, 0),
+            # 235: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-231
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -231, False)), 2, 0),
+            # 236: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-232
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -232, False)), 2, 0),
+            # 237: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-233
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -233, False)), 2, 0),
+            # 238: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-234
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -234, False)), 2, 0),
+            # 239: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-235
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -235, False)), 2, 0),
+            # 240: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-236
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -236, False)), 2, 0),
+            # 241: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-237
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -237, False)), 2, 0),
+            # 242: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-238
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -238, False)), 2, 0),
+            # 243: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-239
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -239, False)), 2, 0),
+            # 244: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-240
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -240, False)), 2, 0),
+            # 245: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-241
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -241, False)), 2, 0),
+            # 246: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-242
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -242, False)), 2, 0),
+            # 247: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-243
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -243, False)), 2, 0),
+            # 248: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-244
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -244, False)), 2, 0),
+            # 249: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-245
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -245, False)), 2, 0),
+            # 250: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-246
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -246, False)), 2, 0),
+            # 251: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-247
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -247, False)), 2, 0),
+            # 252: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-248
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -248, False)), 2, 0),
+            # 253: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-249
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -249, False)), 2, 0),
+            # 254: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-250
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -250, False)), 2, 0),
+            # 255: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-251
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -251, False)), 2, 0),
+            # 256: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-252
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -252, False)), 2, 0),
+            # 257: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-253
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -253, False)), 2, 0),
+            # 258: SE(PulseSeparationTime)->-254
+            (1, ((2, 'PulseSeparationTime', 15, -254, False),), 2, 0),
         ),
     ),
     (  # 59
         'WPT_TxRxPulseOrderType',
         (
-            # 0: SE(IndexNumber)->1
+            # 0: SE(IndexNumber)->+1
             (1, ((2, 'IndexNumber', 15, 1, False),), 3, 0),
-            # 1: SE(TxRxIdentifier)->2
-            (1, ((2, 'TxRxIdentifier', 19, 2, False),), 2, 0),
+            # 1: SE(TxRxIdentifier)->+1
+            (1, ((2, 'TxRxIdentifier', 19, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -2303,518 +2059,12 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 60
         'WPT_LF_ReceiverDataType',
         (
-            # 0: SE(NumberOfReceivers)->1
+            # 0: SE(NumberOfReceivers)->+1
             (1, ((2, 'NumberOfReceivers', 22, 1, False),), 3, 0),
-            # 1: SE(RxSpecData*)->2
-            (1, ((1, 'RxSpecData', 56, 2, True),), 2, 0),
-            # 2: SE(RxSpecData*)->3
-            (1, ((1, 'RxSpecData', 56, 3, True),), 2, 0),
-            # 3: SE(RxSpecData*)->4, EE
-            (2, ((1, 'RxSpecData', 56, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(RxSpecData*)->5, EE
-            (2, ((1, 'RxSpecData', 56, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(RxSpecData*)->6, EE
-            (2, ((1, 'RxSpecData', 56, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(RxSpecData*)->7, EE
-            (2, ((1, 'RxSpecData', 56, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(RxSpecData*)->8, EE
-            (2, ((1, 'RxSpecData', 56, 8, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(RxSpecData*)->9, EE
-            (2, ((1, 'RxSpecData', 56, 9, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(RxSpecData*)->10, EE
-            (2, ((1, 'RxSpecData', 56, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(RxSpecData*)->11, EE
-            (2, ((1, 'RxSpecData', 56, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(RxSpecData*)->12, EE
-            (2, ((1, 'RxSpecData', 56, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(RxSpecData*)->13, EE
-            (2, ((1, 'RxSpecData', 56, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(RxSpecData*)->14, EE
-            (2, ((1, 'RxSpecData', 56, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(RxSpecData*)->15, EE
-            (2, ((1, 'RxSpecData', 56, 15, True), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(RxSpecData*)->16, EE
-            (2, ((1, 'RxSpecData', 56, 16, True), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(RxSpecData*)->17, EE
-            (2, ((1, 'RxSpecData', 56, 17, True), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(RxSpecData*)->18, EE
-            (2, ((1, 'RxSpecData', 56, 18, True), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(RxSpecData*)->19, EE
-            (2, ((1, 'RxSpecData', 56, 19, True), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(RxSpecData*)->20, EE
-            (2, ((1, 'RxSpecData', 56, 20, True), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(RxSpecData*)->21, EE
-            (2, ((1, 'RxSpecData', 56, 21, True), (0, '', 0, 0, False)), 1, 0),
-            # 21: SE(RxSpecData*)->22, EE
-            (2, ((1, 'RxSpecData', 56, 22, True), (0, '', 0, 0, False)), 1, 0),
-            # 22: SE(RxSpecData*)->23, EE
-            (2, ((1, 'RxSpecData', 56, 23, True), (0, '', 0, 0, False)), 1, 0),
-            # 23: SE(RxSpecData*)->24, EE
-            (2, ((1, 'RxSpecData', 56, 24, True), (0, '', 0, 0, False)), 1, 0),
-            # 24: SE(RxSpecData*)->25, EE
-            (2, ((1, 'RxSpecData', 56, 25, True), (0, '', 0, 0, False)), 1, 0),
-            # 25: SE(RxSpecData*)->26, EE
-            (2, ((1, 'RxSpecData', 56, 26, True), (0, '', 0, 0, False)), 1, 0),
-            # 26: SE(RxSpecData*)->27, EE
-            (2, ((1, 'RxSpecData', 56, 27, True), (0, '', 0, 0, False)), 1, 0),
-            # 27: SE(RxSpecData*)->28, EE
-            (2, ((1, 'RxSpecData', 56, 28, True), (0, '', 0, 0, False)), 1, 0),
-            # 28: SE(RxSpecData*)->29, EE
-            (2, ((1, 'RxSpecData', 56, 29, True), (0, '', 0, 0, False)), 1, 0),
-            # 29: SE(RxSpecData*)->30, EE
-            (2, ((1, 'RxSpecData', 56, 30, True), (0, '', 0, 0, False)), 1, 0),
-            # 30: SE(RxSpecData*)->31, EE
-            (2, ((1, 'RxSpecData', 56, 31, True), (0, '', 0, 0, False)), 1, 0),
-            # 31: SE(RxSpecData*)->32, EE
-            (2, ((1, 'RxSpecData', 56, 32, True), (0, '', 0, 0, False)), 1, 0),
-            # 32: SE(RxSpecData*)->33, EE
-            (2, ((1, 'RxSpecData', 56, 33, True), (0, '', 0, 0, False)), 1, 0),
-            # 33: SE(RxSpecData*)->34, EE
-            (2, ((1, 'RxSpecData', 56, 34, True), (0, '', 0, 0, False)), 1, 0),
-            # 34: SE(RxSpecData*)->35, EE
-            (2, ((1, 'RxSpecData', 56, 35, True), (0, '', 0, 0, False)), 1, 0),
-            # 35: SE(RxSpecData*)->36, EE
-            (2, ((1, 'RxSpecData', 56, 36, True), (0, '', 0, 0, False)), 1, 0),
-            # 36: SE(RxSpecData*)->37, EE
-            (2, ((1, 'RxSpecData', 56, 37, True), (0, '', 0, 0, False)), 1, 0),
-            # 37: SE(RxSpecData*)->38, EE
-            (2, ((1, 'RxSpecData', 56, 38, True), (0, '', 0, 0, False)), 1, 0),
-            # 38: SE(RxSpecData*)->39, EE
-            (2, ((1, 'RxSpecData', 56, 39, True), (0, '', 0, 0, False)), 1, 0),
-            # 39: SE(RxSpecData*)->40, EE
-            (2, ((1, 'RxSpecData', 56, 40, True), (0, '', 0, 0, False)), 1, 0),
-            # 40: SE(RxSpecData*)->41, EE
-            (2, ((1, 'RxSpecData', 56, 41, True), (0, '', 0, 0, False)), 1, 0),
-            # 41: SE(RxSpecData*)->42, EE
-            (2, ((1, 'RxSpecData', 56, 42, True), (0, '', 0, 0, False)), 1, 0),
-            # 42: SE(RxSpecData*)->43, EE
-            (2, ((1, 'RxSpecData', 56, 43, True), (0, '', 0, 0, False)), 1, 0),
-            # 43: SE(RxSpecData*)->44, EE
-            (2, ((1, 'RxSpecData', 56, 44, True), (0, '', 0, 0, False)), 1, 0),
-            # 44: SE(RxSpecData*)->45, EE
-            (2, ((1, 'RxSpecData', 56, 45, True), (0, '', 0, 0, False)), 1, 0),
-            # 45: SE(RxSpecData*)->46, EE
-            (2, ((1, 'RxSpecData', 56, 46, True), (0, '', 0, 0, False)), 1, 0),
-            # 46: SE(RxSpecData*)->47, EE
-            (2, ((1, 'RxSpecData', 56, 47, True), (0, '', 0, 0, False)), 1, 0),
-            # 47: SE(RxSpecData*)->48, EE
-            (2, ((1, 'RxSpecData', 56, 48, True), (0, '', 0, 0, False)), 1, 0),
-            # 48: SE(RxSpecData*)->49, EE
-            (2, ((1, 'RxSpecData', 56, 49, True), (0, '', 0, 0, False)), 1, 0),
-            # 49: SE(RxSpecData*)->50, EE
-            (2, ((1, 'RxSpecData', 56, 50, True), (0, '', 0, 0, False)), 1, 0),
-            # 50: SE(RxSpecData*)->51, EE
-            (2, ((1, 'RxSpecData', 56, 51, True), (0, '', 0, 0, False)), 1, 0),
-            # 51: SE(RxSpecData*)->52, EE
-            (2, ((1, 'RxSpecData', 56, 52, True), (0, '', 0, 0, False)), 1, 0),
-            # 52: SE(RxSpecData*)->53, EE
-            (2, ((1, 'RxSpecData', 56, 53, True), (0, '', 0, 0, False)), 1, 0),
-            # 53: SE(RxSpecData*)->54, EE
-            (2, ((1, 'RxSpecData', 56, 54, True), (0, '', 0, 0, False)), 1, 0),
-            # 54: SE(RxSpecData*)->55, EE
-            (2, ((1, 'RxSpecData', 56, 55, True), (0, '', 0, 0, False)), 1, 0),
-            # 55: SE(RxSpecData*)->56, EE
-            (2, ((1, 'RxSpecData', 56, 56, True), (0, '', 0, 0, False)), 1, 0),
-            # 56: SE(RxSpecData*)->57, EE
-            (2, ((1, 'RxSpecData', 56, 57, True), (0, '', 0, 0, False)), 1, 0),
-            # 57: SE(RxSpecData*)->58, EE
-            (2, ((1, 'RxSpecData', 56, 58, True), (0, '', 0, 0, False)), 1, 0),
-            # 58: SE(RxSpecData*)->59, EE
-            (2, ((1, 'RxSpecData', 56, 59, True), (0, '', 0, 0, False)), 1, 0),
-            # 59: SE(RxSpecData*)->60, EE
-            (2, ((1, 'RxSpecData', 56, 60, True), (0, '', 0, 0, False)), 1, 0),
-            # 60: SE(RxSpecData*)->61, EE
-            (2, ((1, 'RxSpecData', 56, 61, True), (0, '', 0, 0, False)), 1, 0),
-            # 61: SE(RxSpecData*)->62, EE
-            (2, ((1, 'RxSpecData', 56, 62, True), (0, '', 0, 0, False)), 1, 0),
-            # 62: SE(RxSpecData*)->63, EE
-            (2, ((1, 'RxSpecData', 56, 63, True), (0, '', 0, 0, False)), 1, 0),
-            # 63: SE(RxSpecData*)->64, EE
-            (2, ((1, 'RxSpecData', 56, 64, True), (0, '', 0, 0, False)), 1, 0),
-            # 64: SE(RxSpecData*)->65, EE
-            (2, ((1, 'RxSpecData', 56, 65, True), (0, '', 0, 0, False)), 1, 0),
-            # 65: SE(RxSpecData*)->66, EE
-            (2, ((1, 'RxSpecData', 56, 66, True), (0, '', 0, 0, False)), 1, 0),
-            # 66: SE(RxSpecData*)->67, EE
-            (2, ((1, 'RxSpecData', 56, 67, True), (0, '', 0, 0, False)), 1, 0),
-            # 67: SE(RxSpecData*)->68, EE
-            (2, ((1, 'RxSpecData', 56, 68, True), (0, '', 0, 0, False)), 1, 0),
-            # 68: SE(RxSpecData*)->69, EE
-            (2, ((1, 'RxSpecData', 56, 69, True), (0, '', 0, 0, False)), 1, 0),
-            # 69: SE(RxSpecData*)->70, EE
-            (2, ((1, 'RxSpecData', 56, 70, True), (0, '', 0, 0, False)), 1, 0),
-            # 70: SE(RxSpecData*)->71, EE
-            (2, ((1, 'RxSpecData', 56, 71, True), (0, '', 0, 0, False)), 1, 0),
-            # 71: SE(RxSpecData*)->72, EE
-            (2, ((1, 'RxSpecData', 56, 72, True), (0, '', 0, 0, False)), 1, 0),
-            # 72: SE(RxSpecData*)->73, EE
-            (2, ((1, 'RxSpecData', 56, 73, True), (0, '', 0, 0, False)), 1, 0),
-            # 73: SE(RxSpecData*)->74, EE
-            (2, ((1, 'RxSpecData', 56, 74, True), (0, '', 0, 0, False)), 1, 0),
-            # 74: SE(RxSpecData*)->75, EE
-            (2, ((1, 'RxSpecData', 56, 75, True), (0, '', 0, 0, False)), 1, 0),
-            # 75: SE(RxSpecData*)->76, EE
-            (2, ((1, 'RxSpecData', 56, 76, True), (0, '', 0, 0, False)), 1, 0),
-            # 76: SE(RxSpecData*)->77, EE
-            (2, ((1, 'RxSpecData', 56, 77, True), (0, '', 0, 0, False)), 1, 0),
-            # 77: SE(RxSpecData*)->78, EE
-            (2, ((1, 'RxSpecData', 56, 78, True), (0, '', 0, 0, False)), 1, 0),
-            # 78: SE(RxSpecData*)->79, EE
-            (2, ((1, 'RxSpecData', 56, 79, True), (0, '', 0, 0, False)), 1, 0),
-            # 79: SE(RxSpecData*)->80, EE
-            (2, ((1, 'RxSpecData', 56, 80, True), (0, '', 0, 0, False)), 1, 0),
-            # 80: SE(RxSpecData*)->81, EE
-            (2, ((1, 'RxSpecData', 56, 81, True), (0, '', 0, 0, False)), 1, 0),
-            # 81: SE(RxSpecData*)->82, EE
-            (2, ((1, 'RxSpecData', 56, 82, True), (0, '', 0, 0, False)), 1, 0),
-            # 82: SE(RxSpecData*)->83, EE
-            (2, ((1, 'RxSpecData', 56, 83, True), (0, '', 0, 0, False)), 1, 0),
-            # 83: SE(RxSpecData*)->84, EE
-            (2, ((1, 'RxSpecData', 56, 84, True), (0, '', 0, 0, False)), 1, 0),
-            # 84: SE(RxSpecData*)->85, EE
-            (2, ((1, 'RxSpecData', 56, 85, True), (0, '', 0, 0, False)), 1, 0),
-            # 85: SE(RxSpecData*)->86, EE
-            (2, ((1, 'RxSpecData', 56, 86, True), (0, '', 0, 0, False)), 1, 0),
-            # 86: SE(RxSpecData*)->87, EE
-            (2, ((1, 'RxSpecData', 56, 87, True), (0, '', 0, 0, False)), 1, 0),
-            # 87: SE(RxSpecData*)->88, EE
-            (2, ((1, 'RxSpecData', 56, 88, True), (0, '', 0, 0, False)), 1, 0),
-            # 88: SE(RxSpecData*)->89, EE
-            (2, ((1, 'RxSpecData', 56, 89, True), (0, '', 0, 0, False)), 1, 0),
-            # 89: SE(RxSpecData*)->90, EE
-            (2, ((1, 'RxSpecData', 56, 90, True), (0, '', 0, 0, False)), 1, 0),
-            # 90: SE(RxSpecData*)->91, EE
-            (2, ((1, 'RxSpecData', 56, 91, True), (0, '', 0, 0, False)), 1, 0),
-            # 91: SE(RxSpecData*)->92, EE
-            (2, ((1, 'RxSpecData', 56, 92, True), (0, '', 0, 0, False)), 1, 0),
-            # 92: SE(RxSpecData*)->93, EE
-            (2, ((1, 'RxSpecData', 56, 93, True), (0, '', 0, 0, False)), 1, 0),
-            # 93: SE(RxSpecData*)->94, EE
-            (2, ((1, 'RxSpecData', 56, 94, True), (0, '', 0, 0, False)), 1, 0),
-            # 94: SE(RxSpecData*)->95, EE
-            (2, ((1, 'RxSpecData', 56, 95, True), (0, '', 0, 0, False)), 1, 0),
-            # 95: SE(RxSpecData*)->96, EE
-            (2, ((1, 'RxSpecData', 56, 96, True), (0, '', 0, 0, False)), 1, 0),
-            # 96: SE(RxSpecData*)->97, EE
-            (2, ((1, 'RxSpecData', 56, 97, True), (0, '', 0, 0, False)), 1, 0),
-            # 97: SE(RxSpecData*)->98, EE
-            (2, ((1, 'RxSpecData', 56, 98, True), (0, '', 0, 0, False)), 1, 0),
-            # 98: SE(RxSpecData*)->99, EE
-            (2, ((1, 'RxSpecData', 56, 99, True), (0, '', 0, 0, False)), 1, 0),
-            # 99: SE(RxSpecData*)->100, EE
-            (2, ((1, 'RxSpecData', 56, 100, True), (0, '', 0, 0, False)), 1, 0),
-            # 100: SE(RxSpecData*)->101, EE
-            (2, ((1, 'RxSpecData', 56, 101, True), (0, '', 0, 0, False)), 1, 0),
-            # 101: SE(RxSpecData*)->102, EE
-            (2, ((1, 'RxSpecData', 56, 102, True), (0, '', 0, 0, False)), 1, 0),
-            # 102: SE(RxSpecData*)->103, EE
-            (2, ((1, 'RxSpecData', 56, 103, True), (0, '', 0, 0, False)), 1, 0),
-            # 103: SE(RxSpecData*)->104, EE
-            (2, ((1, 'RxSpecData', 56, 104, True), (0, '', 0, 0, False)), 1, 0),
-            # 104: SE(RxSpecData*)->105, EE
-            (2, ((1, 'RxSpecData', 56, 105, True), (0, '', 0, 0, False)), 1, 0),
-            # 105: SE(RxSpecData*)->106, EE
-            (2, ((1, 'RxSpecData', 56, 106, True), (0, '', 0, 0, False)), 1, 0),
-            # 106: SE(RxSpecData*)->107, EE
-            (2, ((1, 'RxSpecData', 56, 107, True), (0, '', 0, 0, False)), 1, 0),
-            # 107: SE(RxSpecData*)->108, EE
-            (2, ((1, 'RxSpecData', 56, 108, True), (0, '', 0, 0, False)), 1, 0),
-            # 108: SE(RxSpecData*)->109, EE
-            (2, ((1, 'RxSpecData', 56, 109, True), (0, '', 0, 0, False)), 1, 0),
-            # 109: SE(RxSpecData*)->110, EE
-            (2, ((1, 'RxSpecData', 56, 110, True), (0, '', 0, 0, False)), 1, 0),
-            # 110: SE(RxSpecData*)->111, EE
-            (2, ((1, 'RxSpecData', 56, 111, True), (0, '', 0, 0, False)), 1, 0),
-            # 111: SE(RxSpecData*)->112, EE
-            (2, ((1, 'RxSpecData', 56, 112, True), (0, '', 0, 0, False)), 1, 0),
-            # 112: SE(RxSpecData*)->113, EE
-            (2, ((1, 'RxSpecData', 56, 113, True), (0, '', 0, 0, False)), 1, 0),
-            # 113: SE(RxSpecData*)->114, EE
-            (2, ((1, 'RxSpecData', 56, 114, True), (0, '', 0, 0, False)), 1, 0),
-            # 114: SE(RxSpecData*)->115, EE
-            (2, ((1, 'RxSpecData', 56, 115, True), (0, '', 0, 0, False)), 1, 0),
-            # 115: SE(RxSpecData*)->116, EE
-            (2, ((1, 'RxSpecData', 56, 116, True), (0, '', 0, 0, False)), 1, 0),
-            # 116: SE(RxSpecData*)->117, EE
-            (2, ((1, 'RxSpecData', 56, 117, True), (0, '', 0, 0, False)), 1, 0),
-            # 117: SE(RxSpecData*)->118, EE
-            (2, ((1, 'RxSpecData', 56, 118, True), (0, '', 0, 0, False)), 1, 0),
-            # 118: SE(RxSpecData*)->119, EE
-            (2, ((1, 'RxSpecData', 56, 119, True), (0, '', 0, 0, False)), 1, 0),
-            # 119: SE(RxSpecData*)->120, EE
-            (2, ((1, 'RxSpecData', 56, 120, True), (0, '', 0, 0, False)), 1, 0),
-            # 120: SE(RxSpecData*)->121, EE
-            (2, ((1, 'RxSpecData', 56, 121, True), (0, '', 0, 0, False)), 1, 0),
-            # 121: SE(RxSpecData*)->122, EE
-            (2, ((1, 'RxSpecData', 56, 122, True), (0, '', 0, 0, False)), 1, 0),
-            # 122: SE(RxSpecData*)->123, EE
-            (2, ((1, 'RxSpecData', 56, 123, True), (0, '', 0, 0, False)), 1, 0),
-            # 123: SE(RxSpecData*)->124, EE
-            (2, ((1, 'RxSpecData', 56, 124, True), (0, '', 0, 0, False)), 1, 0),
-            # 124: SE(RxSpecData*)->125, EE
-            (2, ((1, 'RxSpecData', 56, 125, True), (0, '', 0, 0, False)), 1, 0),
-            # 125: SE(RxSpecData*)->126, EE
-            (2, ((1, 'RxSpecData', 56, 126, True), (0, '', 0, 0, False)), 1, 0),
-            # 126: SE(RxSpecData*)->127, EE
-            (2, ((1, 'RxSpecData', 56, 127, True), (0, '', 0, 0, False)), 1, 0),
-            # 127: SE(RxSpecData*)->128, EE
-            (2, ((1, 'RxSpecData', 56, 128, True), (0, '', 0, 0, False)), 1, 0),
-            # 128: SE(RxSpecData*)->129, EE
-            (2, ((1, 'RxSpecData', 56, 129, True), (0, '', 0, 0, False)), 1, 0),
-            # 129: SE(RxSpecData*)->130, EE
-            (2, ((1, 'RxSpecData', 56, 130, True), (0, '', 0, 0, False)), 1, 0),
-            # 130: SE(RxSpecData*)->131, EE
-            (2, ((1, 'RxSpecData', 56, 131, True), (0, '', 0, 0, False)), 1, 0),
-            # 131: SE(RxSpecData*)->132, EE
-            (2, ((1, 'RxSpecData', 56, 132, True), (0, '', 0, 0, False)), 1, 0),
-            # 132: SE(RxSpecData*)->133, EE
-            (2, ((1, 'RxSpecData', 56, 133, True), (0, '', 0, 0, False)), 1, 0),
-            # 133: SE(RxSpecData*)->134, EE
-            (2, ((1, 'RxSpecData', 56, 134, True), (0, '', 0, 0, False)), 1, 0),
-            # 134: SE(RxSpecData*)->135, EE
-            (2, ((1, 'RxSpecData', 56, 135, True), (0, '', 0, 0, False)), 1, 0),
-            # 135: SE(RxSpecData*)->136, EE
-            (2, ((1, 'RxSpecData', 56, 136, True), (0, '', 0, 0, False)), 1, 0),
-            # 136: SE(RxSpecData*)->137, EE
-            (2, ((1, 'RxSpecData', 56, 137, True), (0, '', 0, 0, False)), 1, 0),
-            # 137: SE(RxSpecData*)->138, EE
-            (2, ((1, 'RxSpecData', 56, 138, True), (0, '', 0, 0, False)), 1, 0),
-            # 138: SE(RxSpecData*)->139, EE
-            (2, ((1, 'RxSpecData', 56, 139, True), (0, '', 0, 0, False)), 1, 0),
-            # 139: SE(RxSpecData*)->140, EE
-            (2, ((1, 'RxSpecData', 56, 140, True), (0, '', 0, 0, False)), 1, 0),
-            # 140: SE(RxSpecData*)->141, EE
-            (2, ((1, 'RxSpecData', 56, 141, True), (0, '', 0, 0, False)), 1, 0),
-            # 141: SE(RxSpecData*)->142, EE
-            (2, ((1, 'RxSpecData', 56, 142, True), (0, '', 0, 0, False)), 1, 0),
-            # 142: SE(RxSpecData*)->143, EE
-            (2, ((1, 'RxSpecData', 56, 143, True), (0, '', 0, 0, False)), 1, 0),
-            # 143: SE(RxSpecData*)->144, EE
-            (2, ((1, 'RxSpecData', 56, 144, True), (0, '', 0, 0, False)), 1, 0),
-            # 144: SE(RxSpecData*)->145, EE
-            (2, ((1, 'RxSpecData', 56, 145, True), (0, '', 0, 0, False)), 1, 0),
-            # 145: SE(RxSpecData*)->146, EE
-            (2, ((1, 'RxSpecData', 56, 146, True), (0, '', 0, 0, False)), 1, 0),
-            # 146: SE(RxSpecData*)->147, EE
-            (2, ((1, 'RxSpecData', 56, 147, True), (0, '', 0, 0, False)), 1, 0),
-            # 147: SE(RxSpecData*)->148, EE
-            (2, ((1, 'RxSpecData', 56, 148, True), (0, '', 0, 0, False)), 1, 0),
-            # 148: SE(RxSpecData*)->149, EE
-            (2, ((1, 'RxSpecData', 56, 149, True), (0, '', 0, 0, False)), 1, 0),
-            # 149: SE(RxSpecData*)->150, EE
-            (2, ((1, 'RxSpecData', 56, 150, True), (0, '', 0, 0, False)), 1, 0),
-            # 150: SE(RxSpecData*)->151, EE
-            (2, ((1, 'RxSpecData', 56, 151, True), (0, '', 0, 0, False)), 1, 0),
-            # 151: SE(RxSpecData*)->152, EE
-            (2, ((1, 'RxSpecData', 56, 152, True), (0, '', 0, 0, False)), 1, 0),
-            # 152: SE(RxSpecData*)->153, EE
-            (2, ((1, 'RxSpecData', 56, 153, True), (0, '', 0, 0, False)), 1, 0),
-            # 153: SE(RxSpecData*)->154, EE
-            (2, ((1, 'RxSpecData', 56, 154, True), (0, '', 0, 0, False)), 1, 0),
-            # 154: SE(RxSpecData*)->155, EE
-            (2, ((1, 'RxSpecData', 56, 155, True), (0, '', 0, 0, False)), 1, 0),
-            # 155: SE(RxSpecData*)->156, EE
-            (2, ((1, 'RxSpecData', 56, 156, True), (0, '', 0, 0, False)), 1, 0),
-            # 156: SE(RxSpecData*)->157, EE
-            (2, ((1, 'RxSpecData', 56, 157, True), (0, '', 0, 0, False)), 1, 0),
-            # 157: SE(RxSpecData*)->158, EE
-            (2, ((1, 'RxSpecData', 56, 158, True), (0, '', 0, 0, False)), 1, 0),
-            # 158: SE(RxSpecData*)->159, EE
-            (2, ((1, 'RxSpecData', 56, 159, True), (0, '', 0, 0, False)), 1, 0),
-            # 159: SE(RxSpecData*)->160, EE
-            (2, ((1, 'RxSpecData', 56, 160, True), (0, '', 0, 0, False)), 1, 0),
-            # 160: SE(RxSpecData*)->161, EE
-            (2, ((1, 'RxSpecData', 56, 161, True), (0, '', 0, 0, False)), 1, 0),
-            # 161: SE(RxSpecData*)->162, EE
-            (2, ((1, 'RxSpecData', 56, 162, True), (0, '', 0, 0, False)), 1, 0),
-            # 162: SE(RxSpecData*)->163, EE
-            (2, ((1, 'RxSpecData', 56, 163, True), (0, '', 0, 0, False)), 1, 0),
-            # 163: SE(RxSpecData*)->164, EE
-            (2, ((1, 'RxSpecData', 56, 164, True), (0, '', 0, 0, False)), 1, 0),
-            # 164: SE(RxSpecData*)->165, EE
-            (2, ((1, 'RxSpecData', 56, 165, True), (0, '', 0, 0, False)), 1, 0),
-            # 165: SE(RxSpecData*)->166, EE
-            (2, ((1, 'RxSpecData', 56, 166, True), (0, '', 0, 0, False)), 1, 0),
-            # 166: SE(RxSpecData*)->167, EE
-            (2, ((1, 'RxSpecData', 56, 167, True), (0, '', 0, 0, False)), 1, 0),
-            # 167: SE(RxSpecData*)->168, EE
-            (2, ((1, 'RxSpecData', 56, 168, True), (0, '', 0, 0, False)), 1, 0),
-            # 168: SE(RxSpecData*)->169, EE
-            (2, ((1, 'RxSpecData', 56, 169, True), (0, '', 0, 0, False)), 1, 0),
-            # 169: SE(RxSpecData*)->170, EE
-            (2, ((1, 'RxSpecData', 56, 170, True), (0, '', 0, 0, False)), 1, 0),
-            # 170: SE(RxSpecData*)->171, EE
-            (2, ((1, 'RxSpecData', 56, 171, True), (0, '', 0, 0, False)), 1, 0),
-            # 171: SE(RxSpecData*)->172, EE
-            (2, ((1, 'RxSpecData', 56, 172, True), (0, '', 0, 0, False)), 1, 0),
-            # 172: SE(RxSpecData*)->173, EE
-            (2, ((1, 'RxSpecData', 56, 173, True), (0, '', 0, 0, False)), 1, 0),
-            # 173: SE(RxSpecData*)->174, EE
-            (2, ((1, 'RxSpecData', 56, 174, True), (0, '', 0, 0, False)), 1, 0),
-            # 174: SE(RxSpecData*)->175, EE
-            (2, ((1, 'RxSpecData', 56, 175, True), (0, '', 0, 0, False)), 1, 0),
-            # 175: SE(RxSpecData*)->176, EE
-            (2, ((1, 'RxSpecData', 56, 176, True), (0, '', 0, 0, False)), 1, 0),
-            # 176: SE(RxSpecData*)->177, EE
-            (2, ((1, 'RxSpecData', 56, 177, True), (0, '', 0, 0, False)), 1, 0),
-            # 177: SE(RxSpecData*)->178, EE
-            (2, ((1, 'RxSpecData', 56, 178, True), (0, '', 0, 0, False)), 1, 0),
-            # 178: SE(RxSpecData*)->179, EE
-            (2, ((1, 'RxSpecData', 56, 179, True), (0, '', 0, 0, False)), 1, 0),
-            # 179: SE(RxSpecData*)->180, EE
-            (2, ((1, 'RxSpecData', 56, 180, True), (0, '', 0, 0, False)), 1, 0),
-            # 180: SE(RxSpecData*)->181, EE
-            (2, ((1, 'RxSpecData', 56, 181, True), (0, '', 0, 0, False)), 1, 0),
-            # 181: SE(RxSpecData*)->182, EE
-            (2, ((1, 'RxSpecData', 56, 182, True), (0, '', 0, 0, False)), 1, 0),
-            # 182: SE(RxSpecData*)->183, EE
-            (2, ((1, 'RxSpecData', 56, 183, True), (0, '', 0, 0, False)), 1, 0),
-            # 183: SE(RxSpecData*)->184, EE
-            (2, ((1, 'RxSpecData', 56, 184, True), (0, '', 0, 0, False)), 1, 0),
-            # 184: SE(RxSpecData*)->185, EE
-            (2, ((1, 'RxSpecData', 56, 185, True), (0, '', 0, 0, False)), 1, 0),
-            # 185: SE(RxSpecData*)->186, EE
-            (2, ((1, 'RxSpecData', 56, 186, True), (0, '', 0, 0, False)), 1, 0),
-            # 186: SE(RxSpecData*)->187, EE
-            (2, ((1, 'RxSpecData', 56, 187, True), (0, '', 0, 0, False)), 1, 0),
-            # 187: SE(RxSpecData*)->188, EE
-            (2, ((1, 'RxSpecData', 56, 188, True), (0, '', 0, 0, False)), 1, 0),
-            # 188: SE(RxSpecData*)->189, EE
-            (2, ((1, 'RxSpecData', 56, 189, True), (0, '', 0, 0, False)), 1, 0),
-            # 189: SE(RxSpecData*)->190, EE
-            (2, ((1, 'RxSpecData', 56, 190, True), (0, '', 0, 0, False)), 1, 0),
-            # 190: SE(RxSpecData*)->191, EE
-            (2, ((1, 'RxSpecData', 56, 191, True), (0, '', 0, 0, False)), 1, 0),
-            # 191: SE(RxSpecData*)->192, EE
-            (2, ((1, 'RxSpecData', 56, 192, True), (0, '', 0, 0, False)), 1, 0),
-            # 192: SE(RxSpecData*)->193, EE
-            (2, ((1, 'RxSpecData', 56, 193, True), (0, '', 0, 0, False)), 1, 0),
-            # 193: SE(RxSpecData*)->194, EE
-            (2, ((1, 'RxSpecData', 56, 194, True), (0, '', 0, 0, False)), 1, 0),
-            # 194: SE(RxSpecData*)->195, EE
-            (2, ((1, 'RxSpecData', 56, 195, True), (0, '', 0, 0, False)), 1, 0),
-            # 195: SE(RxSpecData*)->196, EE
-            (2, ((1, 'RxSpecData', 56, 196, True), (0, '', 0, 0, False)), 1, 0),
-            # 196: SE(RxSpecData*)->197, EE
-            (2, ((1, 'RxSpecData', 56, 197, True), (0, '', 0, 0, False)), 1, 0),
-            # 197: SE(RxSpecData*)->198, EE
-            (2, ((1, 'RxSpecData', 56, 198, True), (0, '', 0, 0, False)), 1, 0),
-            # 198: SE(RxSpecData*)->199, EE
-            (2, ((1, 'RxSpecData', 56, 199, True), (0, '', 0, 0, False)), 1, 0),
-            # 199: SE(RxSpecData*)->200, EE
-            (2, ((1, 'RxSpecData', 56, 200, True), (0, '', 0, 0, False)), 1, 0),
-            # 200: SE(RxSpecData*)->201, EE
-            (2, ((1, 'RxSpecData', 56, 201, True), (0, '', 0, 0, False)), 1, 0),
-            # 201: SE(RxSpecData*)->202, EE
-            (2, ((1, 'RxSpecData', 56, 202, True), (0, '', 0, 0, False)), 1, 0),
-            # 202: SE(RxSpecData*)->203, EE
-            (2, ((1, 'RxSpecData', 56, 203, True), (0, '', 0, 0, False)), 1, 0),
-            # 203: SE(RxSpecData*)->204, EE
-            (2, ((1, 'RxSpecData', 56, 204, True), (0, '', 0, 0, False)), 1, 0),
-            # 204: SE(RxSpecData*)->205, EE
-            (2, ((1, 'RxSpecData', 56, 205, True), (0, '', 0, 0, False)), 1, 0),
-            # 205: SE(RxSpecData*)->206, EE
-            (2, ((1, 'RxSpecData', 56, 206, True), (0, '', 0, 0, False)), 1, 0),
-            # 206: SE(RxSpecData*)->207, EE
-            (2, ((1, 'RxSpecData', 56, 207, True), (0, '', 0, 0, False)), 1, 0),
-            # 207: SE(RxSpecData*)->208, EE
-            (2, ((1, 'RxSpecData', 56, 208, True), (0, '', 0, 0, False)), 1, 0),
-            # 208: SE(RxSpecData*)->209, EE
-            (2, ((1, 'RxSpecData', 56, 209, True), (0, '', 0, 0, False)), 1, 0),
-            # 209: SE(RxSpecData*)->210, EE
-            (2, ((1, 'RxSpecData', 56, 210, True), (0, '', 0, 0, False)), 1, 0),
-            # 210: SE(RxSpecData*)->211, EE
-            (2, ((1, 'RxSpecData', 56, 211, True), (0, '', 0, 0, False)), 1, 0),
-            # 211: SE(RxSpecData*)->212, EE
-            (2, ((1, 'RxSpecData', 56, 212, True), (0, '', 0, 0, False)), 1, 0),
-            # 212: SE(RxSpecData*)->213, EE
-            (2, ((1, 'RxSpecData', 56, 213, True), (0, '', 0, 0, False)), 1, 0),
-            # 213: SE(RxSpecData*)->214, EE
-            (2, ((1, 'RxSpecData', 56, 214, True), (0, '', 0, 0, False)), 1, 0),
-            # 214: SE(RxSpecData*)->215, EE
-            (2, ((1, 'RxSpecData', 56, 215, True), (0, '', 0, 0, False)), 1, 0),
-            # 215: SE(RxSpecData*)->216, EE
-            (2, ((1, 'RxSpecData', 56, 216, True), (0, '', 0, 0, False)), 1, 0),
-            # 216: SE(RxSpecData*)->217, EE
-            (2, ((1, 'RxSpecData', 56, 217, True), (0, '', 0, 0, False)), 1, 0),
-            # 217: SE(RxSpecData*)->218, EE
-            (2, ((1, 'RxSpecData', 56, 218, True), (0, '', 0, 0, False)), 1, 0),
-            # 218: SE(RxSpecData*)->219, EE
-            (2, ((1, 'RxSpecData', 56, 219, True), (0, '', 0, 0, False)), 1, 0),
-            # 219: SE(RxSpecData*)->220, EE
-            (2, ((1, 'RxSpecData', 56, 220, True), (0, '', 0, 0, False)), 1, 0),
-            # 220: SE(RxSpecData*)->221, EE
-            (2, ((1, 'RxSpecData', 56, 221, True), (0, '', 0, 0, False)), 1, 0),
-            # 221: SE(RxSpecData*)->222, EE
-            (2, ((1, 'RxSpecData', 56, 222, True), (0, '', 0, 0, False)), 1, 0),
-            # 222: SE(RxSpecData*)->223, EE
-            (2, ((1, 'RxSpecData', 56, 223, True), (0, '', 0, 0, False)), 1, 0),
-            # 223: SE(RxSpecData*)->224, EE
-            (2, ((1, 'RxSpecData', 56, 224, True), (0, '', 0, 0, False)), 1, 0),
-            # 224: SE(RxSpecData*)->225, EE
-            (2, ((1, 'RxSpecData', 56, 225, True), (0, '', 0, 0, False)), 1, 0),
-            # 225: SE(RxSpecData*)->226, EE
-            (2, ((1, 'RxSpecData', 56, 226, True), (0, '', 0, 0, False)), 1, 0),
-            # 226: SE(RxSpecData*)->227, EE
-            (2, ((1, 'RxSpecData', 56, 227, True), (0, '', 0, 0, False)), 1, 0),
-            # 227: SE(RxSpecData*)->228, EE
-            (2, ((1, 'RxSpecData', 56, 228, True), (0, '', 0, 0, False)), 1, 0),
-            # 228: SE(RxSpecData*)->229, EE
-            (2, ((1, 'RxSpecData', 56, 229, True), (0, '', 0, 0, False)), 1, 0),
-            # 229: SE(RxSpecData*)->230, EE
-            (2, ((1, 'RxSpecData', 56, 230, True), (0, '', 0, 0, False)), 1, 0),
-            # 230: SE(RxSpecData*)->231, EE
-            (2, ((1, 'RxSpecData', 56, 231, True), (0, '', 0, 0, False)), 1, 0),
-            # 231: SE(RxSpecData*)->232, EE
-            (2, ((1, 'RxSpecData', 56, 232, True), (0, '', 0, 0, False)), 1, 0),
-            # 232: SE(RxSpecData*)->233, EE
-            (2, ((1, 'RxSpecData', 56, 233, True), (0, '', 0, 0, False)), 1, 0),
-            # 233: SE(RxSpecData*)->234, EE
-            (2, ((1, 'RxSpecData', 56, 234, True), (0, '', 0, 0, False)), 1, 0),
-            # 234: SE(RxSpecData*)->235, EE
-            (2, ((1, 'RxSpecData', 56, 235, True), (0, '', 0, 0, False)), 1, 0),
-            # 235: SE(RxSpecData*)->236, EE
-            (2, ((1, 'RxSpecData', 56, 236, True), (0, '', 0, 0, False)), 1, 0),
-            # 236: SE(RxSpecData*)->237, EE
-            (2, ((1, 'RxSpecData', 56, 237, True), (0, '', 0, 0, False)), 1, 0),
-            # 237: SE(RxSpecData*)->238, EE
-            (2, ((1, 'RxSpecData', 56, 238, True), (0, '', 0, 0, False)), 1, 0),
-            # 238: SE(RxSpecData*)->239, EE
-            (2, ((1, 'RxSpecData', 56, 239, True), (0, '', 0, 0, False)), 1, 0),
-            # 239: SE(RxSpecData*)->240, EE
-            (2, ((1, 'RxSpecData', 56, 240, True), (0, '', 0, 0, False)), 1, 0),
-            # 240: SE(RxSpecData*)->241, EE
-            (2, ((1, 'RxSpecData', 56, 241, True), (0, '', 0, 0, False)), 1, 0),
-            # 241: SE(RxSpecData*)->242, EE
-            (2, ((1, 'RxSpecData', 56, 242, True), (0, '', 0, 0, False)), 1, 0),
-            # 242: SE(RxSpecData*)->243, EE
-            (2, ((1, 'RxSpecData', 56, 243, True), (0, '', 0, 0, False)), 1, 0),
-            # 243: SE(RxSpecData*)->244, EE
-            (2, ((1, 'RxSpecData', 56, 244, True), (0, '', 0, 0, False)), 1, 0),
-            # 244: SE(RxSpecData*)->245, EE
-            (2, ((1, 'RxSpecData', 56, 245, True), (0, '', 0, 0, False)), 1, 0),
-            # 245: SE(RxSpecData*)->246, EE
-            (2, ((1, 'RxSpecData', 56, 246, True), (0, '', 0, 0, False)), 1, 0),
-            # 246: SE(RxSpecData*)->247, EE
-            (2, ((1, 'RxSpecData', 56, 247, True), (0, '', 0, 0, False)), 1, 0),
-            # 247: SE(RxSpecData*)->248, EE
-            (2, ((1, 'RxSpecData', 56, 248, True), (0, '', 0, 0, False)), 1, 0),
-            # 248: SE(RxSpecData*)->249, EE
-            (2, ((1, 'RxSpecData', 56, 249, True), (0, '', 0, 0, False)), 1, 0),
-            # 249: SE(RxSpecData*)->250, EE
-            (2, ((1, 'RxSpecData', 56, 250, True), (0, '', 0, 0, False)), 1, 0),
-            # 250: SE(RxSpecData*)->251, EE
-            (2, ((1, 'RxSpecData', 56, 251, True), (0, '', 0, 0, False)), 1, 0),
-            # 251: SE(RxSpecData*)->252, EE
-            (2, ((1, 'RxSpecData', 56, 252, True), (0, '', 0, 0, False)), 1, 0),
-            # 252: SE(RxSpecData*)->253, EE
-            (2, ((1, 'RxSpecData', 56, 253, True), (0, '', 0, 0, False)), 1, 0),
-            # 253: SE(RxSpecData*)->254, EE
-            (2, ((1, 'RxSpecData', 56, 254, True), (0, '', 0, 0, False)), 1, 0),
-            # 254: SE(RxSpecData*)->255, EE
-            (2, ((1, 'RxSpecData', 56, 255, True), (0, '', 0, 0, False)), 1, 0),
-            # 255: SE(RxSpecData*)->256, EE
-            (2, ((1, 'RxSpecData', 56, 256, True), (0, '', 0, 0, False)), 1, 0),
+            # 1..2: SE(RxSpecData*)->+1 (2 identical states)
+            *(((1, ((1, 'RxSpecData', 56, 1, True),), 2, 0),) * 2),
+            # 3..255: SE(RxSpecData*)->+1, EE (253 identical states)
+            *(((2, ((1, 'RxSpecData', 56, 1, True), (0, '', 0, 0, False)), 1, 0),) * 253),
             # 256: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -2822,99 +2072,71 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 61
         'WPT_FinePositioningSetupResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(PrimaryDeviceFinePositioningMethodList)->3
-            (1, ((1, 'PrimaryDeviceFinePositioningMethodList', 51, 3, False),), 2, 0),
-            # 3: SE(PrimaryDevicePairingMethodList)->4
-            (1, ((1, 'PrimaryDevicePairingMethodList', 52, 4, False),), 2, 0),
-            # 4: SE(PrimaryDeviceAlignmentCheckMethodList)->5
-            (1, ((1, 'PrimaryDeviceAlignmentCheckMethodList', 53, 5, False),), 2, 0),
-            # 5: SE(NaturalOffset)->6
-            (1, ((2, 'NaturalOffset', 15, 6, False),), 2, 0),
-            # 6: SE(VendorSpecificDataContainer*)->7, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 7, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(VendorSpecificDataContainer*)->9, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 9, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(PrimaryDeviceFinePositioningMethodList)->+1
+            (1, ((1, 'PrimaryDeviceFinePositioningMethodList', 51, 1, False),), 2, 0),
+            # 3: SE(PrimaryDevicePairingMethodList)->+1
+            (1, ((1, 'PrimaryDevicePairingMethodList', 52, 1, False),), 2, 0),
+            # 4: SE(PrimaryDeviceAlignmentCheckMethodList)->+1
+            (1, ((1, 'PrimaryDeviceAlignmentCheckMethodList', 53, 1, False),), 2, 0),
+            # 5: SE(NaturalOffset)->+1
+            (1, ((2, 'NaturalOffset', 15, 1, False),), 2, 0),
+            # 6: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->+2, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 7: SE(VendorSpecificDataContainer*)->+2, SE(LF_SystemSetupData)->+1, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (1, 'LF_SystemSetupData', 54, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
-            # 9: SE(VendorSpecificDataContainer*)->10, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 10, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(VendorSpecificDataContainer*)->11, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 11, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(VendorSpecificDataContainer*)->12, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 12, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(VendorSpecificDataContainer*)->13, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 13, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(VendorSpecificDataContainer*)->14, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 14, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(VendorSpecificDataContainer*)->15, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 15, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(VendorSpecificDataContainer*)->16, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 16, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(VendorSpecificDataContainer*)->17, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 17, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(VendorSpecificDataContainer*)->18, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 18, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(VendorSpecificDataContainer*)->19, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 19, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(VendorSpecificDataContainer*)->20, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 20, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(VendorSpecificDataContainer*)->21, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 21, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 21: SE(VendorSpecificDataContainer*)->22, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 22, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 22: SE(VendorSpecificDataContainer*)->23, SE(LF_SystemSetupData)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 23, True), (1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
-            # 23: SE(LF_SystemSetupData)->8, EE
-            (2, ((1, 'LF_SystemSetupData', 54, 8, False), (0, '', 0, 0, False)), 1, 0),
+            # 9: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-1, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -1, False), (0, '', 0, 0, False)), 1, 0),
+            # 10: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-2, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -2, False), (0, '', 0, 0, False)), 1, 0),
+            # 11: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-3, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -3, False), (0, '', 0, 0, False)), 1, 0),
+            # 12: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-4, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -4, False), (0, '', 0, 0, False)), 1, 0),
+            # 13: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-5, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -5, False), (0, '', 0, 0, False)), 1, 0),
+            # 14: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-6, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -6, False), (0, '', 0, 0, False)), 1, 0),
+            # 15: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-7, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -7, False), (0, '', 0, 0, False)), 1, 0),
+            # 16: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-8, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -8, False), (0, '', 0, 0, False)), 1, 0),
+            # 17: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-9, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -9, False), (0, '', 0, 0, False)), 1, 0),
+            # 18: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-10, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -10, False), (0, '', 0, 0, False)), 1, 0),
+            # 19: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-11, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -11, False), (0, '', 0, 0, False)), 1, 0),
+            # 20: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-12, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -12, False), (0, '', 0, 0, False)), 1, 0),
+            # 21: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-13, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -13, False), (0, '', 0, 0, False)), 1, 0),
+            # 22: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-14, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -14, False), (0, '', 0, 0, False)), 1, 0),
+            # 23: SE(LF_SystemSetupData)->-15, EE
+            (2, ((1, 'LF_SystemSetupData', 54, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
     ),
     (  # 62
         'WPT_PairingReqType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(EVProcessing)->2
-            (1, ((2, 'EVProcessing', 5, 2, False),), 2, 0),
-            # 2: SE(ObservedIDCode)->3, SE(EVResultCode)->4
-            (2, ((2, 'ObservedIDCode', 19, 3, False), (2, 'EVResultCode', 8, 4, False)), 2, 0),
-            # 3: SE(EVResultCode)->4
-            (1, ((2, 'EVResultCode', 8, 4, False),), 2, 0),
-            # 4: SE(VendorSpecificDataContainer*)->5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(VendorSpecificDataContainer*)->6, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(VendorSpecificDataContainer*)->7, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(VendorSpecificDataContainer*)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 8, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(VendorSpecificDataContainer*)->9, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 9, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(VendorSpecificDataContainer*)->10, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(VendorSpecificDataContainer*)->11, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(VendorSpecificDataContainer*)->12, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(VendorSpecificDataContainer*)->13, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(VendorSpecificDataContainer*)->14, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(VendorSpecificDataContainer*)->15, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 15, True), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(VendorSpecificDataContainer*)->16, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 16, True), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(VendorSpecificDataContainer*)->17, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 17, True), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(VendorSpecificDataContainer*)->18, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 18, True), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(VendorSpecificDataContainer*)->19, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 19, True), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(VendorSpecificDataContainer*)->20, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 20, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(EVProcessing)->+1
+            (1, ((2, 'EVProcessing', 5, 1, False),), 2, 0),
+            # 2: SE(ObservedIDCode)->+2, SE(EVResultCode)->+1
+            (2, ((2, 'ObservedIDCode', 19, 2, False), (2, 'EVResultCode', 8, 1, False)), 2, 0),
+            # 3: SE(VendorSpecificDataContainer*)->+2, EE
+            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(EVResultCode)->-1
+            (1, ((2, 'EVResultCode', 8, -1, False),), 2, 0),
+            # 5..19: SE(VendorSpecificDataContainer*)->+1, EE (15 identical states)
+            *(((2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 15),
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -2922,48 +2144,18 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 63
         'WPT_PairingResType',
         (
-            # 0: SE(Header)->1
+            # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
-            # 1: SE(ResponseCode)->2
-            (1, ((2, 'ResponseCode', 10, 2, False),), 2, 0),
-            # 2: SE(EVSEProcessing)->3
-            (1, ((2, 'EVSEProcessing', 5, 3, False),), 2, 0),
-            # 3: SE(ObservedIDCode)->4, SE(AlternativeSECCList)->5, SE(VendorSpecificDataContainer*)->6, EE
-            (3, ((2, 'ObservedIDCode', 19, 4, False), (1, 'AlternativeSECCList', 64, 5, False), (2, 'VendorSpecificDataContainer', 9, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(AlternativeSECCList)->5, SE(VendorSpecificDataContainer*)->6, EE
-            (2, ((1, 'AlternativeSECCList', 64, 5, False), (2, 'VendorSpecificDataContainer', 9, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(VendorSpecificDataContainer*)->6, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(VendorSpecificDataContainer*)->7, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(VendorSpecificDataContainer*)->8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 8, True), (0, '', 0, 0, False)), 1, 0),
-            # 8: SE(VendorSpecificDataContainer*)->9, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 9, True), (0, '', 0, 0, False)), 1, 0),
-            # 9: SE(VendorSpecificDataContainer*)->10, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 10, True), (0, '', 0, 0, False)), 1, 0),
-            # 10: SE(VendorSpecificDataContainer*)->11, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 11, True), (0, '', 0, 0, False)), 1, 0),
-            # 11: SE(VendorSpecificDataContainer*)->12, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 12, True), (0, '', 0, 0, False)), 1, 0),
-            # 12: SE(VendorSpecificDataContainer*)->13, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 13, True), (0, '', 0, 0, False)), 1, 0),
-            # 13: SE(VendorSpecificDataContainer*)->14, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 14, True), (0, '', 0, 0, False)), 1, 0),
-            # 14: SE(VendorSpecificDataContainer*)->15, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 15, True), (0, '', 0, 0, False)), 1, 0),
-            # 15: SE(VendorSpecificDataContainer*)->16, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 16, True), (0, '', 0, 0, False)), 1, 0),
-            # 16: SE(VendorSpecificDataContainer*)->17, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 17, True), (0, '', 0, 0, False)), 1, 0),
-            # 17: SE(VendorSpecificDataContainer*)->18, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 18, True), (0, '', 0, 0, False)), 1, 0),
-            # 18: SE(VendorSpecificDataContainer*)->19, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 19, True), (0, '', 0, 0, False)), 1, 0),
-            # 19: SE(VendorSpecificDataContainer*)->20, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 20, True), (0, '', 0, 0, False)), 1, 0),
-            # 20: SE(VendorSpecificDataContainer*)->21, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 21, True), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(ResponseCode)->+1
+            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            # 2: SE(EVSEProcessing)->+1
+            (1, ((2, 'EVSEProcessing', 5, 1, False),), 2, 0),
+            # 3: SE(ObservedIDCode)->+1, SE(AlternativeSECCList)->+2, SE(VendorSpecificDataContainer*)->+3, EE
+            (3, ((2, 'ObservedIDCode', 19, 1, False), (1, 'AlternativeSECCList', 64, 2, False), (2, 'VendorSpecificDataContainer', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
+            # 4: SE(AlternativeSECCList)->+1, SE(VendorSpecificDataContainer*)->+2, EE
+            (2, ((1, 'AlternativeSECCList', 64, 1, False), (2, 'VendorSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            # 5..20: SE(VendorSpecificDataContainer*)->+1, EE (16 identical states)
+            *(((2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -2971,22 +2163,10 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 64
         'AlternativeSECCListType',
         (
-            # 0: SE(AlternativeSECC*)->1
+            # 0: SE(AlternativeSECC*)->+1
             (1, ((1, 'AlternativeSECC', 65, 1, True),), 3, 0),
-            # 1: SE(AlternativeSECC*)->2, EE
-            (2, ((1, 'AlternativeSECC', 65, 2, True), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(AlternativeSECC*)->3, EE
-            (2, ((1, 'AlternativeSECC', 65, 3, True), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(AlternativeSECC*)->4, EE
-            (2, ((1, 'AlternativeSECC', 65, 4, True), (0, '', 0, 0, False)), 1, 0),
-            # 4: SE(AlternativeSECC*)->5, EE
-            (2, ((1, 'AlternativeSECC', 65, 5, True), (0, '', 0, 0, False)), 1, 0),
-            # 5: SE(AlternativeSECC*)->6, EE
-            (2, ((1, 'AlternativeSECC', 65, 6, True), (0, '', 0, 0, False)), 1, 0),
-            # 6: SE(AlternativeSECC*)->7, EE
-            (2, ((1, 'AlternativeSECC', 65, 7, True), (0, '', 0, 0, False)), 1, 0),
-            # 7: SE(AlternativeSECC*)->8, EE
-            (2, ((1, 'AlternativeSECC', 65, 8, True), (0, '', 0, 0, False)), 1, 0),
+            # 1..7: SE(AlternativeSECC*)->+1, EE (7 identical states)
+            *(((2, ((1, 'AlternativeSECC', 65, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
@@ -2994,14 +2174,14 @@ GRAMMARS: tuple[Grammar, ...] = (
     (  # 65
         'AlternativeSECCType',
         (
-            # 0: SE(SSID)->1, SE(BSSID)->2, SE(IPAddress)->3, SE(Port)->4, EE
+            # 0: SE(SSID)->+1, SE(BSSID)->+2, SE(IPAddress)->+3, SE(Port)->+4, EE
             (3, ((2, 'SSID', 26, 1, False), (2, 'BSSID', 27, 2, False), (2, 'IPAddress', 28, 3, False), (2, 'Port', 15, 4, False), (0, '', 0, 0, False)), 3, 0),
-            # 1: SE(BSSID)->2, SE(IPAddress)->3, SE(Port)->4, EE
-            (3, ((2, 'BSSID', 27, 2, False), (2, 'IPAddress', 28, 3, False), (2, 'Port', 15, 4, False), (0, '', 0, 0, False)), 1, 0),
-            # 2: SE(IPAddress)->3, SE(Port)->4, EE
-            (2, ((2, 'IPAddress', 28, 3, False), (2, 'Port', 15, 4, False), (0, '', 0, 0, False)), 1, 0),
-            # 3: SE(Port)->4, EE
-            (2, ((2, 'Port', 15, 4, False), (0, '', 0, 0, False)), 1, 0),
+            # 1: SE(BSSID)->+1, SE(IPAddress)->+2, SE(Port)->+3, EE
+            (3, ((2, 'BSSID', 27, 1, False), (2, 'IPAddress', 28, 2, False), (2, 'Port', 15, 3, False), (0, '', 0, 0, False)), 1, 0),
+            # 2: SE(IPAddress)->+1, SE(Port)->+2, EE
+            (2, ((2, 'IPAddress', 28, 1, False), (2, 'Port', 15, 2, False), (0, '', 0, 0, False)), 1, 0),
+            # 3: SE(Port)->+1, EE
+            (2, ((2, 'Port', 15, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),

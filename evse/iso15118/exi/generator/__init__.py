@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from evse.iso15118.exi.generator.classes import render_classes
 from evse.iso15118.exi.generator.emit import render, write
 from evse.iso15118.exi.generator.grammar import Builder, Tables
 from evse.iso15118.exi.generator.xsd import load
@@ -30,4 +31,5 @@ def generate(schema_dir: str, short: str, out_dir: str) -> str:
     tables, sources = build_tables(schema_dir, short)
     path = os.path.join(out_dir, f"{short}.py")
     write(path, render(tables, sources))
+    write(os.path.join(out_dir, f"{short}_types.py"), render_classes(tables, short))
     return path

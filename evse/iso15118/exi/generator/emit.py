@@ -27,10 +27,22 @@ NAMESPACE = {namespace!r}
 
 def _state_comment(state: T.State) -> str:
     names = []
-    for kind, name, _target, nxt, many in state[1]:
+    for kind, name, _target, step, many in state[1]:
         label = T.KIND_NAMES[kind] + ("" if kind == T.EE else f"({name}{'*' if many else ''})")
-        names.append(f"{label}->{nxt}" if kind != T.EE else label)
+        names.append(f"{label}->{step:+d}" if kind != T.EE else label)
     return ", ".join(names)
+
+
+def _runs(states: tuple[T.State, ...]) -> list[tuple[int, int, T.State]]:
+    """(first index, count, state) for runs of identical consecutive states."""
+    runs: list[tuple[int, int, T.State]] = []
+    for n, state in enumerate(states):
+        if runs and runs[-1][2] == state:
+            first, count, _ = runs[-1]
+            runs[-1] = (first, count + 1, state)
+        else:
+            runs.append((n, 1, state))
+    return runs
 
 
 def render(tables: Tables, sources: list[str]) -> str:
@@ -42,9 +54,16 @@ def render(tables: Tables, sources: list[str]) -> str:
     out.append("GRAMMARS: tuple[Grammar, ...] = (\n")
     for i, (name, states) in enumerate(tables.grammars):
         out.append(f"    (  # {i}\n        {name!r},\n        (\n")
-        for n, state in enumerate(states):
-            out.append(f"            # {n}: {_state_comment(state)}\n")
-            out.append(f"            {state!r},\n")
+        for first, count, state in _runs(states):
+            if count == 1:
+                out.append(f"            # {first}: {_state_comment(state)}\n")
+                out.append(f"            {state!r},\n")
+            else:
+                out.append(
+                    f"            # {first}..{first + count - 1}: {_state_comment(state)}"
+                    f" ({count} identical states)\n"
+                )
+                out.append(f"            *(({state!r},) * {count}),\n")
         out.append("        ),\n    ),\n")
     out.append(")\n\n")
     out.append("# Global elements in EXI document order (sorted by local name, then uri).\n")

@@ -163,7 +163,7 @@ class Builder:
     def element_target(self, decl: ElementDecl) -> tuple[int, int]:
         """(SE_COMPLEX, grammar) or (SE_SIMPLE, datatype) for an element declaration."""
         if isinstance(decl.inline_type, ComplexType):
-            return T.SE_COMPLEX, self.grammar(decl.inline_type)
+            return T.SE_COMPLEX, self.grammar(decl.inline_type, f"{decl.name[1]}Type")
         if isinstance(decl.inline_type, SimpleType):
             return T.SE_SIMPLE, self.datatype(None, decl.inline_type)
         assert decl.type_name is not None
@@ -199,14 +199,14 @@ class Builder:
                 attrs += [a for a in base_attrs if a.name not in own]
         return attrs, particle, simple, mixed
 
-    def grammar(self, ct: ComplexType) -> int:
+    def grammar(self, ct: ComplexType, anonymous_name: str = "AnonymousType") -> int:
         key = id(ct)
         if key in self._grammar_index:
             return self._grammar_index[key]
         index = len(self.out.grammars)
         self._grammar_index[key] = index
         self.out.grammars.append(("", ()))  # placeholder: types may be recursive
-        name = ct.name[1] if ct.name is not None else "(anonymous)"
+        name = ct.name[1] if ct.name is not None else anonymous_name
         self.out.grammars[index] = (name, self._states(ct))
         return index
 
@@ -256,13 +256,14 @@ class Builder:
             nfa.eps[s].append(loop)
             nfa.eps[self._build_once(nfa, p, loop)].append(loop)
             return loop
+        # Optional copies nest, a(a(a)?)?, with one shared exit: keeps every
+        # epsilon closure small even for maxOccurs="1024".
+        exit_ = nfa.new()
         for _ in range(p.max - p.min):
-            end = self._build_once(nfa, p, s)
-            join = nfa.new()
-            nfa.eps[s].append(join)
-            nfa.eps[end].append(join)
-            s = join
-        return s
+            nfa.eps[s].append(exit_)
+            s = self._build_once(nfa, p, s)
+        nfa.eps[s].append(exit_)
+        return exit_
 
     def _build_once(self, nfa: _NFA, p: Particle, s: int) -> int:
         if p.kind == "leaf":
@@ -345,7 +346,8 @@ class Builder:
                 if nxt not in index:
                     index[nxt] = len(order)
                     order.append(nxt)
-                prod = (leaf.kind, leaf.name[1], leaf.target, index[nxt], leaf.many)
+                step = index[nxt] - (i - 1)  # relative: unrolled states become identical tuples
+                prod = (leaf.kind, leaf.name[1], leaf.target, step, leaf.many)
                 prods.append(((group, *order_key), prod))
             if final in dstate:
                 prods.append(((3,), (T.EE, "", 0, 0, False)))

@@ -1,0 +1,283 @@
+"""The device model: components and variables as data (device_model.toml), values persisted.
+
+Values are strings as on the wire. Precedence: a value the CSMS set (persisted in the
+store) over the station config's seed over the file's default. ReadOnly values the
+station itself maintains (AvailabilityState, Entries ...) are set with `set_internal`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from evse.store import Store
+from hal.config_reader import ConfigError
+
+ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
+_INT = re.compile(r"^-?\d+$")
+
+
+@dataclass(frozen=True, slots=True)
+class VariableSpec:
+    component: str
+    variable: str
+    instance: str | None
+    scope: str  # station | evse | connector
+    data_type: str
+    unit: str | None
+    mutability: str
+    default: str
+    min: float | None
+    max: float | None
+    values: tuple[str, ...]
+    attributes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One concrete variable: a spec bound to an EVSE / connector."""
+
+    spec: VariableSpec
+    evse_id: int | None
+    connector_id: int | None
+
+    def key(self, attribute: str = "Actual") -> str:
+        s = self.spec
+        return (
+            f"{s.component}|{self.evse_id or ''}|{self.connector_id or ''}|"
+            f"{s.variable}|{s.instance or ''}|{attribute}"
+        )
+
+    def component_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.spec.component}
+        if self.evse_id is not None:
+            evse: dict[str, Any] = {"id": self.evse_id}
+            if self.connector_id is not None:
+                evse["connectorId"] = self.connector_id
+            out["evse"] = evse
+        return out
+
+    def variable_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.spec.variable}
+        if self.spec.instance is not None:
+            out["instance"] = self.spec.instance
+        return out
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def load_specs(text: str | None = None) -> list[VariableSpec]:
+    if text is None:
+        text = (resources.files("evse.ocpp") / "device_model.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    specs = []
+    for component, table in data.items():
+        scope = str(table.get("scope", "station"))
+        for name, attrs in table.items():
+            if name == "scope":
+                continue
+            variable, _, instance = name.partition("@")
+            values = str(attrs.get("values", ""))
+            specs.append(
+                VariableSpec(
+                    component=component,
+                    variable=variable,
+                    instance=instance or None,
+                    scope=scope,
+                    data_type=str(attrs["type"]),
+                    unit=attrs.get("unit"),
+                    mutability=str(attrs.get("mutability", "ReadWrite")),
+                    default=_text(attrs.get("default", "")),
+                    min=attrs.get("min"),
+                    max=attrs.get("max"),
+                    values=tuple(v for v in values.split(",") if v),
+                    attributes=tuple(attrs.get("attributes", ["Actual"])),
+                )
+            )
+    return specs
+
+
+class DeviceModel:
+    def __init__(
+        self,
+        store: Store,
+        evses: int = 1,
+        connectors_per_evse: int = 1,
+        seeds: Mapping[str, str | int | float | bool] | None = None,
+        specs: list[VariableSpec] | None = None,
+    ) -> None:
+        self._store = store
+        self._slots: dict[tuple[str, int | None, int | None, str, str | None], Slot] = {}
+        for spec in specs if specs is not None else load_specs():
+            for evse_id, connector_id in self._instances(spec.scope, evses, connectors_per_evse):
+                slot = Slot(spec, evse_id, connector_id)
+                ident = (spec.component, evse_id, connector_id, spec.variable, spec.instance)
+                self._slots[ident] = slot
+        self._values: dict[str, str] = {}
+        for slot in self._slots.values():
+            for attribute in slot.spec.attributes:
+                self._values[slot.key(attribute)] = slot.spec.default
+        for name, value in (seeds or {}).items():
+            self._seed(name, _text(value))
+        self._values.update({k: v for k, v in store.dm_all().items() if k in self._values})
+        self._listeners: list[Callable[[Slot, str], None]] = []
+
+    @staticmethod
+    def _instances(scope: str, evses: int, conns: int) -> Iterator[tuple[int | None, int | None]]:
+        if scope == "station":
+            yield None, None
+        elif scope == "evse":
+            for e in range(1, evses + 1):
+                yield e, None
+        else:
+            for e in range(1, evses + 1):
+                for c in range(1, conns + 1):
+                    yield e, c
+
+    def _seed(self, name: str, value: str) -> None:
+        component, _, rest = name.partition(".")
+        variable, _, instance = rest.partition("@")
+        slots = [
+            s
+            for s in self._slots.values()
+            if s.spec.component == component
+            and s.spec.variable == variable
+            and (s.spec.instance or "") == instance
+        ]
+        if not slots:
+            raise ConfigError(f"ocpp.variables.{name}", value, "no such component/variable")
+        for slot in slots:
+            problem = check_value(slot.spec, value)
+            if problem:
+                raise ConfigError(f"ocpp.variables.{name}", value, problem)
+            self._values[slot.key()] = value
+
+    def on_change(self, listener: Callable[[Slot, str], None]) -> None:
+        self._listeners.append(listener)
+
+    # -- lookup -----------------------------------------------------------------------
+
+    def slots(self) -> list[Slot]:
+        return list(self._slots.values())
+
+    def find(
+        self,
+        component: str,
+        variable: str,
+        evse_id: int | None = None,
+        connector_id: int | None = None,
+        instance: str | None = None,
+    ) -> Slot | None:
+        return self._slots.get((component, evse_id, connector_id, variable, instance))
+
+    def lookup(self, component: Mapping[str, Any], variable: Mapping[str, Any]) -> Slot | str:
+        """OCPP ComponentType + VariableType -> slot, or UnknownComponent / UnknownVariable."""
+        evse = component.get("evse") or {}
+        evse_id, conn = evse.get("id"), evse.get("connectorId")
+        name = component.get("name")
+        if component.get("instance") is not None or not any(
+            s.spec.component == name and s.evse_id == evse_id and s.connector_id == conn
+            for s in self._slots.values()
+        ):
+            return "UnknownComponent"
+        slot = self.find(
+            str(name), str(variable.get("name")), evse_id, conn, variable.get("instance")
+        )
+        return "UnknownVariable" if slot is None else slot
+
+    def get(
+        self,
+        component: str,
+        variable: str,
+        evse_id: int | None = None,
+        connector_id: int | None = None,
+        instance: str | None = None,
+    ) -> str:
+        slot = self.find(component, variable, evse_id, connector_id, instance)
+        if slot is None:
+            raise KeyError(f"{component}.{variable}")
+        return self._values[slot.key()]
+
+    def get_int(self, component: str, variable: str, instance: str | None = None) -> int:
+        return int(float(self.get(component, variable, instance=instance)))
+
+    def get_bool(self, component: str, variable: str) -> bool:
+        return self.get(component, variable).lower() == "true"
+
+    def get_list(self, component: str, variable: str) -> list[str]:
+        return [v for v in self.get(component, variable).split(",") if v]
+
+    def value(self, slot: Slot, attribute: str = "Actual") -> str | None:
+        return self._values.get(slot.key(attribute))
+
+    # -- writes -----------------------------------------------------------------------
+
+    def set_internal(self, slot: Slot, value: str, persist: bool = False) -> None:
+        """The station updates a value it owns (no mutability check)."""
+        self._values[slot.key()] = value
+        if persist:
+            self._store.dm_set(slot.key(), value)
+
+    def set_by_csms(self, slot: Slot, attribute: str, value: str) -> str:
+        """B05 SetVariables for one entry: returns the SetVariableStatusEnumType."""
+        if attribute not in slot.spec.attributes:
+            return "NotSupportedAttributeType"
+        if slot.spec.mutability == "ReadOnly":
+            return "Rejected"  # B05.FR.03
+        if check_value(slot.spec, value) is not None:
+            return "Rejected"
+        key = slot.key(attribute)
+        self._values[key] = value
+        self._store.dm_set(key, value)  # persistent across reboot (B05.FR.07)
+        for listener in self._listeners:
+            listener(slot, value)
+        return "Accepted"
+
+    def get_by_csms(self, slot: Slot, attribute: str) -> tuple[str, str | None]:
+        """B06 GetVariables for one entry: (GetVariableStatusEnumType, value)."""
+        if attribute not in slot.spec.attributes:
+            return "NotSupportedAttributeType", None
+        if slot.spec.mutability == "WriteOnly":
+            return "Rejected", None  # B06.FR.04
+        return "Accepted", self._values[slot.key(attribute)]
+
+
+def check_value(spec: VariableSpec, value: str) -> str | None:
+    """Why `value` is not valid for `spec` (None when it is)."""
+    kind = spec.data_type
+    number: float | None = None
+    if kind == "integer":
+        if not _INT.match(value):
+            return "not an integer"
+        number = int(value)
+    elif kind == "decimal":
+        try:
+            number = float(value)
+        except ValueError:
+            return "not a decimal"
+    elif kind == "boolean":
+        if value not in ("true", "false"):
+            return "not true/false"
+    elif kind == "OptionList":
+        if spec.values and value not in spec.values:
+            return f"not one of {','.join(spec.values)}"
+    elif kind in ("MemberList", "SequenceList"):
+        members = [m for m in value.split(",") if m]
+        if spec.values and any(m not in spec.values for m in members):
+            return f"members must be from {','.join(spec.values)}"
+    elif kind == "string" and spec.max is not None and len(value) > spec.max:
+        return f"longer than {int(spec.max)}"
+    if number is not None:
+        if spec.min is not None and number < spec.min:
+            return f"below {spec.min}"
+        if spec.max is not None and number > spec.max:
+            return f"above {spec.max}"
+    return None

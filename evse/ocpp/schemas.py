@@ -1,0 +1,132 @@
+"""JSON-schema validation of OCPP payloads with the schemas shipped in the `ocpp` package.
+
+We use only the package's schema files (2.1 Edition 1 and 2.0.1), not its message classes:
+payloads stay camelCase exactly as on the wire. Validators are cached per `SchemaSet`
+instance (no module-level cache), one set per negotiated version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+
+class OcppVersion(StrEnum):
+    """WebSocket subprotocol names, in our order of preference (OCPP-J 3.1.2)."""
+
+    V21 = "ocpp2.1"
+    V201 = "ocpp2.0.1"
+
+
+_PACKAGE_DIR = {OcppVersion.V21: "v21", OcppVersion.V201: "v201"}
+
+# OCPP-J 4.3: map a JSON-schema keyword that failed to the RPC framework error code.
+# required / item counts are cardinality (occurrence); type and string[N] lengths are the
+# data type; enum / ranges / patterns are an invalid value; unknown fields are format.
+_KEYWORD_CODE = {
+    "required": "OccurrenceConstraintViolation",
+    "minItems": "OccurrenceConstraintViolation",
+    "maxItems": "OccurrenceConstraintViolation",
+    "uniqueItems": "OccurrenceConstraintViolation",
+    "minProperties": "OccurrenceConstraintViolation",
+    "type": "TypeConstraintViolation",
+    "maxLength": "TypeConstraintViolation",
+    "minLength": "TypeConstraintViolation",
+    "enum": "PropertyConstraintViolation",
+    "const": "PropertyConstraintViolation",
+    "minimum": "PropertyConstraintViolation",
+    "maximum": "PropertyConstraintViolation",
+    "exclusiveMinimum": "PropertyConstraintViolation",
+    "exclusiveMaximum": "PropertyConstraintViolation",
+    "multipleOf": "PropertyConstraintViolation",
+    "pattern": "PropertyConstraintViolation",
+    "format": "PropertyConstraintViolation",
+    "additionalProperties": "FormatViolation",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaProblem:
+    """Why a payload does not match its schema: an OCPP-J error code and a short text."""
+
+    code: str
+    description: str
+    path: str
+
+
+class UnknownAction(KeyError):
+    """No schema exists for this action in this OCPP version."""
+
+
+class SchemaSet:
+    """Validators for one OCPP version, loaded lazily from the `ocpp` package."""
+
+    def __init__(self, version: OcppVersion) -> None:
+        self.version = version
+        self._root = resources.files("ocpp") / _PACKAGE_DIR[version] / "schemas"
+        self._validators: dict[str, jsonschema.Draft6Validator | None] = {}
+        self._actions: frozenset[str] | None = None
+
+    def actions(self) -> frozenset[str]:
+        """Every action name that has a Request schema (plus SEND-only messages)."""
+        if self._actions is None:
+            names = set()
+            for entry in self._root.iterdir():
+                name = entry.name
+                if not name.endswith(".json"):
+                    continue
+                stem = name[: -len(".json")]
+                if stem.endswith("Request"):
+                    names.add(stem[: -len("Request")])
+                elif not stem.endswith("Response"):
+                    names.add(stem)
+            self._actions = frozenset(names)
+        return self._actions
+
+    def knows(self, action: str) -> bool:
+        return action in self.actions()
+
+    def _validator(self, schema_name: str) -> jsonschema.Draft6Validator:
+        if schema_name not in self._validators:
+            entry = self._root / f"{schema_name}.json"
+            if not entry.is_file():
+                self._validators[schema_name] = None
+            else:
+                schema = json.loads(entry.read_text(encoding="utf-8"))
+                self._validators[schema_name] = jsonschema.Draft6Validator(schema)
+        validator = self._validators[schema_name]
+        if validator is None:
+            raise UnknownAction(schema_name)
+        return validator
+
+    def check(self, action: str, kind: str, payload: Any) -> SchemaProblem | None:
+        """Validate `payload` of `action`; kind is "Request", "Response" or "" (SEND).
+
+        Raises UnknownAction when this version has no such message.
+        """
+        validator = self._validator(f"{action}{kind}")
+        if not isinstance(payload, dict):
+            return SchemaProblem("FormatViolation", "payload must be a JSON object", "")
+        error = jsonschema.exceptions.best_match(validator.iter_errors(payload))
+        if error is None:
+            return None
+        code = _KEYWORD_CODE.get(str(error.validator), "FormatViolation")
+        where = "/".join(str(p) for p in error.absolute_path)
+        return SchemaProblem(code, f"{where or '<root>'}: {error.message}"[:255], where)
+
+
+class SchemaRegistry:
+    """One SchemaSet per version, created on first use (held by whoever owns sessions)."""
+
+    def __init__(self) -> None:
+        self._sets: dict[OcppVersion, SchemaSet] = {}
+
+    def for_version(self, version: OcppVersion) -> SchemaSet:
+        if version not in self._sets:
+            self._sets[version] = SchemaSet(version)
+        return self._sets[version]

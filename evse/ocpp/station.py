@@ -1,0 +1,342 @@
+"""`OcppStation`: the one entry point the station runs for its line to the CSMS.
+
+    station = OcppStation(config, store_path, port)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(station.run())      # cancellable; closes the socket and the store
+    station.notify(EvPlugged(1))           # station events in (see interfaces.py)
+    await station.present_id_token(1, {"idToken": "ABC", "type": "ISO14443"})
+
+It connects (network profiles by NetworkConfigurationPriority, back-off of OCPP-J 5.4),
+boots, then runs the queue sender and heartbeat while the connection lasts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from evse.ocpp.authorization import Authorization
+from evse.ocpp.backoff import ReconnectBackoff
+from evse.ocpp.clock import Clock, RealClock, iso, wait_for
+from evse.ocpp.config import OcppConfig
+from evse.ocpp.connection import ConnectFailed, NetworkProfile, TlsFiles, open_connection
+from evse.ocpp.device_model import DeviceModel
+from evse.ocpp.endpoint import CallTimeout, ConnectionLost, OcppCallError, RpcEndpoint
+from evse.ocpp.handlers import build_handlers
+from evse.ocpp.interfaces import (
+    ConnectorStatus,
+    EnergyTransfer,
+    EvPlugged,
+    EvUnplugged,
+    PowerPathClosed,
+    PowerPathOpened,
+    StationEvent,
+    StationPort,
+)
+from evse.ocpp.meter_values import next_aligned
+from evse.ocpp.provisioning import Provisioning, boot_payload
+from evse.ocpp.queue import MessageQueue, QueueSettings
+from evse.ocpp.remote_control import RemoteControl
+from evse.ocpp.rpc import RpcSession
+from evse.ocpp.schemas import OcppVersion, SchemaRegistry
+from evse.ocpp.transactions import Transactions
+from evse.ocpp.versions import adapt
+from evse.store import Store
+
+log = logging.getLogger(__name__)
+
+Payload = dict[str, Any]
+
+
+class OcppStation:
+    def __init__(
+        self,
+        config: OcppConfig,
+        store_path: Path,
+        port: StationPort,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        on_frame: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or RealClock()
+        self.port = port
+        self.store = Store(store_path)
+        seeds: dict[str, str | int | float | bool] = {
+            "SecurityCtrlr.Identity": config.station_id,
+            "SecurityCtrlr.SecurityProfile": config.security_profile,
+            "ChargingStation.Model": config.model,
+            "ChargingStation.VendorName": config.vendor_name,
+            "OCPPCommCtrlr.MessageTimeout@Default": int(config.message_timeout),
+            "OCPPCommCtrlr.QueueAllMessages": config.queue_all_messages,
+        }
+        seeds.update(config.variables)
+        self.dm = DeviceModel(self.store, evses=config.evses, seeds=seeds)
+        self.schemas = SchemaRegistry()
+        self.online = False
+        self.boot_accepted = False
+        self.version: OcppVersion | None = None
+        self.endpoint: RpcEndpoint | None = None
+        self._on_frame = on_frame
+        self.queue = MessageQueue(self.store, self.clock, self._queue_settings, self._delivered)
+        self.auth = Authorization(
+            self.dm, self.store, self.clock, lambda: self.online, self._call_now
+        )
+        self.tx = Transactions(
+            self.dm, self.store, self.queue, self.clock, port, lambda: self.online, config.evses
+        )
+        inoperative = (self.store.get_meta("inoperative") or "").split(",")
+        statuses: dict[tuple[int, int], str] = {}
+        for evse_id, st in self.tx.evses.items():
+            st.operative = str(evse_id) not in inoperative
+            statuses[(evse_id, 1)] = "Available" if st.operative else "Unavailable"
+        self.prov = Provisioning(config, self.dm, self.store, self.clock, self.queue.push)
+        self.remote = RemoteControl(
+            self.dm,
+            self.store,
+            self.clock,
+            port,
+            self.queue,
+            self.auth,
+            self.tx,
+            statuses,
+            lambda: self.boot_accepted,
+            self._heartbeat_now,
+        )
+        self.backoff = ReconnectBackoff(
+            self.dm.get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
+            self.dm.get_int("OCPPCommCtrlr", "RetryBackOffRandomRange"),
+            self.dm.get_int("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
+            rng or random.Random(),
+        )
+        self._events: asyncio.Queue[StationEvent] = asyncio.Queue()
+        self._meter_wake = asyncio.Event()
+        self.tx.changed = self._meter_wake.set
+        self.connected = asyncio.Event()  # set while a booted connection is up (tests, UI)
+
+    # -- inputs from the station ------------------------------------------------------
+
+    def notify(self, event: StationEvent) -> None:
+        """Hand a station event to the OCPP side; processed in order by `run`."""
+        self._events.put_nowait(event)
+
+    async def present_id_token(self, evse_id: int, id_token: Payload) -> Payload:
+        """C01: a locally read idToken; returns its IdTokenInfo. The same token presented
+        again during its transaction stops it (E07, StopAuthorized)."""
+        st = self.tx.evses[evse_id]
+        if st.transaction_id is not None and st.id_token == id_token:
+            await self.tx.deauthorize(evse_id, "StopAuthorized", "Local")
+            return {"status": "Accepted"}
+        info = await self.auth.authorize(id_token)
+        if info.get("status") == "Accepted":
+            await self.tx.authorized(evse_id, id_token)
+        return info
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _queue_settings(self) -> QueueSettings:
+        return QueueSettings(
+            message_attempts=self.dm.get_int(
+                "OCPPCommCtrlr", "MessageAttempts", "TransactionEvent"
+            ),
+            attempt_interval=self.dm.get_int(
+                "OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"
+            ),
+            queue_all=self.dm.get_bool("OCPPCommCtrlr", "QueueAllMessages"),
+            max_volatile=self.config.queue_max_normal,
+        )
+
+    async def _delivered(self, action: str, payload: Payload, response: Payload) -> None:
+        if action == "TransactionEvent":
+            if "idTokenInfo" in response and "idToken" in payload:
+                self.auth.remember(payload["idToken"], response["idTokenInfo"])
+            await self.tx.on_response(payload, response)
+
+    async def _call_now(self, action: str, payload: Payload) -> Payload:
+        endpoint = self.endpoint
+        if endpoint is None or not self.online or self.version is None:
+            raise ConnectionLost("offline")
+        return await endpoint.call(action, adapt(self.version, action, payload))
+
+    async def _heartbeat_now(self) -> None:
+        await self._call_now("Heartbeat", {})
+
+    def security_event(self, kind: str, tech_info: str = "") -> None:
+        """A03 / A04: SecurityEventNotification, always persisted (queued)."""
+        payload: Payload = {"type": kind, "timestamp": iso(self.clock.wall())}
+        if tech_info:
+            payload["techInfo"] = tech_info[:255]
+        self.queue.push("SecurityEventNotification", payload)
+
+    # -- main loop --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            self.tx.resume_after_boot()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._connection_loop())
+                tg.create_task(self._event_loop())
+                tg.create_task(self._meter_loop())
+        finally:
+            self.online = False
+            self.store.close()
+
+    async def _connection_loop(self) -> None:
+        tls = TlsFiles(self.config.ca_cert, self.config.client_cert, self.config.client_key)
+        index = attempts = 0
+        while True:
+            order = self.prov.priority()
+            profile = self.prov.profiles()[order[index % len(order)]]
+            try:
+                conn, version = await open_connection(
+                    self._with_password(profile),
+                    self.config.station_id,
+                    tls,
+                    self.config.versions,
+                    self.dm.get_int("OCPPCommCtrlr", "WebSocketPingInterval"),
+                    open_timeout=profile.message_timeout,
+                )
+            except ConnectFailed as exc:
+                log.warning("connect to %s failed: %s", profile.url, exc.reason)
+                if exc.security_event is not None:
+                    self.security_event(exc.security_event, exc.reason)
+                attempts += 1
+                if attempts >= self.dm.get_int("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"):
+                    index, attempts = index + 1, 0  # B10: fall back to the next profile
+            else:
+                attempts = 0
+                self.backoff.reset()
+                slot = self.dm.find("OCPPCommCtrlr", "ActiveNetworkProfile")
+                if slot is not None:
+                    self.dm.set_internal(slot, str(profile.slot))
+                await self._serve(conn, version, profile)
+            await self.clock.sleep(self.backoff.next_delay())  # OCPP-J 5.4
+
+    def _with_password(self, profile: NetworkProfile) -> NetworkProfile:
+        # A01: a BasicAuthPassword set through SetVariables is used from the next connect.
+        stored = self.dm.get("SecurityCtrlr", "BasicAuthPassword")
+        if stored and profile.slot == 0:
+            return NetworkProfile(
+                profile.slot, profile.url, profile.security_profile, stored, profile.message_timeout
+            )
+        return profile
+
+    async def _serve(self, conn: Any, version: OcppVersion, profile: NetworkProfile) -> None:
+        session = RpcSession(self.schemas.for_version(version), profile.message_timeout)
+        endpoint = RpcEndpoint(
+            session,
+            conn,
+            self.clock,
+            build_handlers(self),
+            None,
+            (ConnectionClosed,),
+            self._on_frame,
+        )
+        self.endpoint, self.version = endpoint, version
+        log.info("connected to %s speaking %s", profile.url, version)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(endpoint.run())
+                tg.create_task(self._online_work(endpoint))
+        except* (ConnectionLost, CallTimeout) as group:
+            log.warning("connection ended: %s", group.exceptions[0])
+        finally:
+            self.online = False
+            self.connected.clear()
+            self.endpoint = None
+            await conn.close()
+
+    async def _online_work(self, endpoint: RpcEndpoint) -> None:
+        while not self.boot_accepted:
+            reason = self.store.get_meta("boot_reason") or "PowerUp"
+            response = await endpoint.call("BootNotification", boot_payload(self.config, reason))
+            interval = int(response["interval"])
+            if response["status"] == "Accepted":
+                self.boot_accepted = True
+                self.store.set_meta("boot_reason", "PowerUp")
+                if interval > 0:
+                    slot = self.dm.find("OCPPCommCtrlr", "HeartbeatInterval")
+                    if slot is not None:
+                        self.dm.set_internal(slot, str(interval))  # B01.FR.?
+                for evse_id, connector_id in sorted(self.remote.statuses):
+                    self.remote.status_notification(evse_id, connector_id)  # B01.FR.?
+                break
+            # B02 Pending / B03 Rejected: boot again after `interval` (default 60 s).
+            await self.clock.sleep(interval if interval > 0 else 60)
+        self.online = True
+        self.connected.set()
+        versioned = _VersionedCaller(endpoint)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.queue.run(versioned))
+            tg.create_task(self._heartbeat_loop(endpoint))
+
+    async def _heartbeat_loop(self, endpoint: RpcEndpoint) -> None:
+        while True:
+            await self.clock.sleep(self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval"))
+            try:
+                await endpoint.call("Heartbeat", {})  # G02
+            except (OcppCallError, CallTimeout) as exc:
+                log.warning("Heartbeat failed: %s", exc)
+
+    async def _event_loop(self) -> None:
+        while True:
+            event = await self._events.get()
+            if isinstance(event, EvPlugged):
+                await self.tx.ev_plugged(event.evse_id, event.connector_id)
+            elif isinstance(event, EvUnplugged):
+                await self.tx.ev_unplugged(event.evse_id)
+            elif isinstance(event, PowerPathClosed | PowerPathOpened):
+                await self.tx.power_path(event.evse_id, isinstance(event, PowerPathClosed))
+            elif isinstance(event, EnergyTransfer):
+                await self.tx.energy(event.evse_id, event.flowing, event.suspended_by)
+            elif isinstance(event, ConnectorStatus):
+                self.remote.set_status(event.evse_id, event.connector_id, event.status)
+            if self.remote.reset_pending and not self.tx.active():
+                self.remote.reset_pending = False
+                await self.remote.do_reset(False)  # B12: OnIdle reset once idle
+
+    async def _meter_loop(self) -> None:
+        aligned_due: float | None = None
+        while True:
+            interval = self.dm.get_int("AlignedDataCtrlr", "Interval")
+            enabled = self.dm.get_bool("AlignedDataCtrlr", "Enabled") and interval > 0
+            if enabled and aligned_due is None:
+                wait = next_aligned(self.clock.wall().timestamp(), interval)
+                aligned_due = self.clock.monotonic() + wait
+            elif not enabled:
+                aligned_due = None
+            dues = [d for d in (self.tx.next_due(), aligned_due) if d is not None]
+            self._meter_wake.clear()
+            if dues:
+                delay = min(dues) - self.clock.monotonic()
+                if delay > 0:
+                    try:
+                        await wait_for(self.clock, self._meter_wake.wait(), delay)
+                        continue
+                    except TimeoutError:
+                        pass
+            else:
+                await self._meter_wake.wait()
+                continue
+            self.tx.sample_due()
+            if aligned_due is not None and aligned_due <= self.clock.monotonic():
+                aligned_due = None
+                for payload in self.tx.aligned():
+                    self.queue.push("MeterValues", payload)
+
+
+class _VersionedCaller:
+    """Adapts each queued message to the version negotiated on this connection."""
+
+    def __init__(self, endpoint: RpcEndpoint) -> None:
+        self._endpoint = endpoint
+        self._version = endpoint.session.version
+
+    async def call(self, action: str, payload: Payload, message_id: str | None = None) -> Payload:
+        return await self._endpoint.call(action, adapt(self._version, action, payload), message_id)

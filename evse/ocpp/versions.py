@@ -1,0 +1,38 @@
+"""What differs between 2.1 and 2.0.1 for the messages we originate.
+
+Messages are built once (and may sit in the queue across a reconnect that negotiates a
+different version), so they are adapted at send time to the version on the wire.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evse.ocpp.schemas import OcppVersion
+
+Payload = dict[str, Any]
+
+# triggerReason values new in 2.1 -> the closest 2.0.1 value
+_TRIGGER_201 = {
+    "TxResumed": "AbnormalCondition",
+    "OperationModeChanged": "ChargingRateChanged",
+    "LimitSet": "ChargingRateChanged",
+    "CostLimitReached": "EnergyLimitReached",
+    "SoCLimitReached": "EnergyLimitReached",
+    "RunningCost": "Trigger",
+    "TariffChanged": "Trigger",
+    "TariffNotAccepted": "Trigger",
+}
+_TX_EVENT_21_ONLY = ("costDetails", "preconditioningStatus", "evseSleep")
+_TX_INFO_21_ONLY = ("operationMode", "tariffId", "transactionLimit")
+
+
+def adapt(version: OcppVersion, action: str, payload: Payload) -> Payload:
+    if version == OcppVersion.V21 or action != "TransactionEvent":
+        return payload
+    out = {k: v for k, v in payload.items() if k not in _TX_EVENT_21_ONLY}
+    out["triggerReason"] = _TRIGGER_201.get(out["triggerReason"], out["triggerReason"])
+    out["transactionInfo"] = {
+        k: v for k, v in out["transactionInfo"].items() if k not in _TX_INFO_21_ONLY
+    }
+    return out

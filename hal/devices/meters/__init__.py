@@ -1,0 +1,1 @@
+"""Register-map-driven Modbus meters: a new meter is a new `*.toml` map here, not code."""

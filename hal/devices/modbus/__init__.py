@@ -1,0 +1,1 @@
+"""Modbus RTU / TCP access shared by the meter and SunSpec drivers (pymodbus, async)."""
