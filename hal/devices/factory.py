@@ -76,15 +76,17 @@ async def _build(cfg: HalConfig, evses: tuple[EvseDevicesConfig, ...], opened: O
             (s.base_address,) if s.base_address is not None else BASE_ADDRESSES)
         rating = PowerStageRating(u.max_charge_w, u.max_discharge_w, u.max_var, u.phases)
         mcu = SerialMcu(f"mcu-{e.id}", e.mcu, clock)
+        stage = SunSpecPowerStage(f"stage-{e.id}", client, rating)
         opened.sets[e.id] = DeviceSet(
-            mcu=mcu,
-            stage=SunSpecPowerStage(f"stage-{e.id}", client, rating),
-            meter=_meter(f"meter-{e.id}", e.meter, opened.links, clock),
+            mcu=mcu, stage=stage, meter=_meter(f"meter-{e.id}", e.meter, opened.links, clock)
         )
-        try:
-            await mcu.open()  # the hardware handshake; a silent MCU is a fault, not a crash
-        except DeviceError as exc:
-            opened.startup_faults.append(exc)
+        # The hardware handshake. A device that does not answer is a fault for the loop to
+        # report and retry, not a reason to crash.
+        for device in (mcu, stage):
+            try:
+                await device.open()
+            except DeviceError as exc:
+                opened.startup_faults.append(exc)
 
 
 async def open_devices(cfg: HalConfig, clock: Clock = time.monotonic) -> OpenDevices:

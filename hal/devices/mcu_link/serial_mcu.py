@@ -86,6 +86,7 @@ class SerialMcu:
             raise DeviceError(self.name, self._last_reason) from None
         finally:
             self._hello_done = None
+        await self.request_state()  # the first status: the loop starts from a known state
 
     def _ensure_port(self) -> None:
         if self._port is not None:

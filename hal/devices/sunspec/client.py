@@ -37,6 +37,7 @@ class ModelBlock:
     address: int  # of the ID register
     length: int  # L: registers after ID and L
     layout: Layout
+    static_sf: dict[str, Value]  # static scale factors, read once at discovery
 
 
 class SunSpecClient:
@@ -48,6 +49,10 @@ class SunSpecClient:
         self.bases = bases
         self.models: dict[int, ModelBlock] = {}
         self.chain: list[tuple[int, int, int]] = []  # (id, address, length), all models
+        self.discovered = False
+        self._base: int | None = None
+        self._next = 0
+        self._chain_done = False
 
     async def _read(self, address: int, count: int) -> list[int]:
         out: list[int] = []
@@ -56,22 +61,34 @@ class SunSpecClient:
         return out
 
     async def discover(self) -> None:
-        base = await self._find_base()
-        self.chain.clear()
-        addr = base + 2
-        for _ in range(MAX_MODELS):
-            model_id, length = await self._read(addr, 2)
+        """Find and load the models. Resumable: if a call is cut short (a timeout of the
+        control loop), the next call continues where it stopped instead of starting over,
+        so discovery completes even when each attempt has only a short time budget."""
+        if self._base is None:
+            self._base = await self._find_base()
+            self._next = self._base + 2
+        while not self._chain_done:
+            if len(self.chain) >= MAX_MODELS:
+                raise DeviceError(self.name, f"no SunSpec end marker after {MAX_MODELS} models")
+            model_id, length = await self._read(self._next, 2)
             if model_id == END_ID:
+                self._chain_done = True
                 break
-            self.chain.append((model_id, addr, length))
-            addr += 2 + length
-        else:
-            raise DeviceError(self.name, f"no SunSpec end marker after {MAX_MODELS} models")
-        models: dict[int, ModelBlock] = {}
+            self.chain.append((model_id, self._next, length))
+            self._next += 2 + length
         for model_id, address, length in self.chain:
-            if model_id in SUPPORTED and model_id not in models:
-                models[model_id] = await self._load(model_id, address, length)
-        self.models = models
+            if model_id in SUPPORTED and model_id not in self.models:
+                self.models[model_id] = await self._load(model_id, address, length)
+        self.discovered = True
+
+    def forget(self) -> None:
+        """Discover again on next use (the device's register map may have changed)."""
+        self._base = None
+        self._next = 0
+        self._chain_done = False
+        self.chain = []
+        self.models = {}
+        self.discovered = False
 
     async def _find_base(self) -> int:
         for base in self.bases:
@@ -95,7 +112,10 @@ class SunSpecClient:
         if layout.length != length + 2:
             raise DeviceError(self.name, f"model {model_id}: length {length} does not match "
                                          f"its definition ({layout.length - 2})")
-        return ModelBlock(model_id, address, length, layout)
+        static_sf = {path: v for path, v in fixed.items()
+                     if layout.points[path].point.type == "sunssf"
+                     and layout.points[path].point.static}
+        return ModelBlock(model_id, address, length, layout, static_sf)
 
     def block(self, model_id: int) -> ModelBlock:
         if model_id not in self.models:
@@ -106,10 +126,12 @@ class SunSpecClient:
         """Scaled values of `paths` (their scale factors are read along)."""
         b = self.block(model_id)
         lay = b.layout
-        wanted = set(paths) | {sf for p in paths if (sf := lay.sf_path(p)) is not None}
+        # Static scale factors come from discovery: one request less per read.
+        wanted = set(paths) | {sf for p in paths if (sf := lay.sf_path(p)) is not None
+                               and sf not in b.static_sf}
         spans = [(lay.points[p].offset, lay.points[p].offset + lay.points[p].point.size)
                  for p in wanted]
-        raw: dict[str, Value] = {}
+        raw: dict[str, Value] = dict(b.static_sf)
         for off, count in plan_reads(spans):
             regs = await self.link.read(self.name, self.device_id, 3, b.address + off, count)
             raw.update(decode_raw_block(lay, regs, off))

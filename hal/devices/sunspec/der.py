@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from hal.devices.base import DeviceError, PowerStageRating, PowerStageState
+from hal.devices.modbus.link import ModbusRequestError
 from hal.devices.sunspec.client import SunSpecClient
 
 ALARMS = ("ground_fault", "dc_over_volt", "ac_disconnect", "dc_disconnect", "grid_disconnect",
@@ -45,10 +46,15 @@ class SunSpecPowerStage:
         self._setpoint_var: float | None = None
         self.unsupported: set[str] = set()
 
+    async def open(self) -> None:
+        """Discovery and ratings, outside the control loop's time budget (at start)."""
+        await self._ensure()
+
     async def _ensure(self) -> None:
         if self._discovered:
             return
-        await self.client.discover()
+        if not self.client.discovered:
+            await self.client.discover()
         for needed in (701, 704):
             self.client.block(needed)  # raises DeviceError naming the missing model
         if 702 in self.client.models:
@@ -67,8 +73,10 @@ class SunSpecPowerStage:
     async def _guard(self) -> None:
         try:
             await self._ensure()
-        except DeviceError:
-            self._discovered = False
+        except ModbusRequestError as exc:
+            if exc.code == 2:  # illegal address: the map moved (firmware update?)
+                self.client.forget()
+                self._discovered = False
             raise
 
     async def set_power(self, active_w: float, reactive_var: float) -> None:

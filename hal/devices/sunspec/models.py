@@ -41,6 +41,7 @@ class PointDef:
     sf: str | None  # name of the scale-factor point (top-level), if any
     writable: bool
     units: str
+    static: bool = False  # "S": never changes while the device runs (scale factors, ratings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ def _group(d: dict[str, Any]) -> GroupDef:
         count=d.get("count", 1),
         points=tuple(
             PointDef(p["name"], p["type"], int(p.get("size", 1)), p.get("sf"),
-                     p.get("access", "R") == "RW", p.get("units", ""))
+                     p.get("access", "R") == "RW", p.get("units", ""), p.get("static") == "S")
             for p in d.get("points", [])
         ),
         groups=tuple(_group(g) for g in d.get("groups", [])),

@@ -88,7 +88,8 @@ def test_sim_transports_drive_the_world_through_the_real_drivers(tmp_path: Path,
 
 
 def test_hardware_mode_with_a_silent_mcu_starts_with_a_fault(tmp_path: Path) -> None:
-    """A board whose MCU does not answer at start: a fault to report, not a crash."""
+    """A board whose MCU and inverter do not answer at start: faults to report, not a
+    crash (the loop retries them)."""
     import os
     import tty
 
@@ -111,8 +112,10 @@ stage = {{ transport = "tcp", host = "127.0.0.1", port = 1 }}
         async def main() -> None:
             opened = await open_devices(cfg)
             try:
-                (fault,) = opened.startup_faults
-                assert fault.device == "mcu-1" and "no answer to hello" in fault.reason
+                mcu_fault, stage_fault = opened.startup_faults
+                assert mcu_fault.device == "mcu-1" and "no answer to hello" in mcu_fault.reason
+                assert stage_fault.device == "stage-1"
+                assert "cannot connect" in stage_fault.reason
             finally:
                 await opened.close()
 

@@ -138,3 +138,9 @@ def test_fuzz_garbage_never_raises_and_resyncs(garbage: bytes, chunk: int) -> No
         events += dec.feed(data[i : i + chunk])
     msgs = [e for e in events if isinstance(e, m.Message)]
     assert msgs and msgs[-1].seq == 11
+
+
+def test_documented_example_frame() -> None:
+    """The worked example in docs/mcu-protocol.md, byte for byte."""
+    assert encode_frame(m.KEEPALIVE, 1, {}) == bytes.fromhex("09 83 02 01 a0 0e 80 e1 12 00")
+    assert zlib.crc32(b"123456789") == 0xCBF43926

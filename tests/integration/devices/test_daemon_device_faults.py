@@ -1,0 +1,290 @@
+"""The hal daemon on simulated devices behind real transports (`devices.mode =
+"sim-transports"`): each injected device fault makes hal go safe (power to zero, contactor
+open), reaches evse as a fault event naming the device and the reason, and clears when the
+device answers again, after which power resumes. A meter fault is reported but, being
+energy-only, does not stop the power."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+import tomllib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from devsim_helpers import run
+
+from hal import protocol as p
+from hal.config import parse_hal
+from hal.config_reader import Table
+from hal.daemon import HalDaemon
+from hal.sdnotify import Notifier
+from hal.sim.transports.runner import SimEvseServers
+
+CONFIG = """
+[hal]
+socket = "{dir}/hal.sock"
+state_dir = "{dir}/state"
+period_ms = 20
+keepalive_timeout_s = 5.0
+report_period_ms = 50
+[[evse]]
+id = 1
+kind = "dc"
+max_charge_w = 11000.0
+max_discharge_w = 11000.0
+max_var = 6000.0
+[devices]
+mode = "sim-transports"
+command_timeout_s = 0.25
+sim_transports = {{ meter = "rtu", stage = "tcp" }}
+[sim.ev]
+plug_in_at_s = 0.0
+[sim.power_stage]
+time_constant_s = 0.02
+rate_limit_w_per_s = 1000000.0
+[sim.mcu]
+contactor_delay_s = 0.01
+keepalive_timeout_s = 0.4
+"""
+
+
+class Evse:
+    """A contract client, as evse is: hello, requests, keep-alives; collects messages."""
+
+    def __init__(self) -> None:
+        self.messages: list[p.Message] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def connect(self, path: Path) -> None:
+        self.reader, self.writer = await asyncio.open_unix_connection(str(path))
+        self.send(p.Hello(p.PROTOCOL_VERSION, "test"))
+        self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._keepalive())]
+
+    def send(self, msg: p.Message) -> None:
+        self.writer.write(p.encode_message(msg))
+
+    async def _read(self) -> None:
+        dec = p.FrameDecoder()
+        while data := await self.reader.read(65536):
+            self.messages.extend(p.decode_message(f) for f in dec.feed(data))
+
+    async def _keepalive(self) -> None:
+        seq = 0
+        while True:
+            seq += 1
+            self.send(p.KeepAlive(seq))
+            await asyncio.sleep(0.2)
+
+    def events(self, kind: str) -> list[p.Event]:
+        return [m for m in self.messages if isinstance(m, p.Event) and m.kind == kind]
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self.writer.close()
+
+
+async def until(pred: Callable[[], bool], within_s: float, what: str,
+                evse: Evse | None = None) -> float:
+    t0 = time.monotonic()
+    while not pred():
+        if time.monotonic() - t0 > within_s:
+            seen = [(e.kind, e.data) for e in evse.messages if isinstance(e, p.Event)] \
+                if evse else []
+            raise AssertionError(f"not within {within_s} s: {what}; events {seen}")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - t0
+
+
+Inject = Callable[[SimEvseServers], Awaitable[None] | None]
+
+
+async def _call(f: Inject, ev: SimEvseServers) -> None:
+    res = f(ev)
+    if res is not None:
+        await res
+
+
+def _mcu_silent(ev: SimEvseServers) -> None:
+    ev.mcu.faults.silent = True
+
+
+def _mcu_back(ev: SimEvseServers) -> None:
+    ev.mcu.faults.silent = False
+
+
+def _mcu_crc(ev: SimEvseServers) -> None:
+    ev.mcu.faults.corrupt_crc = 10**9
+
+
+def _mcu_crc_off(ev: SimEvseServers) -> None:
+    ev.mcu.faults.corrupt_crc = 0
+
+
+def _stage_slow(ev: SimEvseServers) -> None:
+    ev.stage_faults.delay_s = 1.0
+
+
+def _stage_exc(ev: SimEvseServers) -> None:
+    ev.stage_faults.exception_code = 4
+
+
+def _stage_ok(ev: SimEvseServers) -> None:
+    ev.stage_faults.clear()
+
+
+async def _stage_vanish(ev: SimEvseServers) -> None:
+    await ev.stage_server.vanish()
+
+
+async def _stage_back(ev: SimEvseServers) -> None:
+    await ev.stage_server.come_back()
+
+
+def _meter_crc(ev: SimEvseServers) -> None:
+    ev.meter_faults.corrupt_crc = 10**9
+
+
+def _meter_ok(ev: SimEvseServers) -> None:
+    ev.meter_faults.clear()
+
+
+async def _meter_vanish(ev: SimEvseServers) -> None:
+    await ev.meter_server.vanish()
+
+
+async def _meter_back(ev: SimEvseServers) -> None:
+    await ev.meter_server.come_back()
+
+
+CASES = [
+    # name, inject, clear, device, reason fragment, protection-relevant
+    ("mcu_vanishes", _mcu_silent, _mcu_back, "mcu-1", "no valid frame", True),
+    ("mcu_crc_errors", _mcu_crc, _mcu_crc_off, "mcu-1", "crc", True),
+    ("stage_timeout", _stage_slow, _stage_ok, "stage-1", "", True),
+    ("stage_exception_code", _stage_exc, _stage_ok, "stage-1", "exception code 4", True),
+    ("stage_vanishes", _stage_vanish, _stage_back, "stage-1", "", True),
+    ("meter_crc_errors", _meter_crc, _meter_ok, "meter-1", "timeout", False),
+    ("meter_vanishes", _meter_vanish, _meter_back, "meter-1", "", False),
+]
+
+
+@pytest.mark.parametrize(("name", "inject", "clear", "device", "reason", "protective"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_device_fault_safe_state_event_and_recovery(
+    name: str, inject: Inject, clear: Inject, device: str, reason: str, protective: bool
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="evse-") as d:
+        cfg = parse_hal(Table(tomllib.loads(CONFIG.format(dir=d)), ""), Path(d))
+        run(_scenario(cfg, inject, clear, device, reason, protective))
+
+
+async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, reason: str,
+                    protective: bool) -> None:
+    from hal.config import HalConfig
+
+    assert isinstance(cfg, HalConfig)
+    daemon = HalDaemon(cfg, Notifier({}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    evse = Evse()
+    try:
+        await until(lambda: cfg.socket_path.exists(), 5.0, "hal listening")
+        await evse.connect(cfg.socket_path)
+        assert daemon.devices is not None and daemon.devices.sim_transports is not None
+        world = daemon.devices.world
+        assert world is not None
+        sim = daemon.devices.sim_transports.evses[1]
+        ev = world.evses[1]
+        evse.send(p.PilotCommand(1, 5.0))
+        evse.send(p.AllowPowerOn(1, True, "test"))
+        evse.send(p.PowerRequest(1, "setpoint", 6000.0, 0.0, 6000.0))
+        await until(lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60,
+                    5.0, "charging at 6 kW", evse)
+
+        await _call(inject, sim)
+        fault = None
+
+        def faulted() -> bool:
+            nonlocal fault
+            found = [e for e in evse.events("fault") if e.data["device"] == device]
+            fault = found[0] if found else None
+            return fault is not None
+
+        await until(faulted, 4.0, f"fault event from {device}")
+        assert fault is not None and reason in fault.data["reason"], fault.data
+        if protective:
+            # Safe: contactor open (by hal, or by the MCU itself when hal cannot reach
+            # it), so no power flows whatever the stage was last told.
+            await until(lambda: not ev.mcu.contactor_closed and abs(ev.stage.active_w) < 60,
+                        3.0, "contactor open, power at zero", evse)
+            if device != "stage-1":  # the stage still listens: hal set it to zero
+                assert ev.stage.setpoint_w == 0.0
+        else:
+            await asyncio.sleep(0.3)
+            assert ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60
+
+        await _call(clear, sim)
+        await until(lambda: any(e.data["device"] == device
+                                for e in evse.events("fault_cleared")),
+                    8.0, f"fault_cleared from {device}")
+        await until(lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60,
+                    5.0, "charging again", evse)
+        assert len([e for e in evse.events("fault") if e.data["device"] == device]) == 1
+    finally:
+        await evse.close()
+        stop.set()
+        await asyncio.wait_for(task, 10.0)
+    # Stopped: power to zero and the contactor open.
+    assert not ev.mcu.contactor_requested
+
+
+def test_line_noise_on_the_mcu_link_is_not_a_fault() -> None:
+    """Garbage, a few CRC errors and frames split into pieces cost a few frames, not the
+    link: no fault event, the power keeps flowing."""
+
+    async def scenario(cfg: object) -> None:
+        from hal.config import HalConfig
+
+        assert isinstance(cfg, HalConfig)
+        daemon = HalDaemon(cfg, Notifier({}))
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop))
+        evse = Evse()
+        try:
+            await until(lambda: cfg.socket_path.exists(), 5.0, "hal listening")
+            await evse.connect(cfg.socket_path)
+            assert daemon.devices is not None and daemon.devices.sim_transports is not None
+            assert daemon.devices.world is not None
+            sim = daemon.devices.sim_transports.evses[1]
+            ev = daemon.devices.world.evses[1]
+            evse.send(p.PilotCommand(1, 5.0))
+            evse.send(p.AllowPowerOn(1, True, "test"))
+            evse.send(p.PowerRequest(1, "setpoint", 6000.0, 0.0, 6000.0))
+            await until(lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000) < 60,
+                        5.0, "charging at 6 kW", evse)
+            for _ in range(5):
+                sim.mcu.faults.garbage = b"\xde\xad\x00\xbe\xef\x42"
+                sim.mcu.faults.corrupt_crc = 2
+                await asyncio.sleep(0.1)
+            sim.mcu.faults.split = True
+            await asyncio.sleep(0.5)
+            sim.mcu.faults.split = False
+            await asyncio.sleep(0.2)
+            assert evse.events("fault") == []
+            assert ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60
+            assert sim.mcu.frame_errors == 0  # hal's frames to the MCU were all clean
+        finally:
+            await evse.close()
+            stop.set()
+            await asyncio.wait_for(task, 10.0)
+
+    with tempfile.TemporaryDirectory(prefix="evse-") as d:
+        run(scenario(parse_hal(Table(tomllib.loads(CONFIG.format(dir=d)), ""), Path(d))))
