@@ -178,6 +178,9 @@ class OcppStation:
 
     async def run(self) -> None:
         try:
+            # A05 security log: critical events are always sent (queued, persisted).
+            reset = self.store.get_meta("boot_reason") == "RemoteReset"
+            self.security_event("ResetOrReboot" if reset else "StartupOfTheDevice")
             self.tx.resume_after_boot()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._connection_loop())

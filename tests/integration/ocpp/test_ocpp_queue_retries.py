@@ -79,7 +79,8 @@ def test_queue_all_messages_persists_normal_messages_across_restart(tmp_path: Pa
             else:
                 await asyncio.sleep(0.1)
                 station.remote.set_status(1, 1, "Occupied")  # offline: persisted
-                assert station.store.queue_len() == 1
+                queued = [m.action for m in station.store.queue_all()]
+                assert queued.count("StatusNotification") == 1
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
