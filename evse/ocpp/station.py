@@ -300,9 +300,7 @@ class OcppStation:
                 await self.tx.energy(event.evse_id, event.flowing, event.suspended_by)
             elif isinstance(event, ConnectorStatus):
                 self.remote.set_status(event.evse_id, event.connector_id, event.status)
-            if self.remote.reset_pending and not self.tx.active():
-                self.remote.reset_pending = False
-                await self.remote.do_reset(False)  # B12: OnIdle reset once idle
+            await self.remote.apply_pending()
 
     async def _meter_loop(self) -> None:
         aligned_due: float | None = None
