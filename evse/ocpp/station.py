@@ -326,6 +326,7 @@ class OcppStation:
                 await self._meter_wake.wait()
                 continue
             self.tx.sample_due()
+            await self.tx.expire_connect()
             if aligned_due is not None and aligned_due <= self.clock.monotonic():
                 aligned_due = None
                 for payload in self.tx.aligned():

@@ -135,3 +135,37 @@ def test_e_continuity_resume_within_timeout_else_power_loss(tmp_path: Path) -> N
     lost = asyncio.run(scenario(0, 30))
     assert lost[1]["eventType"] == "Ended"
     assert lost[1]["transactionInfo"]["stoppedReason"] == "PowerLoss"
+
+
+def test_e03_remote_start_without_ev_times_out(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = SimClock()
+        async with ScriptedCsms(passwords={"CS001": PASSWORD}) as csms:
+            cfg = config(
+                csms.port,
+                variables={"TxCtrlr.TxStartPoint": "Authorized", "TxCtrlr.EVConnectionTimeOut": 45},
+            )
+            side = StationSide()
+            station = OcppStation(cfg, tmp_path / "evse.db", side, clock=clock)
+            task = asyncio.create_task(station.run())
+            try:
+                await asyncio.wait_for(station.connected.wait(), 10)
+                await csms.call(
+                    "RequestStartTransaction",
+                    {"idToken": {"idToken": "R", "type": "Central"}, "remoteStartId": 9},
+                )
+                await csms.wait_until(lambda: len(csms.of("TransactionEvent")) == 1)
+                await eventually(lambda: len(station.queue) == 0)  # acked before time moves
+                await clock.advance(44)
+                assert len(csms.of("TransactionEvent")) == 1
+                await clock.advance(2)
+                await csms.wait_until(lambda: len(csms.of("TransactionEvent")) == 2)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            ended = csms.of("TransactionEvent")[1]
+            assert ended["triggerReason"] == "EVConnectTimeout"
+            assert ended["transactionInfo"]["stoppedReason"] == "Timeout"
+            assert side.allowed[1] is False
+
+    asyncio.run(scenario())
