@@ -48,12 +48,23 @@ def test_e13_transaction_event_retried_with_growing_interval_then_dropped(tmp_pa
                 await eventually(lambda: len(seen) == 1)
                 station.tx.trigger_updates(1)  # queued behind the failing Started
                 t0 = seen[0][0]
+
+                def attempts() -> int:
+                    rows = [
+                        m
+                        for m in station.store.queue_all()
+                        if m.payload.get("eventType") == "Started"
+                    ]
+                    return rows[0].attempts if rows else -1
+
+                await eventually(lambda: attempts() == 1)  # now waiting 1 x interval
                 await clock.advance(9.5)
                 assert len(seen) == 1  # not before 1 x interval
                 await clock.advance(1.0)
                 await eventually(lambda: len(seen) == 2)
+                await eventually(lambda: attempts() == 2)  # now waiting 2 x interval
                 await clock.advance(19.0)
-                assert len(seen) == 2  # second wait is 2 x interval
+                assert len(seen) == 2
                 await clock.advance(1.5)
                 await eventually(lambda: len(seen) == 4)  # third attempt fails, dropped
             finally:
