@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= config/sim.toml
 DURATION ?=
 
-.PHONY: sim test lint bench fuzz grammars clean venv
+.PHONY: sim test lint bench fuzz grammars clean venv exi-mypyc exi-mypyc-clean
 
 venv: $(STAMP)
 
@@ -41,4 +41,14 @@ grammars: $(STAMP)
 # Long fuzz run of the EXI decoder (bounded runs are part of `make test`).
 FUZZ_EXAMPLES ?= 200000
 fuzz: $(STAMP)
-	EXI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/exi/test_exi_fuzz.py
+	EXI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) EXI_DIFF_EXAMPLES=2000 $(BIN)/python -m pytest -q \
+		-p no:cacheprovider tests/unit/exi/test_exi_fuzz.py tests/unit/exi/test_exi_differential.py
+
+# Optional: compile the EXI codec core with mypyc, in place, behind the same API.
+# One module per run keeps each module's runtime library inside the package.
+exi-mypyc: $(STAMP)
+	for m in decoder encoder; do $(BIN)/mypyc evse/iso15118/exi/$$m.py || exit 1; done
+
+exi-mypyc-clean:
+	rm -f evse/iso15118/exi/*.so
+	rm -rf build

@@ -121,14 +121,17 @@ def _josev_python() -> tuple[Path | None, str]:
     if shutil.which("java") is None:
         return None, "no java on PATH"
     python = JOSEV_VENV / "bin" / "python"
-    if not python.exists():
+    marker = JOSEV_VENV / ".iso15118-installed"  # shared with tests/unit/exi
+    if not marker.exists():
         print(f"   installing iso15118=={JOSEV_VERSION} into {JOSEV_VENV} ...", flush=True)
         try:
             subprocess.run([sys.executable, "-m", "venv", str(JOSEV_VENV)], check=True)
             subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", f"iso15118=={JOSEV_VERSION}"],
+                [str(python), "-m", "pip", "install", "--quiet", "--timeout", "15",
+                 "--retries", "1", f"iso15118=={JOSEV_VERSION}"],
                 check=True, timeout=600, capture_output=True,
             )
+            marker.touch()
         except (subprocess.SubprocessError, OSError) as e:
             shutil.rmtree(JOSEV_VENV, ignore_errors=True)
             return None, f"could not install iso15118: {e}"
@@ -168,7 +171,11 @@ def main() -> int:
     rss = _rss_added_by_import()
     java, why = _java_times(docs, int(os.environ.get("EXI_BENCH_JAVA_RUNS", "200")))
 
-    print(f"python {sys.version.split()[0]}, {RUNS} runs per message; times in microseconds")
+    from evse.iso15118.exi import decoder
+
+    compiled = not decoder.__file__.endswith(".py")
+    impl = "mypyc-compiled (make exi-mypyc)" if compiled else "pure Python"
+    print(f"python {sys.version.split()[0]}, codec {impl}, {RUNS} runs per message; microseconds")
     header = f"{'message':22} {'bytes':>5}  {'enc med':>8} {'enc p99':>8}"
     header += f"  {'dec med':>8} {'dec p99':>8}"
     if java:
@@ -198,5 +205,5 @@ def main() -> int:
     print(f"goal: DC_ChargeLoopReq encode and decode <= {GOAL_US:.0f} us median: {verdict}")
     OUT.mkdir(parents=True, exist_ok=True)
     with open(OUT / "exi.json", "w", encoding="utf-8") as f:
-        json.dump({"messages": rows, "rss": rss, "java_skipped": why}, f, indent=2)
+        json.dump({"messages": rows, "rss": rss, "java_skipped": why, "codec": impl}, f, indent=2)
     return 0

@@ -45,6 +45,7 @@ class RemoteControl:
         self._boot_accepted = boot_accepted
         self._heartbeat = send_heartbeat
         self.reset_pending = False
+        self.pending_inoperative: set[int] = set()
 
     # -- status -----------------------------------------------------------------------
 
@@ -131,24 +132,41 @@ class RemoteControl:
         evse_ids = list(self._tx.evses) if evse is None else [int(evse["id"])]
         if any(e not in self._tx.evses for e in evse_ids):
             return {"status": "Rejected"}
-        busy = any(self._tx.evses[e].transaction_id is not None for e in evse_ids)
-        for e in evse_ids:
-            self._tx.evses[e].operative = operative
-        self._store.set_meta(
-            "inoperative", ",".join(str(e) for e, s in self._tx.evses.items() if not s.operative)
-        )  # G03.FR.?: availability persists across reboot
+        busy = [e for e in evse_ids if self._tx.evses[e].transaction_id is not None]
+        if busy and not operative:
+            # G03.FR.05: with a transaction running the change waits until it ends.
+            self.pending_inoperative.update(busy)
+        now = [e for e in evse_ids if operative or e not in busy]
 
         async def then() -> None:
-            await self._port.set_availability(None if evse is None else evse_ids[0], operative)
-            for (e, c), status in list(self.statuses.items()):
-                if e in evse_ids and not busy:
-                    if not operative:
-                        self.set_status(e, c, "Unavailable")
-                    elif status == "Unavailable":
-                        self.set_status(e, c, "Available")
+            for e in now:
+                await self.apply_availability(e, operative)
 
-        # G03.FR.05: with a transaction running, the change happens after it ends.
         return Reply({"status": "Scheduled" if busy and not operative else "Accepted"}, then)
+
+    async def apply_availability(self, evse_id: int, operative: bool) -> None:
+        self.pending_inoperative.discard(evse_id)
+        self._tx.evses[evse_id].operative = operative
+        self._store.set_meta(
+            "inoperative", ",".join(str(e) for e, s in self._tx.evses.items() if not s.operative)
+        )  # availability persists across a reboot (G03)
+        await self._port.set_availability(evse_id, operative)
+        for (e, c), status in list(self.statuses.items()):
+            if e != evse_id:
+                continue
+            if not operative:
+                self.set_status(e, c, "Unavailable")
+            elif status == "Unavailable":
+                self.set_status(e, c, "Available")
+
+    async def apply_pending(self) -> None:
+        """Run availability changes and an OnIdle reset that waited for transactions."""
+        for e in sorted(self.pending_inoperative):
+            if self._tx.evses[e].transaction_id is None:
+                await self.apply_availability(e, False)
+        if self.reset_pending and not self._tx.active():
+            self.reset_pending = False
+            await self.do_reset(False)  # B12: OnIdle reset once idle
 
     # -- F06 trigger ------------------------------------------------------------------
 

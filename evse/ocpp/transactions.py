@@ -42,6 +42,7 @@ class EvseState:
     transaction_id: str | None = None
     remote_start_id: int | None = None
     next_sample: float | None = None  # monotonic time of the next periodic sample
+    connect_deadline: float | None = None  # authorized, waiting for the EV (E03)
     operative: bool = True
 
     def condition(self, name: str) -> bool:
@@ -211,6 +212,7 @@ class Transactions:
         st = self.evses[evse_id]
         before = self._snapshot(st)
         st.ev_connected, st.connector_id = True, connector_id
+        st.connect_deadline = None
         await self._apply(st, before, "CablePluggedIn", "EVCommunicationLost", "EVDisconnected")
 
     async def ev_unplugged(self, evse_id: int) -> None:
@@ -242,6 +244,10 @@ class Transactions:
         before = self._snapshot(st)
         st.id_token = id_token
         st.remote_start_id = remote_start_id
+        timeout = self._dm.get_int("TxCtrlr", "EVConnectionTimeOut")
+        if not st.ev_connected and timeout > 0:
+            st.connect_deadline = self._clock.monotonic() + timeout
+            self.changed()
         trigger = "RemoteStart" if remote_start_id is not None else "Authorized"
         await self._apply(st, before, trigger, "StopAuthorized", "Local", with_token=True)
 
@@ -262,7 +268,23 @@ class Transactions:
 
     def next_due(self) -> float | None:
         dues = [st.next_sample for st in self.active() if st.next_sample is not None]
+        dues += [
+            st.connect_deadline for st in self.evses.values() if st.connect_deadline is not None
+        ]
         return min(dues) if dues else None
+
+    async def expire_connect(self) -> None:
+        """E03 / TxCtrlr.EVConnectionTimeOut: authorized but no EV plugged in time: the
+        authorization lapses; a transaction it started ends with EVConnectTimeout."""
+        now = self._clock.monotonic()
+        for st in self.evses.values():
+            if st.connect_deadline is None or st.connect_deadline > now:
+                continue
+            st.connect_deadline = None
+            if st.transaction_id is not None:
+                self._end(st, "EVConnectTimeout", "Timeout")
+            st.id_token = None
+            await self._port.allow_energy_transfer(st.evse_id, False)
 
     def sample_due(self) -> None:
         """E02 / J02: TransactionEvent Updated with MeterValuePeriodic when due."""

@@ -241,3 +241,115 @@ class ScriptedCsms:
             while not predicate():
                 self.changed.clear()
                 await self.changed.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedCall:
+    action: str
+    payload: Payload
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CsmsScript:
+    """What `evse csms --script FILE` runs (a TOML file):
+
+    versions = ["2.1", "2.0.1"]            # accepted subprotocols, preferred first
+    [passwords]                            # basic auth per station id (optional)
+    CS001 = "0123456789abcdef"
+    [tls]                                  # optional: wss:// (profile 2/3)
+    cert = "csms.pem"
+    key = "csms.key"
+    client_ca = "ca.pem"                   # present: client certificates required
+    [responses.BootNotification]           # answers to station CALLs (currentTime
+    status = "Accepted"                    # is filled in when missing)
+    interval = 300
+    [[on_connect]]                         # CALLs made to each station that connects
+    action = "GetBaseReport"
+    payload = { requestId = 1, reportBase = "FullInventory" }
+    delay = 1.0                            # seconds after connect / the previous call
+    """
+
+    versions: tuple[str, ...]
+    passwords: dict[str, str]
+    responses: dict[str, Payload]
+    on_connect: tuple[ScriptedCall, ...]
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+
+
+def parse_script(data: Mapping[str, Any]) -> CsmsScript:
+    """Validate a script table; raises ValueError naming the key."""
+    names = {"2.1": "ocpp2.1", "2.0.1": "ocpp2.0.1"}
+    versions = data.get("versions", ["2.1", "2.0.1"])
+    if not isinstance(versions, list) or any(v not in names for v in versions):
+        raise ValueError(f"versions: must be a list from 2.1, 2.0.1, got {versions!r}")
+    responses = data.get("responses", {})
+    if not isinstance(responses, dict) or any(not isinstance(v, dict) for v in responses.values()):
+        raise ValueError("responses: must be a table of tables (one per action)")
+    calls = []
+    for i, item in enumerate(data.get("on_connect", [])):
+        if not isinstance(item, dict) or not isinstance(item.get("action"), str):
+            raise ValueError(f'on_connect[{i}]: needs action = "..."')
+        payload = item.get("payload", {})
+        if not isinstance(payload, dict):
+            raise ValueError(f"on_connect[{i}].payload: must be a table")
+        calls.append(ScriptedCall(item["action"], payload, float(item.get("delay", 0.0))))
+    tls = data.get("tls", {})
+    unknown = set(data) - {"versions", "passwords", "responses", "on_connect", "tls"}
+    if unknown:
+        raise ValueError(f"{sorted(unknown)[0]}: unknown key")
+    return CsmsScript(
+        versions=tuple(names[v] for v in versions),
+        passwords={str(k): str(v) for k, v in data.get("passwords", {}).items()},
+        responses=responses,
+        on_connect=tuple(calls),
+        tls_cert=tls.get("cert"),
+        tls_key=tls.get("key"),
+        tls_client_ca=tls.get("client_ca"),
+    )
+
+
+def csms_from_script(script: CsmsScript, clock: RealClock | None = None) -> ScriptedCsms:
+    clock = clock or RealClock()
+    ctx = None
+    if script.tls_cert and script.tls_key:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(script.tls_cert, script.tls_key)
+        if script.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(cafile=script.tls_client_ca)
+
+    def responder(fixed: Payload) -> Responder:
+        def answer(_: Payload) -> Payload:
+            out = dict(fixed)
+            if "currentTime" not in out and fixed is not None:
+                out["currentTime"] = iso(clock.wall())
+            return out
+
+        return answer
+
+    responses: dict[str, Responder] = {}
+    for action, fixed in script.responses.items():
+        responses[action] = (
+            responder(fixed) if action in ("BootNotification", "Heartbeat") else fixed
+        )
+    holder: list[ScriptedCsms] = []
+
+    async def on_connect(station: str) -> None:
+        for call in script.on_connect:
+            await asyncio.sleep(call.delay)
+            result = await holder[0].call(call.action, call.payload, station)
+            log.info("%s %s -> %s", station, call.action, result)
+
+    csms = ScriptedCsms(
+        responses,
+        script.versions,
+        ctx,
+        script.passwords,
+        on_connect=on_connect if script.on_connect else None,
+    )
+    holder.append(csms)
+    return csms

@@ -24,6 +24,7 @@ Combination order, one decision per sample (docs/grid-functions.md explains it):
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -205,6 +206,10 @@ class GridEngine:
     ) -> GridDecision:
         r = self._rating
         alarms: list[GridAlarm] = []
+        # Inputs from evse and the stage are bounded to the unit's range (NaN -> 0), so
+        # no filter downstream can ever see an infinity.
+        requested_w = _bounded(requested_w, -r.max_discharge_w, r.max_charge_w)
+        measured_w = _bounded(measured_w, -r.max_discharge_w, r.max_charge_w)
         if sample is None or not sample.voltage_v:
             # No grid measurement: nothing can be checked, so nothing may start; a unit
             # already in service holds its last limits (the MCU's own protection and
@@ -332,6 +337,14 @@ class GridEngine:
     ) -> GridDecision:
         constraint = GridConstraint(self.state, p_min, p_max, q_req)
         return GridDecision(setpoint, q, contactor, constraint, tuple(alarms))
+
+
+def _bounded(x: float, lo: float, hi: float) -> float:
+    return (
+        min(max(x, lo), hi)
+        if math.isfinite(x)
+        else (0.0 if math.isnan(x) else (hi if x > 0 else lo))
+    )
 
 
 def _with_ramp(spec: EnterServiceSpec, ramp_s: float) -> EnterServiceSpec:

@@ -69,8 +69,12 @@ class FreqDroop:
         outside = freq_hz > self.spec.over_freq_hz or freq_hz < self.spec.under_freq_hz
         if outside and not self.active:
             # Reference captured at activation (VDE-AR-N 4105 / EN 50549 LFSM-O).
+            # The reference can never exceed the unit's rating (a bad reading must not
+            # scale the response).
             self._pref_w = (
-                abs(measured_w) if self._reference is DroopReference.ACTIVATION else self._rated
+                min(abs(measured_w), self._rated)
+                if self._reference is DroopReference.ACTIVATION
+                else self._rated
             )
         self.active = outside
         self.direction = (

@@ -14,6 +14,9 @@ from evse.iso15118.exi import tables as T
 from evse.iso15118.exi.errors import ExiError
 
 _MAX_UINT_OCTETS = 24  # 168 bits: above any xs:unsignedLong and any X509 serial number
+# Largest stream accepted. -20 messages, certificate chains included, stay far below;
+# the bound keeps the cost of a hostile stream linear-ish (reads shift one big int).
+MAX_STREAM_BYTES = 65536
 
 
 class _Stream:
@@ -73,15 +76,29 @@ class Decoder:
         grammars: tuple[T.Grammar, ...],
         datatypes: tuple[T.Datatype, ...],
         roots: tuple[T.Root, ...],
+        max_bytes: int = MAX_STREAM_BYTES,
     ) -> None:
         self.grammars = grammars
         self.datatypes = datatypes
         self.roots = roots
+        self.max_bytes = max_bytes
         self.root_bits = max(1, (len(roots)).bit_length())
+        # Width of fixed-size values (n-bit integers, booleans, enumerations), -1 else:
+        # a simple element of such a type is read as one CH + value + EE field.
+        self.fixed = tuple(
+            dt[1] if dt[0] in (T.DT_NBIT, T.DT_ENUM) else 1 if dt[0] == T.DT_BOOL else -1
+            for dt in datatypes
+        )
+        self.linear = tuple(T.linear_plan(g) for g in grammars)
 
     def decode(self, data: bytes) -> dict[str, Any]:
         if not data or data[0] != 0x80:
             raise ExiError("EXI header must be the single byte 0x80", bit_offset=0, state="header")
+        if len(data) > self.max_bytes:
+            raise ExiError(
+                f"stream of {len(data)} bytes exceeds the {self.max_bytes}-byte limit",
+                bit_offset=0, state="header",
+            )
         s = _Stream(data)
         s.pos = 8
         try:
@@ -106,14 +123,61 @@ class Decoder:
             )
         return {name: value}
 
+    def _linear(self, s: _Stream, plan: tuple[tuple[str, int], ...]) -> dict[str, Any] | None:
+        """Fast path for a fixed sequence of simple elements: each is event code 0 (1 bit),
+        CH 0, value, EE 0. None (nothing consumed) on anything else."""
+        start = s.pos
+        data, end = s.value, s.end
+        out: dict[str, Any] = {}
+        for pname, dti in plan:
+            dt = self.datatypes[dti]
+            if dt[0] == T.DT_NBIT:
+                width = dt[1] + 3
+                pos = s.pos + width
+                if pos > end:
+                    break
+                field = (data >> (end - pos)) & ((1 << width) - 1)
+                raw = field >> 1
+                if field & 1 or raw >> (width - 3) or raw + dt[2] > dt[3]:
+                    break
+                out[pname] = raw + dt[2]
+                s.pos = pos
+            else:
+                if s.pos >= end or (data >> (end - s.pos - 1)) & 1:
+                    break
+                s.pos += 1
+                is_integer = dt[0] == T.DT_INT or dt[0] == T.DT_UINT
+                value = self._integer_element(s, dt) if is_integer else None
+                if value is None:
+                    break
+                out[pname] = value
+        else:
+            if s.pos < end and not (data >> (end - s.pos - 1)) & 1:  # EE
+                s.pos += 1
+                return out
+        s.pos = start
+        return None
+
     def _complex(self, s: _Stream, gi: int) -> dict[str, Any]:
-        name, states = self.grammars[gi]
+        plan = self.linear[gi]
+        if plan is not None:
+            fast = self._linear(s, plan)
+            if fast is not None:
+                return fast
+        name, states, abstract = self.grammars[gi]
+        if abstract:
+            raise ExiError(f"element of abstract type {name} (needs xsi:type)", bit_offset=s.pos)
         out: dict[str, Any] = {}
         n = 0
+        data, end, fixed, datatypes = s.value, s.end, self.fixed, self.datatypes
         try:
             while True:
                 nbits, prods, bits2, ee2 = states[n]
-                code = s.bits(nbits)
+                pos = s.pos + nbits
+                if pos > end:
+                    raise ExiError("stream ends inside an event code", bit_offset=s.pos)
+                s.pos = pos
+                code = (data >> (end - pos)) & ((1 << nbits) - 1)
                 if code >= len(prods):
                     if code > len(prods):
                         raise ExiError(
@@ -121,7 +185,7 @@ class Decoder:
                         )
                     code2 = s.bits(bits2)
                     if ee2 and code2 == 0 and self._may_be_empty(prods):
-                        out["CONTENT"] = ""  # EE instead of CH: empty simple content
+                        out["value"] = ""  # EE instead of CH: empty simple content
                         return out
                     raise ExiError(
                         f"second-level event {code2} not supported", bit_offset=s.pos - bits2
@@ -130,7 +194,26 @@ class Decoder:
                 if kind == T.SE_COMPLEX:
                     value: Any = self._complex(s, target)
                 elif kind == T.SE_SIMPLE:
-                    value = self._simple_element(s, target, pname)
+                    width = fixed[target]
+                    value = None
+                    if width >= 0 and s.pos + width + 2 <= end:
+                        # Fast path: CH (0), the value, EE (0) as one field.
+                        pos = s.pos + width + 2
+                        field = (data >> (end - pos)) & ((1 << (width + 2)) - 1)
+                        if not field & 1 and not field >> (width + 1):
+                            raw = field >> 1
+                            dt = datatypes[target]
+                            if dt[0] == T.DT_NBIT:
+                                if raw + dt[2] <= dt[3]:
+                                    value = raw + dt[2]
+                            elif dt[0] == T.DT_BOOL:
+                                value = raw == 1
+                            elif raw < len(dt[2]):
+                                value = dt[2][raw]
+                            if value is not None:
+                                s.pos = pos
+                    if value is None:  # general path, and every error
+                        value = self._simple_element(s, target, pname)
                 elif kind == T.EE:
                     return out
                 elif kind == T.AT or kind == T.CH:
@@ -161,6 +244,10 @@ class Decoder:
 
     def _simple_element(self, s: _Stream, dti: int, name: str) -> Any:
         dt = self.datatypes[dti]
+        if dt[0] == T.DT_INT or dt[0] == T.DT_UINT:
+            number = self._integer_element(s, dt)
+            if number is not None:
+                return number
         if s.bits(1):
             # Escape: second level of a simple type's first state (EE, xsi:type,
             # xsi:nil, AT(*), SE(*), CH: 3 bits). EE there is the empty-content form.
@@ -175,6 +262,39 @@ class Decoder:
         if s.bits(1):
             raise ExiError("expected EE", bit_offset=s.pos - 1, state=f"{name} (after content)")
         return value
+
+    @staticmethod
+    def _integer_element(s: _Stream, dt: T.Datatype) -> int | None:
+        """CH, integer, EE read inline; None (nothing consumed) on anything unusual,
+        so the general path reports it."""
+        data, end = s.value, s.end
+        head = 2 if dt[0] == T.DT_INT else 1  # CH bit, and the sign bit of xs:int & co
+        pos = s.pos + head
+        if pos > end:
+            return None
+        bits = (data >> (end - pos)) & ((1 << head) - 1)
+        if bits >> (head - 1):
+            return None  # escape to the second level
+        result = 0
+        shift = 0
+        while True:
+            pos += 8
+            if pos > end or shift > 70:
+                return None
+            octet = (data >> (end - pos)) & 0xFF
+            result |= (octet & 0x7F) << shift
+            if octet < 0x80:
+                break
+            shift += 7
+        if head == 2 and bits & 1:
+            result = -result - 1
+        lo, hi = dt[1], dt[2]
+        if pos >= end or (data >> (end - pos - 1)) & 1:
+            return None  # no room for EE, or not EE
+        if (lo is not None and result < lo) or (hi is not None and result > hi):
+            return None
+        s.pos = pos + 1
+        return result
 
     def _value(self, s: _Stream, dt: T.Datatype) -> Any:
         kind = dt[0]

@@ -20,15 +20,21 @@ _MISSING = object()
 
 
 class _Writer:
-    __slots__ = ("acc", "n")
+    """Bits MSB first, accumulated in one int; whole bytes move out to `out` once the
+    int grows past `_FLUSH` bits, so large documents stay linear."""
+
+    __slots__ = ("acc", "n", "out")
 
     def __init__(self) -> None:
         self.acc = 0
         self.n = 0
+        self.out = bytearray()
 
     def bits(self, n: int, value: int) -> None:
         self.acc = (self.acc << n) | value
         self.n += n
+        if self.n > _FLUSH:
+            self.flush()
 
     def uint(self, value: int) -> None:
         if value < 0x80:
@@ -44,9 +50,18 @@ class _Writer:
         self.acc = (acc << 8) | value
         self.n = n + 8
 
+    def flush(self) -> None:
+        keep = self.n % 8
+        self.out += (self.acc >> keep).to_bytes(self.n // 8, "big")
+        self.acc &= (1 << keep) - 1
+        self.n = keep
+
     def to_bytes(self) -> bytes:
         pad = -self.n % 8
-        return (self.acc << pad).to_bytes((self.n + pad) // 8, "big")
+        return bytes(self.out) + (self.acc << pad).to_bytes((self.n + pad) // 8, "big")
+
+
+_FLUSH = 4096
 
 
 def _fail(reason: str, path: str) -> ExiError:
@@ -74,6 +89,7 @@ class Encoder:
                 prepared.append(dt)
         self.datatypes = tuple(prepared)
         self.roots = {name: (code, kind, target) for code, (name, kind, target) in enumerate(roots)}
+        self.linear = tuple(T.linear_plan(g) for g in grammars)
         self.root_bits = max(1, len(roots).bit_length())
 
     def encode(self, doc: dict[str, Any]) -> bytes:
@@ -92,66 +108,131 @@ class Encoder:
             self._simple_element(w, target, value, name)
         return w.to_bytes()
 
+    def _linear(self, w: _Writer, plan: tuple[tuple[str, int], ...], d: dict[str, Any]) -> bool:
+        """Fast path for a fixed sequence of n-bit or integer simple elements (each:
+        code 0, CH 0, value, EE 0; then EE 0). False, with nothing written, if the
+        document does not fit it: the general path then encodes or reports it."""
+        if len(d) != len(plan):
+            return False
+        acc, n = w.acc, w.n
+        for pname, dti in plan:
+            value = d.get(pname)
+            dt = self.datatypes[dti]
+            if type(value) is not int:
+                break
+            if dt[0] == T.DT_NBIT and dt[2] <= value <= dt[3]:
+                acc = (acc << (dt[1] + 3)) | ((value - dt[2]) << 1)
+                n += dt[1] + 3
+            elif dt[0] == T.DT_INT and (dt[1] is None or value >= dt[1]) and (
+                dt[2] is None or value <= dt[2]
+            ):
+                negative = value < 0
+                magnitude = -value - 1 if negative else value
+                acc = (acc << 3) | negative  # code 0, CH 0, sign
+                n += 3
+                while magnitude >= 0x80:
+                    acc = (acc << 8) | 0x80 | (magnitude & 0x7F)
+                    magnitude >>= 7
+                    n += 8
+                acc = (acc << 9) | (magnitude << 1)  # last octet, EE 0
+                n += 9
+            else:
+                break
+        else:
+            w.acc = acc << 1  # EE
+            w.n = n + 1
+            return True
+        return False
+
     def _complex(self, w: _Writer, gi: int, d: Any, path: str) -> None:
         if not isinstance(d, dict):
             raise _fail(f"expected an object, got {type(d).__name__}", path)
-        states = self.grammars[gi][1]
+        plan = self.linear[gi]
+        if plan is not None and self._linear(w, plan, d):
+            return
+        name, states, abstract = self.grammars[gi]
+        if abstract:
+            raise _fail(f"{name} is abstract: use a member of its substitution group", path)
+        datatypes = self.datatypes
         n = 0
-        state = states[0]
         done: list[str] = []
         index: dict[str, int] = {}
         while True:
-            nbits, prods = state[0], state[1]
+            nbits, prods, _bits2, _ee2 = states[n]
             for code, (kind, pname, target, step, many) in enumerate(prods):
                 if kind == T.EE:
                     if len(done) != len(d):
-                        extra = next(k for k in d if k not in done)
-                        if extra in index:
-                            reason = f"too many {extra!r} items: the schema allows {index[extra]}"
-                        else:
-                            reason = f"unexpected or out-of-place element {extra!r}"
-                        raise _fail(reason, path)
+                        raise _fail(self._extra_reason(d, done, index), path)
                     w.bits(nbits, code)
                     return
                 value = d.get(pname, _MISSING)
                 if value is _MISSING:
                     continue
-                sub = path + "/" + pname
+                sub = pname
                 if many:
                     if not isinstance(value, list):
-                        raise _fail("expected a list (this element may repeat)", sub)
+                        raise _fail("expected a list (this element may repeat)", f"{path}/{sub}")
                     i = index.get(pname, 0)
                     if i >= len(value):
                         continue
                     index[pname] = i + 1
                     if i + 1 == len(value):
                         done.append(pname)
-                    sub = f"{sub}[{i}]"
+                    sub = f"{pname}[{i}]"
                     value = value[i]
-                elif pname in done:
-                    continue
                 else:
                     done.append(pname)
-                w.bits(nbits, code)
-                if kind == T.SE_COMPLEX:
-                    self._complex(w, target, value, sub)
-                elif kind == T.SE_SIMPLE:
-                    self._simple_element(w, target, value, sub)
+                if kind == T.SE_SIMPLE:
+                    dt = datatypes[target]
+                    if dt[0] == T.DT_NBIT and type(value) is int and dt[2] <= value <= dt[3]:
+                        # Fast path: event code, CH (0), value, EE (0) as one field.
+                        width = nbits + dt[1] + 2
+                        w.acc = (w.acc << width) | ((((code << 1) << dt[1]) | (value - dt[2])) << 1)
+                        w.n += width
+                    elif dt[0] == T.DT_BOOL and type(value) is bool:
+                        w.acc = (w.acc << (nbits + 3)) | (code << 3) | (2 if value else 0)
+                        w.n += nbits + 3
+                    else:
+                        w.bits(nbits, code)
+                        self._simple_element(w, target, value, f"{path}/{sub}")
+                elif kind == T.SE_COMPLEX:
+                    w.bits(nbits, code)
+                    self._complex(w, target, value, f"{path}/{sub}")
                 elif kind == T.AT or kind == T.CH:
-                    self._value(w, self.datatypes[target], value, sub)
+                    w.bits(nbits, code)
+                    self._value(w, datatypes[target], value, f"{path}/{sub}")
                 else:
-                    raise _fail(f"{T.KIND_NAMES[kind]} content cannot be encoded", sub)
+                    raise _fail(f"{T.KIND_NAMES[kind]} content cannot be encoded", f"{path}/{sub}")
                 n += step
-                state = states[n]
                 break
             else:
                 expected = [p[1] for p in prods if p[0] != T.EE]
                 missing = [k for k in expected if k not in d or k in done]
                 raise _fail(f"missing required element, expected one of {missing}", path)
 
+    @staticmethod
+    def _extra_reason(d: dict[str, Any], done: list[str], index: dict[str, int]) -> str:
+        extra = next(k for k in d if k not in done)
+        if extra in index:
+            return f"too many {extra!r} items: the schema allows {index[extra]}"
+        return f"unexpected or out-of-place element {extra!r}"
+
     def _simple_element(self, w: _Writer, dti: int, value: Any, path: str) -> None:
+        dt = self.datatypes[dti]
+        if dt[0] == T.DT_INT and type(value) is int:
+            lo, hi = dt[1], dt[2]
+            if (lo is None or value >= lo) and (hi is None or value <= hi):
+                # CH (0) and the sign bit as one field, the magnitude, EE (0).
+                if value < 0:
+                    w.bits(2, 1)
+                    w.uint(-value - 1)
+                else:
+                    w.bits(2, 0)
+                    w.uint(value)
+                w.bits(1, 0)
+                return
         w.bits(1, 0)  # CH, first level (also for an empty string)
-        self._value(w, self.datatypes[dti], value, path)
+        self._value(w, dt, value, path)
         w.bits(1, 0)  # EE
 
     def _value(self, w: _Writer, dt: T.Datatype, v: Any, path: str) -> None:

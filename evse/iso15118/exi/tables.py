@@ -41,8 +41,28 @@ DT_B64 = 7  # (DT_B64, min_len, max_len|None): base64Binary, JSON standard base6
 
 Production = tuple[int, str, int, int, bool]
 State = tuple[int, tuple[Production, ...], int, int]
-Grammar = tuple[str, tuple[State, ...]]
+Grammar = tuple[str, tuple[State, ...], bool]  # (type name, states, abstract)
 Datatype = tuple[Any, ...]
 Root = tuple[str, int, int]  # (element name, SE_COMPLEX|SE_SIMPLE, target)
 
 KIND_NAMES = ("EE", "SE", "SE", "AT", "CH", "SE(*)", "CH(mixed)")
+
+
+def linear_plan(grammar: Grammar) -> tuple[tuple[str, int], ...] | None:
+    """For a grammar that is a fixed sequence of required simple elements (like
+    RationalNumberType: Exponent, Value), the (name, datatype) of each in order, else
+    None. Such a type has exactly one encoding shape: each state a 1-bit code 0."""
+    _name, states, abstract = grammar
+    if abstract or not states:
+        return None
+    plan: list[tuple[str, int]] = []
+    for n, (nbits, prods, _bits2, _ee2) in enumerate(states):
+        if nbits != 1 or len(prods) != 1:
+            return None
+        kind, name, target, step, many = prods[0]
+        if n == len(states) - 1:
+            return tuple(plan) if kind == EE else None
+        if kind != SE_SIMPLE or step != 1 or many:
+            return None
+        plan.append((name, target))
+    return None

@@ -65,6 +65,7 @@ def test_e04_csms_away_for_an_hour_everything_delivered_once_in_order(tmp_path: 
             station.notify(PowerPathClosed(1))
             station.notify(EnergyTransfer(1, True))
             await first.wait_until(lambda: len(first.of("TransactionEvent")) == 1)
+            await eventually(lambda: len(station.queue) == 0)  # acked before it goes
 
             await first.stop()  # the CSMS goes away
             await eventually(lambda: not station.connected.is_set(), 5)

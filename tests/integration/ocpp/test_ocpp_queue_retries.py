@@ -48,12 +48,23 @@ def test_e13_transaction_event_retried_with_growing_interval_then_dropped(tmp_pa
                 await eventually(lambda: len(seen) == 1)
                 station.tx.trigger_updates(1)  # queued behind the failing Started
                 t0 = seen[0][0]
+
+                def attempts() -> int:
+                    rows = [
+                        m
+                        for m in station.store.queue_all()
+                        if m.payload.get("eventType") == "Started"
+                    ]
+                    return rows[0].attempts if rows else -1
+
+                await eventually(lambda: attempts() == 1)  # now waiting 1 x interval
                 await clock.advance(9.5)
                 assert len(seen) == 1  # not before 1 x interval
                 await clock.advance(1.0)
                 await eventually(lambda: len(seen) == 2)
+                await eventually(lambda: attempts() == 2)  # now waiting 2 x interval
                 await clock.advance(19.0)
-                assert len(seen) == 2  # second wait is 2 x interval
+                assert len(seen) == 2
                 await clock.advance(1.5)
                 await eventually(lambda: len(seen) == 4)  # third attempt fails, dropped
             finally:
@@ -79,7 +90,8 @@ def test_queue_all_messages_persists_normal_messages_across_restart(tmp_path: Pa
             else:
                 await asyncio.sleep(0.1)
                 station.remote.set_status(1, 1, "Occupied")  # offline: persisted
-                assert station.store.queue_len() == 1
+                queued = [m.action for m in station.store.queue_all()]
+                assert queued.count("StatusNotification") == 1
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -134,3 +146,37 @@ def test_e_continuity_resume_within_timeout_else_power_loss(tmp_path: Path) -> N
     lost = asyncio.run(scenario(0, 30))
     assert lost[1]["eventType"] == "Ended"
     assert lost[1]["transactionInfo"]["stoppedReason"] == "PowerLoss"
+
+
+def test_e03_remote_start_without_ev_times_out(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = SimClock()
+        async with ScriptedCsms(passwords={"CS001": PASSWORD}) as csms:
+            cfg = config(
+                csms.port,
+                variables={"TxCtrlr.TxStartPoint": "Authorized", "TxCtrlr.EVConnectionTimeOut": 45},
+            )
+            side = StationSide()
+            station = OcppStation(cfg, tmp_path / "evse.db", side, clock=clock)
+            task = asyncio.create_task(station.run())
+            try:
+                await asyncio.wait_for(station.connected.wait(), 10)
+                await csms.call(
+                    "RequestStartTransaction",
+                    {"idToken": {"idToken": "R", "type": "Central"}, "remoteStartId": 9},
+                )
+                await csms.wait_until(lambda: len(csms.of("TransactionEvent")) == 1)
+                await eventually(lambda: len(station.queue) == 0)  # acked before time moves
+                await clock.advance(44)
+                assert len(csms.of("TransactionEvent")) == 1
+                await clock.advance(2)
+                await csms.wait_until(lambda: len(csms.of("TransactionEvent")) == 2)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            ended = csms.of("TransactionEvent")[1]
+            assert ended["triggerReason"] == "EVConnectTimeout"
+            assert ended["transactionInfo"]["stoppedReason"] == "Timeout"
+            assert side.allowed[1] is False
+
+    asyncio.run(scenario())

@@ -110,6 +110,7 @@ def test_g03_change_availability_and_status(tmp_path: Path) -> None:
             lambda: r.csms.of("StatusNotification")[-1]["connectorStatus"] == "Unavailable"
         )
         assert r.side.availability == [(1, False)]
+        assert r.station.store.get_meta("inoperative") == "1"
         res = await r.csms.call("RequestStartTransaction", {"idToken": TAG, "remoteStartId": 1})
         assert res == {"status": "Rejected"}
         r.station.notify(ConnectorStatus(1, 1, "Available"))  # still reported Unavailable
@@ -135,3 +136,24 @@ def test_201_connection_gets_201_valid_transaction_events(tmp_path: Path) -> Non
         assert r.station.version == OcppVersion.V201
 
     run(tmp_path, body, csms_kwargs={"versions": ("ocpp2.0.1",)})
+
+
+def test_g03_inoperative_with_a_transaction_is_scheduled_until_it_ends(tmp_path: Path) -> None:
+    async def body(r: Running) -> None:
+        from evse.ocpp.interfaces import EvUnplugged
+
+        r.station.notify(EvPlugged(1))
+        await r.station.present_id_token(1, TAG)
+        r.station.notify(PowerPathClosed(1))
+        await r.csms.wait_until(lambda: bool(tx_events(r)))
+        res = await r.csms.call("ChangeAvailability", {"operationalStatus": "Inoperative"})
+        assert res == {"status": "Scheduled"}
+        await asyncio.sleep(0.05)
+        assert r.side.availability == [] and r.side.allowed[1] is True
+        r.station.notify(EvUnplugged(1))
+        await r.csms.wait_until(
+            lambda: r.csms.of("StatusNotification")[-1]["connectorStatus"] == "Unavailable"
+        )
+        assert r.side.availability == [(1, False)]
+
+    run(tmp_path, body)

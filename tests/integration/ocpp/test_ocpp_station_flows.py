@@ -19,6 +19,8 @@ def test_b01_boot_then_status_notifications_and_no_bad_frames(tmp_path: Path) ->
             assert boot["reason"] == "PowerUp"
             assert boot["chargingStation"] == {"model": "evse-v2g", "vendorName": "evse-stack"}
             assert csms.of("StatusNotification")[0]["connectorStatus"] == "Available"
+            await csms.wait_until(lambda: bool(csms.of("SecurityEventNotification")))
+            assert csms.of("SecurityEventNotification")[0]["type"] == "StartupOfTheDevice"
             assert csms.received[0].version == "ocpp2.1"
             assert csms.errors_sent == []
 
@@ -54,5 +56,36 @@ def test_e01_transaction_started_updated_ended(tmp_path: Path) -> None:
             assert csms.of("Authorize") == [{"idToken": {"idToken": "TAG1", "type": "ISO14443"}}]
             assert side.allowed[1] is False
             assert csms.errors_sent == []
+
+    asyncio.run(scenario())
+
+
+def test_b12_on_idle_reset_waits_for_the_transaction(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_station(tmp_path) as r:
+            csms, station, side = r.csms, r.station, r.side
+            station.notify(EvPlugged(1))
+            await station.present_id_token(1, {"idToken": "TAG1", "type": "ISO14443"})
+            station.notify(PowerPathClosed(1))
+            await csms.wait_until(lambda: bool(csms.of("TransactionEvent")))
+            assert await csms.call("Reset", {"type": "OnIdle"}) == {"status": "Scheduled"}
+            await asyncio.sleep(0.05)
+            assert side.resets == []
+            station.notify(EvUnplugged(1))
+            await csms.wait_until(lambda: len(csms.of("TransactionEvent")) == 2)
+            await asyncio.sleep(0.05)
+            assert side.resets == [False]
+            assert csms.of("TransactionEvent")[1]["transactionInfo"]["stoppedReason"] == (
+                "EVDisconnected"
+            )
+
+    asyncio.run(scenario())
+
+
+def test_g02_heartbeat_at_the_interval_from_the_boot_response(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        boot = {"currentTime": "2026-01-01T00:00:00Z", "interval": 1, "status": "Accepted"}
+        async with running_station(tmp_path, {"responses": {"BootNotification": boot}}) as r:
+            await r.csms.wait_until(lambda: len(r.csms.of("Heartbeat")) >= 2, 5)
 
     asyncio.run(scenario())

@@ -8,6 +8,7 @@ ends. Values are drawn inside each datatype's facets.
 from __future__ import annotations
 
 import base64
+import functools
 import importlib
 from types import ModuleType
 from typing import Any
@@ -44,8 +45,11 @@ class _Gen:
         self.datatypes: tuple[T.Datatype, ...] = module.DATATYPES
         self.ok: set[int] = set()
         while True:
-            self.exits = [_to_ee(states, self.ok) for _name, states in self.grammars]
-            ok = {g for g, exits in enumerate(self.exits) if exits[0] is not None}
+            self.exits = [_to_ee(states, self.ok) for _name, states, _abs in self.grammars]
+            ok = {
+                g for g, exits in enumerate(self.exits)
+                if exits[0] is not None and not self.grammars[g][2]
+            }
             if ok == self.ok:
                 break
             self.ok = ok
@@ -64,7 +68,12 @@ class _Gen:
             return draw(st.sampled_from(dt[2]))
         hi = min(dt[2] if dt[2] is not None else 24, max(dt[1], 24))
         if kind == T.DT_STR:
-            chars = st.characters(blacklist_categories=("Cs",))
+            if dt[3] is not None:  # xs:ID and the like: an NCName
+                return draw(st.from_regex(r"[A-Za-z_][A-Za-z0-9_.\-]{0,15}", fullmatch=True))
+            # Characters XML 1.0 allows (documents are XML infosets; the Java peer
+            # goes through XML), without whitespace, which some types collapse.
+            chars = st.characters(min_codepoint=0x21, max_codepoint=0xFFFD,
+                                  blacklist_categories=("Cs", "Zs", "Zl", "Zp"))
             return draw(st.text(chars, min_size=dt[1], max_size=hi))
         raw = draw(st.binary(min_size=dt[1], max_size=hi))
         return raw.hex().upper() if kind == T.DT_HEX else base64.b64encode(raw).decode()
@@ -101,11 +110,20 @@ class _Gen:
         raise AssertionError("walk did not end")
 
 
-@st.composite
-def documents(draw: st.DrawFn, short: str) -> dict[str, Any]:
+@functools.cache
+def _generator(short: str) -> tuple[_Gen, ModuleType]:
+    """Built once per namespace: the fixed point over all grammars is not cheap."""
     module = importlib.import_module(f"evse.iso15118.exi._generated.{short}")
-    gen = _Gen(module)
+    return _Gen(module), module
+
+
+@st.composite
+def documents(draw: st.DrawFn, short: str, messages_only: bool = False) -> dict[str, Any]:
+    """A document of namespace `short`; with messages_only, only *Req / *Res roots."""
+    gen, module = _generator(short)
     roots = [r for r in module.ROOTS if r[1] == T.SE_SIMPLE or r[2] in gen.ok]
+    if messages_only:
+        roots = [r for r in roots if r[0].endswith(("Req", "Res"))]
     name, kind, target = draw(st.sampled_from(roots))
     if kind == T.SE_COMPLEX:
         return {name: gen.complex(draw, target, 0)}

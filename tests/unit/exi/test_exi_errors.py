@@ -191,3 +191,39 @@ def test_encoder_rejects_unknown_message(codecs: dict[str, Codec]) -> None:
         codecs["dc"].encode({"AC_ChargeLoopReq": {}})
     with pytest.raises(ExiError, match="exactly one key"):
         codecs["dc"].encode({})
+
+
+def test_encoder_checks_the_id_lexical_space(codecs: dict[str, Codec]) -> None:
+    """xs:ID values are NCNames: a space or a leading digit is rejected, with the path."""
+    doc = {"SignedMeteringData": {"Id": "1 bad", "SessionID": "00" * 8, "MeterInfo": {
+        "MeterID": "m", "ChargedEnergyReadingWh": 1}, "Scheduled_SMDTControlMode": {
+        "SelectedScheduleTupleID": 1}}}
+    with pytest.raises(ExiError, match="pattern") as err:
+        codecs["common"].encode(doc)
+    assert err.value.path == "SignedMeteringData/Id"
+    doc["SignedMeteringData"]["Id"] = "id_1"
+    assert codecs["common"].decode(codecs["common"].encode(doc)) == doc
+
+
+def test_oversized_stream_is_refused_before_decoding(codecs: dict[str, Codec]) -> None:
+    from evse.iso15118.exi.decoder import MAX_STREAM_BYTES
+
+    with pytest.raises(ExiError, match="limit") as err:
+        codecs["dc"].decode(b"\x80" + bytes(MAX_STREAM_BYTES))
+    assert err.value.bit_offset == 0
+
+
+def test_longest_accepted_hostile_stream_fails_fast(codecs: dict[str, Codec]) -> None:
+    """A 64 KiB stream of string characters is read to its end and refused as truncated;
+    no quadratic blow-up: this runs in well under a second (not asserted as a time)."""
+    codec = codecs["common"]
+    good = codec.encode({"SessionSetupReq": {"Header": {"SessionID": "00" * 8, "TimeStamp": 1},
+                                             "EVCCID": "A"}})
+    bits = bin(int.from_bytes(good, "big"))[2:].zfill(len(good) * 8)
+    at = bits.rindex(format(3, "08b") + format(ord("A"), "08b"))
+    # Declare a 255-character EVCCID (its maxLength) and fill the stream with 'A's.
+    body = bits[:at] + "".join(format(b, "08b") for b in (0x81, 0x02)) + "01000001" * 60000
+    body += "0" * (-len(body) % 8)
+    data = int(body, 2).to_bytes(len(body) // 8, "big")
+    with pytest.raises(ExiError):
+        codec.decode(data)

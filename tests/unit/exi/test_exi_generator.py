@@ -29,7 +29,7 @@ def _tables(tmp_path: Path, body: str) -> Tables:
 
 
 def _grammar(tables: Tables, name: str) -> tuple[T.State, ...]:
-    return next(states for gname, states in tables.grammars if gname == name)
+    return next(states for gname, states, _abstract in tables.grammars if gname == name)
 
 
 def test_bits_for_counts() -> None:

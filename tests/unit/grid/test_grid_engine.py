@@ -241,15 +241,17 @@ def test_no_measurement_blocks_start_but_not_a_running_unit() -> None:
     assert eng.step(0.02, None, 5000.0, 0.0).setpoint_w == 5000.0
 
 
-grid_values = st.tuples(st.floats(0.0, 200.0), st.floats(40.0, 70.0))
+grid_values = st.tuples(
+    st.one_of(st.floats(0.0, 200.0), st.floats(0.0, 1e12)),
+    st.one_of(st.floats(40.0, 70.0), st.floats(-1e12, 1e12)),
+)
+any_power = st.one_of(st.floats(-1e6, 1e6), st.floats(allow_nan=True, allow_infinity=True))
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     st.sampled_from(["vde-ar-n-4105", "en50549-1", "ieee1547-cat1", "ieee1547-cat3"]),
-    st.lists(
-        st.tuples(grid_values, st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)), min_size=1, max_size=60
-    ),
+    st.lists(st.tuples(grid_values, any_power, any_power), min_size=1, max_size=60),
 )
 def test_outputs_always_in_range_and_finite(
     preset: str, steps: list[tuple[tuple[float, float], float, float]]
@@ -270,3 +272,87 @@ def test_outputs_always_in_range_and_finite(
         assert abs(d.reactive_var) <= RATING.max_var + 1e-6
         if not d.contactor_allowed:
             assert d.setpoint_w == 0.0 and d.reactive_var == 0.0
+
+
+def test_gradient_directive_ramps_the_request() -> None:
+    eng = engine(None)
+    eng.set_directives(
+        [
+            {
+                "id": "g",
+                "controlType": "Gradients",
+                "isDefault": True,
+                "gradient": {"priority": 0, "gradient": 10.0, "softGradient": 0.0},
+            }
+        ],
+        0.0,
+    )
+    run(eng, 0.0, 1.0, 0.01, nominal, requested_w=0.0)
+    out = run(eng, 1.0, 3.0, 0.01, nominal, requested_w=5500.0)
+    # full scale 11 kW in 10 s: 1100 W/s; from the last sample at the old request (0.99 s)
+    # to the last one here (2.99 s) is 2 s: 2200 W
+    assert out[-1][1].setpoint_w == pytest.approx(1100.0 * 2.0, abs=1.0)
+    assert out[0][1].setpoint_w == pytest.approx(11.0, abs=0.1)  # one 10 ms step
+
+
+def test_freq_watt_directive_sets_the_target_der_sign() -> None:
+    eng = engine("vde-ar-n-4105", IMMEDIATE)
+    eng.set_directives(
+        [
+            {
+                "id": "fw",
+                "controlType": "FreqWatt",
+                "isDefault": True,
+                "curve": {
+                    "priority": 0,
+                    "yUnit": "PctMaxW",
+                    "curveData": [
+                        {"x": 49.8, "y": 100},
+                        {"x": 50.0, "y": 0},
+                        {"x": 50.2, "y": -100},
+                    ],
+                },
+            }
+        ],
+        0.0,
+    )
+    out = run(eng, 0.0, 1.0, 0.01, lambda t: (100.0, 49.9), requested_w=3000.0)
+    # 49.9 Hz: +50 % injection of the 10 kW discharge rating; the droop stays out of it
+    assert out[-1][1].setpoint_w == pytest.approx(-5000.0)
+    alarms = [(a.control_type, a.grid_event_fault) for _, d in out for a in d.alarms]
+    assert alarms == [("FreqWatt", "UnderFrequency")]
+
+
+def test_volt_watt_hysteresis_holds_the_limit_after_recovery() -> None:
+    eng = engine("ieee1547-cat2", IMMEDIATE)
+    eng.set_directives(
+        [
+            {
+                "id": "vw",
+                "controlType": "VoltWatt",
+                "isDefault": True,
+                "curve": {
+                    "priority": 0,
+                    "yUnit": "PctMaxW",
+                    "responseTime": 0.0,
+                    "curveData": [{"x": 106, "y": 100}, {"x": 110, "y": 0}],
+                    "hysteresis": {
+                        "hysteresisLow": 90.0,
+                        "hysteresisHigh": 105.0,
+                        "hysteresisDelay": 5.0,
+                        "hysteresisGradient": 10.0,
+                    },
+                },
+            }
+        ],
+        0.0,
+    )
+
+    def grid(t: float) -> tuple[float, float]:
+        return (108.0 if 1.0 <= t < 2.0 else 100.0), 60.0
+
+    out = dict(run(eng, 0.0, 15.0, 0.1, grid, -10000.0, nominal_v=120.0))
+    assert out[1.5].setpoint_w == pytest.approx(-5000.0)  # 50 % at 108 %
+    assert out[6.5].setpoint_w == pytest.approx(-5000.0)  # held for 5 s after recovery
+    assert out[9.0].setpoint_w == pytest.approx(-7000.0)  # 7.0 s: +10 %/s for 2 s
+    assert out[14.0].setpoint_w == pytest.approx(-10000.0)

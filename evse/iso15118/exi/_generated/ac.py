@@ -18,18 +18,19 @@ DATATYPES: tuple[Datatype, ...] = (
     (3, -32768, 32767),  # 1
     (6, 8, 8),  # 2
     (2, 0, 18446744073709551615),  # 3
-    (5, 0, None, None),  # 4
-    (3, None, None),  # 5
-    (7, 0, None),  # 6
-    (1, 7, 0, 100),  # 7
-    (2, 0, 4294967295),  # 8
-    (0,),  # 9
-    (4, 6, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')),  # 10
-    (2, 0, 65535),  # 11
-    (4, 3, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')),  # 12
-    (5, 0, 32, None),  # 13
-    (7, 0, 64),  # 14
-    (2, 1, 4294967295),  # 15
+    (5, 0, None, '[^\\W\\d][\\w.\\-]*'),  # 4
+    (5, 0, None, None),  # 5
+    (3, None, None),  # 6
+    (7, 0, None),  # 7
+    (1, 7, 0, 100),  # 8
+    (2, 0, 4294967295),  # 9
+    (0,),  # 10
+    (4, 6, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')),  # 11
+    (2, 0, 65535),  # 12
+    (4, 3, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')),  # 13
+    (5, 0, 32, None),  # 14
+    (7, 0, 64),  # 15
+    (2, 1, 4294967295),  # 16
 )
 
 GRAMMARS: tuple[Grammar, ...] = (
@@ -51,6 +52,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 1
         'RationalNumberType',
@@ -62,6 +64,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 2
         'AC_CPDResEnergyTransferModeType',
@@ -93,6 +96,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 3
         'AC_ChargeLoopReqType',
@@ -100,14 +104,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 4, 1, False),), 3, 0),
             # 1: SE(DisplayParameters)->+1, SE(MeterInfoRequested)->+2
-            (2, ((1, 'DisplayParameters', 24, 1, False), (2, 'MeterInfoRequested', 9, 2, False)), 2, 0),
+            (2, ((1, 'DisplayParameters', 24, 1, False), (2, 'MeterInfoRequested', 10, 2, False)), 2, 0),
             # 2: SE(MeterInfoRequested)->+1
-            (1, ((2, 'MeterInfoRequested', 9, 1, False),), 2, 0),
+            (1, ((2, 'MeterInfoRequested', 10, 1, False),), 2, 0),
             # 3: SE(BPT_Dynamic_AC_CLReqControlMode)->+1, SE(BPT_Scheduled_AC_CLReqControlMode)->+2, SE(CLReqControlMode)->+3, SE(Dynamic_AC_CLReqControlMode)->+4, SE(Scheduled_AC_CLReqControlMode)->+5
             (3, ((1, 'BPT_Dynamic_AC_CLReqControlMode', 25, 1, False), (1, 'BPT_Scheduled_AC_CLReqControlMode', 26, 2, False), (1, 'CLReqControlMode', 27, 3, False), (1, 'Dynamic_AC_CLReqControlMode', 28, 4, False), (1, 'Scheduled_AC_CLReqControlMode', 29, 5, False)), 2, 0),
             # 4..8: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
+        False,
     ),
     (  # 4
         'MessageHeaderType',
@@ -121,6 +126,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 5
         'SignatureType',
@@ -128,7 +134,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'SignedInfo', 6, 2, False)), 3, 0),
             # 1: SE(SignedInfo)->+1
-            (1, ((1, 'SignedInfo', 6, 1, False),), 2, 0),
+            (1, ((1, 'SignedInfo', 6, 1, False),), 3, 0),
             # 2: SE(SignatureValue)->+1
             (1, ((1, 'SignatureValue', 13, 1, False),), 2, 0),
             # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
@@ -138,6 +144,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 23, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 6
         'SignedInfoType',
@@ -145,7 +152,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'CanonicalizationMethod', 7, 2, False)), 3, 0),
             # 1: SE(CanonicalizationMethod)->+1
-            (1, ((1, 'CanonicalizationMethod', 7, 1, False),), 2, 0),
+            (1, ((1, 'CanonicalizationMethod', 7, 1, False),), 3, 0),
             # 2: SE(SignatureMethod)->+1
             (1, ((1, 'SignatureMethod', 8, 1, False),), 2, 0),
             # 3: SE(Reference*)->+1
@@ -155,49 +162,53 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 9, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 7
         'CanonicalizationMethodType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 8
         'SignatureMethodType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'HMACOutputLength', 5, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'HMACOutputLength', 6, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 9
         'ReferenceType',
         (
             # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
-            (3, ((3, 'Id', 4, 1, False), (3, 'Type', 4, 2, False), (3, 'URI', 4, 3, False), (1, 'Transforms', 10, 4, False), (1, 'DigestMethod', 12, 5, False)), 3, 0),
+            (3, ((3, 'Id', 4, 1, False), (3, 'Type', 5, 2, False), (3, 'URI', 5, 3, False), (1, 'Transforms', 10, 4, False), (1, 'DigestMethod', 12, 5, False)), 3, 0),
             # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
-            (3, ((3, 'Type', 4, 1, False), (3, 'URI', 4, 2, False), (1, 'Transforms', 10, 3, False), (1, 'DigestMethod', 12, 4, False)), 2, 0),
+            (3, ((3, 'Type', 5, 1, False), (3, 'URI', 5, 2, False), (1, 'Transforms', 10, 3, False), (1, 'DigestMethod', 12, 4, False)), 3, 0),
             # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
-            (2, ((3, 'URI', 4, 1, False), (1, 'Transforms', 10, 2, False), (1, 'DigestMethod', 12, 3, False)), 2, 0),
+            (2, ((3, 'URI', 5, 1, False), (1, 'Transforms', 10, 2, False), (1, 'DigestMethod', 12, 3, False)), 3, 0),
             # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
-            (2, ((1, 'Transforms', 10, 1, False), (1, 'DigestMethod', 12, 2, False)), 2, 0),
+            (2, ((1, 'Transforms', 10, 1, False), (1, 'DigestMethod', 12, 2, False)), 3, 0),
             # 4: SE(DigestMethod)->+1
             (1, ((1, 'DigestMethod', 12, 1, False),), 2, 0),
             # 5: SE(DigestValue)->+1
-            (1, ((2, 'DigestValue', 6, 1, False),), 2, 0),
+            (1, ((2, 'DigestValue', 7, 1, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 10
         'TransformsType',
@@ -209,84 +220,89 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 11, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 11
         'TransformType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 4, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 5, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 4, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 5, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 4, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 5, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 12
         'DigestMethodType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 4, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 13
         'SignatureValueType',
         (
-            # 0: AT(Id)->+1, CH(CONTENT)->+2
-            (2, ((3, 'Id', 4, 1, False), (4, 'CONTENT', 6, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->+1
-            (1, ((4, 'CONTENT', 6, 1, False),), 2, 1),
+            # 0: AT(Id)->+1, CH(value)->+2
+            (2, ((3, 'Id', 4, 1, False), (4, 'value', 7, 2, False)), 3, 1),
+            # 1: CH(value)->+1
+            (1, ((4, 'value', 7, 1, False),), 3, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 14
         'KeyInfoType',
         (
             # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
-            (4, ((3, 'Id', 4, 1, False), (2, 'KeyName', 4, 2, True), (1, 'KeyValue', 15, 3, True), (1, 'RetrievalMethod', 18, 4, True), (1, 'X509Data', 19, 5, True), (1, 'PGPData', 21, 6, True), (1, 'SPKIData', 22, 7, True), (2, 'MgmtData', 4, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
+            (4, ((3, 'Id', 4, 1, False), (2, 'KeyName', 5, 2, True), (1, 'KeyValue', 15, 3, True), (1, 'RetrievalMethod', 18, 4, True), (1, 'X509Data', 19, 5, True), (1, 'PGPData', 21, 6, True), (1, 'SPKIData', 22, 7, True), (2, 'MgmtData', 5, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
             # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
-            (4, ((2, 'KeyName', 4, 1, True), (1, 'KeyValue', 15, 2, True), (1, 'RetrievalMethod', 18, 3, True), (1, 'X509Data', 19, 4, True), (1, 'PGPData', 21, 5, True), (1, 'SPKIData', 22, 6, True), (2, 'MgmtData', 4, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            (4, ((2, 'KeyName', 5, 1, True), (1, 'KeyValue', 15, 2, True), (1, 'RetrievalMethod', 18, 3, True), (1, 'X509Data', 19, 4, True), (1, 'PGPData', 21, 5, True), (1, 'SPKIData', 22, 6, True), (2, 'MgmtData', 5, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 3, 0),
             # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, 9, True), (1, 'KeyValue', 15, 10, True), (1, 'RetrievalMethod', 18, 11, True), (1, 'X509Data', 19, 12, True), (1, 'PGPData', 21, 13, True), (1, 'SPKIData', 22, 14, True), (2, 'MgmtData', 4, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, 9, True), (1, 'KeyValue', 15, 10, True), (1, 'RetrievalMethod', 18, 11, True), (1, 'X509Data', 19, 12, True), (1, 'PGPData', 21, 13, True), (1, 'SPKIData', 22, 14, True), (2, 'MgmtData', 5, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, 8, True), (1, 'KeyValue', 15, 9, True), (1, 'RetrievalMethod', 18, 10, True), (1, 'X509Data', 19, 11, True), (1, 'PGPData', 21, 12, True), (1, 'SPKIData', 22, 13, True), (2, 'MgmtData', 4, 14, True), (5, '*', 0, 15, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, 8, True), (1, 'KeyValue', 15, 9, True), (1, 'RetrievalMethod', 18, 10, True), (1, 'X509Data', 19, 11, True), (1, 'PGPData', 21, 12, True), (1, 'SPKIData', 22, 13, True), (2, 'MgmtData', 5, 14, True), (5, '*', 0, 15, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(KeyName*)->+7, SE(KeyValue*)->+8, SE(RetrievalMethod*)->+9, SE(X509Data*)->+10, SE(PGPData*)->+11, SE(SPKIData*)->+12, SE(MgmtData*)->+13, SE(*)(**)->+14, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, 7, True), (1, 'KeyValue', 15, 8, True), (1, 'RetrievalMethod', 18, 9, True), (1, 'X509Data', 19, 10, True), (1, 'PGPData', 21, 11, True), (1, 'SPKIData', 22, 12, True), (2, 'MgmtData', 4, 13, True), (5, '*', 0, 14, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, 7, True), (1, 'KeyValue', 15, 8, True), (1, 'RetrievalMethod', 18, 9, True), (1, 'X509Data', 19, 10, True), (1, 'PGPData', 21, 11, True), (1, 'SPKIData', 22, 12, True), (2, 'MgmtData', 5, 13, True), (5, '*', 0, 14, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(KeyName*)->+6, SE(KeyValue*)->+7, SE(RetrievalMethod*)->+8, SE(X509Data*)->+9, SE(PGPData*)->+10, SE(SPKIData*)->+11, SE(MgmtData*)->+12, SE(*)(**)->+13, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, 6, True), (1, 'KeyValue', 15, 7, True), (1, 'RetrievalMethod', 18, 8, True), (1, 'X509Data', 19, 9, True), (1, 'PGPData', 21, 10, True), (1, 'SPKIData', 22, 11, True), (2, 'MgmtData', 4, 12, True), (5, '*', 0, 13, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, 6, True), (1, 'KeyValue', 15, 7, True), (1, 'RetrievalMethod', 18, 8, True), (1, 'X509Data', 19, 9, True), (1, 'PGPData', 21, 10, True), (1, 'SPKIData', 22, 11, True), (2, 'MgmtData', 5, 12, True), (5, '*', 0, 13, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 6: SE(KeyName*)->+5, SE(KeyValue*)->+6, SE(RetrievalMethod*)->+7, SE(X509Data*)->+8, SE(PGPData*)->+9, SE(SPKIData*)->+10, SE(MgmtData*)->+11, SE(*)(**)->+12, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, 5, True), (1, 'KeyValue', 15, 6, True), (1, 'RetrievalMethod', 18, 7, True), (1, 'X509Data', 19, 8, True), (1, 'PGPData', 21, 9, True), (1, 'SPKIData', 22, 10, True), (2, 'MgmtData', 4, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, 5, True), (1, 'KeyValue', 15, 6, True), (1, 'RetrievalMethod', 18, 7, True), (1, 'X509Data', 19, 8, True), (1, 'PGPData', 21, 9, True), (1, 'SPKIData', 22, 10, True), (2, 'MgmtData', 5, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 7: SE(KeyName*)->+4, SE(KeyValue*)->+5, SE(RetrievalMethod*)->+6, SE(X509Data*)->+7, SE(PGPData*)->+8, SE(SPKIData*)->+9, SE(MgmtData*)->+10, SE(*)(**)->+11, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, 4, True), (1, 'KeyValue', 15, 5, True), (1, 'RetrievalMethod', 18, 6, True), (1, 'X509Data', 19, 7, True), (1, 'PGPData', 21, 8, True), (1, 'SPKIData', 22, 9, True), (2, 'MgmtData', 4, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, 4, True), (1, 'KeyValue', 15, 5, True), (1, 'RetrievalMethod', 18, 6, True), (1, 'X509Data', 19, 7, True), (1, 'PGPData', 21, 8, True), (1, 'SPKIData', 22, 9, True), (2, 'MgmtData', 5, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 8: SE(KeyName*)->+3, SE(KeyValue*)->+4, SE(RetrievalMethod*)->+5, SE(X509Data*)->+6, SE(PGPData*)->+7, SE(SPKIData*)->+8, SE(MgmtData*)->+9, SE(*)(**)->+10, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, 3, True), (1, 'KeyValue', 15, 4, True), (1, 'RetrievalMethod', 18, 5, True), (1, 'X509Data', 19, 6, True), (1, 'PGPData', 21, 7, True), (1, 'SPKIData', 22, 8, True), (2, 'MgmtData', 4, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, 3, True), (1, 'KeyValue', 15, 4, True), (1, 'RetrievalMethod', 18, 5, True), (1, 'X509Data', 19, 6, True), (1, 'PGPData', 21, 7, True), (1, 'SPKIData', 22, 8, True), (2, 'MgmtData', 5, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 9: SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, 2, True), (1, 'KeyValue', 15, 3, True), (1, 'RetrievalMethod', 18, 4, True), (1, 'X509Data', 19, 5, True), (1, 'PGPData', 21, 6, True), (1, 'SPKIData', 22, 7, True), (2, 'MgmtData', 4, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, 2, True), (1, 'KeyValue', 15, 3, True), (1, 'RetrievalMethod', 18, 4, True), (1, 'X509Data', 19, 5, True), (1, 'PGPData', 21, 6, True), (1, 'SPKIData', 22, 7, True), (2, 'MgmtData', 5, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 10: SE(KeyName*)->-8, SE(KeyValue*)->-7, SE(RetrievalMethod*)->-6, SE(X509Data*)->-5, SE(PGPData*)->-4, SE(SPKIData*)->-3, SE(MgmtData*)->-2, SE(*)(**)->-1, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, -8, True), (1, 'KeyValue', 15, -7, True), (1, 'RetrievalMethod', 18, -6, True), (1, 'X509Data', 19, -5, True), (1, 'PGPData', 21, -4, True), (1, 'SPKIData', 22, -3, True), (2, 'MgmtData', 4, -2, True), (5, '*', 0, -1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (4, ((2, 'KeyName', 5, -8, True), (1, 'KeyValue', 15, -7, True), (1, 'RetrievalMethod', 18, -6, True), (1, 'X509Data', 19, -5, True), (1, 'PGPData', 21, -4, True), (1, 'SPKIData', 22, -3, True), (2, 'MgmtData', 5, -2, True), (5, '*', 0, -1, True), (6, '#text', 0, 0, False)), 2, 0),
             # 11: SE(KeyName*)->+0, SE(KeyValue*)->+1, SE(RetrievalMethod*)->+2, SE(X509Data*)->+3, SE(PGPData*)->+4, SE(SPKIData*)->+5, SE(MgmtData*)->+6, SE(*)(**)->+7, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, 0, True), (1, 'KeyValue', 15, 1, True), (1, 'RetrievalMethod', 18, 2, True), (1, 'X509Data', 19, 3, True), (1, 'PGPData', 21, 4, True), (1, 'SPKIData', 22, 5, True), (2, 'MgmtData', 4, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, 0, True), (1, 'KeyValue', 15, 1, True), (1, 'RetrievalMethod', 18, 2, True), (1, 'X509Data', 19, 3, True), (1, 'PGPData', 21, 4, True), (1, 'SPKIData', 22, 5, True), (2, 'MgmtData', 5, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 12: SE(KeyName*)->-1, SE(KeyValue*)->+0, SE(RetrievalMethod*)->+1, SE(X509Data*)->+2, SE(PGPData*)->+3, SE(SPKIData*)->+4, SE(MgmtData*)->+5, SE(*)(**)->+6, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, -1, True), (1, 'KeyValue', 15, 0, True), (1, 'RetrievalMethod', 18, 1, True), (1, 'X509Data', 19, 2, True), (1, 'PGPData', 21, 3, True), (1, 'SPKIData', 22, 4, True), (2, 'MgmtData', 4, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, -1, True), (1, 'KeyValue', 15, 0, True), (1, 'RetrievalMethod', 18, 1, True), (1, 'X509Data', 19, 2, True), (1, 'PGPData', 21, 3, True), (1, 'SPKIData', 22, 4, True), (2, 'MgmtData', 5, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 13: SE(KeyName*)->-2, SE(KeyValue*)->-1, SE(RetrievalMethod*)->+0, SE(X509Data*)->+1, SE(PGPData*)->+2, SE(SPKIData*)->+3, SE(MgmtData*)->+4, SE(*)(**)->+5, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, -2, True), (1, 'KeyValue', 15, -1, True), (1, 'RetrievalMethod', 18, 0, True), (1, 'X509Data', 19, 1, True), (1, 'PGPData', 21, 2, True), (1, 'SPKIData', 22, 3, True), (2, 'MgmtData', 4, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, -2, True), (1, 'KeyValue', 15, -1, True), (1, 'RetrievalMethod', 18, 0, True), (1, 'X509Data', 19, 1, True), (1, 'PGPData', 21, 2, True), (1, 'SPKIData', 22, 3, True), (2, 'MgmtData', 5, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 14: SE(KeyName*)->-3, SE(KeyValue*)->-2, SE(RetrievalMethod*)->-1, SE(X509Data*)->+0, SE(PGPData*)->+1, SE(SPKIData*)->+2, SE(MgmtData*)->+3, SE(*)(**)->+4, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, -3, True), (1, 'KeyValue', 15, -2, True), (1, 'RetrievalMethod', 18, -1, True), (1, 'X509Data', 19, 0, True), (1, 'PGPData', 21, 1, True), (1, 'SPKIData', 22, 2, True), (2, 'MgmtData', 4, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, -3, True), (1, 'KeyValue', 15, -2, True), (1, 'RetrievalMethod', 18, -1, True), (1, 'X509Data', 19, 0, True), (1, 'PGPData', 21, 1, True), (1, 'SPKIData', 22, 2, True), (2, 'MgmtData', 5, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 15: SE(KeyName*)->-4, SE(KeyValue*)->-3, SE(RetrievalMethod*)->-2, SE(X509Data*)->-1, SE(PGPData*)->+0, SE(SPKIData*)->+1, SE(MgmtData*)->+2, SE(*)(**)->+3, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, -4, True), (1, 'KeyValue', 15, -3, True), (1, 'RetrievalMethod', 18, -2, True), (1, 'X509Data', 19, -1, True), (1, 'PGPData', 21, 0, True), (1, 'SPKIData', 22, 1, True), (2, 'MgmtData', 4, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, -4, True), (1, 'KeyValue', 15, -3, True), (1, 'RetrievalMethod', 18, -2, True), (1, 'X509Data', 19, -1, True), (1, 'PGPData', 21, 0, True), (1, 'SPKIData', 22, 1, True), (2, 'MgmtData', 5, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 16: SE(KeyName*)->-5, SE(KeyValue*)->-4, SE(RetrievalMethod*)->-3, SE(X509Data*)->-2, SE(PGPData*)->-1, SE(SPKIData*)->+0, SE(MgmtData*)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, -5, True), (1, 'KeyValue', 15, -4, True), (1, 'RetrievalMethod', 18, -3, True), (1, 'X509Data', 19, -2, True), (1, 'PGPData', 21, -1, True), (1, 'SPKIData', 22, 0, True), (2, 'MgmtData', 4, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, -5, True), (1, 'KeyValue', 15, -4, True), (1, 'RetrievalMethod', 18, -3, True), (1, 'X509Data', 19, -2, True), (1, 'PGPData', 21, -1, True), (1, 'SPKIData', 22, 0, True), (2, 'MgmtData', 5, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 17: SE(KeyName*)->-6, SE(KeyValue*)->-5, SE(RetrievalMethod*)->-4, SE(X509Data*)->-3, SE(PGPData*)->-2, SE(SPKIData*)->-1, SE(MgmtData*)->+0, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, -6, True), (1, 'KeyValue', 15, -5, True), (1, 'RetrievalMethod', 18, -4, True), (1, 'X509Data', 19, -3, True), (1, 'PGPData', 21, -2, True), (1, 'SPKIData', 22, -1, True), (2, 'MgmtData', 4, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, -6, True), (1, 'KeyValue', 15, -5, True), (1, 'RetrievalMethod', 18, -4, True), (1, 'X509Data', 19, -3, True), (1, 'PGPData', 21, -2, True), (1, 'SPKIData', 22, -1, True), (2, 'MgmtData', 5, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 4, -7, True), (1, 'KeyValue', 15, -6, True), (1, 'RetrievalMethod', 18, -5, True), (1, 'X509Data', 19, -4, True), (1, 'PGPData', 21, -3, True), (1, 'SPKIData', 22, -2, True), (2, 'MgmtData', 4, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 5, -7, True), (1, 'KeyValue', 15, -6, True), (1, 'RetrievalMethod', 18, -5, True), (1, 'X509Data', 19, -4, True), (1, 'PGPData', 21, -3, True), (1, 'SPKIData', 22, -2, True), (2, 'MgmtData', 5, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 15
         'KeyValueType',
@@ -296,101 +312,107 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
+        False,
     ),
     (  # 16
         'DSAKeyValueType',
         (
             # 0: SE(P)->+1, SE(G)->+2, SE(Y)->+3
-            (2, ((2, 'P', 6, 1, False), (2, 'G', 6, 2, False), (2, 'Y', 6, 3, False)), 3, 0),
+            (2, ((2, 'P', 7, 1, False), (2, 'G', 7, 2, False), (2, 'Y', 7, 3, False)), 3, 0),
             # 1: SE(Q)->+3
-            (1, ((2, 'Q', 6, 3, False),), 2, 0),
+            (1, ((2, 'Q', 7, 3, False),), 2, 0),
             # 2: SE(Y)->+1
-            (1, ((2, 'Y', 6, 1, False),), 2, 0),
+            (1, ((2, 'Y', 7, 1, False),), 2, 0),
             # 3: SE(J)->+2, SE(Seed)->+3, EE
-            (2, ((2, 'J', 6, 2, False), (2, 'Seed', 6, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'J', 7, 2, False), (2, 'Seed', 7, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(G)->-2, SE(Y)->-1
-            (2, ((2, 'G', 6, -2, False), (2, 'Y', 6, -1, False)), 2, 0),
+            (2, ((2, 'G', 7, -2, False), (2, 'Y', 7, -1, False)), 2, 0),
             # 5: SE(Seed)->+1, EE
-            (2, ((2, 'Seed', 6, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'Seed', 7, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(PgenCounter)->+1
-            (1, ((2, 'PgenCounter', 6, 1, False),), 2, 0),
+            (1, ((2, 'PgenCounter', 7, 1, False),), 2, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 17
         'RSAKeyValueType',
         (
             # 0: SE(Modulus)->+1
-            (1, ((2, 'Modulus', 6, 1, False),), 3, 0),
+            (1, ((2, 'Modulus', 7, 1, False),), 3, 0),
             # 1: SE(Exponent)->+1
-            (1, ((2, 'Exponent', 6, 1, False),), 2, 0),
+            (1, ((2, 'Exponent', 7, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 18
         'RetrievalMethodType',
         (
             # 0: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, EE
-            (3, ((3, 'Type', 4, 1, False), (3, 'URI', 4, 2, False), (1, 'Transforms', 10, 3, False), (0, '', 0, 0, False)), 3, 0),
+            (3, ((3, 'Type', 5, 1, False), (3, 'URI', 5, 2, False), (1, 'Transforms', 10, 3, False), (0, '', 0, 0, False)), 3, 0),
             # 1: AT(URI)->+1, SE(Transforms)->+2, EE
-            (2, ((3, 'URI', 4, 1, False), (1, 'Transforms', 10, 2, False), (0, '', 0, 0, False)), 2, 0),
+            (2, ((3, 'URI', 5, 1, False), (1, 'Transforms', 10, 2, False), (0, '', 0, 0, False)), 2, 0),
             # 2: SE(Transforms)->+1, EE
-            (2, ((1, 'Transforms', 10, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'Transforms', 10, 1, False), (0, '', 0, 0, False)), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 19
         'X509DataType',
         (
             # 0: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6
-            (3, ((1, 'X509IssuerSerial', 20, 1, True), (2, 'X509SKI', 6, 2, True), (2, 'X509SubjectName', 4, 3, True), (2, 'X509Certificate', 6, 4, True), (2, 'X509CRL', 6, 5, True), (5, '*', 0, 6, True)), 3, 0),
+            (3, ((1, 'X509IssuerSerial', 20, 1, True), (2, 'X509SKI', 7, 2, True), (2, 'X509SubjectName', 5, 3, True), (2, 'X509Certificate', 7, 4, True), (2, 'X509CRL', 7, 5, True), (5, '*', 0, 6, True)), 3, 0),
             # 1: SE(X509IssuerSerial*)->+6, SE(X509SKI*)->+7, SE(X509SubjectName*)->+8, SE(X509Certificate*)->+9, SE(X509CRL*)->+10, SE(*)(**)->+11, EE
-            (3, ((1, 'X509IssuerSerial', 20, 6, True), (2, 'X509SKI', 6, 7, True), (2, 'X509SubjectName', 4, 8, True), (2, 'X509Certificate', 6, 9, True), (2, 'X509CRL', 6, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, 6, True), (2, 'X509SKI', 7, 7, True), (2, 'X509SubjectName', 5, 8, True), (2, 'X509Certificate', 7, 9, True), (2, 'X509CRL', 7, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(X509IssuerSerial*)->+5, SE(X509SKI*)->+6, SE(X509SubjectName*)->+7, SE(X509Certificate*)->+8, SE(X509CRL*)->+9, SE(*)(**)->+10, EE
-            (3, ((1, 'X509IssuerSerial', 20, 5, True), (2, 'X509SKI', 6, 6, True), (2, 'X509SubjectName', 4, 7, True), (2, 'X509Certificate', 6, 8, True), (2, 'X509CRL', 6, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, 5, True), (2, 'X509SKI', 7, 6, True), (2, 'X509SubjectName', 5, 7, True), (2, 'X509Certificate', 7, 8, True), (2, 'X509CRL', 7, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(X509IssuerSerial*)->+4, SE(X509SKI*)->+5, SE(X509SubjectName*)->+6, SE(X509Certificate*)->+7, SE(X509CRL*)->+8, SE(*)(**)->+9, EE
-            (3, ((1, 'X509IssuerSerial', 20, 4, True), (2, 'X509SKI', 6, 5, True), (2, 'X509SubjectName', 4, 6, True), (2, 'X509Certificate', 6, 7, True), (2, 'X509CRL', 6, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, 4, True), (2, 'X509SKI', 7, 5, True), (2, 'X509SubjectName', 5, 6, True), (2, 'X509Certificate', 7, 7, True), (2, 'X509CRL', 7, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(X509IssuerSerial*)->+3, SE(X509SKI*)->+4, SE(X509SubjectName*)->+5, SE(X509Certificate*)->+6, SE(X509CRL*)->+7, SE(*)(**)->+8, EE
-            (3, ((1, 'X509IssuerSerial', 20, 3, True), (2, 'X509SKI', 6, 4, True), (2, 'X509SubjectName', 4, 5, True), (2, 'X509Certificate', 6, 6, True), (2, 'X509CRL', 6, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, 3, True), (2, 'X509SKI', 7, 4, True), (2, 'X509SubjectName', 5, 5, True), (2, 'X509Certificate', 7, 6, True), (2, 'X509CRL', 7, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(X509IssuerSerial*)->+2, SE(X509SKI*)->+3, SE(X509SubjectName*)->+4, SE(X509Certificate*)->+5, SE(X509CRL*)->+6, SE(*)(**)->+7, EE
-            (3, ((1, 'X509IssuerSerial', 20, 2, True), (2, 'X509SKI', 6, 3, True), (2, 'X509SubjectName', 4, 4, True), (2, 'X509Certificate', 6, 5, True), (2, 'X509CRL', 6, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, 2, True), (2, 'X509SKI', 7, 3, True), (2, 'X509SubjectName', 5, 4, True), (2, 'X509Certificate', 7, 5, True), (2, 'X509CRL', 7, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6, EE
-            (3, ((1, 'X509IssuerSerial', 20, 1, True), (2, 'X509SKI', 6, 2, True), (2, 'X509SubjectName', 4, 3, True), (2, 'X509Certificate', 6, 4, True), (2, 'X509CRL', 6, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, 1, True), (2, 'X509SKI', 7, 2, True), (2, 'X509SubjectName', 5, 3, True), (2, 'X509Certificate', 7, 4, True), (2, 'X509CRL', 7, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(X509IssuerSerial*)->+0, SE(X509SKI*)->+1, SE(X509SubjectName*)->+2, SE(X509Certificate*)->+3, SE(X509CRL*)->+4, SE(*)(**)->+5, EE
-            (3, ((1, 'X509IssuerSerial', 20, 0, True), (2, 'X509SKI', 6, 1, True), (2, 'X509SubjectName', 4, 2, True), (2, 'X509Certificate', 6, 3, True), (2, 'X509CRL', 6, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, 0, True), (2, 'X509SKI', 7, 1, True), (2, 'X509SubjectName', 5, 2, True), (2, 'X509Certificate', 7, 3, True), (2, 'X509CRL', 7, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
             # 8: SE(X509IssuerSerial*)->-1, SE(X509SKI*)->+0, SE(X509SubjectName*)->+1, SE(X509Certificate*)->+2, SE(X509CRL*)->+3, SE(*)(**)->+4, EE
-            (3, ((1, 'X509IssuerSerial', 20, -1, True), (2, 'X509SKI', 6, 0, True), (2, 'X509SubjectName', 4, 1, True), (2, 'X509Certificate', 6, 2, True), (2, 'X509CRL', 6, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, -1, True), (2, 'X509SKI', 7, 0, True), (2, 'X509SubjectName', 5, 1, True), (2, 'X509Certificate', 7, 2, True), (2, 'X509CRL', 7, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
             # 9: SE(X509IssuerSerial*)->-2, SE(X509SKI*)->-1, SE(X509SubjectName*)->+0, SE(X509Certificate*)->+1, SE(X509CRL*)->+2, SE(*)(**)->+3, EE
-            (3, ((1, 'X509IssuerSerial', 20, -2, True), (2, 'X509SKI', 6, -1, True), (2, 'X509SubjectName', 4, 0, True), (2, 'X509Certificate', 6, 1, True), (2, 'X509CRL', 6, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, -2, True), (2, 'X509SKI', 7, -1, True), (2, 'X509SubjectName', 5, 0, True), (2, 'X509Certificate', 7, 1, True), (2, 'X509CRL', 7, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 10: SE(X509IssuerSerial*)->-3, SE(X509SKI*)->-2, SE(X509SubjectName*)->-1, SE(X509Certificate*)->+0, SE(X509CRL*)->+1, SE(*)(**)->+2, EE
-            (3, ((1, 'X509IssuerSerial', 20, -3, True), (2, 'X509SKI', 6, -2, True), (2, 'X509SubjectName', 4, -1, True), (2, 'X509Certificate', 6, 0, True), (2, 'X509CRL', 6, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, -3, True), (2, 'X509SKI', 7, -2, True), (2, 'X509SubjectName', 5, -1, True), (2, 'X509Certificate', 7, 0, True), (2, 'X509CRL', 7, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
             # 11: SE(X509IssuerSerial*)->-4, SE(X509SKI*)->-3, SE(X509SubjectName*)->-2, SE(X509Certificate*)->-1, SE(X509CRL*)->+0, SE(*)(**)->+1, EE
-            (3, ((1, 'X509IssuerSerial', 20, -4, True), (2, 'X509SKI', 6, -3, True), (2, 'X509SubjectName', 4, -2, True), (2, 'X509Certificate', 6, -1, True), (2, 'X509CRL', 6, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, -4, True), (2, 'X509SKI', 7, -3, True), (2, 'X509SubjectName', 5, -2, True), (2, 'X509Certificate', 7, -1, True), (2, 'X509CRL', 7, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
-            (3, ((1, 'X509IssuerSerial', 20, -5, True), (2, 'X509SKI', 6, -4, True), (2, 'X509SubjectName', 4, -3, True), (2, 'X509Certificate', 6, -2, True), (2, 'X509CRL', 6, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 20, -5, True), (2, 'X509SKI', 7, -4, True), (2, 'X509SubjectName', 5, -3, True), (2, 'X509Certificate', 7, -2, True), (2, 'X509CRL', 7, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 20
         'X509IssuerSerialType',
         (
             # 0: SE(X509IssuerName)->+1
-            (1, ((2, 'X509IssuerName', 4, 1, False),), 3, 0),
+            (1, ((2, 'X509IssuerName', 5, 1, False),), 3, 0),
             # 1: SE(X509SerialNumber)->+1
-            (1, ((2, 'X509SerialNumber', 5, 1, False),), 2, 0),
+            (1, ((2, 'X509SerialNumber', 6, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 21
         'PGPDataType',
         (
             # 0: SE(PGPKeyID)->+1, SE(PGPKeyPacket)->+2
-            (2, ((2, 'PGPKeyID', 6, 1, False), (2, 'PGPKeyPacket', 6, 2, False)), 3, 0),
+            (2, ((2, 'PGPKeyID', 7, 1, False), (2, 'PGPKeyPacket', 7, 2, False)), 3, 0),
             # 1: SE(PGPKeyPacket)->+2, SE(*)(**)->+3, EE
-            (2, ((2, 'PGPKeyPacket', 6, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'PGPKeyPacket', 7, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(*)(**)->+3, EE
             (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+1, EE
@@ -398,71 +420,75 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 22
         'SPKIDataType',
         (
             # 0: SE(SPKISexp*)->+1
-            (1, ((2, 'SPKISexp', 6, 1, True),), 3, 0),
+            (1, ((2, 'SPKISexp', 7, 1, True),), 3, 0),
             # 1: SE(SPKISexp*)->+2, SE(*)(**)->+1, EE
-            (2, ((2, 'SPKISexp', 6, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 7, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(SPKISexp*)->+1, EE
-            (2, ((2, 'SPKISexp', 6, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 7, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SPKISexp*)->+0, SE(*)(**)->+1, EE
-            (2, ((2, 'SPKISexp', 6, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 7, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(SPKISexp*)->-1, EE
-            (2, ((2, 'SPKISexp', 6, -1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 7, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 23
         'ObjectType',
         (
             # 0: AT(Encoding)->+1, AT(Id)->+2, AT(MimeType)->+3, SE(*)(**)->+5, EE, CH(mixed)(#text)->+4
-            (3, ((3, 'Encoding', 4, 1, False), (3, 'Id', 4, 2, False), (3, 'MimeType', 4, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
+            (3, ((3, 'Encoding', 5, 1, False), (3, 'Id', 4, 2, False), (3, 'MimeType', 5, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
             # 1: AT(Id)->+1, AT(MimeType)->+2, SE(*)(**)->+4, EE, CH(mixed)(#text)->+3
-            (3, ((3, 'Id', 4, 1, False), (3, 'MimeType', 4, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
+            (3, ((3, 'Id', 4, 1, False), (3, 'MimeType', 5, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
             # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
-            (3, ((3, 'MimeType', 4, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
+            (3, ((3, 'MimeType', 5, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
             # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 2, 0),
             # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 24
         'DisplayParametersType',
         (
             # 0: SE(PresentSOC)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(MaximumSOC)->+4, SE(RemainingTimeToMinimumSOC)->+5, SE(RemainingTimeToTargetSOC)->+6, SE(RemainingTimeToMaximumSOC)->+7, SE(ChargingComplete)->+8, SE(BatteryEnergyCapacity)->+9, SE(InletHot)->+10, EE
-            (4, ((2, 'PresentSOC', 7, 1, False), (2, 'MinimumSOC', 7, 2, False), (2, 'TargetSOC', 7, 3, False), (2, 'MaximumSOC', 7, 4, False), (2, 'RemainingTimeToMinimumSOC', 8, 5, False), (2, 'RemainingTimeToTargetSOC', 8, 6, False), (2, 'RemainingTimeToMaximumSOC', 8, 7, False), (2, 'ChargingComplete', 9, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 9, 10, False), (0, '', 0, 0, False)), 3, 0),
+            (4, ((2, 'PresentSOC', 8, 1, False), (2, 'MinimumSOC', 8, 2, False), (2, 'TargetSOC', 8, 3, False), (2, 'MaximumSOC', 8, 4, False), (2, 'RemainingTimeToMinimumSOC', 9, 5, False), (2, 'RemainingTimeToTargetSOC', 9, 6, False), (2, 'RemainingTimeToMaximumSOC', 9, 7, False), (2, 'ChargingComplete', 10, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 10, 10, False), (0, '', 0, 0, False)), 3, 0),
             # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(MaximumSOC)->+3, SE(RemainingTimeToMinimumSOC)->+4, SE(RemainingTimeToTargetSOC)->+5, SE(RemainingTimeToMaximumSOC)->+6, SE(ChargingComplete)->+7, SE(BatteryEnergyCapacity)->+8, SE(InletHot)->+9, EE
-            (4, ((2, 'MinimumSOC', 7, 1, False), (2, 'TargetSOC', 7, 2, False), (2, 'MaximumSOC', 7, 3, False), (2, 'RemainingTimeToMinimumSOC', 8, 4, False), (2, 'RemainingTimeToTargetSOC', 8, 5, False), (2, 'RemainingTimeToMaximumSOC', 8, 6, False), (2, 'ChargingComplete', 9, 7, False), (1, 'BatteryEnergyCapacity', 1, 8, False), (2, 'InletHot', 9, 9, False), (0, '', 0, 0, False)), 1, 0),
+            (4, ((2, 'MinimumSOC', 8, 1, False), (2, 'TargetSOC', 8, 2, False), (2, 'MaximumSOC', 8, 3, False), (2, 'RemainingTimeToMinimumSOC', 9, 4, False), (2, 'RemainingTimeToTargetSOC', 9, 5, False), (2, 'RemainingTimeToMaximumSOC', 9, 6, False), (2, 'ChargingComplete', 10, 7, False), (1, 'BatteryEnergyCapacity', 1, 8, False), (2, 'InletHot', 10, 9, False), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(TargetSOC)->+1, SE(MaximumSOC)->+2, SE(RemainingTimeToMinimumSOC)->+3, SE(RemainingTimeToTargetSOC)->+4, SE(RemainingTimeToMaximumSOC)->+5, SE(ChargingComplete)->+6, SE(BatteryEnergyCapacity)->+7, SE(InletHot)->+8, EE
-            (4, ((2, 'TargetSOC', 7, 1, False), (2, 'MaximumSOC', 7, 2, False), (2, 'RemainingTimeToMinimumSOC', 8, 3, False), (2, 'RemainingTimeToTargetSOC', 8, 4, False), (2, 'RemainingTimeToMaximumSOC', 8, 5, False), (2, 'ChargingComplete', 9, 6, False), (1, 'BatteryEnergyCapacity', 1, 7, False), (2, 'InletHot', 9, 8, False), (0, '', 0, 0, False)), 1, 0),
+            (4, ((2, 'TargetSOC', 8, 1, False), (2, 'MaximumSOC', 8, 2, False), (2, 'RemainingTimeToMinimumSOC', 9, 3, False), (2, 'RemainingTimeToTargetSOC', 9, 4, False), (2, 'RemainingTimeToMaximumSOC', 9, 5, False), (2, 'ChargingComplete', 10, 6, False), (1, 'BatteryEnergyCapacity', 1, 7, False), (2, 'InletHot', 10, 8, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(MaximumSOC)->+1, SE(RemainingTimeToMinimumSOC)->+2, SE(RemainingTimeToTargetSOC)->+3, SE(RemainingTimeToMaximumSOC)->+4, SE(ChargingComplete)->+5, SE(BatteryEnergyCapacity)->+6, SE(InletHot)->+7, EE
-            (4, ((2, 'MaximumSOC', 7, 1, False), (2, 'RemainingTimeToMinimumSOC', 8, 2, False), (2, 'RemainingTimeToTargetSOC', 8, 3, False), (2, 'RemainingTimeToMaximumSOC', 8, 4, False), (2, 'ChargingComplete', 9, 5, False), (1, 'BatteryEnergyCapacity', 1, 6, False), (2, 'InletHot', 9, 7, False), (0, '', 0, 0, False)), 1, 0),
+            (4, ((2, 'MaximumSOC', 8, 1, False), (2, 'RemainingTimeToMinimumSOC', 9, 2, False), (2, 'RemainingTimeToTargetSOC', 9, 3, False), (2, 'RemainingTimeToMaximumSOC', 9, 4, False), (2, 'ChargingComplete', 10, 5, False), (1, 'BatteryEnergyCapacity', 1, 6, False), (2, 'InletHot', 10, 7, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(RemainingTimeToMinimumSOC)->+1, SE(RemainingTimeToTargetSOC)->+2, SE(RemainingTimeToMaximumSOC)->+3, SE(ChargingComplete)->+4, SE(BatteryEnergyCapacity)->+5, SE(InletHot)->+6, EE
-            (3, ((2, 'RemainingTimeToMinimumSOC', 8, 1, False), (2, 'RemainingTimeToTargetSOC', 8, 2, False), (2, 'RemainingTimeToMaximumSOC', 8, 3, False), (2, 'ChargingComplete', 9, 4, False), (1, 'BatteryEnergyCapacity', 1, 5, False), (2, 'InletHot', 9, 6, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'RemainingTimeToMinimumSOC', 9, 1, False), (2, 'RemainingTimeToTargetSOC', 9, 2, False), (2, 'RemainingTimeToMaximumSOC', 9, 3, False), (2, 'ChargingComplete', 10, 4, False), (1, 'BatteryEnergyCapacity', 1, 5, False), (2, 'InletHot', 10, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(RemainingTimeToTargetSOC)->+1, SE(RemainingTimeToMaximumSOC)->+2, SE(ChargingComplete)->+3, SE(BatteryEnergyCapacity)->+4, SE(InletHot)->+5, EE
-            (3, ((2, 'RemainingTimeToTargetSOC', 8, 1, False), (2, 'RemainingTimeToMaximumSOC', 8, 2, False), (2, 'ChargingComplete', 9, 3, False), (1, 'BatteryEnergyCapacity', 1, 4, False), (2, 'InletHot', 9, 5, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'RemainingTimeToTargetSOC', 9, 1, False), (2, 'RemainingTimeToMaximumSOC', 9, 2, False), (2, 'ChargingComplete', 10, 3, False), (1, 'BatteryEnergyCapacity', 1, 4, False), (2, 'InletHot', 10, 5, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(RemainingTimeToMaximumSOC)->+1, SE(ChargingComplete)->+2, SE(BatteryEnergyCapacity)->+3, SE(InletHot)->+4, EE
-            (3, ((2, 'RemainingTimeToMaximumSOC', 8, 1, False), (2, 'ChargingComplete', 9, 2, False), (1, 'BatteryEnergyCapacity', 1, 3, False), (2, 'InletHot', 9, 4, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'RemainingTimeToMaximumSOC', 9, 1, False), (2, 'ChargingComplete', 10, 2, False), (1, 'BatteryEnergyCapacity', 1, 3, False), (2, 'InletHot', 10, 4, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(ChargingComplete)->+1, SE(BatteryEnergyCapacity)->+2, SE(InletHot)->+3, EE
-            (3, ((2, 'ChargingComplete', 9, 1, False), (1, 'BatteryEnergyCapacity', 1, 2, False), (2, 'InletHot', 9, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'ChargingComplete', 10, 1, False), (1, 'BatteryEnergyCapacity', 1, 2, False), (2, 'InletHot', 10, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 8: SE(BatteryEnergyCapacity)->+1, SE(InletHot)->+2, EE
-            (2, ((1, 'BatteryEnergyCapacity', 1, 1, False), (2, 'InletHot', 9, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'BatteryEnergyCapacity', 1, 1, False), (2, 'InletHot', 10, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 9: SE(InletHot)->+1, EE
-            (2, ((2, 'InletHot', 9, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'InletHot', 10, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 25
         'BPT_Dynamic_AC_CLReqControlModeType',
         (
             # 0: SE(DepartureTime)->+1, SE(EVTargetEnergyRequest)->+2
-            (2, ((2, 'DepartureTime', 8, 1, False), (1, 'EVTargetEnergyRequest', 1, 2, False)), 3, 0),
+            (2, ((2, 'DepartureTime', 9, 1, False), (1, 'EVTargetEnergyRequest', 1, 2, False)), 3, 0),
             # 1: SE(EVTargetEnergyRequest)->+1
             (1, ((1, 'EVTargetEnergyRequest', 1, 1, False),), 2, 0),
             # 2: SE(EVMaximumEnergyRequest)->+1
@@ -512,6 +538,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 24: SE(EVMinimumDischargePower_L3)->-3, SE(EVMaximumV2XEnergyRequest)->-2, SE(EVMinimumV2XEnergyRequest)->-1, EE
             (3, ((1, 'EVMinimumDischargePower_L3', 1, -3, False), (1, 'EVMaximumV2XEnergyRequest', 1, -2, False), (1, 'EVMinimumV2XEnergyRequest', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 26
         'BPT_Scheduled_AC_CLReqControlModeType',
@@ -561,6 +588,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 27
         'CLReqControlModeType',
@@ -568,12 +596,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 28
         'Dynamic_AC_CLReqControlModeType',
         (
             # 0: SE(DepartureTime)->+1, SE(EVTargetEnergyRequest)->+2
-            (2, ((2, 'DepartureTime', 8, 1, False), (1, 'EVTargetEnergyRequest', 1, 2, False)), 3, 0),
+            (2, ((2, 'DepartureTime', 9, 1, False), (1, 'EVTargetEnergyRequest', 1, 2, False)), 3, 0),
             # 1: SE(EVTargetEnergyRequest)->+1
             (1, ((1, 'EVTargetEnergyRequest', 1, 1, False),), 2, 0),
             # 2: SE(EVMaximumEnergyRequest)->+1
@@ -607,6 +636,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 16: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 29
         'Scheduled_AC_CLReqControlModeType',
@@ -644,6 +674,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: SE(EVPresentActivePower_L3)->-4, SE(EVPresentReactivePower)->-3, SE(EVPresentReactivePower_L2)->-2, SE(EVPresentReactivePower_L3)->-1, EE
             (3, ((1, 'EVPresentActivePower_L3', 1, -4, False), (1, 'EVPresentReactivePower', 1, -3, False), (1, 'EVPresentReactivePower_L2', 1, -2, False), (1, 'EVPresentReactivePower_L3', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 30
         'AC_ChargeLoopResType',
@@ -651,7 +682,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 4, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(EVSEStatus)->+1, SE(MeterInfo)->+2, SE(Receipt)->+3, SE(EVSETargetFrequency)->+4, SE(BPT_Dynamic_AC_CLResControlMode)->+5, SE(BPT_Scheduled_AC_CLResControlMode)->+6, SE(CLResControlMode)->+7, SE(Dynamic_AC_CLResControlMode)->+8, SE(Scheduled_AC_CLResControlMode)->+9
             (4, ((1, 'EVSEStatus', 31, 1, False), (1, 'MeterInfo', 32, 2, False), (1, 'Receipt', 33, 3, False), (1, 'EVSETargetFrequency', 1, 4, False), (1, 'BPT_Dynamic_AC_CLResControlMode', 36, 5, False), (1, 'BPT_Scheduled_AC_CLResControlMode', 37, 6, False), (1, 'CLResControlMode', 38, 7, False), (1, 'Dynamic_AC_CLResControlMode', 39, 8, False), (1, 'Scheduled_AC_CLResControlMode', 40, 9, False)), 2, 0),
             # 3: SE(MeterInfo)->+1, SE(Receipt)->+2, SE(EVSETargetFrequency)->+3, SE(BPT_Dynamic_AC_CLResControlMode)->+4, SE(BPT_Scheduled_AC_CLResControlMode)->+5, SE(CLResControlMode)->+6, SE(Dynamic_AC_CLResControlMode)->+7, SE(Scheduled_AC_CLResControlMode)->+8
@@ -665,33 +696,35 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7..11: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
+        False,
     ),
     (  # 31
         'EVSEStatusType',
         (
             # 0: SE(NotificationMaxDelay)->+1
-            (1, ((2, 'NotificationMaxDelay', 11, 1, False),), 3, 0),
+            (1, ((2, 'NotificationMaxDelay', 12, 1, False),), 3, 0),
             # 1: SE(EVSENotification)->+1
-            (1, ((2, 'EVSENotification', 12, 1, False),), 2, 0),
+            (1, ((2, 'EVSENotification', 13, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 32
         'MeterInfoType',
         (
             # 0: SE(MeterID)->+1
-            (1, ((2, 'MeterID', 13, 1, False),), 3, 0),
+            (1, ((2, 'MeterID', 14, 1, False),), 3, 0),
             # 1: SE(ChargedEnergyReadingWh)->+1
             (1, ((2, 'ChargedEnergyReadingWh', 3, 1, False),), 2, 0),
             # 2: SE(BPT_DischargedEnergyReadingWh)->+1, SE(CapacitiveEnergyReadingVARh)->+2, SE(BPT_InductiveEnergyReadingVARh)->+3, SE(MeterSignature)->+4, SE(MeterStatus)->+5, SE(MeterTimestamp)->+6, EE
-            (3, ((2, 'BPT_DischargedEnergyReadingWh', 3, 1, False), (2, 'CapacitiveEnergyReadingVARh', 3, 2, False), (2, 'BPT_InductiveEnergyReadingVARh', 3, 3, False), (2, 'MeterSignature', 14, 4, False), (2, 'MeterStatus', 1, 5, False), (2, 'MeterTimestamp', 3, 6, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'BPT_DischargedEnergyReadingWh', 3, 1, False), (2, 'CapacitiveEnergyReadingVARh', 3, 2, False), (2, 'BPT_InductiveEnergyReadingVARh', 3, 3, False), (2, 'MeterSignature', 15, 4, False), (2, 'MeterStatus', 1, 5, False), (2, 'MeterTimestamp', 3, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(CapacitiveEnergyReadingVARh)->+1, SE(BPT_InductiveEnergyReadingVARh)->+2, SE(MeterSignature)->+3, SE(MeterStatus)->+4, SE(MeterTimestamp)->+5, EE
-            (3, ((2, 'CapacitiveEnergyReadingVARh', 3, 1, False), (2, 'BPT_InductiveEnergyReadingVARh', 3, 2, False), (2, 'MeterSignature', 14, 3, False), (2, 'MeterStatus', 1, 4, False), (2, 'MeterTimestamp', 3, 5, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'CapacitiveEnergyReadingVARh', 3, 1, False), (2, 'BPT_InductiveEnergyReadingVARh', 3, 2, False), (2, 'MeterSignature', 15, 3, False), (2, 'MeterStatus', 1, 4, False), (2, 'MeterTimestamp', 3, 5, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(BPT_InductiveEnergyReadingVARh)->+1, SE(MeterSignature)->+2, SE(MeterStatus)->+3, SE(MeterTimestamp)->+4, EE
-            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 3, 1, False), (2, 'MeterSignature', 14, 2, False), (2, 'MeterStatus', 1, 3, False), (2, 'MeterTimestamp', 3, 4, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 3, 1, False), (2, 'MeterSignature', 15, 2, False), (2, 'MeterStatus', 1, 3, False), (2, 'MeterTimestamp', 3, 4, False), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(MeterSignature)->+1, SE(MeterStatus)->+2, SE(MeterTimestamp)->+3, EE
-            (3, ((2, 'MeterSignature', 14, 1, False), (2, 'MeterStatus', 1, 2, False), (2, 'MeterTimestamp', 3, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'MeterSignature', 15, 1, False), (2, 'MeterStatus', 1, 2, False), (2, 'MeterTimestamp', 3, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(MeterStatus)->+1, SE(MeterTimestamp)->+2, EE
             (2, ((2, 'MeterStatus', 1, 1, False), (2, 'MeterTimestamp', 3, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(MeterTimestamp)->+1, EE
@@ -699,6 +732,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 33
         'ReceiptType',
@@ -718,6 +752,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 34
         'DetailedCostType',
@@ -729,29 +764,31 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 35
         'DetailedTaxType',
         (
             # 0: SE(TaxRuleID)->+1
-            (1, ((2, 'TaxRuleID', 15, 1, False),), 3, 0),
+            (1, ((2, 'TaxRuleID', 16, 1, False),), 3, 0),
             # 1: SE(Amount)->+1
             (1, ((1, 'Amount', 1, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 36
         'BPT_Dynamic_AC_CLResControlModeType',
         (
             # 0: SE(DepartureTime)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(AckMaxDelay)->+4, SE(EVSETargetActivePower)->+5
-            (3, ((2, 'DepartureTime', 8, 1, False), (2, 'MinimumSOC', 7, 2, False), (2, 'TargetSOC', 7, 3, False), (2, 'AckMaxDelay', 11, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 3, 0),
+            (3, ((2, 'DepartureTime', 9, 1, False), (2, 'MinimumSOC', 8, 2, False), (2, 'TargetSOC', 8, 3, False), (2, 'AckMaxDelay', 12, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 3, 0),
             # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(AckMaxDelay)->+3, SE(EVSETargetActivePower)->+4
-            (3, ((2, 'MinimumSOC', 7, 1, False), (2, 'TargetSOC', 7, 2, False), (2, 'AckMaxDelay', 11, 3, False), (1, 'EVSETargetActivePower', 1, 4, False)), 2, 0),
+            (3, ((2, 'MinimumSOC', 8, 1, False), (2, 'TargetSOC', 8, 2, False), (2, 'AckMaxDelay', 12, 3, False), (1, 'EVSETargetActivePower', 1, 4, False)), 2, 0),
             # 2: SE(TargetSOC)->+1, SE(AckMaxDelay)->+2, SE(EVSETargetActivePower)->+3
-            (2, ((2, 'TargetSOC', 7, 1, False), (2, 'AckMaxDelay', 11, 2, False), (1, 'EVSETargetActivePower', 1, 3, False)), 2, 0),
+            (2, ((2, 'TargetSOC', 8, 1, False), (2, 'AckMaxDelay', 12, 2, False), (1, 'EVSETargetActivePower', 1, 3, False)), 2, 0),
             # 3: SE(AckMaxDelay)->+1, SE(EVSETargetActivePower)->+2
-            (2, ((2, 'AckMaxDelay', 11, 1, False), (1, 'EVSETargetActivePower', 1, 2, False)), 2, 0),
+            (2, ((2, 'AckMaxDelay', 12, 1, False), (1, 'EVSETargetActivePower', 1, 2, False)), 2, 0),
             # 4: SE(EVSETargetActivePower)->+1
             (1, ((1, 'EVSETargetActivePower', 1, 1, False),), 2, 0),
             # 5: SE(EVSETargetActivePower_L2)->+3, SE(EVSETargetActivePower_L3)->+4, SE(EVSETargetReactivePower)->+5, SE(EVSETargetReactivePower_L2)->+6, SE(EVSETargetReactivePower_L3)->+7, SE(EVSEPresentActivePower)->+8, SE(EVSEPresentActivePower_L2)->+1, SE(EVSEPresentActivePower_L3)->+2, EE
@@ -773,6 +810,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: SE(EVSEPresentActivePower_L2)->-7, SE(EVSEPresentActivePower_L3)->-6, EE
             (2, ((1, 'EVSEPresentActivePower_L2', 1, -7, False), (1, 'EVSEPresentActivePower_L3', 1, -6, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 37
         'BPT_Scheduled_AC_CLResControlModeType',
@@ -798,6 +836,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 38
         'CLResControlModeType',
@@ -805,18 +844,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 39
         'Dynamic_AC_CLResControlModeType',
         (
             # 0: SE(DepartureTime)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(AckMaxDelay)->+4, SE(EVSETargetActivePower)->+5
-            (3, ((2, 'DepartureTime', 8, 1, False), (2, 'MinimumSOC', 7, 2, False), (2, 'TargetSOC', 7, 3, False), (2, 'AckMaxDelay', 11, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 3, 0),
+            (3, ((2, 'DepartureTime', 9, 1, False), (2, 'MinimumSOC', 8, 2, False), (2, 'TargetSOC', 8, 3, False), (2, 'AckMaxDelay', 12, 4, False), (1, 'EVSETargetActivePower', 1, 5, False)), 3, 0),
             # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(AckMaxDelay)->+3, SE(EVSETargetActivePower)->+4
-            (3, ((2, 'MinimumSOC', 7, 1, False), (2, 'TargetSOC', 7, 2, False), (2, 'AckMaxDelay', 11, 3, False), (1, 'EVSETargetActivePower', 1, 4, False)), 2, 0),
+            (3, ((2, 'MinimumSOC', 8, 1, False), (2, 'TargetSOC', 8, 2, False), (2, 'AckMaxDelay', 12, 3, False), (1, 'EVSETargetActivePower', 1, 4, False)), 2, 0),
             # 2: SE(TargetSOC)->+1, SE(AckMaxDelay)->+2, SE(EVSETargetActivePower)->+3
-            (2, ((2, 'TargetSOC', 7, 1, False), (2, 'AckMaxDelay', 11, 2, False), (1, 'EVSETargetActivePower', 1, 3, False)), 2, 0),
+            (2, ((2, 'TargetSOC', 8, 1, False), (2, 'AckMaxDelay', 12, 2, False), (1, 'EVSETargetActivePower', 1, 3, False)), 2, 0),
             # 3: SE(AckMaxDelay)->+1, SE(EVSETargetActivePower)->+2
-            (2, ((2, 'AckMaxDelay', 11, 1, False), (1, 'EVSETargetActivePower', 1, 2, False)), 2, 0),
+            (2, ((2, 'AckMaxDelay', 12, 1, False), (1, 'EVSETargetActivePower', 1, 2, False)), 2, 0),
             # 4: SE(EVSETargetActivePower)->+1
             (1, ((1, 'EVSETargetActivePower', 1, 1, False),), 2, 0),
             # 5: SE(EVSETargetActivePower_L2)->+3, SE(EVSETargetActivePower_L3)->+4, SE(EVSETargetReactivePower)->+5, SE(EVSETargetReactivePower_L2)->+6, SE(EVSETargetReactivePower_L3)->+7, SE(EVSEPresentActivePower)->+8, SE(EVSEPresentActivePower_L2)->+1, SE(EVSEPresentActivePower_L3)->+2, EE
@@ -838,6 +878,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: SE(EVSEPresentActivePower_L2)->-7, SE(EVSEPresentActivePower_L3)->-6, EE
             (2, ((1, 'EVSEPresentActivePower_L2', 1, -7, False), (1, 'EVSEPresentActivePower_L3', 1, -6, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 40
         'Scheduled_AC_CLResControlModeType',
@@ -863,6 +904,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 41
         'AC_ChargeParameterDiscoveryReqType',
@@ -874,6 +916,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 42
         'BPT_AC_CPDReqEnergyTransferModeType',
@@ -905,6 +948,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(EVMinimumDischargePower_L3)->-1, EE
             (2, ((1, 'EVMinimumDischargePower_L3', 1, -1, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 43
         'AC_ChargeParameterDiscoveryResType',
@@ -912,12 +956,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 4, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(AC_CPDResEnergyTransferMode)->+1, SE(BPT_AC_CPDResEnergyTransferMode)->+2
             (2, ((1, 'AC_CPDResEnergyTransferMode', 2, 1, False), (1, 'BPT_AC_CPDResEnergyTransferMode', 44, 2, False)), 2, 0),
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 44
         'BPT_AC_CPDResEnergyTransferModeType',
@@ -961,6 +1006,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 45
         'ManifestType',
@@ -968,12 +1014,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'Reference', 9, 2, True)), 3, 0),
             # 1: SE(Reference*)->+1
-            (1, ((1, 'Reference', 9, 1, True),), 2, 0),
+            (1, ((1, 'Reference', 9, 1, True),), 3, 0),
             # 2: SE(Reference*)->+1, EE
             (2, ((1, 'Reference', 9, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 9, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 46
         'SignaturePropertiesType',
@@ -981,27 +1028,29 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 4, 1, False), (1, 'SignatureProperty', 47, 2, True)), 3, 0),
             # 1: SE(SignatureProperty*)->+1
-            (1, ((1, 'SignatureProperty', 47, 1, True),), 2, 0),
+            (1, ((1, 'SignatureProperty', 47, 1, True),), 3, 0),
             # 2: SE(SignatureProperty*)->+1, EE
             (2, ((1, 'SignatureProperty', 47, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 47, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 47
         'SignaturePropertyType',
         (
             # 0: AT(Id)->+1, AT(Target)->+2
-            (2, ((3, 'Id', 4, 1, False), (3, 'Target', 4, 2, False)), 3, 0),
+            (2, ((3, 'Id', 4, 1, False), (3, 'Target', 5, 2, False)), 3, 0),
             # 1: AT(Target)->+1
-            (1, ((3, 'Target', 4, 1, False),), 2, 0),
+            (1, ((3, 'Target', 5, 1, False),), 3, 0),
             # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 3, 0),
             # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
 )
 
@@ -1024,14 +1073,14 @@ ROOTS: tuple[Root, ...] = (
     ('CanonicalizationMethod', 1, 7),
     ('DSAKeyValue', 1, 16),
     ('DigestMethod', 1, 12),
-    ('DigestValue', 2, 6),
+    ('DigestValue', 2, 7),
     ('Dynamic_AC_CLReqControlMode', 1, 28),
     ('Dynamic_AC_CLResControlMode', 1, 39),
     ('KeyInfo', 1, 14),
-    ('KeyName', 2, 4),
+    ('KeyName', 2, 5),
     ('KeyValue', 1, 15),
     ('Manifest', 1, 45),
-    ('MgmtData', 2, 4),
+    ('MgmtData', 2, 5),
     ('Object', 1, 23),
     ('PGPData', 1, 21),
     ('RSAKeyValue', 1, 17),

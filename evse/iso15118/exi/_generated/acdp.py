@@ -16,20 +16,21 @@ NAMESPACE = 'urn:iso:std:iso:15118:-20:ACDP'
 DATATYPES: tuple[Datatype, ...] = (
     (6, 8, 8),  # 0
     (2, 0, 18446744073709551615),  # 1
-    (5, 0, None, None),  # 2
-    (3, None, None),  # 3
-    (7, 0, None),  # 4
-    (4, 2, ('State_A', 'State_B', 'State_C', 'State_D')),  # 5
-    (4, 6, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')),  # 6
-    (4, 2, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')),  # 7
-    (4, 2, ('Home', 'Moving', 'EndPosition')),  # 8
-    (0,),  # 9
-    (1, 8, -128, 127),  # 10
-    (3, -32768, 32767),  # 11
-    (4, 3, ('StateA', 'StateB', 'StateC', 'StateD', 'StateE')),  # 12
-    (1, 7, 0, 100),  # 13
-    (4, 4, ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2')),  # 14
-    (4, 2, ('Invalid', 'Safe', 'Warning', 'Fault')),  # 15
+    (5, 0, None, '[^\\W\\d][\\w.\\-]*'),  # 2
+    (5, 0, None, None),  # 3
+    (3, None, None),  # 4
+    (7, 0, None),  # 5
+    (4, 2, ('State_A', 'State_B', 'State_C', 'State_D')),  # 6
+    (4, 6, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')),  # 7
+    (4, 2, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')),  # 8
+    (4, 2, ('Home', 'Moving', 'EndPosition')),  # 9
+    (0,),  # 10
+    (1, 8, -128, 127),  # 11
+    (3, -32768, 32767),  # 12
+    (4, 3, ('StateA', 'StateB', 'StateC', 'StateD', 'StateE')),  # 13
+    (1, 7, 0, 100),  # 14
+    (4, 4, ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2')),  # 15
+    (4, 2, ('Invalid', 'Safe', 'Warning', 'Fault')),  # 16
 )
 
 GRAMMARS: tuple[Grammar, ...] = (
@@ -39,10 +40,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(EVElectricalChargingDeviceStatus)->+1
-            (1, ((2, 'EVElectricalChargingDeviceStatus', 5, 1, False),), 2, 0),
+            (1, ((2, 'EVElectricalChargingDeviceStatus', 6, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 1
         'MessageHeaderType',
@@ -56,6 +58,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 2
         'SignatureType',
@@ -63,7 +66,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'SignedInfo', 3, 2, False)), 3, 0),
             # 1: SE(SignedInfo)->+1
-            (1, ((1, 'SignedInfo', 3, 1, False),), 2, 0),
+            (1, ((1, 'SignedInfo', 3, 1, False),), 3, 0),
             # 2: SE(SignatureValue)->+1
             (1, ((1, 'SignatureValue', 10, 1, False),), 2, 0),
             # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
@@ -73,6 +76,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 20, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 3
         'SignedInfoType',
@@ -80,7 +84,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'CanonicalizationMethod', 4, 2, False)), 3, 0),
             # 1: SE(CanonicalizationMethod)->+1
-            (1, ((1, 'CanonicalizationMethod', 4, 1, False),), 2, 0),
+            (1, ((1, 'CanonicalizationMethod', 4, 1, False),), 3, 0),
             # 2: SE(SignatureMethod)->+1
             (1, ((1, 'SignatureMethod', 5, 1, False),), 2, 0),
             # 3: SE(Reference*)->+1
@@ -90,49 +94,53 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 4
         'CanonicalizationMethodType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 3, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 5
         'SignatureMethodType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 3, 1, False),), 3, 0),
             # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'HMACOutputLength', 3, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'HMACOutputLength', 4, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 6
         'ReferenceType',
         (
             # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
-            (3, ((3, 'Id', 2, 1, False), (3, 'Type', 2, 2, False), (3, 'URI', 2, 3, False), (1, 'Transforms', 7, 4, False), (1, 'DigestMethod', 9, 5, False)), 3, 0),
+            (3, ((3, 'Id', 2, 1, False), (3, 'Type', 3, 2, False), (3, 'URI', 3, 3, False), (1, 'Transforms', 7, 4, False), (1, 'DigestMethod', 9, 5, False)), 3, 0),
             # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
-            (3, ((3, 'Type', 2, 1, False), (3, 'URI', 2, 2, False), (1, 'Transforms', 7, 3, False), (1, 'DigestMethod', 9, 4, False)), 2, 0),
+            (3, ((3, 'Type', 3, 1, False), (3, 'URI', 3, 2, False), (1, 'Transforms', 7, 3, False), (1, 'DigestMethod', 9, 4, False)), 3, 0),
             # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
-            (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (1, 'DigestMethod', 9, 3, False)), 2, 0),
+            (2, ((3, 'URI', 3, 1, False), (1, 'Transforms', 7, 2, False), (1, 'DigestMethod', 9, 3, False)), 3, 0),
             # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
-            (2, ((1, 'Transforms', 7, 1, False), (1, 'DigestMethod', 9, 2, False)), 2, 0),
+            (2, ((1, 'Transforms', 7, 1, False), (1, 'DigestMethod', 9, 2, False)), 3, 0),
             # 4: SE(DigestMethod)->+1
             (1, ((1, 'DigestMethod', 9, 1, False),), 2, 0),
             # 5: SE(DigestValue)->+1
-            (1, ((2, 'DigestValue', 4, 1, False),), 2, 0),
+            (1, ((2, 'DigestValue', 5, 1, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 7
         'TransformsType',
@@ -144,84 +152,89 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 8, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 8
         'TransformType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 3, 1, False),), 3, 0),
             # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 2, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 3, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 2, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 3, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 2, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 3, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 9
         'DigestMethodType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 3, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 10
         'SignatureValueType',
         (
-            # 0: AT(Id)->+1, CH(CONTENT)->+2
-            (2, ((3, 'Id', 2, 1, False), (4, 'CONTENT', 4, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->+1
-            (1, ((4, 'CONTENT', 4, 1, False),), 2, 1),
+            # 0: AT(Id)->+1, CH(value)->+2
+            (2, ((3, 'Id', 2, 1, False), (4, 'value', 5, 2, False)), 3, 1),
+            # 1: CH(value)->+1
+            (1, ((4, 'value', 5, 1, False),), 3, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 11
         'KeyInfoType',
         (
             # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
-            (4, ((3, 'Id', 2, 1, False), (2, 'KeyName', 2, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 2, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
+            (4, ((3, 'Id', 2, 1, False), (2, 'KeyName', 3, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 3, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
             # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
-            (4, ((2, 'KeyName', 2, 1, True), (1, 'KeyValue', 12, 2, True), (1, 'RetrievalMethod', 15, 3, True), (1, 'X509Data', 16, 4, True), (1, 'PGPData', 18, 5, True), (1, 'SPKIData', 19, 6, True), (2, 'MgmtData', 2, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            (4, ((2, 'KeyName', 3, 1, True), (1, 'KeyValue', 12, 2, True), (1, 'RetrievalMethod', 15, 3, True), (1, 'X509Data', 16, 4, True), (1, 'PGPData', 18, 5, True), (1, 'SPKIData', 19, 6, True), (2, 'MgmtData', 3, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 3, 0),
             # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 9, True), (1, 'KeyValue', 12, 10, True), (1, 'RetrievalMethod', 15, 11, True), (1, 'X509Data', 16, 12, True), (1, 'PGPData', 18, 13, True), (1, 'SPKIData', 19, 14, True), (2, 'MgmtData', 2, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 9, True), (1, 'KeyValue', 12, 10, True), (1, 'RetrievalMethod', 15, 11, True), (1, 'X509Data', 16, 12, True), (1, 'PGPData', 18, 13, True), (1, 'SPKIData', 19, 14, True), (2, 'MgmtData', 3, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 8, True), (1, 'KeyValue', 12, 9, True), (1, 'RetrievalMethod', 15, 10, True), (1, 'X509Data', 16, 11, True), (1, 'PGPData', 18, 12, True), (1, 'SPKIData', 19, 13, True), (2, 'MgmtData', 2, 14, True), (5, '*', 0, 15, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 8, True), (1, 'KeyValue', 12, 9, True), (1, 'RetrievalMethod', 15, 10, True), (1, 'X509Data', 16, 11, True), (1, 'PGPData', 18, 12, True), (1, 'SPKIData', 19, 13, True), (2, 'MgmtData', 3, 14, True), (5, '*', 0, 15, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(KeyName*)->+7, SE(KeyValue*)->+8, SE(RetrievalMethod*)->+9, SE(X509Data*)->+10, SE(PGPData*)->+11, SE(SPKIData*)->+12, SE(MgmtData*)->+13, SE(*)(**)->+14, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 7, True), (1, 'KeyValue', 12, 8, True), (1, 'RetrievalMethod', 15, 9, True), (1, 'X509Data', 16, 10, True), (1, 'PGPData', 18, 11, True), (1, 'SPKIData', 19, 12, True), (2, 'MgmtData', 2, 13, True), (5, '*', 0, 14, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 7, True), (1, 'KeyValue', 12, 8, True), (1, 'RetrievalMethod', 15, 9, True), (1, 'X509Data', 16, 10, True), (1, 'PGPData', 18, 11, True), (1, 'SPKIData', 19, 12, True), (2, 'MgmtData', 3, 13, True), (5, '*', 0, 14, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(KeyName*)->+6, SE(KeyValue*)->+7, SE(RetrievalMethod*)->+8, SE(X509Data*)->+9, SE(PGPData*)->+10, SE(SPKIData*)->+11, SE(MgmtData*)->+12, SE(*)(**)->+13, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 6, True), (1, 'KeyValue', 12, 7, True), (1, 'RetrievalMethod', 15, 8, True), (1, 'X509Data', 16, 9, True), (1, 'PGPData', 18, 10, True), (1, 'SPKIData', 19, 11, True), (2, 'MgmtData', 2, 12, True), (5, '*', 0, 13, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 6, True), (1, 'KeyValue', 12, 7, True), (1, 'RetrievalMethod', 15, 8, True), (1, 'X509Data', 16, 9, True), (1, 'PGPData', 18, 10, True), (1, 'SPKIData', 19, 11, True), (2, 'MgmtData', 3, 12, True), (5, '*', 0, 13, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 6: SE(KeyName*)->+5, SE(KeyValue*)->+6, SE(RetrievalMethod*)->+7, SE(X509Data*)->+8, SE(PGPData*)->+9, SE(SPKIData*)->+10, SE(MgmtData*)->+11, SE(*)(**)->+12, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 5, True), (1, 'KeyValue', 12, 6, True), (1, 'RetrievalMethod', 15, 7, True), (1, 'X509Data', 16, 8, True), (1, 'PGPData', 18, 9, True), (1, 'SPKIData', 19, 10, True), (2, 'MgmtData', 2, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 5, True), (1, 'KeyValue', 12, 6, True), (1, 'RetrievalMethod', 15, 7, True), (1, 'X509Data', 16, 8, True), (1, 'PGPData', 18, 9, True), (1, 'SPKIData', 19, 10, True), (2, 'MgmtData', 3, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 7: SE(KeyName*)->+4, SE(KeyValue*)->+5, SE(RetrievalMethod*)->+6, SE(X509Data*)->+7, SE(PGPData*)->+8, SE(SPKIData*)->+9, SE(MgmtData*)->+10, SE(*)(**)->+11, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 4, True), (1, 'KeyValue', 12, 5, True), (1, 'RetrievalMethod', 15, 6, True), (1, 'X509Data', 16, 7, True), (1, 'PGPData', 18, 8, True), (1, 'SPKIData', 19, 9, True), (2, 'MgmtData', 2, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 4, True), (1, 'KeyValue', 12, 5, True), (1, 'RetrievalMethod', 15, 6, True), (1, 'X509Data', 16, 7, True), (1, 'PGPData', 18, 8, True), (1, 'SPKIData', 19, 9, True), (2, 'MgmtData', 3, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 8: SE(KeyName*)->+3, SE(KeyValue*)->+4, SE(RetrievalMethod*)->+5, SE(X509Data*)->+6, SE(PGPData*)->+7, SE(SPKIData*)->+8, SE(MgmtData*)->+9, SE(*)(**)->+10, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 3, True), (1, 'KeyValue', 12, 4, True), (1, 'RetrievalMethod', 15, 5, True), (1, 'X509Data', 16, 6, True), (1, 'PGPData', 18, 7, True), (1, 'SPKIData', 19, 8, True), (2, 'MgmtData', 2, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 3, True), (1, 'KeyValue', 12, 4, True), (1, 'RetrievalMethod', 15, 5, True), (1, 'X509Data', 16, 6, True), (1, 'PGPData', 18, 7, True), (1, 'SPKIData', 19, 8, True), (2, 'MgmtData', 3, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 9: SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 2, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 3, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 10: SE(KeyName*)->-8, SE(KeyValue*)->-7, SE(RetrievalMethod*)->-6, SE(X509Data*)->-5, SE(PGPData*)->-4, SE(SPKIData*)->-3, SE(MgmtData*)->-2, SE(*)(**)->-1, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -8, True), (1, 'KeyValue', 12, -7, True), (1, 'RetrievalMethod', 15, -6, True), (1, 'X509Data', 16, -5, True), (1, 'PGPData', 18, -4, True), (1, 'SPKIData', 19, -3, True), (2, 'MgmtData', 2, -2, True), (5, '*', 0, -1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (4, ((2, 'KeyName', 3, -8, True), (1, 'KeyValue', 12, -7, True), (1, 'RetrievalMethod', 15, -6, True), (1, 'X509Data', 16, -5, True), (1, 'PGPData', 18, -4, True), (1, 'SPKIData', 19, -3, True), (2, 'MgmtData', 3, -2, True), (5, '*', 0, -1, True), (6, '#text', 0, 0, False)), 2, 0),
             # 11: SE(KeyName*)->+0, SE(KeyValue*)->+1, SE(RetrievalMethod*)->+2, SE(X509Data*)->+3, SE(PGPData*)->+4, SE(SPKIData*)->+5, SE(MgmtData*)->+6, SE(*)(**)->+7, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 0, True), (1, 'KeyValue', 12, 1, True), (1, 'RetrievalMethod', 15, 2, True), (1, 'X509Data', 16, 3, True), (1, 'PGPData', 18, 4, True), (1, 'SPKIData', 19, 5, True), (2, 'MgmtData', 2, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 0, True), (1, 'KeyValue', 12, 1, True), (1, 'RetrievalMethod', 15, 2, True), (1, 'X509Data', 16, 3, True), (1, 'PGPData', 18, 4, True), (1, 'SPKIData', 19, 5, True), (2, 'MgmtData', 3, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 12: SE(KeyName*)->-1, SE(KeyValue*)->+0, SE(RetrievalMethod*)->+1, SE(X509Data*)->+2, SE(PGPData*)->+3, SE(SPKIData*)->+4, SE(MgmtData*)->+5, SE(*)(**)->+6, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -1, True), (1, 'KeyValue', 12, 0, True), (1, 'RetrievalMethod', 15, 1, True), (1, 'X509Data', 16, 2, True), (1, 'PGPData', 18, 3, True), (1, 'SPKIData', 19, 4, True), (2, 'MgmtData', 2, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -1, True), (1, 'KeyValue', 12, 0, True), (1, 'RetrievalMethod', 15, 1, True), (1, 'X509Data', 16, 2, True), (1, 'PGPData', 18, 3, True), (1, 'SPKIData', 19, 4, True), (2, 'MgmtData', 3, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 13: SE(KeyName*)->-2, SE(KeyValue*)->-1, SE(RetrievalMethod*)->+0, SE(X509Data*)->+1, SE(PGPData*)->+2, SE(SPKIData*)->+3, SE(MgmtData*)->+4, SE(*)(**)->+5, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -2, True), (1, 'KeyValue', 12, -1, True), (1, 'RetrievalMethod', 15, 0, True), (1, 'X509Data', 16, 1, True), (1, 'PGPData', 18, 2, True), (1, 'SPKIData', 19, 3, True), (2, 'MgmtData', 2, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -2, True), (1, 'KeyValue', 12, -1, True), (1, 'RetrievalMethod', 15, 0, True), (1, 'X509Data', 16, 1, True), (1, 'PGPData', 18, 2, True), (1, 'SPKIData', 19, 3, True), (2, 'MgmtData', 3, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 14: SE(KeyName*)->-3, SE(KeyValue*)->-2, SE(RetrievalMethod*)->-1, SE(X509Data*)->+0, SE(PGPData*)->+1, SE(SPKIData*)->+2, SE(MgmtData*)->+3, SE(*)(**)->+4, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -3, True), (1, 'KeyValue', 12, -2, True), (1, 'RetrievalMethod', 15, -1, True), (1, 'X509Data', 16, 0, True), (1, 'PGPData', 18, 1, True), (1, 'SPKIData', 19, 2, True), (2, 'MgmtData', 2, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -3, True), (1, 'KeyValue', 12, -2, True), (1, 'RetrievalMethod', 15, -1, True), (1, 'X509Data', 16, 0, True), (1, 'PGPData', 18, 1, True), (1, 'SPKIData', 19, 2, True), (2, 'MgmtData', 3, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 15: SE(KeyName*)->-4, SE(KeyValue*)->-3, SE(RetrievalMethod*)->-2, SE(X509Data*)->-1, SE(PGPData*)->+0, SE(SPKIData*)->+1, SE(MgmtData*)->+2, SE(*)(**)->+3, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -4, True), (1, 'KeyValue', 12, -3, True), (1, 'RetrievalMethod', 15, -2, True), (1, 'X509Data', 16, -1, True), (1, 'PGPData', 18, 0, True), (1, 'SPKIData', 19, 1, True), (2, 'MgmtData', 2, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -4, True), (1, 'KeyValue', 12, -3, True), (1, 'RetrievalMethod', 15, -2, True), (1, 'X509Data', 16, -1, True), (1, 'PGPData', 18, 0, True), (1, 'SPKIData', 19, 1, True), (2, 'MgmtData', 3, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 16: SE(KeyName*)->-5, SE(KeyValue*)->-4, SE(RetrievalMethod*)->-3, SE(X509Data*)->-2, SE(PGPData*)->-1, SE(SPKIData*)->+0, SE(MgmtData*)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -5, True), (1, 'KeyValue', 12, -4, True), (1, 'RetrievalMethod', 15, -3, True), (1, 'X509Data', 16, -2, True), (1, 'PGPData', 18, -1, True), (1, 'SPKIData', 19, 0, True), (2, 'MgmtData', 2, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -5, True), (1, 'KeyValue', 12, -4, True), (1, 'RetrievalMethod', 15, -3, True), (1, 'X509Data', 16, -2, True), (1, 'PGPData', 18, -1, True), (1, 'SPKIData', 19, 0, True), (2, 'MgmtData', 3, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 17: SE(KeyName*)->-6, SE(KeyValue*)->-5, SE(RetrievalMethod*)->-4, SE(X509Data*)->-3, SE(PGPData*)->-2, SE(SPKIData*)->-1, SE(MgmtData*)->+0, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -6, True), (1, 'KeyValue', 12, -5, True), (1, 'RetrievalMethod', 15, -4, True), (1, 'X509Data', 16, -3, True), (1, 'PGPData', 18, -2, True), (1, 'SPKIData', 19, -1, True), (2, 'MgmtData', 2, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -6, True), (1, 'KeyValue', 12, -5, True), (1, 'RetrievalMethod', 15, -4, True), (1, 'X509Data', 16, -3, True), (1, 'PGPData', 18, -2, True), (1, 'SPKIData', 19, -1, True), (2, 'MgmtData', 3, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -7, True), (1, 'KeyValue', 12, -6, True), (1, 'RetrievalMethod', 15, -5, True), (1, 'X509Data', 16, -4, True), (1, 'PGPData', 18, -3, True), (1, 'SPKIData', 19, -2, True), (2, 'MgmtData', 2, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -7, True), (1, 'KeyValue', 12, -6, True), (1, 'RetrievalMethod', 15, -5, True), (1, 'X509Data', 16, -4, True), (1, 'PGPData', 18, -3, True), (1, 'SPKIData', 19, -2, True), (2, 'MgmtData', 3, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 12
         'KeyValueType',
@@ -231,101 +244,107 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
+        False,
     ),
     (  # 13
         'DSAKeyValueType',
         (
             # 0: SE(P)->+1, SE(G)->+2, SE(Y)->+3
-            (2, ((2, 'P', 4, 1, False), (2, 'G', 4, 2, False), (2, 'Y', 4, 3, False)), 3, 0),
+            (2, ((2, 'P', 5, 1, False), (2, 'G', 5, 2, False), (2, 'Y', 5, 3, False)), 3, 0),
             # 1: SE(Q)->+3
-            (1, ((2, 'Q', 4, 3, False),), 2, 0),
+            (1, ((2, 'Q', 5, 3, False),), 2, 0),
             # 2: SE(Y)->+1
-            (1, ((2, 'Y', 4, 1, False),), 2, 0),
+            (1, ((2, 'Y', 5, 1, False),), 2, 0),
             # 3: SE(J)->+2, SE(Seed)->+3, EE
-            (2, ((2, 'J', 4, 2, False), (2, 'Seed', 4, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'J', 5, 2, False), (2, 'Seed', 5, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(G)->-2, SE(Y)->-1
-            (2, ((2, 'G', 4, -2, False), (2, 'Y', 4, -1, False)), 2, 0),
+            (2, ((2, 'G', 5, -2, False), (2, 'Y', 5, -1, False)), 2, 0),
             # 5: SE(Seed)->+1, EE
-            (2, ((2, 'Seed', 4, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'Seed', 5, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(PgenCounter)->+1
-            (1, ((2, 'PgenCounter', 4, 1, False),), 2, 0),
+            (1, ((2, 'PgenCounter', 5, 1, False),), 2, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 14
         'RSAKeyValueType',
         (
             # 0: SE(Modulus)->+1
-            (1, ((2, 'Modulus', 4, 1, False),), 3, 0),
+            (1, ((2, 'Modulus', 5, 1, False),), 3, 0),
             # 1: SE(Exponent)->+1
-            (1, ((2, 'Exponent', 4, 1, False),), 2, 0),
+            (1, ((2, 'Exponent', 5, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 15
         'RetrievalMethodType',
         (
             # 0: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, EE
-            (3, ((3, 'Type', 2, 1, False), (3, 'URI', 2, 2, False), (1, 'Transforms', 7, 3, False), (0, '', 0, 0, False)), 3, 0),
+            (3, ((3, 'Type', 3, 1, False), (3, 'URI', 3, 2, False), (1, 'Transforms', 7, 3, False), (0, '', 0, 0, False)), 3, 0),
             # 1: AT(URI)->+1, SE(Transforms)->+2, EE
-            (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (0, '', 0, 0, False)), 2, 0),
+            (2, ((3, 'URI', 3, 1, False), (1, 'Transforms', 7, 2, False), (0, '', 0, 0, False)), 2, 0),
             # 2: SE(Transforms)->+1, EE
-            (2, ((1, 'Transforms', 7, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'Transforms', 7, 1, False), (0, '', 0, 0, False)), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 16
         'X509DataType',
         (
             # 0: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6
-            (3, ((1, 'X509IssuerSerial', 17, 1, True), (2, 'X509SKI', 4, 2, True), (2, 'X509SubjectName', 2, 3, True), (2, 'X509Certificate', 4, 4, True), (2, 'X509CRL', 4, 5, True), (5, '*', 0, 6, True)), 3, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 1, True), (2, 'X509SKI', 5, 2, True), (2, 'X509SubjectName', 3, 3, True), (2, 'X509Certificate', 5, 4, True), (2, 'X509CRL', 5, 5, True), (5, '*', 0, 6, True)), 3, 0),
             # 1: SE(X509IssuerSerial*)->+6, SE(X509SKI*)->+7, SE(X509SubjectName*)->+8, SE(X509Certificate*)->+9, SE(X509CRL*)->+10, SE(*)(**)->+11, EE
-            (3, ((1, 'X509IssuerSerial', 17, 6, True), (2, 'X509SKI', 4, 7, True), (2, 'X509SubjectName', 2, 8, True), (2, 'X509Certificate', 4, 9, True), (2, 'X509CRL', 4, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 6, True), (2, 'X509SKI', 5, 7, True), (2, 'X509SubjectName', 3, 8, True), (2, 'X509Certificate', 5, 9, True), (2, 'X509CRL', 5, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(X509IssuerSerial*)->+5, SE(X509SKI*)->+6, SE(X509SubjectName*)->+7, SE(X509Certificate*)->+8, SE(X509CRL*)->+9, SE(*)(**)->+10, EE
-            (3, ((1, 'X509IssuerSerial', 17, 5, True), (2, 'X509SKI', 4, 6, True), (2, 'X509SubjectName', 2, 7, True), (2, 'X509Certificate', 4, 8, True), (2, 'X509CRL', 4, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 5, True), (2, 'X509SKI', 5, 6, True), (2, 'X509SubjectName', 3, 7, True), (2, 'X509Certificate', 5, 8, True), (2, 'X509CRL', 5, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(X509IssuerSerial*)->+4, SE(X509SKI*)->+5, SE(X509SubjectName*)->+6, SE(X509Certificate*)->+7, SE(X509CRL*)->+8, SE(*)(**)->+9, EE
-            (3, ((1, 'X509IssuerSerial', 17, 4, True), (2, 'X509SKI', 4, 5, True), (2, 'X509SubjectName', 2, 6, True), (2, 'X509Certificate', 4, 7, True), (2, 'X509CRL', 4, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 4, True), (2, 'X509SKI', 5, 5, True), (2, 'X509SubjectName', 3, 6, True), (2, 'X509Certificate', 5, 7, True), (2, 'X509CRL', 5, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(X509IssuerSerial*)->+3, SE(X509SKI*)->+4, SE(X509SubjectName*)->+5, SE(X509Certificate*)->+6, SE(X509CRL*)->+7, SE(*)(**)->+8, EE
-            (3, ((1, 'X509IssuerSerial', 17, 3, True), (2, 'X509SKI', 4, 4, True), (2, 'X509SubjectName', 2, 5, True), (2, 'X509Certificate', 4, 6, True), (2, 'X509CRL', 4, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 3, True), (2, 'X509SKI', 5, 4, True), (2, 'X509SubjectName', 3, 5, True), (2, 'X509Certificate', 5, 6, True), (2, 'X509CRL', 5, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(X509IssuerSerial*)->+2, SE(X509SKI*)->+3, SE(X509SubjectName*)->+4, SE(X509Certificate*)->+5, SE(X509CRL*)->+6, SE(*)(**)->+7, EE
-            (3, ((1, 'X509IssuerSerial', 17, 2, True), (2, 'X509SKI', 4, 3, True), (2, 'X509SubjectName', 2, 4, True), (2, 'X509Certificate', 4, 5, True), (2, 'X509CRL', 4, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 2, True), (2, 'X509SKI', 5, 3, True), (2, 'X509SubjectName', 3, 4, True), (2, 'X509Certificate', 5, 5, True), (2, 'X509CRL', 5, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6, EE
-            (3, ((1, 'X509IssuerSerial', 17, 1, True), (2, 'X509SKI', 4, 2, True), (2, 'X509SubjectName', 2, 3, True), (2, 'X509Certificate', 4, 4, True), (2, 'X509CRL', 4, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 1, True), (2, 'X509SKI', 5, 2, True), (2, 'X509SubjectName', 3, 3, True), (2, 'X509Certificate', 5, 4, True), (2, 'X509CRL', 5, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(X509IssuerSerial*)->+0, SE(X509SKI*)->+1, SE(X509SubjectName*)->+2, SE(X509Certificate*)->+3, SE(X509CRL*)->+4, SE(*)(**)->+5, EE
-            (3, ((1, 'X509IssuerSerial', 17, 0, True), (2, 'X509SKI', 4, 1, True), (2, 'X509SubjectName', 2, 2, True), (2, 'X509Certificate', 4, 3, True), (2, 'X509CRL', 4, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 0, True), (2, 'X509SKI', 5, 1, True), (2, 'X509SubjectName', 3, 2, True), (2, 'X509Certificate', 5, 3, True), (2, 'X509CRL', 5, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
             # 8: SE(X509IssuerSerial*)->-1, SE(X509SKI*)->+0, SE(X509SubjectName*)->+1, SE(X509Certificate*)->+2, SE(X509CRL*)->+3, SE(*)(**)->+4, EE
-            (3, ((1, 'X509IssuerSerial', 17, -1, True), (2, 'X509SKI', 4, 0, True), (2, 'X509SubjectName', 2, 1, True), (2, 'X509Certificate', 4, 2, True), (2, 'X509CRL', 4, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, -1, True), (2, 'X509SKI', 5, 0, True), (2, 'X509SubjectName', 3, 1, True), (2, 'X509Certificate', 5, 2, True), (2, 'X509CRL', 5, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
             # 9: SE(X509IssuerSerial*)->-2, SE(X509SKI*)->-1, SE(X509SubjectName*)->+0, SE(X509Certificate*)->+1, SE(X509CRL*)->+2, SE(*)(**)->+3, EE
-            (3, ((1, 'X509IssuerSerial', 17, -2, True), (2, 'X509SKI', 4, -1, True), (2, 'X509SubjectName', 2, 0, True), (2, 'X509Certificate', 4, 1, True), (2, 'X509CRL', 4, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, -2, True), (2, 'X509SKI', 5, -1, True), (2, 'X509SubjectName', 3, 0, True), (2, 'X509Certificate', 5, 1, True), (2, 'X509CRL', 5, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 10: SE(X509IssuerSerial*)->-3, SE(X509SKI*)->-2, SE(X509SubjectName*)->-1, SE(X509Certificate*)->+0, SE(X509CRL*)->+1, SE(*)(**)->+2, EE
-            (3, ((1, 'X509IssuerSerial', 17, -3, True), (2, 'X509SKI', 4, -2, True), (2, 'X509SubjectName', 2, -1, True), (2, 'X509Certificate', 4, 0, True), (2, 'X509CRL', 4, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, -3, True), (2, 'X509SKI', 5, -2, True), (2, 'X509SubjectName', 3, -1, True), (2, 'X509Certificate', 5, 0, True), (2, 'X509CRL', 5, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
             # 11: SE(X509IssuerSerial*)->-4, SE(X509SKI*)->-3, SE(X509SubjectName*)->-2, SE(X509Certificate*)->-1, SE(X509CRL*)->+0, SE(*)(**)->+1, EE
-            (3, ((1, 'X509IssuerSerial', 17, -4, True), (2, 'X509SKI', 4, -3, True), (2, 'X509SubjectName', 2, -2, True), (2, 'X509Certificate', 4, -1, True), (2, 'X509CRL', 4, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, -4, True), (2, 'X509SKI', 5, -3, True), (2, 'X509SubjectName', 3, -2, True), (2, 'X509Certificate', 5, -1, True), (2, 'X509CRL', 5, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
-            (3, ((1, 'X509IssuerSerial', 17, -5, True), (2, 'X509SKI', 4, -4, True), (2, 'X509SubjectName', 2, -3, True), (2, 'X509Certificate', 4, -2, True), (2, 'X509CRL', 4, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, -5, True), (2, 'X509SKI', 5, -4, True), (2, 'X509SubjectName', 3, -3, True), (2, 'X509Certificate', 5, -2, True), (2, 'X509CRL', 5, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 17
         'X509IssuerSerialType',
         (
             # 0: SE(X509IssuerName)->+1
-            (1, ((2, 'X509IssuerName', 2, 1, False),), 3, 0),
+            (1, ((2, 'X509IssuerName', 3, 1, False),), 3, 0),
             # 1: SE(X509SerialNumber)->+1
-            (1, ((2, 'X509SerialNumber', 3, 1, False),), 2, 0),
+            (1, ((2, 'X509SerialNumber', 4, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 18
         'PGPDataType',
         (
             # 0: SE(PGPKeyID)->+1, SE(PGPKeyPacket)->+2
-            (2, ((2, 'PGPKeyID', 4, 1, False), (2, 'PGPKeyPacket', 4, 2, False)), 3, 0),
+            (2, ((2, 'PGPKeyID', 5, 1, False), (2, 'PGPKeyPacket', 5, 2, False)), 3, 0),
             # 1: SE(PGPKeyPacket)->+2, SE(*)(**)->+3, EE
-            (2, ((2, 'PGPKeyPacket', 4, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'PGPKeyPacket', 5, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(*)(**)->+3, EE
             (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+1, EE
@@ -333,38 +352,41 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 19
         'SPKIDataType',
         (
             # 0: SE(SPKISexp*)->+1
-            (1, ((2, 'SPKISexp', 4, 1, True),), 3, 0),
+            (1, ((2, 'SPKISexp', 5, 1, True),), 3, 0),
             # 1: SE(SPKISexp*)->+2, SE(*)(**)->+1, EE
-            (2, ((2, 'SPKISexp', 4, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 5, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(SPKISexp*)->+1, EE
-            (2, ((2, 'SPKISexp', 4, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 5, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SPKISexp*)->+0, SE(*)(**)->+1, EE
-            (2, ((2, 'SPKISexp', 4, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 5, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(SPKISexp*)->-1, EE
-            (2, ((2, 'SPKISexp', 4, -1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 5, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 20
         'ObjectType',
         (
             # 0: AT(Encoding)->+1, AT(Id)->+2, AT(MimeType)->+3, SE(*)(**)->+5, EE, CH(mixed)(#text)->+4
-            (3, ((3, 'Encoding', 2, 1, False), (3, 'Id', 2, 2, False), (3, 'MimeType', 2, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
+            (3, ((3, 'Encoding', 3, 1, False), (3, 'Id', 2, 2, False), (3, 'MimeType', 3, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
             # 1: AT(Id)->+1, AT(MimeType)->+2, SE(*)(**)->+4, EE, CH(mixed)(#text)->+3
-            (3, ((3, 'Id', 2, 1, False), (3, 'MimeType', 2, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
+            (3, ((3, 'Id', 2, 1, False), (3, 'MimeType', 3, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
             # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
-            (3, ((3, 'MimeType', 2, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
+            (3, ((3, 'MimeType', 3, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
             # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 2, 0),
             # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 21
         'ACDP_ConnectResType',
@@ -372,16 +394,17 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 6, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 7, 1, False),), 2, 0),
             # 2: SE(EVSEProcessing)->+1
-            (1, ((2, 'EVSEProcessing', 7, 1, False),), 2, 0),
+            (1, ((2, 'EVSEProcessing', 8, 1, False),), 2, 0),
             # 3: SE(EVSEElectricalChargingDeviceStatus)->+1
-            (1, ((2, 'EVSEElectricalChargingDeviceStatus', 5, 1, False),), 2, 0),
+            (1, ((2, 'EVSEElectricalChargingDeviceStatus', 6, 1, False),), 2, 0),
             # 4: SE(EVSEMechanicalChargingDeviceStatus)->+1
-            (1, ((2, 'EVSEMechanicalChargingDeviceStatus', 8, 1, False),), 2, 0),
+            (1, ((2, 'EVSEMechanicalChargingDeviceStatus', 9, 1, False),), 2, 0),
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 22
         'ACDP_SystemStatusReqType',
@@ -393,40 +416,43 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 23
         'EVTechnicalStatusType',
         (
             # 0: SE(EVReadyToCharge)->+1
-            (1, ((2, 'EVReadyToCharge', 9, 1, False),), 3, 0),
+            (1, ((2, 'EVReadyToCharge', 10, 1, False),), 3, 0),
             # 1: SE(EVImmobilizationRequest)->+1
-            (1, ((2, 'EVImmobilizationRequest', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVImmobilizationRequest', 10, 1, False),), 2, 0),
             # 2: SE(EVImmobilized)->+1, SE(EVWLANStrength)->+2, SE(EVCPStatus)->+3, SE(EVSOC)->+4, SE(EVErrorCode)->+5, SE(EVTimeout)->+6, EE
-            (3, ((2, 'EVImmobilized', 9, 1, False), (1, 'EVWLANStrength', 24, 2, False), (2, 'EVCPStatus', 12, 3, False), (2, 'EVSOC', 13, 4, False), (2, 'EVErrorCode', 14, 5, False), (2, 'EVTimeout', 9, 6, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'EVImmobilized', 10, 1, False), (1, 'EVWLANStrength', 24, 2, False), (2, 'EVCPStatus', 13, 3, False), (2, 'EVSOC', 14, 4, False), (2, 'EVErrorCode', 15, 5, False), (2, 'EVTimeout', 10, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(EVWLANStrength)->+1, SE(EVCPStatus)->+2, SE(EVSOC)->+3, SE(EVErrorCode)->+4, SE(EVTimeout)->+5, EE
-            (3, ((1, 'EVWLANStrength', 24, 1, False), (2, 'EVCPStatus', 12, 2, False), (2, 'EVSOC', 13, 3, False), (2, 'EVErrorCode', 14, 4, False), (2, 'EVTimeout', 9, 5, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'EVWLANStrength', 24, 1, False), (2, 'EVCPStatus', 13, 2, False), (2, 'EVSOC', 14, 3, False), (2, 'EVErrorCode', 15, 4, False), (2, 'EVTimeout', 10, 5, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(EVCPStatus)->+1, SE(EVSOC)->+2, SE(EVErrorCode)->+3, SE(EVTimeout)->+4, EE
-            (3, ((2, 'EVCPStatus', 12, 1, False), (2, 'EVSOC', 13, 2, False), (2, 'EVErrorCode', 14, 3, False), (2, 'EVTimeout', 9, 4, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'EVCPStatus', 13, 1, False), (2, 'EVSOC', 14, 2, False), (2, 'EVErrorCode', 15, 3, False), (2, 'EVTimeout', 10, 4, False), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(EVSOC)->+1, SE(EVErrorCode)->+2, SE(EVTimeout)->+3, EE
-            (3, ((2, 'EVSOC', 13, 1, False), (2, 'EVErrorCode', 14, 2, False), (2, 'EVTimeout', 9, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'EVSOC', 14, 1, False), (2, 'EVErrorCode', 15, 2, False), (2, 'EVTimeout', 10, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(EVErrorCode)->+1, SE(EVTimeout)->+2, EE
-            (2, ((2, 'EVErrorCode', 14, 1, False), (2, 'EVTimeout', 9, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'EVErrorCode', 15, 1, False), (2, 'EVTimeout', 10, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(EVTimeout)->+1, EE
-            (2, ((2, 'EVTimeout', 9, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'EVTimeout', 10, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 24
         'RationalNumberType',
         (
             # 0: SE(Exponent)->+1
-            (1, ((2, 'Exponent', 10, 1, False),), 3, 0),
+            (1, ((2, 'Exponent', 11, 1, False),), 3, 0),
             # 1: SE(Value)->+1
-            (1, ((2, 'Value', 11, 1, False),), 2, 0),
+            (1, ((2, 'Value', 12, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 25
         'ACDP_SystemStatusResType',
@@ -434,28 +460,29 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 6, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 7, 1, False),), 2, 0),
             # 2: SE(EVSEMechanicalChargingDeviceStatus)->+1
-            (1, ((2, 'EVSEMechanicalChargingDeviceStatus', 8, 1, False),), 2, 0),
+            (1, ((2, 'EVSEMechanicalChargingDeviceStatus', 9, 1, False),), 2, 0),
             # 3: SE(EVSEReadyToCharge)->+1
-            (1, ((2, 'EVSEReadyToCharge', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVSEReadyToCharge', 10, 1, False),), 2, 0),
             # 4: SE(EVSEIsolationStatus)->+1
-            (1, ((2, 'EVSEIsolationStatus', 15, 1, False),), 2, 0),
+            (1, ((2, 'EVSEIsolationStatus', 16, 1, False),), 2, 0),
             # 5: SE(EVSEDisabled)->+1
-            (1, ((2, 'EVSEDisabled', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVSEDisabled', 10, 1, False),), 2, 0),
             # 6: SE(EVSEUtilityInterruptEvent)->+1
-            (1, ((2, 'EVSEUtilityInterruptEvent', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVSEUtilityInterruptEvent', 10, 1, False),), 2, 0),
             # 7: SE(EVSEEmergencyShutdown)->+1
-            (1, ((2, 'EVSEEmergencyShutdown', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVSEEmergencyShutdown', 10, 1, False),), 2, 0),
             # 8: SE(EVSEMalfunction)->+1
-            (1, ((2, 'EVSEMalfunction', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVSEMalfunction', 10, 1, False),), 2, 0),
             # 9: SE(EVInChargePosition)->+1
-            (1, ((2, 'EVInChargePosition', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVInChargePosition', 10, 1, False),), 2, 0),
             # 10: SE(EVAssociationStatus)->+1
-            (1, ((2, 'EVAssociationStatus', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVAssociationStatus', 10, 1, False),), 2, 0),
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 26
         'ACDP_VehiclePositioningReqType',
@@ -463,12 +490,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(EVMobilityStatus)->+1
-            (1, ((2, 'EVMobilityStatus', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVMobilityStatus', 10, 1, False),), 2, 0),
             # 2: SE(EVPositioningSupport)->+1
-            (1, ((2, 'EVPositioningSupport', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVPositioningSupport', 10, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 27
         'ACDP_VehiclePositioningResType',
@@ -476,24 +504,25 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 6, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 7, 1, False),), 2, 0),
             # 2: SE(EVSEProcessing)->+1
-            (1, ((2, 'EVSEProcessing', 7, 1, False),), 2, 0),
+            (1, ((2, 'EVSEProcessing', 8, 1, False),), 2, 0),
             # 3: SE(EVSEPositioningSupport)->+1
-            (1, ((2, 'EVSEPositioningSupport', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVSEPositioningSupport', 10, 1, False),), 2, 0),
             # 4: SE(EVRelativeXDeviation)->+1
-            (1, ((2, 'EVRelativeXDeviation', 11, 1, False),), 2, 0),
+            (1, ((2, 'EVRelativeXDeviation', 12, 1, False),), 2, 0),
             # 5: SE(EVRelativeYDeviation)->+1
-            (1, ((2, 'EVRelativeYDeviation', 11, 1, False),), 2, 0),
+            (1, ((2, 'EVRelativeYDeviation', 12, 1, False),), 2, 0),
             # 6: SE(ContactWindowXc)->+1
-            (1, ((2, 'ContactWindowXc', 11, 1, False),), 2, 0),
+            (1, ((2, 'ContactWindowXc', 12, 1, False),), 2, 0),
             # 7: SE(ContactWindowYc)->+1
-            (1, ((2, 'ContactWindowYc', 11, 1, False),), 2, 0),
+            (1, ((2, 'ContactWindowYc', 12, 1, False),), 2, 0),
             # 8: SE(EVInChargePosition)->+1
-            (1, ((2, 'EVInChargePosition', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVInChargePosition', 10, 1, False),), 2, 0),
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 28
         'CLReqControlModeType',
@@ -501,6 +530,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 29
         'CLResControlModeType',
@@ -508,6 +538,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 30
         'ManifestType',
@@ -515,12 +546,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'Reference', 6, 2, True)), 3, 0),
             # 1: SE(Reference*)->+1
-            (1, ((1, 'Reference', 6, 1, True),), 2, 0),
+            (1, ((1, 'Reference', 6, 1, True),), 3, 0),
             # 2: SE(Reference*)->+1, EE
             (2, ((1, 'Reference', 6, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 31
         'SignaturePropertiesType',
@@ -528,27 +560,29 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'SignatureProperty', 32, 2, True)), 3, 0),
             # 1: SE(SignatureProperty*)->+1
-            (1, ((1, 'SignatureProperty', 32, 1, True),), 2, 0),
+            (1, ((1, 'SignatureProperty', 32, 1, True),), 3, 0),
             # 2: SE(SignatureProperty*)->+1, EE
             (2, ((1, 'SignatureProperty', 32, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 32, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 32
         'SignaturePropertyType',
         (
             # 0: AT(Id)->+1, AT(Target)->+2
-            (2, ((3, 'Id', 2, 1, False), (3, 'Target', 2, 2, False)), 3, 0),
+            (2, ((3, 'Id', 2, 1, False), (3, 'Target', 3, 2, False)), 3, 0),
             # 1: AT(Target)->+1
-            (1, ((3, 'Target', 2, 1, False),), 2, 0),
+            (1, ((3, 'Target', 3, 1, False),), 3, 0),
             # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 3, 0),
             # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
 )
 
@@ -567,12 +601,12 @@ ROOTS: tuple[Root, ...] = (
     ('CanonicalizationMethod', 1, 4),
     ('DSAKeyValue', 1, 13),
     ('DigestMethod', 1, 9),
-    ('DigestValue', 2, 4),
+    ('DigestValue', 2, 5),
     ('KeyInfo', 1, 11),
-    ('KeyName', 2, 2),
+    ('KeyName', 2, 3),
     ('KeyValue', 1, 12),
     ('Manifest', 1, 30),
-    ('MgmtData', 2, 2),
+    ('MgmtData', 2, 3),
     ('Object', 1, 20),
     ('PGPData', 1, 18),
     ('RSAKeyValue', 1, 14),

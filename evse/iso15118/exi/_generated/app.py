@@ -32,6 +32,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 1
         'AppProtocolType',
@@ -49,6 +50,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 2
         'supportedAppProtocolResType',
@@ -60,6 +62,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
 )
 

@@ -16,44 +16,45 @@ NAMESPACE = 'urn:iso:std:iso:15118:-20:CommonMessages'
 DATATYPES: tuple[Datatype, ...] = (
     (6, 8, 8),  # 0
     (2, 0, 18446744073709551615),  # 1
-    (5, 0, None, None),  # 2
-    (3, None, None),  # 3
-    (7, 0, None),  # 4
-    (4, 1, ('EIM', 'PnC')),  # 5
-    (7, 16, 16),  # 6
-    (7, 0, 1600),  # 7
-    (4, 6, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')),  # 8
-    (4, 2, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')),  # 9
-    (0,),  # 10
-    (5, 0, 80, None),  # 11
-    (1, 8, 0, 255),  # 12
-    (5, 0, 255, None),  # 13
-    (4, 1, ('SECP521', 'X448')),  # 14
-    (7, 133, 133),  # 15
-    (7, 94, 94),  # 16
-    (7, 84, 84),  # 17
-    (7, 206, 206),  # 18
-    (5, 0, 32, None),  # 19
-    (7, 0, 64),  # 20
-    (3, -32768, 32767),  # 21
-    (1, 8, -128, 127),  # 22
-    (2, 1, 4294967295),  # 23
-    (4, 2, ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation')),  # 24
-    (4, 1, ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed')),  # 25
-    (2, 0, 4294967295),  # 26
-    (4, 1, ('Charge', 'Discharge')),  # 27
-    (2, 0, 65535),  # 28
-    (4, 3, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')),  # 29
-    (1, 10, 12, 1024),  # 30
-    (1, 7, 0, 100),  # 31
-    (5, 0, 3, None),  # 32
-    (5, 0, 160, None),  # 33
-    (3, -2147483648, 2147483647),  # 34
-    (4, 2, ('Pause', 'Terminate', 'ServiceRenegotiation')),  # 35
-    (4, 2, ('CheckIn', 'Processing', 'Completed')),  # 36
-    (4, 2, ('AutoParking', 'MVGuideManual', 'Manual')),  # 37
-    (4, 2, ('CheckOut', 'Processing', 'Completed')),  # 38
-    (4, 1, ('Scheduled', 'Completed')),  # 39
+    (5, 0, None, '[^\\W\\d][\\w.\\-]*'),  # 2
+    (5, 0, None, None),  # 3
+    (3, None, None),  # 4
+    (7, 0, None),  # 5
+    (4, 1, ('EIM', 'PnC')),  # 6
+    (7, 16, 16),  # 7
+    (7, 0, 1600),  # 8
+    (4, 6, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')),  # 9
+    (4, 2, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')),  # 10
+    (0,),  # 11
+    (5, 0, 80, None),  # 12
+    (1, 8, 0, 255),  # 13
+    (5, 0, 255, None),  # 14
+    (4, 1, ('SECP521', 'X448')),  # 15
+    (7, 133, 133),  # 16
+    (7, 94, 94),  # 17
+    (7, 84, 84),  # 18
+    (7, 206, 206),  # 19
+    (5, 0, 32, None),  # 20
+    (7, 0, 64),  # 21
+    (3, -32768, 32767),  # 22
+    (1, 8, -128, 127),  # 23
+    (2, 1, 4294967295),  # 24
+    (4, 2, ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation')),  # 25
+    (4, 1, ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed')),  # 26
+    (2, 0, 4294967295),  # 27
+    (4, 1, ('Charge', 'Discharge')),  # 28
+    (2, 0, 65535),  # 29
+    (4, 3, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')),  # 30
+    (1, 10, 12, 1024),  # 31
+    (1, 7, 0, 100),  # 32
+    (5, 0, 3, None),  # 33
+    (5, 0, 160, None),  # 34
+    (3, -2147483648, 2147483647),  # 35
+    (4, 2, ('Pause', 'Terminate', 'ServiceRenegotiation')),  # 36
+    (4, 2, ('CheckIn', 'Processing', 'Completed')),  # 37
+    (4, 2, ('AutoParking', 'MVGuideManual', 'Manual')),  # 38
+    (4, 2, ('CheckOut', 'Processing', 'Completed')),  # 39
+    (4, 1, ('Scheduled', 'Completed')),  # 40
 )
 
 GRAMMARS: tuple[Grammar, ...] = (
@@ -63,12 +64,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(SelectedAuthorizationService)->+1
-            (1, ((2, 'SelectedAuthorizationService', 5, 1, False),), 2, 0),
+            (1, ((2, 'SelectedAuthorizationService', 6, 1, False),), 2, 0),
             # 2: SE(EIM_AReqAuthorizationMode)->+1, SE(PnC_AReqAuthorizationMode)->+2
             (2, ((1, 'EIM_AReqAuthorizationMode', 21, 1, False), (1, 'PnC_AReqAuthorizationMode', 22, 2, False)), 2, 0),
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 1
         'MessageHeaderType',
@@ -82,6 +84,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 2
         'SignatureType',
@@ -89,7 +92,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignedInfo)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'SignedInfo', 3, 2, False)), 3, 0),
             # 1: SE(SignedInfo)->+1
-            (1, ((1, 'SignedInfo', 3, 1, False),), 2, 0),
+            (1, ((1, 'SignedInfo', 3, 1, False),), 3, 0),
             # 2: SE(SignatureValue)->+1
             (1, ((1, 'SignatureValue', 10, 1, False),), 2, 0),
             # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
@@ -99,6 +102,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 20, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 3
         'SignedInfoType',
@@ -106,7 +110,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'CanonicalizationMethod', 4, 2, False)), 3, 0),
             # 1: SE(CanonicalizationMethod)->+1
-            (1, ((1, 'CanonicalizationMethod', 4, 1, False),), 2, 0),
+            (1, ((1, 'CanonicalizationMethod', 4, 1, False),), 3, 0),
             # 2: SE(SignatureMethod)->+1
             (1, ((1, 'SignatureMethod', 5, 1, False),), 2, 0),
             # 3: SE(Reference*)->+1
@@ -116,49 +120,53 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 4
         'CanonicalizationMethodType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 3, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 5
         'SignatureMethodType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 3, 1, False),), 3, 0),
             # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'HMACOutputLength', 3, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'HMACOutputLength', 4, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 6
         'ReferenceType',
         (
             # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
-            (3, ((3, 'Id', 2, 1, False), (3, 'Type', 2, 2, False), (3, 'URI', 2, 3, False), (1, 'Transforms', 7, 4, False), (1, 'DigestMethod', 9, 5, False)), 3, 0),
+            (3, ((3, 'Id', 2, 1, False), (3, 'Type', 3, 2, False), (3, 'URI', 3, 3, False), (1, 'Transforms', 7, 4, False), (1, 'DigestMethod', 9, 5, False)), 3, 0),
             # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
-            (3, ((3, 'Type', 2, 1, False), (3, 'URI', 2, 2, False), (1, 'Transforms', 7, 3, False), (1, 'DigestMethod', 9, 4, False)), 2, 0),
+            (3, ((3, 'Type', 3, 1, False), (3, 'URI', 3, 2, False), (1, 'Transforms', 7, 3, False), (1, 'DigestMethod', 9, 4, False)), 3, 0),
             # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
-            (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (1, 'DigestMethod', 9, 3, False)), 2, 0),
+            (2, ((3, 'URI', 3, 1, False), (1, 'Transforms', 7, 2, False), (1, 'DigestMethod', 9, 3, False)), 3, 0),
             # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
-            (2, ((1, 'Transforms', 7, 1, False), (1, 'DigestMethod', 9, 2, False)), 2, 0),
+            (2, ((1, 'Transforms', 7, 1, False), (1, 'DigestMethod', 9, 2, False)), 3, 0),
             # 4: SE(DigestMethod)->+1
             (1, ((1, 'DigestMethod', 9, 1, False),), 2, 0),
             # 5: SE(DigestValue)->+1
-            (1, ((2, 'DigestValue', 4, 1, False),), 2, 0),
+            (1, ((2, 'DigestValue', 5, 1, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 7
         'TransformsType',
@@ -170,84 +178,89 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 8, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 8
         'TransformType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 3, 1, False),), 3, 0),
             # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 2, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 3, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 2, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 3, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 2, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 3, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 9
         'DigestMethodType',
         (
             # 0: AT(Algorithm)->+1
-            (1, ((3, 'Algorithm', 2, 1, False),), 3, 0),
+            (1, ((3, 'Algorithm', 3, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 10
         'SignatureValueType',
         (
-            # 0: AT(Id)->+1, CH(CONTENT)->+2
-            (2, ((3, 'Id', 2, 1, False), (4, 'CONTENT', 4, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->+1
-            (1, ((4, 'CONTENT', 4, 1, False),), 2, 1),
+            # 0: AT(Id)->+1, CH(value)->+2
+            (2, ((3, 'Id', 2, 1, False), (4, 'value', 5, 2, False)), 3, 1),
+            # 1: CH(value)->+1
+            (1, ((4, 'value', 5, 1, False),), 3, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 11
         'KeyInfoType',
         (
             # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
-            (4, ((3, 'Id', 2, 1, False), (2, 'KeyName', 2, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 2, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
+            (4, ((3, 'Id', 2, 1, False), (2, 'KeyName', 3, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 3, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
             # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
-            (4, ((2, 'KeyName', 2, 1, True), (1, 'KeyValue', 12, 2, True), (1, 'RetrievalMethod', 15, 3, True), (1, 'X509Data', 16, 4, True), (1, 'PGPData', 18, 5, True), (1, 'SPKIData', 19, 6, True), (2, 'MgmtData', 2, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            (4, ((2, 'KeyName', 3, 1, True), (1, 'KeyValue', 12, 2, True), (1, 'RetrievalMethod', 15, 3, True), (1, 'X509Data', 16, 4, True), (1, 'PGPData', 18, 5, True), (1, 'SPKIData', 19, 6, True), (2, 'MgmtData', 3, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 3, 0),
             # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 9, True), (1, 'KeyValue', 12, 10, True), (1, 'RetrievalMethod', 15, 11, True), (1, 'X509Data', 16, 12, True), (1, 'PGPData', 18, 13, True), (1, 'SPKIData', 19, 14, True), (2, 'MgmtData', 2, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 9, True), (1, 'KeyValue', 12, 10, True), (1, 'RetrievalMethod', 15, 11, True), (1, 'X509Data', 16, 12, True), (1, 'PGPData', 18, 13, True), (1, 'SPKIData', 19, 14, True), (2, 'MgmtData', 3, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 8, True), (1, 'KeyValue', 12, 9, True), (1, 'RetrievalMethod', 15, 10, True), (1, 'X509Data', 16, 11, True), (1, 'PGPData', 18, 12, True), (1, 'SPKIData', 19, 13, True), (2, 'MgmtData', 2, 14, True), (5, '*', 0, 15, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 8, True), (1, 'KeyValue', 12, 9, True), (1, 'RetrievalMethod', 15, 10, True), (1, 'X509Data', 16, 11, True), (1, 'PGPData', 18, 12, True), (1, 'SPKIData', 19, 13, True), (2, 'MgmtData', 3, 14, True), (5, '*', 0, 15, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(KeyName*)->+7, SE(KeyValue*)->+8, SE(RetrievalMethod*)->+9, SE(X509Data*)->+10, SE(PGPData*)->+11, SE(SPKIData*)->+12, SE(MgmtData*)->+13, SE(*)(**)->+14, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 7, True), (1, 'KeyValue', 12, 8, True), (1, 'RetrievalMethod', 15, 9, True), (1, 'X509Data', 16, 10, True), (1, 'PGPData', 18, 11, True), (1, 'SPKIData', 19, 12, True), (2, 'MgmtData', 2, 13, True), (5, '*', 0, 14, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 7, True), (1, 'KeyValue', 12, 8, True), (1, 'RetrievalMethod', 15, 9, True), (1, 'X509Data', 16, 10, True), (1, 'PGPData', 18, 11, True), (1, 'SPKIData', 19, 12, True), (2, 'MgmtData', 3, 13, True), (5, '*', 0, 14, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(KeyName*)->+6, SE(KeyValue*)->+7, SE(RetrievalMethod*)->+8, SE(X509Data*)->+9, SE(PGPData*)->+10, SE(SPKIData*)->+11, SE(MgmtData*)->+12, SE(*)(**)->+13, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 6, True), (1, 'KeyValue', 12, 7, True), (1, 'RetrievalMethod', 15, 8, True), (1, 'X509Data', 16, 9, True), (1, 'PGPData', 18, 10, True), (1, 'SPKIData', 19, 11, True), (2, 'MgmtData', 2, 12, True), (5, '*', 0, 13, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 6, True), (1, 'KeyValue', 12, 7, True), (1, 'RetrievalMethod', 15, 8, True), (1, 'X509Data', 16, 9, True), (1, 'PGPData', 18, 10, True), (1, 'SPKIData', 19, 11, True), (2, 'MgmtData', 3, 12, True), (5, '*', 0, 13, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 6: SE(KeyName*)->+5, SE(KeyValue*)->+6, SE(RetrievalMethod*)->+7, SE(X509Data*)->+8, SE(PGPData*)->+9, SE(SPKIData*)->+10, SE(MgmtData*)->+11, SE(*)(**)->+12, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 5, True), (1, 'KeyValue', 12, 6, True), (1, 'RetrievalMethod', 15, 7, True), (1, 'X509Data', 16, 8, True), (1, 'PGPData', 18, 9, True), (1, 'SPKIData', 19, 10, True), (2, 'MgmtData', 2, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 5, True), (1, 'KeyValue', 12, 6, True), (1, 'RetrievalMethod', 15, 7, True), (1, 'X509Data', 16, 8, True), (1, 'PGPData', 18, 9, True), (1, 'SPKIData', 19, 10, True), (2, 'MgmtData', 3, 11, True), (5, '*', 0, 12, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 7: SE(KeyName*)->+4, SE(KeyValue*)->+5, SE(RetrievalMethod*)->+6, SE(X509Data*)->+7, SE(PGPData*)->+8, SE(SPKIData*)->+9, SE(MgmtData*)->+10, SE(*)(**)->+11, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 4, True), (1, 'KeyValue', 12, 5, True), (1, 'RetrievalMethod', 15, 6, True), (1, 'X509Data', 16, 7, True), (1, 'PGPData', 18, 8, True), (1, 'SPKIData', 19, 9, True), (2, 'MgmtData', 2, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 4, True), (1, 'KeyValue', 12, 5, True), (1, 'RetrievalMethod', 15, 6, True), (1, 'X509Data', 16, 7, True), (1, 'PGPData', 18, 8, True), (1, 'SPKIData', 19, 9, True), (2, 'MgmtData', 3, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 8: SE(KeyName*)->+3, SE(KeyValue*)->+4, SE(RetrievalMethod*)->+5, SE(X509Data*)->+6, SE(PGPData*)->+7, SE(SPKIData*)->+8, SE(MgmtData*)->+9, SE(*)(**)->+10, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 3, True), (1, 'KeyValue', 12, 4, True), (1, 'RetrievalMethod', 15, 5, True), (1, 'X509Data', 16, 6, True), (1, 'PGPData', 18, 7, True), (1, 'SPKIData', 19, 8, True), (2, 'MgmtData', 2, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 3, True), (1, 'KeyValue', 12, 4, True), (1, 'RetrievalMethod', 15, 5, True), (1, 'X509Data', 16, 6, True), (1, 'PGPData', 18, 7, True), (1, 'SPKIData', 19, 8, True), (2, 'MgmtData', 3, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 9: SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 2, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 2, True), (1, 'KeyValue', 12, 3, True), (1, 'RetrievalMethod', 15, 4, True), (1, 'X509Data', 16, 5, True), (1, 'PGPData', 18, 6, True), (1, 'SPKIData', 19, 7, True), (2, 'MgmtData', 3, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 10: SE(KeyName*)->-8, SE(KeyValue*)->-7, SE(RetrievalMethod*)->-6, SE(X509Data*)->-5, SE(PGPData*)->-4, SE(SPKIData*)->-3, SE(MgmtData*)->-2, SE(*)(**)->-1, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -8, True), (1, 'KeyValue', 12, -7, True), (1, 'RetrievalMethod', 15, -6, True), (1, 'X509Data', 16, -5, True), (1, 'PGPData', 18, -4, True), (1, 'SPKIData', 19, -3, True), (2, 'MgmtData', 2, -2, True), (5, '*', 0, -1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (4, ((2, 'KeyName', 3, -8, True), (1, 'KeyValue', 12, -7, True), (1, 'RetrievalMethod', 15, -6, True), (1, 'X509Data', 16, -5, True), (1, 'PGPData', 18, -4, True), (1, 'SPKIData', 19, -3, True), (2, 'MgmtData', 3, -2, True), (5, '*', 0, -1, True), (6, '#text', 0, 0, False)), 2, 0),
             # 11: SE(KeyName*)->+0, SE(KeyValue*)->+1, SE(RetrievalMethod*)->+2, SE(X509Data*)->+3, SE(PGPData*)->+4, SE(SPKIData*)->+5, SE(MgmtData*)->+6, SE(*)(**)->+7, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, 0, True), (1, 'KeyValue', 12, 1, True), (1, 'RetrievalMethod', 15, 2, True), (1, 'X509Data', 16, 3, True), (1, 'PGPData', 18, 4, True), (1, 'SPKIData', 19, 5, True), (2, 'MgmtData', 2, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, 0, True), (1, 'KeyValue', 12, 1, True), (1, 'RetrievalMethod', 15, 2, True), (1, 'X509Data', 16, 3, True), (1, 'PGPData', 18, 4, True), (1, 'SPKIData', 19, 5, True), (2, 'MgmtData', 3, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 12: SE(KeyName*)->-1, SE(KeyValue*)->+0, SE(RetrievalMethod*)->+1, SE(X509Data*)->+2, SE(PGPData*)->+3, SE(SPKIData*)->+4, SE(MgmtData*)->+5, SE(*)(**)->+6, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -1, True), (1, 'KeyValue', 12, 0, True), (1, 'RetrievalMethod', 15, 1, True), (1, 'X509Data', 16, 2, True), (1, 'PGPData', 18, 3, True), (1, 'SPKIData', 19, 4, True), (2, 'MgmtData', 2, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -1, True), (1, 'KeyValue', 12, 0, True), (1, 'RetrievalMethod', 15, 1, True), (1, 'X509Data', 16, 2, True), (1, 'PGPData', 18, 3, True), (1, 'SPKIData', 19, 4, True), (2, 'MgmtData', 3, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 13: SE(KeyName*)->-2, SE(KeyValue*)->-1, SE(RetrievalMethod*)->+0, SE(X509Data*)->+1, SE(PGPData*)->+2, SE(SPKIData*)->+3, SE(MgmtData*)->+4, SE(*)(**)->+5, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -2, True), (1, 'KeyValue', 12, -1, True), (1, 'RetrievalMethod', 15, 0, True), (1, 'X509Data', 16, 1, True), (1, 'PGPData', 18, 2, True), (1, 'SPKIData', 19, 3, True), (2, 'MgmtData', 2, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -2, True), (1, 'KeyValue', 12, -1, True), (1, 'RetrievalMethod', 15, 0, True), (1, 'X509Data', 16, 1, True), (1, 'PGPData', 18, 2, True), (1, 'SPKIData', 19, 3, True), (2, 'MgmtData', 3, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 14: SE(KeyName*)->-3, SE(KeyValue*)->-2, SE(RetrievalMethod*)->-1, SE(X509Data*)->+0, SE(PGPData*)->+1, SE(SPKIData*)->+2, SE(MgmtData*)->+3, SE(*)(**)->+4, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -3, True), (1, 'KeyValue', 12, -2, True), (1, 'RetrievalMethod', 15, -1, True), (1, 'X509Data', 16, 0, True), (1, 'PGPData', 18, 1, True), (1, 'SPKIData', 19, 2, True), (2, 'MgmtData', 2, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -3, True), (1, 'KeyValue', 12, -2, True), (1, 'RetrievalMethod', 15, -1, True), (1, 'X509Data', 16, 0, True), (1, 'PGPData', 18, 1, True), (1, 'SPKIData', 19, 2, True), (2, 'MgmtData', 3, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 15: SE(KeyName*)->-4, SE(KeyValue*)->-3, SE(RetrievalMethod*)->-2, SE(X509Data*)->-1, SE(PGPData*)->+0, SE(SPKIData*)->+1, SE(MgmtData*)->+2, SE(*)(**)->+3, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -4, True), (1, 'KeyValue', 12, -3, True), (1, 'RetrievalMethod', 15, -2, True), (1, 'X509Data', 16, -1, True), (1, 'PGPData', 18, 0, True), (1, 'SPKIData', 19, 1, True), (2, 'MgmtData', 2, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -4, True), (1, 'KeyValue', 12, -3, True), (1, 'RetrievalMethod', 15, -2, True), (1, 'X509Data', 16, -1, True), (1, 'PGPData', 18, 0, True), (1, 'SPKIData', 19, 1, True), (2, 'MgmtData', 3, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 16: SE(KeyName*)->-5, SE(KeyValue*)->-4, SE(RetrievalMethod*)->-3, SE(X509Data*)->-2, SE(PGPData*)->-1, SE(SPKIData*)->+0, SE(MgmtData*)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -5, True), (1, 'KeyValue', 12, -4, True), (1, 'RetrievalMethod', 15, -3, True), (1, 'X509Data', 16, -2, True), (1, 'PGPData', 18, -1, True), (1, 'SPKIData', 19, 0, True), (2, 'MgmtData', 2, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -5, True), (1, 'KeyValue', 12, -4, True), (1, 'RetrievalMethod', 15, -3, True), (1, 'X509Data', 16, -2, True), (1, 'PGPData', 18, -1, True), (1, 'SPKIData', 19, 0, True), (2, 'MgmtData', 3, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 17: SE(KeyName*)->-6, SE(KeyValue*)->-5, SE(RetrievalMethod*)->-4, SE(X509Data*)->-3, SE(PGPData*)->-2, SE(SPKIData*)->-1, SE(MgmtData*)->+0, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -6, True), (1, 'KeyValue', 12, -5, True), (1, 'RetrievalMethod', 15, -4, True), (1, 'X509Data', 16, -3, True), (1, 'PGPData', 18, -2, True), (1, 'SPKIData', 19, -1, True), (2, 'MgmtData', 2, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -6, True), (1, 'KeyValue', 12, -5, True), (1, 'RetrievalMethod', 15, -4, True), (1, 'X509Data', 16, -3, True), (1, 'PGPData', 18, -2, True), (1, 'SPKIData', 19, -1, True), (2, 'MgmtData', 3, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
-            (4, ((2, 'KeyName', 2, -7, True), (1, 'KeyValue', 12, -6, True), (1, 'RetrievalMethod', 15, -5, True), (1, 'X509Data', 16, -4, True), (1, 'PGPData', 18, -3, True), (1, 'SPKIData', 19, -2, True), (2, 'MgmtData', 2, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (4, ((2, 'KeyName', 3, -7, True), (1, 'KeyValue', 12, -6, True), (1, 'RetrievalMethod', 15, -5, True), (1, 'X509Data', 16, -4, True), (1, 'PGPData', 18, -3, True), (1, 'SPKIData', 19, -2, True), (2, 'MgmtData', 3, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 12
         'KeyValueType',
@@ -257,101 +270,107 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
+        False,
     ),
     (  # 13
         'DSAKeyValueType',
         (
             # 0: SE(P)->+1, SE(G)->+2, SE(Y)->+3
-            (2, ((2, 'P', 4, 1, False), (2, 'G', 4, 2, False), (2, 'Y', 4, 3, False)), 3, 0),
+            (2, ((2, 'P', 5, 1, False), (2, 'G', 5, 2, False), (2, 'Y', 5, 3, False)), 3, 0),
             # 1: SE(Q)->+3
-            (1, ((2, 'Q', 4, 3, False),), 2, 0),
+            (1, ((2, 'Q', 5, 3, False),), 2, 0),
             # 2: SE(Y)->+1
-            (1, ((2, 'Y', 4, 1, False),), 2, 0),
+            (1, ((2, 'Y', 5, 1, False),), 2, 0),
             # 3: SE(J)->+2, SE(Seed)->+3, EE
-            (2, ((2, 'J', 4, 2, False), (2, 'Seed', 4, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'J', 5, 2, False), (2, 'Seed', 5, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(G)->-2, SE(Y)->-1
-            (2, ((2, 'G', 4, -2, False), (2, 'Y', 4, -1, False)), 2, 0),
+            (2, ((2, 'G', 5, -2, False), (2, 'Y', 5, -1, False)), 2, 0),
             # 5: SE(Seed)->+1, EE
-            (2, ((2, 'Seed', 4, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'Seed', 5, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(PgenCounter)->+1
-            (1, ((2, 'PgenCounter', 4, 1, False),), 2, 0),
+            (1, ((2, 'PgenCounter', 5, 1, False),), 2, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 14
         'RSAKeyValueType',
         (
             # 0: SE(Modulus)->+1
-            (1, ((2, 'Modulus', 4, 1, False),), 3, 0),
+            (1, ((2, 'Modulus', 5, 1, False),), 3, 0),
             # 1: SE(Exponent)->+1
-            (1, ((2, 'Exponent', 4, 1, False),), 2, 0),
+            (1, ((2, 'Exponent', 5, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 15
         'RetrievalMethodType',
         (
             # 0: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, EE
-            (3, ((3, 'Type', 2, 1, False), (3, 'URI', 2, 2, False), (1, 'Transforms', 7, 3, False), (0, '', 0, 0, False)), 3, 0),
+            (3, ((3, 'Type', 3, 1, False), (3, 'URI', 3, 2, False), (1, 'Transforms', 7, 3, False), (0, '', 0, 0, False)), 3, 0),
             # 1: AT(URI)->+1, SE(Transforms)->+2, EE
-            (2, ((3, 'URI', 2, 1, False), (1, 'Transforms', 7, 2, False), (0, '', 0, 0, False)), 2, 0),
+            (2, ((3, 'URI', 3, 1, False), (1, 'Transforms', 7, 2, False), (0, '', 0, 0, False)), 2, 0),
             # 2: SE(Transforms)->+1, EE
-            (2, ((1, 'Transforms', 7, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'Transforms', 7, 1, False), (0, '', 0, 0, False)), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 16
         'X509DataType',
         (
             # 0: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6
-            (3, ((1, 'X509IssuerSerial', 17, 1, True), (2, 'X509SKI', 4, 2, True), (2, 'X509SubjectName', 2, 3, True), (2, 'X509Certificate', 4, 4, True), (2, 'X509CRL', 4, 5, True), (5, '*', 0, 6, True)), 3, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 1, True), (2, 'X509SKI', 5, 2, True), (2, 'X509SubjectName', 3, 3, True), (2, 'X509Certificate', 5, 4, True), (2, 'X509CRL', 5, 5, True), (5, '*', 0, 6, True)), 3, 0),
             # 1: SE(X509IssuerSerial*)->+6, SE(X509SKI*)->+7, SE(X509SubjectName*)->+8, SE(X509Certificate*)->+9, SE(X509CRL*)->+10, SE(*)(**)->+11, EE
-            (3, ((1, 'X509IssuerSerial', 17, 6, True), (2, 'X509SKI', 4, 7, True), (2, 'X509SubjectName', 2, 8, True), (2, 'X509Certificate', 4, 9, True), (2, 'X509CRL', 4, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 6, True), (2, 'X509SKI', 5, 7, True), (2, 'X509SubjectName', 3, 8, True), (2, 'X509Certificate', 5, 9, True), (2, 'X509CRL', 5, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(X509IssuerSerial*)->+5, SE(X509SKI*)->+6, SE(X509SubjectName*)->+7, SE(X509Certificate*)->+8, SE(X509CRL*)->+9, SE(*)(**)->+10, EE
-            (3, ((1, 'X509IssuerSerial', 17, 5, True), (2, 'X509SKI', 4, 6, True), (2, 'X509SubjectName', 2, 7, True), (2, 'X509Certificate', 4, 8, True), (2, 'X509CRL', 4, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 5, True), (2, 'X509SKI', 5, 6, True), (2, 'X509SubjectName', 3, 7, True), (2, 'X509Certificate', 5, 8, True), (2, 'X509CRL', 5, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(X509IssuerSerial*)->+4, SE(X509SKI*)->+5, SE(X509SubjectName*)->+6, SE(X509Certificate*)->+7, SE(X509CRL*)->+8, SE(*)(**)->+9, EE
-            (3, ((1, 'X509IssuerSerial', 17, 4, True), (2, 'X509SKI', 4, 5, True), (2, 'X509SubjectName', 2, 6, True), (2, 'X509Certificate', 4, 7, True), (2, 'X509CRL', 4, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 4, True), (2, 'X509SKI', 5, 5, True), (2, 'X509SubjectName', 3, 6, True), (2, 'X509Certificate', 5, 7, True), (2, 'X509CRL', 5, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(X509IssuerSerial*)->+3, SE(X509SKI*)->+4, SE(X509SubjectName*)->+5, SE(X509Certificate*)->+6, SE(X509CRL*)->+7, SE(*)(**)->+8, EE
-            (3, ((1, 'X509IssuerSerial', 17, 3, True), (2, 'X509SKI', 4, 4, True), (2, 'X509SubjectName', 2, 5, True), (2, 'X509Certificate', 4, 6, True), (2, 'X509CRL', 4, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 3, True), (2, 'X509SKI', 5, 4, True), (2, 'X509SubjectName', 3, 5, True), (2, 'X509Certificate', 5, 6, True), (2, 'X509CRL', 5, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(X509IssuerSerial*)->+2, SE(X509SKI*)->+3, SE(X509SubjectName*)->+4, SE(X509Certificate*)->+5, SE(X509CRL*)->+6, SE(*)(**)->+7, EE
-            (3, ((1, 'X509IssuerSerial', 17, 2, True), (2, 'X509SKI', 4, 3, True), (2, 'X509SubjectName', 2, 4, True), (2, 'X509Certificate', 4, 5, True), (2, 'X509CRL', 4, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 2, True), (2, 'X509SKI', 5, 3, True), (2, 'X509SubjectName', 3, 4, True), (2, 'X509Certificate', 5, 5, True), (2, 'X509CRL', 5, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6, EE
-            (3, ((1, 'X509IssuerSerial', 17, 1, True), (2, 'X509SKI', 4, 2, True), (2, 'X509SubjectName', 2, 3, True), (2, 'X509Certificate', 4, 4, True), (2, 'X509CRL', 4, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 1, True), (2, 'X509SKI', 5, 2, True), (2, 'X509SubjectName', 3, 3, True), (2, 'X509Certificate', 5, 4, True), (2, 'X509CRL', 5, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(X509IssuerSerial*)->+0, SE(X509SKI*)->+1, SE(X509SubjectName*)->+2, SE(X509Certificate*)->+3, SE(X509CRL*)->+4, SE(*)(**)->+5, EE
-            (3, ((1, 'X509IssuerSerial', 17, 0, True), (2, 'X509SKI', 4, 1, True), (2, 'X509SubjectName', 2, 2, True), (2, 'X509Certificate', 4, 3, True), (2, 'X509CRL', 4, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, 0, True), (2, 'X509SKI', 5, 1, True), (2, 'X509SubjectName', 3, 2, True), (2, 'X509Certificate', 5, 3, True), (2, 'X509CRL', 5, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
             # 8: SE(X509IssuerSerial*)->-1, SE(X509SKI*)->+0, SE(X509SubjectName*)->+1, SE(X509Certificate*)->+2, SE(X509CRL*)->+3, SE(*)(**)->+4, EE
-            (3, ((1, 'X509IssuerSerial', 17, -1, True), (2, 'X509SKI', 4, 0, True), (2, 'X509SubjectName', 2, 1, True), (2, 'X509Certificate', 4, 2, True), (2, 'X509CRL', 4, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, -1, True), (2, 'X509SKI', 5, 0, True), (2, 'X509SubjectName', 3, 1, True), (2, 'X509Certificate', 5, 2, True), (2, 'X509CRL', 5, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
             # 9: SE(X509IssuerSerial*)->-2, SE(X509SKI*)->-1, SE(X509SubjectName*)->+0, SE(X509Certificate*)->+1, SE(X509CRL*)->+2, SE(*)(**)->+3, EE
-            (3, ((1, 'X509IssuerSerial', 17, -2, True), (2, 'X509SKI', 4, -1, True), (2, 'X509SubjectName', 2, 0, True), (2, 'X509Certificate', 4, 1, True), (2, 'X509CRL', 4, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, -2, True), (2, 'X509SKI', 5, -1, True), (2, 'X509SubjectName', 3, 0, True), (2, 'X509Certificate', 5, 1, True), (2, 'X509CRL', 5, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 10: SE(X509IssuerSerial*)->-3, SE(X509SKI*)->-2, SE(X509SubjectName*)->-1, SE(X509Certificate*)->+0, SE(X509CRL*)->+1, SE(*)(**)->+2, EE
-            (3, ((1, 'X509IssuerSerial', 17, -3, True), (2, 'X509SKI', 4, -2, True), (2, 'X509SubjectName', 2, -1, True), (2, 'X509Certificate', 4, 0, True), (2, 'X509CRL', 4, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, -3, True), (2, 'X509SKI', 5, -2, True), (2, 'X509SubjectName', 3, -1, True), (2, 'X509Certificate', 5, 0, True), (2, 'X509CRL', 5, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
             # 11: SE(X509IssuerSerial*)->-4, SE(X509SKI*)->-3, SE(X509SubjectName*)->-2, SE(X509Certificate*)->-1, SE(X509CRL*)->+0, SE(*)(**)->+1, EE
-            (3, ((1, 'X509IssuerSerial', 17, -4, True), (2, 'X509SKI', 4, -3, True), (2, 'X509SubjectName', 2, -2, True), (2, 'X509Certificate', 4, -1, True), (2, 'X509CRL', 4, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, -4, True), (2, 'X509SKI', 5, -3, True), (2, 'X509SubjectName', 3, -2, True), (2, 'X509Certificate', 5, -1, True), (2, 'X509CRL', 5, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
-            (3, ((1, 'X509IssuerSerial', 17, -5, True), (2, 'X509SKI', 4, -4, True), (2, 'X509SubjectName', 2, -3, True), (2, 'X509Certificate', 4, -2, True), (2, 'X509CRL', 4, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 17, -5, True), (2, 'X509SKI', 5, -4, True), (2, 'X509SubjectName', 3, -3, True), (2, 'X509Certificate', 5, -2, True), (2, 'X509CRL', 5, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 17
         'X509IssuerSerialType',
         (
             # 0: SE(X509IssuerName)->+1
-            (1, ((2, 'X509IssuerName', 2, 1, False),), 3, 0),
+            (1, ((2, 'X509IssuerName', 3, 1, False),), 3, 0),
             # 1: SE(X509SerialNumber)->+1
-            (1, ((2, 'X509SerialNumber', 3, 1, False),), 2, 0),
+            (1, ((2, 'X509SerialNumber', 4, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 18
         'PGPDataType',
         (
             # 0: SE(PGPKeyID)->+1, SE(PGPKeyPacket)->+2
-            (2, ((2, 'PGPKeyID', 4, 1, False), (2, 'PGPKeyPacket', 4, 2, False)), 3, 0),
+            (2, ((2, 'PGPKeyID', 5, 1, False), (2, 'PGPKeyPacket', 5, 2, False)), 3, 0),
             # 1: SE(PGPKeyPacket)->+2, SE(*)(**)->+3, EE
-            (2, ((2, 'PGPKeyPacket', 4, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'PGPKeyPacket', 5, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(*)(**)->+3, EE
             (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+1, EE
@@ -359,38 +378,41 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 19
         'SPKIDataType',
         (
             # 0: SE(SPKISexp*)->+1
-            (1, ((2, 'SPKISexp', 4, 1, True),), 3, 0),
+            (1, ((2, 'SPKISexp', 5, 1, True),), 3, 0),
             # 1: SE(SPKISexp*)->+2, SE(*)(**)->+1, EE
-            (2, ((2, 'SPKISexp', 4, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 5, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(SPKISexp*)->+1, EE
-            (2, ((2, 'SPKISexp', 4, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 5, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SPKISexp*)->+0, SE(*)(**)->+1, EE
-            (2, ((2, 'SPKISexp', 4, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 5, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(SPKISexp*)->-1, EE
-            (2, ((2, 'SPKISexp', 4, -1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 5, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 20
         'ObjectType',
         (
             # 0: AT(Encoding)->+1, AT(Id)->+2, AT(MimeType)->+3, SE(*)(**)->+5, EE, CH(mixed)(#text)->+4
-            (3, ((3, 'Encoding', 2, 1, False), (3, 'Id', 2, 2, False), (3, 'MimeType', 2, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
+            (3, ((3, 'Encoding', 3, 1, False), (3, 'Id', 2, 2, False), (3, 'MimeType', 3, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
             # 1: AT(Id)->+1, AT(MimeType)->+2, SE(*)(**)->+4, EE, CH(mixed)(#text)->+3
-            (3, ((3, 'Id', 2, 1, False), (3, 'MimeType', 2, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
+            (3, ((3, 'Id', 2, 1, False), (3, 'MimeType', 3, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
             # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
-            (3, ((3, 'MimeType', 2, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
+            (3, ((3, 'MimeType', 3, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
             # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 2, 0),
             # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 21
         'EIM_AReqAuthorizationModeType',
@@ -398,6 +420,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        False,
     ),
     (  # 22
         'PnC_AReqAuthorizationModeType',
@@ -405,34 +428,37 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1
             (1, ((3, 'Id', 2, 1, False),), 3, 0),
             # 1: SE(GenChallenge)->+1
-            (1, ((2, 'GenChallenge', 6, 1, False),), 2, 0),
+            (1, ((2, 'GenChallenge', 7, 1, False),), 3, 0),
             # 2: SE(ContractCertificateChain)->+1
             (1, ((1, 'ContractCertificateChain', 23, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 23
         'ContractCertificateChainType',
         (
             # 0: SE(Certificate)->+1
-            (1, ((2, 'Certificate', 7, 1, False),), 3, 0),
+            (1, ((2, 'Certificate', 8, 1, False),), 3, 0),
             # 1: SE(SubCertificates)->+1
             (1, ((1, 'SubCertificates', 24, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 24
         'SubCertificatesType',
         (
             # 0: SE(Certificate*)->+1
-            (1, ((2, 'Certificate', 7, 1, True),), 3, 0),
+            (1, ((2, 'Certificate', 8, 1, True),), 3, 0),
             # 1..2: SE(Certificate*)->+1, EE (2 identical states)
-            *(((2, ((2, 'Certificate', 7, 1, True), (0, '', 0, 0, False)), 1, 0),) * 2),
+            *(((2, ((2, 'Certificate', 8, 1, True), (0, '', 0, 0, False)), 1, 0),) * 2),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 25
         'AuthorizationResType',
@@ -440,12 +466,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: SE(EVSEProcessing)->+1
-            (1, ((2, 'EVSEProcessing', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVSEProcessing', 10, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 26
         'AuthorizationSetupReqType',
@@ -455,6 +482,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 27
         'AuthorizationSetupResType',
@@ -462,18 +490,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: SE(AuthorizationServices*)->+1
-            (1, ((2, 'AuthorizationServices', 5, 1, True),), 2, 0),
+            (1, ((2, 'AuthorizationServices', 6, 1, True),), 2, 0),
             # 3: SE(AuthorizationServices*)->+1, SE(CertificateInstallationService)->+2
-            (2, ((2, 'AuthorizationServices', 5, 1, True), (2, 'CertificateInstallationService', 10, 2, False)), 2, 0),
+            (2, ((2, 'AuthorizationServices', 6, 1, True), (2, 'CertificateInstallationService', 11, 2, False)), 2, 0),
             # 4: SE(CertificateInstallationService)->+1
-            (1, ((2, 'CertificateInstallationService', 10, 1, False),), 2, 0),
+            (1, ((2, 'CertificateInstallationService', 11, 1, False),), 2, 0),
             # 5: SE(EIM_ASResAuthorizationMode)->+1, SE(PnC_ASResAuthorizationMode)->+2
             (2, ((1, 'EIM_ASResAuthorizationMode', 28, 1, False), (1, 'PnC_ASResAuthorizationMode', 29, 2, False)), 2, 0),
             # 6..7: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 28
         'EIM_ASResAuthorizationModeType',
@@ -481,28 +510,31 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        False,
     ),
     (  # 29
         'PnC_ASResAuthorizationModeType',
         (
             # 0: SE(GenChallenge)->+1
-            (1, ((2, 'GenChallenge', 6, 1, False),), 3, 0),
+            (1, ((2, 'GenChallenge', 7, 1, False),), 3, 0),
             # 1: SE(SupportedProviders)->+1, EE
             (2, ((1, 'SupportedProviders', 30, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 30
         'SupportedProvidersListType',
         (
             # 0: SE(ProviderID*)->+1
-            (1, ((2, 'ProviderID', 11, 1, True),), 3, 0),
+            (1, ((2, 'ProviderID', 12, 1, True),), 3, 0),
             # 1..127: SE(ProviderID*)->+1, EE (127 identical states)
-            *(((2, ((2, 'ProviderID', 11, 1, True), (0, '', 0, 0, False)), 1, 0),) * 127),
+            *(((2, ((2, 'ProviderID', 12, 1, True), (0, '', 0, 0, False)), 1, 0),) * 127),
             # 128: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 31
         'CLReqControlModeType',
@@ -510,6 +542,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 32
         'CLResControlModeType',
@@ -517,6 +550,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 33
         'CertificateInstallationReqType',
@@ -528,12 +562,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(ListOfRootCertificateIDs)->+1
             (1, ((1, 'ListOfRootCertificateIDs', 35, 1, False),), 2, 0),
             # 3: SE(MaximumContractCertificateChains)->+1
-            (1, ((2, 'MaximumContractCertificateChains', 12, 1, False),), 2, 0),
+            (1, ((2, 'MaximumContractCertificateChains', 13, 1, False),), 2, 0),
             # 4: SE(PrioritizedEMAIDs)->+1, EE
             (2, ((1, 'PrioritizedEMAIDs', 36, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 34
         'SignedCertificateChainType',
@@ -541,12 +576,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1
             (1, ((3, 'Id', 2, 1, False),), 3, 0),
             # 1: SE(Certificate)->+1
-            (1, ((2, 'Certificate', 7, 1, False),), 2, 0),
+            (1, ((2, 'Certificate', 8, 1, False),), 3, 0),
             # 2: SE(SubCertificates)->+1, EE
             (2, ((1, 'SubCertificates', 24, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 35
         'ListOfRootCertificateIDsType',
@@ -558,17 +594,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 36
         'EMAIDListType',
         (
             # 0: SE(EMAID*)->+1
-            (1, ((2, 'EMAID', 13, 1, True),), 3, 0),
+            (1, ((2, 'EMAID', 14, 1, True),), 3, 0),
             # 1..7: SE(EMAID*)->+1, EE (7 identical states)
-            *(((2, ((2, 'EMAID', 13, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
+            *(((2, ((2, 'EMAID', 14, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 37
         'CertificateInstallationResType',
@@ -576,29 +614,31 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: SE(EVSEProcessing)->+1
-            (1, ((2, 'EVSEProcessing', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVSEProcessing', 10, 1, False),), 2, 0),
             # 3: SE(CPSCertificateChain)->+1
             (1, ((1, 'CPSCertificateChain', 38, 1, False),), 2, 0),
             # 4: SE(SignedInstallationData)->+1
             (1, ((1, 'SignedInstallationData', 39, 1, False),), 2, 0),
             # 5: SE(RemainingContractCertificateChains)->+1
-            (1, ((2, 'RemainingContractCertificateChains', 12, 1, False),), 2, 0),
+            (1, ((2, 'RemainingContractCertificateChains', 13, 1, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 38
         'CertificateChainType',
         (
             # 0: SE(Certificate)->+1
-            (1, ((2, 'Certificate', 7, 1, False),), 3, 0),
+            (1, ((2, 'Certificate', 8, 1, False),), 3, 0),
             # 1: SE(SubCertificates)->+1, EE
             (2, ((1, 'SubCertificates', 24, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 39
         'SignedInstallationDataType',
@@ -606,16 +646,17 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1
             (1, ((3, 'Id', 2, 1, False),), 3, 0),
             # 1: SE(ContractCertificateChain)->+1
-            (1, ((1, 'ContractCertificateChain', 23, 1, False),), 2, 0),
+            (1, ((1, 'ContractCertificateChain', 23, 1, False),), 3, 0),
             # 2: SE(ECDHCurve)->+1
-            (1, ((2, 'ECDHCurve', 14, 1, False),), 2, 0),
+            (1, ((2, 'ECDHCurve', 15, 1, False),), 2, 0),
             # 3: SE(DHPublicKey)->+1
-            (1, ((2, 'DHPublicKey', 15, 1, False),), 2, 0),
+            (1, ((2, 'DHPublicKey', 16, 1, False),), 2, 0),
             # 4: SE(SECP521_EncryptedPrivateKey)->+1, SE(X448_EncryptedPrivateKey)->+2, SE(TPM_EncryptedPrivateKey)->+3
-            (2, ((2, 'SECP521_EncryptedPrivateKey', 16, 1, False), (2, 'X448_EncryptedPrivateKey', 17, 2, False), (2, 'TPM_EncryptedPrivateKey', 18, 3, False)), 2, 0),
+            (2, ((2, 'SECP521_EncryptedPrivateKey', 17, 1, False), (2, 'X448_EncryptedPrivateKey', 18, 2, False), (2, 'TPM_EncryptedPrivateKey', 19, 3, False)), 2, 0),
             # 5..7: EE (3 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 3),
         ),
+        False,
     ),
     (  # 40
         'ManifestType',
@@ -623,12 +664,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(Reference*)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'Reference', 6, 2, True)), 3, 0),
             # 1: SE(Reference*)->+1
-            (1, ((1, 'Reference', 6, 1, True),), 2, 0),
+            (1, ((1, 'Reference', 6, 1, True),), 3, 0),
             # 2: SE(Reference*)->+1, EE
             (2, ((1, 'Reference', 6, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 6, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 41
         'MeteringConfirmationReqType',
@@ -640,6 +682,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 42
         'SignedMeteringDataType',
@@ -647,7 +690,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1
             (1, ((3, 'Id', 2, 1, False),), 3, 0),
             # 1: SE(SessionID)->+1
-            (1, ((2, 'SessionID', 0, 1, False),), 2, 0),
+            (1, ((2, 'SessionID', 0, 1, False),), 3, 0),
             # 2: SE(MeterInfo)->+1
             (1, ((1, 'MeterInfo', 43, 1, False),), 2, 0),
             # 3: SE(Receipt)->+3, SE(Dynamic_SMDTControlMode)->+1, SE(Scheduled_SMDTControlMode)->+2
@@ -657,29 +700,31 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: SE(Dynamic_SMDTControlMode)->-2, SE(Scheduled_SMDTControlMode)->-1
             (2, ((1, 'Dynamic_SMDTControlMode', 48, -2, False), (1, 'Scheduled_SMDTControlMode', 49, -1, False)), 2, 0),
         ),
+        False,
     ),
     (  # 43
         'MeterInfoType',
         (
             # 0: SE(MeterID)->+1
-            (1, ((2, 'MeterID', 19, 1, False),), 3, 0),
+            (1, ((2, 'MeterID', 20, 1, False),), 3, 0),
             # 1: SE(ChargedEnergyReadingWh)->+1
             (1, ((2, 'ChargedEnergyReadingWh', 1, 1, False),), 2, 0),
             # 2: SE(BPT_DischargedEnergyReadingWh)->+1, SE(CapacitiveEnergyReadingVARh)->+2, SE(BPT_InductiveEnergyReadingVARh)->+3, SE(MeterSignature)->+4, SE(MeterStatus)->+5, SE(MeterTimestamp)->+6, EE
-            (3, ((2, 'BPT_DischargedEnergyReadingWh', 1, 1, False), (2, 'CapacitiveEnergyReadingVARh', 1, 2, False), (2, 'BPT_InductiveEnergyReadingVARh', 1, 3, False), (2, 'MeterSignature', 20, 4, False), (2, 'MeterStatus', 21, 5, False), (2, 'MeterTimestamp', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'BPT_DischargedEnergyReadingWh', 1, 1, False), (2, 'CapacitiveEnergyReadingVARh', 1, 2, False), (2, 'BPT_InductiveEnergyReadingVARh', 1, 3, False), (2, 'MeterSignature', 21, 4, False), (2, 'MeterStatus', 22, 5, False), (2, 'MeterTimestamp', 1, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(CapacitiveEnergyReadingVARh)->+1, SE(BPT_InductiveEnergyReadingVARh)->+2, SE(MeterSignature)->+3, SE(MeterStatus)->+4, SE(MeterTimestamp)->+5, EE
-            (3, ((2, 'CapacitiveEnergyReadingVARh', 1, 1, False), (2, 'BPT_InductiveEnergyReadingVARh', 1, 2, False), (2, 'MeterSignature', 20, 3, False), (2, 'MeterStatus', 21, 4, False), (2, 'MeterTimestamp', 1, 5, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'CapacitiveEnergyReadingVARh', 1, 1, False), (2, 'BPT_InductiveEnergyReadingVARh', 1, 2, False), (2, 'MeterSignature', 21, 3, False), (2, 'MeterStatus', 22, 4, False), (2, 'MeterTimestamp', 1, 5, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(BPT_InductiveEnergyReadingVARh)->+1, SE(MeterSignature)->+2, SE(MeterStatus)->+3, SE(MeterTimestamp)->+4, EE
-            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 1, 1, False), (2, 'MeterSignature', 20, 2, False), (2, 'MeterStatus', 21, 3, False), (2, 'MeterTimestamp', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 1, 1, False), (2, 'MeterSignature', 21, 2, False), (2, 'MeterStatus', 22, 3, False), (2, 'MeterTimestamp', 1, 4, False), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(MeterSignature)->+1, SE(MeterStatus)->+2, SE(MeterTimestamp)->+3, EE
-            (3, ((2, 'MeterSignature', 20, 1, False), (2, 'MeterStatus', 21, 2, False), (2, 'MeterTimestamp', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'MeterSignature', 21, 1, False), (2, 'MeterStatus', 22, 2, False), (2, 'MeterTimestamp', 1, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(MeterStatus)->+1, SE(MeterTimestamp)->+2, EE
-            (2, ((2, 'MeterStatus', 21, 1, False), (2, 'MeterTimestamp', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'MeterStatus', 22, 1, False), (2, 'MeterTimestamp', 1, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(MeterTimestamp)->+1, EE
             (2, ((2, 'MeterTimestamp', 1, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 44
         'ReceiptType',
@@ -699,6 +744,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 45
         'DetailedCostType',
@@ -710,28 +756,31 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 46
         'RationalNumberType',
         (
             # 0: SE(Exponent)->+1
-            (1, ((2, 'Exponent', 22, 1, False),), 3, 0),
+            (1, ((2, 'Exponent', 23, 1, False),), 3, 0),
             # 1: SE(Value)->+1
-            (1, ((2, 'Value', 21, 1, False),), 2, 0),
+            (1, ((2, 'Value', 22, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 47
         'DetailedTaxType',
         (
             # 0: SE(TaxRuleID)->+1
-            (1, ((2, 'TaxRuleID', 23, 1, False),), 3, 0),
+            (1, ((2, 'TaxRuleID', 24, 1, False),), 3, 0),
             # 1: SE(Amount)->+1
             (1, ((1, 'Amount', 46, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 48
         'Dynamic_SMDTControlModeType',
@@ -739,15 +788,17 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        False,
     ),
     (  # 49
         'Scheduled_SMDTControlModeType',
         (
             # 0: SE(SelectedScheduleTupleID)->+1
-            (1, ((2, 'SelectedScheduleTupleID', 23, 1, False),), 3, 0),
+            (1, ((2, 'SelectedScheduleTupleID', 24, 1, False),), 3, 0),
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 50
         'MeteringConfirmationResType',
@@ -755,10 +806,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 51
         'PowerDeliveryReqType',
@@ -766,16 +818,17 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(EVProcessing)->+1
-            (1, ((2, 'EVProcessing', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVProcessing', 10, 1, False),), 2, 0),
             # 2: SE(ChargeProgress)->+1
-            (1, ((2, 'ChargeProgress', 24, 1, False),), 2, 0),
+            (1, ((2, 'ChargeProgress', 25, 1, False),), 2, 0),
             # 3: SE(EVPowerProfile)->+1, SE(BPT_ChannelSelection)->+2, EE
-            (2, ((1, 'EVPowerProfile', 52, 1, False), (2, 'BPT_ChannelSelection', 27, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'EVPowerProfile', 52, 1, False), (2, 'BPT_ChannelSelection', 28, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(BPT_ChannelSelection)->+1, EE
-            (2, ((2, 'BPT_ChannelSelection', 27, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'BPT_ChannelSelection', 28, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 52
         'EVPowerProfileType',
@@ -791,6 +844,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 53
         'Dynamic_EVPPTControlModeType',
@@ -798,17 +852,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        False,
     ),
     (  # 54
         'Scheduled_EVPPTControlModeType',
         (
             # 0: SE(SelectedScheduleTupleID)->+1
-            (1, ((2, 'SelectedScheduleTupleID', 23, 1, False),), 3, 0),
+            (1, ((2, 'SelectedScheduleTupleID', 24, 1, False),), 3, 0),
             # 1: SE(PowerToleranceAcceptance)->+1, EE
-            (2, ((2, 'PowerToleranceAcceptance', 25, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'PowerToleranceAcceptance', 26, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 55
         'EVPowerProfileEntryListType',
@@ -820,12 +876,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2048: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 56
         'PowerScheduleEntryType',
         (
             # 0: SE(Duration)->+1
-            (1, ((2, 'Duration', 26, 1, False),), 3, 0),
+            (1, ((2, 'Duration', 27, 1, False),), 3, 0),
             # 1: SE(Power)->+1
             (1, ((1, 'Power', 46, 1, False),), 2, 0),
             # 2: SE(Power_L2)->+1, SE(Power_L3)->+2, EE
@@ -835,6 +892,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 57
         'PowerDeliveryResType',
@@ -842,23 +900,25 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: SE(EVSEStatus)->+1, EE
             (2, ((1, 'EVSEStatus', 58, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 58
         'EVSEStatusType',
         (
             # 0: SE(NotificationMaxDelay)->+1
-            (1, ((2, 'NotificationMaxDelay', 28, 1, False),), 3, 0),
+            (1, ((2, 'NotificationMaxDelay', 29, 1, False),), 3, 0),
             # 1: SE(EVSENotification)->+1
-            (1, ((2, 'EVSENotification', 29, 1, False),), 2, 0),
+            (1, ((2, 'EVSENotification', 30, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 59
         'ScheduleExchangeReqType',
@@ -866,22 +926,23 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(MaximumSupportingPoints)->+1
-            (1, ((2, 'MaximumSupportingPoints', 30, 1, False),), 2, 0),
+            (1, ((2, 'MaximumSupportingPoints', 31, 1, False),), 2, 0),
             # 2: SE(Dynamic_SEReqControlMode)->+1, SE(Scheduled_SEReqControlMode)->+2
             (2, ((1, 'Dynamic_SEReqControlMode', 60, 1, False), (1, 'Scheduled_SEReqControlMode', 61, 2, False)), 2, 0),
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 60
         'Dynamic_SEReqControlModeType',
         (
             # 0: SE(DepartureTime)->+1
-            (1, ((2, 'DepartureTime', 26, 1, False),), 3, 0),
+            (1, ((2, 'DepartureTime', 27, 1, False),), 3, 0),
             # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(EVTargetEnergyRequest)->+3
-            (2, ((2, 'MinimumSOC', 31, 1, False), (2, 'TargetSOC', 31, 2, False), (1, 'EVTargetEnergyRequest', 46, 3, False)), 2, 0),
+            (2, ((2, 'MinimumSOC', 32, 1, False), (2, 'TargetSOC', 32, 2, False), (1, 'EVTargetEnergyRequest', 46, 3, False)), 2, 0),
             # 2: SE(TargetSOC)->+1, SE(EVTargetEnergyRequest)->+2
-            (2, ((2, 'TargetSOC', 31, 1, False), (1, 'EVTargetEnergyRequest', 46, 2, False)), 2, 0),
+            (2, ((2, 'TargetSOC', 32, 1, False), (1, 'EVTargetEnergyRequest', 46, 2, False)), 2, 0),
             # 3: SE(EVTargetEnergyRequest)->+1
             (1, ((1, 'EVTargetEnergyRequest', 46, 1, False),), 2, 0),
             # 4: SE(EVMaximumEnergyRequest)->+1
@@ -895,12 +956,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 61
         'Scheduled_SEReqControlModeType',
         (
             # 0: SE(DepartureTime)->+1, SE(EVTargetEnergyRequest)->+2, SE(EVMaximumEnergyRequest)->+3, SE(EVMinimumEnergyRequest)->+4, SE(EVEnergyOffer)->+5, EE
-            (3, ((2, 'DepartureTime', 26, 1, False), (1, 'EVTargetEnergyRequest', 46, 2, False), (1, 'EVMaximumEnergyRequest', 46, 3, False), (1, 'EVMinimumEnergyRequest', 46, 4, False), (1, 'EVEnergyOffer', 62, 5, False), (0, '', 0, 0, False)), 3, 0),
+            (3, ((2, 'DepartureTime', 27, 1, False), (1, 'EVTargetEnergyRequest', 46, 2, False), (1, 'EVMaximumEnergyRequest', 46, 3, False), (1, 'EVMinimumEnergyRequest', 46, 4, False), (1, 'EVEnergyOffer', 62, 5, False), (0, '', 0, 0, False)), 3, 0),
             # 1: SE(EVTargetEnergyRequest)->+1, SE(EVMaximumEnergyRequest)->+2, SE(EVMinimumEnergyRequest)->+3, SE(EVEnergyOffer)->+4, EE
             (3, ((1, 'EVTargetEnergyRequest', 46, 1, False), (1, 'EVMaximumEnergyRequest', 46, 2, False), (1, 'EVMinimumEnergyRequest', 46, 3, False), (1, 'EVEnergyOffer', 62, 4, False), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(EVMaximumEnergyRequest)->+1, SE(EVMinimumEnergyRequest)->+2, SE(EVEnergyOffer)->+3, EE
@@ -912,6 +974,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 62
         'EVEnergyOfferType',
@@ -923,6 +986,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 63
         'EVPowerScheduleType',
@@ -934,6 +998,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 64
         'EVPowerScheduleEntryListType',
@@ -945,17 +1010,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 65
         'EVPowerScheduleEntryType',
         (
             # 0: SE(Duration)->+1
-            (1, ((2, 'Duration', 26, 1, False),), 3, 0),
+            (1, ((2, 'Duration', 27, 1, False),), 3, 0),
             # 1: SE(Power)->+1
             (1, ((1, 'Power', 46, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 66
         'EVAbsolutePriceScheduleType',
@@ -963,14 +1030,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(TimeAnchor)->+1
             (1, ((2, 'TimeAnchor', 1, 1, False),), 3, 0),
             # 1: SE(Currency)->+1
-            (1, ((2, 'Currency', 32, 1, False),), 2, 0),
+            (1, ((2, 'Currency', 33, 1, False),), 2, 0),
             # 2: SE(PriceAlgorithm)->+1
-            (1, ((2, 'PriceAlgorithm', 13, 1, False),), 2, 0),
+            (1, ((2, 'PriceAlgorithm', 14, 1, False),), 2, 0),
             # 3: SE(EVPriceRuleStacks)->+1
             (1, ((1, 'EVPriceRuleStacks', 67, 1, False),), 2, 0),
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 67
         'EVPriceRuleStackListType',
@@ -982,12 +1050,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 68
         'EVPriceRuleStackType',
         (
             # 0: SE(Duration)->+1
-            (1, ((2, 'Duration', 26, 1, False),), 3, 0),
+            (1, ((2, 'Duration', 27, 1, False),), 3, 0),
             # 1: SE(EVPriceRule*)->+1
             (1, ((1, 'EVPriceRule', 69, 1, True),), 2, 0),
             # 2..8: SE(EVPriceRule*)->+1, EE (7 identical states)
@@ -995,6 +1064,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 69
         'EVPriceRuleType',
@@ -1006,6 +1076,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 70
         'ScheduleExchangeResType',
@@ -1013,31 +1084,33 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: SE(EVSEProcessing)->+1
-            (1, ((2, 'EVSEProcessing', 9, 1, False),), 2, 0),
+            (1, ((2, 'EVSEProcessing', 10, 1, False),), 2, 0),
             # 3: SE(GoToPause)->+1, SE(Dynamic_SEResControlMode)->+2, SE(Scheduled_SEResControlMode)->+3
-            (2, ((2, 'GoToPause', 10, 1, False), (1, 'Dynamic_SEResControlMode', 71, 2, False), (1, 'Scheduled_SEResControlMode', 85, 3, False)), 2, 0),
+            (2, ((2, 'GoToPause', 11, 1, False), (1, 'Dynamic_SEResControlMode', 71, 2, False), (1, 'Scheduled_SEResControlMode', 85, 3, False)), 2, 0),
             # 4: SE(Dynamic_SEResControlMode)->+1, SE(Scheduled_SEResControlMode)->+2
             (2, ((1, 'Dynamic_SEResControlMode', 71, 1, False), (1, 'Scheduled_SEResControlMode', 85, 2, False)), 2, 0),
             # 5..6: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 71
         'Dynamic_SEResControlModeType',
         (
             # 0: SE(DepartureTime)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(AbsolutePriceSchedule)->+4, SE(PriceLevelSchedule)->+5, EE
-            (3, ((2, 'DepartureTime', 26, 1, False), (2, 'MinimumSOC', 31, 2, False), (2, 'TargetSOC', 31, 3, False), (1, 'AbsolutePriceSchedule', 72, 4, False), (1, 'PriceLevelSchedule', 82, 5, False), (0, '', 0, 0, False)), 3, 0),
+            (3, ((2, 'DepartureTime', 27, 1, False), (2, 'MinimumSOC', 32, 2, False), (2, 'TargetSOC', 32, 3, False), (1, 'AbsolutePriceSchedule', 72, 4, False), (1, 'PriceLevelSchedule', 82, 5, False), (0, '', 0, 0, False)), 3, 0),
             # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(AbsolutePriceSchedule)->+3, SE(PriceLevelSchedule)->+4, EE
-            (3, ((2, 'MinimumSOC', 31, 1, False), (2, 'TargetSOC', 31, 2, False), (1, 'AbsolutePriceSchedule', 72, 3, False), (1, 'PriceLevelSchedule', 82, 4, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'MinimumSOC', 32, 1, False), (2, 'TargetSOC', 32, 2, False), (1, 'AbsolutePriceSchedule', 72, 3, False), (1, 'PriceLevelSchedule', 82, 4, False), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(TargetSOC)->+1, SE(AbsolutePriceSchedule)->+2, SE(PriceLevelSchedule)->+3, EE
-            (3, ((2, 'TargetSOC', 31, 1, False), (1, 'AbsolutePriceSchedule', 72, 2, False), (1, 'PriceLevelSchedule', 82, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'TargetSOC', 32, 1, False), (1, 'AbsolutePriceSchedule', 72, 2, False), (1, 'PriceLevelSchedule', 82, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(AbsolutePriceSchedule)->+1, SE(PriceLevelSchedule)->+2, EE
             (2, ((1, 'AbsolutePriceSchedule', 72, 1, False), (1, 'PriceLevelSchedule', 82, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 4..5: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 72
         'AbsolutePriceScheduleType',
@@ -1045,17 +1118,17 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(TimeAnchor)->+2
             (2, ((3, 'Id', 2, 1, False), (2, 'TimeAnchor', 1, 2, False)), 3, 0),
             # 1: SE(TimeAnchor)->+1
-            (1, ((2, 'TimeAnchor', 1, 1, False),), 2, 0),
+            (1, ((2, 'TimeAnchor', 1, 1, False),), 3, 0),
             # 2: SE(PriceScheduleID)->+1
-            (1, ((2, 'PriceScheduleID', 23, 1, False),), 2, 0),
+            (1, ((2, 'PriceScheduleID', 24, 1, False),), 2, 0),
             # 3: SE(PriceScheduleDescription)->+1, SE(Currency)->+2
-            (2, ((2, 'PriceScheduleDescription', 33, 1, False), (2, 'Currency', 32, 2, False)), 2, 0),
+            (2, ((2, 'PriceScheduleDescription', 34, 1, False), (2, 'Currency', 33, 2, False)), 2, 0),
             # 4: SE(Currency)->+1
-            (1, ((2, 'Currency', 32, 1, False),), 2, 0),
+            (1, ((2, 'Currency', 33, 1, False),), 2, 0),
             # 5: SE(Language)->+1
-            (1, ((2, 'Language', 32, 1, False),), 2, 0),
+            (1, ((2, 'Language', 33, 1, False),), 2, 0),
             # 6: SE(PriceAlgorithm)->+1
-            (1, ((2, 'PriceAlgorithm', 13, 1, False),), 2, 0),
+            (1, ((2, 'PriceAlgorithm', 14, 1, False),), 2, 0),
             # 7: SE(MinimumCost)->+1, SE(MaximumCost)->+2, SE(TaxRules)->+3, SE(PriceRuleStacks)->+4
             (3, ((1, 'MinimumCost', 46, 1, False), (1, 'MaximumCost', 46, 2, False), (1, 'TaxRules', 73, 3, False), (1, 'PriceRuleStacks', 75, 4, False)), 2, 0),
             # 8: SE(MaximumCost)->+1, SE(TaxRules)->+2, SE(PriceRuleStacks)->+3
@@ -1071,6 +1144,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 73
         'TaxRuleListType',
@@ -1082,29 +1156,31 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 74
         'TaxRuleType',
         (
             # 0: SE(TaxRuleID)->+1
-            (1, ((2, 'TaxRuleID', 23, 1, False),), 3, 0),
+            (1, ((2, 'TaxRuleID', 24, 1, False),), 3, 0),
             # 1: SE(TaxRuleName)->+1, SE(TaxRate)->+2
-            (2, ((2, 'TaxRuleName', 11, 1, False), (1, 'TaxRate', 46, 2, False)), 2, 0),
+            (2, ((2, 'TaxRuleName', 12, 1, False), (1, 'TaxRate', 46, 2, False)), 2, 0),
             # 2: SE(TaxRate)->+1
             (1, ((1, 'TaxRate', 46, 1, False),), 2, 0),
             # 3: SE(TaxIncludedInPrice)->+1, SE(AppliesToEnergyFee)->+2
-            (2, ((2, 'TaxIncludedInPrice', 10, 1, False), (2, 'AppliesToEnergyFee', 10, 2, False)), 2, 0),
+            (2, ((2, 'TaxIncludedInPrice', 11, 1, False), (2, 'AppliesToEnergyFee', 11, 2, False)), 2, 0),
             # 4: SE(AppliesToEnergyFee)->+1
-            (1, ((2, 'AppliesToEnergyFee', 10, 1, False),), 2, 0),
+            (1, ((2, 'AppliesToEnergyFee', 11, 1, False),), 2, 0),
             # 5: SE(AppliesToParkingFee)->+1
-            (1, ((2, 'AppliesToParkingFee', 10, 1, False),), 2, 0),
+            (1, ((2, 'AppliesToParkingFee', 11, 1, False),), 2, 0),
             # 6: SE(AppliesToOverstayFee)->+1
-            (1, ((2, 'AppliesToOverstayFee', 10, 1, False),), 2, 0),
+            (1, ((2, 'AppliesToOverstayFee', 11, 1, False),), 2, 0),
             # 7: SE(AppliesMinimumMaximumCost)->+1
-            (1, ((2, 'AppliesMinimumMaximumCost', 10, 1, False),), 2, 0),
+            (1, ((2, 'AppliesMinimumMaximumCost', 11, 1, False),), 2, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 75
         'PriceRuleStackListType',
@@ -1116,12 +1192,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 76
         'PriceRuleStackType',
         (
             # 0: SE(Duration)->+1
-            (1, ((2, 'Duration', 26, 1, False),), 3, 0),
+            (1, ((2, 'Duration', 27, 1, False),), 3, 0),
             # 1: SE(PriceRule*)->+1
             (1, ((1, 'PriceRule', 77, 1, True),), 2, 0),
             # 2..8: SE(PriceRule*)->+1, EE (7 identical states)
@@ -1129,6 +1206,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 77
         'PriceRuleType',
@@ -1136,24 +1214,25 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(EnergyFee)->+1
             (1, ((1, 'EnergyFee', 46, 1, False),), 3, 0),
             # 1: SE(ParkingFee)->+1, SE(ParkingFeePeriod)->+2, SE(CarbonDioxideEmission)->+3, SE(RenewableGenerationPercentage)->+4, SE(PowerRangeStart)->+5
-            (3, ((1, 'ParkingFee', 46, 1, False), (2, 'ParkingFeePeriod', 26, 2, False), (2, 'CarbonDioxideEmission', 28, 3, False), (2, 'RenewableGenerationPercentage', 12, 4, False), (1, 'PowerRangeStart', 46, 5, False)), 2, 0),
+            (3, ((1, 'ParkingFee', 46, 1, False), (2, 'ParkingFeePeriod', 27, 2, False), (2, 'CarbonDioxideEmission', 29, 3, False), (2, 'RenewableGenerationPercentage', 13, 4, False), (1, 'PowerRangeStart', 46, 5, False)), 2, 0),
             # 2: SE(ParkingFeePeriod)->+1, SE(CarbonDioxideEmission)->+2, SE(RenewableGenerationPercentage)->+3, SE(PowerRangeStart)->+4
-            (3, ((2, 'ParkingFeePeriod', 26, 1, False), (2, 'CarbonDioxideEmission', 28, 2, False), (2, 'RenewableGenerationPercentage', 12, 3, False), (1, 'PowerRangeStart', 46, 4, False)), 2, 0),
+            (3, ((2, 'ParkingFeePeriod', 27, 1, False), (2, 'CarbonDioxideEmission', 29, 2, False), (2, 'RenewableGenerationPercentage', 13, 3, False), (1, 'PowerRangeStart', 46, 4, False)), 2, 0),
             # 3: SE(CarbonDioxideEmission)->+1, SE(RenewableGenerationPercentage)->+2, SE(PowerRangeStart)->+3
-            (2, ((2, 'CarbonDioxideEmission', 28, 1, False), (2, 'RenewableGenerationPercentage', 12, 2, False), (1, 'PowerRangeStart', 46, 3, False)), 2, 0),
+            (2, ((2, 'CarbonDioxideEmission', 29, 1, False), (2, 'RenewableGenerationPercentage', 13, 2, False), (1, 'PowerRangeStart', 46, 3, False)), 2, 0),
             # 4: SE(RenewableGenerationPercentage)->+1, SE(PowerRangeStart)->+2
-            (2, ((2, 'RenewableGenerationPercentage', 12, 1, False), (1, 'PowerRangeStart', 46, 2, False)), 2, 0),
+            (2, ((2, 'RenewableGenerationPercentage', 13, 1, False), (1, 'PowerRangeStart', 46, 2, False)), 2, 0),
             # 5: SE(PowerRangeStart)->+1
             (1, ((1, 'PowerRangeStart', 46, 1, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 78
         'OverstayRuleListType',
         (
             # 0: SE(OverstayTimeThreshold)->+1, SE(OverstayPowerThreshold)->+2, SE(OverstayRule*)->+3
-            (2, ((2, 'OverstayTimeThreshold', 26, 1, False), (1, 'OverstayPowerThreshold', 46, 2, False), (1, 'OverstayRule', 79, 3, True)), 3, 0),
+            (2, ((2, 'OverstayTimeThreshold', 27, 1, False), (1, 'OverstayPowerThreshold', 46, 2, False), (1, 'OverstayRule', 79, 3, True)), 3, 0),
             # 1: SE(OverstayPowerThreshold)->+1, SE(OverstayRule*)->+2
             (2, ((1, 'OverstayPowerThreshold', 46, 1, False), (1, 'OverstayRule', 79, 2, True)), 2, 0),
             # 2: SE(OverstayRule*)->+1
@@ -1163,21 +1242,23 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 79
         'OverstayRuleType',
         (
             # 0: SE(OverstayRuleDescription)->+1, SE(StartTime)->+2
-            (2, ((2, 'OverstayRuleDescription', 33, 1, False), (2, 'StartTime', 26, 2, False)), 3, 0),
+            (2, ((2, 'OverstayRuleDescription', 34, 1, False), (2, 'StartTime', 27, 2, False)), 3, 0),
             # 1: SE(StartTime)->+1
-            (1, ((2, 'StartTime', 26, 1, False),), 2, 0),
+            (1, ((2, 'StartTime', 27, 1, False),), 2, 0),
             # 2: SE(OverstayFee)->+1
             (1, ((1, 'OverstayFee', 46, 1, False),), 2, 0),
             # 3: SE(OverstayFeePeriod)->+1
-            (1, ((2, 'OverstayFeePeriod', 26, 1, False),), 2, 0),
+            (1, ((2, 'OverstayFeePeriod', 27, 1, False),), 2, 0),
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 80
         'AdditionalServiceListType',
@@ -1189,17 +1270,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 81
         'AdditionalServiceType',
         (
             # 0: SE(ServiceName)->+1
-            (1, ((2, 'ServiceName', 11, 1, False),), 3, 0),
+            (1, ((2, 'ServiceName', 12, 1, False),), 3, 0),
             # 1: SE(ServiceFee)->+1
             (1, ((1, 'ServiceFee', 46, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 82
         'PriceLevelScheduleType',
@@ -1207,18 +1290,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(TimeAnchor)->+2
             (2, ((3, 'Id', 2, 1, False), (2, 'TimeAnchor', 1, 2, False)), 3, 0),
             # 1: SE(TimeAnchor)->+1
-            (1, ((2, 'TimeAnchor', 1, 1, False),), 2, 0),
+            (1, ((2, 'TimeAnchor', 1, 1, False),), 3, 0),
             # 2: SE(PriceScheduleID)->+1
-            (1, ((2, 'PriceScheduleID', 23, 1, False),), 2, 0),
+            (1, ((2, 'PriceScheduleID', 24, 1, False),), 2, 0),
             # 3: SE(PriceScheduleDescription)->+1, SE(NumberOfPriceLevels)->+2
-            (2, ((2, 'PriceScheduleDescription', 33, 1, False), (2, 'NumberOfPriceLevels', 12, 2, False)), 2, 0),
+            (2, ((2, 'PriceScheduleDescription', 34, 1, False), (2, 'NumberOfPriceLevels', 13, 2, False)), 2, 0),
             # 4: SE(NumberOfPriceLevels)->+1
-            (1, ((2, 'NumberOfPriceLevels', 12, 1, False),), 2, 0),
+            (1, ((2, 'NumberOfPriceLevels', 13, 1, False),), 2, 0),
             # 5: SE(PriceLevelScheduleEntries)->+1
             (1, ((1, 'PriceLevelScheduleEntries', 83, 1, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 83
         'PriceLevelScheduleEntryListType',
@@ -1230,17 +1314,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 84
         'PriceLevelScheduleEntryType',
         (
             # 0: SE(Duration)->+1
-            (1, ((2, 'Duration', 26, 1, False),), 3, 0),
+            (1, ((2, 'Duration', 27, 1, False),), 3, 0),
             # 1: SE(PriceLevel)->+1
-            (1, ((2, 'PriceLevel', 12, 1, False),), 2, 0),
+            (1, ((2, 'PriceLevel', 13, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 85
         'Scheduled_SEResControlModeType',
@@ -1252,12 +1338,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 86
         'ScheduleTupleType',
         (
             # 0: SE(ScheduleTupleID)->+1
-            (1, ((2, 'ScheduleTupleID', 23, 1, False),), 3, 0),
+            (1, ((2, 'ScheduleTupleID', 24, 1, False),), 3, 0),
             # 1: SE(ChargingSchedule)->+1
             (1, ((1, 'ChargingSchedule', 87, 1, False),), 2, 0),
             # 2: SE(DischargingSchedule)->+1, EE
@@ -1265,6 +1352,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 87
         'ChargingScheduleType',
@@ -1276,6 +1364,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 88
         'PowerScheduleType',
@@ -1291,6 +1380,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 89
         'PowerScheduleEntryListType',
@@ -1302,6 +1392,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1024: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 90
         'ServiceDetailReqType',
@@ -1309,10 +1400,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ServiceID)->+1
-            (1, ((2, 'ServiceID', 28, 1, False),), 2, 0),
+            (1, ((2, 'ServiceID', 29, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 91
         'ServiceDetailResType',
@@ -1320,14 +1412,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: SE(ServiceID)->+1
-            (1, ((2, 'ServiceID', 28, 1, False),), 2, 0),
+            (1, ((2, 'ServiceID', 29, 1, False),), 2, 0),
             # 3: SE(ServiceParameterList)->+1
             (1, ((1, 'ServiceParameterList', 92, 1, False),), 2, 0),
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 92
         'ServiceParameterListType',
@@ -1339,12 +1432,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 32: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 93
         'ParameterSetType',
         (
             # 0: SE(ParameterSetID)->+1
-            (1, ((2, 'ParameterSetID', 28, 1, False),), 3, 0),
+            (1, ((2, 'ParameterSetID', 29, 1, False),), 3, 0),
             # 1: SE(Parameter*)->+1
             (1, ((1, 'Parameter', 94, 1, True),), 2, 0),
             # 2..32: SE(Parameter*)->+1, EE (31 identical states)
@@ -1352,17 +1446,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 33: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 94
         'ParameterType',
         (
             # 0: AT(Name)->+1
-            (1, ((3, 'Name', 11, 1, False),), 3, 0),
+            (1, ((3, 'Name', 12, 1, False),), 3, 0),
             # 1: SE(boolValue)->+1, SE(byteValue)->+2, SE(shortValue)->+3, SE(intValue)->+4, SE(rationalNumber)->+5, SE(finiteString)->+6
-            (3, ((2, 'boolValue', 10, 1, False), (2, 'byteValue', 22, 2, False), (2, 'shortValue', 21, 3, False), (2, 'intValue', 34, 4, False), (1, 'rationalNumber', 46, 5, False), (2, 'finiteString', 11, 6, False)), 2, 0),
+            (3, ((2, 'boolValue', 11, 1, False), (2, 'byteValue', 23, 2, False), (2, 'shortValue', 22, 3, False), (2, 'intValue', 35, 4, False), (1, 'rationalNumber', 46, 5, False), (2, 'finiteString', 12, 6, False)), 3, 0),
             # 2..7: EE (6 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 6),
         ),
+        False,
     ),
     (  # 95
         'ServiceDiscoveryReqType',
@@ -1374,17 +1470,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 96
         'ServiceIDListType',
         (
             # 0: SE(ServiceID*)->+1
-            (1, ((2, 'ServiceID', 28, 1, True),), 3, 0),
+            (1, ((2, 'ServiceID', 29, 1, True),), 3, 0),
             # 1..15: SE(ServiceID*)->+1, EE (15 identical states)
-            *(((2, ((2, 'ServiceID', 28, 1, True), (0, '', 0, 0, False)), 1, 0),) * 15),
+            *(((2, ((2, 'ServiceID', 29, 1, True), (0, '', 0, 0, False)), 1, 0),) * 15),
             # 16: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 97
         'ServiceDiscoveryResType',
@@ -1392,9 +1490,9 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: SE(ServiceRenegotiationSupported)->+1
-            (1, ((2, 'ServiceRenegotiationSupported', 10, 1, False),), 2, 0),
+            (1, ((2, 'ServiceRenegotiationSupported', 11, 1, False),), 2, 0),
             # 3: SE(EnergyTransferServiceList)->+1
             (1, ((1, 'EnergyTransferServiceList', 98, 1, False),), 2, 0),
             # 4: SE(VASList)->+1, EE
@@ -1402,6 +1500,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 98
         'ServiceListType',
@@ -1413,17 +1512,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 99
         'ServiceType',
         (
             # 0: SE(ServiceID)->+1
-            (1, ((2, 'ServiceID', 28, 1, False),), 3, 0),
+            (1, ((2, 'ServiceID', 29, 1, False),), 3, 0),
             # 1: SE(FreeService)->+1
-            (1, ((2, 'FreeService', 10, 1, False),), 2, 0),
+            (1, ((2, 'FreeService', 11, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 100
         'ServiceSelectionReqType',
@@ -1437,17 +1538,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 101
         'SelectedServiceType',
         (
             # 0: SE(ServiceID)->+1
-            (1, ((2, 'ServiceID', 28, 1, False),), 3, 0),
+            (1, ((2, 'ServiceID', 29, 1, False),), 3, 0),
             # 1: SE(ParameterSetID)->+1
-            (1, ((2, 'ParameterSetID', 28, 1, False),), 2, 0),
+            (1, ((2, 'ParameterSetID', 29, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 102
         'SelectedServiceListType',
@@ -1459,6 +1562,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 16: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 103
         'ServiceSelectionResType',
@@ -1466,10 +1570,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 104
         'SessionSetupReqType',
@@ -1477,10 +1582,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(EVCCID)->+1
-            (1, ((2, 'EVCCID', 13, 1, False),), 2, 0),
+            (1, ((2, 'EVCCID', 14, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 105
         'SessionSetupResType',
@@ -1488,12 +1594,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: SE(EVSEID)->+1
-            (1, ((2, 'EVSEID', 13, 1, False),), 2, 0),
+            (1, ((2, 'EVSEID', 14, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 106
         'SessionStopReqType',
@@ -1501,14 +1608,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ChargingSession)->+1
-            (1, ((2, 'ChargingSession', 35, 1, False),), 2, 0),
+            (1, ((2, 'ChargingSession', 36, 1, False),), 2, 0),
             # 2: SE(EVTerminationCode)->+1, SE(EVTerminationExplanation)->+2, EE
-            (2, ((2, 'EVTerminationCode', 11, 1, False), (2, 'EVTerminationExplanation', 33, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'EVTerminationCode', 12, 1, False), (2, 'EVTerminationExplanation', 34, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(EVTerminationExplanation)->+1, EE
-            (2, ((2, 'EVTerminationExplanation', 33, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'EVTerminationExplanation', 34, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 107
         'SessionStopResType',
@@ -1516,10 +1624,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 108
         'SignaturePropertiesType',
@@ -1527,27 +1636,29 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
             (2, ((3, 'Id', 2, 1, False), (1, 'SignatureProperty', 109, 2, True)), 3, 0),
             # 1: SE(SignatureProperty*)->+1
-            (1, ((1, 'SignatureProperty', 109, 1, True),), 2, 0),
+            (1, ((1, 'SignatureProperty', 109, 1, True),), 3, 0),
             # 2: SE(SignatureProperty*)->+1, EE
             (2, ((1, 'SignatureProperty', 109, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 109, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 109
         'SignaturePropertyType',
         (
             # 0: AT(Id)->+1, AT(Target)->+2
-            (2, ((3, 'Id', 2, 1, False), (3, 'Target', 2, 2, False)), 3, 0),
+            (2, ((3, 'Id', 2, 1, False), (3, 'Target', 3, 2, False)), 3, 0),
             # 1: AT(Target)->+1
-            (1, ((3, 'Target', 2, 1, False),), 2, 0),
+            (1, ((3, 'Target', 3, 1, False),), 3, 0),
             # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 3, 0),
             # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 110
         'VehicleCheckInReqType',
@@ -1555,18 +1666,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(EVCheckInStatus)->+1
-            (1, ((2, 'EVCheckInStatus', 36, 1, False),), 2, 0),
+            (1, ((2, 'EVCheckInStatus', 37, 1, False),), 2, 0),
             # 2: SE(ParkingMethod)->+1
-            (1, ((2, 'ParkingMethod', 37, 1, False),), 2, 0),
+            (1, ((2, 'ParkingMethod', 38, 1, False),), 2, 0),
             # 3: SE(VehicleFrame)->+1, SE(DeviceOffset)->+2, SE(VehicleTravel)->+3, EE
-            (3, ((2, 'VehicleFrame', 21, 1, False), (2, 'DeviceOffset', 21, 2, False), (2, 'VehicleTravel', 21, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'VehicleFrame', 22, 1, False), (2, 'DeviceOffset', 22, 2, False), (2, 'VehicleTravel', 22, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(DeviceOffset)->+1, SE(VehicleTravel)->+2, EE
-            (2, ((2, 'DeviceOffset', 21, 1, False), (2, 'VehicleTravel', 21, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'DeviceOffset', 22, 1, False), (2, 'VehicleTravel', 22, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(VehicleTravel)->+1, EE
-            (2, ((2, 'VehicleTravel', 21, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VehicleTravel', 22, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 111
         'VehicleCheckInResType',
@@ -1574,16 +1686,17 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: SE(ParkingSpace)->+1, SE(DeviceLocation)->+2, SE(TargetDistance)->+3, EE
-            (3, ((2, 'ParkingSpace', 21, 1, False), (2, 'DeviceLocation', 21, 2, False), (2, 'TargetDistance', 21, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'ParkingSpace', 22, 1, False), (2, 'DeviceLocation', 22, 2, False), (2, 'TargetDistance', 22, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(DeviceLocation)->+1, SE(TargetDistance)->+2, EE
-            (2, ((2, 'DeviceLocation', 21, 1, False), (2, 'TargetDistance', 21, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'DeviceLocation', 22, 1, False), (2, 'TargetDistance', 22, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(TargetDistance)->+1, EE
-            (2, ((2, 'TargetDistance', 21, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'TargetDistance', 22, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 112
         'VehicleCheckOutReqType',
@@ -1591,12 +1704,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(EVCheckOutStatus)->+1
-            (1, ((2, 'EVCheckOutStatus', 38, 1, False),), 2, 0),
+            (1, ((2, 'EVCheckOutStatus', 39, 1, False),), 2, 0),
             # 2: SE(CheckOutTime)->+1
             (1, ((2, 'CheckOutTime', 1, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 113
         'VehicleCheckOutResType',
@@ -1604,12 +1718,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 1, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 9, 1, False),), 2, 0),
             # 2: SE(EVSECheckOutStatus)->+1
-            (1, ((2, 'EVSECheckOutStatus', 39, 1, False),), 2, 0),
+            (1, ((2, 'EVSECheckOutStatus', 40, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
 )
 
@@ -1626,14 +1741,14 @@ ROOTS: tuple[Root, ...] = (
     ('CertificateInstallationRes', 1, 37),
     ('DSAKeyValue', 1, 13),
     ('DigestMethod', 1, 9),
-    ('DigestValue', 2, 4),
+    ('DigestValue', 2, 5),
     ('KeyInfo', 1, 11),
-    ('KeyName', 2, 2),
+    ('KeyName', 2, 3),
     ('KeyValue', 1, 12),
     ('Manifest', 1, 40),
     ('MeteringConfirmationReq', 1, 41),
     ('MeteringConfirmationRes', 1, 50),
-    ('MgmtData', 2, 2),
+    ('MgmtData', 2, 3),
     ('Object', 1, 20),
     ('PGPData', 1, 18),
     ('PowerDeliveryReq', 1, 51),

@@ -22,15 +22,16 @@ DATATYPES: tuple[Datatype, ...] = (
     (5, 0, None, None),  # 5
     (6, 8, 8),  # 6
     (2, 0, 18446744073709551615),  # 7
-    (3, None, None),  # 8
-    (7, 0, None),  # 9
-    (4, 6, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')),  # 10
-    (4, 2, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')),  # 11
-    (0,),  # 12
-    (4, 3, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')),  # 13
-    (5, 0, 32, None),  # 14
-    (7, 0, 64),  # 15
-    (2, 1, 4294967295),  # 16
+    (5, 0, None, '[^\\W\\d][\\w.\\-]*'),  # 8
+    (3, None, None),  # 9
+    (7, 0, None),  # 10
+    (4, 6, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')),  # 11
+    (4, 2, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')),  # 12
+    (0,),  # 13
+    (4, 3, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')),  # 14
+    (5, 0, 32, None),  # 15
+    (7, 0, 64),  # 16
+    (2, 1, 4294967295),  # 17
 )
 
 GRAMMARS: tuple[Grammar, ...] = (
@@ -62,6 +63,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 1
         'RationalNumberType',
@@ -73,6 +75,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 2
         'BPT_DC_CPDResEnergyTransferModeType',
@@ -102,6 +105,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 11: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 3
         'BPT_Dynamic_DC_CLReqControlModeType',
@@ -137,6 +141,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 14: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 4
         'BPT_Dynamic_DC_CLResControlModeType',
@@ -168,6 +173,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 5
         'BPT_Scheduled_DC_CLReqControlModeType',
@@ -201,6 +207,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 13: SE(EVMaximumDischargePower)->-7, SE(EVMinimumDischargePower)->-6, SE(EVMaximumDischargeCurrent)->-5, EE
             (3, ((1, 'EVMaximumDischargePower', 1, -7, False), (1, 'EVMinimumDischargePower', 1, -6, False), (1, 'EVMaximumDischargeCurrent', 1, -5, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 6
         'BPT_Scheduled_DC_CLResControlModeType',
@@ -224,6 +231,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 7
         'CLReqControlModeType',
@@ -231,6 +239,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 8
         'CLResControlModeType',
@@ -238,6 +247,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 9
         'CanonicalizationMethodType',
@@ -245,10 +255,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 10
         'DC_CPDReqEnergyTransferModeType',
@@ -270,6 +281,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 11
         'DC_CPDResEnergyTransferModeType',
@@ -291,6 +303,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 12
         'DC_CableCheckReqType',
@@ -300,6 +313,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 13
         'MessageHeaderType',
@@ -313,14 +327,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 14
         'SignatureType',
         (
             # 0: AT(Id)->+1, SE(SignedInfo)->+2
-            (2, ((3, 'Id', 5, 1, False), (1, 'SignedInfo', 15, 2, False)), 3, 0),
+            (2, ((3, 'Id', 8, 1, False), (1, 'SignedInfo', 15, 2, False)), 3, 0),
             # 1: SE(SignedInfo)->+1
-            (1, ((1, 'SignedInfo', 15, 1, False),), 2, 0),
+            (1, ((1, 'SignedInfo', 15, 1, False),), 3, 0),
             # 2: SE(SignatureValue)->+1
             (1, ((1, 'SignatureValue', 21, 1, False),), 2, 0),
             # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
@@ -330,14 +345,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 31, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 15
         'SignedInfoType',
         (
             # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
-            (2, ((3, 'Id', 5, 1, False), (1, 'CanonicalizationMethod', 9, 2, False)), 3, 0),
+            (2, ((3, 'Id', 8, 1, False), (1, 'CanonicalizationMethod', 9, 2, False)), 3, 0),
             # 1: SE(CanonicalizationMethod)->+1
-            (1, ((1, 'CanonicalizationMethod', 9, 1, False),), 2, 0),
+            (1, ((1, 'CanonicalizationMethod', 9, 1, False),), 3, 0),
             # 2: SE(SignatureMethod)->+1
             (1, ((1, 'SignatureMethod', 16, 1, False),), 2, 0),
             # 3: SE(Reference*)->+1
@@ -347,6 +363,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 16
         'SignatureMethodType',
@@ -354,31 +371,33 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'HMACOutputLength', 8, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'HMACOutputLength', 9, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 17
         'ReferenceType',
         (
             # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
-            (3, ((3, 'Id', 5, 1, False), (3, 'Type', 5, 2, False), (3, 'URI', 5, 3, False), (1, 'Transforms', 18, 4, False), (1, 'DigestMethod', 20, 5, False)), 3, 0),
+            (3, ((3, 'Id', 8, 1, False), (3, 'Type', 5, 2, False), (3, 'URI', 5, 3, False), (1, 'Transforms', 18, 4, False), (1, 'DigestMethod', 20, 5, False)), 3, 0),
             # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
-            (3, ((3, 'Type', 5, 1, False), (3, 'URI', 5, 2, False), (1, 'Transforms', 18, 3, False), (1, 'DigestMethod', 20, 4, False)), 2, 0),
+            (3, ((3, 'Type', 5, 1, False), (3, 'URI', 5, 2, False), (1, 'Transforms', 18, 3, False), (1, 'DigestMethod', 20, 4, False)), 3, 0),
             # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
-            (2, ((3, 'URI', 5, 1, False), (1, 'Transforms', 18, 2, False), (1, 'DigestMethod', 20, 3, False)), 2, 0),
+            (2, ((3, 'URI', 5, 1, False), (1, 'Transforms', 18, 2, False), (1, 'DigestMethod', 20, 3, False)), 3, 0),
             # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
-            (2, ((1, 'Transforms', 18, 1, False), (1, 'DigestMethod', 20, 2, False)), 2, 0),
+            (2, ((1, 'Transforms', 18, 1, False), (1, 'DigestMethod', 20, 2, False)), 3, 0),
             # 4: SE(DigestMethod)->+1
             (1, ((1, 'DigestMethod', 20, 1, False),), 2, 0),
             # 5: SE(DigestValue)->+1
-            (1, ((2, 'DigestValue', 9, 1, False),), 2, 0),
+            (1, ((2, 'DigestValue', 10, 1, False),), 2, 0),
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 18
         'TransformsType',
@@ -390,6 +409,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 19, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 19
         'TransformType',
@@ -397,12 +417,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 5, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 5, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 5, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 5, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 20
         'DigestMethodType',
@@ -410,29 +431,31 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 5, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 21
         'SignatureValueType',
         (
-            # 0: AT(Id)->+1, CH(CONTENT)->+2
-            (2, ((3, 'Id', 5, 1, False), (4, 'CONTENT', 9, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->+1
-            (1, ((4, 'CONTENT', 9, 1, False),), 2, 1),
+            # 0: AT(Id)->+1, CH(value)->+2
+            (2, ((3, 'Id', 8, 1, False), (4, 'value', 10, 2, False)), 3, 1),
+            # 1: CH(value)->+1
+            (1, ((4, 'value', 10, 1, False),), 3, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 22
         'KeyInfoType',
         (
             # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
-            (4, ((3, 'Id', 5, 1, False), (2, 'KeyName', 5, 2, True), (1, 'KeyValue', 23, 3, True), (1, 'RetrievalMethod', 26, 4, True), (1, 'X509Data', 27, 5, True), (1, 'PGPData', 29, 6, True), (1, 'SPKIData', 30, 7, True), (2, 'MgmtData', 5, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
+            (4, ((3, 'Id', 8, 1, False), (2, 'KeyName', 5, 2, True), (1, 'KeyValue', 23, 3, True), (1, 'RetrievalMethod', 26, 4, True), (1, 'X509Data', 27, 5, True), (1, 'PGPData', 29, 6, True), (1, 'SPKIData', 30, 7, True), (2, 'MgmtData', 5, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
             # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
-            (4, ((2, 'KeyName', 5, 1, True), (1, 'KeyValue', 23, 2, True), (1, 'RetrievalMethod', 26, 3, True), (1, 'X509Data', 27, 4, True), (1, 'PGPData', 29, 5, True), (1, 'SPKIData', 30, 6, True), (2, 'MgmtData', 5, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            (4, ((2, 'KeyName', 5, 1, True), (1, 'KeyValue', 23, 2, True), (1, 'RetrievalMethod', 26, 3, True), (1, 'X509Data', 27, 4, True), (1, 'PGPData', 29, 5, True), (1, 'SPKIData', 30, 6, True), (2, 'MgmtData', 5, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 3, 0),
             # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 5, 9, True), (1, 'KeyValue', 23, 10, True), (1, 'RetrievalMethod', 26, 11, True), (1, 'X509Data', 27, 12, True), (1, 'PGPData', 29, 13, True), (1, 'SPKIData', 30, 14, True), (2, 'MgmtData', 5, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
@@ -468,6 +491,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 5, -7, True), (1, 'KeyValue', 23, -6, True), (1, 'RetrievalMethod', 26, -5, True), (1, 'X509Data', 27, -4, True), (1, 'PGPData', 29, -3, True), (1, 'SPKIData', 30, -2, True), (2, 'MgmtData', 5, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 23
         'KeyValueType',
@@ -477,38 +501,41 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
+        False,
     ),
     (  # 24
         'DSAKeyValueType',
         (
             # 0: SE(P)->+1, SE(G)->+2, SE(Y)->+3
-            (2, ((2, 'P', 9, 1, False), (2, 'G', 9, 2, False), (2, 'Y', 9, 3, False)), 3, 0),
+            (2, ((2, 'P', 10, 1, False), (2, 'G', 10, 2, False), (2, 'Y', 10, 3, False)), 3, 0),
             # 1: SE(Q)->+3
-            (1, ((2, 'Q', 9, 3, False),), 2, 0),
+            (1, ((2, 'Q', 10, 3, False),), 2, 0),
             # 2: SE(Y)->+1
-            (1, ((2, 'Y', 9, 1, False),), 2, 0),
+            (1, ((2, 'Y', 10, 1, False),), 2, 0),
             # 3: SE(J)->+2, SE(Seed)->+3, EE
-            (2, ((2, 'J', 9, 2, False), (2, 'Seed', 9, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'J', 10, 2, False), (2, 'Seed', 10, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(G)->-2, SE(Y)->-1
-            (2, ((2, 'G', 9, -2, False), (2, 'Y', 9, -1, False)), 2, 0),
+            (2, ((2, 'G', 10, -2, False), (2, 'Y', 10, -1, False)), 2, 0),
             # 5: SE(Seed)->+1, EE
-            (2, ((2, 'Seed', 9, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'Seed', 10, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(PgenCounter)->+1
-            (1, ((2, 'PgenCounter', 9, 1, False),), 2, 0),
+            (1, ((2, 'PgenCounter', 10, 1, False),), 2, 0),
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 25
         'RSAKeyValueType',
         (
             # 0: SE(Modulus)->+1
-            (1, ((2, 'Modulus', 9, 1, False),), 3, 0),
+            (1, ((2, 'Modulus', 10, 1, False),), 3, 0),
             # 1: SE(Exponent)->+1
-            (1, ((2, 'Exponent', 9, 1, False),), 2, 0),
+            (1, ((2, 'Exponent', 10, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 26
         'RetrievalMethodType',
@@ -518,41 +545,43 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: AT(URI)->+1, SE(Transforms)->+2, EE
             (2, ((3, 'URI', 5, 1, False), (1, 'Transforms', 18, 2, False), (0, '', 0, 0, False)), 2, 0),
             # 2: SE(Transforms)->+1, EE
-            (2, ((1, 'Transforms', 18, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'Transforms', 18, 1, False), (0, '', 0, 0, False)), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 27
         'X509DataType',
         (
             # 0: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6
-            (3, ((1, 'X509IssuerSerial', 28, 1, True), (2, 'X509SKI', 9, 2, True), (2, 'X509SubjectName', 5, 3, True), (2, 'X509Certificate', 9, 4, True), (2, 'X509CRL', 9, 5, True), (5, '*', 0, 6, True)), 3, 0),
+            (3, ((1, 'X509IssuerSerial', 28, 1, True), (2, 'X509SKI', 10, 2, True), (2, 'X509SubjectName', 5, 3, True), (2, 'X509Certificate', 10, 4, True), (2, 'X509CRL', 10, 5, True), (5, '*', 0, 6, True)), 3, 0),
             # 1: SE(X509IssuerSerial*)->+6, SE(X509SKI*)->+7, SE(X509SubjectName*)->+8, SE(X509Certificate*)->+9, SE(X509CRL*)->+10, SE(*)(**)->+11, EE
-            (3, ((1, 'X509IssuerSerial', 28, 6, True), (2, 'X509SKI', 9, 7, True), (2, 'X509SubjectName', 5, 8, True), (2, 'X509Certificate', 9, 9, True), (2, 'X509CRL', 9, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, 6, True), (2, 'X509SKI', 10, 7, True), (2, 'X509SubjectName', 5, 8, True), (2, 'X509Certificate', 10, 9, True), (2, 'X509CRL', 10, 10, True), (5, '*', 0, 11, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(X509IssuerSerial*)->+5, SE(X509SKI*)->+6, SE(X509SubjectName*)->+7, SE(X509Certificate*)->+8, SE(X509CRL*)->+9, SE(*)(**)->+10, EE
-            (3, ((1, 'X509IssuerSerial', 28, 5, True), (2, 'X509SKI', 9, 6, True), (2, 'X509SubjectName', 5, 7, True), (2, 'X509Certificate', 9, 8, True), (2, 'X509CRL', 9, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, 5, True), (2, 'X509SKI', 10, 6, True), (2, 'X509SubjectName', 5, 7, True), (2, 'X509Certificate', 10, 8, True), (2, 'X509CRL', 10, 9, True), (5, '*', 0, 10, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(X509IssuerSerial*)->+4, SE(X509SKI*)->+5, SE(X509SubjectName*)->+6, SE(X509Certificate*)->+7, SE(X509CRL*)->+8, SE(*)(**)->+9, EE
-            (3, ((1, 'X509IssuerSerial', 28, 4, True), (2, 'X509SKI', 9, 5, True), (2, 'X509SubjectName', 5, 6, True), (2, 'X509Certificate', 9, 7, True), (2, 'X509CRL', 9, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, 4, True), (2, 'X509SKI', 10, 5, True), (2, 'X509SubjectName', 5, 6, True), (2, 'X509Certificate', 10, 7, True), (2, 'X509CRL', 10, 8, True), (5, '*', 0, 9, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(X509IssuerSerial*)->+3, SE(X509SKI*)->+4, SE(X509SubjectName*)->+5, SE(X509Certificate*)->+6, SE(X509CRL*)->+7, SE(*)(**)->+8, EE
-            (3, ((1, 'X509IssuerSerial', 28, 3, True), (2, 'X509SKI', 9, 4, True), (2, 'X509SubjectName', 5, 5, True), (2, 'X509Certificate', 9, 6, True), (2, 'X509CRL', 9, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, 3, True), (2, 'X509SKI', 10, 4, True), (2, 'X509SubjectName', 5, 5, True), (2, 'X509Certificate', 10, 6, True), (2, 'X509CRL', 10, 7, True), (5, '*', 0, 8, True), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(X509IssuerSerial*)->+2, SE(X509SKI*)->+3, SE(X509SubjectName*)->+4, SE(X509Certificate*)->+5, SE(X509CRL*)->+6, SE(*)(**)->+7, EE
-            (3, ((1, 'X509IssuerSerial', 28, 2, True), (2, 'X509SKI', 9, 3, True), (2, 'X509SubjectName', 5, 4, True), (2, 'X509Certificate', 9, 5, True), (2, 'X509CRL', 9, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, 2, True), (2, 'X509SKI', 10, 3, True), (2, 'X509SubjectName', 5, 4, True), (2, 'X509Certificate', 10, 5, True), (2, 'X509CRL', 10, 6, True), (5, '*', 0, 7, True), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(X509IssuerSerial*)->+1, SE(X509SKI*)->+2, SE(X509SubjectName*)->+3, SE(X509Certificate*)->+4, SE(X509CRL*)->+5, SE(*)(**)->+6, EE
-            (3, ((1, 'X509IssuerSerial', 28, 1, True), (2, 'X509SKI', 9, 2, True), (2, 'X509SubjectName', 5, 3, True), (2, 'X509Certificate', 9, 4, True), (2, 'X509CRL', 9, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, 1, True), (2, 'X509SKI', 10, 2, True), (2, 'X509SubjectName', 5, 3, True), (2, 'X509Certificate', 10, 4, True), (2, 'X509CRL', 10, 5, True), (5, '*', 0, 6, True), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(X509IssuerSerial*)->+0, SE(X509SKI*)->+1, SE(X509SubjectName*)->+2, SE(X509Certificate*)->+3, SE(X509CRL*)->+4, SE(*)(**)->+5, EE
-            (3, ((1, 'X509IssuerSerial', 28, 0, True), (2, 'X509SKI', 9, 1, True), (2, 'X509SubjectName', 5, 2, True), (2, 'X509Certificate', 9, 3, True), (2, 'X509CRL', 9, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, 0, True), (2, 'X509SKI', 10, 1, True), (2, 'X509SubjectName', 5, 2, True), (2, 'X509Certificate', 10, 3, True), (2, 'X509CRL', 10, 4, True), (5, '*', 0, 5, True), (0, '', 0, 0, False)), 1, 0),
             # 8: SE(X509IssuerSerial*)->-1, SE(X509SKI*)->+0, SE(X509SubjectName*)->+1, SE(X509Certificate*)->+2, SE(X509CRL*)->+3, SE(*)(**)->+4, EE
-            (3, ((1, 'X509IssuerSerial', 28, -1, True), (2, 'X509SKI', 9, 0, True), (2, 'X509SubjectName', 5, 1, True), (2, 'X509Certificate', 9, 2, True), (2, 'X509CRL', 9, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, -1, True), (2, 'X509SKI', 10, 0, True), (2, 'X509SubjectName', 5, 1, True), (2, 'X509Certificate', 10, 2, True), (2, 'X509CRL', 10, 3, True), (5, '*', 0, 4, True), (0, '', 0, 0, False)), 1, 0),
             # 9: SE(X509IssuerSerial*)->-2, SE(X509SKI*)->-1, SE(X509SubjectName*)->+0, SE(X509Certificate*)->+1, SE(X509CRL*)->+2, SE(*)(**)->+3, EE
-            (3, ((1, 'X509IssuerSerial', 28, -2, True), (2, 'X509SKI', 9, -1, True), (2, 'X509SubjectName', 5, 0, True), (2, 'X509Certificate', 9, 1, True), (2, 'X509CRL', 9, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, -2, True), (2, 'X509SKI', 10, -1, True), (2, 'X509SubjectName', 5, 0, True), (2, 'X509Certificate', 10, 1, True), (2, 'X509CRL', 10, 2, True), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 10: SE(X509IssuerSerial*)->-3, SE(X509SKI*)->-2, SE(X509SubjectName*)->-1, SE(X509Certificate*)->+0, SE(X509CRL*)->+1, SE(*)(**)->+2, EE
-            (3, ((1, 'X509IssuerSerial', 28, -3, True), (2, 'X509SKI', 9, -2, True), (2, 'X509SubjectName', 5, -1, True), (2, 'X509Certificate', 9, 0, True), (2, 'X509CRL', 9, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, -3, True), (2, 'X509SKI', 10, -2, True), (2, 'X509SubjectName', 5, -1, True), (2, 'X509Certificate', 10, 0, True), (2, 'X509CRL', 10, 1, True), (5, '*', 0, 2, True), (0, '', 0, 0, False)), 1, 0),
             # 11: SE(X509IssuerSerial*)->-4, SE(X509SKI*)->-3, SE(X509SubjectName*)->-2, SE(X509Certificate*)->-1, SE(X509CRL*)->+0, SE(*)(**)->+1, EE
-            (3, ((1, 'X509IssuerSerial', 28, -4, True), (2, 'X509SKI', 9, -3, True), (2, 'X509SubjectName', 5, -2, True), (2, 'X509Certificate', 9, -1, True), (2, 'X509CRL', 9, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, -4, True), (2, 'X509SKI', 10, -3, True), (2, 'X509SubjectName', 5, -2, True), (2, 'X509Certificate', 10, -1, True), (2, 'X509CRL', 10, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
-            (3, ((1, 'X509IssuerSerial', 28, -5, True), (2, 'X509SKI', 9, -4, True), (2, 'X509SubjectName', 5, -3, True), (2, 'X509Certificate', 9, -2, True), (2, 'X509CRL', 9, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'X509IssuerSerial', 28, -5, True), (2, 'X509SKI', 10, -4, True), (2, 'X509SubjectName', 5, -3, True), (2, 'X509Certificate', 10, -2, True), (2, 'X509CRL', 10, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 28
         'X509IssuerSerialType',
@@ -560,18 +589,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(X509IssuerName)->+1
             (1, ((2, 'X509IssuerName', 5, 1, False),), 3, 0),
             # 1: SE(X509SerialNumber)->+1
-            (1, ((2, 'X509SerialNumber', 8, 1, False),), 2, 0),
+            (1, ((2, 'X509SerialNumber', 9, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 29
         'PGPDataType',
         (
             # 0: SE(PGPKeyID)->+1, SE(PGPKeyPacket)->+2
-            (2, ((2, 'PGPKeyID', 9, 1, False), (2, 'PGPKeyPacket', 9, 2, False)), 3, 0),
+            (2, ((2, 'PGPKeyID', 10, 1, False), (2, 'PGPKeyPacket', 10, 2, False)), 3, 0),
             # 1: SE(PGPKeyPacket)->+2, SE(*)(**)->+3, EE
-            (2, ((2, 'PGPKeyPacket', 9, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'PGPKeyPacket', 10, 2, False), (5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(*)(**)->+3, EE
             (2, ((5, '*', 0, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+1, EE
@@ -579,38 +609,41 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 30
         'SPKIDataType',
         (
             # 0: SE(SPKISexp*)->+1
-            (1, ((2, 'SPKISexp', 9, 1, True),), 3, 0),
+            (1, ((2, 'SPKISexp', 10, 1, True),), 3, 0),
             # 1: SE(SPKISexp*)->+2, SE(*)(**)->+1, EE
-            (2, ((2, 'SPKISexp', 9, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 10, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(SPKISexp*)->+1, EE
-            (2, ((2, 'SPKISexp', 9, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 10, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SPKISexp*)->+0, SE(*)(**)->+1, EE
-            (2, ((2, 'SPKISexp', 9, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 10, 0, True), (5, '*', 0, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(SPKISexp*)->-1, EE
-            (2, ((2, 'SPKISexp', 9, -1, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'SPKISexp', 10, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 31
         'ObjectType',
         (
             # 0: AT(Encoding)->+1, AT(Id)->+2, AT(MimeType)->+3, SE(*)(**)->+5, EE, CH(mixed)(#text)->+4
-            (3, ((3, 'Encoding', 5, 1, False), (3, 'Id', 5, 2, False), (3, 'MimeType', 5, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
+            (3, ((3, 'Encoding', 5, 1, False), (3, 'Id', 8, 2, False), (3, 'MimeType', 5, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
             # 1: AT(Id)->+1, AT(MimeType)->+2, SE(*)(**)->+4, EE, CH(mixed)(#text)->+3
-            (3, ((3, 'Id', 5, 1, False), (3, 'MimeType', 5, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
+            (3, ((3, 'Id', 8, 1, False), (3, 'MimeType', 5, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
             # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
             (3, ((3, 'MimeType', 5, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
             # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 2, 0),
             # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 32
         'DC_CableCheckResType',
@@ -618,12 +651,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(EVSEProcessing)->+1
-            (1, ((2, 'EVSEProcessing', 11, 1, False),), 2, 0),
+            (1, ((2, 'EVSEProcessing', 12, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 33
         'DC_ChargeLoopReqType',
@@ -631,9 +665,9 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
             # 1: SE(DisplayParameters)->+1, SE(MeterInfoRequested)->+2
-            (2, ((1, 'DisplayParameters', 34, 1, False), (2, 'MeterInfoRequested', 12, 2, False)), 2, 0),
+            (2, ((1, 'DisplayParameters', 34, 1, False), (2, 'MeterInfoRequested', 13, 2, False)), 2, 0),
             # 2: SE(MeterInfoRequested)->+1
-            (1, ((2, 'MeterInfoRequested', 12, 1, False),), 2, 0),
+            (1, ((2, 'MeterInfoRequested', 13, 1, False),), 2, 0),
             # 3: SE(EVPresentVoltage)->+1
             (1, ((1, 'EVPresentVoltage', 1, 1, False),), 2, 0),
             # 4: SE(BPT_Dynamic_DC_CLReqControlMode)->+1, SE(BPT_Scheduled_DC_CLReqControlMode)->+2, SE(CLReqControlMode)->+3, SE(Dynamic_DC_CLReqControlMode)->+4, SE(Scheduled_DC_CLReqControlMode)->+5
@@ -641,33 +675,35 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5..9: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
+        False,
     ),
     (  # 34
         'DisplayParametersType',
         (
             # 0: SE(PresentSOC)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(MaximumSOC)->+4, SE(RemainingTimeToMinimumSOC)->+5, SE(RemainingTimeToTargetSOC)->+6, SE(RemainingTimeToMaximumSOC)->+7, SE(ChargingComplete)->+8, SE(BatteryEnergyCapacity)->+9, SE(InletHot)->+10, EE
-            (4, ((2, 'PresentSOC', 2, 1, False), (2, 'MinimumSOC', 2, 2, False), (2, 'TargetSOC', 2, 3, False), (2, 'MaximumSOC', 2, 4, False), (2, 'RemainingTimeToMinimumSOC', 3, 5, False), (2, 'RemainingTimeToTargetSOC', 3, 6, False), (2, 'RemainingTimeToMaximumSOC', 3, 7, False), (2, 'ChargingComplete', 12, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 12, 10, False), (0, '', 0, 0, False)), 3, 0),
+            (4, ((2, 'PresentSOC', 2, 1, False), (2, 'MinimumSOC', 2, 2, False), (2, 'TargetSOC', 2, 3, False), (2, 'MaximumSOC', 2, 4, False), (2, 'RemainingTimeToMinimumSOC', 3, 5, False), (2, 'RemainingTimeToTargetSOC', 3, 6, False), (2, 'RemainingTimeToMaximumSOC', 3, 7, False), (2, 'ChargingComplete', 13, 8, False), (1, 'BatteryEnergyCapacity', 1, 9, False), (2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 3, 0),
             # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(MaximumSOC)->+3, SE(RemainingTimeToMinimumSOC)->+4, SE(RemainingTimeToTargetSOC)->+5, SE(RemainingTimeToMaximumSOC)->+6, SE(ChargingComplete)->+7, SE(BatteryEnergyCapacity)->+8, SE(InletHot)->+9, EE
-            (4, ((2, 'MinimumSOC', 2, 1, False), (2, 'TargetSOC', 2, 2, False), (2, 'MaximumSOC', 2, 3, False), (2, 'RemainingTimeToMinimumSOC', 3, 4, False), (2, 'RemainingTimeToTargetSOC', 3, 5, False), (2, 'RemainingTimeToMaximumSOC', 3, 6, False), (2, 'ChargingComplete', 12, 7, False), (1, 'BatteryEnergyCapacity', 1, 8, False), (2, 'InletHot', 12, 9, False), (0, '', 0, 0, False)), 1, 0),
+            (4, ((2, 'MinimumSOC', 2, 1, False), (2, 'TargetSOC', 2, 2, False), (2, 'MaximumSOC', 2, 3, False), (2, 'RemainingTimeToMinimumSOC', 3, 4, False), (2, 'RemainingTimeToTargetSOC', 3, 5, False), (2, 'RemainingTimeToMaximumSOC', 3, 6, False), (2, 'ChargingComplete', 13, 7, False), (1, 'BatteryEnergyCapacity', 1, 8, False), (2, 'InletHot', 13, 9, False), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(TargetSOC)->+1, SE(MaximumSOC)->+2, SE(RemainingTimeToMinimumSOC)->+3, SE(RemainingTimeToTargetSOC)->+4, SE(RemainingTimeToMaximumSOC)->+5, SE(ChargingComplete)->+6, SE(BatteryEnergyCapacity)->+7, SE(InletHot)->+8, EE
-            (4, ((2, 'TargetSOC', 2, 1, False), (2, 'MaximumSOC', 2, 2, False), (2, 'RemainingTimeToMinimumSOC', 3, 3, False), (2, 'RemainingTimeToTargetSOC', 3, 4, False), (2, 'RemainingTimeToMaximumSOC', 3, 5, False), (2, 'ChargingComplete', 12, 6, False), (1, 'BatteryEnergyCapacity', 1, 7, False), (2, 'InletHot', 12, 8, False), (0, '', 0, 0, False)), 1, 0),
+            (4, ((2, 'TargetSOC', 2, 1, False), (2, 'MaximumSOC', 2, 2, False), (2, 'RemainingTimeToMinimumSOC', 3, 3, False), (2, 'RemainingTimeToTargetSOC', 3, 4, False), (2, 'RemainingTimeToMaximumSOC', 3, 5, False), (2, 'ChargingComplete', 13, 6, False), (1, 'BatteryEnergyCapacity', 1, 7, False), (2, 'InletHot', 13, 8, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(MaximumSOC)->+1, SE(RemainingTimeToMinimumSOC)->+2, SE(RemainingTimeToTargetSOC)->+3, SE(RemainingTimeToMaximumSOC)->+4, SE(ChargingComplete)->+5, SE(BatteryEnergyCapacity)->+6, SE(InletHot)->+7, EE
-            (4, ((2, 'MaximumSOC', 2, 1, False), (2, 'RemainingTimeToMinimumSOC', 3, 2, False), (2, 'RemainingTimeToTargetSOC', 3, 3, False), (2, 'RemainingTimeToMaximumSOC', 3, 4, False), (2, 'ChargingComplete', 12, 5, False), (1, 'BatteryEnergyCapacity', 1, 6, False), (2, 'InletHot', 12, 7, False), (0, '', 0, 0, False)), 1, 0),
+            (4, ((2, 'MaximumSOC', 2, 1, False), (2, 'RemainingTimeToMinimumSOC', 3, 2, False), (2, 'RemainingTimeToTargetSOC', 3, 3, False), (2, 'RemainingTimeToMaximumSOC', 3, 4, False), (2, 'ChargingComplete', 13, 5, False), (1, 'BatteryEnergyCapacity', 1, 6, False), (2, 'InletHot', 13, 7, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(RemainingTimeToMinimumSOC)->+1, SE(RemainingTimeToTargetSOC)->+2, SE(RemainingTimeToMaximumSOC)->+3, SE(ChargingComplete)->+4, SE(BatteryEnergyCapacity)->+5, SE(InletHot)->+6, EE
-            (3, ((2, 'RemainingTimeToMinimumSOC', 3, 1, False), (2, 'RemainingTimeToTargetSOC', 3, 2, False), (2, 'RemainingTimeToMaximumSOC', 3, 3, False), (2, 'ChargingComplete', 12, 4, False), (1, 'BatteryEnergyCapacity', 1, 5, False), (2, 'InletHot', 12, 6, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'RemainingTimeToMinimumSOC', 3, 1, False), (2, 'RemainingTimeToTargetSOC', 3, 2, False), (2, 'RemainingTimeToMaximumSOC', 3, 3, False), (2, 'ChargingComplete', 13, 4, False), (1, 'BatteryEnergyCapacity', 1, 5, False), (2, 'InletHot', 13, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(RemainingTimeToTargetSOC)->+1, SE(RemainingTimeToMaximumSOC)->+2, SE(ChargingComplete)->+3, SE(BatteryEnergyCapacity)->+4, SE(InletHot)->+5, EE
-            (3, ((2, 'RemainingTimeToTargetSOC', 3, 1, False), (2, 'RemainingTimeToMaximumSOC', 3, 2, False), (2, 'ChargingComplete', 12, 3, False), (1, 'BatteryEnergyCapacity', 1, 4, False), (2, 'InletHot', 12, 5, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'RemainingTimeToTargetSOC', 3, 1, False), (2, 'RemainingTimeToMaximumSOC', 3, 2, False), (2, 'ChargingComplete', 13, 3, False), (1, 'BatteryEnergyCapacity', 1, 4, False), (2, 'InletHot', 13, 5, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(RemainingTimeToMaximumSOC)->+1, SE(ChargingComplete)->+2, SE(BatteryEnergyCapacity)->+3, SE(InletHot)->+4, EE
-            (3, ((2, 'RemainingTimeToMaximumSOC', 3, 1, False), (2, 'ChargingComplete', 12, 2, False), (1, 'BatteryEnergyCapacity', 1, 3, False), (2, 'InletHot', 12, 4, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'RemainingTimeToMaximumSOC', 3, 1, False), (2, 'ChargingComplete', 13, 2, False), (1, 'BatteryEnergyCapacity', 1, 3, False), (2, 'InletHot', 13, 4, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(ChargingComplete)->+1, SE(BatteryEnergyCapacity)->+2, SE(InletHot)->+3, EE
-            (3, ((2, 'ChargingComplete', 12, 1, False), (1, 'BatteryEnergyCapacity', 1, 2, False), (2, 'InletHot', 12, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'ChargingComplete', 13, 1, False), (1, 'BatteryEnergyCapacity', 1, 2, False), (2, 'InletHot', 13, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 8: SE(BatteryEnergyCapacity)->+1, SE(InletHot)->+2, EE
-            (2, ((1, 'BatteryEnergyCapacity', 1, 1, False), (2, 'InletHot', 12, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'BatteryEnergyCapacity', 1, 1, False), (2, 'InletHot', 13, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 9: SE(InletHot)->+1, EE
-            (2, ((2, 'InletHot', 12, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'InletHot', 13, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 35
         'Dynamic_DC_CLReqControlModeType',
@@ -693,6 +729,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 9: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 36
         'Scheduled_DC_CLReqControlModeType',
@@ -720,6 +757,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 37
         'DC_ChargeLoopResType',
@@ -727,7 +765,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(EVSEStatus)->+1, SE(MeterInfo)->+2, SE(Receipt)->+3, SE(EVSEPresentCurrent)->+4
             (3, ((1, 'EVSEStatus', 38, 1, False), (1, 'MeterInfo', 39, 2, False), (1, 'Receipt', 40, 3, False), (1, 'EVSEPresentCurrent', 1, 4, False)), 2, 0),
             # 3: SE(MeterInfo)->+1, SE(Receipt)->+2, SE(EVSEPresentCurrent)->+3
@@ -739,16 +777,17 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: SE(EVSEPresentVoltage)->+1
             (1, ((1, 'EVSEPresentVoltage', 1, 1, False),), 2, 0),
             # 7: SE(EVSEPowerLimitAchieved)->+1
-            (1, ((2, 'EVSEPowerLimitAchieved', 12, 1, False),), 2, 0),
+            (1, ((2, 'EVSEPowerLimitAchieved', 13, 1, False),), 2, 0),
             # 8: SE(EVSECurrentLimitAchieved)->+1
-            (1, ((2, 'EVSECurrentLimitAchieved', 12, 1, False),), 2, 0),
+            (1, ((2, 'EVSECurrentLimitAchieved', 13, 1, False),), 2, 0),
             # 9: SE(EVSEVoltageLimitAchieved)->+1
-            (1, ((2, 'EVSEVoltageLimitAchieved', 12, 1, False),), 2, 0),
+            (1, ((2, 'EVSEVoltageLimitAchieved', 13, 1, False),), 2, 0),
             # 10: SE(BPT_Dynamic_DC_CLResControlMode)->+1, SE(BPT_Scheduled_DC_CLResControlMode)->+2, SE(CLResControlMode)->+3, SE(Dynamic_DC_CLResControlMode)->+4, SE(Scheduled_DC_CLResControlMode)->+5
             (3, ((1, 'BPT_Dynamic_DC_CLResControlMode', 4, 1, False), (1, 'BPT_Scheduled_DC_CLResControlMode', 6, 2, False), (1, 'CLResControlMode', 8, 3, False), (1, 'Dynamic_DC_CLResControlMode', 43, 4, False), (1, 'Scheduled_DC_CLResControlMode', 44, 5, False)), 2, 0),
             # 11..15: EE (5 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 5),
         ),
+        False,
     ),
     (  # 38
         'EVSEStatusType',
@@ -756,26 +795,27 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(NotificationMaxDelay)->+1
             (1, ((2, 'NotificationMaxDelay', 4, 1, False),), 3, 0),
             # 1: SE(EVSENotification)->+1
-            (1, ((2, 'EVSENotification', 13, 1, False),), 2, 0),
+            (1, ((2, 'EVSENotification', 14, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 39
         'MeterInfoType',
         (
             # 0: SE(MeterID)->+1
-            (1, ((2, 'MeterID', 14, 1, False),), 3, 0),
+            (1, ((2, 'MeterID', 15, 1, False),), 3, 0),
             # 1: SE(ChargedEnergyReadingWh)->+1
             (1, ((2, 'ChargedEnergyReadingWh', 7, 1, False),), 2, 0),
             # 2: SE(BPT_DischargedEnergyReadingWh)->+1, SE(CapacitiveEnergyReadingVARh)->+2, SE(BPT_InductiveEnergyReadingVARh)->+3, SE(MeterSignature)->+4, SE(MeterStatus)->+5, SE(MeterTimestamp)->+6, EE
-            (3, ((2, 'BPT_DischargedEnergyReadingWh', 7, 1, False), (2, 'CapacitiveEnergyReadingVARh', 7, 2, False), (2, 'BPT_InductiveEnergyReadingVARh', 7, 3, False), (2, 'MeterSignature', 15, 4, False), (2, 'MeterStatus', 1, 5, False), (2, 'MeterTimestamp', 7, 6, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'BPT_DischargedEnergyReadingWh', 7, 1, False), (2, 'CapacitiveEnergyReadingVARh', 7, 2, False), (2, 'BPT_InductiveEnergyReadingVARh', 7, 3, False), (2, 'MeterSignature', 16, 4, False), (2, 'MeterStatus', 1, 5, False), (2, 'MeterTimestamp', 7, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(CapacitiveEnergyReadingVARh)->+1, SE(BPT_InductiveEnergyReadingVARh)->+2, SE(MeterSignature)->+3, SE(MeterStatus)->+4, SE(MeterTimestamp)->+5, EE
-            (3, ((2, 'CapacitiveEnergyReadingVARh', 7, 1, False), (2, 'BPT_InductiveEnergyReadingVARh', 7, 2, False), (2, 'MeterSignature', 15, 3, False), (2, 'MeterStatus', 1, 4, False), (2, 'MeterTimestamp', 7, 5, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'CapacitiveEnergyReadingVARh', 7, 1, False), (2, 'BPT_InductiveEnergyReadingVARh', 7, 2, False), (2, 'MeterSignature', 16, 3, False), (2, 'MeterStatus', 1, 4, False), (2, 'MeterTimestamp', 7, 5, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(BPT_InductiveEnergyReadingVARh)->+1, SE(MeterSignature)->+2, SE(MeterStatus)->+3, SE(MeterTimestamp)->+4, EE
-            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 7, 1, False), (2, 'MeterSignature', 15, 2, False), (2, 'MeterStatus', 1, 3, False), (2, 'MeterTimestamp', 7, 4, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 7, 1, False), (2, 'MeterSignature', 16, 2, False), (2, 'MeterStatus', 1, 3, False), (2, 'MeterTimestamp', 7, 4, False), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(MeterSignature)->+1, SE(MeterStatus)->+2, SE(MeterTimestamp)->+3, EE
-            (3, ((2, 'MeterSignature', 15, 1, False), (2, 'MeterStatus', 1, 2, False), (2, 'MeterTimestamp', 7, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'MeterSignature', 16, 1, False), (2, 'MeterStatus', 1, 2, False), (2, 'MeterTimestamp', 7, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(MeterStatus)->+1, SE(MeterTimestamp)->+2, EE
             (2, ((2, 'MeterStatus', 1, 1, False), (2, 'MeterTimestamp', 7, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(MeterTimestamp)->+1, EE
@@ -783,6 +823,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 40
         'ReceiptType',
@@ -802,6 +843,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 41
         'DetailedCostType',
@@ -813,17 +855,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 42
         'DetailedTaxType',
         (
             # 0: SE(TaxRuleID)->+1
-            (1, ((2, 'TaxRuleID', 16, 1, False),), 3, 0),
+            (1, ((2, 'TaxRuleID', 17, 1, False),), 3, 0),
             # 1: SE(Amount)->+1
             (1, ((1, 'Amount', 1, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 43
         'Dynamic_DC_CLResControlModeType',
@@ -847,6 +891,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 44
         'Scheduled_DC_CLResControlModeType',
@@ -862,6 +907,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 45
         'DC_ChargeParameterDiscoveryReqType',
@@ -873,6 +919,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 46
         'DC_ChargeParameterDiscoveryResType',
@@ -880,12 +927,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(BPT_DC_CPDResEnergyTransferMode)->+1, SE(DC_CPDResEnergyTransferMode)->+2
             (2, ((1, 'BPT_DC_CPDResEnergyTransferMode', 2, 1, False), (1, 'DC_CPDResEnergyTransferMode', 11, 2, False)), 2, 0),
             # 3..4: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 47
         'DC_PreChargeReqType',
@@ -893,7 +941,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
             # 1: SE(EVProcessing)->+1
-            (1, ((2, 'EVProcessing', 11, 1, False),), 2, 0),
+            (1, ((2, 'EVProcessing', 12, 1, False),), 2, 0),
             # 2: SE(EVPresentVoltage)->+1
             (1, ((1, 'EVPresentVoltage', 1, 1, False),), 2, 0),
             # 3: SE(EVTargetVoltage)->+1
@@ -901,6 +949,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 48
         'DC_PreChargeResType',
@@ -908,12 +957,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(EVSEPresentVoltage)->+1
             (1, ((1, 'EVSEPresentVoltage', 1, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 49
         'DC_WeldingDetectionReqType',
@@ -921,10 +971,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
             # 1: SE(EVProcessing)->+1
-            (1, ((2, 'EVProcessing', 11, 1, False),), 2, 0),
+            (1, ((2, 'EVProcessing', 12, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 50
         'DC_WeldingDetectionResType',
@@ -932,53 +983,57 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 13, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(EVSEPresentVoltage)->+1
             (1, ((1, 'EVSEPresentVoltage', 1, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 51
         'ManifestType',
         (
             # 0: AT(Id)->+1, SE(Reference*)->+2
-            (2, ((3, 'Id', 5, 1, False), (1, 'Reference', 17, 2, True)), 3, 0),
+            (2, ((3, 'Id', 8, 1, False), (1, 'Reference', 17, 2, True)), 3, 0),
             # 1: SE(Reference*)->+1
-            (1, ((1, 'Reference', 17, 1, True),), 2, 0),
+            (1, ((1, 'Reference', 17, 1, True),), 3, 0),
             # 2: SE(Reference*)->+1, EE
             (2, ((1, 'Reference', 17, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 52
         'SignaturePropertiesType',
         (
             # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
-            (2, ((3, 'Id', 5, 1, False), (1, 'SignatureProperty', 53, 2, True)), 3, 0),
+            (2, ((3, 'Id', 8, 1, False), (1, 'SignatureProperty', 53, 2, True)), 3, 0),
             # 1: SE(SignatureProperty*)->+1
-            (1, ((1, 'SignatureProperty', 53, 1, True),), 2, 0),
+            (1, ((1, 'SignatureProperty', 53, 1, True),), 3, 0),
             # 2: SE(SignatureProperty*)->+1, EE
             (2, ((1, 'SignatureProperty', 53, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 53, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 53
         'SignaturePropertyType',
         (
             # 0: AT(Id)->+1, AT(Target)->+2
-            (2, ((3, 'Id', 5, 1, False), (3, 'Target', 5, 2, False)), 3, 0),
+            (2, ((3, 'Id', 8, 1, False), (3, 'Target', 5, 2, False)), 3, 0),
             # 1: AT(Target)->+1
-            (1, ((3, 'Target', 5, 1, False),), 2, 0),
+            (1, ((3, 'Target', 5, 1, False),), 3, 0),
             # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 3, 0),
             # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
 )
 
@@ -1007,7 +1062,7 @@ ROOTS: tuple[Root, ...] = (
     ('DC_WeldingDetectionRes', 1, 50),
     ('DSAKeyValue', 1, 24),
     ('DigestMethod', 1, 20),
-    ('DigestValue', 2, 9),
+    ('DigestValue', 2, 10),
     ('Dynamic_DC_CLReqControlMode', 1, 35),
     ('Dynamic_DC_CLResControlMode', 1, 43),
     ('KeyInfo', 1, 22),

@@ -16,33 +16,34 @@ NAMESPACE = 'urn:iso:std:iso:15118:-20:WPT'
 DATATYPES: tuple[Datatype, ...] = (
     (5, 0, None, None),  # 0
     (7, 0, None),  # 1
-    (3, None, None),  # 2
-    (6, 8, 8),  # 3
-    (2, 0, 18446744073709551615),  # 4
-    (4, 2, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')),  # 5
-    (1, 8, -128, 127),  # 6
-    (3, -32768, 32767),  # 7
-    (4, 2, ('EVResultUnknown', 'EVResultSuccess', 'EVResultFailed')),  # 8
-    (7, 0, 256),  # 9
-    (4, 6, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')),  # 10
-    (1, 7, 0, 100),  # 11
-    (2, 0, 4294967295),  # 12
-    (0,),  # 13
-    (4, 2, ('EVPCNoIssue', 'EVPCTempOverheatDetected', 'EVPCPowerTransferAnomalyDetected', 'EVPCAnomalyDetected')),  # 14
-    (2, 0, 65535),  # 15
-    (4, 3, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')),  # 16
-    (5, 0, 32, None),  # 17
-    (7, 0, 64),  # 18
-    (2, 1, 4294967295),  # 19
-    (4, 3, ('SPCNoIssue', 'SPCFODDetected', 'SPCLOPDetected', 'SPCTempOverheatDetected', 'SPCPowerTransferAnomalyDetected', 'SPCAnomalyDetected')),  # 20
-    (4, 2, ('MF-WPT1', 'MF-WPT2', 'MF-WPT3', 'MF-WPT4')),  # 21
-    (1, 8, 0, 255),  # 22
-    (4, 3, ('Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE', 'Proprietary')),  # 23
-    (4, 3, ('External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary')),  # 24
-    (4, 2, ('PowerCheck', 'LPE', 'Proprietary')),  # 25
-    (5, 0, 255, None),  # 26
-    (5, 0, 12, None),  # 27
-    (5, 0, 39, None),  # 28
+    (5, 0, None, '[^\\W\\d][\\w.\\-]*'),  # 2
+    (3, None, None),  # 3
+    (6, 8, 8),  # 4
+    (2, 0, 18446744073709551615),  # 5
+    (4, 2, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')),  # 6
+    (1, 8, -128, 127),  # 7
+    (3, -32768, 32767),  # 8
+    (4, 2, ('EVResultUnknown', 'EVResultSuccess', 'EVResultFailed')),  # 9
+    (7, 0, 256),  # 10
+    (4, 6, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')),  # 11
+    (1, 7, 0, 100),  # 12
+    (2, 0, 4294967295),  # 13
+    (0,),  # 14
+    (4, 2, ('EVPCNoIssue', 'EVPCTempOverheatDetected', 'EVPCPowerTransferAnomalyDetected', 'EVPCAnomalyDetected')),  # 15
+    (2, 0, 65535),  # 16
+    (4, 3, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')),  # 17
+    (5, 0, 32, None),  # 18
+    (7, 0, 64),  # 19
+    (2, 1, 4294967295),  # 20
+    (4, 3, ('SPCNoIssue', 'SPCFODDetected', 'SPCLOPDetected', 'SPCTempOverheatDetected', 'SPCPowerTransferAnomalyDetected', 'SPCAnomalyDetected')),  # 21
+    (4, 2, ('MF-WPT1', 'MF-WPT2', 'MF-WPT3', 'MF-WPT4')),  # 22
+    (1, 8, 0, 255),  # 23
+    (4, 3, ('Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE', 'Proprietary')),  # 24
+    (4, 3, ('External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary')),  # 25
+    (4, 2, ('PowerCheck', 'LPE', 'Proprietary')),  # 26
+    (5, 0, 255, None),  # 27
+    (5, 0, 12, None),  # 28
+    (5, 0, 39, None),  # 29
 )
 
 GRAMMARS: tuple[Grammar, ...] = (
@@ -52,6 +53,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 1
         'CLResControlModeType',
@@ -59,6 +61,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: EE
             (1, ((0, '', 0, 0, False),), 3, 0),
         ),
+        True,  # abstract: needs xsi:type, not encodable
     ),
     (  # 2
         'CanonicalizationMethodType',
@@ -66,10 +69,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 3
         'DSAKeyValueType',
@@ -91,6 +95,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 7: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 4
         'DigestMethodType',
@@ -98,18 +103,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
             # 1: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 5
         'KeyInfoType',
         (
             # 0: AT(Id)->+1, SE(KeyName*)->+2, SE(KeyValue*)->+3, SE(RetrievalMethod*)->+4, SE(X509Data*)->+5, SE(PGPData*)->+6, SE(SPKIData*)->+7, SE(MgmtData*)->+8, SE(*)(**)->+9, CH(mixed)(#text)->+10
-            (4, ((3, 'Id', 0, 1, False), (2, 'KeyName', 0, 2, True), (1, 'KeyValue', 6, 3, True), (1, 'RetrievalMethod', 8, 4, True), (1, 'X509Data', 11, 5, True), (1, 'PGPData', 13, 6, True), (1, 'SPKIData', 14, 7, True), (2, 'MgmtData', 0, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
+            (4, ((3, 'Id', 2, 1, False), (2, 'KeyName', 0, 2, True), (1, 'KeyValue', 6, 3, True), (1, 'RetrievalMethod', 8, 4, True), (1, 'X509Data', 11, 5, True), (1, 'PGPData', 13, 6, True), (1, 'SPKIData', 14, 7, True), (2, 'MgmtData', 0, 8, True), (5, '*', 0, 9, True), (6, '#text', 0, 10, False)), 3, 0),
             # 1: SE(KeyName*)->+1, SE(KeyValue*)->+2, SE(RetrievalMethod*)->+3, SE(X509Data*)->+4, SE(PGPData*)->+5, SE(SPKIData*)->+6, SE(MgmtData*)->+7, SE(*)(**)->+8, CH(mixed)(#text)->+9
-            (4, ((2, 'KeyName', 0, 1, True), (1, 'KeyValue', 6, 2, True), (1, 'RetrievalMethod', 8, 3, True), (1, 'X509Data', 11, 4, True), (1, 'PGPData', 13, 5, True), (1, 'SPKIData', 14, 6, True), (2, 'MgmtData', 0, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 2, 0),
+            (4, ((2, 'KeyName', 0, 1, True), (1, 'KeyValue', 6, 2, True), (1, 'RetrievalMethod', 8, 3, True), (1, 'X509Data', 11, 4, True), (1, 'PGPData', 13, 5, True), (1, 'SPKIData', 14, 6, True), (2, 'MgmtData', 0, 7, True), (5, '*', 0, 8, True), (6, '#text', 0, 9, False)), 3, 0),
             # 2: SE(KeyName*)->+9, SE(KeyValue*)->+10, SE(RetrievalMethod*)->+11, SE(X509Data*)->+12, SE(PGPData*)->+13, SE(SPKIData*)->+14, SE(MgmtData*)->+15, SE(*)(**)->+16, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 0, 9, True), (1, 'KeyValue', 6, 10, True), (1, 'RetrievalMethod', 8, 11, True), (1, 'X509Data', 11, 12, True), (1, 'PGPData', 13, 13, True), (1, 'SPKIData', 14, 14, True), (2, 'MgmtData', 0, 15, True), (5, '*', 0, 16, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(KeyName*)->+8, SE(KeyValue*)->+9, SE(RetrievalMethod*)->+10, SE(X509Data*)->+11, SE(PGPData*)->+12, SE(SPKIData*)->+13, SE(MgmtData*)->+14, SE(*)(**)->+15, EE, CH(mixed)(#text)->+0
@@ -145,6 +151,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 18: SE(KeyName*)->-7, SE(KeyValue*)->-6, SE(RetrievalMethod*)->-5, SE(X509Data*)->-4, SE(PGPData*)->-3, SE(SPKIData*)->-2, SE(MgmtData*)->-1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (4, ((2, 'KeyName', 0, -7, True), (1, 'KeyValue', 6, -6, True), (1, 'RetrievalMethod', 8, -5, True), (1, 'X509Data', 11, -4, True), (1, 'PGPData', 13, -3, True), (1, 'SPKIData', 14, -2, True), (2, 'MgmtData', 0, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 6
         'KeyValueType',
@@ -154,6 +161,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..3: EE, CH(mixed)(#text)->+0 (3 identical states)
             *(((2, ((0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),) * 3),
         ),
+        False,
     ),
     (  # 7
         'RSAKeyValueType',
@@ -165,6 +173,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 8
         'RetrievalMethodType',
@@ -174,10 +183,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: AT(URI)->+1, SE(Transforms)->+2, EE
             (2, ((3, 'URI', 0, 1, False), (1, 'Transforms', 9, 2, False), (0, '', 0, 0, False)), 2, 0),
             # 2: SE(Transforms)->+1, EE
-            (2, ((1, 'Transforms', 9, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'Transforms', 9, 1, False), (0, '', 0, 0, False)), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 9
         'TransformsType',
@@ -189,6 +199,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: SE(Transform*)->+0, EE
             (2, ((1, 'Transform', 10, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 10
         'TransformType',
@@ -196,12 +207,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
             # 1: SE(XPath*)->+2, SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'XPath', 0, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'XPath', 0, 2, True), (5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(XPath*)->+1, SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 0, 1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(XPath*)->+0, SE(*)(**)->-1, EE, CH(mixed)(#text)->+0
             (3, ((2, 'XPath', 0, 0, True), (5, '*', 0, -1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 11
         'X509DataType',
@@ -233,6 +245,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 12: SE(X509IssuerSerial*)->-5, SE(X509SKI*)->-4, SE(X509SubjectName*)->-3, SE(X509Certificate*)->-2, SE(X509CRL*)->-1, SE(*)(**)->+0, EE
             (3, ((1, 'X509IssuerSerial', 12, -5, True), (2, 'X509SKI', 1, -4, True), (2, 'X509SubjectName', 0, -3, True), (2, 'X509Certificate', 1, -2, True), (2, 'X509CRL', 1, -1, True), (5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 12
         'X509IssuerSerialType',
@@ -240,10 +253,11 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(X509IssuerName)->+1
             (1, ((2, 'X509IssuerName', 0, 1, False),), 3, 0),
             # 1: SE(X509SerialNumber)->+1
-            (1, ((2, 'X509SerialNumber', 2, 1, False),), 2, 0),
+            (1, ((2, 'X509SerialNumber', 3, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 13
         'PGPDataType',
@@ -259,6 +273,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4..5: SE(*)(**)->+0, EE (2 identical states)
             *(((2, ((5, '*', 0, 0, True), (0, '', 0, 0, False)), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 14
         'SPKIDataType',
@@ -274,31 +289,33 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(SPKISexp*)->-1, EE
             (2, ((2, 'SPKISexp', 1, -1, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 15
         'ManifestType',
         (
             # 0: AT(Id)->+1, SE(Reference*)->+2
-            (2, ((3, 'Id', 0, 1, False), (1, 'Reference', 16, 2, True)), 3, 0),
+            (2, ((3, 'Id', 2, 1, False), (1, 'Reference', 16, 2, True)), 3, 0),
             # 1: SE(Reference*)->+1
-            (1, ((1, 'Reference', 16, 1, True),), 2, 0),
+            (1, ((1, 'Reference', 16, 1, True),), 3, 0),
             # 2: SE(Reference*)->+1, EE
             (2, ((1, 'Reference', 16, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 16, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 16
         'ReferenceType',
         (
             # 0: AT(Id)->+1, AT(Type)->+2, AT(URI)->+3, SE(Transforms)->+4, SE(DigestMethod)->+5
-            (3, ((3, 'Id', 0, 1, False), (3, 'Type', 0, 2, False), (3, 'URI', 0, 3, False), (1, 'Transforms', 9, 4, False), (1, 'DigestMethod', 4, 5, False)), 3, 0),
+            (3, ((3, 'Id', 2, 1, False), (3, 'Type', 0, 2, False), (3, 'URI', 0, 3, False), (1, 'Transforms', 9, 4, False), (1, 'DigestMethod', 4, 5, False)), 3, 0),
             # 1: AT(Type)->+1, AT(URI)->+2, SE(Transforms)->+3, SE(DigestMethod)->+4
-            (3, ((3, 'Type', 0, 1, False), (3, 'URI', 0, 2, False), (1, 'Transforms', 9, 3, False), (1, 'DigestMethod', 4, 4, False)), 2, 0),
+            (3, ((3, 'Type', 0, 1, False), (3, 'URI', 0, 2, False), (1, 'Transforms', 9, 3, False), (1, 'DigestMethod', 4, 4, False)), 3, 0),
             # 2: AT(URI)->+1, SE(Transforms)->+2, SE(DigestMethod)->+3
-            (2, ((3, 'URI', 0, 1, False), (1, 'Transforms', 9, 2, False), (1, 'DigestMethod', 4, 3, False)), 2, 0),
+            (2, ((3, 'URI', 0, 1, False), (1, 'Transforms', 9, 2, False), (1, 'DigestMethod', 4, 3, False)), 3, 0),
             # 3: SE(Transforms)->+1, SE(DigestMethod)->+2
-            (2, ((1, 'Transforms', 9, 1, False), (1, 'DigestMethod', 4, 2, False)), 2, 0),
+            (2, ((1, 'Transforms', 9, 1, False), (1, 'DigestMethod', 4, 2, False)), 3, 0),
             # 4: SE(DigestMethod)->+1
             (1, ((1, 'DigestMethod', 4, 1, False),), 2, 0),
             # 5: SE(DigestValue)->+1
@@ -306,31 +323,33 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 6: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 17
         'ObjectType',
         (
             # 0: AT(Encoding)->+1, AT(Id)->+2, AT(MimeType)->+3, SE(*)(**)->+5, EE, CH(mixed)(#text)->+4
-            (3, ((3, 'Encoding', 0, 1, False), (3, 'Id', 0, 2, False), (3, 'MimeType', 0, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
+            (3, ((3, 'Encoding', 0, 1, False), (3, 'Id', 2, 2, False), (3, 'MimeType', 0, 3, False), (5, '*', 0, 5, True), (0, '', 0, 0, False), (6, '#text', 0, 4, False)), 3, 0),
             # 1: AT(Id)->+1, AT(MimeType)->+2, SE(*)(**)->+4, EE, CH(mixed)(#text)->+3
-            (3, ((3, 'Id', 0, 1, False), (3, 'MimeType', 0, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
+            (3, ((3, 'Id', 2, 1, False), (3, 'MimeType', 0, 2, False), (5, '*', 0, 4, True), (0, '', 0, 0, False), (6, '#text', 0, 3, False)), 2, 0),
             # 2: AT(MimeType)->+1, SE(*)(**)->+3, EE, CH(mixed)(#text)->+2
             (3, ((3, 'MimeType', 0, 1, False), (5, '*', 0, 3, True), (0, '', 0, 0, False), (6, '#text', 0, 2, False)), 2, 0),
             # 3: SE(*)(**)->+2, EE, CH(mixed)(#text)->+1
-            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 1, 0),
+            (2, ((5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 1, False)), 2, 0),
             # 4: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 5: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 18
         'SignatureType',
         (
             # 0: AT(Id)->+1, SE(SignedInfo)->+2
-            (2, ((3, 'Id', 0, 1, False), (1, 'SignedInfo', 19, 2, False)), 3, 0),
+            (2, ((3, 'Id', 2, 1, False), (1, 'SignedInfo', 19, 2, False)), 3, 0),
             # 1: SE(SignedInfo)->+1
-            (1, ((1, 'SignedInfo', 19, 1, False),), 2, 0),
+            (1, ((1, 'SignedInfo', 19, 1, False),), 3, 0),
             # 2: SE(SignatureValue)->+1
             (1, ((1, 'SignatureValue', 21, 1, False),), 2, 0),
             # 3: SE(KeyInfo)->+1, SE(Object*)->+2, EE
@@ -340,14 +359,15 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Object*)->+0, EE
             (2, ((1, 'Object', 17, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 19
         'SignedInfoType',
         (
             # 0: AT(Id)->+1, SE(CanonicalizationMethod)->+2
-            (2, ((3, 'Id', 0, 1, False), (1, 'CanonicalizationMethod', 2, 2, False)), 3, 0),
+            (2, ((3, 'Id', 2, 1, False), (1, 'CanonicalizationMethod', 2, 2, False)), 3, 0),
             # 1: SE(CanonicalizationMethod)->+1
-            (1, ((1, 'CanonicalizationMethod', 2, 1, False),), 2, 0),
+            (1, ((1, 'CanonicalizationMethod', 2, 1, False),), 3, 0),
             # 2: SE(SignatureMethod)->+1
             (1, ((1, 'SignatureMethod', 20, 1, False),), 2, 0),
             # 3: SE(Reference*)->+1
@@ -357,6 +377,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 5: SE(Reference*)->+0, EE
             (2, ((1, 'Reference', 16, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 20
         'SignatureMethodType',
@@ -364,51 +385,55 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: AT(Algorithm)->+1
             (1, ((3, 'Algorithm', 0, 1, False),), 3, 0),
             # 1: SE(HMACOutputLength)->+1, SE(*)(**)->+2, EE, CH(mixed)(#text)->+0
-            (3, ((2, 'HMACOutputLength', 2, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
+            (3, ((2, 'HMACOutputLength', 3, 1, False), (5, '*', 0, 2, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 2, 0),
             # 2: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 3: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 21
         'SignatureValueType',
         (
-            # 0: AT(Id)->+1, CH(CONTENT)->+2
-            (2, ((3, 'Id', 0, 1, False), (4, 'CONTENT', 1, 2, False)), 3, 1),
-            # 1: CH(CONTENT)->+1
-            (1, ((4, 'CONTENT', 1, 1, False),), 2, 1),
+            # 0: AT(Id)->+1, CH(value)->+2
+            (2, ((3, 'Id', 2, 1, False), (4, 'value', 1, 2, False)), 3, 1),
+            # 1: CH(value)->+1
+            (1, ((4, 'value', 1, 1, False),), 3, 1),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 22
         'SignaturePropertiesType',
         (
             # 0: AT(Id)->+1, SE(SignatureProperty*)->+2
-            (2, ((3, 'Id', 0, 1, False), (1, 'SignatureProperty', 23, 2, True)), 3, 0),
+            (2, ((3, 'Id', 2, 1, False), (1, 'SignatureProperty', 23, 2, True)), 3, 0),
             # 1: SE(SignatureProperty*)->+1
-            (1, ((1, 'SignatureProperty', 23, 1, True),), 2, 0),
+            (1, ((1, 'SignatureProperty', 23, 1, True),), 3, 0),
             # 2: SE(SignatureProperty*)->+1, EE
             (2, ((1, 'SignatureProperty', 23, 1, True), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(SignatureProperty*)->+0, EE
             (2, ((1, 'SignatureProperty', 23, 0, True), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 23
         'SignaturePropertyType',
         (
             # 0: AT(Id)->+1, AT(Target)->+2
-            (2, ((3, 'Id', 0, 1, False), (3, 'Target', 0, 2, False)), 3, 0),
+            (2, ((3, 'Id', 2, 1, False), (3, 'Target', 0, 2, False)), 3, 0),
             # 1: AT(Target)->+1
-            (1, ((3, 'Target', 0, 1, False),), 2, 0),
+            (1, ((3, 'Target', 0, 1, False),), 3, 0),
             # 2: SE(*)(**)->+1, CH(mixed)(#text)->+0
-            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 2, 0),
+            (2, ((5, '*', 0, 1, True), (6, '#text', 0, 0, False)), 3, 0),
             # 3: SE(*)(**)->+1, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 1, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
             # 4: SE(*)(**)->+0, EE, CH(mixed)(#text)->+0
             (2, ((5, '*', 0, 0, True), (0, '', 0, 0, False), (6, '#text', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 24
         'WPT_AlignmentCheckReqType',
@@ -416,42 +441,45 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(EVProcessing)->+1
-            (1, ((2, 'EVProcessing', 5, 1, False),), 2, 0),
+            (1, ((2, 'EVProcessing', 6, 1, False),), 2, 0),
             # 2: SE(TargetCoilCurrent)->+2, SE(EVResultCode)->+1
-            (2, ((1, 'TargetCoilCurrent', 26, 2, False), (2, 'EVResultCode', 8, 1, False)), 2, 0),
+            (2, ((1, 'TargetCoilCurrent', 26, 2, False), (2, 'EVResultCode', 9, 1, False)), 2, 0),
             # 3: SE(VendorSpecificDataContainer*)->+2, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 2, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(EVResultCode)->-1
-            (1, ((2, 'EVResultCode', 8, -1, False),), 2, 0),
+            (1, ((2, 'EVResultCode', 9, -1, False),), 2, 0),
             # 5..19: SE(VendorSpecificDataContainer*)->+1, EE (15 identical states)
-            *(((2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 15),
+            *(((2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (0, '', 0, 0, False)), 1, 0),) * 15),
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 25
         'MessageHeaderType',
         (
             # 0: SE(SessionID)->+1
-            (1, ((2, 'SessionID', 3, 1, False),), 3, 0),
+            (1, ((2, 'SessionID', 4, 1, False),), 3, 0),
             # 1: SE(TimeStamp)->+1
-            (1, ((2, 'TimeStamp', 4, 1, False),), 2, 0),
+            (1, ((2, 'TimeStamp', 5, 1, False),), 2, 0),
             # 2: SE(Signature)->+1, EE
             (2, ((1, 'Signature', 18, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 26
         'RationalNumberType',
         (
             # 0: SE(Exponent)->+1
-            (1, ((2, 'Exponent', 6, 1, False),), 3, 0),
+            (1, ((2, 'Exponent', 7, 1, False),), 3, 0),
             # 1: SE(Value)->+1
-            (1, ((2, 'Value', 7, 1, False),), 2, 0),
+            (1, ((2, 'Value', 8, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 27
         'WPT_AlignmentCheckResType',
@@ -459,18 +487,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(EVSEProcessing)->+1
-            (1, ((2, 'EVSEProcessing', 5, 1, False),), 2, 0),
+            (1, ((2, 'EVSEProcessing', 6, 1, False),), 2, 0),
             # 3: SE(PowerTransmitted)->+1, SE(SupplyDeviceCurrent)->+2, SE(VendorSpecificDataContainer*)->+3, EE
-            (3, ((1, 'PowerTransmitted', 26, 1, False), (1, 'SupplyDeviceCurrent', 26, 2, False), (2, 'VendorSpecificDataContainer', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'PowerTransmitted', 26, 1, False), (1, 'SupplyDeviceCurrent', 26, 2, False), (2, 'VendorSpecificDataContainer', 10, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(SupplyDeviceCurrent)->+1, SE(VendorSpecificDataContainer*)->+2, EE
-            (2, ((1, 'SupplyDeviceCurrent', 26, 1, False), (2, 'VendorSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'SupplyDeviceCurrent', 26, 1, False), (2, 'VendorSpecificDataContainer', 10, 2, True), (0, '', 0, 0, False)), 1, 0),
             # 5..20: SE(VendorSpecificDataContainer*)->+1, EE (16 identical states)
-            *(((2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
+            *(((2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 28
         'WPT_ChargeLoopReqType',
@@ -478,51 +507,53 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(DisplayParameters)->+1, SE(MeterInfoRequested)->+2
-            (2, ((1, 'DisplayParameters', 29, 1, False), (2, 'MeterInfoRequested', 13, 2, False)), 2, 0),
+            (2, ((1, 'DisplayParameters', 29, 1, False), (2, 'MeterInfoRequested', 14, 2, False)), 2, 0),
             # 2: SE(MeterInfoRequested)->+1
-            (1, ((2, 'MeterInfoRequested', 13, 1, False),), 2, 0),
+            (1, ((2, 'MeterInfoRequested', 14, 1, False),), 2, 0),
             # 3: SE(EVPCPowerRequest)->+1
             (1, ((1, 'EVPCPowerRequest', 26, 1, False),), 2, 0),
             # 4: SE(EVPCPowerOutput)->+1
             (1, ((1, 'EVPCPowerOutput', 26, 1, False),), 2, 0),
             # 5: SE(EVPCChargeDiagnostics)->+1
-            (1, ((2, 'EVPCChargeDiagnostics', 14, 1, False),), 2, 0),
+            (1, ((2, 'EVPCChargeDiagnostics', 15, 1, False),), 2, 0),
             # 6: SE(EVPCOperatingFrequency)->+1, SE(EVPCPowerControlParameter)->+2, SE(ManufacturerSpecificDataContainer*)->+3, EE
-            (3, ((1, 'EVPCOperatingFrequency', 26, 1, False), (1, 'EVPCPowerControlParameter', 30, 2, False), (2, 'ManufacturerSpecificDataContainer', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'EVPCOperatingFrequency', 26, 1, False), (1, 'EVPCPowerControlParameter', 30, 2, False), (2, 'ManufacturerSpecificDataContainer', 10, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(EVPCPowerControlParameter)->+1, SE(ManufacturerSpecificDataContainer*)->+2, EE
-            (2, ((1, 'EVPCPowerControlParameter', 30, 1, False), (2, 'ManufacturerSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'EVPCPowerControlParameter', 30, 1, False), (2, 'ManufacturerSpecificDataContainer', 10, 2, True), (0, '', 0, 0, False)), 1, 0),
             # 8..23: SE(ManufacturerSpecificDataContainer*)->+1, EE (16 identical states)
-            *(((2, ((2, 'ManufacturerSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
+            *(((2, ((2, 'ManufacturerSpecificDataContainer', 10, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 24: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 29
         'DisplayParametersType',
         (
             # 0: SE(PresentSOC)->+1, SE(MinimumSOC)->+2, SE(TargetSOC)->+3, SE(MaximumSOC)->+4, SE(RemainingTimeToMinimumSOC)->+5, SE(RemainingTimeToTargetSOC)->+6, SE(RemainingTimeToMaximumSOC)->+7, SE(ChargingComplete)->+8, SE(BatteryEnergyCapacity)->+9, SE(InletHot)->+10, EE
-            (4, ((2, 'PresentSOC', 11, 1, False), (2, 'MinimumSOC', 11, 2, False), (2, 'TargetSOC', 11, 3, False), (2, 'MaximumSOC', 11, 4, False), (2, 'RemainingTimeToMinimumSOC', 12, 5, False), (2, 'RemainingTimeToTargetSOC', 12, 6, False), (2, 'RemainingTimeToMaximumSOC', 12, 7, False), (2, 'ChargingComplete', 13, 8, False), (1, 'BatteryEnergyCapacity', 26, 9, False), (2, 'InletHot', 13, 10, False), (0, '', 0, 0, False)), 3, 0),
+            (4, ((2, 'PresentSOC', 12, 1, False), (2, 'MinimumSOC', 12, 2, False), (2, 'TargetSOC', 12, 3, False), (2, 'MaximumSOC', 12, 4, False), (2, 'RemainingTimeToMinimumSOC', 13, 5, False), (2, 'RemainingTimeToTargetSOC', 13, 6, False), (2, 'RemainingTimeToMaximumSOC', 13, 7, False), (2, 'ChargingComplete', 14, 8, False), (1, 'BatteryEnergyCapacity', 26, 9, False), (2, 'InletHot', 14, 10, False), (0, '', 0, 0, False)), 3, 0),
             # 1: SE(MinimumSOC)->+1, SE(TargetSOC)->+2, SE(MaximumSOC)->+3, SE(RemainingTimeToMinimumSOC)->+4, SE(RemainingTimeToTargetSOC)->+5, SE(RemainingTimeToMaximumSOC)->+6, SE(ChargingComplete)->+7, SE(BatteryEnergyCapacity)->+8, SE(InletHot)->+9, EE
-            (4, ((2, 'MinimumSOC', 11, 1, False), (2, 'TargetSOC', 11, 2, False), (2, 'MaximumSOC', 11, 3, False), (2, 'RemainingTimeToMinimumSOC', 12, 4, False), (2, 'RemainingTimeToTargetSOC', 12, 5, False), (2, 'RemainingTimeToMaximumSOC', 12, 6, False), (2, 'ChargingComplete', 13, 7, False), (1, 'BatteryEnergyCapacity', 26, 8, False), (2, 'InletHot', 13, 9, False), (0, '', 0, 0, False)), 1, 0),
+            (4, ((2, 'MinimumSOC', 12, 1, False), (2, 'TargetSOC', 12, 2, False), (2, 'MaximumSOC', 12, 3, False), (2, 'RemainingTimeToMinimumSOC', 13, 4, False), (2, 'RemainingTimeToTargetSOC', 13, 5, False), (2, 'RemainingTimeToMaximumSOC', 13, 6, False), (2, 'ChargingComplete', 14, 7, False), (1, 'BatteryEnergyCapacity', 26, 8, False), (2, 'InletHot', 14, 9, False), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(TargetSOC)->+1, SE(MaximumSOC)->+2, SE(RemainingTimeToMinimumSOC)->+3, SE(RemainingTimeToTargetSOC)->+4, SE(RemainingTimeToMaximumSOC)->+5, SE(ChargingComplete)->+6, SE(BatteryEnergyCapacity)->+7, SE(InletHot)->+8, EE
-            (4, ((2, 'TargetSOC', 11, 1, False), (2, 'MaximumSOC', 11, 2, False), (2, 'RemainingTimeToMinimumSOC', 12, 3, False), (2, 'RemainingTimeToTargetSOC', 12, 4, False), (2, 'RemainingTimeToMaximumSOC', 12, 5, False), (2, 'ChargingComplete', 13, 6, False), (1, 'BatteryEnergyCapacity', 26, 7, False), (2, 'InletHot', 13, 8, False), (0, '', 0, 0, False)), 1, 0),
+            (4, ((2, 'TargetSOC', 12, 1, False), (2, 'MaximumSOC', 12, 2, False), (2, 'RemainingTimeToMinimumSOC', 13, 3, False), (2, 'RemainingTimeToTargetSOC', 13, 4, False), (2, 'RemainingTimeToMaximumSOC', 13, 5, False), (2, 'ChargingComplete', 14, 6, False), (1, 'BatteryEnergyCapacity', 26, 7, False), (2, 'InletHot', 14, 8, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(MaximumSOC)->+1, SE(RemainingTimeToMinimumSOC)->+2, SE(RemainingTimeToTargetSOC)->+3, SE(RemainingTimeToMaximumSOC)->+4, SE(ChargingComplete)->+5, SE(BatteryEnergyCapacity)->+6, SE(InletHot)->+7, EE
-            (4, ((2, 'MaximumSOC', 11, 1, False), (2, 'RemainingTimeToMinimumSOC', 12, 2, False), (2, 'RemainingTimeToTargetSOC', 12, 3, False), (2, 'RemainingTimeToMaximumSOC', 12, 4, False), (2, 'ChargingComplete', 13, 5, False), (1, 'BatteryEnergyCapacity', 26, 6, False), (2, 'InletHot', 13, 7, False), (0, '', 0, 0, False)), 1, 0),
+            (4, ((2, 'MaximumSOC', 12, 1, False), (2, 'RemainingTimeToMinimumSOC', 13, 2, False), (2, 'RemainingTimeToTargetSOC', 13, 3, False), (2, 'RemainingTimeToMaximumSOC', 13, 4, False), (2, 'ChargingComplete', 14, 5, False), (1, 'BatteryEnergyCapacity', 26, 6, False), (2, 'InletHot', 14, 7, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(RemainingTimeToMinimumSOC)->+1, SE(RemainingTimeToTargetSOC)->+2, SE(RemainingTimeToMaximumSOC)->+3, SE(ChargingComplete)->+4, SE(BatteryEnergyCapacity)->+5, SE(InletHot)->+6, EE
-            (3, ((2, 'RemainingTimeToMinimumSOC', 12, 1, False), (2, 'RemainingTimeToTargetSOC', 12, 2, False), (2, 'RemainingTimeToMaximumSOC', 12, 3, False), (2, 'ChargingComplete', 13, 4, False), (1, 'BatteryEnergyCapacity', 26, 5, False), (2, 'InletHot', 13, 6, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'RemainingTimeToMinimumSOC', 13, 1, False), (2, 'RemainingTimeToTargetSOC', 13, 2, False), (2, 'RemainingTimeToMaximumSOC', 13, 3, False), (2, 'ChargingComplete', 14, 4, False), (1, 'BatteryEnergyCapacity', 26, 5, False), (2, 'InletHot', 14, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(RemainingTimeToTargetSOC)->+1, SE(RemainingTimeToMaximumSOC)->+2, SE(ChargingComplete)->+3, SE(BatteryEnergyCapacity)->+4, SE(InletHot)->+5, EE
-            (3, ((2, 'RemainingTimeToTargetSOC', 12, 1, False), (2, 'RemainingTimeToMaximumSOC', 12, 2, False), (2, 'ChargingComplete', 13, 3, False), (1, 'BatteryEnergyCapacity', 26, 4, False), (2, 'InletHot', 13, 5, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'RemainingTimeToTargetSOC', 13, 1, False), (2, 'RemainingTimeToMaximumSOC', 13, 2, False), (2, 'ChargingComplete', 14, 3, False), (1, 'BatteryEnergyCapacity', 26, 4, False), (2, 'InletHot', 14, 5, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(RemainingTimeToMaximumSOC)->+1, SE(ChargingComplete)->+2, SE(BatteryEnergyCapacity)->+3, SE(InletHot)->+4, EE
-            (3, ((2, 'RemainingTimeToMaximumSOC', 12, 1, False), (2, 'ChargingComplete', 13, 2, False), (1, 'BatteryEnergyCapacity', 26, 3, False), (2, 'InletHot', 13, 4, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'RemainingTimeToMaximumSOC', 13, 1, False), (2, 'ChargingComplete', 14, 2, False), (1, 'BatteryEnergyCapacity', 26, 3, False), (2, 'InletHot', 14, 4, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(ChargingComplete)->+1, SE(BatteryEnergyCapacity)->+2, SE(InletHot)->+3, EE
-            (3, ((2, 'ChargingComplete', 13, 1, False), (1, 'BatteryEnergyCapacity', 26, 2, False), (2, 'InletHot', 13, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'ChargingComplete', 14, 1, False), (1, 'BatteryEnergyCapacity', 26, 2, False), (2, 'InletHot', 14, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 8: SE(BatteryEnergyCapacity)->+1, SE(InletHot)->+2, EE
-            (2, ((1, 'BatteryEnergyCapacity', 26, 1, False), (2, 'InletHot', 13, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'BatteryEnergyCapacity', 26, 1, False), (2, 'InletHot', 14, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 9: SE(InletHot)->+1, EE
-            (2, ((2, 'InletHot', 13, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'InletHot', 14, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 10: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 30
         'WPT_EVPCPowerControlParameterType',
@@ -538,6 +569,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 31
         'WPT_ChargeLoopResType',
@@ -545,7 +577,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(EVSEStatus)->+1, SE(MeterInfo)->+2, SE(Receipt)->+3, SE(EVPCPowerRequest)->+4
             (3, ((1, 'EVSEStatus', 32, 1, False), (1, 'MeterInfo', 33, 2, False), (1, 'Receipt', 34, 3, False), (1, 'EVPCPowerRequest', 26, 4, False)), 2, 0),
             # 3: SE(MeterInfo)->+1, SE(Receipt)->+2, SE(EVPCPowerRequest)->+3
@@ -561,56 +593,59 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: SE(SPCMaxOutputPowerLimit)->-1
             (1, ((1, 'SPCMaxOutputPowerLimit', 26, -1, False),), 2, 0),
             # 9: SE(SPCChargeDiagnostics)->+1
-            (1, ((2, 'SPCChargeDiagnostics', 20, 1, False),), 2, 0),
+            (1, ((2, 'SPCChargeDiagnostics', 21, 1, False),), 2, 0),
             # 10: SE(SPCOperatingFrequency)->+1, SE(SPCPowerControlParameter)->+2, SE(ManufacturerSpecificDataContainer*)->+3, EE
-            (3, ((1, 'SPCOperatingFrequency', 26, 1, False), (1, 'SPCPowerControlParameter', 37, 2, False), (2, 'ManufacturerSpecificDataContainer', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((1, 'SPCOperatingFrequency', 26, 1, False), (1, 'SPCPowerControlParameter', 37, 2, False), (2, 'ManufacturerSpecificDataContainer', 10, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 11: SE(SPCPowerControlParameter)->+1, SE(ManufacturerSpecificDataContainer*)->+2, EE
-            (2, ((1, 'SPCPowerControlParameter', 37, 1, False), (2, 'ManufacturerSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'SPCPowerControlParameter', 37, 1, False), (2, 'ManufacturerSpecificDataContainer', 10, 2, True), (0, '', 0, 0, False)), 1, 0),
             # 12..27: SE(ManufacturerSpecificDataContainer*)->+1, EE (16 identical states)
-            *(((2, ((2, 'ManufacturerSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
+            *(((2, ((2, 'ManufacturerSpecificDataContainer', 10, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 28: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 32
         'EVSEStatusType',
         (
             # 0: SE(NotificationMaxDelay)->+1
-            (1, ((2, 'NotificationMaxDelay', 15, 1, False),), 3, 0),
+            (1, ((2, 'NotificationMaxDelay', 16, 1, False),), 3, 0),
             # 1: SE(EVSENotification)->+1
-            (1, ((2, 'EVSENotification', 16, 1, False),), 2, 0),
+            (1, ((2, 'EVSENotification', 17, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 33
         'MeterInfoType',
         (
             # 0: SE(MeterID)->+1
-            (1, ((2, 'MeterID', 17, 1, False),), 3, 0),
+            (1, ((2, 'MeterID', 18, 1, False),), 3, 0),
             # 1: SE(ChargedEnergyReadingWh)->+1
-            (1, ((2, 'ChargedEnergyReadingWh', 4, 1, False),), 2, 0),
+            (1, ((2, 'ChargedEnergyReadingWh', 5, 1, False),), 2, 0),
             # 2: SE(BPT_DischargedEnergyReadingWh)->+1, SE(CapacitiveEnergyReadingVARh)->+2, SE(BPT_InductiveEnergyReadingVARh)->+3, SE(MeterSignature)->+4, SE(MeterStatus)->+5, SE(MeterTimestamp)->+6, EE
-            (3, ((2, 'BPT_DischargedEnergyReadingWh', 4, 1, False), (2, 'CapacitiveEnergyReadingVARh', 4, 2, False), (2, 'BPT_InductiveEnergyReadingVARh', 4, 3, False), (2, 'MeterSignature', 18, 4, False), (2, 'MeterStatus', 7, 5, False), (2, 'MeterTimestamp', 4, 6, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'BPT_DischargedEnergyReadingWh', 5, 1, False), (2, 'CapacitiveEnergyReadingVARh', 5, 2, False), (2, 'BPT_InductiveEnergyReadingVARh', 5, 3, False), (2, 'MeterSignature', 19, 4, False), (2, 'MeterStatus', 8, 5, False), (2, 'MeterTimestamp', 5, 6, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(CapacitiveEnergyReadingVARh)->+1, SE(BPT_InductiveEnergyReadingVARh)->+2, SE(MeterSignature)->+3, SE(MeterStatus)->+4, SE(MeterTimestamp)->+5, EE
-            (3, ((2, 'CapacitiveEnergyReadingVARh', 4, 1, False), (2, 'BPT_InductiveEnergyReadingVARh', 4, 2, False), (2, 'MeterSignature', 18, 3, False), (2, 'MeterStatus', 7, 4, False), (2, 'MeterTimestamp', 4, 5, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'CapacitiveEnergyReadingVARh', 5, 1, False), (2, 'BPT_InductiveEnergyReadingVARh', 5, 2, False), (2, 'MeterSignature', 19, 3, False), (2, 'MeterStatus', 8, 4, False), (2, 'MeterTimestamp', 5, 5, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(BPT_InductiveEnergyReadingVARh)->+1, SE(MeterSignature)->+2, SE(MeterStatus)->+3, SE(MeterTimestamp)->+4, EE
-            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 4, 1, False), (2, 'MeterSignature', 18, 2, False), (2, 'MeterStatus', 7, 3, False), (2, 'MeterTimestamp', 4, 4, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'BPT_InductiveEnergyReadingVARh', 5, 1, False), (2, 'MeterSignature', 19, 2, False), (2, 'MeterStatus', 8, 3, False), (2, 'MeterTimestamp', 5, 4, False), (0, '', 0, 0, False)), 1, 0),
             # 5: SE(MeterSignature)->+1, SE(MeterStatus)->+2, SE(MeterTimestamp)->+3, EE
-            (3, ((2, 'MeterSignature', 18, 1, False), (2, 'MeterStatus', 7, 2, False), (2, 'MeterTimestamp', 4, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'MeterSignature', 19, 1, False), (2, 'MeterStatus', 8, 2, False), (2, 'MeterTimestamp', 5, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 6: SE(MeterStatus)->+1, SE(MeterTimestamp)->+2, EE
-            (2, ((2, 'MeterStatus', 7, 1, False), (2, 'MeterTimestamp', 4, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'MeterStatus', 8, 1, False), (2, 'MeterTimestamp', 5, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(MeterTimestamp)->+1, EE
-            (2, ((2, 'MeterTimestamp', 4, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'MeterTimestamp', 5, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 34
         'ReceiptType',
         (
             # 0: SE(TimeAnchor)->+1
-            (1, ((2, 'TimeAnchor', 4, 1, False),), 3, 0),
+            (1, ((2, 'TimeAnchor', 5, 1, False),), 3, 0),
             # 1: SE(EnergyCosts)->+1, SE(OccupancyCosts)->+2, SE(AdditionalServicesCosts)->+3, SE(OverstayCosts)->+4, SE(TaxCosts*)->+5, EE
             (3, ((1, 'EnergyCosts', 35, 1, False), (1, 'OccupancyCosts', 35, 2, False), (1, 'AdditionalServicesCosts', 35, 3, False), (1, 'OverstayCosts', 35, 4, False), (1, 'TaxCosts', 36, 5, True), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(OccupancyCosts)->+1, SE(AdditionalServicesCosts)->+2, SE(OverstayCosts)->+3, SE(TaxCosts*)->+4, EE
@@ -624,6 +659,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 15: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 35
         'DetailedCostType',
@@ -635,17 +671,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 36
         'DetailedTaxType',
         (
             # 0: SE(TaxRuleID)->+1
-            (1, ((2, 'TaxRuleID', 19, 1, False),), 3, 0),
+            (1, ((2, 'TaxRuleID', 20, 1, False),), 3, 0),
             # 1: SE(Amount)->+1
             (1, ((1, 'Amount', 26, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 37
         'WPT_SPCPowerControlParameterType',
@@ -655,6 +693,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 38
         'WPT_ChargeParameterDiscoveryReqType',
@@ -664,18 +703,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: SE(EVPCMaxReceivablePower)->+1
             (1, ((1, 'EVPCMaxReceivablePower', 26, 1, False),), 2, 0),
             # 2: SE(SDMaxGroundClearence)->+1
-            (1, ((2, 'SDMaxGroundClearence', 15, 1, False),), 2, 0),
+            (1, ((2, 'SDMaxGroundClearence', 16, 1, False),), 2, 0),
             # 3: SE(SDMinGroundClearence)->+1
-            (1, ((2, 'SDMinGroundClearence', 15, 1, False),), 2, 0),
+            (1, ((2, 'SDMinGroundClearence', 16, 1, False),), 2, 0),
             # 4: SE(EVPCNaturalFrequency)->+1
             (1, ((1, 'EVPCNaturalFrequency', 26, 1, False),), 2, 0),
             # 5: SE(EVPCDeviceLocalControl)->+1
-            (1, ((2, 'EVPCDeviceLocalControl', 13, 1, False),), 2, 0),
+            (1, ((2, 'EVPCDeviceLocalControl', 14, 1, False),), 2, 0),
             # 6..21: SE(VendorSpecificDataContainer*)->+1, EE (16 identical states)
-            *(((2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
+            *(((2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 22: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 39
         'WPT_ChargeParameterDiscoveryResType',
@@ -683,26 +723,27 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(PDInputPowerClass)->+1
-            (1, ((2, 'PDInputPowerClass', 21, 1, False),), 2, 0),
+            (1, ((2, 'PDInputPowerClass', 22, 1, False),), 2, 0),
             # 3: SE(SDMinOutputPower)->+1
             (1, ((1, 'SDMinOutputPower', 26, 1, False),), 2, 0),
             # 4: SE(SDMaxOutputPower)->+1
             (1, ((1, 'SDMaxOutputPower', 26, 1, False),), 2, 0),
             # 5: SE(SDMaxGroundClearanceSupport)->+1
-            (1, ((2, 'SDMaxGroundClearanceSupport', 15, 1, False),), 2, 0),
+            (1, ((2, 'SDMaxGroundClearanceSupport', 16, 1, False),), 2, 0),
             # 6: SE(SDMinGroundClearanceSupport)->+1
-            (1, ((2, 'SDMinGroundClearanceSupport', 15, 1, False),), 2, 0),
+            (1, ((2, 'SDMinGroundClearanceSupport', 16, 1, False),), 2, 0),
             # 7: SE(PDMinCoilCurrent)->+1
             (1, ((1, 'PDMinCoilCurrent', 26, 1, False),), 2, 0),
             # 8: SE(PDMaxCoilCurrent)->+1
             (1, ((1, 'PDMaxCoilCurrent', 26, 1, False),), 2, 0),
             # 9..24: SE(SDManufacturerSpecificDataContainer*)->+1, EE (16 identical states)
-            *(((2, ((2, 'SDManufacturerSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
+            *(((2, ((2, 'SDManufacturerSpecificDataContainer', 10, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 25: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 40
         'WPT_FinePositioningReqType',
@@ -710,68 +751,71 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(EVProcessing)->+1
-            (1, ((2, 'EVProcessing', 5, 1, False),), 2, 0),
+            (1, ((2, 'EVProcessing', 6, 1, False),), 2, 0),
             # 2: SE(EVResultCode)->+1
-            (1, ((2, 'EVResultCode', 8, 1, False),), 2, 0),
+            (1, ((2, 'EVResultCode', 9, 1, False),), 2, 0),
             # 3: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->+2, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(VendorSpecificDataContainer*)->+2, SE(WPT_LF_DataPackageList)->+1, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (1, 'WPT_LF_DataPackageList', 41, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 2, True), (1, 'WPT_LF_DataPackageList', 41, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
             # 6: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-1, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -1, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-2, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -2, False), (0, '', 0, 0, False)), 1, 0),
             # 8: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-3, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -3, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -3, False), (0, '', 0, 0, False)), 1, 0),
             # 9: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-4, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -4, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -4, False), (0, '', 0, 0, False)), 1, 0),
             # 10: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -5, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -5, False), (0, '', 0, 0, False)), 1, 0),
             # 11: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-6, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -6, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -6, False), (0, '', 0, 0, False)), 1, 0),
             # 12: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-7, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -7, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -7, False), (0, '', 0, 0, False)), 1, 0),
             # 13: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -8, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -8, False), (0, '', 0, 0, False)), 1, 0),
             # 14: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-9, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -9, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -9, False), (0, '', 0, 0, False)), 1, 0),
             # 15: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-10, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -10, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -10, False), (0, '', 0, 0, False)), 1, 0),
             # 16: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-11, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -11, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -11, False), (0, '', 0, 0, False)), 1, 0),
             # 17: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-12, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -12, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -12, False), (0, '', 0, 0, False)), 1, 0),
             # 18: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-13, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -13, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -13, False), (0, '', 0, 0, False)), 1, 0),
             # 19: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-14, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -14, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -14, False), (0, '', 0, 0, False)), 1, 0),
             # 20: SE(WPT_LF_DataPackageList)->-15, EE
             (2, ((1, 'WPT_LF_DataPackageList', 41, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 41
         'WPT_LF_DataPackageListType',
         (
             # 0: SE(NumPackages)->+1
-            (1, ((2, 'NumPackages', 22, 1, False),), 3, 0),
+            (1, ((2, 'NumPackages', 23, 1, False),), 3, 0),
             # 1: SE(WPT_LF_DataPackage)->+1
             (1, ((1, 'WPT_LF_DataPackage', 42, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 42
         'WPT_LF_DataPackageType',
         (
             # 0: SE(PackageIndex)->+1
-            (1, ((2, 'PackageIndex', 22, 1, False),), 3, 0),
+            (1, ((2, 'PackageIndex', 23, 1, False),), 3, 0),
             # 1: SE(LF_TxData)->+1, SE(LF_RxData)->+2
             (2, ((1, 'LF_TxData', 43, 1, False), (1, 'LF_RxData', 45, 2, False)), 2, 0),
             # 2..3: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 43
         'WPT_LF_TxDataListType',
@@ -781,17 +825,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 44
         'WPT_LF_TxDataType',
         (
             # 0: SE(TxIdentifier)->+1
-            (1, ((2, 'TxIdentifier', 19, 1, False),), 3, 0),
+            (1, ((2, 'TxIdentifier', 20, 1, False),), 3, 0),
             # 1: SE(EIRP)->+1
             (1, ((1, 'EIRP', 26, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 45
         'WPT_LF_RxDataListType',
@@ -801,17 +847,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 46
         'WPT_LF_RxDataType',
         (
             # 0: SE(RxIdentifier)->+1
-            (1, ((2, 'RxIdentifier', 19, 1, False),), 3, 0),
+            (1, ((2, 'RxIdentifier', 20, 1, False),), 3, 0),
             # 1: SE(RSSIData)->+1
             (1, ((1, 'RSSIData', 47, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 47
         'WPT_LF_RxRSSIListType',
@@ -821,17 +869,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 48
         'WPT_LF_RxRSSIType',
         (
             # 0: SE(TxIdentifier)->+1
-            (1, ((2, 'TxIdentifier', 19, 1, False),), 3, 0),
+            (1, ((2, 'TxIdentifier', 20, 1, False),), 3, 0),
             # 1: SE(RSSI)->+1
             (1, ((1, 'RSSI', 26, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 49
         'WPT_FinePositioningResType',
@@ -839,46 +889,47 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(EVSEProcessing)->+1
-            (1, ((2, 'EVSEProcessing', 5, 1, False),), 2, 0),
+            (1, ((2, 'EVSEProcessing', 6, 1, False),), 2, 0),
             # 3: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->+2, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(VendorSpecificDataContainer*)->+2, SE(WPT_LF_DataPackageList)->+1, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (1, 'WPT_LF_DataPackageList', 41, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 2, True), (1, 'WPT_LF_DataPackageList', 41, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 5: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
             # 6: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-1, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -1, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-2, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -2, False), (0, '', 0, 0, False)), 1, 0),
             # 8: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-3, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -3, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -3, False), (0, '', 0, 0, False)), 1, 0),
             # 9: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-4, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -4, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -4, False), (0, '', 0, 0, False)), 1, 0),
             # 10: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -5, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -5, False), (0, '', 0, 0, False)), 1, 0),
             # 11: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-6, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -6, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -6, False), (0, '', 0, 0, False)), 1, 0),
             # 12: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-7, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -7, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -7, False), (0, '', 0, 0, False)), 1, 0),
             # 13: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -8, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -8, False), (0, '', 0, 0, False)), 1, 0),
             # 14: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-9, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -9, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -9, False), (0, '', 0, 0, False)), 1, 0),
             # 15: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-10, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -10, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -10, False), (0, '', 0, 0, False)), 1, 0),
             # 16: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-11, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -11, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -11, False), (0, '', 0, 0, False)), 1, 0),
             # 17: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-12, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -12, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -12, False), (0, '', 0, 0, False)), 1, 0),
             # 18: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-13, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -13, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -13, False), (0, '', 0, 0, False)), 1, 0),
             # 19: SE(VendorSpecificDataContainer*)->+1, SE(WPT_LF_DataPackageList)->-14, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'WPT_LF_DataPackageList', 41, -14, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'WPT_LF_DataPackageList', 41, -14, False), (0, '', 0, 0, False)), 1, 0),
             # 20: SE(WPT_LF_DataPackageList)->-15, EE
             (2, ((1, 'WPT_LF_DataPackageList', 41, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 50
         'WPT_FinePositioningSetupReqType',
@@ -886,7 +937,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(EVProcessing)->+1
-            (1, ((2, 'EVProcessing', 5, 1, False),), 2, 0),
+            (1, ((2, 'EVProcessing', 6, 1, False),), 2, 0),
             # 2: SE(EVDeviceFinePositioningMethodList)->+1
             (1, ((1, 'EVDeviceFinePositioningMethodList', 51, 1, False),), 2, 0),
             # 3: SE(EVDevicePairingMethodList)->+1
@@ -894,77 +945,81 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(EVDeviceAlignmentCheckMethodList)->+1
             (1, ((1, 'EVDeviceAlignmentCheckMethodList', 53, 1, False),), 2, 0),
             # 5: SE(NaturalOffset)->+1
-            (1, ((2, 'NaturalOffset', 15, 1, False),), 2, 0),
+            (1, ((2, 'NaturalOffset', 16, 1, False),), 2, 0),
             # 6: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->+2, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(VendorSpecificDataContainer*)->+2, SE(LF_SystemSetupData)->+1, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (1, 'LF_SystemSetupData', 54, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 2, True), (1, 'LF_SystemSetupData', 54, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
             # 9: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-1, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -1, False), (0, '', 0, 0, False)), 1, 0),
             # 10: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-2, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -2, False), (0, '', 0, 0, False)), 1, 0),
             # 11: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-3, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -3, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -3, False), (0, '', 0, 0, False)), 1, 0),
             # 12: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-4, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -4, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -4, False), (0, '', 0, 0, False)), 1, 0),
             # 13: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -5, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -5, False), (0, '', 0, 0, False)), 1, 0),
             # 14: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-6, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -6, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -6, False), (0, '', 0, 0, False)), 1, 0),
             # 15: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-7, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -7, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -7, False), (0, '', 0, 0, False)), 1, 0),
             # 16: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -8, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -8, False), (0, '', 0, 0, False)), 1, 0),
             # 17: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-9, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -9, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -9, False), (0, '', 0, 0, False)), 1, 0),
             # 18: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-10, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -10, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -10, False), (0, '', 0, 0, False)), 1, 0),
             # 19: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-11, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -11, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -11, False), (0, '', 0, 0, False)), 1, 0),
             # 20: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-12, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -12, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -12, False), (0, '', 0, 0, False)), 1, 0),
             # 21: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-13, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -13, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -13, False), (0, '', 0, 0, False)), 1, 0),
             # 22: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-14, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -14, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -14, False), (0, '', 0, 0, False)), 1, 0),
             # 23: SE(LF_SystemSetupData)->-15, EE
             (2, ((1, 'LF_SystemSetupData', 54, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 51
         'WPT_FinePositioningMethodListType',
         (
             # 0: SE(WPT_FinePositioningMethod*)->+1
-            (1, ((2, 'WPT_FinePositioningMethod', 23, 1, True),), 3, 0),
+            (1, ((2, 'WPT_FinePositioningMethod', 24, 1, True),), 3, 0),
             # 1..7: SE(WPT_FinePositioningMethod*)->+1, EE (7 identical states)
-            *(((2, ((2, 'WPT_FinePositioningMethod', 23, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
+            *(((2, ((2, 'WPT_FinePositioningMethod', 24, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 52
         'WPT_PairingMethodListType',
         (
             # 0: SE(WPT_PairingMethod*)->+1
-            (1, ((2, 'WPT_PairingMethod', 24, 1, True),), 3, 0),
+            (1, ((2, 'WPT_PairingMethod', 25, 1, True),), 3, 0),
             # 1..7: SE(WPT_PairingMethod*)->+1, EE (7 identical states)
-            *(((2, ((2, 'WPT_PairingMethod', 24, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
+            *(((2, ((2, 'WPT_PairingMethod', 25, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 53
         'WPT_AlignmentCheckMethodListType',
         (
             # 0: SE(WPT_AlignmentCheckMethod*)->+1
-            (1, ((2, 'WPT_AlignmentCheckMethod', 25, 1, True),), 3, 0),
+            (1, ((2, 'WPT_AlignmentCheckMethod', 26, 1, True),), 3, 0),
             # 1..7: SE(WPT_AlignmentCheckMethod*)->+1, EE (7 identical states)
-            *(((2, ((2, 'WPT_AlignmentCheckMethod', 25, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
+            *(((2, ((2, 'WPT_AlignmentCheckMethod', 26, 1, True), (0, '', 0, 0, False)), 1, 0),) * 7),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 54
         'WPT_LF_SystemSetupDataType',
@@ -974,12 +1029,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1..2: EE (2 identical states)
             *(((1, ((0, '', 0, 0, False),), 1, 0),) * 2),
         ),
+        False,
     ),
     (  # 55
         'WPT_LF_TransmitterDataType',
         (
             # 0: SE(NumberOfTransmitters)->+1
-            (1, ((2, 'NumberOfTransmitters', 22, 1, False),), 3, 0),
+            (1, ((2, 'NumberOfTransmitters', 23, 1, False),), 3, 0),
             # 1: SE(SignalFrequency)->+1
             (1, ((1, 'SignalFrequency', 26, 1, False),), 2, 0),
             # 2..3: SE(TxSpecData*)->+1 (2 identical states)
@@ -1495,12 +1551,13 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 258: SE(TxPackageSpecData)->-252, EE
             (2, ((1, 'TxPackageSpecData', 58, -252, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 56
         'WPT_TxRxSpecDataType',
         (
             # 0: SE(TxRxIdentifier)->+1
-            (1, ((2, 'TxRxIdentifier', 19, 1, False),), 3, 0),
+            (1, ((2, 'TxRxIdentifier', 20, 1, False),), 3, 0),
             # 1: SE(TxRxPosition)->+1
             (1, ((1, 'TxRxPosition', 57, 1, False),), 2, 0),
             # 2: SE(TxRxOrientation)->+1
@@ -1508,19 +1565,21 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 57
         'WPT_CoordinateXYZType',
         (
             # 0: SE(Coord_X)->+1
-            (1, ((2, 'Coord_X', 7, 1, False),), 3, 0),
+            (1, ((2, 'Coord_X', 8, 1, False),), 3, 0),
             # 1: SE(Coord_Y)->+1
-            (1, ((2, 'Coord_Y', 7, 1, False),), 2, 0),
+            (1, ((2, 'Coord_Y', 8, 1, False),), 2, 0),
             # 2: SE(Coord_Z)->+1
-            (1, ((2, 'Coord_Z', 7, 1, False),), 2, 0),
+            (1, ((2, 'Coord_Z', 8, 1, False),), 2, 0),
             # 3: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 58
         'WPT_TxRxPackageSpecDataType',
@@ -1530,537 +1589,539 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 1: SE(PulseSequenceOrder*)->+1
             (1, ((1, 'PulseSequenceOrder', 59, 1, True),), 2, 0),
             # 2: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->+2
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, 2, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, 2, False)), 2, 0),
             # 3: SE(PulseSequenceOrder*)->+2, SE(PulseSeparationTime)->+1
-            (2, ((1, 'PulseSequenceOrder', 59, 2, True), (2, 'PulseSeparationTime', 15, 1, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 2, True), (2, 'PulseSeparationTime', 16, 1, False)), 2, 0),
             # 4: SE(PulseDuration)->+2
-            (1, ((2, 'PulseDuration', 15, 2, False),), 2, 0),
+            (1, ((2, 'PulseDuration', 16, 2, False),), 2, 0),
             # 5: SE(PulseSequenceOrder*)->+2, SE(PulseSeparationTime)->-1
-            (2, ((1, 'PulseSequenceOrder', 59, 2, True), (2, 'PulseSeparationTime', 15, -1, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 2, True), (2, 'PulseSeparationTime', 16, -1, False)), 2, 0),
             # 6: SE(PackageSeparationTime)->+2
-            (1, ((2, 'PackageSeparationTime', 15, 2, False),), 2, 0),
+            (1, ((2, 'PackageSeparationTime', 16, 2, False),), 2, 0),
             # 7: SE(PulseSequenceOrder*)->+2, SE(PulseSeparationTime)->-3
-            (2, ((1, 'PulseSequenceOrder', 59, 2, True), (2, 'PulseSeparationTime', 15, -3, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 2, True), (2, 'PulseSeparationTime', 16, -3, False)), 2, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
             # 9: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-5
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -5, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -5, False)), 2, 0),
             # 10: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-6
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -6, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -6, False)), 2, 0),
             # 11: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-7
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -7, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -7, False)), 2, 0),
             # 12: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-8
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -8, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -8, False)), 2, 0),
             # 13: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-9
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -9, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -9, False)), 2, 0),
             # 14: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-10
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -10, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -10, False)), 2, 0),
             # 15: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-11
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -11, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -11, False)), 2, 0),
             # 16: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-12
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -12, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -12, False)), 2, 0),
             # 17: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-13
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -13, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -13, False)), 2, 0),
             # 18: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-14
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -14, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -14, False)), 2, 0),
             # 19: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-15
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -15, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -15, False)), 2, 0),
             # 20: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-16
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -16, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -16, False)), 2, 0),
             # 21: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-17
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -17, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -17, False)), 2, 0),
             # 22: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-18
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -18, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -18, False)), 2, 0),
             # 23: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-19
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -19, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -19, False)), 2, 0),
             # 24: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-20
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -20, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -20, False)), 2, 0),
             # 25: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-21
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -21, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -21, False)), 2, 0),
             # 26: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-22
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -22, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -22, False)), 2, 0),
             # 27: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-23
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -23, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -23, False)), 2, 0),
             # 28: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-24
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -24, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -24, False)), 2, 0),
             # 29: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-25
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -25, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -25, False)), 2, 0),
             # 30: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-26
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -26, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -26, False)), 2, 0),
             # 31: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-27
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -27, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -27, False)), 2, 0),
             # 32: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-28
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -28, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -28, False)), 2, 0),
             # 33: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-29
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -29, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -29, False)), 2, 0),
             # 34: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-30
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -30, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -30, False)), 2, 0),
             # 35: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-31
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -31, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -31, False)), 2, 0),
             # 36: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-32
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -32, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -32, False)), 2, 0),
             # 37: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-33
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -33, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -33, False)), 2, 0),
             # 38: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-34
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -34, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -34, False)), 2, 0),
             # 39: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-35
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -35, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -35, False)), 2, 0),
             # 40: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-36
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -36, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -36, False)), 2, 0),
             # 41: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-37
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -37, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -37, False)), 2, 0),
             # 42: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-38
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -38, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -38, False)), 2, 0),
             # 43: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-39
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -39, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -39, False)), 2, 0),
             # 44: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-40
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -40, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -40, False)), 2, 0),
             # 45: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-41
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -41, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -41, False)), 2, 0),
             # 46: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-42
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -42, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -42, False)), 2, 0),
             # 47: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-43
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -43, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -43, False)), 2, 0),
             # 48: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-44
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -44, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -44, False)), 2, 0),
             # 49: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-45
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -45, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -45, False)), 2, 0),
             # 50: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-46
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -46, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -46, False)), 2, 0),
             # 51: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-47
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -47, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -47, False)), 2, 0),
             # 52: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-48
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -48, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -48, False)), 2, 0),
             # 53: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-49
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -49, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -49, False)), 2, 0),
             # 54: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-50
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -50, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -50, False)), 2, 0),
             # 55: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-51
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -51, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -51, False)), 2, 0),
             # 56: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-52
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -52, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -52, False)), 2, 0),
             # 57: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-53
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -53, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -53, False)), 2, 0),
             # 58: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-54
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -54, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -54, False)), 2, 0),
             # 59: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-55
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -55, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -55, False)), 2, 0),
             # 60: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-56
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -56, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -56, False)), 2, 0),
             # 61: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-57
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -57, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -57, False)), 2, 0),
             # 62: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-58
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -58, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -58, False)), 2, 0),
             # 63: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-59
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -59, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -59, False)), 2, 0),
             # 64: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-60
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -60, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -60, False)), 2, 0),
             # 65: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-61
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -61, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -61, False)), 2, 0),
             # 66: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-62
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -62, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -62, False)), 2, 0),
             # 67: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-63
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -63, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -63, False)), 2, 0),
             # 68: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-64
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -64, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -64, False)), 2, 0),
             # 69: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-65
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -65, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -65, False)), 2, 0),
             # 70: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-66
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -66, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -66, False)), 2, 0),
             # 71: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-67
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -67, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -67, False)), 2, 0),
             # 72: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-68
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -68, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -68, False)), 2, 0),
             # 73: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-69
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -69, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -69, False)), 2, 0),
             # 74: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-70
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -70, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -70, False)), 2, 0),
             # 75: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-71
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -71, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -71, False)), 2, 0),
             # 76: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-72
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -72, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -72, False)), 2, 0),
             # 77: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-73
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -73, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -73, False)), 2, 0),
             # 78: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-74
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -74, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -74, False)), 2, 0),
             # 79: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-75
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -75, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -75, False)), 2, 0),
             # 80: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-76
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -76, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -76, False)), 2, 0),
             # 81: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-77
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -77, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -77, False)), 2, 0),
             # 82: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-78
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -78, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -78, False)), 2, 0),
             # 83: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-79
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -79, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -79, False)), 2, 0),
             # 84: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-80
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -80, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -80, False)), 2, 0),
             # 85: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-81
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -81, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -81, False)), 2, 0),
             # 86: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-82
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -82, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -82, False)), 2, 0),
             # 87: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-83
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -83, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -83, False)), 2, 0),
             # 88: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-84
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -84, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -84, False)), 2, 0),
             # 89: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-85
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -85, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -85, False)), 2, 0),
             # 90: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-86
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -86, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -86, False)), 2, 0),
             # 91: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-87
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -87, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -87, False)), 2, 0),
             # 92: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-88
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -88, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -88, False)), 2, 0),
             # 93: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-89
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -89, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -89, False)), 2, 0),
             # 94: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-90
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -90, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -90, False)), 2, 0),
             # 95: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-91
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -91, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -91, False)), 2, 0),
             # 96: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-92
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -92, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -92, False)), 2, 0),
             # 97: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-93
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -93, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -93, False)), 2, 0),
             # 98: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-94
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -94, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -94, False)), 2, 0),
             # 99: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-95
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -95, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -95, False)), 2, 0),
             # 100: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-96
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -96, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -96, False)), 2, 0),
             # 101: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-97
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -97, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -97, False)), 2, 0),
             # 102: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-98
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -98, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -98, False)), 2, 0),
             # 103: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-99
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -99, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -99, False)), 2, 0),
             # 104: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-100
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -100, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -100, False)), 2, 0),
             # 105: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-101
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -101, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -101, False)), 2, 0),
             # 106: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-102
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -102, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -102, False)), 2, 0),
             # 107: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-103
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -103, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -103, False)), 2, 0),
             # 108: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-104
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -104, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -104, False)), 2, 0),
             # 109: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-105
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -105, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -105, False)), 2, 0),
             # 110: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-106
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -106, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -106, False)), 2, 0),
             # 111: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-107
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -107, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -107, False)), 2, 0),
             # 112: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-108
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -108, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -108, False)), 2, 0),
             # 113: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-109
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -109, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -109, False)), 2, 0),
             # 114: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-110
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -110, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -110, False)), 2, 0),
             # 115: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-111
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -111, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -111, False)), 2, 0),
             # 116: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-112
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -112, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -112, False)), 2, 0),
             # 117: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-113
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -113, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -113, False)), 2, 0),
             # 118: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-114
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -114, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -114, False)), 2, 0),
             # 119: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-115
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -115, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -115, False)), 2, 0),
             # 120: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-116
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -116, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -116, False)), 2, 0),
             # 121: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-117
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -117, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -117, False)), 2, 0),
             # 122: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-118
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -118, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -118, False)), 2, 0),
             # 123: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-119
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -119, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -119, False)), 2, 0),
             # 124: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-120
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -120, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -120, False)), 2, 0),
             # 125: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-121
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -121, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -121, False)), 2, 0),
             # 126: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-122
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -122, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -122, False)), 2, 0),
             # 127: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-123
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -123, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -123, False)), 2, 0),
             # 128: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-124
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -124, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -124, False)), 2, 0),
             # 129: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-125
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -125, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -125, False)), 2, 0),
             # 130: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-126
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -126, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -126, False)), 2, 0),
             # 131: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-127
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -127, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -127, False)), 2, 0),
             # 132: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-128
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -128, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -128, False)), 2, 0),
             # 133: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-129
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -129, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -129, False)), 2, 0),
             # 134: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-130
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -130, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -130, False)), 2, 0),
             # 135: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-131
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -131, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -131, False)), 2, 0),
             # 136: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-132
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -132, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -132, False)), 2, 0),
             # 137: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-133
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -133, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -133, False)), 2, 0),
             # 138: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-134
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -134, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -134, False)), 2, 0),
             # 139: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-135
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -135, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -135, False)), 2, 0),
             # 140: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-136
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -136, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -136, False)), 2, 0),
             # 141: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-137
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -137, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -137, False)), 2, 0),
             # 142: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-138
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -138, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -138, False)), 2, 0),
             # 143: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-139
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -139, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -139, False)), 2, 0),
             # 144: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-140
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -140, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -140, False)), 2, 0),
             # 145: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-141
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -141, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -141, False)), 2, 0),
             # 146: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-142
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -142, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -142, False)), 2, 0),
             # 147: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-143
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -143, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -143, False)), 2, 0),
             # 148: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-144
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -144, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -144, False)), 2, 0),
             # 149: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-145
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -145, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -145, False)), 2, 0),
             # 150: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-146
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -146, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -146, False)), 2, 0),
             # 151: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-147
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -147, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -147, False)), 2, 0),
             # 152: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-148
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -148, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -148, False)), 2, 0),
             # 153: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-149
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -149, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -149, False)), 2, 0),
             # 154: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-150
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -150, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -150, False)), 2, 0),
             # 155: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-151
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -151, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -151, False)), 2, 0),
             # 156: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-152
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -152, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -152, False)), 2, 0),
             # 157: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-153
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -153, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -153, False)), 2, 0),
             # 158: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-154
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -154, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -154, False)), 2, 0),
             # 159: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-155
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -155, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -155, False)), 2, 0),
             # 160: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-156
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -156, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -156, False)), 2, 0),
             # 161: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-157
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -157, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -157, False)), 2, 0),
             # 162: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-158
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -158, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -158, False)), 2, 0),
             # 163: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-159
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -159, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -159, False)), 2, 0),
             # 164: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-160
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -160, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -160, False)), 2, 0),
             # 165: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-161
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -161, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -161, False)), 2, 0),
             # 166: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-162
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -162, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -162, False)), 2, 0),
             # 167: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-163
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -163, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -163, False)), 2, 0),
             # 168: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-164
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -164, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -164, False)), 2, 0),
             # 169: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-165
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -165, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -165, False)), 2, 0),
             # 170: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-166
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -166, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -166, False)), 2, 0),
             # 171: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-167
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -167, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -167, False)), 2, 0),
             # 172: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-168
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -168, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -168, False)), 2, 0),
             # 173: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-169
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -169, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -169, False)), 2, 0),
             # 174: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-170
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -170, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -170, False)), 2, 0),
             # 175: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-171
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -171, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -171, False)), 2, 0),
             # 176: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-172
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -172, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -172, False)), 2, 0),
             # 177: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-173
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -173, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -173, False)), 2, 0),
             # 178: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-174
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -174, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -174, False)), 2, 0),
             # 179: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-175
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -175, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -175, False)), 2, 0),
             # 180: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-176
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -176, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -176, False)), 2, 0),
             # 181: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-177
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -177, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -177, False)), 2, 0),
             # 182: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-178
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -178, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -178, False)), 2, 0),
             # 183: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-179
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -179, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -179, False)), 2, 0),
             # 184: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-180
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -180, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -180, False)), 2, 0),
             # 185: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-181
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -181, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -181, False)), 2, 0),
             # 186: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-182
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -182, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -182, False)), 2, 0),
             # 187: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-183
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -183, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -183, False)), 2, 0),
             # 188: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-184
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -184, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -184, False)), 2, 0),
             # 189: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-185
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -185, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -185, False)), 2, 0),
             # 190: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-186
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -186, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -186, False)), 2, 0),
             # 191: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-187
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -187, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -187, False)), 2, 0),
             # 192: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-188
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -188, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -188, False)), 2, 0),
             # 193: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-189
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -189, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -189, False)), 2, 0),
             # 194: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-190
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -190, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -190, False)), 2, 0),
             # 195: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-191
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -191, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -191, False)), 2, 0),
             # 196: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-192
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -192, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -192, False)), 2, 0),
             # 197: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-193
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -193, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -193, False)), 2, 0),
             # 198: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-194
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -194, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -194, False)), 2, 0),
             # 199: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-195
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -195, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -195, False)), 2, 0),
             # 200: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-196
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -196, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -196, False)), 2, 0),
             # 201: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-197
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -197, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -197, False)), 2, 0),
             # 202: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-198
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -198, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -198, False)), 2, 0),
             # 203: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-199
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -199, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -199, False)), 2, 0),
             # 204: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-200
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -200, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -200, False)), 2, 0),
             # 205: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-201
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -201, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -201, False)), 2, 0),
             # 206: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-202
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -202, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -202, False)), 2, 0),
             # 207: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-203
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -203, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -203, False)), 2, 0),
             # 208: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-204
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -204, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -204, False)), 2, 0),
             # 209: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-205
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -205, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -205, False)), 2, 0),
             # 210: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-206
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -206, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -206, False)), 2, 0),
             # 211: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-207
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -207, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -207, False)), 2, 0),
             # 212: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-208
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -208, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -208, False)), 2, 0),
             # 213: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-209
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -209, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -209, False)), 2, 0),
             # 214: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-210
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -210, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -210, False)), 2, 0),
             # 215: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-211
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -211, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -211, False)), 2, 0),
             # 216: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-212
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -212, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -212, False)), 2, 0),
             # 217: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-213
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -213, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -213, False)), 2, 0),
             # 218: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-214
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -214, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -214, False)), 2, 0),
             # 219: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-215
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -215, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -215, False)), 2, 0),
             # 220: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-216
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -216, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -216, False)), 2, 0),
             # 221: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-217
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -217, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -217, False)), 2, 0),
             # 222: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-218
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -218, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -218, False)), 2, 0),
             # 223: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-219
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -219, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -219, False)), 2, 0),
             # 224: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-220
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -220, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -220, False)), 2, 0),
             # 225: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-221
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -221, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -221, False)), 2, 0),
             # 226: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-222
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -222, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -222, False)), 2, 0),
             # 227: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-223
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -223, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -223, False)), 2, 0),
             # 228: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-224
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -224, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -224, False)), 2, 0),
             # 229: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-225
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -225, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -225, False)), 2, 0),
             # 230: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-226
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -226, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -226, False)), 2, 0),
             # 231: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-227
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -227, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -227, False)), 2, 0),
             # 232: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-228
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -228, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -228, False)), 2, 0),
             # 233: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-229
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -229, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -229, False)), 2, 0),
             # 234: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-230
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -230, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -230, False)), 2, 0),
             # 235: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-231
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -231, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -231, False)), 2, 0),
             # 236: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-232
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -232, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -232, False)), 2, 0),
             # 237: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-233
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -233, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -233, False)), 2, 0),
             # 238: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-234
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -234, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -234, False)), 2, 0),
             # 239: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-235
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -235, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -235, False)), 2, 0),
             # 240: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-236
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -236, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -236, False)), 2, 0),
             # 241: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-237
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -237, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -237, False)), 2, 0),
             # 242: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-238
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -238, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -238, False)), 2, 0),
             # 243: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-239
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -239, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -239, False)), 2, 0),
             # 244: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-240
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -240, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -240, False)), 2, 0),
             # 245: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-241
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -241, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -241, False)), 2, 0),
             # 246: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-242
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -242, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -242, False)), 2, 0),
             # 247: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-243
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -243, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -243, False)), 2, 0),
             # 248: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-244
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -244, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -244, False)), 2, 0),
             # 249: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-245
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -245, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -245, False)), 2, 0),
             # 250: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-246
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -246, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -246, False)), 2, 0),
             # 251: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-247
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -247, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -247, False)), 2, 0),
             # 252: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-248
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -248, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -248, False)), 2, 0),
             # 253: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-249
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -249, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -249, False)), 2, 0),
             # 254: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-250
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -250, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -250, False)), 2, 0),
             # 255: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-251
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -251, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -251, False)), 2, 0),
             # 256: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-252
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -252, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -252, False)), 2, 0),
             # 257: SE(PulseSequenceOrder*)->+1, SE(PulseSeparationTime)->-253
-            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 15, -253, False)), 2, 0),
+            (2, ((1, 'PulseSequenceOrder', 59, 1, True), (2, 'PulseSeparationTime', 16, -253, False)), 2, 0),
             # 258: SE(PulseSeparationTime)->-254
-            (1, ((2, 'PulseSeparationTime', 15, -254, False),), 2, 0),
+            (1, ((2, 'PulseSeparationTime', 16, -254, False),), 2, 0),
         ),
+        False,
     ),
     (  # 59
         'WPT_TxRxPulseOrderType',
         (
             # 0: SE(IndexNumber)->+1
-            (1, ((2, 'IndexNumber', 15, 1, False),), 3, 0),
+            (1, ((2, 'IndexNumber', 16, 1, False),), 3, 0),
             # 1: SE(TxRxIdentifier)->+1
-            (1, ((2, 'TxRxIdentifier', 19, 1, False),), 2, 0),
+            (1, ((2, 'TxRxIdentifier', 20, 1, False),), 2, 0),
             # 2: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 60
         'WPT_LF_ReceiverDataType',
         (
             # 0: SE(NumberOfReceivers)->+1
-            (1, ((2, 'NumberOfReceivers', 22, 1, False),), 3, 0),
+            (1, ((2, 'NumberOfReceivers', 23, 1, False),), 3, 0),
             # 1..2: SE(RxSpecData*)->+1 (2 identical states)
             *(((1, ((1, 'RxSpecData', 56, 1, True),), 2, 0),) * 2),
             # 3..255: SE(RxSpecData*)->+1, EE (253 identical states)
@@ -2068,6 +2129,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 256: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 61
         'WPT_FinePositioningSetupResType',
@@ -2075,7 +2137,7 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(PrimaryDeviceFinePositioningMethodList)->+1
             (1, ((1, 'PrimaryDeviceFinePositioningMethodList', 51, 1, False),), 2, 0),
             # 3: SE(PrimaryDevicePairingMethodList)->+1
@@ -2083,44 +2145,45 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 4: SE(PrimaryDeviceAlignmentCheckMethodList)->+1
             (1, ((1, 'PrimaryDeviceAlignmentCheckMethodList', 53, 1, False),), 2, 0),
             # 5: SE(NaturalOffset)->+1
-            (1, ((2, 'NaturalOffset', 15, 1, False),), 2, 0),
+            (1, ((2, 'NaturalOffset', 16, 1, False),), 2, 0),
             # 6: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->+2, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 7: SE(VendorSpecificDataContainer*)->+2, SE(LF_SystemSetupData)->+1, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (1, 'LF_SystemSetupData', 54, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 2, True), (1, 'LF_SystemSetupData', 54, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
             # 9: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-1, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -1, False), (0, '', 0, 0, False)), 1, 0),
             # 10: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-2, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -2, False), (0, '', 0, 0, False)), 1, 0),
             # 11: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-3, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -3, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -3, False), (0, '', 0, 0, False)), 1, 0),
             # 12: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-4, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -4, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -4, False), (0, '', 0, 0, False)), 1, 0),
             # 13: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-5, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -5, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -5, False), (0, '', 0, 0, False)), 1, 0),
             # 14: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-6, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -6, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -6, False), (0, '', 0, 0, False)), 1, 0),
             # 15: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-7, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -7, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -7, False), (0, '', 0, 0, False)), 1, 0),
             # 16: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-8, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -8, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -8, False), (0, '', 0, 0, False)), 1, 0),
             # 17: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-9, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -9, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -9, False), (0, '', 0, 0, False)), 1, 0),
             # 18: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-10, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -10, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -10, False), (0, '', 0, 0, False)), 1, 0),
             # 19: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-11, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -11, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -11, False), (0, '', 0, 0, False)), 1, 0),
             # 20: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-12, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -12, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -12, False), (0, '', 0, 0, False)), 1, 0),
             # 21: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-13, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -13, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -13, False), (0, '', 0, 0, False)), 1, 0),
             # 22: SE(VendorSpecificDataContainer*)->+1, SE(LF_SystemSetupData)->-14, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (1, 'LF_SystemSetupData', 54, -14, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (1, 'LF_SystemSetupData', 54, -14, False), (0, '', 0, 0, False)), 1, 0),
             # 23: SE(LF_SystemSetupData)->-15, EE
             (2, ((1, 'LF_SystemSetupData', 54, -15, False), (0, '', 0, 0, False)), 1, 0),
         ),
+        False,
     ),
     (  # 62
         'WPT_PairingReqType',
@@ -2128,18 +2191,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(EVProcessing)->+1
-            (1, ((2, 'EVProcessing', 5, 1, False),), 2, 0),
+            (1, ((2, 'EVProcessing', 6, 1, False),), 2, 0),
             # 2: SE(ObservedIDCode)->+2, SE(EVResultCode)->+1
-            (2, ((2, 'ObservedIDCode', 19, 2, False), (2, 'EVResultCode', 8, 1, False)), 2, 0),
+            (2, ((2, 'ObservedIDCode', 20, 2, False), (2, 'EVResultCode', 9, 1, False)), 2, 0),
             # 3: SE(VendorSpecificDataContainer*)->+2, EE
-            (2, ((2, 'VendorSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'VendorSpecificDataContainer', 10, 2, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(EVResultCode)->-1
-            (1, ((2, 'EVResultCode', 8, -1, False),), 2, 0),
+            (1, ((2, 'EVResultCode', 9, -1, False),), 2, 0),
             # 5..19: SE(VendorSpecificDataContainer*)->+1, EE (15 identical states)
-            *(((2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 15),
+            *(((2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (0, '', 0, 0, False)), 1, 0),) * 15),
             # 20: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 63
         'WPT_PairingResType',
@@ -2147,18 +2211,19 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 0: SE(Header)->+1
             (1, ((1, 'Header', 25, 1, False),), 3, 0),
             # 1: SE(ResponseCode)->+1
-            (1, ((2, 'ResponseCode', 10, 1, False),), 2, 0),
+            (1, ((2, 'ResponseCode', 11, 1, False),), 2, 0),
             # 2: SE(EVSEProcessing)->+1
-            (1, ((2, 'EVSEProcessing', 5, 1, False),), 2, 0),
+            (1, ((2, 'EVSEProcessing', 6, 1, False),), 2, 0),
             # 3: SE(ObservedIDCode)->+1, SE(AlternativeSECCList)->+2, SE(VendorSpecificDataContainer*)->+3, EE
-            (3, ((2, 'ObservedIDCode', 19, 1, False), (1, 'AlternativeSECCList', 64, 2, False), (2, 'VendorSpecificDataContainer', 9, 3, True), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'ObservedIDCode', 20, 1, False), (1, 'AlternativeSECCList', 64, 2, False), (2, 'VendorSpecificDataContainer', 10, 3, True), (0, '', 0, 0, False)), 1, 0),
             # 4: SE(AlternativeSECCList)->+1, SE(VendorSpecificDataContainer*)->+2, EE
-            (2, ((1, 'AlternativeSECCList', 64, 1, False), (2, 'VendorSpecificDataContainer', 9, 2, True), (0, '', 0, 0, False)), 1, 0),
+            (2, ((1, 'AlternativeSECCList', 64, 1, False), (2, 'VendorSpecificDataContainer', 10, 2, True), (0, '', 0, 0, False)), 1, 0),
             # 5..20: SE(VendorSpecificDataContainer*)->+1, EE (16 identical states)
-            *(((2, ((2, 'VendorSpecificDataContainer', 9, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
+            *(((2, ((2, 'VendorSpecificDataContainer', 10, 1, True), (0, '', 0, 0, False)), 1, 0),) * 16),
             # 21: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 64
         'AlternativeSECCListType',
@@ -2170,21 +2235,23 @@ GRAMMARS: tuple[Grammar, ...] = (
             # 8: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
     (  # 65
         'AlternativeSECCType',
         (
             # 0: SE(SSID)->+1, SE(BSSID)->+2, SE(IPAddress)->+3, SE(Port)->+4, EE
-            (3, ((2, 'SSID', 26, 1, False), (2, 'BSSID', 27, 2, False), (2, 'IPAddress', 28, 3, False), (2, 'Port', 15, 4, False), (0, '', 0, 0, False)), 3, 0),
+            (3, ((2, 'SSID', 27, 1, False), (2, 'BSSID', 28, 2, False), (2, 'IPAddress', 29, 3, False), (2, 'Port', 16, 4, False), (0, '', 0, 0, False)), 3, 0),
             # 1: SE(BSSID)->+1, SE(IPAddress)->+2, SE(Port)->+3, EE
-            (3, ((2, 'BSSID', 27, 1, False), (2, 'IPAddress', 28, 2, False), (2, 'Port', 15, 3, False), (0, '', 0, 0, False)), 1, 0),
+            (3, ((2, 'BSSID', 28, 1, False), (2, 'IPAddress', 29, 2, False), (2, 'Port', 16, 3, False), (0, '', 0, 0, False)), 1, 0),
             # 2: SE(IPAddress)->+1, SE(Port)->+2, EE
-            (2, ((2, 'IPAddress', 28, 1, False), (2, 'Port', 15, 2, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'IPAddress', 29, 1, False), (2, 'Port', 16, 2, False), (0, '', 0, 0, False)), 1, 0),
             # 3: SE(Port)->+1, EE
-            (2, ((2, 'Port', 15, 1, False), (0, '', 0, 0, False)), 1, 0),
+            (2, ((2, 'Port', 16, 1, False), (0, '', 0, 0, False)), 1, 0),
             # 4: EE
             (1, ((0, '', 0, 0, False),), 1, 0),
         ),
+        False,
     ),
 )
 

@@ -506,20 +506,20 @@ class SignatureMethodType:
 @dataclass(slots=True, kw_only=True)
 class SignatureValueType:
     Id: str | None = None
-    CONTENT: bytes
+    value: bytes
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.Id is not None:
             out['Id'] = self.Id
-        out['CONTENT'] = base64.b64encode(self.CONTENT).decode()
+        out['value'] = base64.b64encode(self.value).decode()
         return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SignatureValueType:
         return cls(
             Id=d['Id'] if 'Id' in d else None,
-            CONTENT=base64.b64decode(d['CONTENT']),
+            value=base64.b64decode(d['value']),
         )
 
 

@@ -62,7 +62,7 @@ class _Namer:
     def __init__(self, tables: Tables) -> None:
         self.names: list[str] = []
         used: dict[str, int] = {}
-        for name, _states in tables.grammars:
+        for name, _states, _abstract in tables.grammars:
             n = used.get(name, 0)
             used[name] = n + 1
             self.names.append(name if n == 0 else f"{name}_{n}")
@@ -92,7 +92,7 @@ def render_classes(tables: Tables, module: str) -> str:
         "import base64\nfrom dataclasses import dataclass\nfrom types import MappingProxyType\n"
         "from typing import Any, Literal\n\n"
     ]
-    for gi, (_name, states) in enumerate(tables.grammars):
+    for gi, (_name, states, _abstract) in enumerate(tables.grammars):
         out.append(_render_class(namer.names[gi], fields_of(states), tables, namer))
     out.append("# Global elements of complex type -> their class.\n")
     out.append("ELEMENTS: MappingProxyType[str, type[Any]] = MappingProxyType({\n")

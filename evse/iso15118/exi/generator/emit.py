@@ -52,7 +52,7 @@ def render(tables: Tables, sources: list[str]) -> str:
         out.append(f"    {dt!r},  # {i}\n")
     out.append(")\n\n")
     out.append("GRAMMARS: tuple[Grammar, ...] = (\n")
-    for i, (name, states) in enumerate(tables.grammars):
+    for i, (name, states, abstract) in enumerate(tables.grammars):
         out.append(f"    (  # {i}\n        {name!r},\n        (\n")
         for first, count, state in _runs(states):
             if count == 1:
@@ -64,7 +64,8 @@ def render(tables: Tables, sources: list[str]) -> str:
                     f" ({count} identical states)\n"
                 )
                 out.append(f"            *(({state!r},) * {count}),\n")
-        out.append("        ),\n    ),\n")
+        note = "  # abstract: needs xsi:type, not encodable" if abstract else ""
+        out.append(f"        ),\n        {abstract!r},{note}\n    ),\n")
     out.append(")\n\n")
     out.append("# Global elements in EXI document order (sorted by local name, then uri).\n")
     out.append("ROOTS: tuple[Root, ...] = (\n")

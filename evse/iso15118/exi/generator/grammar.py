@@ -47,6 +47,10 @@ _INTEGERS: dict[str, tuple[int | None, int | None]] = {
 }
 
 
+# XML NCName (no colon): a letter or underscore, then letters, digits, '.', '-', '_'.
+_NCNAME = r"[^\W\d][\w.\-]*"
+
+
 def bits_for(count: int) -> int:
     """Width of an n-bit code for `count` distinct values (EXI 7.1.9)."""
     return 0 if count <= 1 else math.ceil(math.log2(count))
@@ -151,7 +155,10 @@ class Builder:
         hi_s = facets.get("length", facets.get("maxLength"))
         hi_len = int(hi_s) if hi_s is not None else None
         if builtin in _STRINGS:
-            return (T.DT_STR, lo_len, hi_len, facets.get("pattern"))
+            pattern = facets.get("pattern")
+            if pattern is None and builtin in ("ID", "IDREF", "NCName"):
+                pattern = _NCNAME  # the built-in type's lexical space
+            return (T.DT_STR, lo_len, hi_len, pattern)
         if builtin == "hexBinary":
             return (T.DT_HEX, lo_len, hi_len)
         if builtin == "base64Binary":
@@ -205,9 +212,9 @@ class Builder:
             return self._grammar_index[key]
         index = len(self.out.grammars)
         self._grammar_index[key] = index
-        self.out.grammars.append(("", ()))  # placeholder: types may be recursive
+        self.out.grammars.append(("", (), False))  # placeholder: types may be recursive
         name = ct.name[1] if ct.name is not None else anonymous_name
-        self.out.grammars[index] = (name, self._states(ct))
+        self.out.grammars[index] = (name, self._states(ct), ct.abstract)
         return index
 
     def _leaf(self, leaf: _Leaf) -> Particle:
@@ -301,7 +308,7 @@ class Builder:
             s = self._build(nfa, leaf, s)
         content_entry, content_start = s, len(nfa.eps)
         if simple is not None:
-            s = self._build(nfa, self._leaf(_Leaf(4, (), ("", "CONTENT"), T.CH, simple, False)), s)
+            s = self._build(nfa, self._leaf(_Leaf(4, (), ("", "value"), T.CH, simple, False)), s)
         elif particle is not None:
             s = self._build(nfa, self._expand(particle, [0]), s)
         final = s
@@ -352,17 +359,30 @@ class Builder:
             if final in dstate:
                 prods.append(((3,), (T.EE, "", 0, 0, False)))
             raw.append(prods)
+        # The attribute region (EXI: Type_i,j with j <= content) is every state reached
+        # from the start by attribute events only: no content consumed yet.
+        attr_region = {0}
+        todo = [0]
+        while todo:
+            n = todo.pop()
+            for _key, (kind, _name, _target, step, _many) in raw[n]:
+                if kind == T.AT and n + step not in attr_region:
+                    attr_region.add(n + step)
+                    todo.append(n + step)
+        declares_attributes = any(p[0] == T.AT for prods in raw for _, p in prods)
         states: list[T.State] = []
         for n, prods in enumerate(raw):
             prods.sort(key=lambda p: p[0])
             ordered = tuple(p for _, p in prods)
             has_ee = any(p[0] == T.EE for p in ordered)
             has_ch = any(p[0] == T.CH for p in ordered)
-            # Second level (8.5.4.4.1): EE if absent, xsi:type and xsi:nil in the first
-            # state, AT(*) (and untyped AT) in the attribute region, SE(*), CH.
+            # Second level (8.5.4.4.1): EE if absent; xsi:type and xsi:nil in the first
+            # state; AT(*) and one AT-with-untyped-value entry (if the type declares
+            # attributes) in the attribute region; SE(*) and untyped CH everywhere.
+            # Checked against EXIficient on an empty SignatureValue after its Id.
             count2 = (0 if has_ee else 1) + (2 if n == 0 else 0) + 2
-            if any(p[0] == T.AT for p in ordered) or n == 0:
-                count2 += 1
+            if n in attr_region:
+                count2 += 2 if declares_attributes else 1
             ee2 = 1 if has_ch and not has_ee else 0
             states.append((bits_for(len(ordered) + 1), ordered, bits_for(count2), ee2))
         return tuple(states)
