@@ -16,10 +16,12 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
 from hal.config import HalConfig
 from hal.devices.base import DeviceError
 from hal.devices.factory import OpenDevices, open_devices
+from hal.devices.protection_settings import protection_settings
 from hal.grid.engine import GridEngine
 from hal.persist import load_directives, save_directives
 from hal.protocol import (
@@ -45,6 +47,9 @@ from hal.unit import UnitLoop
 log = logging.getLogger(__name__)
 
 _METER_PERIOD_S = 1.0  # meters refresh their registers about once a second
+_PROTECTION_PERIOD_S = 1.0  # how often the stage's own protection is compared and pushed
+_PROTECTION_PUSH_TIMEOUTS = 20  # a push is ~20 Modbus writes: budget in command timeouts
+_PROTECTION_REFRESH_S = 60.0  # re-push even unchanged settings (a stage may forget them)
 
 
 class HalDaemon:
@@ -182,6 +187,36 @@ class HalDaemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), _METER_PERIOD_S)
 
+    async def _protection_loop(self, stop: asyncio.Event) -> None:
+        """Keep each power stage's own protection equal to the grid controls in force, so
+        a stage that protects by itself (a SunSpec inverter) still does when hal is gone.
+        Pushed when they change (config at start, DER directives later), after the stage
+        was in fault (it may come back with its settings lost), and refreshed now and then;
+        retried while the stage does not take them. hal's own protection runs regardless."""
+        pushed: dict[int, tuple[dict[str, Any], float]] = {}  # evse id -> (settings, when)
+        nominal = self.cfg.grid.nominal_frequency_hz
+        budget = _PROTECTION_PUSH_TIMEOUTS * self.cfg.devices.command_timeout_s
+        while not stop.is_set():
+            for u in self.units.values():
+                if u.fault == u.dev.stage.name:
+                    pushed.pop(u.unit.id, None)
+                    continue
+                want = protection_settings(u.engine.controls, nominal)
+                last = pushed.get(u.unit.id)
+                if last and last[0] == want and self.clock() - last[1] < _PROTECTION_REFRESH_S:
+                    continue
+                try:
+                    await asyncio.wait_for(u.dev.stage.push_protection(want), budget)
+                except (DeviceError, TimeoutError) as exc:
+                    log.warning("evse %d: stage protection settings not pushed: %s",
+                                u.unit.id, exc)
+                    continue
+                pushed[u.unit.id] = (want, self.clock())
+                log.info("evse %d: stage protection settings pushed (%s)", u.unit.id,
+                         ", ".join(sorted(want)) or "none")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _PROTECTION_PERIOD_S)
+
     async def _watchdog_loop(self, stop: asyncio.Event) -> None:
         interval = self.notifier.watchdog_interval_s
         if interval is None:
@@ -229,6 +264,7 @@ class HalDaemon:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._sample_loop(stop), name="sample-loop")
                 tg.create_task(self._meter_loop(stop), name="meter-loop")
+                tg.create_task(self._protection_loop(stop), name="protection-push")
                 tg.create_task(self._watchdog_loop(stop), name="watchdog")
         finally:
             # Stopping, or a bug in a loop: make the hardware safe before anything else.

@@ -35,21 +35,26 @@ class SimInverterDevice:
         self.faults = faults
         self.layouts: dict[int, Layout] = {}
         self.addr: dict[int, int] = {}  # model id -> address of its ID register
-        self.image: list[int] = list(SUNS)
-        for mid in MODELS:
-            lay = Layout(mid, load_model(mid), lambda name: COUNTS[name])
-            self.layouts[mid] = lay
-            self.addr[mid] = BASE + len(self.image)
-            self.image += [mid, lay.length - 2] + [0] * (lay.length - 2)
-        self.image += [END_ID, 0]
+        self.image: list[int] = []
+        self.factory_reset()
         self._writable = self._writable_offsets()
-        self._init_static()
         self.device = SimDevice(device_id, simdata=(
             [SimData(0, count=16, values=False, datatype=DataType.BITS)],
             [SimData(0, count=16, values=False, datatype=DataType.BITS)],
             [SimData(BASE, count=len(self.image), values=0, datatype=DataType.REGISTERS)],
             [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
         ), action=self._action)
+
+    def factory_reset(self) -> None:
+        """The register image as shipped: every setting written so far is gone."""
+        self.image = list(SUNS)
+        for mid in MODELS:
+            lay = Layout(mid, load_model(mid), lambda name: COUNTS[name])
+            self.layouts[mid] = lay
+            self.addr[mid] = BASE + len(self.image)
+            self.image += [mid, lay.length - 2] + [0] * (lay.length - 2)
+        self.image += [END_ID, 0]
+        self._init_static()
 
     # -- image access (raw values, before scale factors) -----------------------------------
     def put(self, model: int, path: str, raw: int | float | str) -> None:
@@ -118,7 +123,7 @@ class SimInverterDevice:
             self.put(mid, "NCrvSet", COUNTS["NCrvSet"])
             self.put(mid, "Tms_SF", -2)
             self.put(mid, "V_SF" if mid in (707, 708) else "Hz_SF", -1 if mid < 709 else -2)
-        for path, v in {"NCtl": 1, "Db_SF": -3, "K_SF": -1, "RspTms_SF": -1}.items():
+        for path, v in {"NCtl": 1, "Db_SF": -3, "K_SF": -3, "RspTms_SF": -1}.items():
             self.put(711, path, v)
         for path, v in {"WH_SF": 1, "Pct_SF": -1, "WHRtg": 6000, "WHAvail": 3000,
                         "SoC": 500, "SoH": 1000}.items():
