@@ -235,8 +235,8 @@ async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, rea
                 # it), so no power flows whatever the stage was last told.
                 await until(lambda: not ev.mcu.contactor_closed and abs(ev.stage.active_w) < 60,
                             3.0, "contactor open, power at zero", evse)
-                if device != "stage-1":  # the stage still listens: hal set it to zero
-                    assert ev.stage.setpoint_w == 0.0
+                if device != "stage-1":  # the stage still listens: hal sets it to zero
+                    await until(lambda: ev.stage.setpoint_w == 0.0, 2.0, "setpoint 0", evse)
 
         else:
             await asyncio.sleep(0.3)
