@@ -3,6 +3,9 @@ over the real transports (MCU serial protocol on a pty, SunSpec over Modbus RTU 
 pair, or Modbus TCP on loopback) against the simulated devices, with the in-process
 simulated devices (`devices.mode = "sim"`) measured in the same run as the peer.
 
+A pty moves bytes at memory speed; the "wire-timed" variants release every byte at the
+pace of a UART (115200 or 9600 baud, 8N1) to show what a board's serial lines cost.
+
 `python -m bench poll` (or `make bench BENCH=poll`). Prints median and p99 per variant.
 """
 
@@ -29,7 +32,10 @@ from hal.sim.transports.sim_inverter import SimInverterDevice
 from hal.sim.world import SimWorld
 
 SAMPLES = 2000
-WARMUP = 100
+WIRE_SAMPLES = 300  # wire-timed variants are slow per sample
+WARMUP = 50
+RATING = PowerStageRating(11000.0, 11000.0, 6000.0, 3)
+Sample = Callable[[], Awaitable[object]]
 
 
 def _world() -> SimWorld:
@@ -38,11 +44,11 @@ def _world() -> SimWorld:
     return SimWorld(cfg, (unit,), time.monotonic())
 
 
-async def _measure(sample: Callable[[], Awaitable[object]]) -> list[float]:
+async def _measure(sample: Sample, n: int) -> list[float]:
     for _ in range(WARMUP):
         await sample()
     out = []
-    for _ in range(SAMPLES):
+    for _ in range(n):
         t0 = time.perf_counter()
         await sample()
         out.append(time.perf_counter() - t0)
@@ -53,48 +59,51 @@ def _p99(xs: list[float]) -> float:
     return sorted(xs)[int(0.99 * (len(xs) - 1))]
 
 
+class Rig:
+    """The simulated devices behind their transports and the real drivers, for cleanup."""
+
+    def __init__(self, world: SimWorld) -> None:
+        self.world = world
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+
+    async def mcu(self, baud: int | None) -> SerialMcu:
+        srv = SimMcuServer(self.world, 1, baud=baud)
+        await srv.start()
+        mcu = SerialMcu("mcu-1", McuLinkSettings(srv.path, command_timeout_s=1.0,
+                                                 link_timeout_s=2.0))
+        await mcu.open()
+        self.closers += [mcu.close, srv.stop]
+        return mcu
+
+    async def stage(self, kind: str, baud: int | None) -> SunSpecPowerStage:
+        faults = LineFaults()
+        srv = SimModbusServer(SimInverterDevice(self.world, 1, faults).device, kind, faults,
+                              baud=baud)
+        await srv.start()
+        t = (ModbusTransport("rtu", device=srv.path, baudrate=baud or 115200, timeout_s=2.0)
+             if kind == "rtu" else ModbusTransport("tcp", port=srv.port, timeout_s=2.0))
+        link = ModbusLink(t)
+        stage = SunSpecPowerStage(f"stage-{kind}", SunSpecClient("stage", link, 1), RATING)
+        await stage.open()
+        self.closers += [link.close, srv.stop]
+        return stage
+
+    async def close(self) -> None:
+        for close in self.closers:
+            await close()
+
+
 async def _run() -> dict[str, list[float]]:
     world = _world()
-    rating = PowerStageRating(11000.0, 11000.0, 6000.0, 3)
+    rig = Rig(world)
     results: dict[str, list[float]] = {}
-
-    mcu_srv = SimMcuServer(world, 1)
-    await mcu_srv.start()
-    mcu = SerialMcu("mcu-1", McuLinkSettings(mcu_srv.path, command_timeout_s=0.5))
-    await mcu.open()
-    servers = []
-    stages = {}
-    for kind in ("rtu", "tcp"):
-        faults = LineFaults()
-        inv = SimInverterDevice(world, 1, faults)
-        srv = SimModbusServer(inv.device, kind, faults)
-        await srv.start()
-        servers.append(srv)
-        t = (ModbusTransport("rtu", device=srv.path, baudrate=115200, timeout_s=0.5)
-             if kind == "rtu" else ModbusTransport("tcp", port=srv.port, timeout_s=0.5))
-        stage = SunSpecPowerStage(f"stage-{kind}", SunSpecClient("s", ModbusLink(t), 1), rating)
-        await stage.open()
-        stages[kind] = stage
     try:
-        async def pty_fresh() -> None:
-            await mcu.request_state()  # one round trip: GET_STATUS -> STATUS
-            await stages["rtu"].read_state()
-
-        async def pty_pushed() -> None:
-            await mcu.keepalive()
-            await mcu.read_state()  # the latest pushed status: what the loop reads
-            await stages["rtu"].read_state()
-
-        async def tcp_stage() -> None:
-            await mcu.request_state()
-            await stages["tcp"].read_state()
-
-        async def mcu_only() -> None:
-            await mcu.request_state()
-
-        async def stage_rtu_only() -> None:
-            await stages["rtu"].read_state()
-
+        mcu = await rig.mcu(None)
+        rtu = await rig.stage("rtu", None)
+        tcp = await rig.stage("tcp", None)
+        mcu_w = await rig.mcu(115200)
+        rtu_w = await rig.stage("rtu", 115200)
+        rtu_9600 = await rig.stage("rtu", 9600)
         ip_mcu = InProcessMcu(world, 1, time.monotonic)
         ip_stage = InProcessPowerStage(world, 1, time.monotonic)
 
@@ -102,32 +111,47 @@ async def _run() -> dict[str, list[float]]:
             await ip_mcu.read_state()
             await ip_stage.read_state()
 
-        for name, fn in (("in-process peer (mode sim)", in_process),
-                         ("pty: MCU round trip + stage RTU", pty_fresh),
-                         ("pty: MCU pushed status + stage RTU", pty_pushed),
-                         ("MCU round trip (pty) + stage TCP", tcp_stage),
-                         ("MCU round trip only (pty)", mcu_only),
-                         ("stage read_state only (RTU pty)", stage_rtu_only)):
-            results[name] = await _measure(fn)
+        def fresh(m: SerialMcu, s: SunSpecPowerStage) -> Sample:
+            async def sample() -> None:
+                await m.request_state()  # one round trip: GET_STATUS -> STATUS
+                await s.read_state()
+            return sample
+
+        def pushed(m: SerialMcu, s: SunSpecPowerStage) -> Sample:
+            async def sample() -> None:
+                await m.keepalive()
+                await m.read_state()  # the latest pushed status: what the loop reads
+                await s.read_state()
+            return sample
+
+        variants: list[tuple[str, Sample, int]] = [
+            ("in-process peer (mode sim)", in_process, SAMPLES),
+            ("pty: MCU round trip + stage RTU", fresh(mcu, rtu), SAMPLES),
+            ("pty: MCU pushed status + stage RTU", pushed(mcu, rtu), SAMPLES),
+            ("pty MCU round trip + stage TCP", fresh(mcu, tcp), SAMPLES),
+            ("pty: MCU round trip only", mcu.request_state, SAMPLES),
+            ("pty: stage read_state only (RTU)", rtu.read_state, SAMPLES),
+            ("115200 wire: MCU round trip + RTU", fresh(mcu_w, rtu_w), WIRE_SAMPLES),
+            ("115200 wire: MCU pushed + RTU", pushed(mcu_w, rtu_w), WIRE_SAMPLES),
+            ("9600 wire: stage read_state (RTU)", rtu_9600.read_state, WIRE_SAMPLES // 3),
+        ]
+        for name, fn, n in variants:
+            results[name] = await _measure(fn, n)
     finally:
-        await mcu.close()
-        await mcu_srv.stop()
-        for stage in stages.values():
-            await stage.client.link.close()
-        for srv in servers:
-            await srv.stop()
+        await rig.close()
     return results
 
 
 def main() -> int:
     results = asyncio.run(_run())
     peer = statistics.median(results["in-process peer (mode sim)"])
-    print(f"poll cycle of a full hal sample, {SAMPLES} samples each "
-          "(simulated devices in the same process as the drivers)")
-    print(f"{'variant':40s} {'median':>10s} {'p99':>10s} {'x peer':>8s}")
+    print("poll cycle of a full hal sample (MCU grid measurement + power-stage state);")
+    print("simulated devices in the same process as the drivers")
+    print(f"{'variant':38s} {'n':>5s} {'median':>10s} {'p99':>10s} {'x peer':>8s}")
     for name, xs in results.items():
         med = statistics.median(xs)
-        print(f"{name:40s} {med * 1e3:8.3f}ms {_p99(xs) * 1e3:8.3f}ms {med / peer:8.1f}")
+        print(f"{name:38s} {len(xs):5d} {med * 1e3:8.3f}ms {_p99(xs) * 1e3:8.3f}ms "
+              f"{med / peer:8.0f}")
     return 0
 
 

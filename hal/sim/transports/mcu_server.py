@@ -31,12 +31,17 @@ FIRMWARE = "sim-mcu 1.0"
 
 class SimMcuServer:
     def __init__(
-        self, world: SimWorld, evse_id: int, clock: Callable[[], float] = time.monotonic
+        self, world: SimWorld, evse_id: int, clock: Callable[[], float] = time.monotonic,
+        baud: int | None = None,
     ) -> None:
+        """`baud`: emulate the UART's pace both ways (benchmarks; a pty has none)."""
         self._world = world
         self._ev = world.evses[evse_id]
         self._clock = clock
-        self._pty = PtyPair()
+        self._baud = baud
+        self._rx_free_at = 0.0
+        self._rx_timers: set[asyncio.TimerHandle] = set()
+        self._pty = PtyPair(baud)
         self.path = self._pty.path
         self._decoder = FrameDecoder()
         self._seq = 0
@@ -58,6 +63,8 @@ class SimMcuServer:
 
     async def stop(self) -> None:
         asyncio.get_running_loop().remove_reader(self._pty.master)
+        for h in self._rx_timers:
+            h.cancel()
         tasks = [t for t in (self._task, *self._writes) if t is not None]
         for t in tasks:
             t.cancel()
@@ -136,6 +143,19 @@ class SimMcuServer:
         data = self._pty.read()
         if self.faults.silent or not data:
             return
+        if self._baud is not None:
+            # The bytes hal wrote arrive at the UART's pace.
+            loop = asyncio.get_running_loop()
+            self._rx_free_at = max(loop.time(), self._rx_free_at) + len(data) * 10 / self._baud
+            handle = loop.call_at(self._rx_free_at, self._receive, data)
+            self._rx_timers.add(handle)
+            return
+        self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
+        if self._rx_timers:
+            t = asyncio.get_running_loop().time()
+            self._rx_timers = {h for h in self._rx_timers if h.when() > t}
         now = self._clock()
         for ev in self._decoder.feed(data):
             if isinstance(ev, m.Message):

@@ -29,9 +29,9 @@ def free_tcp_port() -> int:
 class PtyBridge:
     """Two pty pairs joined master to master; `faults` act on bytes towards the driver."""
 
-    def __init__(self, faults: LineFaults) -> None:
-        self.device_side = PtyPair()  # the simulated device opens this path
-        self.driver_side = PtyPair()  # the driver opens this path
+    def __init__(self, faults: LineFaults, baud: int | None = None) -> None:
+        self.device_side = PtyPair(baud)  # the simulated device opens this path
+        self.driver_side = PtyPair(baud)  # the driver opens this path
         self.faults = faults
 
     def start(self) -> None:
@@ -65,7 +65,9 @@ class PtyBridge:
 
 
 class SimModbusServer:
-    def __init__(self, device: SimDevice, transport: str, faults: LineFaults) -> None:
+    def __init__(self, device: SimDevice, transport: str, faults: LineFaults,
+                 baud: int | None = None) -> None:
+        """`baud` (RTU): emulate the wire's pace in both directions (benchmarks)."""
         if transport not in ("tcp", "rtu"):
             raise ValueError(f"transport {transport!r}: tcp or rtu")
         self.device = device
@@ -73,7 +75,7 @@ class SimModbusServer:
         self.faults = faults
         self.host = "127.0.0.1"
         self.port = free_tcp_port() if transport == "tcp" else 0
-        self._bridge = PtyBridge(faults) if transport == "rtu" else None
+        self._bridge = PtyBridge(faults, baud) if transport == "rtu" else None
         self._server: ModbusTcpServer | ModbusSerialServer | None = None
 
     @property

@@ -12,7 +12,13 @@ TX_BUFFER = 4096  # like a UART's transmit buffer: beyond this, whole frames are
 
 
 class PtyPair:
-    def __init__(self) -> None:
+    """`baud`: if set, bytes written are released at the pace of a UART at that rate
+    (10 bits per byte, 8N1), which a pty alone does not reproduce."""
+
+    def __init__(self, baud: int | None = None) -> None:
+        self.baud = baud
+        self._wire_free_at = 0.0  # when the emulated wire has sent what was queued
+        self._timers: set[asyncio.TimerHandle] = set()
         self.master, self._slave = os.openpty()
         # Raw before anyone opens it: no echo, no CR/LF mangling, no line buffering.
         tty.setraw(self._slave)
@@ -27,6 +33,21 @@ class PtyPair:
     def write(self, data: bytes) -> None:
         """Queue `data` whole or drop it whole: a pty blocks when nobody reads its slave,
         and a frame cut in half would be line noise no real UART makes."""
+        if self.baud is not None:
+            loop = asyncio.get_running_loop()
+            start = max(loop.time(), self._wire_free_at)
+            self._wire_free_at = start + len(data) * 10 / self.baud
+            handle = loop.call_at(self._wire_free_at, self._release, data)
+            self._timers.add(handle)
+            return
+        self._queue(data)
+
+    def _release(self, data: bytes) -> None:
+        self._timers = {h for h in self._timers if not h.cancelled() and
+                        h.when() > asyncio.get_running_loop().time()}
+        self._queue(data)
+
+    def _queue(self, data: bytes) -> None:
         if len(self._pending) + len(data) > TX_BUFFER:
             self.dropped += 1
             return
@@ -60,6 +81,9 @@ class PtyPair:
             return b""
 
     def close(self) -> None:
+        for h in self._timers:
+            h.cancel()
+        self._timers.clear()
         if self._writer_armed:
             asyncio.get_running_loop().remove_writer(self.master)
             self._writer_armed = False
