@@ -175,7 +175,8 @@ class HalDaemon:
                         meter_fault[u.unit.id] = name
                         reason = exc.reason if isinstance(exc, DeviceError) else "no answer"
                         self.server.broadcast(
-                            Event(u.unit.id, "fault", {"device": name, "reason": reason}))
+                            Event(u.unit.id, "fault", {"device": name, "reason": reason})
+                        )
                     continue
                 if meter_fault.pop(u.unit.id, None) is not None:
                     self.server.broadcast(Event(u.unit.id, "fault_cleared", {"device": name}))

@@ -139,8 +139,10 @@ class SimMcuServer:
         if msg.kind == m.HELLO:
             mcu.model = dataclasses.replace(mcu.model, keepalive_timeout_s=b["ka_ms"] / 1000.0)
             self.status_period_s = max(0.005, b["st_ms"] / 1000.0)
-            self._send(m.HELLO_REPLY, {"proto": m.PROTOCOL_VERSION, "fw": FIRMWARE,
-                                       "phases": self._ev.unit.phases})
+            self._send(
+                m.HELLO_REPLY,
+                {"proto": m.PROTOCOL_VERSION, "fw": FIRMWARE, "phases": self._ev.unit.phases},
+            )
             return
         if msg.kind == m.KEEPALIVE:
             return

@@ -85,9 +85,12 @@ class SimModbusServer:
     async def start(self) -> None:
         if self._bridge is not None:
             self._bridge.start()
-            self._server = ModbusSerialServer(self.device, framer=FramerType.RTU,
-                                              port=self._bridge.device_side.path,
-                                              baudrate=115200)
+            self._server = ModbusSerialServer(
+                self.device,
+                framer=FramerType.RTU,
+                port=self._bridge.device_side.path,
+                baudrate=115200,
+            )
         else:
             self._server = ModbusTcpServer(self.device, address=(self.host, self.port))
         await self._server.serve_forever(background=True)
