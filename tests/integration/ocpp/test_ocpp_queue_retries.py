@@ -167,6 +167,8 @@ def test_e03_remote_start_without_ev_times_out(tmp_path: Path) -> None:
                 )
                 await csms.wait_until(lambda: len(csms.of("TransactionEvent")) == 1)
                 await eventually(lambda: len(station.queue) == 0)  # acked before time moves
+                timeout_at = clock.monotonic() + 45
+                await eventually(lambda: timeout_at in clock.deadlines())
                 await clock.advance(44)
                 assert len(csms.of("TransactionEvent")) == 1
                 await clock.advance(2)
