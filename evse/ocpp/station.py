@@ -220,7 +220,11 @@ class OcppStation:
                 if slot is not None:
                     self.dm.set_internal(slot, str(profile.slot))
                 await self._serve(conn, version, profile)
-            await self.clock.sleep(self.backoff.next_delay())  # OCPP-J 5.4
+            # OCPP-J 5.4 / 8.1-8.3: the RetryBackOff* values as they are now.
+            self.backoff.wait_minimum = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum")
+            self.backoff.random_range = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffRandomRange")
+            self.backoff.repeat_times = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffRepeatTimes")
+            await self.clock.sleep(self.backoff.next_delay())
 
     def _with_password(self, profile: NetworkProfile) -> NetworkProfile:
         # A01: a BasicAuthPassword set through SetVariables is used from the next connect.
