@@ -91,13 +91,15 @@ class Evse:
         self.writer.close()
 
 
-async def until(pred: Callable[[], bool], within_s: float, what: str,
-                evse: Evse | None = None) -> float:
+async def until(
+    pred: Callable[[], bool], within_s: float, what: str, evse: Evse | None = None
+) -> float:
     t0 = time.monotonic()
     while not pred():
         if time.monotonic() - t0 > within_s:
-            seen = [(e.kind, e.data) for e in evse.messages if isinstance(e, p.Event)] \
-                if evse else []
+            seen = (
+                [(e.kind, e.data) for e in evse.messages if isinstance(e, p.Event)] if evse else []
+            )
             raise AssertionError(f"not within {within_s} s: {what}; events {seen}")
         await asyncio.sleep(0.01)
     return time.monotonic() - t0
@@ -176,8 +178,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "inject", "clear", "device", "reason", "protective"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "inject", "clear", "device", "reason", "protective"), CASES, ids=[c[0] for c in CASES]
+)
 def test_device_fault_safe_state_event_and_recovery(
     name: str, inject: Inject, clear: Inject, device: str, reason: str, protective: bool
 ) -> None:
@@ -186,8 +189,9 @@ def test_device_fault_safe_state_event_and_recovery(
         run(_scenario(cfg, inject, clear, device, reason, protective))
 
 
-async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, reason: str,
-                    protective: bool) -> None:
+async def _scenario(
+    cfg: object, inject: Inject, clear: Inject, device: str, reason: str, protective: bool
+) -> None:
     from hal.config import HalConfig
 
     assert isinstance(cfg, HalConfig)
@@ -206,8 +210,12 @@ async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, rea
         evse.send(p.PilotCommand(1, 5.0))
         evse.send(p.AllowPowerOn(1, True, "test"))
         evse.send(p.PowerRequest(1, "setpoint", 6000.0, 0.0, 6000.0))
-        await until(lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60,
-                    5.0, "charging at 6 kW", evse)
+        await until(
+            lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60,
+            5.0,
+            "charging at 6 kW",
+            evse,
+        )
 
         await _call(inject, sim)
         fault = None
@@ -223,8 +231,12 @@ async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, rea
         if protective:
             # Safe: contactor open (by hal, or by the MCU itself when hal cannot reach
             # it), so no power flows whatever the stage was last told.
-            await until(lambda: not ev.mcu.contactor_closed and abs(ev.stage.active_w) < 60,
-                        3.0, "contactor open, power at zero", evse)
+            await until(
+                lambda: not ev.mcu.contactor_closed and abs(ev.stage.active_w) < 60,
+                3.0,
+                "contactor open, power at zero",
+                evse,
+            )
             if device != "stage-1":  # the stage still listens: hal set it to zero
                 assert ev.stage.setpoint_w == 0.0
         else:
@@ -232,11 +244,17 @@ async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, rea
             assert ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60
 
         await _call(clear, sim)
-        await until(lambda: any(e.data["device"] == device
-                                for e in evse.events("fault_cleared")),
-                    8.0, f"fault_cleared from {device}")
-        await until(lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60,
-                    5.0, "charging again", evse)
+        await until(
+            lambda: any(e.data["device"] == device for e in evse.events("fault_cleared")),
+            8.0,
+            f"fault_cleared from {device}",
+        )
+        await until(
+            lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60,
+            5.0,
+            "charging again",
+            evse,
+        )
         assert len([e for e in evse.events("fault") if e.data["device"] == device]) == 1
     finally:
         await evse.close()
@@ -268,8 +286,12 @@ def test_line_noise_on_the_mcu_link_is_not_a_fault() -> None:
             evse.send(p.PilotCommand(1, 5.0))
             evse.send(p.AllowPowerOn(1, True, "test"))
             evse.send(p.PowerRequest(1, "setpoint", 6000.0, 0.0, 6000.0))
-            await until(lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000) < 60,
-                        5.0, "charging at 6 kW", evse)
+            await until(
+                lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000) < 60,
+                5.0,
+                "charging at 6 kW",
+                evse,
+            )
             for _ in range(5):
                 sim.mcu.faults.garbage = b"\xde\xad\x00\xbe\xef\x42"
                 sim.mcu.faults.corrupt_crc = 2
