@@ -69,19 +69,24 @@ class Rig:
     async def mcu(self, baud: int | None) -> SerialMcu:
         srv = SimMcuServer(self.world, 1, baud=baud)
         await srv.start()
-        mcu = SerialMcu("mcu-1", McuLinkSettings(srv.path, command_timeout_s=1.0,
-                                                 link_timeout_s=2.0))
+        mcu = SerialMcu(
+            "mcu-1", McuLinkSettings(srv.path, command_timeout_s=1.0, link_timeout_s=2.0)
+        )
         await mcu.open()
         self.closers += [mcu.close, srv.stop]
         return mcu
 
     async def stage(self, kind: str, baud: int | None) -> SunSpecPowerStage:
         faults = LineFaults()
-        srv = SimModbusServer(SimInverterDevice(self.world, 1, faults).device, kind, faults,
-                              baud=baud)
+        srv = SimModbusServer(
+            SimInverterDevice(self.world, 1, faults).device, kind, faults, baud=baud
+        )
         await srv.start()
-        t = (ModbusTransport("rtu", device=srv.path, baudrate=baud or 115200, timeout_s=2.0)
-             if kind == "rtu" else ModbusTransport("tcp", port=srv.port, timeout_s=2.0))
+        t = (
+            ModbusTransport("rtu", device=srv.path, baudrate=baud or 115200, timeout_s=2.0)
+            if kind == "rtu"
+            else ModbusTransport("tcp", port=srv.port, timeout_s=2.0)
+        )
         link = ModbusLink(t)
         stage = SunSpecPowerStage(f"stage-{kind}", SunSpecClient("stage", link, 1), RATING)
         await stage.open()
@@ -115,6 +120,7 @@ async def _run() -> dict[str, list[float]]:
             async def sample() -> None:
                 await m.request_state()  # one round trip: GET_STATUS -> STATUS
                 await s.read_state()
+
             return sample
 
         def pushed(m: SerialMcu, s: SunSpecPowerStage) -> Sample:
@@ -122,6 +128,7 @@ async def _run() -> dict[str, list[float]]:
                 await m.keepalive()
                 await m.read_state()  # the latest pushed status: what the loop reads
                 await s.read_state()
+
             return sample
 
         variants: list[tuple[str, Sample, int]] = [
@@ -150,8 +157,9 @@ def main() -> int:
     print(f"{'variant':38s} {'n':>5s} {'median':>10s} {'p99':>10s} {'x peer':>8s}")
     for name, xs in results.items():
         med = statistics.median(xs)
-        print(f"{name:38s} {len(xs):5d} {med * 1e3:8.3f}ms {_p99(xs) * 1e3:8.3f}ms "
-              f"{med / peer:8.0f}")
+        print(
+            f"{name:38s} {len(xs):5d} {med * 1e3:8.3f}ms {_p99(xs) * 1e3:8.3f}ms {med / peer:8.0f}"
+        )
     return 0
 
 

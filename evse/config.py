@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hal.config import HalConfig, parse_hal
+from hal.config import HalConfig, parse_hal, resolve_path
 from hal.config_reader import ConfigError, Table
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ class ControllerConfig:
     request_w: float  # + charges, - discharges
     schedule: tuple[ScheduleStep, ...]  # later requests, seconds after start
     status_period_s: float
+    state_dir: Path  # evse's database (OCPP queue, transactions, device model)
+    id_token: str | None  # presented at plug-in (free vend / AutoCharge); None: wait for one
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,7 @@ def parse_logging(t: Table) -> LoggingConfig:
     return LoggingConfig(level, modules)
 
 
-def parse_controller(t: Table) -> ControllerConfig:
+def parse_controller(t: Table, base_dir: Path) -> ControllerConfig:
     duty = t.get_float("pwm_duty_pct", 5.0, lo=0.0, hi=100.0)
     if 0.0 < duty < 3.0 or 7.0 < duty < 8.0 or 97.0 < duty < 100.0:
         raise ConfigError(t.key("pwm_duty_pct"), duty, "not a valid IEC 61851-1 duty cycle")
@@ -85,7 +87,11 @@ def parse_controller(t: Table) -> ControllerConfig:
         request_w=t.get_float("request_w", 0.0, lo=-1e6, hi=1e6),
         schedule=tuple(steps),
         status_period_s=t.get_float("status_period_s", 1.0, lo=0.05, hi=3600.0),
+        state_dir=resolve_path(base_dir, t.get_str("state_dir", "/var/lib/evse")),
+        id_token=t.opt_str("id_token"),
     )
+    if cfg.id_token is not None and not 1 <= len(cfg.id_token) <= 255:
+        raise ConfigError(t.key("id_token"), cfg.id_token, "must be 1-255 characters")
     t.reject_unknown()
     return cfg
 
@@ -97,7 +103,7 @@ def parse_station(data: dict[str, Any], path: Path) -> StationConfig:
             raise ConfigError(key, data[key], f"unknown section (known: {', '.join(SECTIONS)})")
     log_cfg = parse_logging(root.table("logging"))
     hal = parse_hal(root, path.parent)
-    controller = parse_controller(root.table("controller"))
+    controller = parse_controller(root.table("controller"), path.parent)
     if hal.keepalive_timeout_s <= controller.keepalive_interval_s:
         raise ConfigError(
             "controller.keepalive_interval_s",

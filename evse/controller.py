@@ -1,6 +1,10 @@
-"""The station controller as it stands before the energy manager exists: it keeps the
-link to hal, offers PWM and allows power on for every EVSE, follows the power request of
-the config (or of the CLI) and its schedule, and keeps the latest reports from hal."""
+"""The station controller: keeps the link to hal, offers PWM, follows the power request
+of the config (or of the CLI) and its schedule, keeps the latest reports from hal, and,
+when the config has an `[ocpp]` section, runs the OCPP client beside it.
+
+Power-on policy: without a CSMS every EVSE may take power (free vend); with one, only
+while the OCPP side says its transaction is authorized (`allow_energy_transfer`). An
+Inoperative EVSE shows state F on its pilot and never gets power."""
 
 from __future__ import annotations
 
@@ -8,11 +12,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from evse.config import StationConfig
 from evse.hal_client import HalClient
+from evse.ocpp.interfaces import EvPlugged, StationEvent
+from evse.station.hal_events import HalEventTranslator
+from evse.station.hal_port import HalStationPort
 from hal.protocol import (
     AllowPowerOn,
     DirectiveResult,
@@ -29,6 +37,13 @@ from hal.sdnotify import Notifier
 log = logging.getLogger(__name__)
 
 
+class OcppStationLike(Protocol):
+    """The part of evse.ocpp.station.OcppStation the controller uses."""
+
+    def notify(self, event: StationEvent) -> None: ...
+    async def present_id_token(self, evse_id: int, id_token: dict[str, Any]) -> dict[str, Any]: ...
+
+
 @dataclass
 class EvseView:
     """What the controller knows of one EVSE, from hal's reports."""
@@ -39,6 +54,8 @@ class EvseView:
     measurement: Measurement | None = None
     constraint: GridConstraintReport | None = None
     events: list[Event] = field(default_factory=list)
+    allowed: bool = False
+    operative: bool = True
 
 
 class Controller:
@@ -57,6 +74,12 @@ class Controller:
         self._schedule = list(cfg.controller.schedule) if request_w is None else []
         self.evses: dict[int, EvseView] = {}
         self.directive_results: list[DirectiveResult] = []
+        self.free_vend = cfg.ocpp is None
+        self.restart_requested = False
+        self._stop: asyncio.Event | None = None
+        self._translator = HalEventTranslator()
+        self._ocpp: OcppStationLike | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.hal = HalClient(
             cfg.hal.socket_path,
             "evse-controller",
@@ -69,24 +92,31 @@ class Controller:
 
     def _on_connect(self, welcome: Welcome) -> None:
         for cap in welcome.evses:
-            view = self.evses.setdefault(int(cap["evse_id"]), EvseView(int(cap["evse_id"])))
+            eid = int(cap["evse_id"])
+            view = self.evses.get(eid)
+            if view is None:
+                view = self.evses[eid] = EvseView(eid, allowed=self.free_vend)
             view.max_charge_w = float(cap["max_charge_w"])
             view.max_discharge_w = float(cap["max_discharge_w"])
-        self._send_state()
-
-    def _send_state(self) -> None:
-        """Everything hal must know from us: sent whole after every (re)connect."""
-        duty = self.cfg.controller.pwm_duty_pct
+            self._translator.set_rating(eid, max(view.max_charge_w, view.max_discharge_w))
         for eid in self.evses:
-            self.hal.send(PilotCommand(eid, duty))
-            self.hal.send(AllowPowerOn(eid, True, "controller: fixed request"))
+            self._send_pilot_and_allow(eid, "controller (re)connected")
             self._send_request(eid)
+
+    def _send_pilot_and_allow(self, eid: int, reason: str) -> None:
+        """Everything hal must know from us: sent whole after every (re)connect."""
+        view = self.evses[eid]
+        duty = self.cfg.controller.pwm_duty_pct if view.operative else 0.0  # 0 % = state F
+        self.hal.send(PilotCommand(eid, duty))
+        self.hal.send(AllowPowerOn(eid, view.allowed and view.operative, reason))
 
     def _send_request(self, eid: int) -> None:
         w = self.request_w
         self.hal.send(PowerRequest(eid, "setpoint", w, min(w, 0.0), max(w, 0.0)))
 
     def _on_message(self, msg: Message) -> None:
+        for event in self._translator.feed(msg):
+            self._station_event(event)
         if isinstance(msg, Measurement):
             self._view(msg.evse_id).measurement = msg
         elif isinstance(msg, GridConstraintReport):
@@ -102,7 +132,48 @@ class Controller:
             self.directive_results.append(msg)
 
     def _view(self, eid: int) -> EvseView:
-        return self.evses.setdefault(eid, EvseView(eid))
+        return self.evses.setdefault(eid, EvseView(eid, allowed=self.free_vend))
+
+    def _station_event(self, event: StationEvent) -> None:
+        if self._ocpp is None:
+            return
+        self._ocpp.notify(event)
+        token = self.cfg.controller.id_token
+        if isinstance(event, EvPlugged) and token is not None:
+            self._spawn(self._present(event.evse_id, token))
+
+    async def _present(self, evse_id: int, token: str) -> None:
+        assert self._ocpp is not None
+        info = await self._ocpp.present_id_token(evse_id, {"idToken": token, "type": "Local"})
+        log.info("evse %d: id token %s -> %s", evse_id, token, info.get("status"))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """A task the controller owns: awaited (or cancelled and awaited) at stop."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- what the OCPP side asks of the station (StationActions) ------------------------
+
+    def latest_measurement(self, evse_id: int) -> Measurement | None:
+        view = self.evses.get(evse_id)
+        return view.measurement if view else None
+
+    def set_allowed(self, evse_id: int, allowed: bool, reason: str) -> None:
+        view = self._view(evse_id)
+        view.allowed = allowed
+        self._send_pilot_and_allow(evse_id, reason)
+
+    def set_operative(self, evse_id: int | None, operative: bool) -> None:
+        for eid, view in self.evses.items():
+            if evse_id is None or eid == evse_id:
+                view.operative = operative
+                self._send_pilot_and_allow(eid, "operative" if operative else "inoperative")
+
+    def request_restart(self) -> None:
+        self.restart_requested = True
+        if self._stop is not None:
+            self._stop.set()
 
     # ---- us -> hal -----------------------------------------------------------------
 
@@ -135,7 +206,17 @@ class Controller:
         self, stop: asyncio.Event, on_status: Callable[[str], None] | None = None
     ) -> None:
         start = self.clock()
+        self._stop = stop
         hal_task = asyncio.create_task(self.hal.run(stop), name="hal-client")
+        ocpp_task: asyncio.Task[None] | None = None
+        if self.cfg.ocpp is not None:
+            from evse.ocpp.station import OcppStation  # only stations with a CSMS pay for it
+
+            state_dir = self.cfg.controller.state_dir
+            state_dir.mkdir(parents=True, exist_ok=True)
+            station = OcppStation(self.cfg.ocpp, state_dir / "evse.sqlite", HalStationPort(self))
+            self._ocpp = station
+            ocpp_task = asyncio.create_task(station.run(), name="ocpp")
         try:
             connected = asyncio.create_task(self.hal.connected.wait())
             stopped = asyncio.create_task(stop.wait())
@@ -154,6 +235,12 @@ class Controller:
                 self.hal.send(AllowPowerOn(eid, False, "controller stopping"))
             await asyncio.sleep(0.05)  # let the writes reach the socket
             stop.set()
+            for task in [*self._tasks, *([ocpp_task] if ocpp_task else [])]:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if ocpp_task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ocpp_task
             await hal_task
 
     async def _main_loop(

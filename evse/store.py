@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MIGRATIONS: list[str] = [
+MIGRATIONS: tuple[str, ...] = (
     # 1: OCPP core
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,7 +46,7 @@ MIGRATIONS: list[str] = [
         last_used REAL NOT NULL
     );
     """,
-]
+)
 
 
 @dataclass(frozen=True, slots=True)

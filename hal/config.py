@@ -84,7 +84,7 @@ def parse_hal(root: Table, base_dir: Path) -> HalConfig:
             max(u.phases for u in evses),
         )
     elif root.has("sim"):
-        raise ConfigError("sim", "...", 'only allowed with a simulated devices.mode')
+        raise ConfigError("sim", "...", "only allowed with a simulated devices.mode")
     cfg = HalConfig(
         socket_path=resolve_path(base_dir, hal.get_str("socket")),
         state_dir=resolve_path(base_dir, hal.get_str("state_dir")),

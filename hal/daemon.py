@@ -180,7 +180,8 @@ class HalDaemon:
                         meter_fault[u.unit.id] = name
                         reason = exc.reason if isinstance(exc, DeviceError) else "no answer"
                         self.server.broadcast(
-                            Event(u.unit.id, "fault", {"device": name, "reason": reason}))
+                            Event(u.unit.id, "fault", {"device": name, "reason": reason})
+                        )
                     continue
                 if meter_fault.pop(u.unit.id, None) is not None:
                     self.server.broadcast(Event(u.unit.id, "fault_cleared", {"device": name}))
@@ -208,12 +209,14 @@ class HalDaemon:
                 try:
                     await asyncio.wait_for(u.dev.stage.push_protection(want), budget)
                 except (DeviceError, TimeoutError) as exc:
-                    log.warning("evse %d: stage protection settings not pushed: %s",
-                                u.unit.id, exc)
+                    log.warning("evse %d: stage protection settings not pushed: %s", u.unit.id, exc)
                     continue
                 pushed[u.unit.id] = (want, self.clock())
-                log.info("evse %d: stage protection settings pushed (%s)", u.unit.id,
-                         ", ".join(sorted(want)) or "none")
+                log.info(
+                    "evse %d: stage protection settings pushed (%s)",
+                    u.unit.id,
+                    ", ".join(sorted(want)) or "none",
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), _PROTECTION_PERIOD_S)
 

@@ -59,6 +59,7 @@ class Connection:
         self.ready = False  # handshake done
         self._out: asyncio.Queue[bytes | None] = asyncio.Queue(_SEND_QUEUE_FRAMES)
         self._overflow = False
+        self._closing = False
         self._tokens = _MSG_BURST
         self._tokens_t = time.monotonic()
 
@@ -79,7 +80,8 @@ class Connection:
         except asyncio.QueueFull:
             self._overflow = True
             log.error("%s: client too slow, closing the connection", self.name)
-            self._reader.feed_eof()
+            # abort(): drop the socket now; the read loop then sees the connection gone.
+            self._writer.transport.abort()
 
     async def _write_loop(self) -> None:
         while True:
@@ -93,7 +95,7 @@ class Connection:
         writer_task = asyncio.create_task(self._write_loop(), name=f"{self.name}-writer")
         decoder = FrameDecoder()
         try:
-            while not decoder.broken:
+            while not decoder.broken and not self._closing:
                 data = await self._reader.read(_READ_CHUNK)
                 if not data:
                     if decoder.pending:
@@ -104,6 +106,8 @@ class Connection:
                     for payload in decoder.feed(data):
                         self._on_payload(payload)
                         handled += 1
+                        if self._closing:
+                            break
                 except ProtocolError as exc:  # oversized frame: framing is lost
                     log.warning("%s: %s; closing", self.name, exc)
                     self.send(Error(exc.code, exc.detail))
@@ -139,7 +143,7 @@ class Connection:
                 self.send(
                     Error(E_VERSION, f"hal speaks version {PROTOCOL_VERSION}, not {msg.version}")
                 )
-                self._reader.feed_eof()
+                self._closing = True  # flush the error, then close
                 return
             self.ready = True
             self.client = msg.client

@@ -54,6 +54,7 @@ class UnitLoop:
         full = max(unit.max_charge_w, unit.max_discharge_w)
         self._ramp_w_per_s = full / ramp_down_s if ramp_down_s > 0 else float("inf")
         self._report_period_s = report_period_s
+        self._constraint_step_w = 0.01 * full
         # evse's wishes
         self.requested_w = 0.0
         self.allow = False
@@ -232,9 +233,19 @@ class UnitLoop:
         return GridConstraintReport(self.unit.id, c.state.value, c.p_min_w, c.p_max_w, c.q_var)
 
     def _report_constraint(self, now: float, c: GridConstraint) -> None:
+        """At once on a state change or a move of more than 1 % of rating (a droop ramp
+        moves the range a little every sample); otherwise refreshed once a second."""
         last = self._last_constraint
-        if last is not None and last[0] == c and now - last[1] < _CONSTRAINT_REFRESH_S:
-            return
+        if last is not None:
+            prev, t = last
+            moved = max(
+                abs(prev.p_min_w - c.p_min_w),
+                abs(prev.p_max_w - c.p_max_w),
+                abs(prev.q_var - c.q_var),
+            )
+            significant = prev.state != c.state or moved > self._constraint_step_w
+            if not significant and now - t < _CONSTRAINT_REFRESH_S:
+                return
         self._last_constraint = (c, now)
         self._publish(self.constraint_report())
 

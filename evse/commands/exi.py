@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="exi_command", metavar="decode|encode", required=True)
     dec = sub.add_parser("decode", help="EXI hex (or '-' for stdin) -> JSON")
     dec.add_argument(
-        "--namespace", choices=choices,
+        "--namespace",
+        choices=choices,
         help="grammar set; optional when the hex starts with a V2GTP header",
     )
     dec.add_argument("hex", help="EXI stream as hex, optionally with a V2GTP header; '-' = stdin")

@@ -23,13 +23,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+# A reset asked by the CSMS exits with this code: evse.service has Restart=on-failure,
+# so systemd starts the controller again (EX_TEMPFAIL: "try again").
+EXIT_RESTART = 75
+
+
 async def _main(cfg: StationConfig, power_w: float | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await Controller(cfg, power_w).run(stop)
-    return 0
+    controller = Controller(cfg, power_w)
+    await controller.run(stop)
+    return EXIT_RESTART if controller.restart_requested else 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -63,6 +63,10 @@ class SimClock:
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
         await fut
 
+    def deadlines(self) -> list[float]:
+        """Wake-up times of every task sleeping on this clock (for tests)."""
+        return sorted(s[0] for s in self._sleepers if not s[2].done())
+
     def next_deadline(self) -> float | None:
         live = [s for s in self._sleepers if not s[2].done()]
         return min(live)[0] if live else None

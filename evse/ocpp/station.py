@@ -119,6 +119,7 @@ class OcppStation:
         self._meter_wake = asyncio.Event()
         self.tx.changed = self._meter_wake.set
         self.connected = asyncio.Event()  # set while a booted connection is up (tests, UI)
+        self._offline_since: float | None = None
 
     # -- inputs from the station ------------------------------------------------------
 
@@ -219,7 +220,11 @@ class OcppStation:
                 if slot is not None:
                     self.dm.set_internal(slot, str(profile.slot))
                 await self._serve(conn, version, profile)
-            await self.clock.sleep(self.backoff.next_delay())  # OCPP-J 5.4
+            # OCPP-J 5.4 / 8.1-8.3: the RetryBackOff* values as they are now.
+            self.backoff.wait_minimum = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum")
+            self.backoff.random_range = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffRandomRange")
+            self.backoff.repeat_times = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffRepeatTimes")
+            await self.clock.sleep(self.backoff.next_delay())
 
     def _with_password(self, profile: NetworkProfile) -> NetworkProfile:
         # A01: a BasicAuthPassword set through SetVariables is used from the next connect.
@@ -250,6 +255,8 @@ class OcppStation:
         except* (ConnectionLost, CallTimeout) as group:
             log.warning("connection ended: %s", group.exceptions[0])
         finally:
+            if self.online:
+                self._offline_since = self.clock.monotonic()
             self.online = False
             self.connected.clear()
             self.endpoint = None
@@ -258,7 +265,14 @@ class OcppStation:
     async def _online_work(self, endpoint: RpcEndpoint) -> None:
         while not self.boot_accepted:
             reason = self.store.get_meta("boot_reason") or "PowerUp"
-            response = await endpoint.call("BootNotification", boot_payload(self.config, reason))
+            try:
+                response = await endpoint.call(
+                    "BootNotification", boot_payload(self.config, reason)
+                )
+            except (OcppCallError, CallTimeout) as exc:
+                log.warning("BootNotification failed (%s); again in 60 s", exc)
+                await self.clock.sleep(60)  # B01: a failed boot is retried
+                continue
             interval = int(response["interval"])
             if response["status"] == "Accepted":
                 self.boot_accepted = True
@@ -272,6 +286,12 @@ class OcppStation:
                 break
             # B02 Pending / B03 Rejected: boot again after `interval` (default 60 s).
             await self.clock.sleep(interval if interval > 0 else 60)
+        since, self._offline_since = self._offline_since, None
+        threshold = self.dm.get_int("OCPPCommCtrlr", "OfflineThreshold")
+        if since is not None and self.clock.monotonic() - since > threshold:
+            # B04: back after longer than OfflineThreshold: report every connector again.
+            for evse_id, connector_id in sorted(self.remote.statuses):
+                self.remote.status_notification(evse_id, connector_id)
         self.online = True
         self.connected.set()
         versioned = _VersionedCaller(endpoint)

@@ -192,10 +192,12 @@ class Transactions:
         stop_points = self._dm.get_list("TxCtrlr", "TxStopPoint")
         after = {c: st.condition(c) for c in CONDITIONS}
         went_false = [c for c in CONDITIONS if before[c] and not after[c]]
+        went_true = [c for c in CONDITIONS if after[c] and not before[c]]
         if st.transaction_id is not None and any(c in stop_points for c in went_false):
             self._end(st, stop_trigger, stopped_reason)  # E06: a stop point no longer holds
-        elif st.transaction_id is None and any(after[c] and c in start_points for c in CONDITIONS):
-            self._start(st, trigger)  # E01: the first start point that holds
+        elif st.transaction_id is None and any(c in start_points for c in went_true):
+            # E01: a start point begins to hold (not one that still holds after a stop)
+            self._start(st, trigger)
         elif st.transaction_id is not None and before != after:
             self._emit(st, "Updated", trigger, with_token=with_token)
         if st.transaction_id is None and "EVConnected" in went_false:

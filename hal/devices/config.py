@@ -89,15 +89,20 @@ def parse_modbus(t: Table, timeout_s: float) -> ModbusDeviceConfig:
     kind = t.choice("transport", ("rtu", "tcp"))
     if kind == "tcp":
         transport = ModbusTransport(
-            "tcp", host=t.get_str("host"), port=t.get_int("port", 502, lo=1, hi=65535),
-            timeout_s=t.get_float("timeout_s", timeout_s, lo=0.01, hi=10.0))
+            "tcp",
+            host=t.get_str("host"),
+            port=t.get_int("port", 502, lo=1, hi=65535),
+            timeout_s=t.get_float("timeout_s", timeout_s, lo=0.01, hi=10.0),
+        )
     else:
         transport = ModbusTransport(
-            "rtu", device=t.get_str("device"),
+            "rtu",
+            device=t.get_str("device"),
             baudrate=t.get_int("baudrate", 9600, lo=1200, hi=1_000_000),
             parity=t.choice("parity", ("N", "E", "O"), "N"),
             stopbits=t.get_int("stopbits", 1, lo=1, hi=2),
-            timeout_s=t.get_float("timeout_s", timeout_s, lo=0.01, hi=10.0))
+            timeout_s=t.get_float("timeout_s", timeout_s, lo=0.01, hi=10.0),
+        )
     return ModbusDeviceConfig(transport, t.get_int("device_id", 1, lo=1, hi=247))
 
 
@@ -133,11 +138,15 @@ def parse_mcu(t: Table, timeout_s: float) -> McuLinkSettings:
         command_timeout_s=t.get_float("command_timeout_s", timeout_s, lo=0.01, hi=10.0),
     )
     if s.mcu_keepalive_timeout_s <= s.keepalive_interval_s * 2:
-        raise ConfigError(t.key("mcu_keepalive_timeout_s"), s.mcu_keepalive_timeout_s,
-                          "must exceed two keep-alive intervals")
+        raise ConfigError(
+            t.key("mcu_keepalive_timeout_s"),
+            s.mcu_keepalive_timeout_s,
+            "must exceed two keep-alive intervals",
+        )
     if s.link_timeout_s <= s.status_period_s * 2:
-        raise ConfigError(t.key("link_timeout_s"), s.link_timeout_s,
-                          "must exceed two status periods")
+        raise ConfigError(
+            t.key("link_timeout_s"), s.link_timeout_s, "must exceed two status periods"
+        )
     t.reject_unknown()
     return s
 
@@ -155,24 +164,31 @@ def parse_devices(
     sim_t: SimTransportsConfig | None = None
     if mode == "hardware":
         for t in table.tables("evse"):
-            evses.append(EvseDevicesConfig(
-                id=t.get_int("id", lo=1, hi=255),
-                mcu=parse_mcu(t.table("mcu", required=True), timeout),
-                meter=parse_meter(t.table("meter", required=True), base_dir, timeout),
-                stage=parse_stage(t.table("stage", required=True), timeout),
-            ))
+            evses.append(
+                EvseDevicesConfig(
+                    id=t.get_int("id", lo=1, hi=255),
+                    mcu=parse_mcu(t.table("mcu", required=True), timeout),
+                    meter=parse_meter(t.table("meter", required=True), base_dir, timeout),
+                    stage=parse_stage(t.table("stage", required=True), timeout),
+                )
+            )
             t.reject_unknown()
         ids = [e.id for e in evses]
         missing = sorted(set(evse_ids) - set(ids))
         if missing or len(set(ids)) != len(ids) or set(ids) - set(evse_ids):
-            raise ConfigError(table.key("evse"), ids,
-                              f"need exactly one entry per [[evse]] id {sorted(set(evse_ids))}")
+            raise ConfigError(
+                table.key("evse"),
+                ids,
+                f"need exactly one entry per [[evse]] id {sorted(set(evse_ids))}",
+            )
         if table.has("grid_meter"):
             grid_meter = parse_meter(table.table("grid_meter"), base_dir, timeout)
     elif mode == "sim-transports":
         t = table.table("sim_transports")
-        sim_t = SimTransportsConfig(meter=t.choice("meter", ("rtu", "tcp"), "rtu"),
-                                    stage=t.choice("stage", ("rtu", "tcp"), "tcp"))
+        sim_t = SimTransportsConfig(
+            meter=t.choice("meter", ("rtu", "tcp"), "rtu"),
+            stage=t.choice("stage", ("rtu", "tcp"), "tcp"),
+        )
         t.reject_unknown()
     cfg = DevicesConfig(mode, loop_timeout, tuple(evses), grid_meter, sim_t)
     table.reject_unknown()

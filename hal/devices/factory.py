@@ -61,19 +61,22 @@ def _link(links: dict[str, ModbusLink], t: ModbusTransport, clock: Clock) -> Mod
 
 
 def _meter(name: str, m: MeterConfig, links: dict[str, ModbusLink], clock: Clock) -> ModbusMeter:
-    return ModbusMeter(name, _link(links, m.modbus.transport, clock), m.modbus.device_id,
-                       m.regmap)
+    return ModbusMeter(name, _link(links, m.modbus.transport, clock), m.modbus.device_id, m.regmap)
 
 
-async def _build(cfg: HalConfig, evses: tuple[EvseDevicesConfig, ...], opened: OpenDevices,
-                 clock: Clock) -> None:
+async def _build(
+    cfg: HalConfig, evses: tuple[EvseDevicesConfig, ...], opened: OpenDevices, clock: Clock
+) -> None:
     units = {u.id: u for u in cfg.evses}
     for e in evses:
         u = units[e.id]
         s = e.stage
         client = SunSpecClient(
-            f"stage-{e.id}", _link(opened.links, s.modbus.transport, clock), s.modbus.device_id,
-            (s.base_address,) if s.base_address is not None else BASE_ADDRESSES)
+            f"stage-{e.id}",
+            _link(opened.links, s.modbus.transport, clock),
+            s.modbus.device_id,
+            (s.base_address,) if s.base_address is not None else BASE_ADDRESSES,
+        )
         rating = PowerStageRating(u.max_charge_w, u.max_discharge_w, u.max_var, u.phases)
         mcu = SerialMcu(f"mcu-{e.id}", e.mcu, clock)
         stage = SunSpecPowerStage(f"stage-{e.id}", client, rating)

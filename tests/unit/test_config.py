@@ -161,6 +161,9 @@ def test_example_without_certificates_names_the_key(tmp_path: Path) -> None:
 
 def test_ocpp_section_errors_name_the_key() -> None:
     data = _base()
-    data["ocpp"] = {"csms_url": "http://csms", "station_id": "CS1",
-                    "basic_auth_password": "0123456789abcdef"}
+    data["ocpp"] = {
+        "csms_url": "http://csms",
+        "station_id": "CS1",
+        "basic_auth_password": "0123456789abcdef",
+    }
     _reject(data, "ocpp.csms_url", "ws")

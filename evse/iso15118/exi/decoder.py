@@ -97,7 +97,8 @@ class Decoder:
         if len(data) > self.max_bytes:
             raise ExiError(
                 f"stream of {len(data)} bytes exceeds the {self.max_bytes}-byte limit",
-                bit_offset=0, state="header",
+                bit_offset=0,
+                state="header",
             )
         s = _Stream(data)
         s.pos = 8
@@ -108,7 +109,8 @@ class Decoder:
             raise
         if code >= len(self.roots):
             raise ExiError(
-                "SE(*) or unknown global element", bit_offset=s.pos - self.root_bits,
+                "SE(*) or unknown global element",
+                bit_offset=s.pos - self.root_bits,
                 state="document",
             )
         name, kind, target = self.roots[code]
@@ -119,7 +121,8 @@ class Decoder:
         if s.end - s.pos >= 8:
             raise ExiError(
                 f"{(s.end - s.pos) // 8} trailing bytes after the document",
-                bit_offset=s.pos, state="document end",
+                bit_offset=s.pos,
+                state="document end",
             )
         return {name: value}
 
@@ -255,7 +258,8 @@ class Decoder:
             if code2 == 0 and dt[0] in (T.DT_STR, T.DT_HEX, T.DT_B64) and dt[1] == 0:
                 return ""
             raise ExiError(
-                f"second-level event {code2} not supported", bit_offset=s.pos - 3,
+                f"second-level event {code2} not supported",
+                bit_offset=s.pos - 3,
                 state=f"{name} (simple content)",
             )
         value = self._value(s, dt)
@@ -308,9 +312,7 @@ class Decoder:
         if kind == T.DT_ENUM:
             index = s.bits(dt[1])
             if index >= len(dt[2]):
-                raise ExiError(
-                    f"enumeration index {index} out of range", bit_offset=s.pos - dt[1]
-                )
+                raise ExiError(f"enumeration index {index} out of range", bit_offset=s.pos - dt[1])
             return dt[2][index]
         if kind == T.DT_UINT or kind == T.DT_INT:
             start = s.pos

@@ -123,8 +123,10 @@ class Encoder:
             if dt[0] == T.DT_NBIT and dt[2] <= value <= dt[3]:
                 acc = (acc << (dt[1] + 3)) | ((value - dt[2]) << 1)
                 n += dt[1] + 3
-            elif dt[0] == T.DT_INT and (dt[1] is None or value >= dt[1]) and (
-                dt[2] is None or value <= dt[2]
+            elif (
+                dt[0] == T.DT_INT
+                and (dt[1] is None or value >= dt[1])
+                and (dt[2] is None or value <= dt[2])
             ):
                 negative = value < 0
                 magnitude = -value - 1 if negative else value

@@ -41,8 +41,17 @@ NAMES = {
 }
 
 CP_STATES = ("A", "B", "C", "D", "E", "F")
-ERROR_FLAGS = ("diode_fault", "overcurrent", "welded_contactor", "rcd_selftest_failed",
-               "overvoltage", "undervoltage", "overfrequency", "underfrequency", "overtemp")
+ERROR_FLAGS = (
+    "diode_fault",
+    "overcurrent",
+    "welded_contactor",
+    "rcd_selftest_failed",
+    "overvoltage",
+    "undervoltage",
+    "overfrequency",
+    "underfrequency",
+    "overtemp",
+)
 
 _UINT = "uint"
 _BOOL = "bool"
@@ -60,16 +69,28 @@ SCHEMA: dict[int, dict[str, tuple[str, bool]]] = {
     ALLOW_POWER: {"on": (_BOOL, True), "why": (_STR, True)},
     SET_LOCK: {"lock": (_BOOL, True)},
     TRIP_SETTINGS: {
-        "oc_a": (_NUM, True), "v_min": (_NUM, True), "v_max": (_NUM, True),
-        "f_min": (_NUM, True), "f_max": (_NUM, True), "t_ms": (_UINT, True),
+        "oc_a": (_NUM, True),
+        "v_min": (_NUM, True),
+        "v_max": (_NUM, True),
+        "f_min": (_NUM, True),
+        "f_max": (_NUM, True),
+        "t_ms": (_UINT, True),
     },
     RCD_COMMAND: {"cmd": (_STR, True)},
     GET_STATUS: {},
     HELLO_REPLY: {"proto": (_UINT, True), "fw": (_STR, True), "phases": (_UINT, True)},
     STATUS: {
-        "cp": (_STR, True), "duty": (_UINT, True), "pp": (_OPT_NUM, True), "ct": (_BOOL, True),
-        "lock": (_BOOL, True), "rcd": (_BOOL, True), "err": (_STRS, True),
-        "v": (_UINTS, True), "f": (_UINT, True), "up": (_UINT, True), "re": (_UINT, False),
+        "cp": (_STR, True),
+        "duty": (_UINT, True),
+        "pp": (_OPT_NUM, True),
+        "ct": (_BOOL, True),
+        "lock": (_BOOL, True),
+        "rcd": (_BOOL, True),
+        "err": (_STRS, True),
+        "v": (_UINTS, True),
+        "f": (_UINT, True),
+        "up": (_UINT, True),
+        "re": (_UINT, False),
     },
     ACK: {"re": (_UINT, True), "ok": (_BOOL, True), "why": (_STR, False)},
 }
@@ -102,11 +123,13 @@ def _type_ok(value: object, t: str) -> bool:
     if t == _STR:
         return isinstance(value, str) and len(value) <= 64
     if t == _UINTS:
-        return isinstance(value, list) and len(value) <= 3 and all(_type_ok(v, _UINT)
-                                                                   for v in value)
+        return (
+            isinstance(value, list) and len(value) <= 3 and all(_type_ok(v, _UINT) for v in value)
+        )
     if t == _STRS:
-        return isinstance(value, list) and len(value) <= 16 and all(_type_ok(v, _STR)
-                                                                    for v in value)
+        return (
+            isinstance(value, list) and len(value) <= 16 and all(_type_ok(v, _STR) for v in value)
+        )
     raise AssertionError(t)
 
 

@@ -79,8 +79,9 @@ class SerialMcu:
         self._hello_done = loop.create_future()
         self._send_hello(self._clock())
         try:
-            await asyncio.wait_for(asyncio.shield(self._hello_done),
-                                   self.settings.command_timeout_s)
+            await asyncio.wait_for(
+                asyncio.shield(self._hello_done), self.settings.command_timeout_s
+            )
         except TimeoutError:
             self._last_reason = f"no answer to hello within {self.settings.command_timeout_s} s"
             raise DeviceError(self.name, self._last_reason) from None
@@ -93,12 +94,15 @@ class SerialMcu:
             return
         now = self._clock()
         if not self._backoff.due(now):
-            raise DeviceError(self.name, f"offline: {self._last_reason}; "
-                                         f"retry in {self._backoff.retry_in(now):.2f} s")
+            raise DeviceError(
+                self.name,
+                f"offline: {self._last_reason}; retry in {self._backoff.retry_in(now):.2f} s",
+            )
         try:
             # timeout=0 / write_timeout=0: never block the event loop on the port.
-            port = serial.Serial(self.settings.port, self.settings.baudrate, timeout=0,
-                                 write_timeout=0)
+            port = serial.Serial(
+                self.settings.port, self.settings.baudrate, timeout=0, write_timeout=0
+            )
         except (serial.SerialException, OSError) as exc:
             self._backoff.failed(now)
             self._last_reason = f"cannot open {self.settings.port}: {exc}"
@@ -142,8 +146,9 @@ class SerialMcu:
                 # The MCU restarted: it forgot our settings and opened its contactors.
                 # Greet it again, and fail until then so the loop re-sends its wishes.
                 self._greeted = False
-                self._last_reason = (f"MCU restarted (uptime {prev.body['up']} ms -> "
-                                     f"{msg.body['up']} ms)")
+                self._last_reason = (
+                    f"MCU restarted (uptime {prev.body['up']} ms -> {msg.body['up']} ms)"
+                )
             self._status, self._status_t = msg, now
             waiter = self._waiters.pop(msg.body.get("re", -1), None)
         elif msg.kind == m.ACK:
@@ -158,8 +163,9 @@ class SerialMcu:
 
     def _on_hello_reply(self, msg: m.Message) -> None:
         if msg.body["proto"] != m.PROTOCOL_VERSION:
-            self._last_reason = f"MCU speaks protocol {msg.body['proto']}, we speak " \
-                                f"{m.PROTOCOL_VERSION}"
+            self._last_reason = (
+                f"MCU speaks protocol {msg.body['proto']}, we speak {m.PROTOCOL_VERSION}"
+            )
             return
         self.hello_reply = dict(msg.body)
         self._greeted = True
@@ -182,11 +188,15 @@ class SerialMcu:
 
     def _send_hello(self, now: float) -> None:
         s = self.settings
-        _, frame = self._core.command(m.HELLO, {
-            "proto": m.PROTOCOL_VERSION,
-            "ka_ms": round(s.mcu_keepalive_timeout_s * 1000),
-            "st_ms": round(s.status_period_s * 1000),
-        }, now)
+        _, frame = self._core.command(
+            m.HELLO,
+            {
+                "proto": m.PROTOCOL_VERSION,
+                "ka_ms": round(s.mcu_keepalive_timeout_s * 1000),
+                "st_ms": round(s.status_period_s * 1000),
+            },
+            now,
+        )
         # Counted as failed until the reply arrives: the next HELLO waits for the backoff.
         self._backoff.failed(now)
         self._write(frame)
@@ -217,8 +227,9 @@ class SerialMcu:
         except TimeoutError:
             self._waiters.pop(seq, None)
             raise DeviceError(
-                self.name, f"timeout: no answer to {m.NAMES[kind]} within "
-                f"{self.settings.command_timeout_s} s; {self._core.down_reason(self._clock())}"
+                self.name,
+                f"timeout: no answer to {m.NAMES[kind]} within "
+                f"{self.settings.command_timeout_s} s; {self._core.down_reason(self._clock())}",
             ) from None
 
     async def _command(self, kind: int, body: dict[str, Any]) -> None:
@@ -233,8 +244,12 @@ class SerialMcu:
         self._ready()
         age = self._clock() - self._status_t
         if self._status is None or age > self.settings.link_timeout_s:
-            raise DeviceError(self.name, "no status received yet" if self._status is None
-                              else f"status is {age:.2f} s old (only other frames arrive)")
+            raise DeviceError(
+                self.name,
+                "no status received yet"
+                if self._status is None
+                else f"status is {age:.2f} s old (only other frames arrive)",
+            )
         return status_to_state(self._status.body, self._status_t)
 
     async def request_state(self) -> McuState:
@@ -254,10 +269,20 @@ class SerialMcu:
     async def rcd_command(self, cmd: str) -> None:
         await self._command(m.RCD_COMMAND, {"cmd": cmd})
 
-    async def set_trip(self, oc_a: float, v_min: float, v_max: float,
-                       f_min: float, f_max: float, t_ms: int) -> None:
-        await self._command(m.TRIP_SETTINGS, {"oc_a": oc_a, "v_min": v_min, "v_max": v_max,
-                                              "f_min": f_min, "f_max": f_max, "t_ms": t_ms})
+    async def set_trip(
+        self, oc_a: float, v_min: float, v_max: float, f_min: float, f_max: float, t_ms: int
+    ) -> None:
+        await self._command(
+            m.TRIP_SETTINGS,
+            {
+                "oc_a": oc_a,
+                "v_min": v_min,
+                "v_max": v_max,
+                "f_min": f_min,
+                "f_max": f_max,
+                "t_ms": t_ms,
+            },
+        )
 
     async def keepalive(self) -> None:
         """Send a keep-alive if one is due. Called from the control loop on purpose: if the

@@ -26,8 +26,11 @@ class ModbusMeter:
             0.0 <= reading.frequency_hz < 100.0
         ):
             # NaN or absurd values: a wrong map, word order or a garbled answer.
-            raise DeviceError(self.name, f"implausible reading {reading.voltage_v} V, "
-                                         f"{reading.frequency_hz} Hz (check map {self.map.name})")
+            raise DeviceError(
+                self.name,
+                f"implausible reading {reading.voltage_v} V, "
+                f"{reading.frequency_hz} Hz (check map {self.map.name})",
+            )
         return reading
 
     async def close(self) -> None:

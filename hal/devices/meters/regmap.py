@@ -24,16 +24,30 @@ from hal.devices.modbus.plan import plan_reads
 # quantity -> base unit; the phase quantities take _l1/_l2/_l3 suffixes.
 PHASE_QUANTITIES = {"voltage": "V", "current": "A", "power": "W", "reactive": "var", "pf": ""}
 TOTAL_QUANTITIES = {
-    "power_total": "W", "reactive_total": "var", "pf_total": "", "frequency": "Hz",
-    "import_energy": "Wh", "export_energy": "Wh",
+    "power_total": "W",
+    "reactive_total": "var",
+    "pf_total": "",
+    "frequency": "Hz",
+    "import_energy": "Wh",
+    "export_energy": "Wh",
 }
 UNIT_FACTORS = {
-    "V": {"V": 1.0, "kV": 1000.0}, "A": {"A": 1.0, "mA": 0.001},
-    "W": {"W": 1.0, "kW": 1000.0}, "var": {"var": 1.0, "kvar": 1000.0},
-    "Hz": {"Hz": 1.0}, "Wh": {"Wh": 1.0, "kWh": 1000.0}, "": {"": 1.0},
+    "V": {"V": 1.0, "kV": 1000.0},
+    "A": {"A": 1.0, "mA": 0.001},
+    "W": {"W": 1.0, "kW": 1000.0},
+    "var": {"var": 1.0, "kvar": 1000.0},
+    "Hz": {"Hz": 1.0},
+    "Wh": {"Wh": 1.0, "kWh": 1000.0},
+    "": {"": 1.0},
 }
-TYPES = {"float32": ("f", 2), "int32": ("i", 2), "uint32": ("I", 2),
-         "int16": ("h", 1), "uint16": ("H", 1), "float64": ("d", 4)}
+TYPES = {
+    "float32": ("f", 2),
+    "int32": ("i", 2),
+    "uint32": ("I", 2),
+    "int16": ("h", 1),
+    "uint16": ("H", 1),
+    "float64": ("d", 4),
+}
 REQUIRED = ("voltage_l1", "current_l1", "power_l1", "frequency", "import_energy")
 
 
@@ -136,8 +150,9 @@ def parse_map(data: dict[str, Any], source: str) -> MeterMap:
         scale = t.get_float("scale", 1.0)
         if scale == 0.0:
             raise ConfigError(t.key("scale"), scale, "must not be 0")
-        registers[name] = Register(name, t.get_int("address", lo=0, hi=65535), typ,
-                                   scale * UNIT_FACTORS[base][unit])
+        registers[name] = Register(
+            name, t.get_int("address", lo=0, hi=65535), typ, scale * UNIT_FACTORS[base][unit]
+        )
         t.reject_unknown()
     for name in REQUIRED:
         if name not in registers:
@@ -147,15 +162,25 @@ def parse_map(data: dict[str, Any], source: str) -> MeterMap:
         for i in range(1, phases + 1):
             if f"{q}_l{i}" not in registers:
                 raise ConfigError(regs_t.key(f"{q}_l{i}"), None, f"needed for {phases} phases")
-    mm = MeterMap(root.get_str("name"), root.get_str("model", ""), fn, word_order, byte_order,
-                  registers, phases)
+    mm = MeterMap(
+        root.get_str("name"),
+        root.get_str("model", ""),
+        fn,
+        word_order,
+        byte_order,
+        registers,
+        phases,
+    )
     root.reject_unknown()
     return mm
 
 
 def builtin_maps() -> list[str]:
-    return sorted(p.name.removesuffix(".toml") for p in resources.files(__package__).iterdir()
-                  if p.name.endswith(".toml"))
+    return sorted(
+        p.name.removesuffix(".toml")
+        for p in resources.files(__package__).iterdir()
+        if p.name.endswith(".toml")
+    )
 
 
 def load_map(name_or_path: str, base_dir: Path | None = None) -> MeterMap:
@@ -168,9 +193,11 @@ def load_map(name_or_path: str, base_dir: Path | None = None) -> MeterMap:
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         if path.suffix != ".toml" or not path.is_file():
-            raise ConfigError("map", name_or_path,
-                              f"neither a built-in map ({', '.join(builtin_maps())}) "
-                              "nor a .toml file")
+            raise ConfigError(
+                "map",
+                name_or_path,
+                f"neither a built-in map ({', '.join(builtin_maps())}) nor a .toml file",
+            )
         text = path.read_text()
         source = f"meter map {path}"
     try:

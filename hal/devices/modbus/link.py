@@ -59,8 +59,9 @@ class ModbusRequestError(DeviceError):
     """The device answered with a Modbus exception: it is alive but refused."""
 
     def __init__(self, device: str, code: int, what: str) -> None:
-        super().__init__(device, f"{what}: exception code {code} "
-                                 f"({EXCEPTION_NAMES.get(code, 'unknown')})")
+        super().__init__(
+            device, f"{what}: exception code {code} ({EXCEPTION_NAMES.get(code, 'unknown')})"
+        )
         self.code = code
 
 
@@ -81,19 +82,29 @@ class ModbusLink:
         t = self.transport
         # retries=0 and reconnect_delay=0: retrying and reconnecting is our job (backoff).
         if t.kind == "tcp":
-            return AsyncModbusTcpClient(t.host, port=t.port, timeout=t.timeout_s, retries=0,
-                                        reconnect_delay=0)
-        return AsyncModbusSerialClient(t.device, framer=FramerType.RTU, baudrate=t.baudrate,
-                                       parity=t.parity, stopbits=t.stopbits,
-                                       timeout=t.timeout_s, retries=0, reconnect_delay=0)
+            return AsyncModbusTcpClient(
+                t.host, port=t.port, timeout=t.timeout_s, retries=0, reconnect_delay=0
+            )
+        return AsyncModbusSerialClient(
+            t.device,
+            framer=FramerType.RTU,
+            baudrate=t.baudrate,
+            parity=t.parity,
+            stopbits=t.stopbits,
+            timeout=t.timeout_s,
+            retries=0,
+            reconnect_delay=0,
+        )
 
     async def _connected(self, device: str) -> Client:
         if self._client is not None and self._client.connected:
             return self._client
         now = self._clock()
         if not self._conn_backoff.due(now):
-            raise DeviceError(device, f"offline: {self._conn_reason}; "
-                                      f"retry in {self._conn_backoff.retry_in(now):.2f} s")
+            raise DeviceError(
+                device,
+                f"offline: {self._conn_reason}; retry in {self._conn_backoff.retry_in(now):.2f} s",
+            )
         self._drop()
         client = self._make_client()
         try:
@@ -116,8 +127,9 @@ class ModbusLink:
             self._client.close()
             self._client = None
 
-    async def read(self, device: str, device_id: int, function: int, address: int,
-                   count: int) -> list[int]:
+    async def read(
+        self, device: str, device_id: int, function: int, address: int, count: int
+    ) -> list[int]:
         """Read `count` registers with function 3 (holding) or 4 (input)."""
         what = f"read fc{function} {address}+{count}"
 
@@ -145,13 +157,17 @@ class ModbusLink:
 
         await self._run(device, device_id, what, op)
 
-    async def _run(self, device: str, device_id: int, what: str,
-                   op: Callable[[Client], Awaitable[R]]) -> R:
+    async def _run(
+        self, device: str, device_id: int, what: str, op: Callable[[Client], Awaitable[R]]
+    ) -> R:
         now = self._clock()
         backoff = self._dev_backoff.setdefault(device_id, Backoff(0.1, 2.0, 5.0))
         if not backoff.due(now):
-            raise DeviceError(device, f"offline: {self._last_reason.get(device_id, '?')}; "
-                                      f"retry in {backoff.retry_in(now):.2f} s")
+            raise DeviceError(
+                device,
+                f"offline: {self._last_reason.get(device_id, '?')}; "
+                f"retry in {backoff.retry_in(now):.2f} s",
+            )
         async with self._lock:
             client = await self._connected(device)
             try:

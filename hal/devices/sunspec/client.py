@@ -41,8 +41,9 @@ class ModelBlock:
 
 
 class SunSpecClient:
-    def __init__(self, name: str, link: ModbusLink, device_id: int,
-                 bases: tuple[int, ...] = BASE_ADDRESSES) -> None:
+    def __init__(
+        self, name: str, link: ModbusLink, device_id: int, bases: tuple[int, ...] = BASE_ADDRESSES
+    ) -> None:
         self.name = name
         self.link = link
         self.device_id = device_id
@@ -110,11 +111,16 @@ class SunSpecClient:
 
         layout = Layout(model_id, top, count_of)
         if layout.length != length + 2:
-            raise DeviceError(self.name, f"model {model_id}: length {length} does not match "
-                                         f"its definition ({layout.length - 2})")
-        static_sf = {path: v for path, v in fixed.items()
-                     if layout.points[path].point.type == "sunssf"
-                     and layout.points[path].point.static}
+            raise DeviceError(
+                self.name,
+                f"model {model_id}: length {length} does not match "
+                f"its definition ({layout.length - 2})",
+            )
+        static_sf = {
+            path: v
+            for path, v in fixed.items()
+            if layout.points[path].point.type == "sunssf" and layout.points[path].point.static
+        }
         return ModelBlock(model_id, address, length, layout, static_sf)
 
     def block(self, model_id: int) -> ModelBlock:
@@ -127,10 +133,12 @@ class SunSpecClient:
         b = self.block(model_id)
         lay = b.layout
         # Static scale factors come from discovery: one request less per read.
-        wanted = set(paths) | {sf for p in paths if (sf := lay.sf_path(p)) is not None
-                               and sf not in b.static_sf}
-        spans = [(lay.points[p].offset, lay.points[p].offset + lay.points[p].point.size)
-                 for p in wanted]
+        wanted = set(paths) | {
+            sf for p in paths if (sf := lay.sf_path(p)) is not None and sf not in b.static_sf
+        }
+        spans = [
+            (lay.points[p].offset, lay.points[p].offset + lay.points[p].point.size) for p in wanted
+        ]
         raw: dict[str, Value] = dict(b.static_sf)
         for off, count in plan_reads(spans):
             regs = await self.link.read(self.name, self.device_id, 3, b.address + off, count)
@@ -157,8 +165,9 @@ class SunSpecClient:
             else:
                 sf = sf_vals.get(sf_path)
                 if not isinstance(sf, int | float):
-                    raise DeviceError(self.name, f"model {model_id}: scale factor {sf_path} "
-                                                 "not implemented")
+                    raise DeviceError(
+                        self.name, f"model {model_id}: scale factor {sf_path} not implemented"
+                    )
                 words = encode_scaled(loc.point, float(value), round(sf))
             for i, w in enumerate(words):
                 regs[loc.offset + i] = w

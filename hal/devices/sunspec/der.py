@@ -27,9 +27,20 @@ from hal.devices.base import DeviceError, PowerStageRating, PowerStageState
 from hal.devices.modbus.link import ModbusRequestError
 from hal.devices.sunspec.client import SunSpecClient
 
-ALARMS = ("ground_fault", "dc_over_volt", "ac_disconnect", "dc_disconnect", "grid_disconnect",
-          "cabinet_open", "manual_shutdown", "over_temp", "over_frequency", "under_frequency",
-          "ac_over_volt", "ac_under_volt")
+ALARMS = (
+    "ground_fault",
+    "dc_over_volt",
+    "ac_disconnect",
+    "dc_disconnect",
+    "grid_disconnect",
+    "cabinet_open",
+    "manual_shutdown",
+    "over_temp",
+    "over_frequency",
+    "under_frequency",
+    "ac_over_volt",
+    "ac_under_volt",
+)
 INV_FAULT = 6  # 701 InvSt FAULT
 INV_READY = (2, 3, 4, 7)  # STARTING, RUNNING, THROTTLED, STANDBY
 TRIP_MODELS = {"trip_lv": 707, "trip_hv": 708, "trip_lf": 709, "trip_hf": 710}
@@ -61,7 +72,8 @@ class SunSpecPowerStage:
             self.client.block(needed)  # raises DeviceError naming the missing model
         if 702 in self.client.models:
             r = await self.client.read_points(
-                702, ["WMaxRtg", "WChaRteMaxRtg", "WDisChaRteMaxRtg", "VarMaxInjRtg"])
+                702, ["WMaxRtg", "WChaRteMaxRtg", "WDisChaRteMaxRtg", "VarMaxInjRtg"]
+            )
             c = self._configured
             self.rating = PowerStageRating(
                 max_charge_w=_lower(c.max_charge_w, r["WChaRteMaxRtg"] or r["WMaxRtg"]),
@@ -120,15 +132,26 @@ class SunSpecPowerStage:
 
     async def push_protection(self, settings: dict[str, Any]) -> None:
         await self._guard()
-        unknown = set(settings) - {"enter_service", "freq_droop", "fixed_pf", "w_max_lim_pct",
-                                   *TRIP_MODELS, *CURVE_MODELS}
+        unknown = set(settings) - {
+            "enter_service",
+            "freq_droop",
+            "fixed_pf",
+            "w_max_lim_pct",
+            *TRIP_MODELS,
+            *CURVE_MODELS,
+        }
         if unknown:
             raise ValueError(f"unknown protection settings {sorted(unknown)}")
         self.unsupported.clear()
         for key, value in settings.items():
-            model = {"enter_service": 703, "freq_droop": 711, "fixed_pf": 704,
-                     "w_max_lim_pct": 704, **TRIP_MODELS,
-                     **{k: m for k, (m, _) in CURVE_MODELS.items()}}[key]
+            model = {
+                "enter_service": 703,
+                "freq_droop": 711,
+                "fixed_pf": 704,
+                "w_max_lim_pct": 704,
+                **TRIP_MODELS,
+                **{k: m for k, (m, _) in CURVE_MODELS.items()},
+            }[key]
             if model not in self.client.models:
                 self.unsupported.add(key)
                 continue
@@ -138,31 +161,45 @@ class SunSpecPowerStage:
                 await self._droop(value)
             elif key == "fixed_pf":
                 ext = {"over": 0, "under": 1}[value.get("excitation", "over")]
-                await self.client.write_points(704, {"PFWInj.PF": value["pf"],
-                                                     "PFWInj.Ext": ext, "PFWInjEna": 1})
+                await self.client.write_points(
+                    704, {"PFWInj.PF": value["pf"], "PFWInj.Ext": ext, "PFWInjEna": 1}
+                )
             elif key == "w_max_lim_pct":
-                await self.client.write_points(704, {"WMaxLimPct": value["pct"],
-                                                     "WMaxLimPctEna": 1})
+                await self.client.write_points(
+                    704, {"WMaxLimPct": value["pct"], "WMaxLimPctEna": 1}
+                )
             elif key in TRIP_MODELS:
                 await self._trip(model, value)
             else:
                 await self._curve(model, CURVE_MODELS[key][1], value)
 
     async def _enter_service(self, s: dict[str, Any]) -> None:
-        await self.client.write_points(703, {
-            "ES": 1 if s.get("enabled", True) else 0,
-            "ESVHi": s["v_hi_pct"], "ESVLo": s["v_lo_pct"],
-            "ESHzHi": s["hz_hi"], "ESHzLo": s["hz_lo"],
-            "ESDlyTms": s.get("delay_s", 0), "ESRndTms": s.get("random_s", 0),
-            "ESRmpTms": s.get("ramp_s", 0),
-        })
+        await self.client.write_points(
+            703,
+            {
+                "ES": 1 if s.get("enabled", True) else 0,
+                "ESVHi": s["v_hi_pct"],
+                "ESVLo": s["v_lo_pct"],
+                "ESHzHi": s["hz_hi"],
+                "ESHzLo": s["hz_lo"],
+                "ESDlyTms": s.get("delay_s", 0),
+                "ESRndTms": s.get("random_s", 0),
+                "ESRmpTms": s.get("ramp_s", 0),
+            },
+        )
 
     async def _droop(self, s: dict[str, Any]) -> None:
-        await self.client.write_points(711, {
-            "Ctl[0].DbOf": s["db_of_hz"], "Ctl[0].DbUf": s["db_uf_hz"],
-            "Ctl[0].KOf": s["k_of"], "Ctl[0].KUf": s["k_uf"],
-            "Ctl[0].RspTms": s["resp_s"], "Ctl[0].PMin": s.get("p_min_pct", 0),
-        })
+        await self.client.write_points(
+            711,
+            {
+                "Ctl[0].DbOf": s["db_of_hz"],
+                "Ctl[0].DbUf": s["db_uf_hz"],
+                "Ctl[0].KOf": s["k_of"],
+                "Ctl[0].KUf": s["k_uf"],
+                "Ctl[0].RspTms": s["resp_s"],
+                "Ctl[0].PMin": s.get("p_min_pct", 0),
+            },
+        )
         await self.client.write_points(711, {"AdptCtlReq": 1, "Ena": 1})
 
     def _curve_count(self, model: int) -> int:
@@ -175,8 +212,9 @@ class SunSpecPowerStage:
 
     async def _first_rw_curve(self, model: int) -> tuple[int, int]:
         n = self._curve_count(model)
-        flags = await self.client.read_points(model, [f"Crv[{i}].ReadOnly" for i in range(n)]
-                                              + ["NPt"])
+        flags = await self.client.read_points(
+            model, [f"Crv[{i}].ReadOnly" for i in range(n)] + ["NPt"]
+        )
         for i in range(n):
             if flags[f"Crv[{i}].ReadOnly"] == 0:
                 return i, int(flags["NPt"] or 0)
@@ -186,14 +224,18 @@ class SunSpecPowerStage:
         crv, npt = await self._first_rw_curve(model)
         axis = "V" if model in (707, 708) else "Hz"
         values: dict[str, float | int] = {}
-        for group, key in (("MustTrip", "must_trip"), ("MayTrip", "may_trip"),
-                           ("MomCess", "mom_cess")):
+        for group, key in (
+            ("MustTrip", "must_trip"),
+            ("MayTrip", "may_trip"),
+            ("MomCess", "mom_cess"),
+        ):
             pts = s.get(key)
             if pts is None:
                 continue
             if len(pts) > npt:
-                raise DeviceError(self.name, f"model {model}: {len(pts)} {key} points, "
-                                             f"the inverter takes {npt}")
+                raise DeviceError(
+                    self.name, f"model {model}: {len(pts)} {key} points, the inverter takes {npt}"
+                )
             values[f"Crv[{crv}].{group}.ActPt"] = len(pts)
             for j, (x, t) in enumerate(pts):
                 values[f"Crv[{crv}].{group}.Pt[{j}].{axis}"] = x

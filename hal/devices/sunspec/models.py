@@ -22,12 +22,23 @@ END_ID = 0xFFFF
 
 # type -> (struct code, registers, "not implemented" raw value)
 _TYPES: dict[str, tuple[str, int, int | None]] = {
-    "int16": ("h", 1, -0x8000), "uint16": ("H", 1, 0xFFFF), "count": ("H", 1, 0),
-    "acc16": ("H", 1, 0), "enum16": ("H", 1, 0xFFFF), "bitfield16": ("H", 1, 0xFFFF),
-    "sunssf": ("h", 1, -0x8000), "int32": ("i", 2, -0x80000000), "uint32": ("I", 2, 0xFFFFFFFF),
-    "acc32": ("I", 2, 0), "enum32": ("I", 2, 0xFFFFFFFF), "bitfield32": ("I", 2, 0xFFFFFFFF),
-    "int64": ("q", 4, -0x8000000000000000), "uint64": ("Q", 4, 0xFFFFFFFFFFFFFFFF),
-    "acc64": ("Q", 4, 0), "float32": ("f", 2, None), "pad": ("H", 1, None),
+    "int16": ("h", 1, -0x8000),
+    "uint16": ("H", 1, 0xFFFF),
+    "count": ("H", 1, 0),
+    "acc16": ("H", 1, 0),
+    "enum16": ("H", 1, 0xFFFF),
+    "bitfield16": ("H", 1, 0xFFFF),
+    "sunssf": ("h", 1, -0x8000),
+    "int32": ("i", 2, -0x80000000),
+    "uint32": ("I", 2, 0xFFFFFFFF),
+    "acc32": ("I", 2, 0),
+    "enum32": ("I", 2, 0xFFFFFFFF),
+    "bitfield32": ("I", 2, 0xFFFFFFFF),
+    "int64": ("q", 4, -0x8000000000000000),
+    "uint64": ("Q", 4, 0xFFFFFFFFFFFFFFFF),
+    "acc64": ("Q", 4, 0),
+    "float32": ("f", 2, None),
+    "pad": ("H", 1, None),
 }
 
 Value = int | float | str | None
@@ -57,8 +68,15 @@ def _group(d: dict[str, Any]) -> GroupDef:
         name=d["name"],
         count=d.get("count", 1),
         points=tuple(
-            PointDef(p["name"], p["type"], int(p.get("size", 1)), p.get("sf"),
-                     p.get("access", "R") == "RW", p.get("units", ""), p.get("static") == "S")
+            PointDef(
+                p["name"],
+                p["type"],
+                int(p.get("size", 1)),
+                p.get("sf"),
+                p.get("access", "R") == "RW",
+                p.get("units", ""),
+                p.get("static") == "S",
+            )
             for p in d.get("points", [])
         ),
         groups=tuple(_group(g) for g in d.get("groups", [])),
@@ -117,8 +135,11 @@ def decode_raw(p: PointDef, regs: list[int]) -> Value:
     code, size, missing = _TYPES.get(p.type, ("H", 1, None))
     raw_b = b"".join(r.to_bytes(2, "big") for r in regs[:size])
     (v,) = struct.unpack(">" + code, raw_b)
-    if missing is not None and v == missing and p.type not in ("count", "acc16", "acc32",
-                                                                "acc64", "pad"):
+    if (
+        missing is not None
+        and v == missing
+        and p.type not in ("count", "acc16", "acc32", "acc64", "pad")
+    ):
         return None
     return v  # type: ignore[no-any-return]
 

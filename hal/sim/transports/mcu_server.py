@@ -31,7 +31,10 @@ FIRMWARE = "sim-mcu 1.0"
 
 class SimMcuServer:
     def __init__(
-        self, world: SimWorld, evse_id: int, clock: Callable[[], float] = time.monotonic,
+        self,
+        world: SimWorld,
+        evse_id: int,
+        clock: Callable[[], float] = time.monotonic,
         baud: int | None = None,
     ) -> None:
         """`baud`: emulate the UART's pace both ways (benchmarks; a pty has none)."""
@@ -172,8 +175,10 @@ class SimMcuServer:
         if msg.kind == m.HELLO:
             mcu.model = dataclasses.replace(mcu.model, keepalive_timeout_s=b["ka_ms"] / 1000.0)
             self.status_period_s = max(0.005, b["st_ms"] / 1000.0)
-            self._send(m.HELLO_REPLY, {"proto": m.PROTOCOL_VERSION, "fw": FIRMWARE,
-                                       "phases": self._ev.unit.phases})
+            self._send(
+                m.HELLO_REPLY,
+                {"proto": m.PROTOCOL_VERSION, "fw": FIRMWARE, "phases": self._ev.unit.phases},
+            )
             return
         if msg.kind == m.KEEPALIVE:
             return

@@ -65,8 +65,9 @@ class PtyBridge:
 
 
 class SimModbusServer:
-    def __init__(self, device: SimDevice, transport: str, faults: LineFaults,
-                 baud: int | None = None) -> None:
+    def __init__(
+        self, device: SimDevice, transport: str, faults: LineFaults, baud: int | None = None
+    ) -> None:
         """`baud` (RTU): emulate the wire's pace in both directions (benchmarks)."""
         if transport not in ("tcp", "rtu"):
             raise ValueError(f"transport {transport!r}: tcp or rtu")
@@ -87,9 +88,12 @@ class SimModbusServer:
     async def start(self) -> None:
         if self._bridge is not None:
             self._bridge.start()
-            self._server = ModbusSerialServer(self.device, framer=FramerType.RTU,
-                                              port=self._bridge.device_side.path,
-                                              baudrate=115200)
+            self._server = ModbusSerialServer(
+                self.device,
+                framer=FramerType.RTU,
+                port=self._bridge.device_side.path,
+                baudrate=115200,
+            )
         else:
             self._server = ModbusTcpServer(self.device, address=(self.host, self.port))
         await self._server.serve_forever(background=True)

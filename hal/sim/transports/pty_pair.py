@@ -43,8 +43,11 @@ class PtyPair:
         self._queue(data)
 
     def _release(self, data: bytes) -> None:
-        self._timers = {h for h in self._timers if not h.cancelled() and
-                        h.when() > asyncio.get_running_loop().time()}
+        self._timers = {
+            h
+            for h in self._timers
+            if not h.cancelled() and h.when() > asyncio.get_running_loop().time()
+        }
         self._queue(data)
 
     def _queue(self, data: bytes) -> None:

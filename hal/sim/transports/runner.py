@@ -36,9 +36,13 @@ class SimEvseServers:
 
 
 class SimTransports:
-    def __init__(self, world: SimWorld, meter_transport: str = "rtu",
-                 stage_transport: str = "tcp",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        world: SimWorld,
+        meter_transport: str = "rtu",
+        stage_transport: str = "tcp",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.world = world
         self.evses: dict[int, SimEvseServers] = {}
         for evse_id in world.evses:
@@ -47,10 +51,12 @@ class SimTransports:
             inverter = SimInverterDevice(world, evse_id, sf, clock)
             self.evses[evse_id] = SimEvseServers(
                 mcu=SimMcuServer(world, evse_id, clock),
-                meter=meter, meter_server=SimModbusServer(meter.device, meter_transport, mf),
+                meter=meter,
+                meter_server=SimModbusServer(meter.device, meter_transport, mf),
                 inverter=inverter,
                 stage_server=SimModbusServer(inverter.device, stage_transport, sf),
-                meter_faults=mf, stage_faults=sf,
+                meter_faults=mf,
+                stage_faults=sf,
             )
 
     async def start(self) -> None:
@@ -70,15 +76,25 @@ class SimTransports:
         out = []
         for evse_id, ev in self.evses.items():
             mcu_timeout = self.world.evses[evse_id].mcu.model.keepalive_timeout_s
-            out.append(EvseDevicesConfig(
-                id=evse_id,
-                mcu=McuLinkSettings(ev.mcu.path, mcu_keepalive_timeout_s=mcu_timeout,
-                                    command_timeout_s=timeout_s),
-                meter=MeterConfig(ModbusDeviceConfig(_endpoint(ev.meter_server, timeout_s), 1),
-                                  load_map("sdm630")),
-                stage=StageConfig("sunspec", ModbusDeviceConfig(
-                    _endpoint(ev.stage_server, timeout_s), 1), None),
-            ))
+            out.append(
+                EvseDevicesConfig(
+                    id=evse_id,
+                    mcu=McuLinkSettings(
+                        ev.mcu.path,
+                        mcu_keepalive_timeout_s=mcu_timeout,
+                        command_timeout_s=timeout_s,
+                    ),
+                    meter=MeterConfig(
+                        ModbusDeviceConfig(_endpoint(ev.meter_server, timeout_s), 1),
+                        load_map("sdm630"),
+                    ),
+                    stage=StageConfig(
+                        "sunspec",
+                        ModbusDeviceConfig(_endpoint(ev.stage_server, timeout_s), 1),
+                        None,
+                    ),
+                )
+            )
         return tuple(out)
 
 

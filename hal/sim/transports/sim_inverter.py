@@ -27,8 +27,14 @@ INV_RUNNING, INV_FAULT, INV_STANDBY = 3, 6, 7
 
 
 class SimInverterDevice:
-    def __init__(self, world: SimWorld, evse_id: int, faults: LineFaults,
-                 clock: Callable[[], float] = time.monotonic, device_id: int = 1) -> None:
+    def __init__(
+        self,
+        world: SimWorld,
+        evse_id: int,
+        faults: LineFaults,
+        clock: Callable[[], float] = time.monotonic,
+        device_id: int = 1,
+    ) -> None:
         self._world = world
         self._ev = world.evses[evse_id]
         self._clock = clock
@@ -38,12 +44,16 @@ class SimInverterDevice:
         self.image: list[int] = []
         self.factory_reset()
         self._writable = self._writable_offsets()
-        self.device = SimDevice(device_id, simdata=(
-            [SimData(0, count=16, values=False, datatype=DataType.BITS)],
-            [SimData(0, count=16, values=False, datatype=DataType.BITS)],
-            [SimData(BASE, count=len(self.image), values=0, datatype=DataType.REGISTERS)],
-            [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
-        ), action=self._action)
+        self.device = SimDevice(
+            device_id,
+            simdata=(
+                [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+                [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+                [SimData(BASE, count=len(self.image), values=0, datatype=DataType.REGISTERS)],
+                [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
+            ),
+            action=self._action,
+        )
 
     def factory_reset(self) -> None:
         """The register image as shipped: every setting written so far is gone."""
@@ -88,27 +98,58 @@ class SimInverterDevice:
         r = self._ev.stage.model.rating
         wmax = max(r.max_charge_w, r.max_discharge_w, 1.0)
         self.w_sf = 0 if wmax <= 32767 else 1 if wmax <= 327670 else 2
-        common: dict[str, int | str] = {"Mn": "evse-stack", "Md": "sim-inverter",
-                                        "SN": "SIM0001", "Vr": "1.0", "DA": 1}
+        common: dict[str, int | str] = {
+            "Mn": "evse-stack",
+            "Md": "sim-inverter",
+            "SN": "SIM0001",
+            "Vr": "1.0",
+            "DA": 1,
+        }
         for path, text in common.items():
             self.put(1, path, text)
-        for path, n in {"ACType": 2 if self._ev.unit.phases == 3 else 0, "W_SF": self.w_sf,
-                        "Var_SF": self.w_sf, "VA_SF": self.w_sf, "PF_SF": -3, "A_SF": -2,
-                        "V_SF": -1, "Hz_SF": -3, "TotWh_SF": 0, "TotVarh_SF": 0,
-                        "Tmp_SF": -1, "St": 1}.items():
+        for path, n in {
+            "ACType": 2 if self._ev.unit.phases == 3 else 0,
+            "W_SF": self.w_sf,
+            "Var_SF": self.w_sf,
+            "VA_SF": self.w_sf,
+            "PF_SF": -3,
+            "A_SF": -2,
+            "V_SF": -1,
+            "Hz_SF": -3,
+            "TotWh_SF": 0,
+            "TotVarh_SF": 0,
+            "Tmp_SF": -1,
+            "St": 1,
+        }.items():
             self.put(701, path, n)
         scale = 10.0**self.w_sf
-        for path, v in {"W_SF": self.w_sf, "VA_SF": self.w_sf, "Var_SF": self.w_sf,
-                        "PF_SF": -3, "V_SF": 0, "A_SF": -1, "S_SF": 0,
-                        "WMaxRtg": wmax / scale, "WChaRteMaxRtg": r.max_charge_w / scale,
-                        "WDisChaRteMaxRtg": r.max_discharge_w / scale,
-                        "VarMaxInjRtg": r.max_var / scale, "VarMaxAbsRtg": r.max_var / scale,
-                        "VAMaxRtg": wmax / scale, "VNomRtg": 230}.items():
+        for path, v in {
+            "W_SF": self.w_sf,
+            "VA_SF": self.w_sf,
+            "Var_SF": self.w_sf,
+            "PF_SF": -3,
+            "V_SF": 0,
+            "A_SF": -1,
+            "S_SF": 0,
+            "WMaxRtg": wmax / scale,
+            "WChaRteMaxRtg": r.max_charge_w / scale,
+            "WDisChaRteMaxRtg": r.max_discharge_w / scale,
+            "VarMaxInjRtg": r.max_var / scale,
+            "VarMaxAbsRtg": r.max_var / scale,
+            "VAMaxRtg": wmax / scale,
+            "VNomRtg": 230,
+        }.items():
             self.put(702, path, v)
         for path, v in {"V_SF": -1, "Hz_SF": -2}.items():
             self.put(703, path, v)
-        for path, v in {"PF_SF": -3, "WMaxLimPct_SF": -1, "WSet_SF": 0, "WSetPct_SF": -1,
-                        "VarSet_SF": 0, "VarSetPct_SF": -1}.items():
+        for path, v in {
+            "PF_SF": -3,
+            "WMaxLimPct_SF": -1,
+            "WSet_SF": 0,
+            "WSetPct_SF": -1,
+            "VarSet_SF": 0,
+            "VarSetPct_SF": -1,
+        }.items():
             self.put(704, path, v)
         for mid in (705, 706, 712):
             self.put(mid, "NPt", COUNTS["NPt"])
@@ -125,8 +166,14 @@ class SimInverterDevice:
             self.put(mid, "V_SF" if mid in (707, 708) else "Hz_SF", -1 if mid < 709 else -2)
         for path, v in {"NCtl": 1, "Db_SF": -3, "K_SF": -3, "RspTms_SF": -1}.items():
             self.put(711, path, v)
-        for path, v in {"WH_SF": 1, "Pct_SF": -1, "WHRtg": 6000, "WHAvail": 3000,
-                        "SoC": 500, "SoH": 1000}.items():
+        for path, v in {
+            "WH_SF": 1,
+            "Pct_SF": -1,
+            "WHRtg": 6000,
+            "WHAvail": 3000,
+            "SoC": 500,
+            "SoH": 1000,
+        }.items():
             self.put(713, path, v)
 
     def _refresh_701(self) -> None:
@@ -135,11 +182,15 @@ class SimInverterDevice:
         scale = 10.0**self.w_sf
         inv = INV_FAULT if st.faults else INV_RUNNING if st.enabled else INV_STANDBY
         vals: dict[str, int | float] = {
-            "W": -st.active_w / scale, "Var": st.reactive_var / scale,
+            "W": -st.active_w / scale,
+            "Var": st.reactive_var / scale,
             "VA": abs(complex(st.active_w, st.reactive_var)) / scale,
-            "Hz": sample.frequency_hz * 1000, "LNV": sample.voltage_v[0] * 10,
-            "InvSt": inv, "ConnSt": 1 if st.enabled else 0,
-            "TotWhAbs": self._ev.meter.import_wh, "TotWhInj": self._ev.meter.export_wh,
+            "Hz": sample.frequency_hz * 1000,
+            "LNV": sample.voltage_v[0] * 10,
+            "InvSt": inv,
+            "ConnSt": 1 if st.enabled else 0,
+            "TotWhAbs": self._ev.meter.import_wh,
+            "TotWhInj": self._ev.meter.export_wh,
         }
         for i, v in enumerate(sample.voltage_v[:3], start=1):
             vals[f"VL{i}"] = v * 10
@@ -147,9 +198,15 @@ class SimInverterDevice:
             self.put(701, path, v)
 
     # -- the Modbus side ------------------------------------------------------------------
-    async def _action(self, fc: int, start: int, address: int, count: int,
-                      registers: list[int], values: list[int] | list[bool] | None
-                      ) -> ExcCodes | None:
+    async def _action(
+        self,
+        fc: int,
+        start: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
         if self.faults.delay_s > 0.0:
             await asyncio.sleep(self.faults.delay_s)
         if self.faults.exception_code:

@@ -57,9 +57,16 @@ def encode_sdm630(r: MeterReading) -> dict[int, list[int]]:
 class SimMeterDevice:
     """The pymodbus `SimDevice` of a meter; every read refreshes it from the world."""
 
-    def __init__(self, world: SimWorld, evse_id: int, faults: LineFaults,
-                 clock: Callable[[], float] = time.monotonic, device_id: int = 1,
-                 encode: Encoder = encode_sdm630, registers: int = 0x200) -> None:
+    def __init__(
+        self,
+        world: SimWorld,
+        evse_id: int,
+        faults: LineFaults,
+        clock: Callable[[], float] = time.monotonic,
+        device_id: int = 1,
+        encode: Encoder = encode_sdm630,
+        registers: int = 0x200,
+    ) -> None:
         self._world = world
         self._ev = world.evses[evse_id]
         self._clock = clock
@@ -68,23 +75,35 @@ class SimMeterDevice:
         self.override: MeterReading | None = None  # tests serve exact values with this
         self.reads = 0
         bits = [SimData(0, count=16, values=False, datatype=DataType.BITS)]
-        self.device = SimDevice(device_id, simdata=(
-            bits, list(bits),
-            [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
-            [SimData(0, count=registers, values=0, datatype=DataType.REGISTERS)],
-        ), action=self._action)
+        self.device = SimDevice(
+            device_id,
+            simdata=(
+                bits,
+                list(bits),
+                [SimData(0, count=1, values=0, datatype=DataType.REGISTERS)],
+                [SimData(0, count=registers, values=0, datatype=DataType.REGISTERS)],
+            ),
+            action=self._action,
+        )
 
     def reading(self) -> MeterReading:
         if self.override is not None:
             return self.override
         sample = self._world.advance(self._clock())
         st = self._ev.stage
-        return self._ev.meter.reading(sample.voltage_v, sample.frequency_hz, st.active_w,
-                                      st.reactive_var)
+        return self._ev.meter.reading(
+            sample.voltage_v, sample.frequency_hz, st.active_w, st.reactive_var
+        )
 
-    async def _action(self, fc: int, start: int, address: int, count: int,
-                      registers: list[int], values: list[int] | list[bool] | None
-                      ) -> ExcCodes | None:
+    async def _action(
+        self,
+        fc: int,
+        start: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
         if self.faults.delay_s > 0.0:
             await asyncio.sleep(self.faults.delay_s)
         if self.faults.exception_code:

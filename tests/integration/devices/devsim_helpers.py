@@ -50,7 +50,7 @@ async def serve(device: Any, kind: str, faults: Any, timeout_s: float = 0.2) -> 
     server = SimModbusServer(device, kind, faults)
     await server.start()
     if kind == "tcp":
-        return server, ModbusTransport("tcp", host=server.host, port=server.port,
-                                       timeout_s=timeout_s)
-    return server, ModbusTransport("rtu", device=server.path, baudrate=115200,
-                                   timeout_s=timeout_s)
+        return server, ModbusTransport(
+            "tcp", host=server.host, port=server.port, timeout_s=timeout_s
+        )
+    return server, ModbusTransport("rtu", device=server.path, baudrate=115200, timeout_s=timeout_s)

@@ -91,13 +91,15 @@ class Evse:
         self.writer.close()
 
 
-async def until(pred: Callable[[], bool], within_s: float, what: str,
-                evse: Evse | None = None) -> float:
+async def until(
+    pred: Callable[[], bool], within_s: float, what: str, evse: Evse | None = None
+) -> float:
     t0 = time.monotonic()
     while not pred():
         if time.monotonic() - t0 > within_s:
-            seen = [(e.kind, e.data) for e in evse.messages if isinstance(e, p.Event)] \
-                if evse else []
+            seen = (
+                [(e.kind, e.data) for e in evse.messages if isinstance(e, p.Event)] if evse else []
+            )
             raise AssertionError(f"not within {within_s} s: {what}; events {seen}")
         await asyncio.sleep(0.01)
     return time.monotonic() - t0
@@ -185,8 +187,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "inject", "clear", "device", "reason", "protective"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "inject", "clear", "device", "reason", "protective"), CASES, ids=[c[0] for c in CASES]
+)
 def test_device_fault_safe_state_event_and_recovery(
     name: str, inject: Inject, clear: Inject, device: str, reason: str, protective: bool
 ) -> None:
@@ -195,8 +198,9 @@ def test_device_fault_safe_state_event_and_recovery(
         run(_scenario(cfg, inject, clear, device, reason, protective))
 
 
-async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, reason: str,
-                    protective: bool) -> None:
+async def _scenario(
+    cfg: object, inject: Inject, clear: Inject, device: str, reason: str, protective: bool
+) -> None:
     from hal.config import HalConfig
 
     assert isinstance(cfg, HalConfig)
@@ -215,8 +219,12 @@ async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, rea
         evse.send(p.PilotCommand(1, 5.0))
         evse.send(p.AllowPowerOn(1, True, "test"))
         evse.send(p.PowerRequest(1, "setpoint", 6000.0, 0.0, 6000.0))
-        await until(lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60,
-                    5.0, "charging at 6 kW", evse)
+        await until(
+            lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60,
+            5.0,
+            "charging at 6 kW",
+            evse,
+        )
 
         await _call(inject, sim)
         fault = None
@@ -233,8 +241,12 @@ async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, rea
             if clear is not _nothing:  # the fault persists until cleared: look at it
                 # Safe: contactor open (by hal, or by the MCU itself when hal cannot reach
                 # it), so no power flows whatever the stage was last told.
-                await until(lambda: not ev.mcu.contactor_closed and abs(ev.stage.active_w) < 60,
-                            3.0, "contactor open, power at zero", evse)
+                await until(
+                    lambda: not ev.mcu.contactor_closed and abs(ev.stage.active_w) < 60,
+                    3.0,
+                    "contactor open, power at zero",
+                    evse,
+                )
                 if device != "stage-1":  # the stage still listens: hal sets it to zero
                     await until(lambda: ev.stage.setpoint_w == 0.0, 2.0, "setpoint 0", evse)
 
@@ -243,18 +255,26 @@ async def _scenario(cfg: object, inject: Inject, clear: Inject, device: str, rea
             assert ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60
 
         await _call(clear, sim)
-        await until(lambda: any(e.data["device"] == device
-                                for e in evse.events("fault_cleared")),
-                    8.0, f"fault_cleared from {device}")
-        await until(lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60,
-                    5.0, "charging again", evse)
+        await until(
+            lambda: any(e.data["device"] == device for e in evse.events("fault_cleared")),
+            8.0,
+            f"fault_cleared from {device}",
+        )
+        await until(
+            lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000.0) < 60,
+            5.0,
+            "charging again",
+            evse,
+        )
         assert len([e for e in evse.events("fault") if e.data["device"] == device]) == 1
         if protective:
             # evse heard the contactor open (as confirmed by the MCU) after the fault; when
             # hal could not reach the MCU, as soon as it could again.
             i = evse.messages.index(fault)
-            assert any(isinstance(e, p.Event) and e.kind == "contactor"
-                       and e.data == {"closed": False} for e in evse.messages[i:])
+            assert any(
+                isinstance(e, p.Event) and e.kind == "contactor" and e.data == {"closed": False}
+                for e in evse.messages[i:]
+            )
     finally:
         await evse.close()
         stop.set()
@@ -285,8 +305,12 @@ def test_line_noise_on_the_mcu_link_is_not_a_fault() -> None:
             evse.send(p.PilotCommand(1, 5.0))
             evse.send(p.AllowPowerOn(1, True, "test"))
             evse.send(p.PowerRequest(1, "setpoint", 6000.0, 0.0, 6000.0))
-            await until(lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000) < 60,
-                        5.0, "charging at 6 kW", evse)
+            await until(
+                lambda: ev.mcu.contactor_closed and abs(ev.stage.active_w - 6000) < 60,
+                5.0,
+                "charging at 6 kW",
+                evse,
+            )
             for _ in range(5):
                 sim.mcu.faults.garbage = b"\xde\xad\x00\xbe\xef\x42"
                 sim.mcu.faults.corrupt_crc = 2

@@ -46,8 +46,9 @@ time_constant_s = 0.01
 
 
 @pytest.mark.parametrize("stage", ["tcp", "rtu"])
-def test_sim_transports_drive_the_world_through_the_real_drivers(tmp_path: Path,
-                                                                stage: str) -> None:
+def test_sim_transports_drive_the_world_through_the_real_drivers(
+    tmp_path: Path, stage: str
+) -> None:
     text = CONFIG.replace('stage = "tcp"', f'stage = "{stage}"')
     cfg = parse_hal(Table(tomllib.loads(text), ""), tmp_path)
 
@@ -97,7 +98,9 @@ def test_hardware_mode_with_a_silent_mcu_starts_with_a_fault(tmp_path: Path) -> 
     tty.setraw(slave)
     try:
         text = CONFIG.split("[devices]")[0].replace("[[evse]]\nid = 2", "[[unused]]\nid = 2")
-        text = text.split("[[unused]]")[0] + f"""
+        text = (
+            text.split("[[unused]]")[0]
+            + f"""
 [devices]
 mode = "hardware"
 command_timeout_s = 0.1
@@ -107,6 +110,7 @@ mcu = {{ port = "{os.ttyname(slave)}" }}
 meter = {{ map = "sdm630", transport = "tcp", host = "127.0.0.1", port = 1 }}
 stage = {{ transport = "tcp", host = "127.0.0.1", port = 1 }}
 """
+        )
         cfg = parse_hal(Table(tomllib.loads(text), ""), tmp_path)
 
         async def main() -> None:

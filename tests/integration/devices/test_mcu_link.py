@@ -15,8 +15,13 @@ from hal.devices.mcu_link.serial_mcu import McuLinkSettings, SerialMcu
 from hal.sim.transports.mcu_server import SimMcuServer
 from hal.sim.world import SimWorld
 
-FAST = dict(keepalive_interval_s=0.05, mcu_keepalive_timeout_s=0.3, status_period_s=0.01,
-            link_timeout_s=0.15, command_timeout_s=0.2)
+FAST = dict(
+    keepalive_interval_s=0.05,
+    mcu_keepalive_timeout_s=0.3,
+    status_period_s=0.01,
+    link_timeout_s=0.15,
+    command_timeout_s=0.2,
+)
 
 
 async def _open(world: SimWorld) -> tuple[SimMcuServer, SerialMcu]:
@@ -54,8 +59,14 @@ def test_hello_status_and_commands_over_pty() -> None:
             await mcu.set_contactor(True, "charging")
             await mcu.set_lock(True)
             await mcu.set_trip(32.0, 184.0, 264.5, 47.5, 51.5, 100)
-            assert server.trip == {"oc_a": 32.0, "v_min": 184.0, "v_max": 264.5,
-                                   "f_min": 47.5, "f_max": 51.5, "t_ms": 100}
+            assert server.trip == {
+                "oc_a": 32.0,
+                "v_min": 184.0,
+                "v_max": 264.5,
+                "f_min": 47.5,
+                "f_max": 51.5,
+                "t_ms": 100,
+            }
 
             async def closed() -> bool:
                 await mcu.keepalive()

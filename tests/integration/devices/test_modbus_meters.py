@@ -46,8 +46,9 @@ def encode_em340(r: MeterReading) -> dict[int, list[int]]:
         out[0x0C + 2 * i] = _i32_low_first(r.current_a[i], 1000)
         out[0x12 + 2 * i] = _i32_low_first(r.active_w[i], 10)
         out[0x1E + 2 * i] = _i32_low_first(r.reactive_var_phase[i], 10)
-        out[0x2E + i] = [struct.unpack(">H", struct.pack(">h", round(r.power_factor_phase[i]
-                                                                     * 1000)))[0]]
+        out[0x2E + i] = [
+            struct.unpack(">H", struct.pack(">h", round(r.power_factor_phase[i] * 1000)))[0]
+        ]
     out[0x28] = _i32_low_first(r.total_w, 10)
     out[0x2C] = _i32_low_first(r.reactive_var, 10)
     out[0x31] = [round(r.power_factor * 1000)]
@@ -72,14 +73,18 @@ def _check(got: MeterReading, want: MeterReading, tol: float, per_phase_q: bool)
         assert got.reactive_var_phase == pytest.approx(want.reactive_var_phase, abs=tol)
 
 
-@pytest.mark.parametrize(("map_name", "encode", "tol", "per_phase_q"), [
-    ("sdm630", encode_sdm630, 1e-3, True),
-    ("sdm72dm_v2", encode_sdm630, 1e-3, False),
-    ("em340", encode_em340, 0.051, True),
-])
+@pytest.mark.parametrize(
+    ("map_name", "encode", "tol", "per_phase_q"),
+    [
+        ("sdm630", encode_sdm630, 1e-3, True),
+        ("sdm72dm_v2", encode_sdm630, 1e-3, False),
+        ("em340", encode_em340, 0.051, True),
+    ],
+)
 @pytest.mark.parametrize("kind", ["tcp", "rtu"])
-def test_meter_map_reads_served_values(map_name: str, encode: Encoder, tol: float,
-                                       per_phase_q: bool, kind: str) -> None:
+def test_meter_map_reads_served_values(
+    map_name: str, encode: Encoder, tol: float, per_phase_q: bool, kind: str
+) -> None:
     async def main() -> None:
         faults = LineFaults()
         sim = SimMeterDevice(make_world(), 1, faults, encode=encode, device_id=7)

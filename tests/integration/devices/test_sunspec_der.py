@@ -16,23 +16,37 @@ from hal.sim.transports.sim_inverter import SimInverterDevice
 from hal.sim.world import SimWorld
 
 PROTECTION = {
-    "enter_service": {"enabled": True, "v_hi_pct": 110.0, "v_lo_pct": 91.7, "hz_hi": 50.1,
-                      "hz_lo": 47.5, "delay_s": 60, "random_s": 0, "ramp_s": 600},
+    "enter_service": {
+        "enabled": True,
+        "v_hi_pct": 110.0,
+        "v_lo_pct": 91.7,
+        "hz_hi": 50.1,
+        "hz_lo": 47.5,
+        "delay_s": 60,
+        "random_s": 0,
+        "ramp_s": 600,
+    },
     "trip_lv": {"must_trip": [[45.0, 0.3], [80.0, 3.0]], "mom_cess": [[50.0, 0.0]]},
     "trip_hv": {"must_trip": [[115.0, 0.2], [110.0, 600.0]]},
     "trip_lf": {"must_trip": [[47.5, 0.1]]},
     "trip_hf": {"must_trip": [[51.5, 0.1]], "may_trip": [[50.5, 120.0]]},
-    "freq_droop": {"db_of_hz": 0.2, "db_uf_hz": 0.2, "k_of": 5.0, "k_uf": 5.0, "resp_s": 1.5,
-                   "p_min_pct": 0},
-    "volt_var": {"points": [[93.0, 44.0], [97.0, 0.0], [103.0, 0.0], [107.0, -44.0]],
-                 "resp_s": 10},
+    "freq_droop": {
+        "db_of_hz": 0.2,
+        "db_uf_hz": 0.2,
+        "k_of": 5.0,
+        "k_uf": 5.0,
+        "resp_s": 1.5,
+        "p_min_pct": 0,
+    },
+    "volt_var": {"points": [[93.0, 44.0], [97.0, 0.0], [103.0, 0.0], [107.0, -44.0]], "resp_s": 10},
     "fixed_pf": {"pf": 0.95, "excitation": "under"},
     "w_max_lim_pct": {"pct": 70.0},
 }
 
 
-async def _stage(world: SimWorld, kind: str) -> tuple[object, SimInverterDevice, ModbusLink,
-                                                        SunSpecPowerStage]:
+async def _stage(
+    world: SimWorld, kind: str
+) -> tuple[object, SimInverterDevice, ModbusLink, SunSpecPowerStage]:
     faults = LineFaults()
     inv = SimInverterDevice(world, 1, faults, device_id=3)
     server, transport = await serve(inv.device, kind, faults)
@@ -64,8 +78,12 @@ def test_discovery_rating_and_setpoints(kind: str) -> None:
             await stage.set_power(50000.0, 0.0)  # clamped to the charge rating
             assert inv.scaled(704, "WSet") == -11000.0
             assert (await stage.read_state()).setpoint_w == 11000.0
-            assert await stage.storage() == {"WHRtg": 60000.0, "WHAvail": 30000.0,
-                                             "SoC": 50.0, "SoH": 100.0}
+            assert await stage.storage() == {
+                "WHRtg": 60000.0,
+                "WHAvail": 30000.0,
+                "SoC": 50.0,
+                "SoH": 100.0,
+            }
         finally:
             await link.close()
             await server.stop()  # type: ignore[attr-defined]
@@ -135,8 +153,7 @@ def test_inverter_refusals_are_exception_codes() -> None:
             await stage.read_state()
             # Beyond the rating: the inverter answers "illegal data value" (3).
             with pytest.raises(ModbusRequestError) as err:
-                await stage.client.write_points(704, {"WSetEna": 1, "WSetMod": 1,
-                                                      "WSet": -30000})
+                await stage.client.write_points(704, {"WSetEna": 1, "WSetMod": 1, "WSet": -30000})
             assert err.value.code == 3 and err.value.device == "stage-1"
             assert "illegal data value" in err.value.reason
             assert world_setpoint(inv) == 0.0  # rolled back: nothing applied

@@ -107,5 +107,7 @@ def test_e04_csms_away_for_an_hour_everything_delivered_once_in_order(tmp_path: 
         ]
         assert energy == sorted(energy) and energy[-1] >= 10999
         assert first.errors_sent == [] and second.errors_sent == []
+        # B04: offline longer than OfflineThreshold: every connector reported again
+        assert len(second.of("StatusNotification")) == 1
 
     asyncio.run(scenario())

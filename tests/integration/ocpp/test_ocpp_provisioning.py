@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from ocpp_support import PASSWORD, Running, StationSide, config, eventually, running_station
 
+from evse.ocpp.clock import SimClock
 from evse.ocpp.endpoint import OcppCallError
 from evse.ocpp.station import OcppStation
 from evse.sim.csms import ScriptedCsms
@@ -346,3 +347,37 @@ def test_b11_immediate_reset_ends_transactions_and_resets(tmp_path: Path) -> Non
         assert r.station.store.get_meta("boot_reason") == "RemoteReset"
 
     run(tmp_path, body)
+
+
+def test_b01_boot_answered_with_callerror_is_retried(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = SimClock()
+        calls: list[float] = []
+
+        def boot(_: dict[str, Any]) -> dict[str, Any]:
+            calls.append(clock.monotonic())
+            if len(calls) == 1:
+                raise OcppCallError("InternalError", "CSMS starting")
+            return {"currentTime": "2026-01-01T00:00:00Z", "interval": 300, "status": "Accepted"}
+
+        async with ScriptedCsms(
+            passwords={"CS001": PASSWORD}, responses={"BootNotification": boot}
+        ) as csms:
+            station = OcppStation(
+                config(csms.port), tmp_path / "evse.db", StationSide(), clock=clock
+            )
+            task = asyncio.create_task(station.run())
+            try:
+                await eventually(lambda: len(calls) == 1)
+                retry_at = clock.monotonic() + 60
+                await eventually(lambda: retry_at in clock.deadlines())  # B01 retry wait
+                await clock.advance(59)
+                assert len(calls) == 1
+                await clock.advance(2)
+                await asyncio.wait_for(station.connected.wait(), 5)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        assert calls[1] - calls[0] >= 60
+
+    asyncio.run(scenario())

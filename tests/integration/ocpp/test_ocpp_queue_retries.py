@@ -167,6 +167,8 @@ def test_e03_remote_start_without_ev_times_out(tmp_path: Path) -> None:
                 )
                 await csms.wait_until(lambda: len(csms.of("TransactionEvent")) == 1)
                 await eventually(lambda: len(station.queue) == 0)  # acked before time moves
+                timeout_at = clock.monotonic() + 45
+                await eventually(lambda: timeout_at in clock.deadlines())
                 await clock.advance(44)
                 assert len(csms.of("TransactionEvent")) == 1
                 await clock.advance(2)
@@ -178,5 +180,34 @@ def test_e03_remote_start_without_ev_times_out(tmp_path: Path) -> None:
             assert ended["triggerReason"] == "EVConnectTimeout"
             assert ended["transactionInfo"]["stoppedReason"] == "Timeout"
             assert side.allowed[1] is False
+
+    asyncio.run(scenario())
+
+
+def test_j01_clock_aligned_meter_values_when_idle(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = SimClock()  # starts at 2026-01-01T00:00:00Z
+        async with ScriptedCsms(passwords={"CS001": PASSWORD}) as csms:
+            cfg = config(csms.port, variables={"AlignedDataCtrlr.Interval": 900})
+            side = StationSide()
+            side.charge(1, 4321.0, power_w=0.0)
+            station = OcppStation(cfg, tmp_path / "evse.db", side, clock=clock)
+            task = asyncio.create_task(station.run())
+            try:
+                await asyncio.wait_for(station.connected.wait(), 10)
+                await eventually(lambda: len(station.queue) == 0)
+                await eventually(lambda: clock.monotonic() + 900 in clock.deadlines())
+                await clock.advance(899)
+                assert csms.of("MeterValues") == []
+                await clock.advance(2)
+                await csms.wait_until(lambda: bool(csms.of("MeterValues")))
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            mv = csms.of("MeterValues")[0]
+            assert mv["evseId"] == 1
+            assert mv["meterValue"][0]["timestamp"] == "2026-01-01T00:15:00.000Z"
+            first = mv["meterValue"][0]["sampledValue"][0]
+            assert first["context"] == "Sample.Clock" and first["value"] == 4321.0
 
     asyncio.run(scenario())

@@ -35,7 +35,7 @@ def test_f01_f03_remote_start_and_stop(tmp_path: Path) -> None:
         assert res == {"status": "Accepted"}
         await r.csms.wait_until(lambda: bool(tx_events(r)))
         started = tx_events(r)[0]
-        # TxStartPoint Authorized: the remote start begins the transaction (F01.FR.?)
+        # TxStartPoint Authorized: the remote start begins the transaction (F01)
         assert started["eventType"] == "Started" and started["triggerReason"] == "RemoteStart"
         assert started["transactionInfo"]["remoteStartId"] == 42
         assert started["idToken"] == TAG
@@ -57,6 +57,29 @@ def test_f01_f03_remote_start_and_stop(tmp_path: Path) -> None:
         assert [e["seqNo"] for e in tx_events(r)] == [0, 1]
 
     run(tmp_path, body, variables={"TxCtrlr.TxStartPoint": "Authorized"})
+
+
+def test_f02_remote_start_in_a_running_transaction_then_stop_does_not_restart(
+    tmp_path: Path,
+) -> None:
+    async def body(r: Running) -> None:
+        r.station.notify(EvPlugged(1))  # EVConnected is the start point
+        await r.csms.wait_until(lambda: bool(tx_events(r)))
+        tx_id = tx_events(r)[0]["transactionInfo"]["transactionId"]
+        res = await r.csms.call("RequestStartTransaction", {"idToken": TAG, "remoteStartId": 7})
+        assert res == {"status": "Accepted", "transactionId": tx_id}  # F02
+        await r.csms.wait_until(lambda: len(tx_events(r)) == 2)
+        update = tx_events(r)[1]
+        assert update["eventType"] == "Updated" and update["triggerReason"] == "RemoteStart"
+        assert update["idToken"] == TAG and update["transactionInfo"]["remoteStartId"] == 7
+        assert r.side.allowed[1] is True
+        await r.csms.call("RequestStopTransaction", {"transactionId": tx_id})
+        await r.csms.wait_until(lambda: len(tx_events(r)) == 3)
+        assert tx_events(r)[2]["eventType"] == "Ended"
+        await asyncio.sleep(0.1)
+        assert len(tx_events(r)) == 3  # EV still plugged: no new transaction (E01)
+
+    run(tmp_path, body, variables={"TxCtrlr.TxStartPoint": "EVConnected"})
 
 
 def test_f05_unlock_connector(tmp_path: Path) -> None:

@@ -57,18 +57,24 @@ def test_hardware_mode() -> None:
     assert d.grid_meter is not None and d.grid_meter.modbus.transport.port == 5020
 
 
-@pytest.mark.parametrize(("old", "new", "key"), [
-    ('map = "em340"', 'map = "nosuch"', "devices.evse[0].meter.map"),
-    ('transport = "rtu"', 'transport = "udp"', "devices.evse[0].meter.transport"),
-    ('parity = "E"', 'parity = "X"', "devices.evse[0].meter.parity"),
-    ('device_id = 3', 'device_id = 300', "devices.evse[0].meter.device_id"),
-    ('port = "/dev/ttymxc1", ', '', "devices.evse[0].mcu.port"),
-    ('host = "192.168.1.50"', '', "devices.evse[0].stage.host"),
-    ("keepalive_interval_s = 0.05", "keepalive_interval_s = 0.6",
-     "devices.evse[0].mcu.mcu_keepalive_timeout_s"),
-    ("base_address = 40000", "base_adress = 40000", "devices.evse[0].stage.base_adress"),
-    ('mode = "hardware"', 'mode = "real"', "devices.mode"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('map = "em340"', 'map = "nosuch"', "devices.evse[0].meter.map"),
+        ('transport = "rtu"', 'transport = "udp"', "devices.evse[0].meter.transport"),
+        ('parity = "E"', 'parity = "X"', "devices.evse[0].meter.parity"),
+        ("device_id = 3", "device_id = 300", "devices.evse[0].meter.device_id"),
+        ('port = "/dev/ttymxc1", ', "", "devices.evse[0].mcu.port"),
+        ('host = "192.168.1.50"', "", "devices.evse[0].stage.host"),
+        (
+            "keepalive_interval_s = 0.05",
+            "keepalive_interval_s = 0.6",
+            "devices.evse[0].mcu.mcu_keepalive_timeout_s",
+        ),
+        ("base_address = 40000", "base_adress = 40000", "devices.evse[0].stage.base_adress"),
+        ('mode = "hardware"', 'mode = "real"', "devices.mode"),
+    ],
+)
 def test_errors_name_the_key(old: str, new: str, key: str) -> None:
     assert old in HW
     with pytest.raises(ConfigError) as err:
@@ -110,6 +116,7 @@ plug_in_at_s = 0.0
     assert cfg.devices.sim_transports is not None
     assert (cfg.devices.sim_transports.meter, cfg.devices.sim_transports.stage) == ("tcp", "rtu")
     with pytest.raises(ConfigError) as err:
-        parse_hal(Table(tomllib.loads(text.replace('stage = "rtu"', 'stage = "can"')), ""),
-                  tmp_path)
+        parse_hal(
+            Table(tomllib.loads(text.replace('stage = "rtu"', 'stage = "can"')), ""), tmp_path
+        )
     assert err.value.key == "devices.sim_transports.stage"

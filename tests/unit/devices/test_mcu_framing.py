@@ -14,18 +14,31 @@ from hal.devices.mcu_link import cobs
 from hal.devices.mcu_link import messages as m
 from hal.devices.mcu_link.frame import MAX_FRAME, FrameDecoder, FrameError, encode_frame
 
-STATUS = {"cp": "C", "duty": 5333, "pp": 32.0, "ct": True, "lock": True, "rcd": False,
-          "err": [], "v": [23012, 23100, 22950], "f": 49985, "up": 1234}
+STATUS = {
+    "cp": "C",
+    "duty": 5333,
+    "pp": 32.0,
+    "ct": True,
+    "lock": True,
+    "rcd": False,
+    "err": [],
+    "v": [23012, 23100, 22950],
+    "f": 49985,
+    "up": 1234,
+}
 
 
-@pytest.mark.parametrize(("raw", "enc"), [
-    (b"", b"\x01"),
-    (b"\x00", b"\x01\x01"),
-    (b"\x00\x00", b"\x01\x01\x01"),
-    (b"\x11\x22\x00\x33", b"\x03\x11\x22\x02\x33"),
-    (b"\x11\x22\x33\x44", b"\x05\x11\x22\x33\x44"),
-    (b"\x11\x00\x00\x00", b"\x02\x11\x01\x01\x01"),
-])
+@pytest.mark.parametrize(
+    ("raw", "enc"),
+    [
+        (b"", b"\x01"),
+        (b"\x00", b"\x01\x01"),
+        (b"\x00\x00", b"\x01\x01\x01"),
+        (b"\x11\x22\x00\x33", b"\x03\x11\x22\x02\x33"),
+        (b"\x11\x22\x33\x44", b"\x05\x11\x22\x33\x44"),
+        (b"\x11\x00\x00\x00", b"\x02\x11\x01\x01\x01"),
+    ],
+)
 def test_cobs_known_vectors(raw: bytes, enc: bytes) -> None:
     assert cobs.encode(raw) == enc
     assert cobs.decode(enc) == raw
@@ -102,9 +115,12 @@ def test_crc_error_is_reported_and_next_frame_decodes() -> None:
 
 
 def test_valid_crc_but_not_a_message() -> None:
-    for obj, reason in (([1, 2], "message"), ([0x55, 1, {}], "message"),
-                        ([m.SET_PWM, 1, {"duty": 10001}], "message"),
-                        ([m.STATUS, 1, {**STATUS, "cp": "X"}], "message")):
+    for obj, reason in (
+        ([1, 2], "message"),
+        ([0x55, 1, {}], "message"),
+        ([m.SET_PWM, 1, {"duty": 10001}], "message"),
+        ([m.STATUS, 1, {**STATUS, "cp": "X"}], "message"),
+    ):
         payload = cbor2.dumps(obj)
         frame = cobs.encode(payload + struct.pack("<I", zlib.crc32(payload))) + b"\x00"
         (ev,) = FrameDecoder().feed(frame)

@@ -6,8 +6,18 @@ from hal.devices.mcu_link import messages as m
 from hal.devices.mcu_link.frame import FrameDecoder, encode_frame
 from hal.devices.mcu_link.link import McuLinkCore
 
-STATUS = {"cp": "A", "duty": 10000, "pp": None, "ct": False, "lock": False, "rcd": False,
-          "err": [], "v": [23000], "f": 50000, "up": 1}
+STATUS = {
+    "cp": "A",
+    "duty": 10000,
+    "pp": None,
+    "ct": False,
+    "lock": False,
+    "rcd": False,
+    "err": [],
+    "v": [23000],
+    "f": 50000,
+    "up": 1,
+}
 
 
 def test_keepalive_due_once_per_interval() -> None:

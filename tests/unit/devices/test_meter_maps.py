@@ -85,16 +85,23 @@ def test_negative_scale_flips_a_meter_mounted_the_other_way() -> None:
     assert r.active_w == (-1500.0,)
 
 
-@pytest.mark.parametrize(("change", "key"), [
-    ({"voltage_l4": {"address": 20, "type": "float32"}}, "t.registers.voltage_l4"),
-    ({"frequency": {"address": 6, "type": "float16"}}, "t.registers.frequency.type"),
-    ({"frequency": {"address": 6, "type": "float32", "unit": "kHz"}},
-     "t.registers.frequency.unit"),
-    ({"power_l1": {"address": 4, "type": "float32", "scale": 0}}, "t.registers.power_l1.scale"),
-    ({"power_l1": {"address": 4, "type": "float32", "offset": 3}},
-     "t.registers.power_l1.offset"),
-    ({"voltage_l2": {"address": 20, "type": "float32"}}, "t.registers.current_l2"),
-])
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"voltage_l4": {"address": 20, "type": "float32"}}, "t.registers.voltage_l4"),
+        ({"frequency": {"address": 6, "type": "float16"}}, "t.registers.frequency.type"),
+        (
+            {"frequency": {"address": 6, "type": "float32", "unit": "kHz"}},
+            "t.registers.frequency.unit",
+        ),
+        ({"power_l1": {"address": 4, "type": "float32", "scale": 0}}, "t.registers.power_l1.scale"),
+        (
+            {"power_l1": {"address": 4, "type": "float32", "offset": 3}},
+            "t.registers.power_l1.offset",
+        ),
+        ({"voltage_l2": {"address": 20, "type": "float32"}}, "t.registers.current_l2"),
+    ],
+)
 def test_bad_map_names_the_key(change: dict[str, dict[str, object]], key: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_map(_map(**change), "t")
@@ -117,7 +124,8 @@ def test_map_file_by_path(tmp_path: Path) -> None:
         'current_l1 = { address = 1, type = "int16", scale = 0.01 }\n'
         'power_l1 = { address = 2, type = "int32", unit = "kW", scale = 0.001 }\n'
         'frequency = { address = 4, type = "uint16", scale = 0.01 }\n'
-        'import_energy = { address = 5, type = "uint32", unit = "Wh" }\n')
+        'import_energy = { address = 5, type = "uint32", unit = "Wh" }\n'
+    )
     mm = load_map("mine.toml", tmp_path)
     assert mm.function == 3
     r = mm.decode({0: [2300, 0xFFFF, 0xFFFF, 0xFC18, 5000, 0, 99]})

@@ -22,8 +22,7 @@ def test_vde_ar_n_4105_preset() -> None:
     assert s["trip_hf"] == {"must_trip": [[51.5, 0.1]]}
     assert s["trip_lf"] == {"must_trip": [[47.5, 0.1]]}
     es = s["enter_service"]
-    assert (es["v_lo_pct"], es["v_hi_pct"], es["hz_lo"], es["hz_hi"]) == (90.0, 110.0, 47.5,
-                                                                          50.1)
+    assert (es["v_lo_pct"], es["v_hi_pct"], es["hz_lo"], es["hz_hi"]) == (90.0, 110.0, 47.5, 50.1)
     assert (es["delay_s"], es["ramp_s"]) == (60.0, 600.0)
     d = s["freq_droop"]
     assert d["db_of_hz"] == pytest.approx(0.2) and d["db_uf_hz"] == pytest.approx(0.2)
@@ -43,8 +42,10 @@ pct = 60.0
 """
     g = parse_grid_settings(Table(tomllib.loads(text), "grid"), ROOT / "config")
     s = protection_settings(g.controls, 50.0)
-    assert s["volt_var"] == {"points": [[92.0, 44.0], [98.0, 0.0], [102.0, 0.0],
-                                        [108.0, -44.0]], "resp_s": 5.0}
+    assert s["volt_var"] == {
+        "points": [[92.0, 44.0], [98.0, 0.0], [102.0, 0.0], [108.0, -44.0]],
+        "resp_s": 5.0,
+    }
     assert s["fixed_pf"] == {"pf": 0.95, "excitation": "under"}
     assert s["w_max_lim_pct"] == {"pct": 60.0}
     assert "trip_lv" not in s

@@ -17,11 +17,20 @@ from hal.devices.sunspec.models import (
 )
 
 
-@pytest.mark.parametrize(("model_id", "counts", "length"), [
-    (1, {}, 66), (701, {}, 153), (702, {}, 50), (703, {}, 17), (704, {}, 65), (713, {}, 7),
-    (711, {"NCtl": 1}, 22), (707, {"NPt": 5, "NCrvSet": 1}, 56),
-    (705, {"NPt": 4, "NCrv": 3}, 67),
-])
+@pytest.mark.parametrize(
+    ("model_id", "counts", "length"),
+    [
+        (1, {}, 66),
+        (701, {}, 153),
+        (702, {}, 50),
+        (703, {}, 17),
+        (704, {}, 65),
+        (713, {}, 7),
+        (711, {"NCtl": 1}, 22),
+        (707, {"NPt": 5, "NCrvSet": 1}, 56),
+        (705, {"NPt": 4, "NCrv": 3}, 67),
+    ],
+)
 def test_model_lengths(model_id: int, counts: dict[str, int], length: int) -> None:
     lay = Layout(model_id, load_model(model_id), lambda n: counts[n])
     assert lay.length - 2 == length
@@ -29,10 +38,23 @@ def test_model_lengths(model_id: int, counts: dict[str, int], length: int) -> No
 
 def test_701_offsets_of_the_points_we_read() -> None:
     lay = Layout.fixed(701, load_model(701))
-    offsets = {p: lay.points[p].offset for p in ("ID", "L", "ACType", "St", "InvSt", "ConnSt",
-                                                  "Alrm", "DERMode", "W", "VA", "Var")}
-    assert offsets == {"ID": 0, "L": 1, "ACType": 2, "St": 3, "InvSt": 4, "ConnSt": 5,
-                       "Alrm": 6, "DERMode": 8, "W": 10, "VA": 11, "Var": 12}
+    offsets = {
+        p: lay.points[p].offset
+        for p in ("ID", "L", "ACType", "St", "InvSt", "ConnSt", "Alrm", "DERMode", "W", "VA", "Var")
+    }
+    assert offsets == {
+        "ID": 0,
+        "L": 1,
+        "ACType": 2,
+        "St": 3,
+        "InvSt": 4,
+        "ConnSt": 5,
+        "Alrm": 6,
+        "DERMode": 8,
+        "W": 10,
+        "VA": 11,
+        "Var": 12,
+    }
     assert lay.sf_path("W") == "W_SF"
 
 

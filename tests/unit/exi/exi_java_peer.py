@@ -46,9 +46,21 @@ def unavailable_reason() -> str | None:
     try:
         subprocess.run([sys.executable, "-m", "venv", str(JOSEV_VENV)], check=True, timeout=120)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--timeout", "15", "--retries", "1",
-             f"iso15118=={JOSEV_VERSION}"],
-            check=True, timeout=300, capture_output=True,
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--timeout",
+                "15",
+                "--retries",
+                "1",
+                f"iso15118=={JOSEV_VERSION}",
+            ],
+            check=True,
+            timeout=300,
+            capture_output=True,
         )
         marker.touch()
     except (subprocess.SubprocessError, OSError) as e:
@@ -61,7 +73,9 @@ class JavaPeer:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
             [str(JOSEV_VENV / "bin" / "python"), "-c", _SERVER],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def _call(self, request: dict[str, Any]) -> Any:

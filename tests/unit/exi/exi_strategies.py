@@ -47,7 +47,8 @@ class _Gen:
         while True:
             self.exits = [_to_ee(states, self.ok) for _name, states, _abs in self.grammars]
             ok = {
-                g for g, exits in enumerate(self.exits)
+                g
+                for g, exits in enumerate(self.exits)
                 if exits[0] is not None and not self.grammars[g][2]
             }
             if ok == self.ok:
@@ -72,8 +73,11 @@ class _Gen:
                 return draw(st.from_regex(r"[A-Za-z_][A-Za-z0-9_.\-]{0,15}", fullmatch=True))
             # Characters XML 1.0 allows (documents are XML infosets; the Java peer
             # goes through XML), without whitespace, which some types collapse.
-            chars = st.characters(min_codepoint=0x21, max_codepoint=0xFFFD,
-                                  blacklist_categories=("Cs", "Zs", "Zl", "Zp"))
+            chars = st.characters(
+                min_codepoint=0x21,
+                max_codepoint=0xFFFD,
+                blacklist_categories=("Cs", "Zs", "Zl", "Zp"),
+            )
             return draw(st.text(chars, min_size=dt[1], max_size=hi))
         raw = draw(st.binary(min_size=dt[1], max_size=hi))
         return raw.hex().upper() if kind == T.DT_HEX else base64.b64encode(raw).decode()
@@ -86,8 +90,10 @@ class _Gen:
         for step in range(64):
             prods = states[n][1]
             usable = [
-                i for i, p in enumerate(prods)
-                if p[0] not in _SKIP and (p[0] != T.SE_COMPLEX or p[2] in self.ok)
+                i
+                for i, p in enumerate(prods)
+                if p[0] not in _SKIP
+                and (p[0] != T.SE_COMPLEX or p[2] in self.ok)
                 and (p[0] == T.EE or exits[n + p[3]] is not None)
             ]
             if step > 12 or depth > 6 or draw(st.integers(0, 3)) == 0:

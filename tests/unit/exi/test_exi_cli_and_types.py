@@ -88,11 +88,19 @@ def test_cli_reads_stdin_in_a_real_process() -> None:
     vector = _first("DC_CableCheckRes")
     decoded = subprocess.run(
         [sys.executable, "-m", "evse.cli", "exi", "decode", "--namespace", "dc", "-"],
-        input=vector["exi_hex"] + "\n", capture_output=True, text=True, check=True, timeout=60,
+        input=vector["exi_hex"] + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     assert json.loads(decoded.stdout) == vector["json"]
     encoded = subprocess.run(
         [sys.executable, "-m", "evse.cli", "exi", "encode", "--namespace", "dc", "-"],
-        input=decoded.stdout, capture_output=True, text=True, check=True, timeout=60,
+        input=decoded.stdout,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     assert encoded.stdout.strip() == vector["exi_hex"]

@@ -62,7 +62,8 @@ def _has_empty_value(value: Any) -> bool:
 def _from_peer_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            k: v[0] if k == "HMACOutputLength" and isinstance(v, list) and len(v) == 1
+            k: v[0]
+            if k == "HMACOutputLength" and isinstance(v, list) and len(v) == 1
             else _from_peer_json(v)
             for k, v in value.items()
         }

@@ -92,8 +92,9 @@ def test_declared_binary_length_beyond_stream_is_an_error(codecs: dict[str, Code
     # SessionSetupReq starts: header(8) + root code, Header SE(1) then SessionID SE(1),
     # CH(1), then the byte length. Claim 2**40 bytes.
     codec = codecs["common"]
-    good = codec.encode({"SessionSetupReq": {"Header": {"SessionID": "00" * 8, "TimeStamp": 1},
-                                             "EVCCID": "A"}})
+    good = codec.encode(
+        {"SessionSetupReq": {"Header": {"SessionID": "00" * 8, "TimeStamp": 1}, "EVCCID": "A"}}
+    )
     bits = bin(int.from_bytes(good, "big"))[2:].zfill(len(good) * 8)
     at = bits.index(format(8, "08b"), 8)  # the SessionID length prefix (8)
     huge = "".join(format(b, "08b") for b in (0x80, 0x80, 0x80, 0x80, 0x80, 0x01))
@@ -121,21 +122,42 @@ def test_out_of_range_enumeration_index_is_an_error(codecs: dict[str, Codec]) ->
 @pytest.mark.parametrize(
     ("changes", "path", "reason"),
     [
-        ({"EVPresentVoltage": {"Exponent": 200, "Value": 1}},
-         "DC_ChargeLoopReq/EVPresentVoltage/Exponent", "outside"),
-        ({"EVPresentVoltage": {"Exponent": 0, "Value": 40000}},
-         "DC_ChargeLoopReq/EVPresentVoltage/Value", "outside"),
-        ({"EVPresentVoltage": {"Exponent": 0, "Value": "400"}},
-         "DC_ChargeLoopReq/EVPresentVoltage/Value", "integer"),
+        (
+            {"EVPresentVoltage": {"Exponent": 200, "Value": 1}},
+            "DC_ChargeLoopReq/EVPresentVoltage/Exponent",
+            "outside",
+        ),
+        (
+            {"EVPresentVoltage": {"Exponent": 0, "Value": 40000}},
+            "DC_ChargeLoopReq/EVPresentVoltage/Value",
+            "outside",
+        ),
+        (
+            {"EVPresentVoltage": {"Exponent": 0, "Value": "400"}},
+            "DC_ChargeLoopReq/EVPresentVoltage/Value",
+            "integer",
+        ),
         ({"MeterInfoRequested": 1}, "DC_ChargeLoopReq/MeterInfoRequested", "true or false"),
-        ({"Header": {"SessionID": "AB", "TimeStamp": 1}}, "DC_ChargeLoopReq/Header/SessionID",
-         "length"),
-        ({"Header": {"SessionID": "XYZ", "TimeStamp": 1}}, "DC_ChargeLoopReq/Header/SessionID",
-         "hex"),
-        ({"Header": {"SessionID": "00" * 8, "TimeStamp": -1}},
-         "DC_ChargeLoopReq/Header/TimeStamp", "outside"),
-        ({"DisplayParameters": {"PresentSOC": 101}},
-         "DC_ChargeLoopReq/DisplayParameters/PresentSOC", "outside"),
+        (
+            {"Header": {"SessionID": "AB", "TimeStamp": 1}},
+            "DC_ChargeLoopReq/Header/SessionID",
+            "length",
+        ),
+        (
+            {"Header": {"SessionID": "XYZ", "TimeStamp": 1}},
+            "DC_ChargeLoopReq/Header/SessionID",
+            "hex",
+        ),
+        (
+            {"Header": {"SessionID": "00" * 8, "TimeStamp": -1}},
+            "DC_ChargeLoopReq/Header/TimeStamp",
+            "outside",
+        ),
+        (
+            {"DisplayParameters": {"PresentSOC": 101}},
+            "DC_ChargeLoopReq/DisplayParameters/PresentSOC",
+            "outside",
+        ),
         ({"EVPresentVoltage": None}, "DC_ChargeLoopReq", "missing required element"),
         ({"Bogus": 1}, "DC_ChargeLoopReq", "'Bogus'"),
     ],
@@ -149,16 +171,18 @@ def test_encoder_names_the_path_of_a_facet_violation(
 
 
 def test_encoder_rejects_two_choices_at_once(codecs: dict[str, Codec]) -> None:
-    both = _doc(Dynamic_DC_CLReqControlMode={
-        "EVTargetEnergyRequest": {"Exponent": 0, "Value": 1},
-        "EVMaximumEnergyRequest": {"Exponent": 0, "Value": 1},
-        "EVMinimumEnergyRequest": {"Exponent": 0, "Value": 1},
-        "EVMaximumChargePower": {"Exponent": 0, "Value": 1},
-        "EVMinimumChargePower": {"Exponent": 0, "Value": 1},
-        "EVMaximumChargeCurrent": {"Exponent": 0, "Value": 1},
-        "EVMaximumVoltage": {"Exponent": 0, "Value": 1},
-        "EVMinimumVoltage": {"Exponent": 0, "Value": 1},
-    })
+    both = _doc(
+        Dynamic_DC_CLReqControlMode={
+            "EVTargetEnergyRequest": {"Exponent": 0, "Value": 1},
+            "EVMaximumEnergyRequest": {"Exponent": 0, "Value": 1},
+            "EVMinimumEnergyRequest": {"Exponent": 0, "Value": 1},
+            "EVMaximumChargePower": {"Exponent": 0, "Value": 1},
+            "EVMinimumChargePower": {"Exponent": 0, "Value": 1},
+            "EVMaximumChargeCurrent": {"Exponent": 0, "Value": 1},
+            "EVMaximumVoltage": {"Exponent": 0, "Value": 1},
+            "EVMinimumVoltage": {"Exponent": 0, "Value": 1},
+        }
+    )
     with pytest.raises(ExiError) as err:
         codecs["dc"].encode(both)
     assert err.value.path == "DC_ChargeLoopReq"
@@ -172,15 +196,25 @@ def test_encoder_rejects_unknown_enumeration_value(codecs: dict[str, Codec]) -> 
 
 
 def test_encoder_rejects_too_many_repetitions(codecs: dict[str, Codec]) -> None:
-    proto = {"ProtocolNamespace": "urn:iso:std:iso:15118:-20:DC", "VersionNumberMajor": 1,
-             "VersionNumberMinor": 0, "SchemaID": 1, "Priority": 1}
+    proto = {
+        "ProtocolNamespace": "urn:iso:std:iso:15118:-20:DC",
+        "VersionNumberMajor": 1,
+        "VersionNumberMinor": 0,
+        "SchemaID": 1,
+        "Priority": 1,
+    }
     with pytest.raises(ExiError, match="too many 'AppProtocol' items: the schema allows 20"):
         codecs["app"].encode({"supportedAppProtocolReq": {"AppProtocol": [proto] * 21}})
 
 
 def test_encoder_rejects_string_over_max_length(codecs: dict[str, Codec]) -> None:
-    proto = {"ProtocolNamespace": "x" * 101, "VersionNumberMajor": 1,
-             "VersionNumberMinor": 0, "SchemaID": 1, "Priority": 1}
+    proto = {
+        "ProtocolNamespace": "x" * 101,
+        "VersionNumberMajor": 1,
+        "VersionNumberMinor": 0,
+        "SchemaID": 1,
+        "Priority": 1,
+    }
     with pytest.raises(ExiError, match="length 101") as err:
         codecs["app"].encode({"supportedAppProtocolReq": {"AppProtocol": [proto]}})
     assert err.value.path == "supportedAppProtocolReq/AppProtocol[0]/ProtocolNamespace"
@@ -195,9 +229,14 @@ def test_encoder_rejects_unknown_message(codecs: dict[str, Codec]) -> None:
 
 def test_encoder_checks_the_id_lexical_space(codecs: dict[str, Codec]) -> None:
     """xs:ID values are NCNames: a space or a leading digit is rejected, with the path."""
-    doc = {"SignedMeteringData": {"Id": "1 bad", "SessionID": "00" * 8, "MeterInfo": {
-        "MeterID": "m", "ChargedEnergyReadingWh": 1}, "Scheduled_SMDTControlMode": {
-        "SelectedScheduleTupleID": 1}}}
+    doc = {
+        "SignedMeteringData": {
+            "Id": "1 bad",
+            "SessionID": "00" * 8,
+            "MeterInfo": {"MeterID": "m", "ChargedEnergyReadingWh": 1},
+            "Scheduled_SMDTControlMode": {"SelectedScheduleTupleID": 1},
+        }
+    }
     with pytest.raises(ExiError, match="pattern") as err:
         codecs["common"].encode(doc)
     assert err.value.path == "SignedMeteringData/Id"
@@ -217,8 +256,9 @@ def test_longest_accepted_hostile_stream_fails_fast(codecs: dict[str, Codec]) ->
     """A 64 KiB stream of string characters is read to its end and refused as truncated;
     no quadratic blow-up: this runs in well under a second (not asserted as a time)."""
     codec = codecs["common"]
-    good = codec.encode({"SessionSetupReq": {"Header": {"SessionID": "00" * 8, "TimeStamp": 1},
-                                             "EVCCID": "A"}})
+    good = codec.encode(
+        {"SessionSetupReq": {"Header": {"SessionID": "00" * 8, "TimeStamp": 1}, "EVCCID": "A"}}
+    )
     bits = bin(int.from_bytes(good, "big"))[2:].zfill(len(good) * 8)
     at = bits.rindex(format(3, "08b") + format(ord("A"), "08b"))
     # Declare a 255-character EVCCID (its maxLength) and fill the stream with 'A's.

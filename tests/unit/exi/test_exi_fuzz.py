@@ -62,8 +62,10 @@ def test_mutated_vectors_only_raise_exi_error(codecs: dict[str, Codec]) -> None:
 
 
 @settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(namespace=st.sampled_from(["app", "common", "ac", "dc", "wpt", "acdp"]),
-       body=st.binary(max_size=200))
+@given(
+    namespace=st.sampled_from(["app", "common", "ac", "dc", "wpt", "acdp"]),
+    body=st.binary(max_size=200),
+)
 def test_random_bytes_only_raise_exi_error(
     codecs: dict[str, Codec], namespace: str, body: bytes
 ) -> None:

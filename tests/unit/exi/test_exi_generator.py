@@ -37,11 +37,14 @@ def test_bits_for_counts() -> None:
 
 
 def test_max_occurs_is_unrolled_and_each_state_has_an_escape_code(tmp_path: Path) -> None:
-    tables = _tables(tmp_path, """
+    tables = _tables(
+        tmp_path,
+        """
       <xs:element name="R" type="RT"/>
       <xs:complexType name="RT"><xs:sequence>
         <xs:element name="X" type="xs:boolean" maxOccurs="3"/>
-      </xs:sequence></xs:complexType>""")
+      </xs:sequence></xs:complexType>""",
+    )
     states = _grammar(tables, "RT")
     kinds = [[(p[0], p[1]) for p in s[1]] for s in states]
     assert kinds == [
@@ -56,7 +59,9 @@ def test_max_occurs_is_unrolled_and_each_state_has_an_escape_code(tmp_path: Path
 
 
 def test_substitution_group_members_sorted_by_name_without_abstract(tmp_path: Path) -> None:
-    tables = _tables(tmp_path, """
+    tables = _tables(
+        tmp_path,
+        """
       <xs:element name="Head" type="HT" abstract="true"/>
       <xs:complexType name="HT"/>
       <xs:element name="Zeta" type="HT" substitutionGroup="Head"/>
@@ -65,7 +70,8 @@ def test_substitution_group_members_sorted_by_name_without_abstract(tmp_path: Pa
       <xs:complexType name="RT"><xs:sequence>
         <xs:element name="First" type="xs:int" minOccurs="0"/>
         <xs:element ref="Head"/>
-      </xs:sequence></xs:complexType>""")
+      </xs:sequence></xs:complexType>""",
+    )
     start = _grammar(tables, "RT")[0]
     assert [p[1] for p in start[1]] == ["First", "Alpha", "Zeta"]
     assert start[0] == 2
@@ -74,21 +80,26 @@ def test_substitution_group_members_sorted_by_name_without_abstract(tmp_path: Pa
 
 
 def test_attributes_sorted_before_content_and_optional_ones_skippable(tmp_path: Path) -> None:
-    tables = _tables(tmp_path, """
+    tables = _tables(
+        tmp_path,
+        """
       <xs:element name="R" type="RT"/>
       <xs:complexType name="RT"><xs:sequence>
         <xs:element name="E" type="xs:string"/>
       </xs:sequence>
       <xs:attribute name="b" type="xs:string" use="required"/>
       <xs:attribute name="a" type="xs:string"/>
-      </xs:complexType>""")
+      </xs:complexType>""",
+    )
     states = _grammar(tables, "RT")
     assert [p[1] for p in states[0][1]] == ["a", "b"]
     assert [p[0] for p in states[0][1]] == [T.AT, T.AT]
 
 
 def test_integer_representations_follow_the_facets(tmp_path: Path) -> None:
-    tables = _tables(tmp_path, """
+    tables = _tables(
+        tmp_path,
+        """
       <xs:simpleType name="pct"><xs:restriction base="xs:byte">
         <xs:minInclusive value="0"/><xs:maxInclusive value="100"/>
       </xs:restriction></xs:simpleType>
@@ -105,7 +116,8 @@ def test_integer_representations_follow_the_facets(tmp_path: Path) -> None:
         <xs:element name="s" type="xs:short"/>
         <xs:element name="c" type="code"/>
         <xs:element name="h" type="sid"/>
-      </xs:sequence></xs:complexType>""")
+      </xs:sequence></xs:complexType>""",
+    )
     states = _grammar(tables, "RT")
     dts = {s[1][0][1]: tables.datatypes[s[1][0][2]] for s in states if s[1][0][0] != T.EE}
     assert dts["b"] == (T.DT_NBIT, 8, -128, 127)
@@ -117,14 +129,17 @@ def test_integer_representations_follow_the_facets(tmp_path: Path) -> None:
 
 
 def test_required_and_optional_fields(tmp_path: Path) -> None:
-    tables = _tables(tmp_path, """
+    tables = _tables(
+        tmp_path,
+        """
       <xs:element name="R" type="RT"/>
       <xs:complexType name="RT"><xs:sequence>
         <xs:element name="A" type="xs:int" minOccurs="0"/>
         <xs:element name="B" type="xs:int"/>
         <xs:choice><xs:element name="C" type="xs:int"/><xs:element name="D" type="xs:int"/>
         </xs:choice>
-      </xs:sequence></xs:complexType>""")
+      </xs:sequence></xs:complexType>""",
+    )
     fields = {f.name: f.required for f in fields_of(_grammar(tables, "RT"))}
     assert fields == {"A": False, "B": True, "C": False, "D": False}
 

@@ -55,8 +55,12 @@ def test_decoder_accepts_second_level_empty_string(codecs: dict[str, Codec]) -> 
     Both must decode to "". Our encoder writes the first-level (CH) form.
     """
     codec = codecs["common"]
-    doc = {"SessionSetupReq": {"Header": {"SessionID": "0000000000000000", "TimeStamp": 1},
-                               "EVCCID": ""}}
+    doc = {
+        "SessionSetupReq": {
+            "Header": {"SessionID": "0000000000000000", "TimeStamp": 1},
+            "EVCCID": "",
+        }
+    }
     first_level = codec.encode(doc)
     assert codec.decode(first_level) == doc
     # Rebuild the stream with the EVCCID element's content as escape (1) + EE (000).

@@ -28,8 +28,19 @@ from evse.iso15118.exi.generator.xsd import (
     SimpleType,
 )
 
-_STRINGS = {"string", "normalizedString", "token", "anyURI", "ID", "IDREF", "NCName",
-            "Name", "language", "NMTOKEN", "QName"}
+_STRINGS = {
+    "string",
+    "normalizedString",
+    "token",
+    "anyURI",
+    "ID",
+    "IDREF",
+    "NCName",
+    "Name",
+    "language",
+    "NMTOKEN",
+    "QName",
+}
 _INTEGERS: dict[str, tuple[int | None, int | None]] = {
     "integer": (None, None),
     "nonNegativeInteger": (0, None),

@@ -1,0 +1,63 @@
+"""hal reports -> OCPP station events: plug, unplug, faults, power path, energy flow."""
+
+from __future__ import annotations
+
+from evse.ocpp.interfaces import (
+    ConnectorStatus,
+    EnergyTransfer,
+    EvPlugged,
+    EvUnplugged,
+    PowerPathClosed,
+    PowerPathOpened,
+)
+from evse.station.hal_events import HalEventTranslator
+from evse.station.hal_port import reading_from
+from hal.protocol import Event, Measurement
+
+
+def _cp(state: str) -> Event:
+    return Event(1, "cp_state", {"state": state})
+
+
+def _m(w: float, closed: bool = True, setpoint: float = 7000.0) -> Measurement:
+    return Measurement(1, [230.0] * 3, 50.0, w, 0.0, setpoint, setpoint, 10.0, 2.0, "C", closed)
+
+
+def test_plug_charge_unplug_sequence() -> None:
+    t = HalEventTranslator()
+    t.set_rating(1, 11000.0)  # flow threshold 110 W
+    assert t.feed(_cp("A")) == []
+    assert t.feed(_cp("B")) == [EvPlugged(1)]
+    assert t.feed(_cp("C")) == []  # still plugged
+    assert t.feed(Event(1, "contactor", {"closed": True})) == [PowerPathClosed(1)]
+    assert t.feed(_m(100.0)) == []  # below 1 % of rating
+    assert t.feed(_m(7000.0)) == [EnergyTransfer(1, True, "EV")]
+    assert t.feed(_m(6990.0)) == []
+    assert t.feed(_m(0.0)) == [EnergyTransfer(1, False, "EV")]  # EV stopped drawing
+    assert t.feed(_m(5000.0)) == [EnergyTransfer(1, True, "EV")]
+    assert t.feed(Event(1, "contactor", {"closed": False})) == [
+        PowerPathOpened(1),
+        EnergyTransfer(1, False, "EVSE"),
+    ]
+    assert t.feed(_cp("A")) == [EvUnplugged(1)]
+
+
+def test_discharge_counts_as_energy_transfer() -> None:
+    t = HalEventTranslator()
+    assert t.feed(_m(-5000.0, setpoint=-5000.0)) == [EnergyTransfer(1, True, "EV")]
+
+
+def test_error_states_map_to_connector_status() -> None:
+    t = HalEventTranslator()
+    t.feed(_cp("B"))
+    assert t.feed(_cp("E")) == [ConnectorStatus(1, 1, "Faulted")]
+    assert t.feed(_cp("B")) == [ConnectorStatus(1, 1, "Occupied")]
+    assert t.feed(_cp("F")) == [ConnectorStatus(1, 1, "Unavailable")]
+    assert t.feed(_cp("A")) == [EvUnplugged(1), ConnectorStatus(1, 1, "Available")]
+
+
+def test_meter_reading_from_measurement() -> None:
+    r = reading_from(_m(6900.0))
+    assert r.total_w == 6900.0
+    assert r.current_a[0] == 2300.0 / 230.0
+    assert (r.import_wh, r.export_wh, r.frequency_hz) == (10.0, 2.0, 50.0)
