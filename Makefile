@@ -43,6 +43,8 @@ FUZZ_EXAMPLES ?= 200000
 fuzz: $(STAMP)
 	EXI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) EXI_DIFF_EXAMPLES=2000 $(BIN)/python -m pytest -q \
 		-p no:cacheprovider tests/unit/exi/test_exi_fuzz.py tests/unit/exi/test_exi_differential.py
+	MCU_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/unit/devices/test_mcu_framing.py
 
 # Optional: compile the EXI codec core with mypyc, in place, behind the same API.
 # One module per run keeps each module's runtime library inside the package.

@@ -7,6 +7,7 @@ the fields; unknown keys are ignored (newer firmware may add fields).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,8 +117,10 @@ def _type_ok(value: object, t: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32
     if t == _BOOL:
         return isinstance(value, bool)
-    if t == _NUM:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+    if t == _NUM:  # finite: a NaN threshold or ampacity is never meant
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
     if t == _OPT_NUM:
         return value is None or _type_ok(value, _NUM)
     if t == _STR:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
+from typing import Any
 
 import cbor2
 import pytest
@@ -13,6 +15,9 @@ from hypothesis import strategies as st
 from hal.devices.mcu_link import cobs
 from hal.devices.mcu_link import messages as m
 from hal.devices.mcu_link.frame import MAX_FRAME, FrameDecoder, FrameError, encode_frame
+
+# `make test` runs a bounded number; `make fuzz` sets MCU_FUZZ_EXAMPLES for a long run.
+FUZZ = int(os.environ.get("MCU_FUZZ_EXAMPLES", "200"))
 
 STATUS = {
     "cp": "C",
@@ -120,6 +125,7 @@ def test_valid_crc_but_not_a_message() -> None:
         ([0x55, 1, {}], "message"),
         ([m.SET_PWM, 1, {"duty": 10001}], "message"),
         ([m.STATUS, 1, {**STATUS, "cp": "X"}], "message"),
+        ([m.STATUS, 1, {**STATUS, "pp": float("nan")}], "message"),
     ):
         payload = cbor2.dumps(obj)
         frame = cobs.encode(payload + struct.pack("<I", zlib.crc32(payload))) + b"\x00"
@@ -144,7 +150,7 @@ def test_empty_frames_are_ignored() -> None:
     assert FrameDecoder().feed(b"\x00\x00\x00") == []
 
 
-@settings(max_examples=200)
+@settings(max_examples=FUZZ, deadline=None)
 @given(st.binary(max_size=600), st.integers(min_value=1, max_value=40))
 def test_fuzz_garbage_never_raises_and_resyncs(garbage: bytes, chunk: int) -> None:
     dec = FrameDecoder()
@@ -160,3 +166,69 @@ def test_documented_example_frame() -> None:
     """The worked example in docs/mcu-protocol.md, byte for byte."""
     assert encode_frame(m.KEEPALIVE, 1, {}) == bytes.fromhex("09 83 02 01 a0 0e 80 e1 12 00")
     assert zlib.crc32(b"123456789") == 0xCBF43926
+
+
+_CBOR = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64)
+    | st.floats()
+    | st.text(max_size=80)
+    | st.binary(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=12)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=FUZZ, deadline=None)
+@given(
+    st.sampled_from(sorted(m.SCHEMA)),
+    st.integers(-5, 70000),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "cp",
+                "duty",
+                "pp",
+                "ct",
+                "lock",
+                "rcd",
+                "err",
+                "v",
+                "f",
+                "up",
+                "re",
+                "ok",
+                "why",
+                "on",
+                "cmd",
+                "proto",
+                "ka_ms",
+                "st_ms",
+                "fw",
+                "phases",
+                "oc_a",
+                "t_ms",
+                "x",
+            ]
+        ),
+        _CBOR,
+        max_size=12,
+    ),
+)
+def test_fuzz_wellframed_payloads_are_messages_or_frame_errors(
+    kind: int, seq: int, body: dict[str, Any]
+) -> None:
+    """Any CBOR that passes the CRC either parses into a message whose fields have the
+    documented types, or is a FrameError; nothing raises."""
+    payload = cbor2.dumps([kind, seq, body])
+    frame = cobs.encode(payload + struct.pack("<I", zlib.crc32(payload))) + b"\x00"
+    (ev,) = FrameDecoder().feed(frame)
+    if isinstance(ev, m.Message):
+        assert ev.kind == kind and 0 <= ev.seq <= 0xFFFF
+        for key, (_, required) in m.SCHEMA[kind].items():
+            assert key in ev.body or not required
+    else:
+        assert ev.reason in ("message", "too_long")
