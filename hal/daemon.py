@@ -164,7 +164,6 @@ class HalDaemon:
             await asyncio.sleep(delay)
 
     async def _meter_loop(self, stop: asyncio.Event) -> None:
-        meter_fault: dict[int, str] = {}  # evse id -> device of the meter fault reported
         while not stop.is_set():
             for u in self.units.values():
                 name = u.dev.meter.name
@@ -173,17 +172,19 @@ class HalDaemon:
                         u.dev.meter.read(), self.cfg.devices.command_timeout_s
                     )
                 except (DeviceError, TimeoutError) as exc:
-                    # Energy only: the loop's protection does not depend on the meter, so
-                    # power continues; evse hears of it (billing) once, and of the recovery.
+                    # Any device fault means power to zero; the meter is not protection-
+                    # relevant (protection uses the MCU's fast measurement), so the
+                    # contactor stays closed and energy resumes when the meter answers.
                     log.warning("evse %d: meter read failed: %s", u.unit.id, exc)
-                    if u.unit.id not in meter_fault:
-                        meter_fault[u.unit.id] = name
+                    if u.meter_fault is None:
+                        u.meter_fault = name
                         reason = exc.reason if isinstance(exc, DeviceError) else "no answer"
                         self.server.broadcast(
                             Event(u.unit.id, "fault", {"device": name, "reason": reason})
                         )
                     continue
-                if meter_fault.pop(u.unit.id, None) is not None:
+                if u.meter_fault is not None:
+                    u.meter_fault = None
                     self.server.broadcast(Event(u.unit.id, "fault_cleared", {"device": name}))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), _METER_PERIOD_S)

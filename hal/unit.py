@@ -65,6 +65,7 @@ class UnitLoop:
         self.fault: str | None = None
         self.last_mcu: McuState | None = None
         self.last_meter: MeterReading | None = None
+        self.meter_fault: str | None = None  # set by the meter poll: no energy while set
         self.last_decision: GridDecision | None = None
         self.setpoint_w = 0.0
         self._pwm_sent: float | None = None
@@ -155,7 +156,7 @@ class UnitLoop:
                 self._pwm_sent = self.pwm_pct
             if want_closed != self._contactor_cmd:
                 await self._switch(want_closed, decision.contactor_allowed)
-            flowing = want_closed and mcu.contactor_closed
+            flowing = want_closed and mcu.contactor_closed and self.meter_fault is None
             self.setpoint_w = decision.setpoint_w if flowing else 0.0
             q = decision.reactive_var if flowing else 0.0
             await self._io(self.dev.stage.name, self.dev.stage.set_power(self.setpoint_w, q))
