@@ -8,6 +8,7 @@ ends in `ExiError` carrying the bit offset and the grammar state.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from evse.iso15118.exi import tables as T
@@ -79,7 +80,11 @@ class Decoder:
         max_bytes: int = MAX_STREAM_BYTES,
     ) -> None:
         self.grammars = grammars
-        self.datatypes = datatypes
+        # Patterns compiled once: a decoded value must be one the encoder accepts.
+        self.datatypes = tuple(
+            (*dt[:3], re.compile(dt[3])) if dt[0] == T.DT_STR and dt[3] is not None else dt
+            for dt in datatypes
+        )
         self.roots = roots
         self.max_bytes = max_bytes
         self.root_bits = max(1, (len(roots)).bit_length())
@@ -341,7 +346,10 @@ class Decoder:
                 if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
                     raise ExiError(f"invalid code point {code}", bit_offset=s.pos)
                 chars.append(chr(code))
-            return "".join(chars)
+            text = "".join(chars)
+            if dt[3] is not None and not dt[3].fullmatch(text):
+                raise ExiError(f"{text!r} does not match the schema pattern", bit_offset=start)
+            return text
         if kind == T.DT_HEX or kind == T.DT_B64:
             start = s.pos
             raw = s.octets(s.uint())
