@@ -15,8 +15,9 @@ from evse.iso15118.exi import tables as T
 from evse.iso15118.exi.errors import ExiError
 
 _MAX_UINT_OCTETS = 24  # 168 bits: above any xs:unsignedLong and any X509 serial number
-# Largest stream accepted. -20 messages, certificate chains included, stay far below;
-# the bound keeps the cost of a hostile stream linear-ish (reads shift one big int).
+# Largest stream accepted. -20 messages, certificate chains included, stay far below.
+# Each read shifts one big int, so cost grows with size squared: the bound keeps a
+# hostile stream under about half a second (measured: 42 KB of References, 0.46 s).
 MAX_STREAM_BYTES = 65536
 
 
