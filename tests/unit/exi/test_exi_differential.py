@@ -71,6 +71,7 @@ def _from_peer_json(value: Any) -> Any:
     return value
 
 
+# WPT and ACDP: the package's JSON bridge does not know those namespaces.
 @pytest.mark.parametrize("short", ["app", "common", "ac", "dc"])
 @settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
