@@ -24,12 +24,16 @@ MAX_STREAM_BYTES = 65536
 class _Stream:
     """Bits of one EXI stream, MSB first, held as one Python int for cheap shifts."""
 
-    __slots__ = ("end", "pos", "value")
+    __slots__ = ("end", "global_values", "local_values", "pos", "value")
 
     def __init__(self, data: bytes) -> None:
         self.value = int.from_bytes(data, "big")
         self.end = len(data) * 8
         self.pos = 0
+        # EXI string table value partitions (7.3.3), per stream: every literal string
+        # value is added, so that streams from encoders that emit hits also decode.
+        self.global_values: list[str] = []
+        self.local_values: dict[str, list[str]] = {}
 
     def bits(self, n: int) -> int:
         pos = self.pos + n
@@ -223,7 +227,7 @@ class Decoder:
                 elif kind == T.EE:
                     return out
                 elif kind == T.AT or kind == T.CH:
-                    value = self._value(s, self.datatypes[target])
+                    value = self._value(s, self.datatypes[target], pname)
                 else:
                     raise ExiError(
                         f"{T.KIND_NAMES[kind]} content has no JSON form", bit_offset=s.pos
@@ -264,10 +268,26 @@ class Decoder:
                 f"second-level event {code2} not supported", bit_offset=s.pos - 3,
                 state=f"{name} (simple content)",
             )
-        value = self._value(s, dt)
+        value = self._value(s, dt, name)
         if s.bits(1):
             raise ExiError("expected EE", bit_offset=s.pos - 1, state=f"{name} (after content)")
         return value
+
+    @staticmethod
+    def _string_hit(s: _Stream, kind: int, name: str, start: int) -> str:
+        """A string table hit: 0 = local (this element or attribute), 1 = global.
+        Local partitions are keyed by local name; in these schemas the only string-typed
+        local name in two namespaces is the Id attribute (xmldsig's and -20's), which
+        then share one partition. Our encoder writes literals only, like both codecs
+        behind the golden vectors."""
+        table = s.local_values.get(name, []) if kind == 0 else s.global_values
+        if not table:
+            raise ExiError("string table reference into an empty table", bit_offset=start)
+        width = (len(table) - 1).bit_length()
+        index = s.bits(width) if width else 0
+        if index >= len(table):
+            raise ExiError(f"string table index {index} out of range", bit_offset=start)
+        return table[index]
 
     @staticmethod
     def _integer_element(s: _Stream, dt: T.Datatype) -> int | None:
@@ -302,7 +322,7 @@ class Decoder:
         s.pos = pos + 1
         return result
 
-    def _value(self, s: _Stream, dt: T.Datatype) -> Any:
+    def _value(self, s: _Stream, dt: T.Datatype, name: str = "") -> Any:
         kind = dt[0]
         if kind == T.DT_NBIT:
             value: int = s.bits(dt[1]) + dt[2]
@@ -330,7 +350,14 @@ class Decoder:
             start = s.pos
             length = s.uint()
             if length < 2:
-                raise ExiError("string table references are not supported", bit_offset=start)
+                text = self._string_hit(s, length, name, start)
+                if dt[3] is not None and not dt[3].fullmatch(text):
+                    raise ExiError(f"{text!r} does not match the schema pattern", bit_offset=start)
+                if len(text) < dt[1] or (dt[2] is not None and len(text) > dt[2]):
+                    raise ExiError(
+                        f"string length {len(text)} outside the schema", bit_offset=start
+                    )
+                return text
             length -= 2
             if length * 8 > s.end - s.pos:
                 raise ExiError(
@@ -350,6 +377,9 @@ class Decoder:
             text = "".join(chars)
             if dt[3] is not None and not dt[3].fullmatch(text):
                 raise ExiError(f"{text!r} does not match the schema pattern", bit_offset=start)
+            if text:
+                s.global_values.append(text)
+                s.local_values.setdefault(name, []).append(text)
             return text
         if kind == T.DT_HEX or kind == T.DT_B64:
             start = s.pos
