@@ -103,7 +103,7 @@ def test_declared_binary_length_beyond_stream_is_an_error(codecs: dict[str, Code
         codec.decode(int(patched, 2).to_bytes(len(patched) // 8, "big"))
 
 
-def test_out_of_range_enumeration_index_is_an_error(codecs: dict[str, Codec]) -> None:
+def test_out_of_range_enumeration_index_is_an_error_exi_7_2(codecs: dict[str, Codec]) -> None:
     # supportedAppProtocolRes ResponseCode: 3 values in 2 bits; index 3 is invalid.
     codec = codecs["app"]
     good = codec.encode({"supportedAppProtocolRes": {"ResponseCode": "OK_SuccessfulNegotiation"}})
@@ -238,7 +238,7 @@ def _from_bits(bits: str) -> bytes:
     return int(bits, 2).to_bytes(len(bits) // 8, "big")
 
 
-def test_decoder_resolves_string_table_hits(codecs: dict[str, Codec]) -> None:
+def test_decoder_resolves_string_table_hits_exi_7_3_3(codecs: dict[str, Codec]) -> None:
     """EXI 7.3.3: a repeated value may be sent as a local hit (uint 0 + index) or a
     global hit (uint 1 + index). Our encoder writes literals; the decoder takes all."""
     codec = codecs["common"]

@@ -36,7 +36,7 @@ def test_bits_for_counts() -> None:
     assert [bits_for(n) for n in (1, 2, 3, 4, 5, 8, 9)] == [0, 1, 2, 2, 3, 3, 4]
 
 
-def test_max_occurs_is_unrolled_and_each_state_has_an_escape_code(tmp_path: Path) -> None:
+def test_max_occurs_unrolled_with_escape_code_exi_8_5_4_1_6(tmp_path: Path) -> None:
     tables = _tables(tmp_path, """
       <xs:element name="R" type="RT"/>
       <xs:complexType name="RT"><xs:sequence>
@@ -55,7 +55,7 @@ def test_max_occurs_is_unrolled_and_each_state_has_an_escape_code(tmp_path: Path
     assert all(p[4] for s in states for p in s[1] if p[0] != T.EE)  # X is a list
 
 
-def test_substitution_group_members_sorted_by_name_without_abstract(tmp_path: Path) -> None:
+def test_substitution_group_sorted_without_abstract_exi_8_5_4_1_6(tmp_path: Path) -> None:
     tables = _tables(tmp_path, """
       <xs:element name="Head" type="HT" abstract="true"/>
       <xs:complexType name="HT"/>
@@ -87,7 +87,7 @@ def test_attributes_sorted_before_content_and_optional_ones_skippable(tmp_path: 
     assert [p[0] for p in states[0][1]] == [T.AT, T.AT]
 
 
-def test_integer_representations_follow_the_facets(tmp_path: Path) -> None:
+def test_integer_representations_follow_the_facets_exi_7_1_5(tmp_path: Path) -> None:
     tables = _tables(tmp_path, """
       <xs:simpleType name="pct"><xs:restriction base="xs:byte">
         <xs:minInclusive value="0"/><xs:maxInclusive value="100"/>
@@ -144,3 +144,22 @@ def test_committed_tables_match_the_generator(tmp_path: Path, short: str) -> Non
         fresh = (tmp_path / name).read_text(encoding="utf-8")
         committed = (_GENERATED / name).read_text(encoding="utf-8")
         assert fresh == committed, f"run `make grammars`: {name} is stale"
+
+
+def test_mixed_content_and_wildcards_keep_their_event_codes(tmp_path: Path) -> None:
+    """xmldsig style: mixed content adds CH(untyped) to every content state and xs:any
+    adds SE(*); both count in event-code widths although the JSON form cannot carry them
+    (EXI 8.5.4.1.3.2, 8.5.4.3: SE(qname) before SE(*), EE, then CH)."""
+    tables = _tables(tmp_path, """
+      <xs:element name="R" type="RT"/>
+      <xs:complexType name="RT" mixed="true"><xs:sequence>
+        <xs:element name="E" type="xs:int" minOccurs="0"/>
+        <xs:any namespace="##other" minOccurs="0" maxOccurs="unbounded"/>
+      </xs:sequence>
+      <xs:attribute name="Algorithm" type="xs:anyURI" use="required"/>
+      </xs:complexType>""")
+    states = _grammar(tables, "RT")
+    assert [p[0] for p in states[0][1]] == [T.AT]
+    content = states[1]
+    assert [p[0] for p in content[1]] == [T.SE_SIMPLE, T.SE_ANY, T.EE, T.CH_MIXED]
+    assert content[0] == 3  # 4 productions + escape
