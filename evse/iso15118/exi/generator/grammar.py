@@ -58,7 +58,7 @@ def bits_for(count: int) -> int:
 
 @dataclass
 class _Leaf:
-    group: int  # 0 AT, 1 SE, 2 SE(*), 4 CH
+    group: int  # event-code order: 0 AT, 1 SE(qname), 2 SE(*), (3 EE), 4 CH, 5 CH(mixed)
     order: tuple[object, ...]
     name: QName
     kind: int
