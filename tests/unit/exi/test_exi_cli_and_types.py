@@ -76,6 +76,20 @@ def test_cli_encode_prints_hex(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out.strip() == vector["exi_hex"]
 
 
+def test_cli_encode_with_v2gtp_header_round_trips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vector = _first("DC_PreChargeReq")
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(vector["json"]), encoding="utf-8")
+    assert main(["exi", "encode", "--namespace", "dc", "--v2gtp", str(path)]) == 0
+    framed = capsys.readouterr().out.strip()
+    payload = bytes.fromhex(vector["exi_hex"])
+    assert framed == ("01fe8004" + len(payload).to_bytes(4, "big").hex() + vector["exi_hex"])
+    assert main(["exi", "decode", framed]) == 0
+    assert json.loads(capsys.readouterr().out) == vector["json"]
+
+
 def test_cli_reports_codec_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["exi", "decode", "--namespace", "dc", "80"]) == 1
     err = capsys.readouterr().err
