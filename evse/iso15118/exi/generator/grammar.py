@@ -83,6 +83,14 @@ class Tables:
     datatypes: list[T.Datatype] = field(default_factory=list)
     grammars: list[T.Grammar] = field(default_factory=list)
     roots: list[T.Root] = field(default_factory=list)
+    # Per grammar: a named type of CommonTypes or xmldsig, whose message class is
+    # generated once and shared by every namespace.
+    shared: list[bool] = field(default_factory=list)
+
+
+SHARED_NAMESPACES = frozenset(
+    {"urn:iso:std:iso:15118:-20:CommonTypes", "http://www.w3.org/2000/09/xmldsig#"}
+)
 
 
 class Builder:
@@ -213,6 +221,7 @@ class Builder:
         index = len(self.out.grammars)
         self._grammar_index[key] = index
         self.out.grammars.append(("", (), False))  # placeholder: types may be recursive
+        self.out.shared.append(ct.name is not None and ct.name[0] in SHARED_NAMESPACES)
         name = ct.name[1] if ct.name is not None else anonymous_name
         self.out.grammars[index] = (name, self._states(ct), ct.abstract)
         return index
