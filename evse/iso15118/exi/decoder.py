@@ -16,20 +16,24 @@ from evse.iso15118.exi.errors import ExiError
 
 _MAX_UINT_OCTETS = 24  # 168 bits: above any xs:unsignedLong and any X509 serial number
 # Largest stream accepted. -20 messages, certificate chains included, stay far below.
-# Each read shifts one big int, so cost grows with size squared: the bound keeps a
-# hostile stream under about half a second (measured: 42 KB of References, 0.46 s).
+# Reads shift one big int whose read part is trimmed as decoding advances (see
+# _Stream.trim_at), so the cost stays about linear; the bound caps it.
 MAX_STREAM_BYTES = 65536
+_TRIM_BITS = 8192
 
 
 class _Stream:
     """Bits of one EXI stream, MSB first, held as one Python int for cheap shifts."""
 
-    __slots__ = ("end", "global_values", "local_values", "pos", "value")
+    __slots__ = ("end", "global_values", "local_values", "pos", "trim_at", "value")
 
     def __init__(self, data: bytes) -> None:
         self.value = int.from_bytes(data, "big")
         self.end = len(data) * 8
         self.pos = 0
+        # A shift costs the size of what is left above the read: in long streams, drop
+        # the bits already read now and then, so decoding stays about linear.
+        self.trim_at = _TRIM_BITS if self.end > 2 * _TRIM_BITS else self.end + 1
         # EXI string table value partitions (7.3.3), per stream: every literal string
         # value is added, so that streams from encoders that emit hits also decode.
         self.global_values: list[str] = []
@@ -169,6 +173,9 @@ class Decoder:
         return None
 
     def _complex(self, s: _Stream, gi: int) -> dict[str, Any]:
+        if s.pos > s.trim_at:
+            s.value &= (1 << (s.end - s.pos)) - 1  # the unread bits stay where they were
+            s.trim_at = s.pos + _TRIM_BITS
         plan = self.linear[gi]
         if plan is not None:
             fast = self._linear(s, plan)
@@ -203,6 +210,7 @@ class Decoder:
                 kind, pname, target, step, many = prods[code]
                 if kind == T.SE_COMPLEX:
                     value: Any = self._complex(s, target)
+                    data = s.value  # the child may have trimmed the stream
                 elif kind == T.SE_SIMPLE:
                     width = fixed[target]
                     value = None

@@ -269,3 +269,22 @@ def test_string_table_hit_into_empty_table_is_an_error(codecs: dict[str, Codec])
     with pytest.raises(ExiError, match="empty table") as err:
         codec.decode(_from_bits(bits[:at] + format(0, "08b") + bits[at + 16:]))
     assert err.value.bit_offset == at
+
+
+def test_large_document_round_trips_through_the_trimmed_stream(codecs: dict[str, Codec]) -> None:
+    """Streams over 2 KiB drop already-read bits as they go; values must not change."""
+    codec = codecs["common"]
+    refs = [{"URI": f"#r{i}", "DigestMethod": {"Algorithm": "urn:sha256"},
+             "DigestValue": "AAECAwQFBgcICQ=="} for i in range(600)]
+    doc = {"SessionStopReq": {
+        "Header": {"SessionID": "0102030405060708", "TimeStamp": 99, "Signature": {
+            "SignedInfo": {"CanonicalizationMethod": {"Algorithm": "urn:c14n"},
+                           "SignatureMethod": {"Algorithm": "urn:ecdsa"}, "Reference": refs},
+            "SignatureValue": {"value": "AAAA"}}},
+        "ChargingSession": "Terminate"}}
+    data = codec.encode(doc)
+    assert len(data) > 8 * 1024
+    assert codec.decode(data) == doc
+    for cut in (3000, 5000, len(data) - 1):
+        with pytest.raises(ExiError):
+            codec.decode(data[:cut])
