@@ -111,6 +111,9 @@ for v in docs:
     assert bytes(codec.encode(text, ns)) == data
     out[name] = {"encode": times(lambda: codec.encode(text, ns)),
                  "decode": times(lambda: codec.decode(data, ns))}
+import psutil  # a dependency of the iso15118 package
+me = psutil.Process()
+out["_rss_kib"] = sum(p.memory_info().rss for p in [me, *me.children(recursive=True)]) // 1024
 print(json.dumps(out))
 """
 
@@ -193,6 +196,8 @@ def main() -> int:
         print(line)
     if not java:
         print(f"Java path: skipped ({why})")
+    else:
+        print(f"Java path RSS (Python + JVM processes after the run): {java['_rss_kib']} KiB")
     print(
         "RSS added: import {import_kib} KiB; with all six grammar sets loaded "
         "{all_six_grammar_sets_kib} KiB; plus typed classes {plus_typed_classes_kib} KiB".format(

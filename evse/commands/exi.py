@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     enc = sub.add_parser("encode", help="JSON file (or '-' for stdin) -> EXI hex")
     enc.add_argument("--namespace", choices=choices, required=True, help="grammar set")
     enc.add_argument("file", help="JSON document, one key: the message name; '-' = stdin")
+    enc.add_argument(
+        "--v2gtp", action="store_true",
+        help="prefix the V2GTP header (version, payload type of the namespace, length)",
+    )
 
 
 def _read(arg: str) -> str:
@@ -68,7 +72,12 @@ def _encode(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as e:
         print(f"evse exi: cannot read JSON: {e}", file=sys.stderr)
         return 1
-    print(Codec.for_namespace(args.namespace).encode(document).hex())
+    codec = Codec.for_namespace(args.namespace)
+    payload = codec.encode(document)
+    if args.v2gtp:
+        header = _V2GTP_HEADER + codec.namespace.payload_type.to_bytes(2, "big")
+        payload = header + len(payload).to_bytes(4, "big") + payload
+    print(payload.hex())
     return 0
 
 

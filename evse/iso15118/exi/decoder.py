@@ -8,26 +8,36 @@ ends in `ExiError` carrying the bit offset and the grammar state.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from evse.iso15118.exi import tables as T
 from evse.iso15118.exi.errors import ExiError
 
 _MAX_UINT_OCTETS = 24  # 168 bits: above any xs:unsignedLong and any X509 serial number
-# Largest stream accepted. -20 messages, certificate chains included, stay far below;
-# the bound keeps the cost of a hostile stream linear-ish (reads shift one big int).
+# Largest stream accepted. -20 messages, certificate chains included, stay far below.
+# Reads shift one big int whose read part is trimmed as decoding advances (see
+# _Stream.trim_at), so the cost stays about linear; the bound caps it.
 MAX_STREAM_BYTES = 65536
+_TRIM_BITS = 8192
 
 
 class _Stream:
     """Bits of one EXI stream, MSB first, held as one Python int for cheap shifts."""
 
-    __slots__ = ("end", "pos", "value")
+    __slots__ = ("end", "global_values", "local_values", "pos", "trim_at", "value")
 
     def __init__(self, data: bytes) -> None:
         self.value = int.from_bytes(data, "big")
         self.end = len(data) * 8
         self.pos = 0
+        # A shift costs the size of what is left above the read: in long streams, drop
+        # the bits already read now and then, so decoding stays about linear.
+        self.trim_at = _TRIM_BITS if self.end > 2 * _TRIM_BITS else self.end + 1
+        # EXI string table value partitions (7.3.3), per stream: every literal string
+        # value is added, so that streams from encoders that emit hits also decode.
+        self.global_values: list[str] = []
+        self.local_values: dict[str, list[str]] = {}
 
     def bits(self, n: int) -> int:
         pos = self.pos + n
@@ -79,7 +89,11 @@ class Decoder:
         max_bytes: int = MAX_STREAM_BYTES,
     ) -> None:
         self.grammars = grammars
-        self.datatypes = datatypes
+        # Patterns compiled once: a decoded value must be one the encoder accepts.
+        self.datatypes = tuple(
+            (*dt[:3], re.compile(dt[3])) if dt[0] == T.DT_STR and dt[3] is not None else dt
+            for dt in datatypes
+        )
         self.roots = roots
         self.max_bytes = max_bytes
         self.root_bits = max(1, (len(roots)).bit_length())
@@ -162,6 +176,9 @@ class Decoder:
         return None
 
     def _complex(self, s: _Stream, gi: int) -> dict[str, Any]:
+        if s.pos > s.trim_at:
+            s.value &= (1 << (s.end - s.pos)) - 1  # the unread bits stay where they were
+            s.trim_at = s.pos + _TRIM_BITS
         plan = self.linear[gi]
         if plan is not None:
             fast = self._linear(s, plan)
@@ -196,6 +213,7 @@ class Decoder:
                 kind, pname, target, step, many = prods[code]
                 if kind == T.SE_COMPLEX:
                     value: Any = self._complex(s, target)
+                    data = s.value  # the child may have trimmed the stream
                 elif kind == T.SE_SIMPLE:
                     width = fixed[target]
                     value = None
@@ -220,7 +238,7 @@ class Decoder:
                 elif kind == T.EE:
                     return out
                 elif kind == T.AT or kind == T.CH:
-                    value = self._value(s, self.datatypes[target])
+                    value = self._value(s, self.datatypes[target], pname)
                 else:
                     raise ExiError(
                         f"{T.KIND_NAMES[kind]} content has no JSON form", bit_offset=s.pos
@@ -262,10 +280,26 @@ class Decoder:
                 bit_offset=s.pos - 3,
                 state=f"{name} (simple content)",
             )
-        value = self._value(s, dt)
+        value = self._value(s, dt, name)
         if s.bits(1):
             raise ExiError("expected EE", bit_offset=s.pos - 1, state=f"{name} (after content)")
         return value
+
+    @staticmethod
+    def _string_hit(s: _Stream, kind: int, name: str, start: int) -> str:
+        """A string table hit: 0 = local (this element or attribute), 1 = global.
+        Local partitions are keyed by local name; in these schemas the only string-typed
+        local name in two namespaces is the Id attribute (xmldsig's and -20's), which
+        then share one partition. Our encoder writes literals only, like both codecs
+        behind the golden vectors."""
+        table = s.local_values.get(name, []) if kind == 0 else s.global_values
+        if not table:
+            raise ExiError("string table reference into an empty table", bit_offset=start)
+        width = (len(table) - 1).bit_length()
+        index = s.bits(width) if width else 0
+        if index >= len(table):
+            raise ExiError(f"string table index {index} out of range", bit_offset=start)
+        return table[index]
 
     @staticmethod
     def _integer_element(s: _Stream, dt: T.Datatype) -> int | None:
@@ -300,7 +334,7 @@ class Decoder:
         s.pos = pos + 1
         return result
 
-    def _value(self, s: _Stream, dt: T.Datatype) -> Any:
+    def _value(self, s: _Stream, dt: T.Datatype, name: str = "") -> Any:
         kind = dt[0]
         if kind == T.DT_NBIT:
             value: int = s.bits(dt[1]) + dt[2]
@@ -326,7 +360,14 @@ class Decoder:
             start = s.pos
             length = s.uint()
             if length < 2:
-                raise ExiError("string table references are not supported", bit_offset=start)
+                text = self._string_hit(s, length, name, start)
+                if dt[3] is not None and not dt[3].fullmatch(text):
+                    raise ExiError(f"{text!r} does not match the schema pattern", bit_offset=start)
+                if len(text) < dt[1] or (dt[2] is not None and len(text) > dt[2]):
+                    raise ExiError(
+                        f"string length {len(text)} outside the schema", bit_offset=start
+                    )
+                return text
             length -= 2
             if length * 8 > s.end - s.pos:
                 raise ExiError(
@@ -343,7 +384,13 @@ class Decoder:
                 if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
                     raise ExiError(f"invalid code point {code}", bit_offset=s.pos)
                 chars.append(chr(code))
-            return "".join(chars)
+            text = "".join(chars)
+            if dt[3] is not None and not dt[3].fullmatch(text):
+                raise ExiError(f"{text!r} does not match the schema pattern", bit_offset=start)
+            if text:
+                s.global_values.append(text)
+                s.local_values.setdefault(name, []).append(text)
+            return text
         if kind == T.DT_HEX or kind == T.DT_B64:
             start = s.pos
             raw = s.octets(s.uint())

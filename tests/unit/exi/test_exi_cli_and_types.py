@@ -12,7 +12,7 @@ import pytest
 from exi_testdata import PROJECT_VECTORS, load_vectors
 
 from evse.cli import main
-from evse.iso15118.exi._generated import dc_types
+from evse.iso15118.exi._generated import ac_types, common_types, dc_types, shared_types
 from evse.iso15118.exi.codec import Codec
 from evse.iso15118.exi.errors import ExiError
 
@@ -54,6 +54,22 @@ def test_typed_message_built_in_code_encodes(codecs: dict[str, Codec]) -> None:
         codecs["dc"].encode_message("DC_CableCheckReq", res)
 
 
+def test_common_types_are_one_class_in_every_namespace(codecs: dict[str, Codec]) -> None:
+    """A header or a rational number built once serves AC, DC and common messages."""
+    assert dc_types.RationalNumberType is shared_types.RationalNumberType
+    assert ac_types.MessageHeaderType is common_types.MessageHeaderType
+    header = shared_types.MessageHeaderType(SessionID=bytes(8), TimeStamp=7)
+    req = common_types.SessionStopReqType(Header=header, ChargingSession="Terminate")
+    res = dc_types.DC_CableCheckResType(Header=header, ResponseCode="OK",
+                                        EVSEProcessing="Ongoing")
+    assert codecs["common"].decode_message(codecs["common"].encode_message("SessionStopReq", req))[
+        1
+    ].Header == header
+    assert codecs["dc"].decode_message(codecs["dc"].encode_message("DC_CableCheckRes", res))[
+        1
+    ] == res
+
+
 def test_cli_decode_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     vector = _first("DC_ChargeLoopReq")
     assert main(["exi", "decode", "--namespace", "dc", vector["exi_hex"]]) == 0
@@ -74,6 +90,20 @@ def test_cli_encode_prints_hex(tmp_path: Path, capsys: pytest.CaptureFixture[str
     path.write_text(json.dumps(vector["json"]), encoding="utf-8")
     assert main(["exi", "encode", "--namespace", "common", str(path)]) == 0
     assert capsys.readouterr().out.strip() == vector["exi_hex"]
+
+
+def test_cli_encode_with_v2gtp_header_round_trips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vector = _first("DC_PreChargeReq")
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(vector["json"]), encoding="utf-8")
+    assert main(["exi", "encode", "--namespace", "dc", "--v2gtp", str(path)]) == 0
+    framed = capsys.readouterr().out.strip()
+    payload = bytes.fromhex(vector["exi_hex"])
+    assert framed == ("01fe8004" + len(payload).to_bytes(4, "big").hex() + vector["exi_hex"])
+    assert main(["exi", "decode", framed]) == 0
+    assert json.loads(capsys.readouterr().out) == vector["json"]
 
 
 def test_cli_reports_codec_errors(capsys: pytest.CaptureFixture[str]) -> None:

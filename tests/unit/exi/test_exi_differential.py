@@ -31,6 +31,9 @@ from hypothesis import strategies as st
 from evse.iso15118.exi.codec import Codec
 
 _EXAMPLES = int(os.environ.get("EXI_DIFF_EXAMPLES", "40"))  # `make fuzz` raises it
+# The same examples on every `make test` run (a peer quirk must not make CI flaky);
+# `make fuzz` explores new ones.
+_DERANDOMIZE = "EXI_DIFF_EXAMPLES" not in os.environ
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +75,12 @@ def _from_peer_json(value: Any) -> Any:
     return value
 
 
+# WPT and ACDP: the package's JSON bridge does not know those namespaces.
 @pytest.mark.parametrize("short", ["app", "common", "ac", "dc"])
-@settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=_EXAMPLES, deadline=None, derandomize=_DERANDOMIZE,
+    suppress_health_check=list(HealthCheck),
+)
 @given(data=st.data())
 def test_same_bytes_and_documents_as_the_java_codec(
     java: JavaPeer, codecs: dict[str, Codec], short: str, data: st.DataObject

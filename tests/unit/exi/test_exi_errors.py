@@ -104,7 +104,7 @@ def test_declared_binary_length_beyond_stream_is_an_error(codecs: dict[str, Code
         codec.decode(int(patched, 2).to_bytes(len(patched) // 8, "big"))
 
 
-def test_out_of_range_enumeration_index_is_an_error(codecs: dict[str, Codec]) -> None:
+def test_out_of_range_enumeration_index_is_an_error_exi_7_2(codecs: dict[str, Codec]) -> None:
     # supportedAppProtocolRes ResponseCode: 3 values in 2 bits; index 3 is invalid.
     codec = codecs["app"]
     good = codec.encode({"supportedAppProtocolRes": {"ResponseCode": "OK_SuccessfulNegotiation"}})
@@ -267,3 +267,64 @@ def test_longest_accepted_hostile_stream_fails_fast(codecs: dict[str, Codec]) ->
     data = int(body, 2).to_bytes(len(body) // 8, "big")
     with pytest.raises(ExiError):
         codec.decode(data)
+
+
+def _bits(data: bytes) -> str:
+    return bin(int.from_bytes(data, "big"))[2:].zfill(len(data) * 8)
+
+
+def _from_bits(bits: str) -> bytes:
+    bits += "0" * (-len(bits) % 8)
+    return int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def test_decoder_resolves_string_table_hits_exi_7_3_3(codecs: dict[str, Codec]) -> None:
+    """EXI 7.3.3: a repeated value may be sent as a local hit (uint 0 + index) or a
+    global hit (uint 1 + index). Our encoder writes literals; the decoder takes all."""
+    codec = codecs["common"]
+    params = [{"Name": "Connector", "intValue": 1}, {"Name": "Connector", "intValue": 2}]
+    doc = {"ServiceDetailRes": {
+        "Header": {"SessionID": "00" * 8, "TimeStamp": 1}, "ResponseCode": "OK",
+        "ServiceID": 2, "ServiceParameterList": {"ParameterSet": [
+            {"ParameterSetID": 1, "Parameter": params}]}}}
+    bits = _bits(codec.encode(doc))
+    literal = format(len("Connector") + 2, "08b") + "".join(
+        format(ord(c), "08b") for c in "Connector"
+    )
+    second = bits.index(literal, bits.index(literal) + 1)
+    # Local partition of Name holds one value: the hit index has 0 bits.
+    local_hit = bits[:second] + format(0, "08b") + bits[second + len(literal):]
+    assert codec.decode(_from_bits(local_hit)) == doc
+    # Global partition holds one value too ("Connector"): again a 0-bit index.
+    global_hit = bits[:second] + format(1, "08b") + bits[second + len(literal):]
+    assert codec.decode(_from_bits(global_hit)) == doc
+
+
+def test_string_table_hit_into_empty_table_is_an_error(codecs: dict[str, Codec]) -> None:
+    codec = codecs["common"]
+    doc = {"SessionSetupReq": {"Header": {"SessionID": "00" * 8, "TimeStamp": 1},
+                               "EVCCID": "A"}}
+    bits = _bits(codec.encode(doc))
+    at = bits.rindex(format(3, "08b") + format(ord("A"), "08b"))
+    with pytest.raises(ExiError, match="empty table") as err:
+        codec.decode(_from_bits(bits[:at] + format(0, "08b") + bits[at + 16:]))
+    assert err.value.bit_offset == at
+
+
+def test_large_document_round_trips_through_the_trimmed_stream(codecs: dict[str, Codec]) -> None:
+    """Streams over 2 KiB drop already-read bits as they go; values must not change."""
+    codec = codecs["common"]
+    refs = [{"URI": f"#r{i}", "DigestMethod": {"Algorithm": "urn:sha256"},
+             "DigestValue": "AAECAwQFBgcICQ=="} for i in range(600)]
+    doc = {"SessionStopReq": {
+        "Header": {"SessionID": "0102030405060708", "TimeStamp": 99, "Signature": {
+            "SignedInfo": {"CanonicalizationMethod": {"Algorithm": "urn:c14n"},
+                           "SignatureMethod": {"Algorithm": "urn:ecdsa"}, "Reference": refs},
+            "SignatureValue": {"value": "AAAA"}}},
+        "ChargingSession": "Terminate"}}
+    data = codec.encode(doc)
+    assert len(data) > 8 * 1024
+    assert codec.decode(data) == doc
+    for cut in (3000, 5000, len(data) - 1):
+        with pytest.raises(ExiError):
+            codec.decode(data[:cut])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from evse.iso15118.exi.generator.classes import render_classes
+from evse.iso15118.exi.generator.classes import SHARED_MODULE, render_classes, render_shared
 from evse.iso15118.exi.generator.emit import render, write
 from evse.iso15118.exi.generator.grammar import Builder, Tables
 from evse.iso15118.exi.generator.xsd import load
@@ -27,9 +27,20 @@ def build_tables(schema_dir: str, short: str) -> tuple[Tables, list[str]]:
     return Builder(schemas, namespace).build(), sources
 
 
-def generate(schema_dir: str, short: str, out_dir: str) -> str:
-    tables, sources = build_tables(schema_dir, short)
-    path = os.path.join(out_dir, f"{short}.py")
-    write(path, render(tables, sources))
-    write(os.path.join(out_dir, f"{short}_types.py"), render_classes(tables, short))
-    return path
+def generate_all(schema_dir: str, out_dir: str) -> list[str]:
+    """Write every namespace's tables and classes, and the shared classes module."""
+    written = []
+    shared: dict[str, str] = {}
+    for short in SCHEMA_SETS:
+        tables, sources = build_tables(schema_dir, short)
+        path = os.path.join(out_dir, f"{short}.py")
+        write(path, render(tables, sources))
+        classes, shared_here = render_classes(tables, short)
+        write(os.path.join(out_dir, f"{short}_types.py"), classes)
+        for name, text in shared_here.items():
+            if shared.setdefault(name, text) != text:
+                raise ValueError(f"shared class {name} differs between schema sets")
+        written += [path, os.path.join(out_dir, f"{short}_types.py")]
+    path = os.path.join(out_dir, f"{SHARED_MODULE}.py")
+    write(path, render_shared(shared))
+    return [*written, path]

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from evse.iso15118.exi.generator import SCHEMA_SETS, generate
+from evse.iso15118.exi.generator import generate_all
 
 _DEFAULT_OUT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_generated")
 
@@ -16,8 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("schemas", nargs="?", default="../shared/iso15118/schemas")
     parser.add_argument("out", nargs="?", default=_DEFAULT_OUT)
     args = parser.parse_args(argv)
-    for short in SCHEMA_SETS:
-        path = generate(args.schemas, short, args.out)
+    for path in generate_all(args.schemas, args.out):
         print(f"wrote {path}")
     return 0
 

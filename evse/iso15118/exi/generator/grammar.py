@@ -69,7 +69,7 @@ def bits_for(count: int) -> int:
 
 @dataclass
 class _Leaf:
-    group: int  # 0 AT, 1 SE, 2 SE(*), 4 CH
+    group: int  # event-code order: 0 AT, 1 SE(qname), 2 SE(*), (3 EE), 4 CH, 5 CH(mixed)
     order: tuple[object, ...]
     name: QName
     kind: int
@@ -94,6 +94,14 @@ class Tables:
     datatypes: list[T.Datatype] = field(default_factory=list)
     grammars: list[T.Grammar] = field(default_factory=list)
     roots: list[T.Root] = field(default_factory=list)
+    # Per grammar: a named type of CommonTypes or xmldsig, whose message class is
+    # generated once and shared by every namespace.
+    shared: list[bool] = field(default_factory=list)
+
+
+SHARED_NAMESPACES = frozenset(
+    {"urn:iso:std:iso:15118:-20:CommonTypes", "http://www.w3.org/2000/09/xmldsig#"}
+)
 
 
 class Builder:
@@ -224,6 +232,7 @@ class Builder:
         index = len(self.out.grammars)
         self._grammar_index[key] = index
         self.out.grammars.append(("", (), False))  # placeholder: types may be recursive
+        self.out.shared.append(ct.name is not None and ct.name[0] in SHARED_NAMESPACES)
         name = ct.name[1] if ct.name is not None else anonymous_name
         self.out.grammars[index] = (name, self._states(ct), ct.abstract)
         return index
