@@ -83,6 +83,10 @@ class Connection:
             # abort(): drop the socket now; the read loop then sees the connection gone.
             self._writer.transport.abort()
 
+    def abort(self) -> None:
+        """Drop the socket now (server shutdown): `serve` then sees the end and returns."""
+        self._writer.transport.abort()
+
     async def _write_loop(self) -> None:
         while True:
             frame = await self._out.get()
@@ -194,11 +198,18 @@ class Server:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        # Cancel the handlers before wait_closed(): from 3.12 it waits for them.
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # End the handlers before wait_closed() (from 3.12 it waits for them). Drop each
+        # socket so its handler returns by itself: a cancelled handler task makes 3.11's
+        # stream callback log a CancelledError traceback. Cancel only what lingers.
+        for conn in list(self.connections):
+            conn.abort()
+        tasks = list(self._tasks)
+        if tasks:
+            _, lingering = await asyncio.wait(tasks, timeout=2.0)
+            for task in lingering:
+                task.cancel()
+            for task in lingering:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None:
             await self._server.wait_closed()
