@@ -22,6 +22,7 @@ from hal.config import HalConfig
 from hal.devices.base import DeviceError
 from hal.devices.factory import OpenDevices, open_devices
 from hal.devices.protection_settings import protection_settings
+from hal.grid.directives import directive_id
 from hal.grid.engine import GridEngine
 from hal.persist import load_directives, save_directives
 from hal.protocol import (
@@ -83,7 +84,7 @@ class HalDaemon:
             for u in self.units.values()
         ]
         first = next(iter(self.units.values()), None)
-        ids = [str(d.get("id")) for d in first.engine.directives] if first else []
+        ids = [directive_id(d) for d in first.engine.directives] if first else []
         out: list[Message] = [Welcome(PROTOCOL_VERSION, caps, ids)]
         out.extend(u.constraint_report() for u in self.units.values())
         return out
@@ -124,7 +125,7 @@ class HalDaemon:
         for u in self.units.values():
             for r in u.engine.set_directives(msg.directives, now):
                 reasons.setdefault(r.directive_id, r.reason)
-        accepted = [d for d in msg.directives if str(d.get("id", "")) not in reasons]
+        accepted = [d for d in msg.directives if directive_id(d) not in reasons]
         if reasons:
             # Every engine must run the same set: re-apply only what all accepted.
             for u in self.units.values():
@@ -132,7 +133,7 @@ class HalDaemon:
         save_directives(self.cfg.directives_path, accepted)
         log.info("DER directives: %d accepted, %d rejected", len(accepted), len(reasons))
         return DirectiveResult(
-            [str(d["id"]) for d in accepted],
+            [directive_id(d) for d in accepted],
             [{"id": i, "reason": r} for i, r in reasons.items()],
         )
 

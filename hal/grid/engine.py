@@ -41,7 +41,7 @@ from hal.grid.controls import (
     TripControl,
 )
 from hal.grid.curves import interpolate
-from hal.grid.directives import select_active
+from hal.grid.directives import directive_id, select_active
 from hal.grid.enter_service import EnterService, EnterServiceSpec, Phase
 from hal.grid.freq_droop import FreqDroop, FreqDroopSpec
 from hal.grid.protection import Protection
@@ -143,7 +143,7 @@ class GridEngine:
         chosen, rejected = select_active(directives, self._settings.nominal_frequency_hz)
         applied_ids = {p.id for p in chosen.values()}
         self._directives = [
-            d for d in directives if str(d.get("id", d.get("controlId", ""))) in applied_ids
+            d for d in directives if directive_id(d) in applied_ids
         ]
         controls = dict(self._settings.controls)
         controls.update({ct: p.spec for ct, p in chosen.items()})

@@ -228,3 +228,17 @@ def test_raw_cbor_frame_helper_matches_encoder() -> None:
     assert p.decode_message(p.encode_message(msg)[4:]) == p.decode_message(
         cbor2.dumps({"type": "keepalive", "seq": 3})
     )
+
+
+def test_directive_keyed_by_control_id_is_reported_by_that_id(hal_proc: HalProcess) -> None:
+    """evse may pass a CSMS control keyed `controlId`: accepted, persisted, reported under it."""
+    d = {k: v for k, v in DIRECTIVES[1].items() if k != "id"} | {"controlId": "ctl-7"}
+    c = Client(hal_proc.socket)
+    c.wait_for(p.Welcome)
+    c.send(p.DerDirectives([d]))
+    res = c.wait_for(p.DirectiveResult)
+    assert res.accepted == ["ctl-7"] and res.rejected == []
+    c.close()
+    again = Client(hal_proc.socket)
+    assert again.wait_for(p.Welcome).directive_ids == ["ctl-7"]
+    again.close()
