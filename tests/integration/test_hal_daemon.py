@@ -9,8 +9,6 @@ import struct
 import time
 from pathlib import Path
 
-import cbor2
-
 from hal import protocol as p
 from tests.conftest import Client, HalProcess, sim_config
 
@@ -220,14 +218,6 @@ def test_sd_notify_ready_watchdog_stopping_in_order(short_tmp: Path) -> None:
     log = hal.log.read_text()
     assert "power at zero, contactors open" in log
     assert "Traceback" not in log  # connections end cleanly, no cancelled-task noise
-
-
-def test_raw_cbor_frame_helper_matches_encoder() -> None:
-    msg = p.KeepAlive(3)
-    assert p.encode_raw({"seq": 3, "type": "keepalive"}) != b""
-    assert p.decode_message(p.encode_message(msg)[4:]) == p.decode_message(
-        cbor2.dumps({"type": "keepalive", "seq": 3})
-    )
 
 
 def test_directive_keyed_by_control_id_is_reported_by_that_id(hal_proc: HalProcess) -> None:

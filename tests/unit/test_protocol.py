@@ -159,3 +159,8 @@ def test_random_bytes_only_raise_protocol_error(data: bytes) -> None:
 def test_random_maps_only_raise_protocol_error(body: dict[str, object]) -> None:
     with contextlib.suppress(p.ProtocolError):
         p.decode_message(cbor2.dumps(body))
+
+
+def test_raw_frames_match_the_encoder_byte_for_byte() -> None:
+    """Tests speak the wire through encode_raw: it must frame exactly as the encoder does."""
+    assert p.encode_raw({"seq": 3, "type": "keepalive"}) == p.encode_message(p.KeepAlive(3))
