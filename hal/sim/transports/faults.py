@@ -3,7 +3,10 @@ make a device time out, garble, corrupt CRCs, answer with an exception or vanish
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+
+from pymodbus.constants import ExcCodes
 
 
 @dataclass
@@ -22,3 +25,10 @@ class LineFaults:
         self.split = False
         self.delay_s = 0.0
         self.exception_code = 0
+
+    async def modbus_prologue(self) -> ExcCodes | None:
+        """What every simulated Modbus device does before it answers: be late if told,
+        then answer with the injected exception code, if any."""
+        if self.delay_s > 0.0:
+            await asyncio.sleep(self.delay_s)
+        return ExcCodes(self.exception_code) if self.exception_code else None

@@ -9,7 +9,6 @@ else written (enter service, curves, droop, trips) stays in the image for tests 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -207,10 +206,8 @@ class SimInverterDevice:
         registers: list[int],
         values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
-        if self.faults.delay_s > 0.0:
-            await asyncio.sleep(self.faults.delay_s)
-        if self.faults.exception_code:
-            return ExcCodes(self.faults.exception_code)
+        if (exc := await self.faults.modbus_prologue()) is not None:
+            return exc
         if values is None:
             if fc == 3:
                 self._refresh_701()

@@ -7,7 +7,6 @@ the map rather than the map against itself. Other meters plug in their own `enco
 
 from __future__ import annotations
 
-import asyncio
 import struct
 import time
 from collections.abc import Callable
@@ -104,10 +103,8 @@ class SimMeterDevice:
         registers: list[int],
         values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
-        if self.faults.delay_s > 0.0:
-            await asyncio.sleep(self.faults.delay_s)
-        if self.faults.exception_code:
-            return ExcCodes(self.faults.exception_code)
+        if (exc := await self.faults.modbus_prologue()) is not None:
+            return exc
         if fc == 4 and values is None:
             self.reads += 1
             for addr, words in self.encode(self.reading()).items():
