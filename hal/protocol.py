@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import cbor2
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_FRAME_BYTES = 256 * 1024  # a full directive set with ten-point curves is a few KiB
 _HEADER = struct.Struct(">I")
 
@@ -48,6 +48,14 @@ E_HANDSHAKE = "handshake_required"
 E_VERSION = "version_mismatch"
 E_UNKNOWN_EVSE = "unknown_evse"
 E_REJECTED = "rejected"
+E_NOT_CONTROLLER = "not_controller"  # an observer sent a command
+E_TOO_MANY_CLIENTS = "too_many_clients"
+E_STORAGE = "storage_failed"  # hal could not persist what it was asked to keep
+
+# Roles a client takes in `hello`. One controlling client (evse) may command power and
+# its keep-alive is the one supervised; observers (diagnostics, tests) only read.
+ROLE_CONTROLLER = "controller"
+ROLE_OBSERVER = "observer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,7 @@ class Hello(Message):
     TYPE: ClassVar[str] = "hello"
     version: int
     client: str
+    role: str = ROLE_CONTROLLER  # "controller" | "observer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +118,16 @@ class AllowPowerOn(Message):
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectorLock(Message):
+    """Lock or unlock the connector (OCPP UnlockConnector). Answered by `ack` when the MCU
+    confirms, by `error` otherwise."""
+
+    TYPE: ClassVar[str] = "connector_lock"
+    evse_id: int
+    locked: bool
+
+
 # ---- hal -> evse -------------------------------------------------------------------
 
 
@@ -118,6 +137,11 @@ class Welcome(Message):
     version: int
     evses: list[dict[str, Any]]  # capabilities per EVSE (id, kind, ratings, phases)
     directive_ids: list[str]  # the DER directives hal enforces now (restored at start)
+    # The state in force per EVSE, so a (re)connecting evse rebuilds its view at once:
+    # {evse_id, cp_state, pp_ampacity_a, contactor_closed, allow, requested_w,
+    #  keepalive_ok, faults: [{device, reason}], grid: {state, p_min_w, p_max_w, q_var}}
+    state: list[dict[str, Any]] = field(default_factory=list)
+    role: str = ROLE_CONTROLLER  # the role this connection got
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +158,19 @@ class Measurement(Message):
     export_wh: float
     cp_state: str
     contactor_closed: bool
+    # False until the meter has been read since hal started, and while it is in fault:
+    # import_wh/export_wh are then not a register reading and must not be billed.
+    energy_valid: bool = False
+    grid_valid: bool = False  # a grid sample from the MCU backs voltage_v/frequency_hz
 
 
 @dataclass(frozen=True, slots=True)
 class Event(Message):
     """kind: cp_state, contactor, fault, fault_cleared, der_alarm, der_alarm_ended,
-    keepalive_lost, keepalive_restored. `data` holds the kind's details."""
+    keepalive_lost, keepalive_restored. `data` holds the kind's details.
+
+    `fault` {device, reason} / `fault_cleared` {device}: `device` names what failed: a
+    configured device name, or one of FAULT_* below for a condition hal detects itself."""
 
     TYPE: ClassVar[str] = "event"
     evse_id: int
@@ -181,6 +212,14 @@ class Ack(Message):
     evse_id: int | None = None
 
 
+# `fault` devices for conditions rather than devices (see docs/hal-contract.md).
+FAULT_GRID_SAMPLE = "grid_sample"  # no grid measurement: the unit ceases to energize
+FAULT_STAGE_STATUS = "stage_status"  # the power stage reports its own fault / alarms
+FAULT_CONTACTOR = "contactor"  # mirror contact disagrees with the command (welded/stuck)
+FAULT_RCD = "rcd"  # residual-current device tripped
+FAULT_MCU_FLAGS = "mcu_flags"  # the MCU reports error flags
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls
     for cls in (
@@ -190,6 +229,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         DerDirectives,
         PilotCommand,
         AllowPowerOn,
+        ConnectorLock,
         Welcome,
         Measurement,
         Event,
