@@ -1,0 +1,131 @@
+"""Contract roles and the connection bound against a real hal process
+(docs/hal-contract.md, Roles): one controller whose keep-alive is the one supervised,
+observers that read but cannot command, a second controller and one connection over
+`hal.max_clients` refused with `too_many_clients`."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hal import protocol as p
+from tests.conftest import WAIT_S, Client, HalProcess, controller, sim_config
+
+OBSERVER = p.ROLE_OBSERVER
+
+
+@pytest.fixture
+def hal3(short_tmp: Path) -> Iterator[HalProcess]:
+    """hal with room for three connections."""
+    proc = HalProcess(sim_config(short_tmp, max_clients=3))
+    try:
+        yield proc.start()
+    finally:
+        if proc.alive():
+            proc.stop(signal.SIGKILL)
+
+
+def _refused(c: Client, code: str) -> p.Error:
+    """The error that refuses a connection, then hal closes it."""
+    err = c.wait_for(p.Error)
+    assert err.code == code, err
+    with pytest.raises(ConnectionError):
+        while True:
+            c.recv()
+    return err
+
+
+def test_welcome_grants_the_role_asked(hal_proc: HalProcess) -> None:
+    ctl = Client(hal_proc.socket)
+    assert ctl.wait_for(p.Welcome).role == p.ROLE_CONTROLLER
+    obs = Client(hal_proc.socket, role=OBSERVER)
+    assert obs.wait_for(p.Welcome).role == OBSERVER
+    obs.close()
+    ctl.close()
+
+
+def test_second_controller_is_refused_and_the_first_keeps_control(hal_proc: HalProcess) -> None:
+    ctl = Client(hal_proc.socket)
+    ctl.wait_for(p.Welcome)
+    second = Client(hal_proc.socket)
+    err = _refused(second, p.E_TOO_MANY_CLIENTS)
+    assert "controller is already connected" in err.message
+    second.close()
+    ctl.send(p.PilotCommand(1, 5.0))  # the first one still commands
+    assert ctl.wait_for(p.Ack).ref_type == "pilot"
+    ctl.close()
+    # Its slot is free once hal has seen it go (asynchronously: `controller` retries).
+    again, welcome = controller(hal_proc.socket)
+    assert welcome.role == p.ROLE_CONTROLLER
+    again.close()
+
+
+def test_observer_commands_get_not_controller_and_change_nothing(hal_proc: HalProcess) -> None:
+    obs = Client(hal_proc.socket, role=OBSERVER)
+    obs.wait_for(p.Welcome)
+    commands: list[p.Message] = [
+        p.PilotCommand(1, 5.0),
+        p.AllowPowerOn(1, True, "observer"),
+        p.PowerRequest(1, "setpoint", 5000.0, 0.0, 5000.0),
+        p.DerDirectives([]),
+        p.ConnectorLock(1, False),
+    ]
+    for cmd in commands:
+        obs.send(cmd)
+        err = obs.wait_for(p.Error)
+        assert (err.code, err.ref_type) == (p.E_NOT_CONTROLLER, cmd.TYPE)
+    for _ in range(10):  # nothing was applied: no request, no power
+        m = obs.wait_for(p.Measurement)
+        assert m.requested_w == 0.0 and m.setpoint_w == 0.0 and not m.contactor_closed
+    obs.close()
+
+
+def test_observer_keepalive_does_not_count_as_evse_alive(hal_proc: HalProcess) -> None:
+    """A silent controller loses power although an observer keeps talking."""
+    obs = Client(hal_proc.socket, role=OBSERVER, keepalive=True)
+    obs.wait_for(p.Welcome)
+    ctl = Client(hal_proc.socket)
+    ctl.wait_for(p.Welcome)
+    ctl.send(p.PilotCommand(1, 5.0))
+    ctl.send(p.AllowPowerOn(1, True, "test"))
+    ctl.send(p.PowerRequest(1, "setpoint", 6000.0, 0.0, 6000.0))
+    obs.wait_for(p.Measurement, pred=lambda m: abs(m.active_w - 6000.0) < 100.0)
+    ctl.stop_keepalive()  # evse hangs: connected, silent
+    lost = obs.wait_for(p.Event, pred=lambda e: e.kind == "keepalive_lost")
+    assert lost.evse_id == 1
+    obs.wait_for(p.Measurement, pred=lambda m: abs(m.active_w) < 50.0 and m.setpoint_w == 0.0)
+    obs.close()
+    ctl.close()
+
+
+def test_connections_are_bounded(hal3: HalProcess) -> None:
+    clients = [Client(hal3.socket, role=OBSERVER) for _ in range(3)]
+    for c in clients:
+        c.wait_for(p.Welcome)
+    over = Client(hal3.socket, role=OBSERVER)
+    assert "at most 3 connections" in _refused(over, p.E_TOO_MANY_CLIENTS).message
+    over.close()
+    clients.pop().close()
+    deadline = time.monotonic() + WAIT_S
+    while True:  # room again once hal has seen one go
+        late = Client(hal3.socket)
+        msg = late.wait_for(p.Message, pred=lambda m: isinstance(m, p.Welcome | p.Error))
+        if isinstance(msg, p.Welcome):
+            break
+        late.close()
+        assert time.monotonic() < deadline, "no room after a client left"
+    assert hal3.alive()
+    late.close()
+    for c in clients:
+        c.close()
+
+
+def test_unknown_role_is_refused(hal_proc: HalProcess) -> None:
+    c = Client(hal_proc.socket, role="admin")
+    err = _refused(c, p.E_INVALID_FIELD)
+    assert "hello.role" in err.message and "admin" in err.message
+    c.close()
