@@ -4,7 +4,6 @@ an alarm, and enters service again after the delay with alarm-ended."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from hal import protocol as p
-from tests.conftest import ROOT, Client, HalProcess, sim_config
+from tests.conftest import Client, HalProcess, sim_config
 
 
 def grid_station(directory: Path, grid_table: str, events: str) -> Path:
     """The shared sim config with our [grid] table and scripted grid events."""
-    shutil.copytree(ROOT / "config" / "gridcodes", directory / "gridcodes")
     path = sim_config(directory, keepalive_timeout_s=60.0, grid_events=events)
     text = path.read_text()
     old = "[grid]\nnominal_voltage_v = 230.0\nnominal_frequency_hz = 50.0\n"
