@@ -78,3 +78,13 @@ def test_capabilities_split() -> None:
     assert "SupplementaryGroups=dialout" in hal and "DevicePolicy=closed" in hal
     assert re.search(r"^CapabilityBoundingSet=$", hal, re.M)
     assert "AmbientCapabilities=CAP_NET_RAW" in evse and "AF_PACKET" in evse
+
+
+def test_hal_may_open_every_serial_device_of_the_example_config() -> None:
+    """DevicePolicy=closed: each serial family the example board uses needs its
+    DeviceAllow=char-<driver> (a /dev/ttymxc1 MCU port is the i.MX "ttymxc" driver)."""
+    hal = (ROOT / "systemd" / "evse-hal.service").read_text()
+    allowed = set(re.findall(r"^DeviceAllow=char-(\S+) rw$", hal, re.M))
+    example = (ROOT / "config" / "station.example.toml").read_text()
+    families = {m.group(1) for m in re.finditer(r'"/dev/(tty[A-Za-z]+)\d+"', example)}
+    assert "ttymxc" in families and families <= allowed, families - allowed
