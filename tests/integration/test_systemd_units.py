@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,22 @@ def test_hal_may_open_every_serial_device_of_the_example_config() -> None:
     example = (ROOT / "config" / "station.example.toml").read_text()
     families = {m.group(1) for m in re.finditer(r'"/dev/(tty[A-Za-z]+)\d+"', example)}
     assert "ttymxc" in families and families <= allowed, families - allowed
+
+
+def test_make_wheel_is_quiet_and_ships_the_grid_presets(tmp_path: Path) -> None:
+    """What a board installs: built without warnings (an SPDX license string, not the
+    deprecated table), the grid-code presets inside so `preset = "..."` finds them."""
+    res = subprocess.run(
+        ["make", "-s", "wheel", f"DIST={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout + res.stderr == ""
+    (wheel,) = tmp_path.glob("evse_stack-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    for preset in ("vde-ar-n-4105", "en50549-1", "ieee1547-cat2"):
+        assert f"hal/grid/presets/{preset}.toml" in names
