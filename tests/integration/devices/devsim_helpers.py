@@ -12,6 +12,7 @@ from hal.config import EvseUnitConfig
 from hal.config_reader import Table
 from hal.sim.config import parse_sim
 from hal.sim.world import SimWorld
+from tests.conftest import WAIT_S
 
 T = TypeVar("T")
 
@@ -32,7 +33,7 @@ def run(coro: Awaitable[T]) -> T:
     return asyncio.run(main())
 
 
-async def wait_for(pred: Callable[[], Awaitable[bool]], within_s: float = 3.0) -> None:
+async def wait_for(pred: Callable[[], Awaitable[bool]], within_s: float = WAIT_S) -> None:
     """Poll an async predicate until it holds; fails the test at the timeout."""
     deadline = time.monotonic() + within_s
     while not await pred():
