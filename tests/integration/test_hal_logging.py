@@ -59,12 +59,14 @@ class Flooder:
 
 def test_garbage_flood_logs_a_few_lines_and_counts_the_rest(short_tmp: Path) -> None:
     hal = HalProcess(sim_config(short_tmp, keepalive_timeout_s=5.0)).start()
+    started = time.monotonic()
     try:
         f = Flooder(hal.socket)
         f.flood(FLOOD)
         f.wait_errors(FLOOD)
         f.client.close()
         assert hal.stop(signal.SIGTERM) == 0
+        samples = (time.monotonic() - started) / 0.020  # at most this many (period_ms = 20)
     finally:
         if hal.alive():
             hal.stop(signal.SIGKILL)
@@ -80,6 +82,9 @@ def test_garbage_flood_logs_a_few_lines_and_counts_the_rest(short_tmp: Path) -> 
     assert len(bad) + sum(counts) == FLOOD, (len(bad), counts)
     assert any(f"({FLOOD} bad messages)" in ln for ln in lines)
     assert len(lines) < 100, len(lines)
+    # the loop kept its period: a count of late samples, not a timing (hal counts them)
+    (overruns,) = (int(m.group(1)) for ln in lines if (m := re.search(r"overruns: (\d+)", ln)))
+    assert overruns <= 0.05 * samples, (overruns, samples)
 
 
 def test_a_stuck_stderr_does_not_stop_the_loop(short_tmp: Path) -> None:
