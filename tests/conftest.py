@@ -260,12 +260,13 @@ class Client:
         self.sock.close()
 
 
-def controller(path: Path) -> tuple[Client, Welcome]:
-    """Connect as the controller, retrying while hal still holds the slot of one that
-    just left (it notices a closed socket asynchronously)."""
+def controller(path: Path, role: str = ROLE_CONTROLLER) -> tuple[Client, Welcome]:
+    """Connect (as the controller by default), retrying while hal still holds the slot
+    of a client that just left (it notices a closed socket asynchronously): the
+    controller slot, or a place under `hal.max_clients`."""
     deadline = time.monotonic() + WAIT_S
     while True:
-        c = Client(path)
+        c = Client(path, role=role)
         first = c.wait_for(Message, pred=lambda m: isinstance(m, Welcome | Error))
         if isinstance(first, Welcome):
             return c, first
