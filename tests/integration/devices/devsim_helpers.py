@@ -42,9 +42,10 @@ async def wait_for(pred: Callable[[], Awaitable[bool]], within_s: float = WAIT_S
         await asyncio.sleep(0.01)
 
 
-async def serve(device: Any, kind: str, faults: Any, timeout_s: float = 0.2) -> tuple[Any, Any]:
+async def serve(device: Any, kind: str, faults: Any, timeout_s: float = 5.0) -> tuple[Any, Any]:
     """Start a simulated Modbus device on `kind` ("tcp" / "rtu") and return the server and
-    the transport a driver uses to reach it."""
+    the transport a driver uses to reach it. The default timeout is one a loaded machine
+    never reaches; a test of timeouts passes its own."""
     from hal.devices.modbus.link import ModbusTransport
     from hal.sim.transports.modbus_server import SimModbusServer
 
