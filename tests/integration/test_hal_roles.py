@@ -6,13 +6,16 @@ observers that read but cannot command, a second controller and one connection o
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hal import protocol as p
-from tests.conftest import Client, HalProcess, controller, sim_config
+from tests.conftest import WAIT_S, Client, HalProcess, controller, sim_config
 
 OBSERVER = p.ROLE_OBSERVER
 
@@ -120,3 +123,35 @@ def test_unknown_role_is_refused(hal_proc: HalProcess) -> None:
     err = _refused(c, p.E_INVALID_FIELD)
     assert "hello.role" in err.message and "admin" in err.message
     c.close()
+
+
+def test_evse_waits_for_the_controller_slot_then_takes_control(short_tmp: Path) -> None:
+    """`evse run` refused as a second controller keeps retrying (with back-off) and
+    takes control once the slot is free."""
+    cfg = sim_config(short_tmp)
+    hal = HalProcess(cfg).start()
+    holder, _ = controller(hal.socket)
+    evse = subprocess.Popen(
+        [sys.executable, "-m", "evse.cli", "run", "--config", str(cfg), "--power-w", "5000"],
+        stdout=subprocess.DEVNULL,
+        stderr=(short_tmp / "evse.log").open("ab"),
+    )
+    try:
+        obs = Client(hal.socket, role=OBSERVER)
+        obs.wait_for(p.Welcome)
+        # refused while the holder is there: hal logs the refusals
+        deadline = time.monotonic() + WAIT_S
+        while "controller is already connected" not in hal.log.read_text():
+            assert time.monotonic() < deadline, "evse never tried to connect"
+            time.sleep(0.05)
+        m = obs.wait_for(p.Measurement)
+        assert m.requested_w == 0.0
+        holder.close()
+        obs.wait_for(p.Measurement, pred=lambda m: abs(m.active_w - 5000.0) < 100.0)
+        obs.close()
+        evse.send_signal(signal.SIGTERM)
+        assert evse.wait(WAIT_S) == 0
+    finally:
+        if evse.poll() is None:
+            evse.kill()
+        hal.stop(signal.SIGKILL)
