@@ -22,13 +22,13 @@ from hal.config import HalConfig
 from hal.devices.base import DeviceError
 from hal.devices.factory import OpenDevices, open_devices
 from hal.devices.protection_settings import protection_settings
-from hal.grid.directives import directive_id, select_active
+from hal.directive_writer import DirectiveWriter
+from hal.grid.directives import directive_id
 from hal.grid.engine import GridEngine
-from hal.persist import load_directives, save_directives
+from hal.persist import load_directives
 from hal.protocol import (
     E_NOT_CONTROLLER,
     E_REJECTED,
-    E_STORAGE,
     E_UNKNOWN_EVSE,
     PROTOCOL_VERSION,
     ROLE_CONTROLLER,
@@ -36,7 +36,6 @@ from hal.protocol import (
     AllowPowerOn,
     ConnectorLock,
     DerDirectives,
-    DirectiveResult,
     Error,
     Event,
     KeepAlive,
@@ -55,7 +54,6 @@ _METER_PERIOD_S = 1.0  # meters refresh their registers about once a second
 _PROTECTION_PERIOD_S = 1.0  # how often the stage's own protection is compared and pushed
 _PROTECTION_PUSH_TIMEOUTS = 20  # a push is ~20 Modbus writes: budget in command timeouts
 _PROTECTION_REFRESH_S = 60.0  # re-push even unchanged settings (a stage may forget them)
-_DIRECTIVE_BACKLOG = 16  # directive sets waiting for the disk; more is a client bug
 _COMMANDS = (PowerRequest, PilotCommand, AllowPowerOn, DerDirectives, ConnectorLock)
 
 
@@ -69,13 +67,16 @@ class HalDaemon:
         self.server = Server(self, cfg.max_clients)
         self.devices: OpenDevices | None = None
         self.units: dict[int, UnitLoop] = {}
-        self.last_seen = float("-inf")  # last message from any evse client
+        self.last_seen = float("-inf")  # last message from the controller (evse)
         self.link_alive = False
         self.last_tick_end = clock()
         self.overruns = 0
-        # Directive sets wait here for the writer task: the disk is never in the read path.
-        self._directive_queue: asyncio.Queue[tuple[Connection, DerDirectives]] = asyncio.Queue(
-            _DIRECTIVE_BACKLOG
+        # Directive sets are stored by their own task: the disk is never in the read path.
+        self.directives = DirectiveWriter(
+            cfg.directives_path,
+            cfg.grid.nominal_frequency_hz,
+            lambda: [u.engine for u in self.units.values()],
+            clock,
         )
 
     # ---- contract handler ----------------------------------------------------------
@@ -113,12 +114,8 @@ class HalDaemon:
         if isinstance(msg, KeepAlive):
             return []
         if isinstance(msg, DerDirectives):
-            try:
-                self._directive_queue.put_nowait((conn, msg))
-            except asyncio.QueueFull:
-                why = f"{_DIRECTIVE_BACKLOG} directive sets already wait for the disk"
-                return [Error(E_REJECTED, why, msg.TYPE)]
-            return []  # the writer task answers once the set is stored (or not)
+            refused = self.directives.submit(conn, msg)  # answered once stored (or not)
+            return [refused] if refused is not None else []
         if isinstance(msg, ConnectorLock):
             return [Error(E_REJECTED, "connector_lock is not wired to the MCU yet", msg.TYPE)]
         if isinstance(msg, PowerRequest | PilotCommand | AllowPowerOn):
@@ -144,50 +141,6 @@ class HalDaemon:
             log.info("evse keep-alive present")
             for u in self.units.values():
                 self.server.broadcast(Event(u.unit.id, "keepalive_restored", {}))
-
-    async def _directive_writer(self, stop: asyncio.Event) -> None:
-        """Stores and applies directive sets one at a time, in arrival order, off the
-        read path: the fsyncs run in a worker thread while the loop keeps sampling. At
-        stop it lets go at once (a hung disk must not hold up the safe state)."""
-        halt = asyncio.ensure_future(stop.wait())
-        try:
-            while True:
-                get = asyncio.ensure_future(self._directive_queue.get())
-                if not await _first_or_cancel(get, halt):
-                    return
-                conn, msg = get.result()
-                work = asyncio.ensure_future(self._set_directives(msg))
-                if not await _first_or_cancel(work, halt):
-                    return
-                conn.send(work.result())
-        finally:
-            await _cancelled(halt)
-
-    async def _set_directives(self, msg: DerDirectives) -> DirectiveResult:
-        """Validate, store, then apply: the engines change only once the set is on disk,
-        so what runs is what a restart restores. A storage failure rejects the whole set
-        and the previous one stays in force (docs/hal-contract.md, Persistence)."""
-        _, refused = select_active(msg.directives, self.cfg.grid.nominal_frequency_hz)
-        reasons: dict[str, str] = {}
-        for did, why in refused:
-            reasons.setdefault(did, why)
-        accepted = [d for d in msg.directives if directive_id(d) not in reasons]
-        try:
-            await asyncio.to_thread(save_directives, self.cfg.directives_path, accepted)
-        except OSError as exc:
-            log.error("DER directives not stored (%s): keeping the previous set", exc)
-            for d in accepted:
-                reasons[directive_id(d)] = f"{E_STORAGE}: {exc}"
-            return DirectiveResult([], [{"id": i, "reason": r} for i, r in reasons.items()])
-        now = self.clock()
-        for u in self.units.values():
-            for r in u.engine.set_directives(accepted, now):  # same rules: none expected
-                log.error("evse %d: directive %s refused: %s", u.unit.id, r.directive_id, r.reason)
-        log.info("DER directives: %d accepted, %d rejected", len(accepted), len(reasons))
-        return DirectiveResult(
-            [directive_id(d) for d in accepted],
-            [{"id": i, "reason": r} for i, r in reasons.items()],
-        )
 
     # ---- the loops -----------------------------------------------------------------
 
@@ -323,7 +276,7 @@ class HalDaemon:
                 tg.create_task(self._meter_loop(stop), name="meter-loop")
                 tg.create_task(self._protection_loop(stop), name="protection-push")
                 tg.create_task(self._watchdog_loop(stop), name="watchdog")
-                tg.create_task(self._directive_writer(stop), name="directive-writer")
+                tg.create_task(self.directives.run(stop), name="directive-writer")
         finally:
             # Stopping, or a bug in a loop: make the hardware safe before anything else.
             for u in self.units.values():
@@ -335,21 +288,6 @@ class HalDaemon:
                 os.unlink(cfg.socket_path)
             await self.devices.close()
         return 0
-
-
-async def _cancelled(fut: asyncio.Future[Any]) -> None:
-    fut.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await fut
-
-
-async def _first_or_cancel(work: asyncio.Future[Any], halt: asyncio.Future[Any]) -> bool:
-    """Wait for `work` unless `halt` comes first; then cancel `work` and say False."""
-    await asyncio.wait((work, halt), return_when=asyncio.FIRST_COMPLETED)
-    if work.done():
-        return True
-    await _cancelled(work)
-    return False
 
 
 async def serve(cfg: HalConfig, notifier: Notifier | None = None) -> int:
