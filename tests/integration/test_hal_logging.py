@@ -82,9 +82,11 @@ def test_garbage_flood_logs_a_few_lines_and_counts_the_rest(short_tmp: Path) -> 
     assert len(bad) + sum(counts) == FLOOD, (len(bad), counts)
     assert any(f"({FLOOD} bad messages)" in ln for ln in lines)
     assert len(lines) < 100, len(lines)
-    # the loop kept its period: a count of late samples, not a timing (hal counts them)
+    # the loop kept its period: a count of late samples, not a timing (hal counts them).
+    # Seen: 0 on an idle machine, 14 of ~160 beside a CPU hog; a loop that waited on its
+    # log handler would be late on most samples.
     (overruns,) = (int(m.group(1)) for ln in lines if (m := re.search(r"overruns: (\d+)", ln)))
-    assert overruns <= 0.05 * samples, (overruns, samples)
+    assert overruns <= 0.5 * samples, (overruns, samples)
 
 
 def test_a_stuck_stderr_does_not_stop_the_loop(short_tmp: Path) -> None:

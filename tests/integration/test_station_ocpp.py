@@ -38,6 +38,10 @@ def test_plug_authorize_charge_remote_stop(short_tmp: Path) -> None:
                 + f'[ocpp]\ncsms_url = "ws://127.0.0.1:{csms.port}/ocpp"\n'
                 + f'station_id = "CS001"\nbasic_auth_password = "{PASSWORD}"\n'
                 + '[ocpp.variables]\n"SampledDataCtrlr.TxUpdatedInterval" = 1\n'
+                # a first connect that fails on a loaded machine retries at once, not
+                # after the default back-off (which could outlast any wait here)
+                + '"OCPPCommCtrlr.RetryBackOffWaitMinimum" = 0\n'
+                + '"OCPPCommCtrlr.RetryBackOffRandomRange" = 0\n'
             )
             hal = HalProcess(cfg).start()
             evse = await asyncio.create_subprocess_exec(
@@ -54,7 +58,11 @@ def test_plug_authorize_charge_remote_stop(short_tmp: Path) -> None:
             )
             obs = Client(hal.socket, role=p.ROLE_OBSERVER)
             try:
-                await csms.wait_until(lambda: bool(csms.of("BootNotification")), WAIT_S)
+                try:
+                    await csms.wait_until(lambda: bool(csms.of("BootNotification")), WAIT_S)
+                except TimeoutError:
+                    log = (short_tmp / "evse.log").read_text()
+                    raise AssertionError(f"no BootNotification; evse said:\n{log}") from None
                 await csms.wait_until(
                     lambda: any(e["eventType"] == "Started" for e in csms.of("TransactionEvent")),
                     WAIT_S,
