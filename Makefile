@@ -5,16 +5,26 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= config/sim.toml
 DURATION ?=
+DIST   ?= dist
+# pip: errors only. Twice quiet drops warnings too (this machine's pip config names an
+# index folder that lacks some packages: one "Location ... is ignored" line per lookup).
+PIP    := $(BIN)/pip --quiet --quiet
 
-.PHONY: sim test lint bench fuzz grammars clean venv exi-mypyc exi-mypyc-clean
+.PHONY: sim test lint bench fuzz grammars clean venv wheel exi-mypyc exi-mypyc-clean
 
 venv: $(STAMP)
 
+# First run: quiet except for errors (one line says what is happening).
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@echo "setting up $(VENV) (first run, about a minute)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --upgrade pip
+	@$(PIP) install -e '.[dev]'
+	@touch $(STAMP)
+
+# The distributable wheel (what a board installs; the grid-code presets are inside).
+wheel: $(STAMP)
+	@$(PIP) wheel --no-deps -w $(DIST) .
 
 sim: $(STAMP)
 	$(BIN)/evse sim --config $(CONFIG) $(if $(DURATION),--duration $(DURATION),)
@@ -27,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict evse hal
 
 bench: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[bench]'
+	@$(PIP) install -e '.[bench]'
 	$(BIN)/python -m bench $(BENCH)
 
 clean:

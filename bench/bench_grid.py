@@ -342,7 +342,6 @@ def plot(droop: list[Any], cycle: list[Any], path: Path) -> str:
 async def bench(workdir: Path) -> int:
     n = int(os.environ.get("BENCH_GRID_N", "1000"))
     n_short = int(os.environ.get("BENCH_GRID_SHORT", "300"))
-    shutil.copytree(ROOT / "config" / "gridcodes", workdir / "gridcodes")
     cfg_path = workdir / "station.toml"
     cfg_path.write_text(STATION.format(dir=workdir, period=PERIOD_MS))
     cfg = load_station(cfg_path).hal

@@ -71,7 +71,7 @@ class HalClient:
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)
                 continue
-            backoff = _BACKOFF_START_S
+            connects = self.connects
             try:
                 await self._session(reader, writer, stop)
             except (ConnectionError, OSError, ProtocolError) as exc:
@@ -82,6 +82,14 @@ class HalClient:
                 writer.close()
                 with contextlib.suppress(ConnectionError, OSError):
                     await writer.wait_closed()
+            if self.connects > connects:
+                backoff = _BACKOFF_START_S  # it was up: try again at once
+                continue
+            # Refused at the handshake (hal still holds the controller slot of our old
+            # connection, or is full): back off as for a failed connect.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, _BACKOFF_MAX_S)
 
     async def _session(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event

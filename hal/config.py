@@ -33,6 +33,7 @@ class HalConfig:
     keepalive_timeout_s: float  # evse silent longer than this: ramp power to zero
     ramp_down_s: float  # time from full rated power to zero on keep-alive loss
     report_period_s: float  # measurements to evse at this period
+    max_clients: int  # contract connections at once (one controller + observers)
     evses: tuple[EvseUnitConfig, ...]
     grid: GridSettings
     devices: DevicesConfig
@@ -92,6 +93,7 @@ def parse_hal(root: Table, base_dir: Path) -> HalConfig:
         keepalive_timeout_s=hal.get_float("keepalive_timeout_s", 3.0, lo=0.1, hi=600.0),
         ramp_down_s=hal.get_float("ramp_down_s", 2.0, lo=0.0, hi=600.0),
         report_period_s=hal.get_float("report_period_ms", 100.0, lo=10.0, hi=60000.0) / 1000.0,
+        max_clients=hal.get_int("max_clients", 8, lo=1, hi=64),
         evses=evses,
         grid=grid,
         devices=devices,

@@ -22,17 +22,20 @@ from hal.config import HalConfig
 from hal.devices.base import DeviceError
 from hal.devices.factory import OpenDevices, open_devices
 from hal.devices.protection_settings import protection_settings
+from hal.directive_writer import DirectiveWriter
 from hal.grid.directives import directive_id
 from hal.grid.engine import GridEngine
-from hal.persist import load_directives, save_directives
+from hal.persist import load_directives
 from hal.protocol import (
+    E_NOT_CONTROLLER,
     E_REJECTED,
     E_UNKNOWN_EVSE,
     PROTOCOL_VERSION,
+    ROLE_CONTROLLER,
     Ack,
     AllowPowerOn,
+    ConnectorLock,
     DerDirectives,
-    DirectiveResult,
     Error,
     Event,
     KeepAlive,
@@ -51,6 +54,7 @@ _METER_PERIOD_S = 1.0  # meters refresh their registers about once a second
 _PROTECTION_PERIOD_S = 1.0  # how often the stage's own protection is compared and pushed
 _PROTECTION_PUSH_TIMEOUTS = 20  # a push is ~20 Modbus writes: budget in command timeouts
 _PROTECTION_REFRESH_S = 60.0  # re-push even unchanged settings (a stage may forget them)
+_COMMANDS = (PowerRequest, PilotCommand, AllowPowerOn, DerDirectives, ConnectorLock)
 
 
 class HalDaemon:
@@ -60,17 +64,24 @@ class HalDaemon:
         self.cfg = cfg
         self.notifier = notifier
         self.clock = clock
-        self.server = Server(self)
+        self.server = Server(self, cfg.max_clients)
         self.devices: OpenDevices | None = None
         self.units: dict[int, UnitLoop] = {}
-        self.last_seen = float("-inf")  # last message from any evse client
+        self.last_seen = float("-inf")  # last message from the controller (evse)
         self.link_alive = False
         self.last_tick_end = clock()
         self.overruns = 0
+        # Directive sets are stored by their own task: the disk is never in the read path.
+        self.directives = DirectiveWriter(
+            cfg.directives_path,
+            cfg.grid.nominal_frequency_hz,
+            lambda: [u.engine for u in self.units.values()],
+            clock,
+        )
 
     # ---- contract handler ----------------------------------------------------------
 
-    def welcome(self) -> list[Message]:
+    def welcome(self, conn: Connection) -> list[Message]:
         """The handshake answer, then the state in force (no waiting for the next report)."""
         caps = [
             {
@@ -85,16 +96,28 @@ class HalDaemon:
         ]
         first = next(iter(self.units.values()), None)
         ids = [directive_id(d) for d in first.engine.directives] if first else []
-        out: list[Message] = [Welcome(PROTOCOL_VERSION, caps, ids)]
+        out: list[Message] = [Welcome(PROTOCOL_VERSION, caps, ids, role=conn.role)]
         out.extend(u.constraint_report() for u in self.units.values())
         return out
 
     def handle(self, conn: Connection, msg: Message) -> list[Message]:
+        if conn.role != ROLE_CONTROLLER:
+            # Observers read; only the controller commands, and only its messages count
+            # as evse being alive (else a diagnostics tool would keep a dead evse's power).
+            if isinstance(msg, KeepAlive):
+                return []
+            if isinstance(msg, _COMMANDS):
+                why = f"{msg.TYPE} needs the controller role; this connection observes"
+                return [Error(E_NOT_CONTROLLER, why, msg.TYPE)]
+            return [Error(E_REJECTED, f"{msg.TYPE} is not a request", msg.TYPE)]
         self._seen()
         if isinstance(msg, KeepAlive):
             return []
         if isinstance(msg, DerDirectives):
-            return [self._set_directives(msg)]
+            refused = self.directives.submit(conn, msg)  # answered once stored (or not)
+            return [refused] if refused is not None else []
+        if isinstance(msg, ConnectorLock):
+            return [Error(E_REJECTED, "connector_lock is not wired to the MCU yet", msg.TYPE)]
         if isinstance(msg, PowerRequest | PilotCommand | AllowPowerOn):
             unit = self.units.get(msg.evse_id)
             if unit is None:
@@ -118,24 +141,6 @@ class HalDaemon:
             log.info("evse keep-alive present")
             for u in self.units.values():
                 self.server.broadcast(Event(u.unit.id, "keepalive_restored", {}))
-
-    def _set_directives(self, msg: DerDirectives) -> DirectiveResult:
-        now = self.clock()
-        reasons: dict[str, str] = {}
-        for u in self.units.values():
-            for r in u.engine.set_directives(msg.directives, now):
-                reasons.setdefault(r.directive_id, r.reason)
-        accepted = [d for d in msg.directives if directive_id(d) not in reasons]
-        if reasons:
-            # Every engine must run the same set: re-apply only what all accepted.
-            for u in self.units.values():
-                u.engine.set_directives(accepted, now)
-        save_directives(self.cfg.directives_path, accepted)
-        log.info("DER directives: %d accepted, %d rejected", len(accepted), len(reasons))
-        return DirectiveResult(
-            [directive_id(d) for d in accepted],
-            [{"id": i, "reason": r} for i, r in reasons.items()],
-        )
 
     # ---- the loops -----------------------------------------------------------------
 
@@ -271,6 +276,7 @@ class HalDaemon:
                 tg.create_task(self._meter_loop(stop), name="meter-loop")
                 tg.create_task(self._protection_loop(stop), name="protection-push")
                 tg.create_task(self._watchdog_loop(stop), name="watchdog")
+                tg.create_task(self.directives.run(stop), name="directive-writer")
         finally:
             # Stopping, or a bug in a loop: make the hardware safe before anything else.
             for u in self.units.values():

@@ -1,9 +1,18 @@
-"""The Unix-socket side of hal: one `Connection` per client, the contract's handshake,
-error replies for bad input, and non-blocking sends so no client can stall the loop.
+"""The Unix-socket side of hal: one `Connection` per client, the contract's handshake
+and roles, error replies for bad input, and non-blocking sends so no client can stall
+the loop.
 
-A malformed, unknown or invalid message gets an `error` reply and is logged; the
-connection stays. Only a broken frame (oversized length prefix: the byte stream has lost
-its framing) ends that connection, after the error reply; the server keeps serving.
+A malformed, unknown or invalid message gets an `error` reply and is logged (the log
+filter rate-limits repeats); the connection stays. Only a broken frame (oversized length
+prefix: the byte stream has lost its framing) ends that connection, after the error
+reply; the server keeps serving.
+
+Roles (docs/hal-contract.md): at most one `controller` at a time. A second controller
+is refused (`too_many_clients`, closed) rather than taking over: the one in charge keeps
+charge, so a stray or duplicate process can never seize power control from a running
+evse; a restarted evse gets the slot as soon as its old socket closes (the kernel closes
+it when the old process dies) and hal_client retries with back-off meanwhile. The
+number of connections is bounded (`hal.max_clients`): each costs a task and a queue.
 """
 
 from __future__ import annotations
@@ -17,8 +26,12 @@ from typing import Protocol
 
 from hal.protocol import (
     E_HANDSHAKE,
+    E_INVALID_FIELD,
+    E_TOO_MANY_CLIENTS,
     E_VERSION,
     PROTOCOL_VERSION,
+    ROLE_CONTROLLER,
+    ROLE_OBSERVER,
     Error,
     FrameDecoder,
     Hello,
@@ -39,8 +52,12 @@ _MSG_BURST = 400.0
 
 
 class Handler(Protocol):
-    def welcome(self) -> list[Message]: ...
+    def welcome(self, conn: Connection) -> list[Message]: ...
     def handle(self, conn: Connection, msg: Message) -> list[Message]: ...
+
+
+# Grants a role at hello: None when granted, else the error code to refuse it with.
+Admit = Callable[["Connection", str], str | None]
 
 
 class Connection:
@@ -50,13 +67,17 @@ class Connection:
         writer: asyncio.StreamWriter,
         handler: Handler,
         name: str,
+        admit: Admit | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._handler = handler
+        self._admit = admit
         self.name = name
         self.client = ""
+        self.role = ""  # granted at hello: ROLE_CONTROLLER or ROLE_OBSERVER
         self.ready = False  # handshake done
+        self.bad_messages = 0
         self._out: asyncio.Queue[bytes | None] = asyncio.Queue(_SEND_QUEUE_FRAMES)
         self._overflow = False
         self._closing = False
@@ -73,7 +94,7 @@ class Connection:
 
     def send(self, msg: Message) -> None:
         """Queue a message; never blocks. A client too slow to drain its queue is cut."""
-        if self._overflow:
+        if self._overflow or self._writer.is_closing():
             return
         try:
             self._out.put_nowait(encode_message(msg))
@@ -135,6 +156,7 @@ class Connection:
         try:
             msg = decode_message(payload)
         except ProtocolError as exc:
+            self.bad_messages += 1
             log.warning("%s: bad message: %s", self.name, exc)
             self.send(Error(exc.code, exc.detail))
             return
@@ -149,21 +171,39 @@ class Connection:
                 )
                 self._closing = True  # flush the error, then close
                 return
-            self.ready = True
-            self.client = msg.client
-            log.info("%s: hello from %r", self.name, msg.client)
-            for m in self._handler.welcome():
-                self.send(m)
+            self._hello(msg)
             return
         for reply in self._handler.handle(self, msg):
             self.send(reply)
+
+    def _hello(self, msg: Hello) -> None:
+        if msg.role not in (ROLE_CONTROLLER, ROLE_OBSERVER):
+            self._refuse(E_INVALID_FIELD, f"hello.role: {msg.role!r} is not controller/observer")
+            return
+        refused = self._admit(self, msg.role) if self._admit is not None else None
+        if refused is not None:
+            self._refuse(refused, f"a controller is already connected; {msg.role} refused")
+            return
+        self.ready = True
+        self.client = msg.client
+        self.role = msg.role
+        log.info("%s: hello from %r as %s", self.name, msg.client, msg.role)
+        for m in self._handler.welcome(self):
+            self.send(m)
+
+    def _refuse(self, code: str, why: str) -> None:
+        log.warning("%s: %s", self.name, why)
+        self.send(Error(code, why, Hello.TYPE))
+        self._closing = True  # flush the error, then close
 
 
 class Server:
     """Accepts clients on a Unix socket and keeps track of them for broadcasts."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, max_clients: int = 8) -> None:
         self._handler = handler
+        self._max_clients = max_clients
+        self.controller: Connection | None = None
         self.connections: set[Connection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -173,9 +213,20 @@ class Server:
     async def start(self, path: str) -> None:
         self._server = await asyncio.start_unix_server(self._accept, path=path)
 
+    def _admit(self, conn: Connection, role: str) -> str | None:
+        if role == ROLE_CONTROLLER:
+            if self.controller is not None and self.controller is not conn:
+                return E_TOO_MANY_CLIENTS
+            self.controller = conn
+        return None
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._count += 1
-        conn = Connection(reader, writer, self._handler, f"client#{self._count}")
+        name = f"client#{self._count}"
+        if len(self.connections) >= self._max_clients:
+            await _turn_away(writer, name, self._max_clients)
+            return
+        conn = Connection(reader, writer, self._handler, name, self._admit)
         self.connections.add(conn)
         task = asyncio.current_task()
         if task is not None:
@@ -184,11 +235,16 @@ class Server:
             await conn.serve()
         finally:
             self.connections.discard(conn)
+            if self.controller is conn:
+                self.controller = None
             if task is not None:
                 self._tasks.discard(task)
             if self.on_disconnect is not None:
                 self.on_disconnect(conn)
-            log.info("%s: disconnected", conn.name)
+            if conn.bad_messages:
+                log.warning("%s: disconnected (%d bad messages)", conn.name, conn.bad_messages)
+            else:
+                log.info("%s: disconnected", conn.name)
 
     def broadcast(self, msg: Message) -> None:
         for conn in list(self.connections):
@@ -213,3 +269,15 @@ class Server:
                     await task
         if self._server is not None:
             await self._server.wait_closed()
+
+
+async def _turn_away(writer: asyncio.StreamWriter, name: str, limit: int) -> None:
+    """One connection over `hal.max_clients`: say why, then close (it never says hello)."""
+    why = f"hal serves at most {limit} connections"
+    log.warning("%s: %s; refused", name, why)
+    writer.write(encode_message(Error(E_TOO_MANY_CLIENTS, why)))
+    with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+        await asyncio.wait_for(writer.drain(), 1.0)
+    writer.close()
+    with contextlib.suppress(ConnectionError, OSError):
+        await writer.wait_closed()

@@ -1,4 +1,8 @@
-"""Shared fixtures: station configs written to short temp paths, and a real hal process."""
+"""Shared fixtures: station configs written to short temp paths, a real hal process, and
+a contract client for tests.
+
+Waits are for conditions, with one generous limit (`WAIT_S`): CI machines are slow and
+shared, so a limit says "it never happened", not "it was slow" (timing goes to bench/)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,11 +22,24 @@ from typing import TypeVar
 
 import pytest
 
-from hal.protocol import PROTOCOL_VERSION, FrameDecoder, Hello, Message, decode_message
+from hal.protocol import (
+    E_TOO_MANY_CLIENTS,
+    PROTOCOL_VERSION,
+    ROLE_CONTROLLER,
+    Error,
+    FrameDecoder,
+    Hello,
+    KeepAlive,
+    Message,
+    Welcome,
+    decode_message,
+)
 from hal.protocol import encode_message as encode
 
 ROOT = Path(__file__).resolve().parents[1]
 M = TypeVar("M", bound=Message)
+WAIT_S = 30.0  # the limit for every wait on a child process (a condition, never a timing)
+KEEPALIVE_S = 0.1  # test clients keep alive like evse (controller.keepalive_interval_s)
 
 SIM_TEMPLATE = """
 [logging]
@@ -34,6 +52,7 @@ period_ms = {period_ms}
 keepalive_timeout_s = {keepalive_timeout_s}
 ramp_down_s = {ramp_down_s}
 report_period_ms = 50
+max_clients = {max_clients}
 
 [grid]
 nominal_voltage_v = 230.0
@@ -79,6 +98,7 @@ def sim_config(
     ramp_down_s: float = 0.5,
     request_w: float = 0.0,
     grid_events: str = "",
+    max_clients: int = 8,
 ) -> Path:
     path = directory / "station.toml"
     path.write_text(
@@ -89,6 +109,7 @@ def sim_config(
             ramp_down_s=ramp_down_s,
             request_w=request_w,
             grid_events=grid_events,
+            max_clients=max_clients,
         )
     )
     return path
@@ -114,7 +135,7 @@ class HalProcess:
         self._env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 10.0) -> HalProcess:
+    def start(self, timeout: float = WAIT_S) -> HalProcess:
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()
         logf = self.log.open("ab")
@@ -139,7 +160,7 @@ class HalProcess:
             time.sleep(0.02)
         raise RuntimeError(f"hal did not come up:\n{self.log.read_text()}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = WAIT_S) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -160,24 +181,56 @@ def hal_proc(short_tmp: Path) -> Iterator[HalProcess]:
 
 
 class Client:
-    """A blocking contract client for tests: raw frames in, decoded messages out."""
+    """A blocking contract client for tests: raw frames in, decoded messages out.
 
-    def __init__(self, path: Path, hello: bool = True) -> None:
+    A controller keeps its keep-alive going from a background thread, as evse does, so a
+    slow test never races hal's keep-alive timeout; `keepalive=False` is for a test that
+    wants silence. Observers need none (hal does not count them)."""
+
+    def __init__(
+        self,
+        path: Path,
+        hello: bool = True,
+        role: str = ROLE_CONTROLLER,
+        keepalive: bool | None = None,
+    ) -> None:
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.connect(str(path))
-        self.sock.settimeout(5.0)
+        self.sock.settimeout(WAIT_S)
         self.decoder = FrameDecoder()
         self.buffer: list[Message] = []
+        self._send_lock = threading.Lock()
+        self._quiet = threading.Event()
+        self._keeper: threading.Thread | None = None
         if hello:
-            self.send(Hello(PROTOCOL_VERSION, "test"))
+            self.send(Hello(PROTOCOL_VERSION, "test", role))
+        if keepalive if keepalive is not None else (hello and role == ROLE_CONTROLLER):
+            self._keeper = threading.Thread(target=self._keep_alive, daemon=True)
+            self._keeper.start()
+
+    def _keep_alive(self) -> None:
+        seq = 0
+        while not self._quiet.wait(KEEPALIVE_S):
+            seq += 1
+            try:
+                self.send(KeepAlive(seq))
+            except OSError:
+                return  # hal closed the connection: nothing left to keep alive
+
+    def stop_keepalive(self) -> None:
+        """Fall silent (as a hung evse would), the connection stays open."""
+        self._quiet.set()
+        if self._keeper is not None:
+            self._keeper.join(WAIT_S)
 
     def send(self, msg: Message) -> None:
-        self.sock.sendall(encode(msg))
+        self.send_bytes(encode(msg))
 
     def send_bytes(self, data: bytes) -> None:
-        self.sock.sendall(data)
+        with self._send_lock:  # the keep-alive thread must not cut into a frame
+            self.sock.sendall(data)
 
-    def recv(self, timeout: float = 5.0) -> Message:
+    def recv(self, timeout: float = WAIT_S) -> Message:
         deadline = time.monotonic() + timeout
         while not self.buffer:
             left = deadline - time.monotonic()
@@ -193,7 +246,7 @@ class Client:
     def wait_for(
         self,
         cls: type[M],
-        timeout: float = 5.0,
+        timeout: float = WAIT_S,
         pred: Callable[[M], bool] | None = None,
     ) -> M:
         deadline = time.monotonic() + timeout
@@ -203,7 +256,24 @@ class Client:
                 return msg
 
     def close(self) -> None:
+        self.stop_keepalive()
         self.sock.close()
+
+
+def controller(path: Path, role: str = ROLE_CONTROLLER) -> tuple[Client, Welcome]:
+    """Connect (as the controller by default), retrying while hal still holds the slot
+    of a client that just left (it notices a closed socket asynchronously): the
+    controller slot, or a place under `hal.max_clients`."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        c = Client(path, role=role)
+        first = c.wait_for(Message, pred=lambda m: isinstance(m, Welcome | Error))
+        if isinstance(first, Welcome):
+            return c, first
+        c.close()
+        if first.code != E_TOO_MANY_CLIENTS or time.monotonic() > deadline:
+            raise AssertionError(f"not admitted as controller: {first}")
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -235,7 +235,7 @@ class ScriptedCsms:
             if r.action == action and (station is None or r.station == station)
         ]
 
-    async def wait_until(self, predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+    async def wait_until(self, predicate: Callable[[], bool], seconds: float = 30.0) -> None:
         """Wait (real time) until `predicate()` holds; TimeoutError otherwise."""
         async with asyncio.timeout(seconds):
             while not predicate():

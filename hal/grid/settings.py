@@ -1,7 +1,9 @@
 """Grid settings: the `[grid]` table of the station config (preset + overrides).
 
-`preset = "<name>"` loads `<config_dir>/gridcodes/<name>.toml`, whose keys have the same
-shape as `[grid]`; the station's `[grid]` then overrides it key by key (tables merge,
+`preset = "<name>"` loads the preset shipped in the package (`hal/grid/presets/<name>.toml`,
+so an installed station needs no copy of them); a value with a `/` or ending in `.toml`
+is a file of one's own, relative to the station config's folder. A preset's keys have the
+same shape as `[grid]`; the station's `[grid]` then overrides it key by key (tables merge,
 values and arrays replace). A function is on when its table is present; `enabled =
 false` in the station config switches a preset's function off. OCPP directives take
 precedence over these per control type (the engine does that).
@@ -28,6 +30,7 @@ from hal.grid.curves import CurveError
 from hal.grid.freq_droop import DroopReference
 
 T = TypeVar("T")
+PRESETS = Path(__file__).resolve().parent / "presets"  # shipped as package data
 
 # [grid.trip] key -> OCPP control type
 TRIP_KEYS = {
@@ -63,20 +66,37 @@ class GridSettings:
     random_seed: int | None = None  # enter-service random delay; None = from the OS
 
 
+def shipped_presets() -> list[str]:
+    """The names of the presets that come with the package."""
+    return sorted(p.name.removesuffix(".toml") for p in PRESETS.glob("*.toml"))
+
+
+def preset_path(table: Table, preset: str, config_dir: Path) -> Path:
+    if "/" in preset or preset.endswith(".toml"):
+        path = Path(preset)
+        return path if path.is_absolute() else config_dir / path
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", preset):
+        raise ConfigError(table.key("preset"), preset, "a preset name is [a-z0-9._-]")
+    path = PRESETS / f"{preset}.toml"
+    if not path.is_file():
+        known = ", ".join(shipped_presets())
+        raise ConfigError(table.key("preset"), preset, f"no such preset (shipped: {known})")
+    return path
+
+
 def parse_grid_settings(table: Table, config_dir: Path) -> GridSettings:
-    """`config_dir`: the station config's folder; presets live in its `gridcodes/`."""
+    """`config_dir`: the station config's folder (a preset given as a path is relative
+    to it)."""
     preset = table.opt_str("preset")
     data: dict[str, Any] = {}
     origin = ""
     if preset is not None:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", preset):
-            raise ConfigError(table.key("preset"), preset, "a preset name is [a-z0-9._-]")
-        path = config_dir / "gridcodes" / f"{preset}.toml"
+        path = preset_path(table, preset, config_dir)
         try:
             with path.open("rb") as fh:
                 data = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(table.key("preset"), preset, f"no preset file {path}") from None
+        except OSError as e:
+            raise ConfigError(table.key("preset"), preset, f"{path}: {e.strerror}") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(table.key("preset"), preset, f"{path}: {e}") from None
         origin = str(path)

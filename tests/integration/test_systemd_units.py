@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,32 @@ def test_capabilities_split() -> None:
     assert "SupplementaryGroups=dialout" in hal and "DevicePolicy=closed" in hal
     assert re.search(r"^CapabilityBoundingSet=$", hal, re.M)
     assert "AmbientCapabilities=CAP_NET_RAW" in evse and "AF_PACKET" in evse
+
+
+def test_hal_may_open_every_serial_device_of_the_example_config() -> None:
+    """DevicePolicy=closed: each serial family the example board uses needs its
+    DeviceAllow=char-<driver> (a /dev/ttymxc1 MCU port is the i.MX "ttymxc" driver)."""
+    hal = (ROOT / "systemd" / "evse-hal.service").read_text()
+    allowed = set(re.findall(r"^DeviceAllow=char-(\S+) rw$", hal, re.M))
+    example = (ROOT / "config" / "station.example.toml").read_text()
+    families = {m.group(1) for m in re.finditer(r'"/dev/(tty[A-Za-z]+)\d+"', example)}
+    assert "ttymxc" in families and families <= allowed, families - allowed
+
+
+def test_make_wheel_is_quiet_and_ships_the_grid_presets(tmp_path: Path) -> None:
+    """What a board installs: built without warnings (an SPDX license string, not the
+    deprecated table), the grid-code presets inside so `preset = "..."` finds them."""
+    res = subprocess.run(
+        ["make", "-s", "wheel", f"DIST={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout + res.stderr == ""
+    (wheel,) = tmp_path.glob("evse_stack-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    for preset in ("vde-ar-n-4105", "en50549-1", "ieee1547-cat2"):
+        assert f"hal/grid/presets/{preset}.toml" in names

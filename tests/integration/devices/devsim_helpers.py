@@ -12,6 +12,7 @@ from hal.config import EvseUnitConfig
 from hal.config_reader import Table
 from hal.sim.config import parse_sim
 from hal.sim.world import SimWorld
+from tests.conftest import WAIT_S
 
 T = TypeVar("T")
 
@@ -32,7 +33,7 @@ def run(coro: Awaitable[T]) -> T:
     return asyncio.run(main())
 
 
-async def wait_for(pred: Callable[[], Awaitable[bool]], within_s: float = 3.0) -> None:
+async def wait_for(pred: Callable[[], Awaitable[bool]], within_s: float = WAIT_S) -> None:
     """Poll an async predicate until it holds; fails the test at the timeout."""
     deadline = time.monotonic() + within_s
     while not await pred():
@@ -41,9 +42,10 @@ async def wait_for(pred: Callable[[], Awaitable[bool]], within_s: float = 3.0) -
         await asyncio.sleep(0.01)
 
 
-async def serve(device: Any, kind: str, faults: Any, timeout_s: float = 0.2) -> tuple[Any, Any]:
+async def serve(device: Any, kind: str, faults: Any, timeout_s: float = 5.0) -> tuple[Any, Any]:
     """Start a simulated Modbus device on `kind` ("tcp" / "rtu") and return the server and
-    the transport a driver uses to reach it."""
+    the transport a driver uses to reach it. The default timeout is one a loaded machine
+    never reaches; a test of timeouts passes its own."""
     from hal.devices.modbus.link import ModbusTransport
     from hal.sim.transports.modbus_server import SimModbusServer
 

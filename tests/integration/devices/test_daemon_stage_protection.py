@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from hal.config_reader import Table
 from hal.daemon import HalDaemon
 from hal.sdnotify import Notifier
 from hal.sim.transports.sim_inverter import SimInverterDevice
+from tests.conftest import WAIT_S
 
 CONFIG = """
 [hal]
@@ -52,24 +55,27 @@ def _pushed(inv: SimInverterDevice) -> bool:
     return inv.get(707, "Ena") == 1 and inv.get(711, "Ena") == 1
 
 
+async def until(pred: Callable[[], bool]) -> None:
+    """Poll a condition; fail only when it never holds (WAIT_S)."""
+    deadline = time.monotonic() + WAIT_S
+    while not pred():
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.01)
+
+
 def test_grid_protection_lands_in_the_inverter_and_is_restored() -> None:
     async def scenario(cfg: HalConfig) -> None:
         daemon = HalDaemon(cfg, Notifier({}))
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop))
         try:
-            for _ in range(300):
-                if daemon.devices is not None and daemon.devices.sim_transports is not None:
-                    break
-                await asyncio.sleep(0.01)
+            await until(
+                lambda: daemon.devices is not None and daemon.devices.sim_transports is not None
+            )
             assert daemon.devices is not None and daemon.devices.sim_transports is not None
             sim = daemon.devices.sim_transports.evses[1]
             inv = sim.inverter
-            for _ in range(300):
-                if _pushed(inv):
-                    break
-                await asyncio.sleep(0.01)
-            assert _pushed(inv)
+            await until(lambda: _pushed(inv))
             assert inv.get(707, "Crv[0].MustTrip.ActPt") == 2
             assert inv.scaled(707, "Crv[0].MustTrip.Pt[0].V") == pytest.approx(45.0)
             assert inv.scaled(707, "Crv[0].MustTrip.Pt[1].Tms") == pytest.approx(3.0)
@@ -85,17 +91,15 @@ def test_grid_protection_lands_in_the_inverter_and_is_restored() -> None:
             await sim.stage_server.vanish()
             inv.factory_reset()
             assert not _pushed(inv)
-            await asyncio.sleep(1.5)  # a fault the once-a-second push loop sees
+            # a fault hal's loop has seen (then the push loop forgets what it pushed)
+            await until(lambda: daemon.units[1].fault == "stage-1")
+            await asyncio.sleep(1.5)  # ... and the once-a-second push loop too
             await sim.stage_server.come_back()
-            for _ in range(800):
-                if _pushed(inv):
-                    break
-                await asyncio.sleep(0.01)
-            assert _pushed(inv)
+            await until(lambda: _pushed(inv))
             assert inv.scaled(707, "Crv[0].MustTrip.Pt[1].V") == pytest.approx(80.0)
         finally:
             stop.set()
-            await asyncio.wait_for(task, 10.0)
+            await asyncio.wait_for(task, WAIT_S)
 
     with tempfile.TemporaryDirectory(prefix="evse-") as d:
         run(scenario(parse_hal(Table(tomllib.loads(CONFIG.format(dir=d)), ""), Path(d))))

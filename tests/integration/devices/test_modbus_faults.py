@@ -15,6 +15,7 @@ from hal.devices.meters.regmap import load_map
 from hal.devices.modbus.link import ModbusLink, ModbusRequestError
 from hal.sim.transports.faults import LineFaults
 from hal.sim.transports.sim_meter import SimMeterDevice
+from tests.conftest import WAIT_S
 
 
 async def _meter(kind: str) -> tuple[object, LineFaults, ModbusLink, ModbusMeter]:
@@ -25,7 +26,7 @@ async def _meter(kind: str) -> tuple[object, LineFaults, ModbusLink, ModbusMeter
     return server, faults, link, ModbusMeter("meter-1", link, 1, load_map("sdm630"))
 
 
-async def _recovers(meter: ModbusMeter, within_s: float = 3.0) -> int:
+async def _recovers(meter: ModbusMeter, within_s: float = WAIT_S) -> int:
     """Read until it answers again; returns how many attempts failed fast meanwhile."""
     fast = 0
     loop = asyncio.get_running_loop()

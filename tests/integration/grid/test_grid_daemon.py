@@ -4,21 +4,18 @@ an alarm, and enters service again after the delay with alarm-ended."""
 
 from __future__ import annotations
 
-import shutil
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hal import protocol as p
-from tests.conftest import ROOT, Client, HalProcess, sim_config
+from tests.conftest import Client, HalProcess, sim_config
 
 
 def grid_station(directory: Path, grid_table: str, events: str) -> Path:
     """The shared sim config with our [grid] table and scripted grid events."""
-    shutil.copytree(ROOT / "config" / "gridcodes", directory / "gridcodes")
     path = sim_config(directory, keepalive_timeout_s=60.0, grid_events=events)
     text = path.read_text()
     old = "[grid]\nnominal_voltage_v = 230.0\nnominal_frequency_hz = 50.0\n"
@@ -57,18 +54,15 @@ def test_frequency_step_changes_power_by_the_droop_vde(
     c = Client(hal.socket)
     c.wait_for(p.Welcome)
     power_on(c, 5000.0)
-    m = c.wait_for(p.Measurement, 5.0, lambda m: abs(m.active_w - 5000.0) < 50.0)
+    m = c.wait_for(p.Measurement, pred=lambda m: abs(m.active_w - 5000.0) < 50.0)
     assert m.frequency_hz == pytest.approx(50.0)
-    alarm = c.wait_for(p.Event, 6.0, lambda e: e.kind == "der_alarm")
+    alarm = c.wait_for(p.Event, pred=lambda e: e.kind == "der_alarm")
     assert alarm.data["controlType"] == "FreqDroop"
     assert alarm.data["gridEventFault"] == "OverFrequency"
-    t_alarm = time.monotonic()
-    # 90 % of the +1 kW change within the 2 s response time (+ stage lag and reporting)
-    m = c.wait_for(p.Measurement, 4.0, lambda m: m.active_w >= 5900.0)
-    assert time.monotonic() - t_alarm < 2.0 + 0.6
-    m = c.wait_for(p.Measurement, 8.0, lambda m: abs(m.active_w - 6000.0) < 30.0)
+    # the response time (90 % within 2 s) is measured in bench/bench_grid.py
+    m = c.wait_for(p.Measurement, pred=lambda m: abs(m.active_w - 6000.0) < 30.0)
     assert m.frequency_hz == pytest.approx(50.7)
-    gc = c.wait_for(p.GridConstraintReport, 2.0)
+    gc = c.wait_for(p.GridConstraintReport)
     assert gc.state == "normal" and gc.p_min_w == pytest.approx(6000.0, abs=30.0)
     c.close()
 
@@ -89,26 +83,29 @@ def test_overvoltage_step_trips_alarms_and_reenters_after_delay(
     c = Client(hal.socket)
     c.wait_for(p.Welcome)
     power_on(c, -6000.0)
-    c.wait_for(p.Measurement, 5.0, lambda m: abs(m.active_w + 6000.0) < 50.0)
-    alarm = c.wait_for(p.Event, 6.0, lambda e: e.kind == "der_alarm")
-    t_trip = time.monotonic()
+    c.wait_for(p.Measurement, pred=lambda m: abs(m.active_w + 6000.0) < 50.0)
+    alarm = c.wait_for(p.Event, pred=lambda e: e.kind == "der_alarm")
     assert (alarm.data["controlType"], alarm.data["gridEventFault"]) == (
         "HVMustTrip",
         "OverVoltage",
     )
-    opened = c.wait_for(p.Event, 1.0, lambda e: e.kind == "contactor" and not e.data["closed"])
+    opened = c.wait_for(p.Event, pred=lambda e: e.kind == "contactor" and not e.data["closed"])
     assert opened.evse_id == 1
-    m = c.wait_for(p.Measurement, 1.0)
+    m = c.wait_for(p.Measurement)
     assert m.setpoint_w == 0.0
-    gc = c.wait_for(p.GridConstraintReport, 1.0, lambda g: g.state == "tripped")
+    gc = c.wait_for(p.GridConstraintReport, pred=lambda g: g.state == "tripped")
     assert (gc.p_min_w, gc.p_max_w) == (0.0, 0.0)
     # the grid is back at 5 s; the alarm ends when enter service allows a return (8 s)
-    ended = c.wait_for(p.Event, 6.0, lambda e: e.kind == "der_alarm_ended")
-    waited = time.monotonic() - t_trip
-    assert ended.data["controlType"] == "HVMustTrip"
-    assert 0.9 + 3.0 - 0.3 <= waited <= 0.9 + 3.0 + 1.0, waited
-    c.wait_for(p.Event, 2.0, lambda e: e.kind == "contactor" and e.data["closed"])
-    c.wait_for(p.Measurement, 3.0, lambda m: abs(m.active_w + 6000.0) < 50.0)
+    # (the 3 s delay itself is checked on a fake clock in tests/unit/grid)
+    seen: list[p.Message] = []
+    while not (isinstance(m := c.recv(), p.Event) and m.kind == "der_alarm_ended"):
+        seen.append(m)
+    assert m.data["controlType"] == "HVMustTrip"
+    # tripped until enter service allows the return: the contactor stayed open till then
+    assert not any(isinstance(e, p.Event) and e.kind == "contactor" for e in seen)
+    assert all(g.state == "tripped" for g in seen if isinstance(g, p.GridConstraintReport))
+    c.wait_for(p.Event, pred=lambda e: e.kind == "contactor" and e.data["closed"])
+    c.wait_for(p.Measurement, pred=lambda m: abs(m.active_w + 6000.0) < 50.0)
     c.close()
 
 
@@ -145,6 +142,6 @@ def test_directive_overrides_preset_through_the_contract(
     assert res.accepted == ["lmd"]
     assert res.rejected[0]["id"] == "vv" and "sorted" in res.rejected[0]["reason"]
     power_on(c, -8000.0)
-    m = c.wait_for(p.Measurement, 5.0, lambda m: abs(m.active_w + 2750.0) < 50.0)
+    m = c.wait_for(p.Measurement, pred=lambda m: abs(m.active_w + 2750.0) < 50.0)
     assert m.setpoint_w == pytest.approx(-2750.0)  # 25 % of 11 kW
     c.close()

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[3]))  # ocpp_support uses tests.conftest
 
 from ocpp_support import StationSide, config
 

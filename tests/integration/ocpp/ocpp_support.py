@@ -11,6 +11,7 @@ from typing import Any
 
 from evse.ocpp.config import OcppConfig
 from hal.devices.base import MeterReading
+from tests.conftest import WAIT_S
 
 PASSWORD = "0123456789abcdef"
 
@@ -81,7 +82,7 @@ def config(port: int, **changes: Any) -> OcppConfig:
     return replace(base, **changes)
 
 
-async def eventually(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+async def eventually(predicate: Callable[[], bool], seconds: float = WAIT_S) -> None:
     # Polls state owned by other tasks (no event to wait on from outside).
     async with asyncio.timeout(seconds):
         while not predicate():  # noqa: ASYNC110
@@ -111,7 +112,7 @@ async def running_station(
         task = asyncio.create_task(station.run())
         try:
             if wait_connected:
-                await asyncio.wait_for(station.connected.wait(), 10)
+                await asyncio.wait_for(station.connected.wait(), WAIT_S)
             yield Running(csms, station, side)
         finally:
             task.cancel()

@@ -10,6 +10,7 @@ from typing import Any
 from ocpp_support import Running, eventually, running_station
 
 from evse.ocpp.interfaces import EvPlugged, PowerPathClosed
+from tests.conftest import WAIT_S
 
 TAG = {"idToken": "TAG1", "type": "ISO14443"}
 OTHER = {"idToken": "TAG2", "type": "ISO14443"}
@@ -26,7 +27,7 @@ def run(tmp_path: Path, body: Callable[[Running], Awaitable[None]], **kwargs: An
 
 async def go_offline(r: Running) -> None:
     await r.csms.stop()
-    await eventually(lambda: not r.station.online, 5)
+    await eventually(lambda: not r.station.online, WAIT_S)
 
 
 def test_d01_d02_send_local_list_full_differential_and_version(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from ocpp_pki import TestCa, server_context
 from ocpp_support import PASSWORD, eventually, running_station
 
 from evse.ocpp.schemas import OcppVersion
+from tests.conftest import WAIT_S
 
 
 def negotiated(
@@ -102,7 +103,7 @@ def tls_run(
                     r.station.connected.is_set()
                     or "InvalidCsmsCertificate" in security_events(r.station)
                 ),
-                5,
+                WAIT_S,
             )
             ok = r.station.connected.is_set()
             return ok, security_events(r.station)
@@ -132,7 +133,7 @@ def test_ocppj_5_4_reconnect_without_second_boot(tmp_path: Path) -> None:
             await r.csms.wait_until(lambda: len(r.csms.of("StatusNotification")) == 1)
             await r.csms.drop("CS001")
             await r.csms.wait_until(lambda: r.csms.connections == 2 and "CS001" in r.csms.stations)
-            await asyncio.wait_for(r.station.connected.wait(), 5)
+            await asyncio.wait_for(r.station.connected.wait(), WAIT_S)
             assert len(r.csms.of("BootNotification")) == 1
 
     asyncio.run(scenario())

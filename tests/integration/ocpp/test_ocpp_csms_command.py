@@ -11,6 +11,7 @@ from pathlib import Path
 from ocpp_support import PASSWORD, StationSide, config
 
 from evse.ocpp.station import OcppStation
+from tests.conftest import WAIT_S
 
 SCRIPT = f"""
 versions = ["2.1"]
@@ -53,14 +54,14 @@ def test_evse_csms_command_runs_a_script(tmp_path: Path) -> None:
             stderr=asyncio.subprocess.PIPE,
         )
         assert proc.stdout is not None
-        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))
+        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), WAIT_S))
         assert first["listening"] == f"127.0.0.1:{port}"
         station = OcppStation(config(port), tmp_path / "evse.db", StationSide())
         task = asyncio.create_task(station.run())
         try:
-            await asyncio.wait_for(station.connected.wait(), 10)
+            await asyncio.wait_for(station.connected.wait(), WAIT_S)
             assert station.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval") == 120
-            out, _ = await asyncio.wait_for(proc.communicate(), 15)
+            out, _ = await asyncio.wait_for(proc.communicate(), WAIT_S)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

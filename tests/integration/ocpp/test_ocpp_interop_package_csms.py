@@ -21,6 +21,7 @@ from websockets.typing import Subprotocol
 
 from evse.ocpp.interfaces import EvPlugged, EvUnplugged, PowerPathClosed
 from evse.ocpp.station import OcppStation
+from tests.conftest import WAIT_S
 
 
 def now() -> str:
@@ -82,7 +83,7 @@ def test_station_against_the_ocpp_package_csms(tmp_path: Path, version: str) -> 
             station = OcppStation(config(port), tmp_path / "evse.db", side)
             task = asyncio.create_task(station.run())
             try:
-                await asyncio.wait_for(station.connected.wait(), 10)
+                await asyncio.wait_for(station.connected.wait(), WAIT_S)
                 station.notify(EvPlugged(1))
                 info = await station.present_id_token(1, {"idToken": "T1", "type": "ISO14443"})
                 assert info["status"] == "Accepted"

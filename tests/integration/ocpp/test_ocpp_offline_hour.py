@@ -16,6 +16,7 @@ from evse.ocpp.clock import SimClock
 from evse.ocpp.interfaces import EnergyTransfer, EvPlugged, EvUnplugged, PowerPathClosed
 from evse.ocpp.station import OcppStation
 from evse.sim.csms import ScriptedCsms
+from tests.conftest import WAIT_S
 
 
 def tx_frames(*servers: ScriptedCsms) -> list[tuple[str, dict[str, object]]]:
@@ -59,7 +60,7 @@ def test_e04_csms_away_for_an_hour_everything_delivered_once_in_order(tmp_path: 
         task = asyncio.create_task(station.run())
         second = ScriptedCsms(passwords={"CS001": PASSWORD})
         try:
-            await asyncio.wait_for(station.connected.wait(), 10)
+            await asyncio.wait_for(station.connected.wait(), WAIT_S)
             station.notify(EvPlugged(1))
             await station.present_id_token(1, {"idToken": "TAG", "type": "ISO14443"})
             station.notify(PowerPathClosed(1))
@@ -68,7 +69,7 @@ def test_e04_csms_away_for_an_hour_everything_delivered_once_in_order(tmp_path: 
             await eventually(lambda: len(station.queue) == 0)  # acked before it goes
 
             await first.stop()  # the CSMS goes away
-            await eventually(lambda: not station.connected.is_set(), 5)
+            await eventually(lambda: not station.connected.is_set(), WAIT_S)
             for _ in range(60):  # one hour, charging 11 kW
                 side.charge(1, 11000 / 60)
                 await clock.advance(60)
@@ -77,12 +78,12 @@ def test_e04_csms_away_for_an_hour_everything_delivered_once_in_order(tmp_path: 
             await second.start(port=port)  # and comes back on the same address
             await jump_until(clock, station.connected.is_set, 3600)
             assert station.connected.is_set()
-            await eventually(lambda: len(station.queue) == 0, 20)
+            await eventually(lambda: len(station.queue) == 0, WAIT_S)
             station.notify(EvUnplugged(1))
             await second.wait_until(
                 lambda: any(p["eventType"] == "Ended" for _, p in tx_frames(second)), 10
             )
-            await eventually(lambda: len(station.queue) == 0, 10)
+            await eventually(lambda: len(station.queue) == 0, WAIT_S)
             assert station.store.tx_all() == []  # ended and delivered: forgotten
         finally:
             task.cancel()

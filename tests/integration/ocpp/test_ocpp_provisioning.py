@@ -16,6 +16,7 @@ from evse.ocpp.endpoint import OcppCallError
 from evse.ocpp.station import OcppStation
 from evse.sim.csms import ScriptedCsms
 from evse.store import Store
+from tests.conftest import WAIT_S
 
 
 def run(tmp_path: Path, body: Callable[[Running], Awaitable[None]], **kwargs: Any) -> None:
@@ -61,7 +62,7 @@ def test_ocppj_4_3_invalid_frames_get_the_right_callerror_and_link_stays_up(
                     if t.startswith("[4")
                 )
 
-            await eventually(answered, 5)
+            await eventually(answered, WAIT_S)
             reply = next(
                 json.loads(t)
                 for _, d, t in r.csms.frames
@@ -320,7 +321,7 @@ def test_b10_fallback_to_the_next_network_profile(tmp_path: Path) -> None:
             station = OcppStation(cfg, tmp_path / "evse.db", StationSide())
             task = asyncio.create_task(station.run())
             try:
-                await asyncio.wait_for(station.connected.wait(), 10)
+                await asyncio.wait_for(station.connected.wait(), WAIT_S)
                 assert station.dm.get_int("OCPPCommCtrlr", "ActiveNetworkProfile") == 1
             finally:
                 task.cancel()
@@ -374,7 +375,7 @@ def test_b01_boot_answered_with_callerror_is_retried(tmp_path: Path) -> None:
                 await clock.advance(59)
                 assert len(calls) == 1
                 await clock.advance(2)
-                await asyncio.wait_for(station.connected.wait(), 5)
+                await asyncio.wait_for(station.connected.wait(), WAIT_S)
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -14,6 +14,7 @@ from evse.ocpp.endpoint import OcppCallError
 from evse.ocpp.interfaces import EvPlugged, PowerPathClosed
 from evse.ocpp.station import OcppStation
 from evse.sim.csms import ScriptedCsms
+from tests.conftest import WAIT_S
 
 
 def test_e13_transaction_event_retried_with_growing_interval_then_dropped(tmp_path: Path) -> None:
@@ -41,7 +42,7 @@ def test_e13_transaction_event_retried_with_growing_interval_then_dropped(tmp_pa
             station = OcppStation(cfg, tmp_path / "evse.db", StationSide(), clock=clock)
             task = asyncio.create_task(station.run())
             try:
-                await asyncio.wait_for(station.connected.wait(), 10)
+                await asyncio.wait_for(station.connected.wait(), WAIT_S)
                 station.notify(EvPlugged(1))
                 await station.present_id_token(1, {"idToken": "T", "type": "ISO14443"})
                 station.notify(PowerPathClosed(1))
@@ -85,7 +86,7 @@ def test_queue_all_messages_persists_normal_messages_across_restart(tmp_path: Pa
         task = asyncio.create_task(station.run())
         try:
             if connect:
-                await asyncio.wait_for(station.connected.wait(), 10)
+                await asyncio.wait_for(station.connected.wait(), WAIT_S)
                 await eventually(lambda: len(station.queue) == 0)
             else:
                 await asyncio.sleep(0.1)
@@ -118,7 +119,7 @@ def test_e_continuity_resume_within_timeout_else_power_loss(tmp_path: Path) -> N
             db = tmp_path / f"evse-{resume_timeout}.db"
             station = OcppStation(cfg, db, StationSide(), clock=clock)
             task = asyncio.create_task(station.run())
-            await asyncio.wait_for(station.connected.wait(), 10)
+            await asyncio.wait_for(station.connected.wait(), WAIT_S)
             station.notify(EvPlugged(1))
             await station.present_id_token(1, {"idToken": "T", "type": "ISO14443"})
             station.notify(PowerPathClosed(1))
@@ -160,7 +161,7 @@ def test_e03_remote_start_without_ev_times_out(tmp_path: Path) -> None:
             station = OcppStation(cfg, tmp_path / "evse.db", side, clock=clock)
             task = asyncio.create_task(station.run())
             try:
-                await asyncio.wait_for(station.connected.wait(), 10)
+                await asyncio.wait_for(station.connected.wait(), WAIT_S)
                 await csms.call(
                     "RequestStartTransaction",
                     {"idToken": {"idToken": "R", "type": "Central"}, "remoteStartId": 9},
@@ -194,7 +195,7 @@ def test_j01_clock_aligned_meter_values_when_idle(tmp_path: Path) -> None:
             station = OcppStation(cfg, tmp_path / "evse.db", side, clock=clock)
             task = asyncio.create_task(station.run())
             try:
-                await asyncio.wait_for(station.connected.wait(), 10)
+                await asyncio.wait_for(station.connected.wait(), WAIT_S)
                 await eventually(lambda: len(station.queue) == 0)
                 await eventually(lambda: clock.monotonic() + 900 in clock.deadlines())
                 await clock.advance(899)

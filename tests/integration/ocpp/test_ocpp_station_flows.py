@@ -8,6 +8,7 @@ from pathlib import Path
 from ocpp_support import running_station
 
 from evse.ocpp.interfaces import EvPlugged, EvUnplugged, PowerPathClosed
+from tests.conftest import WAIT_S
 
 
 def test_b01_boot_then_status_notifications_and_no_bad_frames(tmp_path: Path) -> None:
@@ -86,6 +87,6 @@ def test_g02_heartbeat_at_the_interval_from_the_boot_response(tmp_path: Path) ->
     async def scenario() -> None:
         boot = {"currentTime": "2026-01-01T00:00:00Z", "interval": 1, "status": "Accepted"}
         async with running_station(tmp_path, {"responses": {"BootNotification": boot}}) as r:
-            await r.csms.wait_until(lambda: len(r.csms.of("Heartbeat")) >= 2, 5)
+            await r.csms.wait_until(lambda: len(r.csms.of("Heartbeat")) >= 2, WAIT_S)
 
     asyncio.run(scenario())

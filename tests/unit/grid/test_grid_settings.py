@@ -65,8 +65,8 @@ def test_override_key_by_key_and_disable_a_function() -> None:
 @pytest.mark.parametrize(
     ("table", "key", "reason"),
     [
-        ({"preset": "nope"}, "grid.preset", "no preset file"),
-        ({"preset": "../etc/passwd"}, "grid.preset", "preset name"),
+        ({"preset": "nope"}, "grid.preset", "no such preset"),
+        ({"preset": "VDE 4105"}, "grid.preset", "preset name"),
         (
             {"preset": "vde-ar-n-4105", "trip": {"hv_must_trip": [[125.0, 0.1]]}},
             "grid.trip.hv_must_trip",
@@ -103,9 +103,30 @@ def test_errors_name_the_key(table: dict[str, Any], key: str, reason: str) -> No
 
 
 def test_bad_value_inside_a_preset_names_the_preset_file(tmp_path: Path) -> None:
-    (tmp_path / "gridcodes").mkdir()
-    (tmp_path / "gridcodes" / "broken.toml").write_text("[trip]\nlf_must_trip = [[0.1, 51.0]]\n")
+    (tmp_path / "codes").mkdir()
+    (tmp_path / "codes" / "broken.toml").write_text("[trip]\nlf_must_trip = [[0.1, 51.0]]\n")
     with pytest.raises(ConfigError) as e:
-        parse_grid_settings(Table({"preset": "broken"}, "grid"), tmp_path)
+        parse_grid_settings(Table({"preset": "codes/broken.toml"}, "grid"), tmp_path)
     assert e.value.key.endswith("broken.toml: grid.trip.lf_must_trip")
     assert "LFMustTrip" in e.value.reason
+
+
+def test_preset_by_name_ships_with_the_package(tmp_path: Path) -> None:
+    """A board's /etc/evse holds only station.toml: the name still finds the preset."""
+    s = parse_grid_settings(Table({"preset": "vde-ar-n-4105"}, "grid"), tmp_path)
+    assert s.preset == "vde-ar-n-4105" and "4105" in s.source
+
+
+def test_unknown_preset_names_the_shipped_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_grid_settings(Table({"preset": "vde-4105"}, "grid"), tmp_path)
+    assert e.value.key == "grid.preset"
+    assert "en50549-1" in e.value.reason and "vde-ar-n-4105" in e.value.reason
+
+
+def test_preset_given_as_a_path_is_read_from_there(tmp_path: Path) -> None:
+    own = tmp_path / "site" / "dso.toml"
+    own.parent.mkdir()
+    own.write_text('source = "our DSO"\n')
+    s = parse_grid_settings(Table({"preset": "site/dso.toml"}, "grid"), tmp_path)
+    assert s.source == "our DSO"
