@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,8 @@ def sampled_values(
     out: list[dict[str, Any]] = []
 
     def add(measurand: str, value: float, unit: str, phase: str | None = None) -> None:
+        if not math.isfinite(value):
+            return  # not a reading (e.g. an energy register hal marks invalid): omit it
         item: dict[str, Any] = {
             "value": _fmt(value),
             "measurand": measurand,

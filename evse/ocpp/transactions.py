@@ -351,9 +351,13 @@ class Transactions:
 
     # -- continuity -------------------------------------------------------------------
 
-    def resume_after_boot(self) -> None:
-        """2.1: continue an open transaction (TxResumed) within TxResumptionTimeout,
-        else end it with stoppedReason PowerLoss (E.g. E04 after power loss)."""
+    async def resume_after_boot(self) -> None:
+        """E17 (2.1, resuming a transaction after a forced reboot): within
+        TxCtrlr.TxResumptionTimeout an open transaction continues (Updated, TxResumed)
+        with the authorization it had, and energy transfer may resume at once while it
+        stays authorized and the EV connected; otherwise it ends (AbnormalCondition,
+        stoppedReason PowerLoss). Whether the EV is still there follows from the station's
+        events (hal's state in force): an EV gone ends it as any unplug does (E06)."""
         timeout = self._dm.get_int("TxCtrlr", "TxResumptionTimeout")
         wall = self._clock.wall().timestamp()
         for row in self._store.tx_all():
@@ -368,6 +372,8 @@ class Transactions:
                 self._emit(st, "Updated", "TxResumed")
                 interval = self._dm.get_int("SampledDataCtrlr", "TxUpdatedInterval")
                 st.next_sample = self._clock.monotonic() + interval if interval > 0 else None
+                allowed = st.ev_connected and st.id_token is not None and st.operative
+                await self._port.allow_energy_transfer(st.evse_id, allowed)
             else:
                 self._end(st, "AbnormalCondition", "PowerLoss")
 
