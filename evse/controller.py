@@ -93,7 +93,7 @@ class Controller:
         self.free_vend = cfg.ocpp is None
         self.restart_requested = False
         self._stop: asyncio.Event | None = None
-        self._policy = policy
+        self.restart_policy = policy  # None: the supervisor's defaults
         self.supervisor: Supervisor | None = None
         self._translator = HalEventTranslator()
         self._ocpp: OcppStationLike | None = None
@@ -258,7 +258,7 @@ class Controller:
     ) -> None:
         start = self.clock()
         self._stop = stop
-        sup = self.supervisor = Supervisor(self._policy, on_fatal=stop.set)
+        sup = self.supervisor = Supervisor(self.restart_policy, on_fatal=stop.set)
         sup.start("hal-link", lambda: self.hal.run(self._link_stop))
         if self.cfg.ocpp is not None:
             self.cfg.controller.state_dir.mkdir(parents=True, exist_ok=True)
