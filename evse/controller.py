@@ -131,13 +131,14 @@ class Controller:
                 self._station_event(event)
         self._send_state("controller (re)connected")
 
-    def _send_state(self, reason: str) -> None:
+    def _send_state(self, reason: str, evse_id: int | None = None) -> None:
         """Everything hal must know from us, sent whole: after every (re)connect, and when
         hal reports our keep-alive back after it timed out (it then holds power at zero
         until asked again)."""
         for eid in self.evses:
-            self._send_pilot_and_allow(eid, reason)
-            self._send_request(eid)
+            if evse_id is None or eid == evse_id:
+                self._send_pilot_and_allow(eid, reason)
+                self._send_request(eid)
 
     def _send_pilot_and_allow(self, eid: int, reason: str) -> None:
         view = self.evses[eid]
@@ -169,7 +170,7 @@ class Controller:
             level = logging.WARNING if warn else logging.INFO
             log.log(level, "evse %d event %s %s", msg.evse_id, msg.kind, msg.data)
             if msg.kind == "keepalive_restored":
-                self._send_state("keep-alive restored")
+                self._send_state("keep-alive restored", msg.evse_id)
         elif isinstance(msg, DirectiveResult):
             self.directive_results.append(msg)
 
