@@ -19,11 +19,14 @@ from pathlib import Path
 from evse.config import load_station
 from evse.controller import Controller
 from evse.ocpp.interfaces import StationEvent
+from evse.sim.csms import ScriptedCsms
 from evse.station.hal_events import HalEventTranslator
 from evse.supervisor import RestartPolicy
 from hal import protocol as p
 from hal.sdnotify import Notifier
 from tests.conftest import HalProcess, sim_config
+
+PASSWORD = "0123456789abcdef"
 
 
 class FaultyTranslator(HalEventTranslator):
@@ -176,3 +179,68 @@ def test_evse_run_exits_nonzero_when_the_hal_link_keeps_failing(short_tmp: Path)
     log = (short_tmp / "evse.log").read_text()
     assert code == 1, log
     assert "giving up: part hal-link failed" in log
+
+
+class BogusEvent:
+    """A station event the OCPP side chokes on (a bug's stand-in)."""
+
+    @property
+    def evse_id(self) -> int:
+        raise RuntimeError("injected station event failure")
+
+
+class BogusTranslator(HalEventTranslator):
+    armed = False
+
+    def feed(self, msg: p.Message) -> list[StationEvent]:
+        out = super().feed(msg)
+        if self.armed and isinstance(msg, p.Measurement):
+            self.armed = False
+            return [*out, BogusEvent()]  # type: ignore[list-item]
+        return out
+
+
+def test_ocpp_part_failure_restarts_the_station_and_charging_goes_on(short_tmp: Path) -> None:
+    async def scenario() -> None:
+        async with ScriptedCsms(passwords={"CS001": PASSWORD}) as csms:
+            path = sim_config(short_tmp)
+            path.write_text(
+                path.read_text()
+                + f'id_token = "CARD0001"\nstate_dir = "{short_tmp}/evse"\n\n'
+                + f'[ocpp]\ncsms_url = "ws://127.0.0.1:{csms.port}/ocpp"\n'
+                + f'station_id = "CS001"\nbasic_auth_password = "{PASSWORD}"\n'
+                + '[ocpp.variables]\n"TxCtrlr.TxResumptionTimeout" = 600\n'
+            )
+            cfg = load_station(path)
+            hal = HalProcess(path).start()
+            ctrl = Controller(cfg, 6000.0)
+            bogus = BogusTranslator()
+            ctrl._translator = bogus
+            stop = asyncio.Event()
+            run = asyncio.create_task(ctrl.run(stop))
+            try:
+                await csms.wait_until(
+                    lambda: any(e["eventType"] == "Started" for e in csms.of("TransactionEvent")),
+                    30,
+                )
+                await _until(lambda: _charging(ctrl))
+                bogus.armed = True
+                # The station task died; a new one boots and resumes the transaction (E17).
+                await csms.wait_until(lambda: len(csms.of("BootNotification")) == 2, 30)
+                await csms.wait_until(
+                    lambda: any(
+                        e["triggerReason"] == "TxResumed" for e in csms.of("TransactionEvent")
+                    ),
+                    30,
+                )
+                ctrl.evses[1].measurement = None
+                await _until(lambda: _charging(ctrl))
+            finally:
+                stop.set()
+                with contextlib.suppress(RuntimeError):
+                    await asyncio.wait_for(run, 30)
+                hal.stop()
+            assert ctrl.failed is None
+            assert not any(e["eventType"] == "Ended" for e in csms.of("TransactionEvent"))
+
+    asyncio.run(scenario())
