@@ -10,7 +10,9 @@ reboot an open transaction is resumed with TxResumed within TxCtrlr.TxResumption
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from evse.ocpp.interfaces import StationPort
 from evse.ocpp.meter_values import meter_value
 from evse.ocpp.queue import MessageQueue
 from evse.store import Store
+from hal.devices.base import MeterReading
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class EvseState:
     next_sample: float | None = None  # monotonic time of the next periodic sample
     connect_deadline: float | None = None  # authorized, waiting for the EV (E03)
     operative: bool = True
+    register_wh: float | None = None  # the import register last seen in this transaction
 
     def condition(self, name: str) -> bool:
         return {
@@ -98,8 +102,26 @@ class Transactions:
     def _measurands(self, var: str) -> list[str]:
         return self._dm.get_list("SampledDataCtrlr", var)
 
-    def _meter(self, st: EvseState, var: str, context: str) -> list[Payload]:
+    def _reading(self, st: EvseState) -> MeterReading | None:
+        """The EVSE's reading; during a transaction an import register below the last one
+        seen is not sent (a billing register never falls: a meter reset, a swapped or
+        restarted meter) - it is left out until it is back above."""
         reading = self._port.meter(st.evse_id)
+        if reading is None or st.transaction_id is None or not math.isfinite(reading.import_wh):
+            return reading
+        if st.register_wh is not None and reading.import_wh < st.register_wh:
+            log.warning(
+                "evse %d: import register fell %.3f -> %.3f Wh mid-transaction: left out",
+                st.evse_id,
+                st.register_wh,
+                reading.import_wh,
+            )
+            return dataclasses.replace(reading, import_wh=math.nan)
+        st.register_wh = reading.import_wh
+        return reading
+
+    def _meter(self, st: EvseState, var: str, context: str) -> list[Payload]:
+        reading = self._reading(st)
         if reading is None:
             return []
         mv = meter_value(reading, self._measurands(var), context, self._clock.wall())
@@ -145,6 +167,7 @@ class Transactions:
             "idToken": st.id_token,
             "lastEvent": now.timestamp(),
             "evConnected": st.ev_connected,
+            "registerWh": st.register_wh,
         }
         create = (st.evse_id, st.connector_id) if event_type == "Started" else None
         seq_no = self._queue.push_transaction_event(
@@ -177,6 +200,7 @@ class Transactions:
         st.remote_start_id = None
         st.id_token = None
         st.next_sample = None
+        st.register_wh = None
         self.changed()
 
     async def _apply(
@@ -306,7 +330,7 @@ class Transactions:
         during_tx = not self._dm.get_bool("AlignedDataCtrlr", "SendDuringIdle")
         idle: list[Payload] = []
         for st in self.evses.values():
-            reading = self._port.meter(st.evse_id)
+            reading = self._reading(st)
             if reading is None:
                 continue
             mv = meter_value(reading, measurands, "Sample.Clock", self._clock.wall())
@@ -323,7 +347,7 @@ class Transactions:
         """F06: MeterValues on request, with the sampled measurands (context Trigger)."""
         out = []
         for st in self.evses.values():
-            reading = self._port.meter(st.evse_id)
+            reading = self._reading(st)
             if reading is None or evse_id not in (None, st.evse_id):
                 continue
             mv = meter_value(
@@ -366,6 +390,8 @@ class Transactions:
             st = self.evses[row.evse_id]
             st.transaction_id, st.connector_id = row.transaction_id, row.connector_id
             st.id_token = row.data.get("idToken")
+            register = row.data.get("registerWh")
+            st.register_wh = float(register) if isinstance(register, int | float) else None
             last = float(row.data.get("lastEvent", 0.0))
             if timeout > 0 and wall - last <= timeout:
                 st.ev_connected = bool(row.data.get("evConnected", True))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ocpp_support import PASSWORD, StationSide, config, eventually
+from ocpp_support import PASSWORD, StationSide, config, eventually, reading
 
 from evse.ocpp.clock import SimClock
 from evse.ocpp.interfaces import EvPlugged, PowerPathClosed
@@ -98,6 +98,47 @@ def test_e17_resumed_transaction_gets_energy_again(tmp_path: Path) -> None:
                     20,
                 )
                 await eventually(lambda: side.allowed.get(1) is True, 20)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+
+def _register(event: dict[str, object]) -> float | None:
+    for mv in event.get("meterValue", []):  # type: ignore[attr-defined]
+        for sv in mv["sampledValue"]:
+            if sv.get("measurand") == "Energy.Active.Import.Register":
+                return float(sv["value"])
+    return None
+
+
+def test_import_register_never_falls_mid_transaction(tmp_path: Path) -> None:
+    """A meter that restarts at 0 mid-transaction: its register is left out of the meter
+    values (the other measurands still go) until it is above the last one sent again."""
+
+    async def scenario() -> None:
+        async with ScriptedCsms(passwords={"CS001": PASSWORD}) as csms:
+            cfg = config(csms.port, variables={"TxCtrlr.TxStartPoint": "EVConnected"})
+            side = StationSide()
+            station = OcppStation(cfg, tmp_path / "evse.db", side)
+            task = asyncio.create_task(station.run())
+            try:
+                await asyncio.wait_for(station.connected.wait(), 20)
+                side.readings[1] = reading(import_wh=100.0, power_w=7000.0)
+                station.notify(EvPlugged(1))
+                await csms.wait_until(lambda: len(csms.of("TransactionEvent")) == 1, 20)
+                side.readings[1] = reading(import_wh=150.0, power_w=7000.0)
+                station.tx.trigger_updates(1)
+                side.readings[1] = reading(import_wh=0.0, power_w=7000.0)  # meter restarted
+                station.tx.trigger_updates(1)
+                side.readings[1] = reading(import_wh=160.0, power_w=7000.0)
+                station.tx.trigger_updates(1)
+                await csms.wait_until(lambda: len(csms.of("TransactionEvent")) == 4, 20)
+                events = csms.of("TransactionEvent")
+                assert [_register(e) for e in events] == [100.0, 150.0, None, 160.0]
+                powers = [sv["measurand"] for sv in events[2]["meterValue"][0]["sampledValue"]]
+                assert "Power.Active.Import" in powers
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
