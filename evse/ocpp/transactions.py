@@ -10,9 +10,7 @@ reboot an open transaction is resumed with TxResumed within TxCtrlr.TxResumption
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from typing import Any
 from evse.ocpp.clock import Clock, iso
 from evse.ocpp.device_model import DeviceModel
 from evse.ocpp.interfaces import StationPort
-from evse.ocpp.meter_values import meter_value
+from evse.ocpp.meter_values import meter_value, never_falling
 from evse.ocpp.queue import MessageQueue
 from evse.store import Store
 from hal.devices.base import MeterReading
@@ -103,21 +101,10 @@ class Transactions:
         return self._dm.get_list("SampledDataCtrlr", var)
 
     def _reading(self, st: EvseState) -> MeterReading | None:
-        """The EVSE's reading; during a transaction an import register below the last one
-        seen is not sent (a billing register never falls: a meter reset, a swapped or
-        restarted meter) - it is left out until it is back above."""
         reading = self._port.meter(st.evse_id)
-        if reading is None or st.transaction_id is None or not math.isfinite(reading.import_wh):
+        if reading is None or st.transaction_id is None:
             return reading
-        if st.register_wh is not None and reading.import_wh < st.register_wh:
-            log.warning(
-                "evse %d: import register fell %.3f -> %.3f Wh mid-transaction: left out",
-                st.evse_id,
-                st.register_wh,
-                reading.import_wh,
-            )
-            return dataclasses.replace(reading, import_wh=math.nan)
-        st.register_wh = reading.import_wh
+        reading, st.register_wh = never_falling(reading, st.register_wh, st.evse_id)
         return reading
 
     def _meter(self, st: EvseState, var: str, context: str) -> list[Payload]:
@@ -376,12 +363,11 @@ class Transactions:
     # -- continuity -------------------------------------------------------------------
 
     async def resume_after_boot(self) -> None:
-        """E17 (2.1, resuming a transaction after a forced reboot): within
-        TxCtrlr.TxResumptionTimeout an open transaction continues (Updated, TxResumed)
-        with the authorization it had, and energy transfer may resume at once while it
-        stays authorized and the EV connected; otherwise it ends (AbnormalCondition,
-        stoppedReason PowerLoss). Whether the EV is still there follows from the station's
-        events (hal's state in force): an EV gone ends it as any unplug does (E06)."""
+        """E17 (2.1): within TxCtrlr.TxResumptionTimeout an open transaction continues
+        (Updated, TxResumed) with its authorization, and energy may flow again while it
+        stays authorized and the EV connected; else it ends (AbnormalCondition, PowerLoss).
+        The station's events (hal's state in force) say if the EV is still there: one
+        gone ends it as any unplug does (E06)."""
         timeout = self._dm.get_int("TxCtrlr", "TxResumptionTimeout")
         wall = self._clock.wall().timestamp()
         for row in self._store.tx_all():
