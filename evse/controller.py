@@ -4,7 +4,12 @@ when the config has an `[ocpp]` section, runs the OCPP client beside it.
 
 Power-on policy: without a CSMS every EVSE may take power (free vend); with one, only
 while the OCPP side says its transaction is authorized (`allow_energy_transfer`). An
-Inoperative EVSE shows state F on its pilot and never gets power."""
+Inoperative EVSE shows state F on its pilot and never gets power.
+
+Every long-running part (the hal link, the OCPP station) and every task it spawns runs
+under `evse.supervisor.Supervisor`: a failed part is restarted with back-off, one that
+keeps failing stops the process with a non-zero exit (`failed`), and the systemd
+watchdog is fed only while every part is alive."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +26,7 @@ from evse.hal_client import HalClient
 from evse.ocpp.interfaces import EvPlugged, StationEvent
 from evse.station.hal_events import HalEventTranslator
 from evse.station.hal_port import HalStationPort
+from evse.supervisor import RestartPolicy, Supervisor
 from hal.protocol import (
     AllowPowerOn,
     DirectiveResult,
@@ -36,12 +42,21 @@ from hal.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
 
+# The configured id token stands for a tap at plug-in; right after a (re)start the CSMS
+# connection is usually moments away, so wait that long for it rather than decide by the
+# offline rules (after which they apply).
+_TOKEN_ONLINE_WAIT_S = 30.0
+
 
 class OcppStationLike(Protocol):
     """The part of evse.ocpp.station.OcppStation the controller uses."""
 
+    connected: asyncio.Event  # set while a booted connection to the CSMS is up
+
     def notify(self, event: StationEvent) -> None: ...
+    def authorized(self, evse_id: int) -> bool: ...
     async def present_id_token(self, evse_id: int, id_token: dict[str, Any]) -> dict[str, Any]: ...
+    async def run(self) -> None: ...
 
 
 @dataclass
@@ -65,6 +80,7 @@ class Controller:
         request_w: float | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        policy: RestartPolicy | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -77,9 +93,11 @@ class Controller:
         self.free_vend = cfg.ocpp is None
         self.restart_requested = False
         self._stop: asyncio.Event | None = None
+        self.restart_policy = policy  # None: the supervisor's defaults
+        self.supervisor: Supervisor | None = None
         self._translator = HalEventTranslator()
         self._ocpp: OcppStationLike | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._link_stop = asyncio.Event()  # the hal link outlives `stop` by the last words
         self.hal = HalClient(
             cfg.hal.socket_path,
             "evse-controller",
@@ -87,6 +105,11 @@ class Controller:
             self._on_message,
             self._on_connect,
         )
+
+    @property
+    def failed(self) -> str | None:
+        """Why supervision gave up (the process must exit non-zero), or None."""
+        return self.supervisor.failure if self.supervisor is not None else None
 
     # ---- hal -> us -----------------------------------------------------------------
 
@@ -99,12 +122,25 @@ class Controller:
             view.max_charge_w = float(cap["max_charge_w"])
             view.max_discharge_w = float(cap["max_discharge_w"])
             self._translator.set_rating(eid, max(view.max_charge_w, view.max_discharge_w))
+        # The state in force (pilot, contactor, faults, grid): a restarted evse rebuilds
+        # its view from it, since hal reports the pilot and contactor only on change.
+        for snap in self._translator.sync_welcome(welcome.state, set(self.evses)):
+            if snap.constraint is not None:
+                self.evses[snap.evse_id].constraint = snap.constraint
+            for event in snap.events:
+                self._station_event(event)
+        self._send_state("controller (re)connected")
+
+    def _send_state(self, reason: str, evse_id: int | None = None) -> None:
+        """Everything hal must know from us, sent whole: after every (re)connect, and when
+        hal reports our keep-alive back after it timed out (it then holds power at zero
+        until asked again)."""
         for eid in self.evses:
-            self._send_pilot_and_allow(eid, "controller (re)connected")
-            self._send_request(eid)
+            if evse_id is None or eid == evse_id:
+                self._send_pilot_and_allow(eid, reason)
+                self._send_request(eid)
 
     def _send_pilot_and_allow(self, eid: int, reason: str) -> None:
-        """Everything hal must know from us: sent whole after every (re)connect."""
         view = self.evses[eid]
         duty = self.cfg.controller.pwm_duty_pct if view.operative else 0.0  # 0 % = state F
         self.hal.send(PilotCommand(eid, duty))
@@ -115,19 +151,26 @@ class Controller:
         self.hal.send(PowerRequest(eid, "setpoint", w, min(w, 0.0), max(w, 0.0)))
 
     def _on_message(self, msg: Message) -> None:
+        evse_id = getattr(msg, "evse_id", None)
+        if isinstance(evse_id, int) and evse_id not in self.evses:
+            # Not an EVSE hal announced: nothing of ours may act on it.
+            log.warning("hal %s for unknown EVSE %d ignored", msg.TYPE, evse_id)
+            return
         for event in self._translator.feed(msg):
             self._station_event(event)
         if isinstance(msg, Measurement):
-            self._view(msg.evse_id).measurement = msg
+            self.evses[msg.evse_id].measurement = msg
         elif isinstance(msg, GridConstraintReport):
-            self._view(msg.evse_id).constraint = msg
+            self.evses[msg.evse_id].constraint = msg
         elif isinstance(msg, Event):
-            view = self._view(msg.evse_id)
+            view = self.evses[msg.evse_id]
             view.events.append(msg)
             del view.events[:-100]
             warn = msg.kind in ("fault", "der_alarm", "keepalive_lost")
             level = logging.WARNING if warn else logging.INFO
             log.log(level, "evse %d event %s %s", msg.evse_id, msg.kind, msg.data)
+            if msg.kind == "keepalive_restored":
+                self._send_state("keep-alive restored", msg.evse_id)
         elif isinstance(msg, DirectiveResult):
             self.directive_results.append(msg)
 
@@ -135,24 +178,33 @@ class Controller:
         return self.evses.setdefault(eid, EvseView(eid, allowed=self.free_vend))
 
     def _station_event(self, event: StationEvent) -> None:
-        if self._ocpp is None:
+        ocpp = self._ocpp
+        if ocpp is None:
             return
-        self._ocpp.notify(event)
+        ocpp.notify(event)
         token = self.cfg.controller.id_token
         if isinstance(event, EvPlugged) and token is not None:
-            self._spawn(self._present(event.evse_id, token))
+            self._spawn(f"present-token-{event.evse_id}", self._present(event.evse_id, token))
 
     async def _present(self, evse_id: int, token: str) -> None:
-        assert self._ocpp is not None
-        info = await self._ocpp.present_id_token(evse_id, {"idToken": token, "type": "Local"})
+        ocpp = self._ocpp
+        # Already authorized (a resumed transaction, or the same plug-in seen again after
+        # a reconnect): presenting the token again would stop it (E07).
+        if ocpp is None or ocpp.authorized(evse_id):
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ocpp.connected.wait(), _TOKEN_ONLINE_WAIT_S)
+        if ocpp is not self._ocpp or ocpp.authorized(evse_id):
+            return  # restarted, or authorized meanwhile
+        info = await ocpp.present_id_token(evse_id, {"idToken": token, "type": "Local"})
         log.info("evse %d: id token %s -> %s", evse_id, token, info.get("status"))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """A task the controller owns: awaited (or cancelled and awaited) at stop."""
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
+    def _spawn(self, name: str, coro: Any) -> None:
+        """A task the controller owns: supervised, awaited (or cancelled) at stop."""
+        if self.supervisor is None:
+            coro.close()
+            return
+        self.supervisor.spawn(name, coro)
     # ---- what the OCPP side asks of the station (StationActions) ------------------------
 
     def latest_measurement(self, evse_id: int) -> Measurement | None:
@@ -207,16 +259,11 @@ class Controller:
     ) -> None:
         start = self.clock()
         self._stop = stop
-        hal_task = asyncio.create_task(self.hal.run(stop), name="hal-client")
-        ocpp_task: asyncio.Task[None] | None = None
+        sup = self.supervisor = Supervisor(self.restart_policy, on_fatal=stop.set)
+        sup.start("hal-link", lambda: self.hal.run(self._link_stop))
         if self.cfg.ocpp is not None:
-            from evse.ocpp.station import OcppStation  # only stations with a CSMS pay for it
-
-            state_dir = self.cfg.controller.state_dir
-            state_dir.mkdir(parents=True, exist_ok=True)
-            station = OcppStation(self.cfg.ocpp, state_dir / "evse.sqlite", HalStationPort(self))
-            self._ocpp = station
-            ocpp_task = asyncio.create_task(station.run(), name="ocpp")
+            self.cfg.controller.state_dir.mkdir(parents=True, exist_ok=True)
+            sup.start("ocpp", self._run_ocpp)
         try:
             connected = asyncio.create_task(self.hal.connected.wait())
             stopped = asyncio.create_task(stop.wait())
@@ -235,13 +282,21 @@ class Controller:
                 self.hal.send(AllowPowerOn(eid, False, "controller stopping"))
             await asyncio.sleep(0.05)  # let the writes reach the socket
             stop.set()
-            for task in [*self._tasks, *([ocpp_task] if ocpp_task else [])]:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            if ocpp_task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ocpp_task
-            await hal_task
+            self._link_stop.set()
+            await sup.stop()
+
+    async def _run_ocpp(self) -> None:
+        """The OCPP part: a fresh station per (re)start, told the station's state at once
+        (the same events a restarted process gets from hal's welcome)."""
+        from evse.ocpp.station import OcppStation  # only stations with a CSMS pay for it
+
+        assert self.cfg.ocpp is not None
+        path = self.cfg.controller.state_dir / "evse.sqlite"
+        station = OcppStation(self.cfg.ocpp, path, HalStationPort(self))
+        self._ocpp = station
+        for event in self._translator.snapshot():
+            self._station_event(event)
+        await station.run()
 
     async def _main_loop(
         self, stop: asyncio.Event, start: float, on_status: Callable[[str], None] | None
@@ -261,8 +316,10 @@ class Controller:
                     on_status(line)
                 else:
                     log.info("%s", line)
-            if wd is not None and now >= next_wd:
+            sup = self.supervisor
+            if wd is not None and now >= next_wd and sup is not None and sup.healthy():
+                # This loop turning and every supervised part alive is our health.
                 next_wd = now + wd
-                self.notifier.watchdog()  # this loop turning is our health
+                self.notifier.watchdog()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)

@@ -96,8 +96,33 @@ class HalDaemon:
         ]
         first = next(iter(self.units.values()), None)
         ids = [directive_id(d) for d in first.engine.directives] if first else []
-        out: list[Message] = [Welcome(PROTOCOL_VERSION, caps, ids, role=conn.role)]
+        out: list[Message] = [Welcome(PROTOCOL_VERSION, caps, ids, self._state(), conn.role)]
         out.extend(u.constraint_report() for u in self.units.values())
+        return out
+
+    def _state(self) -> list[dict[str, Any]]:
+        """The state in force per EVSE, for a (re)connecting evse (minimal fill; the
+        hal-side branch owns the full one)."""
+        out: list[dict[str, Any]] = []
+        for u in self.units.values():
+            mcu, c = u.last_mcu, u.constraint_report()
+            faults = [f for f in (u.fault, u.meter_fault) if f is not None]
+            entry: dict[str, Any] = {
+                "evse_id": u.unit.id,
+                "allow": u.allow,
+                "requested_w": u.effective_w,
+                "keepalive_ok": self.link_alive,
+                "faults": [{"device": f, "reason": ""} for f in faults],
+                "grid": {"state": c.state, "p_min_w": c.p_min_w, "p_max_w": c.p_max_w,
+                         "q_var": c.q_var},
+            }
+            if mcu is not None:
+                entry.update(
+                    cp_state=mcu.cp_state.value,
+                    pp_ampacity_a=mcu.pp_ampacity_a,
+                    contactor_closed=mcu.contactor_closed,
+                )
+            out.append(entry)
         return out
 
     def handle(self, conn: Connection, msg: Message) -> list[Message]:

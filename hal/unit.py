@@ -266,5 +266,6 @@ class UnitLoop:
                 export_wh=meter.export_wh if meter else 0.0,
                 cp_state=mcu.cp_state.value,
                 contactor_closed=mcu.contactor_closed,
+                energy_valid=meter is not None and self.meter_fault is None,
             )
         )

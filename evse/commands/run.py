@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # A reset asked by the CSMS exits with this code: evse.service has Restart=on-failure,
 # so systemd starts the controller again (EX_TEMPFAIL: "try again").
 EXIT_RESTART = 75
+# A part of the controller failed for good (evse.supervisor): systemd restarts us.
+EXIT_FAILURE = 1
 
 
 async def _main(cfg: StationConfig, power_w: float | None) -> int:
@@ -35,6 +37,8 @@ async def _main(cfg: StationConfig, power_w: float | None) -> int:
         loop.add_signal_handler(sig, stop.set)
     controller = Controller(cfg, power_w)
     await controller.run(stop)
+    if controller.failed is not None:
+        return EXIT_FAILURE
     return EXIT_RESTART if controller.restart_requested else 0
 
 

@@ -57,6 +57,9 @@ async def _main(cfg: StationConfig, duration: float | None, power_w: float | Non
             except TimeoutError:
                 hal.kill()
                 await hal.wait()
+    if controller.failed is not None:
+        print(f"evse sim: {controller.failed}", file=sys.stderr)
+        return 1
     code = hal.returncode or 0
     if code != 0:
         print(f"evse sim: hal exited with {code}", file=sys.stderr)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import math
 from datetime import datetime
 from typing import Any
 
 from evse.ocpp.clock import iso
 from hal.devices.base import MeterReading
+
+log = logging.getLogger(__name__)
 
 _PHASES = ("L1", "L2", "L3")
 
@@ -21,6 +26,8 @@ def sampled_values(
     out: list[dict[str, Any]] = []
 
     def add(measurand: str, value: float, unit: str, phase: str | None = None) -> None:
+        if not math.isfinite(value):
+            return  # not a reading (e.g. an energy register hal marks invalid): omit it
         item: dict[str, Any] = {
             "value": _fmt(value),
             "measurand": measurand,
@@ -73,3 +80,19 @@ def next_aligned(wall_epoch: float, interval: float) -> float:
     if interval <= 0:
         raise ValueError("interval must be positive")
     return interval - (wall_epoch % interval) or interval
+
+
+def never_falling(
+    reading: MeterReading, last_wh: float | None, evse_id: int
+) -> tuple[MeterReading, float | None]:
+    """Within a transaction the import register must never fall (a billing register): a
+    reading below the last one seen (a meter reset, swapped or restarted) gets its
+    register left out until it is back above. Returns the reading to use and the new
+    last register."""
+    wh = reading.import_wh
+    if not math.isfinite(wh):
+        return reading, last_wh
+    if last_wh is not None and wh < last_wh:
+        log.warning("evse %d: import register fell %.3f -> %.3f Wh: left out", evse_id, last_wh, wh)
+        return dataclasses.replace(reading, import_wh=math.nan), last_wh
+    return reading, wh

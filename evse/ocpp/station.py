@@ -13,6 +13,7 @@ boots, then runs the queue sender and heartbeat while the connection lasts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from evse.ocpp.backoff import ReconnectBackoff
 from evse.ocpp.clock import Clock, RealClock, iso, wait_for
 from evse.ocpp.config import OcppConfig
 from evse.ocpp.connection import ConnectFailed, NetworkProfile, TlsFiles, open_connection
-from evse.ocpp.device_model import DeviceModel
+from evse.ocpp.device_model import DeviceModel, Slot
 from evse.ocpp.endpoint import CallTimeout, ConnectionLost, OcppCallError, RpcEndpoint
 from evse.ocpp.handlers import build_handlers
 from evse.ocpp.interfaces import (
@@ -120,12 +121,19 @@ class OcppStation:
         self.tx.changed = self._meter_wake.set
         self.connected = asyncio.Event()  # set while a booted connection is up (tests, UI)
         self._offline_since: float | None = None
+        self._heartbeat_changed = asyncio.Event()
+        self.dm.on_change(self._variable_changed)
 
     # -- inputs from the station ------------------------------------------------------
 
     def notify(self, event: StationEvent) -> None:
         """Hand a station event to the OCPP side; processed in order by `run`."""
         self._events.put_nowait(event)
+
+    def authorized(self, evse_id: int) -> bool:
+        """Is the EVSE's current (or coming) transaction authorized already?"""
+        st = self.tx.evses.get(evse_id)
+        return st is not None and st.id_token is not None
 
     async def present_id_token(self, evse_id: int, id_token: Payload) -> Payload:
         """C01: a locally read idToken; returns its IdTokenInfo. The same token presented
@@ -168,6 +176,10 @@ class OcppStation:
     async def _heartbeat_now(self) -> None:
         await self._call_now("Heartbeat", {})
 
+    def _variable_changed(self, slot: Slot, value: str) -> None:
+        if (slot.spec.component, slot.spec.variable) == ("OCPPCommCtrlr", "HeartbeatInterval"):
+            self._heartbeat_changed.set()  # the new interval counts from now on
+
     def security_event(self, kind: str, tech_info: str = "") -> None:
         """A03 / A04: SecurityEventNotification, always persisted (queued)."""
         payload: Payload = {"type": kind, "timestamp": iso(self.clock.wall())}
@@ -182,7 +194,7 @@ class OcppStation:
             # A05 security log: critical events are always sent (queued, persisted).
             reset = self.store.get_meta("boot_reason") == "RemoteReset"
             self.security_event("ResetOrReboot" if reset else "StartupOfTheDevice")
-            self.tx.resume_after_boot()
+            await self.tx.resume_after_boot()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._connection_loop())
                 tg.create_task(self._event_loop())
@@ -300,8 +312,18 @@ class OcppStation:
             tg.create_task(self._heartbeat_loop(endpoint))
 
     async def _heartbeat_loop(self, endpoint: RpcEndpoint) -> None:
+        """G02: a Heartbeat every HeartbeatInterval; a new interval (SetVariables, or a
+        BootNotificationResponse) applies at once, counted from the last heartbeat."""
+        last = self.clock.monotonic()
         while True:
-            await self.clock.sleep(self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval"))
+            self._heartbeat_changed.clear()
+            interval = self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval")
+            due = last + interval - self.clock.monotonic()
+            if due > 0:
+                with contextlib.suppress(TimeoutError):
+                    await wait_for(self.clock, self._heartbeat_changed.wait(), due)
+                    continue  # changed: compute the deadline again
+            last = self.clock.monotonic()
             try:
                 await endpoint.call("Heartbeat", {})  # G02
             except (OcppCallError, CallTimeout) as exc:
@@ -310,6 +332,9 @@ class OcppStation:
     async def _event_loop(self) -> None:
         while True:
             event = await self._events.get()
+            if event.evse_id not in self.tx.evses:
+                log.warning("station event for unknown EVSE ignored: %r", event)
+                continue
             if isinstance(event, EvPlugged):
                 await self.tx.ev_plugged(event.evse_id, event.connector_id)
             elif isinstance(event, EvUnplugged):

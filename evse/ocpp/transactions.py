@@ -20,9 +20,10 @@ from typing import Any
 from evse.ocpp.clock import Clock, iso
 from evse.ocpp.device_model import DeviceModel
 from evse.ocpp.interfaces import StationPort
-from evse.ocpp.meter_values import meter_value
+from evse.ocpp.meter_values import meter_value, never_falling
 from evse.ocpp.queue import MessageQueue
 from evse.store import Store
+from hal.devices.base import MeterReading
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class EvseState:
     next_sample: float | None = None  # monotonic time of the next periodic sample
     connect_deadline: float | None = None  # authorized, waiting for the EV (E03)
     operative: bool = True
+    register_wh: float | None = None  # the import register last seen in this transaction
 
     def condition(self, name: str) -> bool:
         return {
@@ -98,8 +100,15 @@ class Transactions:
     def _measurands(self, var: str) -> list[str]:
         return self._dm.get_list("SampledDataCtrlr", var)
 
-    def _meter(self, st: EvseState, var: str, context: str) -> list[Payload]:
+    def _reading(self, st: EvseState) -> MeterReading | None:
         reading = self._port.meter(st.evse_id)
+        if reading is None or st.transaction_id is None:
+            return reading
+        reading, st.register_wh = never_falling(reading, st.register_wh, st.evse_id)
+        return reading
+
+    def _meter(self, st: EvseState, var: str, context: str) -> list[Payload]:
+        reading = self._reading(st)
         if reading is None:
             return []
         mv = meter_value(reading, self._measurands(var), context, self._clock.wall())
@@ -145,6 +154,7 @@ class Transactions:
             "idToken": st.id_token,
             "lastEvent": now.timestamp(),
             "evConnected": st.ev_connected,
+            "registerWh": st.register_wh,
         }
         create = (st.evse_id, st.connector_id) if event_type == "Started" else None
         seq_no = self._queue.push_transaction_event(
@@ -177,6 +187,7 @@ class Transactions:
         st.remote_start_id = None
         st.id_token = None
         st.next_sample = None
+        st.register_wh = None
         self.changed()
 
     async def _apply(
@@ -306,7 +317,7 @@ class Transactions:
         during_tx = not self._dm.get_bool("AlignedDataCtrlr", "SendDuringIdle")
         idle: list[Payload] = []
         for st in self.evses.values():
-            reading = self._port.meter(st.evse_id)
+            reading = self._reading(st)
             if reading is None:
                 continue
             mv = meter_value(reading, measurands, "Sample.Clock", self._clock.wall())
@@ -323,7 +334,7 @@ class Transactions:
         """F06: MeterValues on request, with the sampled measurands (context Trigger)."""
         out = []
         for st in self.evses.values():
-            reading = self._port.meter(st.evse_id)
+            reading = self._reading(st)
             if reading is None or evse_id not in (None, st.evse_id):
                 continue
             mv = meter_value(
@@ -351,9 +362,12 @@ class Transactions:
 
     # -- continuity -------------------------------------------------------------------
 
-    def resume_after_boot(self) -> None:
-        """2.1: continue an open transaction (TxResumed) within TxResumptionTimeout,
-        else end it with stoppedReason PowerLoss (E.g. E04 after power loss)."""
+    async def resume_after_boot(self) -> None:
+        """E17 (2.1): within TxCtrlr.TxResumptionTimeout an open transaction continues
+        (Updated, TxResumed) with its authorization, and energy may flow again while it
+        stays authorized and the EV connected; else it ends (AbnormalCondition, PowerLoss).
+        The station's events (hal's state in force) say if the EV is still there: one
+        gone ends it as any unplug does (E06)."""
         timeout = self._dm.get_int("TxCtrlr", "TxResumptionTimeout")
         wall = self._clock.wall().timestamp()
         for row in self._store.tx_all():
@@ -362,12 +376,16 @@ class Transactions:
             st = self.evses[row.evse_id]
             st.transaction_id, st.connector_id = row.transaction_id, row.connector_id
             st.id_token = row.data.get("idToken")
+            register = row.data.get("registerWh")
+            st.register_wh = float(register) if isinstance(register, int | float) else None
             last = float(row.data.get("lastEvent", 0.0))
             if timeout > 0 and wall - last <= timeout:
                 st.ev_connected = bool(row.data.get("evConnected", True))
                 self._emit(st, "Updated", "TxResumed")
                 interval = self._dm.get_int("SampledDataCtrlr", "TxUpdatedInterval")
                 st.next_sample = self._clock.monotonic() + interval if interval > 0 else None
+                allowed = st.ev_connected and st.id_token is not None and st.operative
+                await self._port.allow_energy_transfer(st.evse_id, allowed)
             else:
                 self._end(st, "AbnormalCondition", "PowerLoss")
 

@@ -1,16 +1,26 @@
 """Turns hal's reports into the station events the OCPP side understands. Pure: one
 `feed(message)` in, a list of events out; it keeps just enough state to report changes.
 
-- control pilot A -> B/C/D: EV plugged; back to A: unplugged; E or F: connector Faulted
-  or Unavailable (F is also how evse makes an EVSE unavailable);
+- control pilot A -> B/C/D: EV plugged; back to A: unplugged; E or F say nothing about
+  the plug (E is an error of the pilot, F is how evse makes an EVSE unavailable);
 - contactor confirmed closed / open: power path closed / opened;
 - energy flowing: contactor closed and |P| above 1 % of rating (at least 50 W), reported
-  on change; when it stops with the path still closed, the EV suspended it.
+  on change; when it stops with the path still closed, the EV suspended it;
+- connector status (G01: sent whenever it changes): Faulted while hal reports a fault of
+  the EVSE (a device, the contactor, the RCD, the MCU's error flags, the stage's own
+  status) or the pilot is in E; Unavailable in F; else Occupied while an EV is plugged
+  in, Available when not.
+
+`sync_welcome(state)` turns hal's welcome (the state in force per EVSE) into the same
+events, whole rather than as a change, so a restarted evse rebuilds its view; and
+`snapshot()` gives a freshly started OCPP side everything known so far.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from evse.ocpp.interfaces import (
     ConnectorStatus,
@@ -21,18 +31,35 @@ from evse.ocpp.interfaces import (
     PowerPathOpened,
     StationEvent,
 )
-from hal.protocol import Event, Measurement, Message
+from hal.protocol import FAULT_GRID_SAMPLE, Event, GridConstraintReport, Measurement, Message
+
+log = logging.getLogger(__name__)
 
 _PLUGGED = ("B", "C", "D")
+_CP_STATES = ("A", "B", "C", "D", "E", "F")
+# A missing grid sample is a condition of the grid measurement, not of the connector:
+# the unit ceases to energize and the grid constraint says so; the connector stays usable.
+_NOT_CONNECTOR_FAULTS = frozenset({FAULT_GRID_SAMPLE})
 
 
 @dataclass
 class _EvseTrack:
+    cp: str | None = None
     plugged: bool = False
-    faulted: bool = False
     path_closed: bool = False
     flowing: bool = False
     threshold_w: float = 50.0
+    faults: dict[str, str] = field(default_factory=dict)  # device -> reason
+    status: str = "Available"  # the last ConnectorStatus reported (the OCPP side's start)
+
+
+@dataclass(frozen=True)
+class EvseSnapshot:
+    """One EVSE of hal's welcome: the events that rebuild it, and its grid constraint."""
+
+    evse_id: int
+    events: list[StationEvent]
+    constraint: GridConstraintReport | None
 
 
 @dataclass
@@ -52,36 +79,59 @@ class HalEventTranslator:
             return self._measurement(msg)
         return []
 
+    # -- changes ----------------------------------------------------------------------
+
     def _event(self, ev: Event) -> list[StationEvent]:
         t = self._track(ev.evse_id)
         out: list[StationEvent] = []
         if ev.kind == "cp_state":
-            state = str(ev.data.get("state"))
-            plugged = state in _PLUGGED
-            faulted = state in ("E", "F")
-            if plugged and not t.plugged and not faulted:
-                out.append(EvPlugged(ev.evse_id))
-            if not plugged and t.plugged and state == "A":
-                out.append(EvUnplugged(ev.evse_id))
-            if faulted != t.faulted:
-                status = (
-                    ("Faulted" if state == "E" else "Unavailable")
-                    if faulted
-                    else ("Occupied" if plugged else "Available")
-                )
-                out.append(ConnectorStatus(ev.evse_id, 1, status))
-            if not faulted:  # E / F say nothing about the plug: keep what we knew
-                t.plugged = plugged
-            t.faulted = faulted
+            out += self._pilot(ev.evse_id, t, str(ev.data.get("state")), whole=False)
         elif ev.kind == "contactor":
-            closed = bool(ev.data.get("closed"))
-            if closed != t.path_closed:
-                t.path_closed = closed
-                out.append(PowerPathClosed(ev.evse_id) if closed else PowerPathOpened(ev.evse_id))
-                if not closed and t.flowing:
-                    t.flowing = False
-                    out.append(EnergyTransfer(ev.evse_id, False, "EVSE"))
+            out += self._contactor(ev.evse_id, t, bool(ev.data.get("closed")), whole=False)
+        elif ev.kind == "fault":
+            device = str(ev.data.get("device"))
+            if device not in _NOT_CONNECTOR_FAULTS:
+                t.faults[device] = str(ev.data.get("reason", ""))
+        elif ev.kind == "fault_cleared":
+            t.faults.pop(str(ev.data.get("device")), None)
+        return out + self._status(ev.evse_id, t)
+
+    def _pilot(self, eid: int, t: _EvseTrack, state: str, whole: bool) -> list[StationEvent]:
+        out: list[StationEvent] = []
+        t.cp = state
+        if state in ("E", "F"):
+            return out  # E / F say nothing about the plug: keep what we knew
+        plugged = state in _PLUGGED
+        if plugged and (whole or not t.plugged):
+            out.append(EvPlugged(eid))
+        if not plugged and (whole or t.plugged):
+            out.append(EvUnplugged(eid))
+        t.plugged = plugged
         return out
+
+    def _contactor(self, eid: int, t: _EvseTrack, closed: bool, whole: bool) -> list[StationEvent]:
+        out: list[StationEvent] = []
+        if closed != t.path_closed or whole:
+            t.path_closed = closed
+            out.append(PowerPathClosed(eid) if closed else PowerPathOpened(eid))
+            if not closed and t.flowing:
+                t.flowing = False
+                out.append(EnergyTransfer(eid, False, "EVSE"))
+        return out
+
+    def _status(self, eid: int, t: _EvseTrack, whole: bool = False) -> list[StationEvent]:
+        if t.cp is None and not t.faults:
+            return []  # nothing known yet
+        if t.faults or t.cp == "E":
+            status = "Faulted"
+        elif t.cp == "F":
+            status = "Unavailable"
+        else:
+            status = "Occupied" if t.plugged else "Available"
+        if status == t.status and not whole:
+            return []
+        t.status = status
+        return [ConnectorStatus(eid, 1, status)]
 
     def _measurement(self, m: Measurement) -> list[StationEvent]:
         t = self._track(m.evse_id)
@@ -92,3 +142,64 @@ class HalEventTranslator:
         # Stopped with the path still closed and a non-zero setpoint: the EV stopped.
         by = "EV" if m.contactor_closed and m.setpoint_w != 0.0 else "EVSE"
         return [EnergyTransfer(m.evse_id, flowing, by)]
+
+    # -- whole state ------------------------------------------------------------------
+
+    def sync_welcome(self, state: list[dict[str, Any]], known: set[int]) -> list[EvseSnapshot]:
+        """hal's welcome `state` -> per EVSE the events that make the OCPP side match it.
+        A field of the wrong type is logged and left out; the rest still counts."""
+        out = []
+        for entry in state:
+            eid = entry.get("evse_id")
+            if not isinstance(eid, int) or isinstance(eid, bool) or eid not in known:
+                log.warning("welcome state for an unknown EVSE ignored: %r", eid)
+                continue
+            t = self._track(eid)
+            events: list[StationEvent] = []
+            faults = entry.get("faults")
+            if isinstance(faults, list):
+                t.faults = {
+                    str(f["device"]): str(f.get("reason", ""))
+                    for f in faults
+                    if isinstance(f, dict)
+                    and isinstance(f.get("device"), str)
+                    and f["device"] not in _NOT_CONNECTOR_FAULTS
+                }
+            cp = entry.get("cp_state")
+            if isinstance(cp, str) and cp in _CP_STATES:
+                events += self._pilot(eid, t, cp, whole=True)
+            closed = entry.get("contactor_closed")
+            if isinstance(closed, bool):
+                events += self._contactor(eid, t, closed, whole=True)
+            events += self._status(eid, t, whole=True)
+            out.append(EvseSnapshot(eid, events, _constraint(eid, entry.get("grid"))))
+        return out
+
+    def snapshot(self) -> list[StationEvent]:
+        """Everything known, as events, for an OCPP side that starts from nothing."""
+        out: list[StationEvent] = []
+        for eid, t in sorted(self.evses.items()):
+            if t.cp is None:
+                continue
+            out.append(EvPlugged(eid) if t.plugged else EvUnplugged(eid))
+            out.append(PowerPathClosed(eid) if t.path_closed else PowerPathOpened(eid))
+            if t.flowing:
+                out.append(EnergyTransfer(eid, True))
+            out.append(ConnectorStatus(eid, 1, t.status))
+        return out
+
+
+def _constraint(eid: int, grid: object) -> GridConstraintReport | None:
+    if not isinstance(grid, dict):
+        return None
+    try:
+        return GridConstraintReport(
+            eid,
+            str(grid["state"]),
+            float(grid["p_min_w"]),
+            float(grid["p_max_w"]),
+            float(grid["q_var"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        log.warning("welcome grid state of EVSE %d not understood: %r", eid, grid)
+        return None

@@ -4,6 +4,7 @@ carried out through the controller's link to hal."""
 from __future__ import annotations
 
 import logging
+import math
 from typing import Protocol
 
 from hal.devices.base import MeterReading
@@ -23,7 +24,10 @@ class StationActions(Protocol):
 
 def reading_from(m: Measurement) -> MeterReading:
     """A meter reading from hal's measurement: per-phase power split evenly, current from
-    power and voltage (hal reports totals at the power stage and the meter's energy)."""
+    power and voltage (hal reports totals at the power stage and the meter's energy).
+    Energy registers hal marks invalid (meter not read yet, or in fault) become NaN: not
+    a number the meter showed, so no register value is sent for them (a billing register
+    must never fall, as a 0.0 after a hal restart would)."""
     n = max(1, len(m.voltage_v))
     per_phase = m.active_w / n
     volts = tuple(m.voltage_v) or (0.0,)
@@ -34,8 +38,8 @@ def reading_from(m: Measurement) -> MeterReading:
         reactive_var=m.reactive_var,
         power_factor=_pf(m.active_w, m.reactive_var),
         frequency_hz=m.frequency_hz,
-        import_wh=m.import_wh,
-        export_wh=m.export_wh,
+        import_wh=m.import_wh if m.energy_valid else math.nan,
+        export_wh=m.export_wh if m.energy_valid else math.nan,
     )
 
 

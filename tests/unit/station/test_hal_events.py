@@ -19,15 +19,20 @@ def _cp(state: str) -> Event:
     return Event(1, "cp_state", {"state": state})
 
 
-def _m(w: float, closed: bool = True, setpoint: float = 7000.0) -> Measurement:
-    return Measurement(1, [230.0] * 3, 50.0, w, 0.0, setpoint, setpoint, 10.0, 2.0, "C", closed)
+def _m(
+    w: float, closed: bool = True, setpoint: float = 7000.0, energy_valid: bool = True
+) -> Measurement:
+    return Measurement(
+        1, [230.0] * 3, 50.0, w, 0.0, setpoint, setpoint, 10.0, 2.0, "C", closed, energy_valid
+    )
 
 
-def test_plug_charge_unplug_sequence() -> None:
+def test_g01_plug_charge_unplug_sequence_reports_occupied_and_available() -> None:
     t = HalEventTranslator()
     t.set_rating(1, 11000.0)  # flow threshold 110 W
     assert t.feed(_cp("A")) == []
-    assert t.feed(_cp("B")) == [EvPlugged(1)]
+    # G01: the connector's status follows the plug: Occupied on plug-in
+    assert t.feed(_cp("B")) == [EvPlugged(1), ConnectorStatus(1, 1, "Occupied")]
     assert t.feed(_cp("C")) == []  # still plugged
     assert t.feed(Event(1, "contactor", {"closed": True})) == [PowerPathClosed(1)]
     assert t.feed(_m(100.0)) == []  # below 1 % of rating
@@ -39,7 +44,7 @@ def test_plug_charge_unplug_sequence() -> None:
         PowerPathOpened(1),
         EnergyTransfer(1, False, "EVSE"),
     ]
-    assert t.feed(_cp("A")) == [EvUnplugged(1)]
+    assert t.feed(_cp("A")) == [EvUnplugged(1), ConnectorStatus(1, 1, "Available")]
 
 
 def test_discharge_counts_as_energy_transfer() -> None:
@@ -49,7 +54,7 @@ def test_discharge_counts_as_energy_transfer() -> None:
 
 def test_error_states_map_to_connector_status() -> None:
     t = HalEventTranslator()
-    t.feed(_cp("B"))
+    assert t.feed(_cp("B")) == [EvPlugged(1), ConnectorStatus(1, 1, "Occupied")]
     assert t.feed(_cp("E")) == [ConnectorStatus(1, 1, "Faulted")]
     assert t.feed(_cp("B")) == [ConnectorStatus(1, 1, "Occupied")]
     assert t.feed(_cp("F")) == [ConnectorStatus(1, 1, "Unavailable")]
