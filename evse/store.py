@@ -250,6 +250,9 @@ class Store:
             "INSERT OR REPLACE INTO device_model(key, value) VALUES (?, ?)", (key, value)
         )
 
+    def dm_delete(self, key: str) -> None:
+        self._db.execute("DELETE FROM device_model WHERE key=?", (key,))
+
     # -- local authorization list and cache -------------------------------------------
 
     def local_list_get(self, token_key: str) -> dict[str, Any] | None:

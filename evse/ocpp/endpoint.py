@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from evse.ocpp.clock import Clock, wait_for
+from evse.ocpp.json_bounds import frame_head
 from evse.ocpp.rpc import (
     CallReceived,
     CallTimedOut,
     ErrorReceived,
     Event,
     Ignored,
+    MessageType,
     ResultErrorReceived,
     ResultReceived,
     RpcSession,
@@ -145,7 +147,7 @@ class RpcEndpoint:
                                 raw = "\x00"  # not JSON: answered with RpcFrameworkError
                         if self._on_frame is not None:
                             self._on_frame("in", raw)
-                        events, out = self.session.receive(raw, self._clock.monotonic())
+                        events, out = self._receive(raw)
                         for frame in out:
                             await self._write(frame)
                         for event in events:
@@ -155,6 +157,18 @@ class RpcEndpoint:
                     self._fail_waiting(ConnectionLost("connection closed"))
         except* ConnectionLost as group:
             raise group.exceptions[0] from None
+
+    def _receive(self, raw: str) -> tuple[list[Event], list[str]]:
+        try:
+            return self.session.receive(raw, self._clock.monotonic())
+        except Exception:
+            # A bug in the RPC core must not end the connection: the peer gets an
+            # InternalError for its CALL (OCPP-J 4.3), we get the traceback in the log.
+            log.exception("could not process a frame of %d characters", len(raw))
+            head = frame_head(raw)
+            if head is None or head[0] != MessageType.CALL:
+                return [], []
+            return [], [self.session.answer_error(head[1], "InternalError", "frame not processed")]
 
     def _fail_waiting(self, exc: Exception) -> None:
         if self._waiting is not None and not self._waiting[1].done():
