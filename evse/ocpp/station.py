@@ -152,6 +152,8 @@ class OcppStation:
             ),
             queue_all=self.dm.get_bool("OCPPCommCtrlr", "QueueAllMessages"),
             max_volatile=self.config.queue_max_normal,
+            max_rows=self.config.queue_max_rows,
+            max_bytes=self.config.queue_max_bytes,
         )
 
     async def _delivered(self, action: str, payload: Payload, response: Payload) -> None:
