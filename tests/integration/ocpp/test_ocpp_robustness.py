@@ -1,0 +1,211 @@
+"""Issue 10: no input from a CSMS silences the OCPP client. Real WebSockets, real SQLite.
+
+Each input here ended the OCPP task on the old code (nothing logged, no reconnect);
+now it is answered, the connection stays (or comes back) and the station keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ocpp_support import PASSWORD, Running, StationSide, config, eventually, running_station
+
+from evse.ocpp.device_model import DeviceModel
+from evse.ocpp.station import OcppStation
+from evse.sim.csms import ScriptedCsms
+from evse.store import Store
+
+
+def answer_to(r: Running, mid: str) -> list[Any] | None:
+    for _, direction, text in r.csms.frames:
+        if direction == "in" and text[:2] in ("[3", "[4"):
+            frame = json.loads(text)
+            if frame[1] == mid:
+                return list(frame)
+    return None
+
+
+HOSTILE = [
+    # (frame, its id, the code it must be answered with)
+    ('[2,"h1","' + "A" * 300 + '",{}]', "h1", "NotImplemented"),
+    ('[2,"h2","DataTransfer",{"vendorId":"v","data":' + "[" * 1000 + "]" * 1000 + "}]",
+     "h2", "FormatViolation"),
+    ('[2,"h3","GetBaseReport",{"requestId":' + "9" * 400 + ',"reportBase":"FullInventory"}]',
+     "h3", "FormatViolation"),
+    ('[2,"h4","GetVariables",{"getVariableData":[{"component":{"name":"\\ud800"},'
+     '"variable":{"name":"X"}}]}]', "h4", "FormatViolation"),
+    ('[2,"h5","GetBaseReport",{"requestId":NaN,"reportBase":"FullInventory"}]',
+     "h5", "FormatViolation"),
+]
+
+
+def test_ocppj_4_3_hostile_calls_are_answered_and_the_connection_stays(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_station(tmp_path) as r:
+            # A CALLRESULT nested 1000 deep for no outstanding CALL: dropped, not fatal.
+            await r.csms.send_raw('[3,"nobody",' + "[" * 1000 + "]" * 1000 + "]")
+            for text, mid, code in HOSTILE:
+                await r.csms.send_raw(text)
+                await eventually(lambda mid=mid: answer_to(r, mid) is not None, 20)
+                reply = answer_to(r, mid)
+                assert reply is not None and reply[0] == 4 and reply[2] == code, (mid, reply)
+            assert r.csms.connections == 1
+            assert await r.csms.call("GetLocalListVersion", {}) == {"versionNumber": 0}
+
+    asyncio.run(scenario())
+
+
+def test_b05_set_variables_validates_type_and_limits_before_storing(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_station(tmp_path) as r:
+            def item(component: str, variable: str, value: str) -> dict[str, Any]:
+                return {
+                    "component": {"name": component},
+                    "variable": {"name": variable},
+                    "attributeValue": value,
+                }
+
+            tries = [
+                item("OCPPCommCtrlr", "HeartbeatInterval", "9" * 400),  # integer, 400 digits
+                item("OCPPCommCtrlr", "HeartbeatInterval", "4294967296"),  # beyond 32 bit
+                item("OCPPCommCtrlr", "HeartbeatInterval", "0"),  # below minLimit 1
+                item("SmartChargingCtrlr", "LimitChangeSignificance", "1e400"),  # decimal
+                item("SmartChargingCtrlr", "LimitChangeSignificance", "nan"),
+                item("ISO15118Ctrlr", "CountryName", "DEU"),  # maxLength 2
+                item("OCPPCommCtrlr", "QueueAllMessages", "yes"),  # boolean
+                item("TxCtrlr", "TxStartPoint", "Teleport"),  # valuesList
+            ]
+            answer = await r.csms.call("SetVariables", {"setVariableData": tries})
+            statuses = [x["attributeStatus"] for x in answer["setVariableResult"]]
+            assert statuses == ["Rejected"] * len(tries)
+            assert r.station.dm.get("OCPPCommCtrlr", "HeartbeatInterval") == "300"
+            assert r.station.store.dm_all() == {}
+            assert r.csms.connections == 1
+
+    asyncio.run(scenario())
+
+
+NET = {
+    "ocppInterface": "Wired0",
+    "ocppTransport": "JSON",
+    "messageTimeout": 30,
+    "securityProfile": 1,
+}
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ws://", "ws://:80/ocpp", "ws://host:99999/ocpp", "ws://bad host/ocpp", "ws://h:0/o",
+     "http://h/o", "ws://user:pw@h/o"],
+)
+def test_b09_set_network_profile_rejects_unusable_urls(tmp_path: Path, url: str) -> None:
+    async def scenario() -> None:
+        async with running_station(tmp_path) as r:
+            data = {**NET, "ocppCsmsUrl": url}
+            answer = await r.csms.call(
+                "SetNetworkProfile", {"configurationSlot": 1, "connectionData": data}
+            )
+            assert answer == {"status": "Rejected"}
+            assert set(r.station.prov.profiles()) == {0}
+            assert r.station.store.get_meta("network_profiles") is None
+
+    asyncio.run(scenario())
+
+
+def test_stored_state_failing_validation_is_reported_and_replaced_by_defaults(
+    tmp_path: Path,
+) -> None:
+    """What an older release (or a bad write) left on disk: a 400-digit integer and a
+    network profile "ws://" selected first. The station starts, reports both with a
+    NotifyEvent, uses the defaults and connects; no crash loop."""
+    db = tmp_path / "evse.db"
+    store = Store(db)
+    dm = DeviceModel(store)
+    heartbeat = dm.find("OCPPCommCtrlr", "HeartbeatInterval")
+    priority = dm.find("OCPPCommCtrlr", "NetworkConfigurationPriority")
+    assert heartbeat is not None and priority is not None
+    store.dm_set(heartbeat.key(), "9" * 400)
+    store.dm_set(priority.key(), "1,0")
+    store.set_meta("network_profiles", json.dumps({"1": {**NET, "ocppCsmsUrl": "ws://"}}))
+    store.close()
+
+    async def scenario() -> None:
+        async with running_station(tmp_path) as r:
+            await r.csms.wait_until(lambda: bool(r.csms.of("NotifyEvent")), 20)
+            events = [e for p in r.csms.of("NotifyEvent") for e in p["eventData"]]
+            named = {e["variable"]["name"] for e in events}
+            assert named == {"HeartbeatInterval", "NetworkConfigurationPriority"}
+            assert r.station.dm.get("OCPPCommCtrlr", "HeartbeatInterval") == "300"
+            assert r.station.prov.profiles().keys() == {0}
+            assert r.csms.errors_sent == []
+
+    asyncio.run(scenario())
+
+
+def test_connection_loop_survives_an_unexpected_exception_logs_it_and_reconnects(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault injected at the frame probe (it raises inside the connection's reader,
+    where any bug would): logged with its traceback, connection re-opened, work goes on."""
+    fired: list[str] = []
+
+    def probe(direction: str, text: str) -> None:
+        if direction == "in" and "boom-probe" in text and not fired:
+            fired.append(text)
+            raise RuntimeError("injected fault")
+
+    async def scenario() -> None:
+        async with ScriptedCsms(passwords={"CS001": PASSWORD}) as csms:
+            station = OcppStation(
+                config(csms.port), tmp_path / "evse.db", StationSide(), on_frame=probe
+            )
+            async with asyncio.TaskGroup() as tg:
+                task = tg.create_task(station.run())
+                await asyncio.wait_for(station.connected.wait(), 20)
+                await csms.send_raw('[2,"boom-probe","GetLocalListVersion",{}]')
+                await csms.wait_until(lambda: csms.connections >= 2, 20)
+                await asyncio.wait_for(station.connected.wait(), 20)
+                await eventually(lambda: len(csms.stations) == 1, 20)
+                assert await csms.call("GetLocalListVersion", {}) == {"versionNumber": 0}
+                assert not task.done()
+                task.cancel()
+
+    with caplog.at_level(logging.ERROR, logger="evse.ocpp.station"):
+        asyncio.run(scenario())
+    assert fired
+    assert any(
+        "reconnecting" in r.getMessage() and r.exc_info is not None for r in caplog.records
+    )
+
+
+class _FailingSide(StationSide):
+    async def unlock_connector(self, evse_id: int, connector_id: int) -> str:
+        raise RuntimeError("port bug")
+
+
+def test_ocppj_4_3_handler_exception_is_internal_error_and_connection_stays(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with ScriptedCsms(passwords={"CS001": PASSWORD}) as csms:
+            station = OcppStation(config(csms.port), tmp_path / "evse.db", _FailingSide())
+            task = asyncio.create_task(station.run())
+            try:
+                await asyncio.wait_for(station.connected.wait(), 20)
+                from evse.ocpp.endpoint import OcppCallError
+
+                with pytest.raises(OcppCallError) as info:
+                    await csms.call("UnlockConnector", {"evseId": 1, "connectorId": 1})
+                assert info.value.code == "InternalError"
+                assert csms.connections == 1
+                assert await csms.call("GetLocalListVersion", {}) == {"versionNumber": 0}
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
