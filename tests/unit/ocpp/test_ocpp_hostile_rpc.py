@@ -124,7 +124,7 @@ def test_a_flood_of_concurrent_calls_is_answered_not_queued_without_bound() -> N
     s = session()
     answered = 0
     for i in range(100):
-        events, out = s.receive(f'[2,"c{i}","GetBaseReport",{{"requestId":{i},'
+        _, out = s.receive(f'[2,"c{i}","GetBaseReport",{{"requestId":{i},'
                                 '"reportBase":"FullInventory"}]', now=0.0)
         if out:
             assert only_frame(out)[:3] == [4, f"c{i}", "GenericError"]
