@@ -134,8 +134,11 @@ BAD_OCPP = [
     ('csms_url = "ws://bad host/ocpp"', "ocpp.csms_url"),
     ('csms_url = "ws://127.0.0.1:9/o"\n[ocpp.variables]\n"OCPPCommCtrlr.Nope" = 1',
      "ocpp.variables.OCPPCommCtrlr.Nope"),
-    ('csms_url = "ws://127.0.0.1:9/o"\n[ocpp.variables]\n'
-     '"OCPPCommCtrlr.HeartbeatInterval" = "often"', "ocpp.variables.OCPPCommCtrlr.HeartbeatInterval"),
+    (
+        'csms_url = "ws://127.0.0.1:9/o"\n[ocpp.variables]\n'
+        '"OCPPCommCtrlr.HeartbeatInterval" = "often"',
+        "ocpp.variables.OCPPCommCtrlr.HeartbeatInterval",
+    ),
 ]
 
 
