@@ -217,10 +217,19 @@ class MessageQueue:
         if isinstance(item, _Volatile):
             if self._volatile and self._volatile[0] is item:
                 self._volatile.popleft()
-        elif await self._store.in_thread(self._store.queue_delete, item.seq):
-            # fsync'd on the DB thread; the counters follow only what was really there.
+        else:
+            # fsync'd on the DB thread. Shielded: a connection lost meanwhile cancels us,
+            # not the delete, and the counters follow what really happened.
+            delete = asyncio.ensure_future(
+                self._store.in_thread(self._store.queue_delete, item.seq)
+            )
+            delete.add_done_callback(lambda done: self._deleted(done, item.size))
+            await asyncio.shield(delete)
+
+    def _deleted(self, done: asyncio.Future[bool], size: int) -> None:
+        if not done.cancelled() and done.exception() is None and done.result():
             self._rows -= 1
-            self._bytes -= item.size
+            self._bytes -= size
 
     async def run(self, caller: Caller) -> None:
         """Deliver in order until the connection drops (ConnectionLost propagates and
