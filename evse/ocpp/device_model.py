@@ -7,6 +7,7 @@ station itself maintains (AvailabilityState, Entries ...) are set with `set_inte
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import tomllib
@@ -18,6 +19,8 @@ from typing import Any
 
 from evse.store import Store
 from hal.config_reader import ConfigError
+
+log = logging.getLogger(__name__)
 
 ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
 # OCPP integer: 32 bit signed (Part 2, 2.1.2); at most 10 digits are ever read.
@@ -238,7 +241,13 @@ class DeviceModel:
     # -- writes -----------------------------------------------------------------------
 
     def set_internal(self, slot: Slot, value: str, persist: bool = False) -> None:
-        """The station updates a value it owns (no mutability check)."""
+        """The station updates a value it owns (no mutability check). Still checked
+        against the variable's type and limits: some come from the network (the
+        BootNotification interval), and no value that fails may ever be read back."""
+        problem = check_value(slot.spec, value)
+        if problem is not None:
+            log.warning("%s: %r ignored (%s)", slot.key(), value[:100], problem)
+            return
         self._values[slot.key()] = value
         if persist:
             self._store.dm_set(slot.key(), value)

@@ -209,3 +209,50 @@ def test_ocppj_4_3_handler_exception_is_internal_error_and_connection_stays(
                 await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(scenario())
+
+
+def test_b01_boot_interval_beyond_32_bit_is_not_stored(tmp_path: Path) -> None:
+    """Values the station takes from a response are checked like SetVariables values."""
+    huge = {
+        "BootNotification": lambda _: {
+            "currentTime": "2026-01-01T00:00:00.000Z",
+            "interval": 2**62,
+            "status": "Accepted",
+        }
+    }
+
+    async def scenario() -> None:
+        async with running_station(tmp_path, csms_kwargs={"responses": huge}) as r:
+            assert r.station.dm.get("OCPPCommCtrlr", "HeartbeatInterval") == "300"
+            assert r.station.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval") == 300
+
+    asyncio.run(scenario())
+
+
+def test_c13_local_list_expiry_without_offset_is_read_as_utc(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_station(tmp_path) as r:
+            token = {"idToken": "NAIVE", "type": "ISO14443"}
+            answer = await r.csms.call(
+                "SendLocalList",
+                {
+                    "versionNumber": 1,
+                    "updateType": "Full",
+                    "localAuthorizationList": [
+                        {
+                            "idToken": token,
+                            "idTokenInfo": {
+                                "status": "Accepted",
+                                "cacheExpiryDateTime": "2099-01-01T00:00:00",
+                            },
+                        }
+                    ],
+                },
+            )
+            assert answer == {"status": "Accepted"}
+            await r.csms.stop()  # offline: the local list decides
+            await eventually(lambda: not r.station.online, 20)
+            info = await r.station.present_id_token(1, token)
+            assert info["status"] == "Accepted"
+
+    asyncio.run(scenario())
