@@ -31,6 +31,7 @@ from evse.ocpp.rpc import (
 log = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
+BIG_FRAME = 64 * 1024  # characters: frames beyond are decoded off the event loop
 
 
 class Reply:
@@ -147,7 +148,7 @@ class RpcEndpoint:
                                 raw = "\x00"  # not JSON: answered with RpcFrameworkError
                         if self._on_frame is not None:
                             self._on_frame("in", raw)
-                        events, out = self._receive(raw)
+                        events, out = await self._receive(raw)
                         for frame in out:
                             await self._write(frame)
                         for event in events:
@@ -158,9 +159,15 @@ class RpcEndpoint:
         except* ConnectionLost as group:
             raise group.exceptions[0] from None
 
-    def _receive(self, raw: str) -> tuple[list[Event], list[str]]:
+    async def _receive(self, raw: str) -> tuple[list[Event], list[str]]:
         try:
-            return self.session.receive(raw, self._clock.monotonic())
+            if len(raw) > BIG_FRAME:
+                # Parsing and schema checks of a large frame take long (seconds at 4 MiB):
+                # on a worker thread, so timers, keep-alives and other tasks go on.
+                decoded = await asyncio.to_thread(self.session.decode, raw)
+            else:
+                decoded = self.session.decode(raw)
+            return self.session.apply(decoded, self._clock.monotonic())
         except Exception:
             # A bug in the RPC core must not end the connection: the peer gets an
             # InternalError for its CALL (OCPP-J 4.3), we get the traceback in the log.

@@ -235,9 +235,11 @@ class MessageQueue:
         """Deliver in order until the connection drops (ConnectionLost propagates and
         the message in flight stays queued, to be sent again with the same id)."""
         while True:
+            # Cleared before the head is read (on the DB thread): a message queued while
+            # the read runs sets it again, so no wake-up is lost.
+            self._wake.clear()
             item = await self._head()
             if item is None:
-                self._wake.clear()
                 await self._wake.wait()
                 continue
             try:

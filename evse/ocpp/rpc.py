@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from evse.ocpp.json_bounds import FrameRejected, frame_head, loads_bounded
+from evse.ocpp.json_bounds import frame_head
+from evse.ocpp.rpc_decode import Decoded, decode_frame
 from evse.ocpp.schemas import OcppVersion, SchemaSet, UnknownAction
 
 MAX_ID_LEN = 36  # OCPP-J 4.1.4: messageId is string[36]
@@ -147,6 +148,7 @@ class RpcSession:
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self.outstanding: PendingCall | None = None
         self._incoming: dict[str, str] = {}  # CALLs we still owe an answer: id -> action
+        self._decoded = Decoded("")  # the frame being applied (its schema check is reused)
 
     # -- outgoing ---------------------------------------------------------------------
 
@@ -226,16 +228,32 @@ class RpcSession:
 
     def receive(self, text: str, now: float) -> tuple[list[Event], list[str]]:
         """Feed one text frame; returns (events for the application, frames to send)."""
+        return self.apply(self.decode(text), now)
+
+    def decode(self, text: str) -> Decoded:
+        """Parse and schema-check a frame without changing the session: safe to run on
+        another thread while the loop goes on (for large frames), then `apply` it."""
+        pending = self.outstanding
+        return decode_frame(
+            self.schemas,
+            text,
+            None if pending is None else pending.message_id,
+            None if pending is None else pending.action,
+        )
+
+    def apply(self, decoded: Decoded, now: float) -> tuple[list[Event], list[str]]:
+        """The state-changing half of `receive` for a frame from `decode`."""
         events = self.expire(now)
-        try:
-            msg = loads_bounded(text)
-        except FrameRejected as exc:
-            ev, out = self._on_rejected(text, str(exc))
+        text = decoded.text
+        if decoded.rejected is not None:
+            ev, out = self._on_rejected(text, decoded.rejected)
             return events + ev, out
-        except ValueError:
+        if decoded.not_json:
             head = frame_head(text)
             mid = head[1] if head is not None and head[0] == MessageType.CALL else "-1"
             return events, [self._rpc_error(mid, "message is not valid JSON")]
+        msg = decoded.msg
+        self._decoded = decoded
         if not isinstance(msg, list) or len(msg) < 3 or type(msg[0]) is not int:
             mid = msg[1] if isinstance(msg, list) and len(msg) > 1 else "-1"
             return events, [self._rpc_error(mid, "not an OCPP-J message array")]
@@ -318,7 +336,7 @@ class RpcSession:
             )
             return [], [err]
         try:
-            problem = self.schemas.check(action, "Request", payload)
+            problem = self._decoded.check(self.schemas, action, "Request", payload)
         except UnknownAction:
             err = _error_frame(
                 MessageType.CALLERROR, mid, "NotImplemented", f"unknown action {action!r}", {}
@@ -341,7 +359,7 @@ class RpcSession:
         if len(msg) != 3:
             problem_code, text = "RpcFrameworkError", "CALLRESULT must be [3, id, payload]"
         else:
-            problem = self.schemas.check(pending.action, "Response", msg[2])
+            problem = self._decoded.check(self.schemas, pending.action, "Response", msg[2])
             if problem is None:
                 return [ResultReceived(mid, pending.action, msg[2])], []
             problem_code, text = problem.code, problem.description
@@ -372,7 +390,7 @@ class RpcSession:
         if len(msg) != 4 or not isinstance(msg[2], str):
             return [Ignored("malformed SEND")]
         try:
-            problem = self.schemas.check(msg[2], "", msg[3])
+            problem = self._decoded.check(self.schemas, msg[2], "", msg[3])
         except UnknownAction:
             return [Ignored(f"SEND of unknown action {msg[2]!r}")]
         if problem is not None:

@@ -256,3 +256,47 @@ def test_c13_local_list_expiry_without_offset_is_read_as_utc(tmp_path: Path) -> 
             assert info["status"] == "Accepted"
 
     asyncio.run(scenario())
+
+
+def test_large_frames_are_checked_off_the_event_loop(tmp_path: Path) -> None:
+    """A 2 MB CALL takes about a second of schema validation. The loop goes on meanwhile:
+    a ticker task advances between the frame coming in and its answer going out (on the
+    old code both happened in one synchronous step, with no tick in between)."""
+    ticks = [0]
+    marks: dict[str, int] = {}
+    item = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+    items: list[Any] = [item] * 20000 + [{"component": {"name": 5}, "variable": {"name": "X"}}]
+    big = json.dumps([2, "big-1", "GetVariables", {"getVariableData": items}])
+    assert len(big) > 1_500_000
+
+    def probe(direction: str, text: str) -> None:
+        if direction == "in" and '"big-1"' in text[:20]:
+            marks["in"] = ticks[0]
+        elif direction == "out" and '"big-1"' in text[:20]:
+            marks["out"] = ticks[0]
+
+    async def ticker() -> None:
+        while True:
+            ticks[0] += 1
+            await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        async with ScriptedCsms(passwords={"CS001": PASSWORD}) as csms:
+            station = OcppStation(
+                config(csms.port), tmp_path / "evse.db", StationSide(), on_frame=probe
+            )
+            task = asyncio.create_task(station.run())
+            tick = asyncio.create_task(ticker())
+            try:
+                await asyncio.wait_for(station.connected.wait(), 20)
+                await csms.send_raw(big)
+                await eventually(lambda: "out" in marks, 60)
+            finally:
+                for t in (task, tick):
+                    t.cancel()
+                await asyncio.gather(task, tick, return_exceptions=True)
+            reply = next(json.loads(t) for _, d, t in csms.frames if d == "in" and "big-1" in t)
+            assert reply[:3] == [4, "big-1", "TypeConstraintViolation"]
+
+    asyncio.run(scenario())
+    assert marks["out"] > marks["in"], marks
