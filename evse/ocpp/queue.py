@@ -164,8 +164,10 @@ class MessageQueue:
             dropped += actions
             if rows == 0 or not over():
                 break
-        self.thinned += len(dropped)
-        if dropped:
+        before, self.thinned = self.thinned, self.thinned + len(dropped)
+        if dropped and (not self._exhausted or before // 1000 != self.thinned // 1000):
+            # Once per episode and then per thousand dropped: a full queue must not
+            # also flood the log.
             log.warning(
                 "queue over its cap (%d rows, %d bytes): thinned out %d (%s); %d so far",
                 self._rows,
