@@ -18,6 +18,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hostile_csms import HostileCsms
 from ocpp_support import StationSide, config
 
@@ -58,11 +59,12 @@ def check_transactions(events: list[dict[str, Any]]) -> int:
     return sum(len(s) for s in by_tx.values())
 
 
+@pytest.mark.parametrize("version", ["ocpp2.1", "ocpp2.0.1"])
 def test_hostile_csms_every_call_answered_connection_kept_transactions_kept(
-    tmp_path: Path,
+    tmp_path: Path, version: str
 ) -> None:
     async def scenario() -> None:
-        csms = HostileCsms(random.Random(SEED))
+        csms = HostileCsms(random.Random(SEED), version)
         port = await csms.start()
         side = StationSide()
         cfg = config(
@@ -113,7 +115,9 @@ def test_hostile_csms_every_call_answered_connection_kept_transactions_kept(
         assert csms.connections == 1 + csms.closes_caused, (csms.connections, kinds)
         delivered = check_transactions(csms.transaction_events)
         assert delivered >= FRAMES // 4
-        print(f"ocpp fuzz: {FRAMES} frames {kinds}, {len(csms.expected)} CALLs answered, "
-              f"{delivered} TransactionEvents, {csms.connections} connections")
+        print(
+            f"ocpp fuzz ({version}): {FRAMES} frames {kinds}, {len(csms.expected)} CALLs "
+            f"answered, {delivered} TransactionEvents, {csms.connections} connections"
+        )
 
     asyncio.run(scenario())
