@@ -3,8 +3,10 @@
 WAL journal and synchronous=FULL: a committed row survives kill -9 and power loss.
 Schema changes are append-only entries in MIGRATIONS (PRAGMA user_version counts them),
 so a later block adds its own tables (DER controls, charging profiles) as one more
-migration without touching these. All calls are short and synchronous; every write that
-must be atomic with another (a TransactionEvent and its seqNo) is one SQL transaction.
+migration without touching these (`evse/store_schema.py`). Calls are synchronous; the
+ones that can take long run on the store's DB thread through `in_thread`. Every write
+that must be atomic with another (a TransactionEvent and its seqNo) is one SQL
+transaction.
 """
 
 from __future__ import annotations
@@ -17,115 +19,34 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-T = TypeVar("T")
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: OCPP core
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE ocpp_queue (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        message_id TEXT NOT NULL UNIQUE,
-        action TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        kind TEXT NOT NULL,            -- 'transaction' | 'normal'
-        transaction_id TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE transactions (
-        transaction_id TEXT PRIMARY KEY,
-        evse_id INTEGER NOT NULL,
-        connector_id INTEGER NOT NULL,
-        next_seq_no INTEGER NOT NULL DEFAULT 0,
-        ended INTEGER NOT NULL DEFAULT 0,
-        data TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE TABLE device_model (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE local_auth_list (token_key TEXT PRIMARY KEY, info TEXT NOT NULL);
-    CREATE TABLE auth_cache (
-        token_key TEXT PRIMARY KEY,
-        info TEXT NOT NULL,
-        last_used REAL NOT NULL
-    );
-    """,
-    # 2: queue statistics from indexes, and the rows the cap may thin out (periodic
-    # TransactionEvent Updated meter values, non-transaction messages), marked at insert.
-    """
-    ALTER TABLE ocpp_queue ADD COLUMN droppable INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE ocpp_queue ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
-    UPDATE ocpp_queue SET size = LENGTH(CAST(payload AS BLOB));
-    CREATE INDEX ocpp_queue_tx ON ocpp_queue(transaction_id);
-    CREATE INDEX ocpp_queue_kind ON ocpp_queue(kind);
-    CREATE INDEX ocpp_queue_droppable ON ocpp_queue(droppable, seq);
-    UPDATE ocpp_queue SET droppable = 1 WHERE kind = 'normal' OR (
-        action = 'TransactionEvent'
-        AND json_extract(payload, '$.eventType') = 'Updated'
-        AND json_extract(payload, '$.triggerReason') IN ('MeterValuePeriodic', 'MeterValueClock')
-    );
-    """,
+from evse.store_schema import (
+    MIGRATIONS,
+    THINNABLE_TRIGGERS,
+    QueuedMessage,
+    QueueStats,
+    TransactionRow,
+    connect,
+    row_to_msg,
 )
 
-# TransactionEvent Updated that only carry meter values: what the cap may thin out.
-THINNABLE_TRIGGERS = frozenset({"MeterValuePeriodic", "MeterValueClock"})
+__all__ = ["MIGRATIONS", "QueueStats", "QueuedMessage", "Store", "TransactionRow"]
 
-
-@dataclass(frozen=True, slots=True)
-class QueuedMessage:
-    seq: int
-    message_id: str
-    action: str
-    payload: dict[str, Any]
-    kind: str
-    transaction_id: str | None
-    attempts: int
-    size: int = 0  # bytes of the stored payload
-
-
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    rows: int
-    bytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class TransactionRow:
-    transaction_id: str
-    evse_id: int
-    connector_id: int
-    next_seq_no: int
-    ended: bool
-    data: dict[str, Any]
-
-
-def _row_to_msg(row: tuple[Any, ...]) -> QueuedMessage:
-    return QueuedMessage(
-        row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], len(row[3])
-    )
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA busy_timeout=30000")  # two connections: wait, never fail
-    return db
+T = TypeVar("T")
 
 
 class Store:
     """One connection per thread: the event loop's, and that of the store's own DB
     thread (`in_thread`), which runs the work that can take long (fsync'd deletes of
-    the queue sender, the start-up statistics) so it never blocks the loop."""
+    the queue sender) so it never blocks the loop."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._owner = threading.get_ident()
-        self._main = _connect(path)
+        self._main = connect(path)
         self._worker: sqlite3.Connection | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evse-db")
         self.last_append_bytes = 0
@@ -136,7 +57,7 @@ class Store:
         if threading.get_ident() == self._owner:
             return self._main
         if self._worker is None:  # only ever the DB thread gets here
-            self._worker = _connect(self.path)
+            self._worker = connect(self.path)
         return self._worker
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
@@ -250,14 +171,14 @@ class Store:
             " FROM ocpp_queue WHERE seq > ? ORDER BY seq LIMIT 1",
             (after,),
         ).fetchone()
-        return None if row is None else _row_to_msg(row)
+        return None if row is None else row_to_msg(row)
 
     def queue_all(self) -> list[QueuedMessage]:
         rows = self._db.execute(
             "SELECT seq, message_id, action, payload, kind, transaction_id, attempts"
             " FROM ocpp_queue ORDER BY seq"
         ).fetchall()
-        return [_row_to_msg(r) for r in rows]
+        return [row_to_msg(r) for r in rows]
 
     def queue_len(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM ocpp_queue").fetchone()[0])
