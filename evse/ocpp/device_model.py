@@ -345,8 +345,12 @@ def check_value(spec: VariableSpec, value: str) -> str | None:
         members = [m for m in value.split(",") if m]
         if spec.values and any(m not in spec.values for m in members):
             return f"members must be from {','.join(spec.values)}"
-    elif kind == "string" and spec.max is not None and len(value) > spec.max:
-        return f"longer than {int(spec.max)}"
+    elif kind == "string":
+        # minLimit / maxLimit of a string are its length (Part 2, VariableCharacteristics).
+        if spec.max is not None and len(value) > spec.max:
+            return f"longer than {int(spec.max)}"
+        if spec.min is not None and len(value) < spec.min:
+            return f"shorter than {int(spec.min)}"
     if number is not None:
         if spec.min is not None and number < spec.min:
             return f"below {spec.min}"

@@ -79,6 +79,7 @@ def test_b05_set_variables_validates_type_and_limits_before_storing(tmp_path: Pa
                 item("ISO15118Ctrlr", "CountryName", "DEU"),  # maxLength 2
                 item("OCPPCommCtrlr", "QueueAllMessages", "yes"),  # boolean
                 item("TxCtrlr", "TxStartPoint", "Teleport"),  # valuesList
+                item("SecurityCtrlr", "BasicAuthPassword", "short"),  # minLimit: length 16
             ]
             answer = await r.csms.call("SetVariables", {"setVariableData": tries})
             statuses = [x["attributeStatus"] for x in answer["setVariableResult"]]
