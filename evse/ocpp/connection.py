@@ -10,9 +10,11 @@ Failures are classified so the caller can queue the right security event.
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -85,33 +87,48 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def _load_problem(load: Callable[[], object], what: str) -> str | None:
+    try:
+        load()
+    except OSError as exc:
+        if isinstance(exc, ssl.SSLError):
+            return f"{what} ({exc})"
+        return f"cannot read: {exc.strerror or exc}"
+    except ValueError as exc:
+        return f"{what} ({exc})"
+    return None
+
+
 def tls_files_problem(tls: TlsFiles) -> tuple[str, str] | None:
     """(field, reason) for a CA / client certificate / key that OpenSSL will not load.
     Run before anything starts, so a bad file is a config error, not a dead client."""
-    if tls.ca_cert is not None:
-        try:
-            ssl.create_default_context().load_verify_locations(cafile=str(tls.ca_cert))
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            return "ca_cert", f"not a PEM certificate ({exc})"
-    if tls.client_cert is not None:
-        try:
-            ssl.create_default_context().load_verify_locations(cafile=str(tls.client_cert))
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            return "client_cert", f"not a PEM certificate ({exc})"
+    checks: list[tuple[str, Path | None, str]] = [
+        ("ca_cert", tls.ca_cert, "not a PEM certificate"),
+        ("client_cert", tls.client_cert, "not a PEM certificate"),
+    ]
+    for name, path, what in checks:
+        if path is not None:
+            verify = ssl.create_default_context().load_verify_locations
+            problem = _load_problem(functools.partial(verify, cafile=str(path)), what)
+            if problem is not None:
+                return name, problem
     if tls.client_key is not None:
         try:
             text = tls.client_key.read_text(encoding="ascii", errors="replace")
         except OSError as exc:
-            return "client_key", f"cannot read: {exc.strerror}"
+            return "client_key", f"cannot read: {exc.strerror or exc}"
         if "PRIVATE KEY-----" not in text or "ENCRYPTED" in text:
             return "client_key", "not an unencrypted PEM private key"
     if tls.client_cert is not None and tls.client_key is not None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        try:
-            # A password callback that gives nothing: never a prompt on a terminal.
-            ctx.load_cert_chain(str(tls.client_cert), str(tls.client_key), password=lambda: "")
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            return "client_key", f"does not load with client_cert ({exc})"
+        cert, key = str(tls.client_cert), str(tls.client_key)
+        # A password callback that gives nothing: never a prompt on a terminal.
+        problem = _load_problem(
+            lambda: ctx.load_cert_chain(cert, key, password=lambda: ""),
+            "does not load with client_cert",
+        )
+        if problem is not None:
+            return "client_key", problem
     return None
 
 
