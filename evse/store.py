@@ -190,10 +190,10 @@ class Store:
         ).fetchone()
         return QueueStats(int(row[0]), int(row[1]))
 
-    def queue_has_kind(self, kind: str) -> bool:
-        """Is any message of this kind queued? (index ocpp_queue_kind, E14)"""
+    def queue_has_transaction_messages(self) -> bool:
+        """Is any TransactionEvent queued? (index ocpp_queue_tx, E14)"""
         row = self._db.execute(
-            "SELECT EXISTS(SELECT 1 FROM ocpp_queue WHERE kind=?)", (kind,)
+            "SELECT EXISTS(SELECT 1 FROM ocpp_queue WHERE transaction_id IS NOT NULL)"
         ).fetchone()
         return bool(row[0])
 

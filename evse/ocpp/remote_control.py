@@ -108,7 +108,8 @@ class RemoteControl:
         each: never work proportional to the queue on the event loop."""
         tx_id = req.get("transactionId")
         if tx_id is None:
-            return {"messagesInQueue": self._store.queue_has_kind("transaction")}
+            # Transaction-related: TransactionEvents (not security events or DER reports).
+            return {"messagesInQueue": self._store.queue_has_transaction_messages()}
         ongoing = self._tx.by_transaction(tx_id) is not None
         queued = self._store.queue_has_transaction(tx_id)
         return {"ongoingIndicator": ongoing, "messagesInQueue": queued}

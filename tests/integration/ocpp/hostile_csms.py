@@ -106,7 +106,7 @@ class HostileCsms:
                 if frame[0] == 2:
                     await self._on_station_call(conn, frame)
                 elif frame[0] in (3, 4):
-                    self.answers.setdefault(frame[1], []).append(frame)
+                    self.answers.setdefault(frame[1], []).append(frame[:3])
                 self.changed.set()
         except ConnectionClosed:
             pass
@@ -221,7 +221,7 @@ class HostileCsms:
             text = f'[2,"{mid}",{json.dumps(self._action(action))},{payload}]'
             copies = 2 if kind == "dup" else 1
             for _ in range(copies):
-                self.expected.append(Sent(mid, text, self.connections))
+                self.expected.append(Sent(mid, text[:300], self.connections))
                 if kind == "binary_call":
                     await conn.send(text.encode())
                 else:

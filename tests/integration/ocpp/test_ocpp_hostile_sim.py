@@ -38,6 +38,13 @@ async def until(csms: HostileCsms, predicate: Any, what: str) -> None:
         raise AssertionError(f"not within {LIMIT} s: {what}") from None
 
 
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def test_hostile_csms_against_evse_sim(short_tmp: Path) -> None:
     async def scenario() -> None:
         csms = HostileCsms(random.Random(SEED))
@@ -64,6 +71,7 @@ def test_hostile_csms_against_evse_sim(short_tmp: Path) -> None:
                 lambda: any(e["eventType"] == "Started" for e in csms.transaction_events),
                 "a transaction started",
             )
+            rss_start = rss_kib(sim.pid)
             for _ in range(FRAMES):
                 await until(csms, lambda: csms.conn is not None, "connected")
                 before = csms.connections
@@ -75,6 +83,7 @@ def test_hostile_csms_against_evse_sim(short_tmp: Path) -> None:
                 assert sim.returncode is None, "evse sim exited"
             events = len(csms.transaction_events)
             await until(csms, lambda: len(csms.transaction_events) > events, "meter values")
+            rss_end = rss_kib(sim.pid)
         finally:
             if sim.returncode is None:
                 sim.send_signal(signal.SIGTERM)
@@ -94,7 +103,10 @@ def test_hostile_csms_against_evse_sim(short_tmp: Path) -> None:
         assert seen[0]["eventType"] == "Started"
         text = (short_tmp / "sim.log").read_text(errors="replace")
         assert "Traceback" not in text, text[-3000:]
-        print(f"ocpp sim fuzz: {FRAMES} frames, {len(csms.expected)} CALLs answered, "
-              f"{len(seen)} TransactionEvents, {csms.connections} connections")
+        print(
+            f"ocpp sim fuzz: {FRAMES} frames, {len(csms.expected)} CALLs answered, "
+            f"{len(seen)} TransactionEvents, {csms.connections} connections, "
+            f"evse RSS {rss_start / 1024:.1f} -> {rss_end / 1024:.1f} MiB"
+        )
 
     asyncio.run(scenario())
