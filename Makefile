@@ -51,7 +51,7 @@ fuzz: $(STAMP)
 		tests/unit/devices/test_mcu_framing.py
 	OCPP_FUZZ_FRAMES=$(OCPP_FUZZ_FRAMES) OCPP_FUZZ_SIM_FRAMES=$(OCPP_FUZZ_SIM_FRAMES) \
 		$(if $(OCPP_FUZZ_SEED),OCPP_FUZZ_SEED=$(OCPP_FUZZ_SEED),) \
-		$(BIN)/python -m pytest -q -s -p no:cacheprovider \
+		$(BIN)/python -m pytest -q -s -p no:cacheprovider --timeout=0 \
 		tests/integration/ocpp/test_ocpp_hostile_fuzz.py \
 		tests/integration/ocpp/test_ocpp_hostile_sim.py
 

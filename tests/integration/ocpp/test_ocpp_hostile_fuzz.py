@@ -95,6 +95,8 @@ def test_hostile_csms_every_call_answered_connection_kept_transactions_kept(
                         csms, lambda: not csms.unanswered(),
                         f"answer to {str(csms.unanswered()[:1])[:300]}",
                     )
+                if i % 1000 == 999:
+                    print(f"ocpp fuzz ({version}): {i + 1} frames", flush=True)
                 if i % 4 == 0:
                     side.charge(1, 5.0)
                     station.tx.trigger_updates(1)
