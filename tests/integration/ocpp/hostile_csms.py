@@ -57,6 +57,30 @@ TEMPLATES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+# OCPP-J 4.3, Table 9: the only error codes a CALLERROR may carry.
+ERROR_CODES = frozenset({
+    "FormatViolation", "GenericError", "InternalError", "MessageTypeNotSupported",
+    "NotImplemented", "NotSupported", "OccurrenceConstraintViolation",
+    "PropertyConstraintViolation", "ProtocolError", "RpcFrameworkError", "SecurityError",
+    "TypeConstraintViolation",
+})
+
+
+def well_formed(frame: list[Any]) -> bool:
+    """A CALLRESULT [3, id, {..}] or a CALLERROR [4, id, code, description[255], {..}]."""
+    if not isinstance(frame[1], str) or not 1 <= len(frame[1]) <= 36:
+        return False
+    if frame[0] == 3:
+        return len(frame) == 3 and isinstance(frame[2], dict)
+    return (
+        len(frame) == 5
+        and frame[2] in ERROR_CODES
+        and isinstance(frame[3], str)
+        and len(frame[3]) <= 255
+        and isinstance(frame[4], dict)
+    )
+
+
 @dataclass
 class Sent:
     """A hostile frame that must be answered: a CALL whose id can be read."""
@@ -79,8 +103,14 @@ class HostileCsms:
     expected: list[Sent] = field(default_factory=list)
     transaction_events: list[dict[str, Any]] = field(default_factory=list)
     station_calls: list[str] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)  # answers breaking OCPP-J 4.2
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     _counter: int = 0
+
+    def __post_init__(self) -> None:
+        # Answers to the station use their own generator: the hostile frames stay the
+        # same for a seed however the station's own messages interleave.
+        self._answer_rng = random.Random(self.rng.random())
 
     async def start(self) -> int:
         self.server = await serve(
@@ -106,6 +136,8 @@ class HostileCsms:
                 if frame[0] == 2:
                     await self._on_station_call(conn, frame)
                 elif frame[0] in (3, 4):
+                    if not well_formed(frame):
+                        self.malformed.append(text[:300])
                     self.answers.setdefault(frame[1], []).append(frame[:3])
                 self.changed.set()
         except ConnectionClosed:
@@ -120,11 +152,12 @@ class HostileCsms:
         self.station_calls.append(action)
         if action == "TransactionEvent":
             self.transaction_events.append(payload)
-        roll = self.rng.random()
+        roll = self._answer_rng.random()
+        ghost = f"ghost{self._answer_rng.randrange(10**9)}"
         if roll < 0.1:  # a result for a CALL the station never made, first
-            await conn.send(json.dumps([3, self._id("ghost"), {}]))
+            await conn.send(json.dumps([3, ghost, {}]))
         elif roll < 0.15:
-            await conn.send(json.dumps([4, self._id("ghost"), "GenericError", "", {}]))
+            await conn.send(json.dumps([4, ghost, "GenericError", "", {}]))
         answer = ANSWERS.get(action, dict)()
         await conn.send(json.dumps([3, mid, answer]))
         if roll > 0.95:  # and the same result again

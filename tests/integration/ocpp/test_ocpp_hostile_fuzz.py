@@ -114,6 +114,7 @@ def test_hostile_csms_every_call_answered_connection_kept_transactions_kept(
             await asyncio.gather(task, return_exceptions=True)
             await csms.stop()
         assert csms.unanswered() == []
+        assert csms.malformed == []
         assert csms.connections == 1 + csms.closes_caused, (csms.connections, kinds)
         delivered = check_transactions(csms.transaction_events)
         assert delivered >= FRAMES // 4

@@ -95,6 +95,7 @@ def test_hostile_csms_against_evse_sim(short_tmp: Path) -> None:
             await csms.stop()
             log.close()
         assert csms.unanswered() == []
+        assert csms.malformed == []
         assert csms.connections == 1 + csms.closes_caused
         seen: dict[int, dict[str, Any]] = {}
         for e in csms.transaction_events:
