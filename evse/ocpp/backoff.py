@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from evse.ocpp.clock import Clock
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +35,17 @@ class ReconnectBackoff:
     def reset(self) -> None:
         self._failures = 0
 
+    def next_from(self, get_int: Callable[[str, str], int]) -> float:
+        """The next delay with the RetryBackOff* values as they are now (OCPP-J 5.4,
+        read from the device model each time); unreadable ones keep the previous."""
+        try:
+            self.wait_minimum = get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum")
+            self.random_range = get_int("OCPPCommCtrlr", "RetryBackOffRandomRange")
+            self.repeat_times = get_int("OCPPCommCtrlr", "RetryBackOffRepeatTimes")
+        except (KeyError, ValueError, OverflowError):
+            log.exception("RetryBackOff* unreadable; keeping the previous values")
+        return self.next_delay()
+
     @property
     def failures(self) -> int:
         return self._failures
@@ -49,7 +63,7 @@ async def tcp_reachable(url: str, limit_s: float) -> bool:
     try:
         async with asyncio.timeout(limit_s):
             _, writer = await asyncio.open_connection(parts.hostname, port)
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, ValueError):  # ValueError: a name IDNA cannot encode
         return False
     writer.close()
     with contextlib.suppress(OSError):

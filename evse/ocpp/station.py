@@ -210,21 +210,15 @@ class OcppStation:
                 log.exception("OCPP connection failed unexpectedly; reconnecting with back-off")
                 self.stats["unexpected_errors"] += 1
                 self._count_failure(cursor)
-            delay = self._next_backoff()
+            delay = self.backoff.next_from(self.dm.get_int)
             url = profile.url if profile is not None else self.config.csms_url
-            if await wait_backoff(self.clock, delay, self.config.reconnect_probe_s, url):
-                log.info("CSMS reachable again: retrying now instead of after %.0f s", delay)
-                self.stats["fast_retries"] += 1
-
-    def _next_backoff(self) -> float:
-        # OCPP-J 5.4 / 8.1-8.3: the RetryBackOff* values as they are now.
-        try:
-            self.backoff.wait_minimum = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum")
-            self.backoff.random_range = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffRandomRange")
-            self.backoff.repeat_times = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffRepeatTimes")
-        except (KeyError, ValueError, OverflowError):
-            log.exception("RetryBackOff* unreadable; keeping the previous values")
-        return self.backoff.next_delay()
+            try:
+                if await wait_backoff(self.clock, delay, self.config.reconnect_probe_s, url):
+                    log.info("CSMS reachable again: retrying now, not after %.0f s", delay)
+                    self.stats["fast_retries"] += 1
+            except Exception:
+                log.exception("reachability probe failed; plain back-off")
+                await self.clock.sleep(delay)
 
     def _count_failure(self, cursor: list[int]) -> None:
         cursor[1] += 1
