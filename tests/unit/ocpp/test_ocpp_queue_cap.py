@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -190,4 +192,39 @@ def test_sender_sqlite_work_runs_off_the_event_loop(tmp_path: Path) -> None:
     assert store.queue_len() == 0
     # The reads of the head and the fsync'd deletes ran on the DB thread's connection.
     assert not [sql for sql in on_loop if "ocpp_queue" in sql], on_loop[:3]
+    store.close()
+
+
+class _SlowHeadStore(Store):
+    """The real store, its head read slowed on the DB thread: a message queued while the
+    sender reads the head must still wake the sender (no lost wake-up)."""
+
+    reading = threading.Event()
+
+    def queue_head(self, after: int = 0) -> Any:
+        self.reading.set()
+        time.sleep(0.2)
+        return super().queue_head(after)
+
+
+def test_message_queued_while_the_head_is_read_is_still_sent(tmp_path: Path) -> None:
+    store = _SlowHeadStore(tmp_path / "q.db")
+    store.reading = threading.Event()
+
+    async def scenario() -> _Csms:
+        queue = MessageQueue(store, RealClock(), QueueSettings)
+        csms = _Csms()
+        sender = asyncio.create_task(queue.run(csms))
+        await asyncio.to_thread(store.reading.wait, 20)  # the empty queue's head is read
+        queue.push("SecurityEventNotification", {"type": "X", "timestamp": "y"})
+        try:
+            async with asyncio.timeout(20):
+                while not csms.got:  # noqa: ASYNC110 - the fake CSMS has no event to await
+                    await asyncio.sleep(0.01)
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+        return csms
+
+    assert asyncio.run(scenario()).got == ["SecurityEventNotification"]
     store.close()
