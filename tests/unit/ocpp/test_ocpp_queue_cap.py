@@ -202,9 +202,10 @@ class _SlowHeadStore(Store):
     reading = threading.Event()
 
     def queue_head(self, after: int = 0) -> Any:
+        head = super().queue_head(after)
         self.reading.set()
-        time.sleep(0.2)
-        return super().queue_head(after)
+        time.sleep(0.2)  # the answer is read, not yet back on the loop
+        return head
 
 
 def test_message_queued_while_the_head_is_read_is_still_sent(tmp_path: Path) -> None:
