@@ -48,13 +48,22 @@ SCHEMAS ?= ../shared/iso15118/schemas
 grammars: $(STAMP)
 	$(BIN)/python -m evse.iso15118.exi.generator $(SCHEMAS)
 
-# Long fuzz run of the EXI decoder (bounded runs are part of `make test`).
+# Long fuzz runs: EXI decoder, MCU framing, and a hostile CSMS against the OCPP client
+# (bounded runs of each are part of `make test`).
 FUZZ_EXAMPLES ?= 200000
+OCPP_FUZZ_FRAMES ?= 20000
+OCPP_FUZZ_SIM_FRAMES ?= 3000
+OCPP_FUZZ_SEED ?=
 fuzz: $(STAMP)
 	EXI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) EXI_DIFF_EXAMPLES=2000 $(BIN)/python -m pytest -q \
 		-p no:cacheprovider tests/unit/exi/test_exi_fuzz.py tests/unit/exi/test_exi_differential.py
 	MCU_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
 		tests/unit/devices/test_mcu_framing.py
+	OCPP_FUZZ_FRAMES=$(OCPP_FUZZ_FRAMES) OCPP_FUZZ_SIM_FRAMES=$(OCPP_FUZZ_SIM_FRAMES) \
+		$(if $(OCPP_FUZZ_SEED),OCPP_FUZZ_SEED=$(OCPP_FUZZ_SEED),) \
+		$(BIN)/python -m pytest -q -s -p no:cacheprovider --timeout=0 \
+		tests/integration/ocpp/test_ocpp_hostile_fuzz.py \
+		tests/integration/ocpp/test_ocpp_hostile_sim.py
 
 # Optional: compile the EXI codec core with mypyc, in place, behind the same API.
 # One module per run keeps each module's runtime library inside the package.

@@ -3,86 +3,67 @@
 WAL journal and synchronous=FULL: a committed row survives kill -9 and power loss.
 Schema changes are append-only entries in MIGRATIONS (PRAGMA user_version counts them),
 so a later block adds its own tables (DER controls, charging profiles) as one more
-migration without touching these. All calls are short and synchronous; every write that
-must be atomic with another (a TransactionEvent and its seqNo) is one SQL transaction.
+migration without touching these (`evse/store_schema.py`). Calls are synchronous; the
+ones that can take long run on the store's DB thread through `in_thread`. Every write
+that must be atomic with another (a TransactionEvent and its seqNo) is one SQL
+transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: OCPP core
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE ocpp_queue (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        message_id TEXT NOT NULL UNIQUE,
-        action TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        kind TEXT NOT NULL,            -- 'transaction' | 'normal'
-        transaction_id TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE transactions (
-        transaction_id TEXT PRIMARY KEY,
-        evse_id INTEGER NOT NULL,
-        connector_id INTEGER NOT NULL,
-        next_seq_no INTEGER NOT NULL DEFAULT 0,
-        ended INTEGER NOT NULL DEFAULT 0,
-        data TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE TABLE device_model (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE local_auth_list (token_key TEXT PRIMARY KEY, info TEXT NOT NULL);
-    CREATE TABLE auth_cache (
-        token_key TEXT PRIMARY KEY,
-        info TEXT NOT NULL,
-        last_used REAL NOT NULL
-    );
-    """,
+from evse.store_schema import (
+    MIGRATIONS,
+    THINNABLE_TRIGGERS,
+    QueuedMessage,
+    QueueStats,
+    TransactionRow,
+    connect,
+    row_to_msg,
 )
 
+__all__ = ["MIGRATIONS", "QueueStats", "QueuedMessage", "Store", "TransactionRow"]
 
-@dataclass(frozen=True, slots=True)
-class QueuedMessage:
-    seq: int
-    message_id: str
-    action: str
-    payload: dict[str, Any]
-    kind: str
-    transaction_id: str | None
-    attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class TransactionRow:
-    transaction_id: str
-    evse_id: int
-    connector_id: int
-    next_seq_no: int
-    ended: bool
-    data: dict[str, Any]
-
-
-def _row_to_msg(row: tuple[Any, ...]) -> QueuedMessage:
-    return QueuedMessage(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6])
+T = TypeVar("T")
 
 
 class Store:
+    """One connection per thread: the event loop's, and that of the store's own DB
+    thread (`in_thread`), which runs the work that can take long (fsync'd deletes of
+    the queue sender) so it never blocks the loop."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        self._owner = threading.get_ident()
+        self._main = connect(path)
+        self._worker: sqlite3.Connection | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evse-db")
+        self.last_append_bytes = 0
         self._migrate()
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if threading.get_ident() == self._owner:
+            return self._main
+        if self._worker is None:  # only ever the DB thread gets here
+            self._worker = connect(self.path)
+        return self._worker
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` (a Store method) on the DB thread and wait for it."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
 
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -94,7 +75,14 @@ class Store:
                 self._db.execute(f"PRAGMA user_version={number}")
 
     def close(self) -> None:
-        self._db.close()
+        def close_worker() -> None:
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
+
+        self._pool.submit(close_worker).result()
+        self._pool.shutdown(wait=True)
+        self._main.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -119,12 +107,15 @@ class Store:
 
     def queue_append(
         self, message_id: str, action: str, payload: dict[str, Any], kind: str = "normal"
-    ) -> int:
+    ) -> tuple[int, int]:
+        """Append one message; returns (seq, stored bytes)."""
+        text = json.dumps(payload, separators=(",", ":"))
         cur = self._db.execute(
-            "INSERT INTO ocpp_queue(message_id, action, payload, kind) VALUES (?, ?, ?, ?)",
-            (message_id, action, json.dumps(payload, separators=(",", ":")), kind),
+            "INSERT INTO ocpp_queue(message_id, action, payload, kind, droppable, size)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (message_id, action, text, kind, int(kind == "normal"), len(text)),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.lastrowid or 0), len(text)
 
     def queue_append_tx_event(
         self,
@@ -157,15 +148,21 @@ class Store:
                 raise KeyError(f"unknown transaction {transaction_id!r}")
             seq_no = int(row[0])
             payload = build(seq_no)
+            text = json.dumps(payload, separators=(",", ":"))
+            thinnable = (
+                payload.get("eventType") == "Updated"
+                and payload.get("triggerReason") in THINNABLE_TRIGGERS
+            )
             cur = db.execute(
-                "INSERT INTO ocpp_queue(message_id, action, payload, kind, transaction_id)"
-                " VALUES (?, 'TransactionEvent', ?, 'transaction', ?)",
-                (message_id, json.dumps(payload, separators=(",", ":")), transaction_id),
+                "INSERT INTO ocpp_queue(message_id, action, payload, kind, transaction_id,"
+                " droppable, size) VALUES (?, 'TransactionEvent', ?, 'transaction', ?, ?, ?)",
+                (message_id, text, transaction_id, int(thinnable), len(text)),
             )
             db.execute(
                 "UPDATE transactions SET next_seq_no=?, ended=ended OR ? WHERE transaction_id=?",
                 (seq_no + 1, int(ends), transaction_id),
             )
+        self.last_append_bytes = len(text)
         return int(cur.lastrowid or 0), seq_no
 
     def queue_head(self, after: int = 0) -> QueuedMessage | None:
@@ -174,24 +171,61 @@ class Store:
             " FROM ocpp_queue WHERE seq > ? ORDER BY seq LIMIT 1",
             (after,),
         ).fetchone()
-        return None if row is None else _row_to_msg(row)
+        return None if row is None else row_to_msg(row)
 
     def queue_all(self) -> list[QueuedMessage]:
         rows = self._db.execute(
             "SELECT seq, message_id, action, payload, kind, transaction_id, attempts"
             " FROM ocpp_queue ORDER BY seq"
         ).fetchall()
-        return [_row_to_msg(r) for r in rows]
+        return [row_to_msg(r) for r in rows]
 
     def queue_len(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM ocpp_queue").fetchone()[0])
+
+    def queue_stats(self) -> QueueStats:
+        """Rows and payload bytes queued: one scan, for start-up (then counters)."""
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM ocpp_queue"
+        ).fetchone()
+        return QueueStats(int(row[0]), int(row[1]))
+
+    def queue_has_transaction_messages(self) -> bool:
+        """Is any TransactionEvent queued? (index ocpp_queue_tx, E14)"""
+        row = self._db.execute(
+            "SELECT EXISTS(SELECT 1 FROM ocpp_queue WHERE transaction_id IS NOT NULL)"
+        ).fetchone()
+        return bool(row[0])
+
+    def queue_has_transaction(self, transaction_id: str) -> bool:
+        """Is any message of this transaction queued? (index ocpp_queue_tx, E14)"""
+        row = self._db.execute(
+            "SELECT EXISTS(SELECT 1 FROM ocpp_queue WHERE transaction_id=?)", (transaction_id,)
+        ).fetchone()
+        return bool(row[0])
+
+    def queue_thin(self, batch: int) -> tuple[int, int, list[str]]:
+        """Drop every other of the oldest `2 * batch` thinnable rows (periodic meter
+        values, non-transaction messages), never the head row that may be in flight.
+        Returns (rows, bytes, actions) dropped. Bounded work: one short transaction."""
+        with self.transaction() as db:
+            head = db.execute("SELECT MIN(seq) FROM ocpp_queue").fetchone()[0]
+            rows = db.execute(
+                "SELECT seq, size, action FROM ocpp_queue"
+                " WHERE droppable=1 AND seq>? ORDER BY seq LIMIT ?",
+                (head or 0, 2 * batch),
+            ).fetchall()
+            victims = rows[1::2] if len(rows) > 1 else rows
+            db.executemany("DELETE FROM ocpp_queue WHERE seq=?", [(r[0],) for r in victims])
+        return len(victims), sum(int(r[1]) for r in victims), [str(r[2]) for r in victims]
 
     def queue_last_seq(self) -> int:
         row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name='ocpp_queue'")
         found = row.fetchone()
         return 0 if found is None else int(found[0])
 
-    def queue_delete(self, seq: int) -> None:
+    def queue_delete(self, seq: int) -> bool:
+        """Delete a delivered message; False when it was not there (thinned meanwhile)."""
         with self.transaction() as db:
             row = db.execute("SELECT transaction_id FROM ocpp_queue WHERE seq=?", (seq,)).fetchone()
             db.execute("DELETE FROM ocpp_queue WHERE seq=?", (seq,))
@@ -202,6 +236,7 @@ class Store:
                     " (SELECT 1 FROM ocpp_queue WHERE transaction_id=?)",
                     (row[0], row[0]),
                 )
+        return row is not None
 
     def queue_set_attempts(self, seq: int, attempts: int) -> None:
         self._db.execute("UPDATE ocpp_queue SET attempts=? WHERE seq=?", (attempts, seq))
@@ -249,6 +284,9 @@ class Store:
         self._db.execute(
             "INSERT OR REPLACE INTO device_model(key, value) VALUES (?, ?)", (key, value)
         )
+
+    def dm_delete(self, key: str) -> None:
+        self._db.execute("DELETE FROM device_model WHERE key=?", (key,))
 
     # -- local authorization list and cache -------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from evse.commands.common import load_or_exit
+from evse.commands.common import EXIT_CONFIG, load_or_exit
 from hal.daemon import serve
 
 HELP = "run the hal daemon (owns the hardware)"
@@ -18,5 +18,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = load_or_exit(args.config)
     if cfg is None:
-        return 2
+        return EXIT_CONFIG
     return asyncio.run(serve(cfg.hal))

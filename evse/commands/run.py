@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import signal
 
-from evse.commands.common import load_or_exit
+from evse.commands.common import EXIT_CONFIG, load_or_exit
 from evse.config import StationConfig
 from evse.controller import Controller
 
@@ -45,5 +45,5 @@ async def _main(cfg: StationConfig, power_w: float | None) -> int:
 def run(args: argparse.Namespace) -> int:
     cfg = load_or_exit(args.config)
     if cfg is None:
-        return 2
+        return EXIT_CONFIG
     return asyncio.run(_main(cfg, args.power_w))

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from evse.commands.common import load_or_exit
+from evse.commands.common import EXIT_CONFIG, load_or_exit
 from evse.config import StationConfig
 from evse.controller import Controller
 
@@ -70,7 +70,7 @@ async def _main(cfg: StationConfig, duration: float | None, power_w: float | Non
 def run(args: argparse.Namespace) -> int:
     cfg = load_or_exit(args.config, prefix="")
     if cfg is None:
-        return 2
+        return EXIT_CONFIG
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_main(cfg, args.duration, args.power_w))
     return 0

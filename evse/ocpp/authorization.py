@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from evse.ocpp.clock import Clock
@@ -62,6 +62,8 @@ class Authorization:
             when = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
         except ValueError:
             return True
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # a CSMS that left out the offset: UTC
         return when <= self._clock.wall()
 
     def _local_entry(self, key: str) -> tuple[Payload, str] | None:

@@ -13,6 +13,9 @@ Example:
     versions = ["2.1", "2.0.1"]                # offered in this order
     message_timeout = 30
     queue_all_messages = false                 # persist non-transaction messages too
+    queue_max_rows = 50000                     # queue cap; beyond it Updated meter values
+    queue_max_bytes = 33554432                 # are thinned out (never Started / Ended)
+    reconnect_probe_s = 0                      # > 0: retry at once when the CSMS returns
     vendor_name = "ACME"
     model = "V2G-11"
     evses = 1
@@ -27,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from evse.ocpp.connection import TlsFiles, tls_files_problem, url_problem
+from evse.ocpp.device_model import load_specs, seed_problem
 from evse.ocpp.schemas import OcppVersion
 from hal.config_reader import ConfigError, Table
 
@@ -48,6 +53,9 @@ class OcppConfig:
     message_timeout: float = 30.0
     queue_all_messages: bool = False
     queue_max_normal: int = 1000
+    queue_max_rows: int = 50_000  # persisted queue cap: rows ...
+    queue_max_bytes: int = 32 * 1024 * 1024  # ... and payload bytes (thinned beyond)
+    reconnect_probe_s: float = 0.0  # > 0: probe the CSMS host during long back-offs
     vendor_name: str = "evse-stack"
     model: str = "evse-v2g"
     serial_number: str | None = None
@@ -71,9 +79,10 @@ def _path(table: Table, name: str, base_dir: Path) -> Path | None:
 def parse_ocpp(table: Table, base_dir: Path) -> OcppConfig:
     """Validate the `[ocpp]` table; relative file paths are taken from `base_dir`."""
     url = table.get_str("csms_url")
+    problem = url_problem(url)
+    if problem is not None:
+        raise ConfigError(table.key("csms_url"), url, problem)
     parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ConfigError(table.key("csms_url"), url, "must be a ws:// or wss:// URL")
     station_id = table.get_str("station_id")
     if not _IDENTIFIER.match(station_id):
         raise ConfigError(
@@ -100,6 +109,12 @@ def parse_ocpp(table: Table, base_dir: Path) -> OcppConfig:
     if profile == 3 and (client_cert is None or client_key is None):
         missing = "client_cert" if client_cert is None else "client_key"
         raise ConfigError(table.key(missing), None, "required by security profile 3")
+    # Loaded now exactly as the connection will load them: a file OpenSSL refuses is a
+    # config error here, not a client that dies at its first connect.
+    tls_problem = tls_files_problem(TlsFiles(ca_cert, client_cert, client_key))
+    if tls_problem is not None:
+        name, reason = tls_problem
+        raise ConfigError(table.key(name), table.opt_str(name), reason)
     names = table.raw("versions", ["2.1", "2.0.1"])
     if (
         not isinstance(names, list)
@@ -112,6 +127,7 @@ def parse_ocpp(table: Table, base_dir: Path) -> OcppConfig:
     if not isinstance(raw_vars, dict):
         raise ConfigError(table.key("variables"), raw_vars, "must be a table")
     variables: dict[str, str | int | float | bool] = {}
+    specs = load_specs()
     for key, value in raw_vars.items():
         if not isinstance(value, str | int | float | bool) or key.count(".") < 1:
             raise ConfigError(
@@ -119,6 +135,10 @@ def parse_ocpp(table: Table, base_dir: Path) -> OcppConfig:
                 value,
                 'needs a "Component.Variable" key and a scalar value',
             )
+        # The device model's own rule (type, limits, valuesList), as the station applies it.
+        var_problem = seed_problem(specs, key, value)
+        if var_problem is not None:
+            raise ConfigError(f"{table.key('variables')}.{key}", value, var_problem)
         variables[key] = value
     config = OcppConfig(
         csms_url=url,
@@ -132,6 +152,11 @@ def parse_ocpp(table: Table, base_dir: Path) -> OcppConfig:
         message_timeout=table.get_float("message_timeout", 30.0, lo=1.0, hi=3600.0),
         queue_all_messages=table.get_bool("queue_all_messages", False),
         queue_max_normal=table.get_int("queue_max_normal", 1000, lo=10, hi=1_000_000),
+        queue_max_rows=table.get_int("queue_max_rows", 50_000, lo=100, hi=10_000_000),
+        queue_max_bytes=table.get_int(
+            "queue_max_bytes", 32 * 1024 * 1024, lo=64 * 1024, hi=4 * 1024**3
+        ),
+        reconnect_probe_s=table.get_float("reconnect_probe_s", 0.0, lo=0.0, hi=3600.0),
         vendor_name=table.get_str("vendor_name", "evse-stack"),
         model=table.get_str("model", "evse-v2g"),
         serial_number=table.opt_str("serial_number"),

@@ -7,18 +7,27 @@ station itself maintains (AvailabilityState, Entries ...) are set with `set_inte
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
 from evse.store import Store
 from hal.config_reader import ConfigError
 
+log = logging.getLogger(__name__)
+
 ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
-_INT = re.compile(r"^-?\d+$")
+# OCPP integer: 32 bit signed (Part 2, 2.1.2); at most 10 digits are ever read.
+_INT = re.compile(r"^[+-]?\d{1,10}$")
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+_DECIMAL = re.compile(r"^[+-]?(\d{1,20}(\.\d{0,20})?|\.\d{1,20})([eE][+-]?\d{1,3})?$")
+VALUE_SIZE = 1000  # DeviceDataCtrlr.ValueSize: the longest value we store
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +136,26 @@ class DeviceModel:
                 self._values[slot.key(attribute)] = slot.spec.default
         for name, value in (seeds or {}).items():
             self._seed(name, _text(value))
-        self._values.update({k: v for k, v in store.dm_all().items() if k in self._values})
+        by_key = {
+            slot.key(attribute): slot
+            for slot in self._slots.values()
+            for attribute in slot.spec.attributes
+        }
+        # Stored values are checked like new ones: one that no longer fits its variable
+        # (an older release, a bad write, a changed limit) is dropped so the default or
+        # seed applies, and kept in `rejected_at_start` for the station to report.
+        self.rejected_at_start: list[tuple[Slot, str, str, str]] = []
+        for key, value in store.dm_all().items():
+            stored_slot = by_key.get(key)
+            if stored_slot is None:
+                continue
+            problem = check_value(stored_slot.spec, value)
+            if problem is None:
+                self._values[key] = value
+            else:
+                attribute = key.rsplit("|", 1)[-1]
+                self.rejected_at_start.append((stored_slot, attribute, value, problem))
+                store.dm_delete(key)
         self._listeners: list[Callable[[Slot, str], None]] = []
 
     @staticmethod
@@ -143,15 +171,7 @@ class DeviceModel:
                     yield e, c
 
     def _seed(self, name: str, value: str) -> None:
-        component, _, rest = name.partition(".")
-        variable, _, instance = rest.partition("@")
-        slots = [
-            s
-            for s in self._slots.values()
-            if s.spec.component == component
-            and s.spec.variable == variable
-            and (s.spec.instance or "") == instance
-        ]
+        slots = [s for s in self._slots.values() if _seed_matches(s.spec, name)]
         if not slots:
             raise ConfigError(f"ocpp.variables.{name}", value, "no such component/variable")
         for slot in slots:
@@ -221,7 +241,13 @@ class DeviceModel:
     # -- writes -----------------------------------------------------------------------
 
     def set_internal(self, slot: Slot, value: str, persist: bool = False) -> None:
-        """The station updates a value it owns (no mutability check)."""
+        """The station updates a value it owns (no mutability check). Still checked
+        against the variable's type and limits: some come from the network (the
+        BootNotification interval), and no value that fails may ever be read back."""
+        problem = check_value(slot.spec, value)
+        if problem is not None:
+            log.warning("%s: %r ignored (%s)", slot.key(), value[:100], problem)
+            return
         self._values[slot.key()] = value
         if persist:
             self._store.dm_set(slot.key(), value)
@@ -250,19 +276,65 @@ class DeviceModel:
         return "Accepted", self._values[slot.key(attribute)]
 
 
+def _seed_matches(spec: VariableSpec, name: str) -> bool:
+    component, _, rest = name.partition(".")
+    variable, _, instance = rest.partition("@")
+    return (
+        spec.component == component
+        and spec.variable == variable
+        and (spec.instance or "") == instance
+    )
+
+
+# The TOML types a config seed may have per dataType: a mistyped seed is an error even
+# when its text would parse (true for an integer, 5 for a string).
+_SEED_TYPES: dict[str, tuple[type, ...]] = {
+    "integer": (int,),
+    "decimal": (int, float),
+    "boolean": (bool,),
+}
+
+
+def seed_problem(specs: list[VariableSpec], name: str, value: object) -> str | None:
+    """Why `[ocpp.variables] name = value` is not acceptable (None when it is): the same
+    rule `evse config check` and the station at start apply."""
+    matching = [spec for spec in specs if _seed_matches(spec, name)]
+    if not matching:
+        return "no such component/variable in the device model"
+    for spec in matching:
+        wanted = _SEED_TYPES.get(spec.data_type, (str,))
+        if (isinstance(value, bool) and bool not in wanted) or not isinstance(value, wanted):
+            return f"must be a TOML {' or '.join(t.__name__ for t in wanted)} ({spec.data_type})"
+        problem = check_value(spec, _text(value))
+        if problem is not None:
+            return problem
+    return None
+
+
 def check_value(spec: VariableSpec, value: str) -> str | None:
-    """Why `value` is not valid for `spec` (None when it is)."""
+    """Why `value` is not valid for `spec` (None when it is): its dataType, limits,
+    maxLength and valuesList (Part 2 appendices, VariableCharacteristicsType)."""
+    if len(value) > VALUE_SIZE:
+        return f"longer than ValueSize {VALUE_SIZE}"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not valid Unicode text"
     kind = spec.data_type
     number: float | None = None
     if kind == "integer":
-        if not _INT.match(value):
-            return "not an integer"
+        if not _INT.match(value) or not INT_MIN <= int(value) <= INT_MAX:
+            return "not a 32-bit integer"
         number = int(value)
     elif kind == "decimal":
-        try:
-            number = float(value)
-        except ValueError:
+        if not _DECIMAL.match(value):
             return "not a decimal"
+        number = float(value)
+        if not math.isfinite(number):
+            return "not a finite decimal"
+    elif kind == "dateTime":
+        if value and not _is_datetime(value):
+            return "not an RFC 3339 date-time"
     elif kind == "boolean":
         if value not in ("true", "false"):
             return "not true/false"
@@ -273,11 +345,23 @@ def check_value(spec: VariableSpec, value: str) -> str | None:
         members = [m for m in value.split(",") if m]
         if spec.values and any(m not in spec.values for m in members):
             return f"members must be from {','.join(spec.values)}"
-    elif kind == "string" and spec.max is not None and len(value) > spec.max:
-        return f"longer than {int(spec.max)}"
+    elif kind == "string":
+        # minLimit / maxLimit of a string are its length (Part 2, VariableCharacteristics).
+        if spec.max is not None and len(value) > spec.max:
+            return f"longer than {int(spec.max)}"
+        if spec.min is not None and len(value) < spec.min:
+            return f"shorter than {int(spec.min)}"
     if number is not None:
         if spec.min is not None and number < spec.min:
             return f"below {spec.min}"
         if spec.max is not None and number > spec.max:
             return f"above {spec.max}"
     return None
+
+
+def _is_datetime(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True

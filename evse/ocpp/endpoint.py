@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from evse.ocpp.clock import Clock, wait_for
+from evse.ocpp.json_bounds import frame_head
 from evse.ocpp.rpc import (
     CallReceived,
     CallTimedOut,
     ErrorReceived,
     Event,
     Ignored,
+    MessageType,
     ResultErrorReceived,
     ResultReceived,
     RpcSession,
@@ -29,6 +31,7 @@ from evse.ocpp.rpc import (
 log = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
+BIG_FRAME = 64 * 1024  # characters: frames beyond are decoded off the event loop
 
 
 class Reply:
@@ -145,7 +148,7 @@ class RpcEndpoint:
                                 raw = "\x00"  # not JSON: answered with RpcFrameworkError
                         if self._on_frame is not None:
                             self._on_frame("in", raw)
-                        events, out = self.session.receive(raw, self._clock.monotonic())
+                        events, out = await self._receive(raw)
                         for frame in out:
                             await self._write(frame)
                         for event in events:
@@ -155,6 +158,24 @@ class RpcEndpoint:
                     self._fail_waiting(ConnectionLost("connection closed"))
         except* ConnectionLost as group:
             raise group.exceptions[0] from None
+
+    async def _receive(self, raw: str) -> tuple[list[Event], list[str]]:
+        try:
+            if len(raw) > BIG_FRAME:
+                # Parsing and schema checks of a large frame take long (seconds at 4 MiB):
+                # on a worker thread, so timers, keep-alives and other tasks go on.
+                decoded = await asyncio.to_thread(self.session.decode, raw)
+            else:
+                decoded = self.session.decode(raw)
+            return self.session.apply(decoded, self._clock.monotonic())
+        except Exception:
+            # A bug in the RPC core must not end the connection: the peer gets an
+            # InternalError for its CALL (OCPP-J 4.3), we get the traceback in the log.
+            log.exception("could not process a frame of %d characters", len(raw))
+            head = frame_head(raw)
+            if head is None or head[0] != MessageType.CALL:
+                return [], []
+            return [], [self.session.answer_error(head[1], "InternalError", "frame not processed")]
 
     def _fail_waiting(self, exc: Exception) -> None:
         if self._waiting is not None and not self._waiting[1].done():

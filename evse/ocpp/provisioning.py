@@ -12,7 +12,7 @@ from typing import Any
 
 from evse.ocpp.clock import Clock, iso
 from evse.ocpp.config import OcppConfig
-from evse.ocpp.connection import NetworkProfile
+from evse.ocpp.connection import NetworkProfile, url_problem
 from evse.ocpp.device_model import DeviceModel, Slot
 from evse.ocpp.endpoint import OcppCallError, Reply
 from evse.store import Store
@@ -202,8 +202,17 @@ class Provisioning:
 
     # -- B09 network profiles ---------------------------------------------------------
 
+    def _stored_profiles(self) -> dict[str, Any]:
+        raw = self._store.get_meta("network_profiles")
+        try:
+            stored = json.loads(raw) if raw else {}
+        except ValueError:
+            return {"?": "unreadable"}
+        return stored if isinstance(stored, dict) else {"?": "unreadable"}
+
     def profiles(self) -> dict[int, NetworkProfile]:
-        """Slot 0 is the station config; others came from SetNetworkProfile."""
+        """Slot 0 is the station config; others came from SetNetworkProfile. A stored
+        profile that fails the checks of SetNetworkProfile is skipped, never used."""
         out = {
             0: NetworkProfile(
                 0,
@@ -213,8 +222,9 @@ class Provisioning:
                 self._config.message_timeout,
             )
         }
-        raw = self._store.get_meta("network_profiles")
-        for slot, data in (json.loads(raw) if raw else {}).items():
+        for slot, data in self._stored_profiles().items():
+            if profile_problem(slot, data) is not None:
+                continue
             out[int(slot)] = NetworkProfile(
                 int(slot),
                 data["ocppCsmsUrl"],
@@ -229,27 +239,114 @@ class Provisioning:
         order = [
             int(s)
             for s in self._dm.get_list("OCPPCommCtrlr", "NetworkConfigurationPriority")
-            if s.isdigit() and int(s) in known
+            if s.isdigit() and len(s) < 4 and int(s) in known
         ]
         return order or [0]
 
     async def on_set_network_profile(self, req: Payload) -> Payload:
         data = req["connectionData"]
-        slot = int(req["configurationSlot"])
+        slot = req["configurationSlot"]
         current = int(self._dm.get("SecurityCtrlr", "SecurityProfile"))
-        url = str(data["ocppCsmsUrl"])
-        profile = int(data["securityProfile"])
         if (
-            slot == 0
-            or profile < current  # B09.FR.04: no downgrade of the security profile
-            or profile not in (1, 2, 3)
-            or data["ocppTransport"] != "JSON"
-            or (profile == 1) != url.startswith("ws://")
-            or (profile >= 2) != url.startswith("wss://")
+            profile_problem(str(slot), data) is not None
+            or int(data["securityProfile"]) < current  # B09.FR.04: no downgrade
         ):
-            return {"status": "Rejected"}
-        raw = self._store.get_meta("network_profiles")
-        stored = json.loads(raw) if raw else {}
+            return {"status": "Rejected"}  # B09.FR.02: checked before it is stored
+        stored = self._stored_profiles()
+        stored.pop("?", None)
         stored[str(slot)] = data
         self._store.set_meta("network_profiles", json.dumps(stored))
         return {"status": "Accepted"}
+
+    # -- stored state checked at start ------------------------------------------------
+
+    def report_start_problems(self) -> int:
+        """Report what was stored but failed validation at start, now replaced by its
+        default: a NotifyEvent per device-model value (its component and variable, the
+        value now in force, why) and per dropped network profile. Returns the count."""
+        events: list[Payload] = []
+        for slot, attribute, value, problem in self._dm.rejected_at_start:
+            now_value = self._dm.value(slot, attribute) or ""
+            events.append(
+                self._event(
+                    slot.component_json(),
+                    slot.variable_json(),
+                    now_value,
+                    f"stored {attribute} value {value[:100]!r} rejected ({problem}); "
+                    "default restored",
+                )
+            )
+        stored = self._stored_profiles()
+        bad: dict[str, str] = {}
+        for key, data in stored.items():
+            why = profile_problem(key, data)
+            if why is not None:
+                bad[key] = why
+        if bad:
+            keep = {k: v for k, v in stored.items() if k not in bad}
+            self._store.set_meta("network_profiles", json.dumps(keep))
+            for slot_name, problem in sorted(bad.items()):
+                events.append(
+                    self._event(
+                        {"name": "OCPPCommCtrlr"},
+                        {"name": "NetworkConfigurationPriority"},
+                        self._dm.get("OCPPCommCtrlr", "NetworkConfigurationPriority"),
+                        f"stored network profile {slot_name[:10]!r} dropped: {problem}",
+                    )
+                )
+        if events:
+            generated = iso(self._clock.wall())
+            self._push(
+                "NotifyEvent",
+                {"generatedAt": generated, "seqNo": 0, "tbc": False, "eventData": events},
+            )
+        return len(events)
+
+    def _event(
+        self, component: Payload, variable: Payload, actual: str, tech_info: str
+    ) -> Payload:
+        event_id = int(self._store.get_meta("next_event_id") or "1")
+        self._store.set_meta("next_event_id", str(event_id % 2_000_000_000 + 1))
+        return {
+            "eventId": event_id,
+            "timestamp": iso(self._clock.wall()),
+            "trigger": "Alerting",
+            "actualValue": actual[:2500],
+            "techInfo": tech_info[:500],
+            "cleared": True,  # already handled: the default is in force
+            "eventNotificationType": "HardWiredNotification",
+            "component": component,
+            "variable": variable,
+        }
+
+
+MAX_PROFILE_SLOT = 8  # configurationSlot values we store (bounded: one meta row)
+
+
+def profile_problem(slot: str, data: Any) -> str | None:
+    """Why a network profile (B09 NetworkConnectionProfileType) cannot be used: the one
+    check for SetNetworkProfile and for profiles read back at start."""
+    if not slot.isdigit() or not 1 <= int(slot) <= MAX_PROFILE_SLOT:
+        return f"configurationSlot must be 1-{MAX_PROFILE_SLOT}"
+    if not isinstance(data, dict):
+        return "not a profile"
+    url = data.get("ocppCsmsUrl")
+    profile = data.get("securityProfile")
+    timeout = data.get("messageTimeout")
+    if not isinstance(url, str):
+        return "ocppCsmsUrl missing"
+    problem = url_problem(url)
+    if problem is not None:
+        return f"ocppCsmsUrl {problem}"
+    if type(profile) is not int or profile not in (1, 2, 3):
+        return "securityProfile must be 1, 2 or 3"
+    if (profile == 1) != url.startswith("ws://"):
+        return f"securityProfile {profile} does not fit the URL scheme"
+    if type(timeout) is not int or not 1 <= timeout <= 3600:
+        return "messageTimeout must be 1-3600 s"
+    if data.get("ocppTransport") != "JSON":
+        return "ocppTransport must be JSON"
+    password = data.get("basicAuthPassword")
+    if password is not None and (not isinstance(password, str) or not 16 <= len(password) <= 40):
+        return "basicAuthPassword must be 16-40 characters"
+    return None

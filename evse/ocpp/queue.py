@@ -7,6 +7,15 @@ OCPPCommCtrlr.QueueAllMessages is true, else held in memory (bounded). One sende
 delivers them in the order they were queued, each until it gets a CALLRESULT, a message
 that fails MessageAttempts times is dropped, and the wait before attempt n+1 is
 MessageAttemptInterval x n (E04, E13: TransactionEvent retries).
+
+The persisted queue is capped by rows and bytes. Beyond the cap, periodic meter values
+(TransactionEvent Updated with MeterValuePeriodic / MeterValueClock) and non-transaction
+messages are thinned out, every other one from the oldest, a bounded batch per message
+queued; Started, Ended, every other Updated, security events and DER notifications are
+never dropped. Drops are logged, counted (`thinned`) and reported once per episode with a
+SecurityEventNotification MemoryExhaustion (Part 2 appendices, security events: "the
+Flash or RAM memory of the Charging Station is getting full", critical). Statistics come
+from counters; the sender's SQLite work runs on the store's DB thread.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from evse.ocpp.clock import Clock
+from evse.ocpp.clock import Clock, iso
 from evse.ocpp.endpoint import CallTimeout, OcppCallError
 from evse.ocpp.rpc import OutgoingInvalid
 from evse.store import QueuedMessage, Store
@@ -47,6 +56,12 @@ class QueueSettings:
     attempt_interval: float = 30.0
     queue_all: bool = False
     max_volatile: int = 1000
+    max_rows: int = 50_000
+    max_bytes: int = 32 * 1024 * 1024
+
+
+THIN_BATCH = 32  # rows dropped per thinning step: bounded work per message queued
+THIN_STEPS = 4  # steps at most per message queued
 
 
 class Caller(Protocol):
@@ -83,8 +98,12 @@ class MessageQueue:
         self._volatile: deque[_Volatile] = deque()
         self._order = itertools.count()
         self._last_seq = store.queue_last_seq()
+        stats = store.queue_stats()  # one indexed scan at start; counters from then on
+        self._rows, self._bytes = stats.rows, stats.bytes
         self._wake = asyncio.Event()
         self.dropped = 0
+        self.thinned = 0  # persisted messages dropped by the cap
+        self._exhausted = False  # over the cap since the last report
 
     # -- producers --------------------------------------------------------------------
 
@@ -94,7 +113,10 @@ class MessageQueue:
         settings = self._settings()
         if action in ALWAYS_PERSISTED or settings.queue_all:
             kind = "transaction" if action in ALWAYS_PERSISTED else "normal"
-            self._last_seq = self._store.queue_append(mid, action, payload, kind)
+            self._last_seq, size = self._store.queue_append(mid, action, payload, kind)
+            self._rows += 1
+            self._bytes += size
+            self._enforce_cap(settings)
         else:
             if len(self._volatile) >= settings.max_volatile:
                 old = self._volatile.popleft()
@@ -118,37 +140,108 @@ class MessageQueue:
             transaction_id, str(uuid.uuid4()), build, ends, create, data
         )
         self._last_seq = seq
+        self._rows += 1
+        self._bytes += self._store.last_append_bytes
+        self._enforce_cap(self._settings())
         self._wake.set()
         return seq_no
 
+    def _enforce_cap(self, settings: QueueSettings) -> None:
+        def over() -> bool:
+            return self._rows > settings.max_rows or self._bytes > settings.max_bytes
+
+        if not over():
+            if self._exhausted and (
+                self._rows < settings.max_rows * 0.9 and self._bytes < settings.max_bytes * 0.9
+            ):
+                self._exhausted = False  # the next time over the cap is reported again
+            return
+        dropped: list[str] = []
+        for _ in range(THIN_STEPS):
+            rows, size, actions = self._store.queue_thin(THIN_BATCH)
+            self._rows -= rows
+            self._bytes -= size
+            dropped += actions
+            if rows == 0 or not over():
+                break
+        before, self.thinned = self.thinned, self.thinned + len(dropped)
+        if dropped and (not self._exhausted or before // 1000 != self.thinned // 1000):
+            # Once per episode and then per thousand dropped: a full queue must not
+            # also flood the log.
+            log.warning(
+                "queue over its cap (%d rows, %d bytes): thinned out %d (%s); %d so far",
+                self._rows,
+                self._bytes,
+                len(dropped),
+                ",".join(sorted(set(dropped))),
+                self.thinned,
+            )
+        if not self._exhausted:
+            self._exhausted = True  # set first: the report below is queued through here
+            log.error("OCPP queue full: %d rows, %d bytes", self._rows, self._bytes)
+            self.push(
+                "SecurityEventNotification",
+                {
+                    "type": "MemoryExhaustion",
+                    "timestamp": iso(self._clock.wall()),
+                    "techInfo": (
+                        f"message queue over its cap ({settings.max_rows} rows /"
+                        f" {settings.max_bytes} bytes): periodic meter values thinned out,"
+                        f" {self.thinned} dropped"
+                    )[:255],
+                },
+            )
+
     def __len__(self) -> int:
-        return self._store.queue_len() + len(self._volatile)
+        return self._rows + len(self._volatile)
+
+    @property
+    def persisted_rows(self) -> int:
+        return self._rows
+
+    @property
+    def persisted_bytes(self) -> int:
+        return self._bytes
 
     def pending_actions(self) -> list[str]:
         return [m.action for m in self._store.queue_all()] + [v.action for v in self._volatile]
 
     # -- the sender -------------------------------------------------------------------
 
-    def _head(self) -> QueuedMessage | _Volatile | None:
-        persisted = self._store.queue_head()
+    async def _head(self) -> QueuedMessage | _Volatile | None:
+        persisted = await self._store.in_thread(self._store.queue_head)
         vol = self._volatile[0] if self._volatile else None
         if vol is not None and (persisted is None or vol.after_seq < persisted.seq):
             return vol
         return persisted
 
-    def _remove(self, item: QueuedMessage | _Volatile) -> None:
+    async def _remove(self, item: QueuedMessage | _Volatile) -> None:
         if isinstance(item, _Volatile):
-            self._volatile.popleft()
+            if self._volatile and self._volatile[0] is item:
+                self._volatile.popleft()
         else:
-            self._store.queue_delete(item.seq)
+            # fsync'd on the DB thread. Shielded: a connection lost meanwhile cancels us,
+            # not the delete, and the counters follow what really happened.
+            delete = asyncio.ensure_future(
+                self._store.in_thread(self._store.queue_delete, item.seq)
+            )
+            delete.add_done_callback(lambda done: self._deleted(done, item.size))
+            await asyncio.shield(delete)
+
+    def _deleted(self, done: asyncio.Future[bool], size: int) -> None:
+        if not done.cancelled() and done.exception() is None and done.result():
+            self._rows -= 1
+            self._bytes -= size
 
     async def run(self, caller: Caller) -> None:
         """Deliver in order until the connection drops (ConnectionLost propagates and
         the message in flight stays queued, to be sent again with the same id)."""
         while True:
-            item = self._head()
+            # Cleared before the head is read (on the DB thread): a message queued while
+            # the read runs sets it again, so no wake-up is lost.
+            self._wake.clear()
+            item = await self._head()
             if item is None:
-                self._wake.clear()
                 await self._wake.wait()
                 continue
             try:
@@ -161,9 +254,9 @@ class MessageQueue:
                 # cannot help, and holding it would block every later message.
                 log.error("dropping %s %s: %s", item.action, item.message_id, exc)
                 self.dropped += 1
-                self._remove(item)
+                await self._remove(item)
                 continue
-            self._remove(item)
+            await self._remove(item)
             if self._on_delivered is not None:
                 await self._on_delivered(item.action, item.payload, response)
 
@@ -175,11 +268,11 @@ class MessageQueue:
                 "dropping %s %s after %d attempts: %s", item.action, item.message_id, attempts, exc
             )
             self.dropped += 1
-            self._remove(item)
+            await self._remove(item)
             return
         if isinstance(item, _Volatile):
             item.attempts = attempts
         else:
-            self._store.queue_set_attempts(item.seq, attempts)
+            await self._store.in_thread(self._store.queue_set_attempts, item.seq, attempts)
         log.warning("%s %s failed (%s), attempt %d", item.action, item.message_id, exc, attempts)
         await self._clock.sleep(settings.attempt_interval * attempts)

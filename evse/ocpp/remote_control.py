@@ -104,13 +104,14 @@ class RemoteControl:
         return Reply({"status": "Accepted"}, then)
 
     async def on_get_transaction_status(self, req: Payload) -> Payload:
-        """E14: are messages of (this) transaction still queued?"""
-        pending = self._store.queue_all()
+        """E14: are messages of (this) transaction still queued? One indexed EXISTS
+        each: never work proportional to the queue on the event loop."""
         tx_id = req.get("transactionId")
         if tx_id is None:
-            return {"messagesInQueue": any(m.kind == "transaction" for m in pending)}
+            # Transaction-related: TransactionEvents (not security events or DER reports).
+            return {"messagesInQueue": self._store.queue_has_transaction_messages()}
         ongoing = self._tx.by_transaction(tx_id) is not None
-        queued = any(m.transaction_id == tx_id for m in pending)
+        queued = self._store.queue_has_transaction(tx_id)
         return {"ongoingIndicator": ongoing, "messagesInQueue": queued}
 
     # -- F05 unlock -------------------------------------------------------------------

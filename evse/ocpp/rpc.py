@@ -16,9 +16,14 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from evse.ocpp.json_bounds import frame_head
+from evse.ocpp.rpc_decode import Decoded, decode_frame
 from evse.ocpp.schemas import OcppVersion, SchemaSet, UnknownAction
 
 MAX_ID_LEN = 36  # OCPP-J 4.1.4: messageId is string[36]
+# CALLs from the peer being handled at once. OCPP-J 4.1.1 allows one; we tolerate a few
+# and answer the rest with a CALLERROR at once, so a flood cannot pile up handler tasks.
+MAX_INCOMING = 16
 
 
 class MessageType(IntEnum):
@@ -117,7 +122,9 @@ class PendingCall:
 
 
 def _dump(frame: list[Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    # ASCII only: every frame we build can be encoded and sent, whatever a peer put in
+    # a string we echo (OCPP-J 4.2.3: a CALLERROR never carries undecodable text).
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=True)
 
 
 def _error_frame(
@@ -141,6 +148,7 @@ class RpcSession:
         self._new_id = new_id or (lambda: str(uuid.uuid4()))
         self.outstanding: PendingCall | None = None
         self._incoming: dict[str, str] = {}  # CALLs we still owe an answer: id -> action
+        self._decoded = Decoded("")  # the frame being applied (its schema check is reused)
 
     # -- outgoing ---------------------------------------------------------------------
 
@@ -220,11 +228,32 @@ class RpcSession:
 
     def receive(self, text: str, now: float) -> tuple[list[Event], list[str]]:
         """Feed one text frame; returns (events for the application, frames to send)."""
+        return self.apply(self.decode(text), now)
+
+    def decode(self, text: str) -> Decoded:
+        """Parse and schema-check a frame without changing the session: safe to run on
+        another thread while the loop goes on (for large frames), then `apply` it."""
+        pending = self.outstanding
+        return decode_frame(
+            self.schemas,
+            text,
+            None if pending is None else pending.message_id,
+            None if pending is None else pending.action,
+        )
+
+    def apply(self, decoded: Decoded, now: float) -> tuple[list[Event], list[str]]:
+        """The state-changing half of `receive` for a frame from `decode`."""
         events = self.expire(now)
-        try:
-            msg = json.loads(text)
-        except (ValueError, RecursionError):
-            return events, [self._rpc_error("-1", "message is not valid JSON")]
+        text = decoded.text
+        if decoded.rejected is not None:
+            ev, out = self._on_rejected(text, decoded.rejected)
+            return events + ev, out
+        if decoded.not_json:
+            head = frame_head(text)
+            mid = head[1] if head is not None and head[0] == MessageType.CALL else "-1"
+            return events, [self._rpc_error(mid, "message is not valid JSON")]
+        msg = decoded.msg
+        self._decoded = decoded
         if not isinstance(msg, list) or len(msg) < 3 or type(msg[0]) is not int:
             mid = msg[1] if isinstance(msg, list) and len(msg) > 1 else "-1"
             return events, [self._rpc_error(mid, "not an OCPP-J message array")]
@@ -251,6 +280,39 @@ class RpcSession:
             ev, out = [Ignored(f"message type {mtype}")], [err]
         return events + ev, out
 
+    def _on_rejected(self, text: str, reason: str) -> tuple[list[Event], list[str]]:
+        """A frame outside our bounds (too deep, huge number, NaN, lone surrogate): a CALL
+        is answered FormatViolation with its id, our CALL's result fails like an invalid
+        one, anything else is an RPC framework error with id "-1" (OCPP-J 4.2.3)."""
+        head = frame_head(text)
+        if head is None:
+            return [], [self._rpc_error("-1", f"frame rejected: {reason}")]
+        mtype, mid = head
+        if mtype == MessageType.CALL:
+            if mid in self._incoming:
+                return [], [self._duplicate(mid)]
+            err = _error_frame(MessageType.CALLERROR, mid, "FormatViolation", reason, {})
+            return [], [err]
+        pending = self.outstanding
+        if mtype in (MessageType.CALLRESULT, MessageType.CALLERROR) and (
+            pending is not None and pending.message_id == mid
+        ):
+            self.outstanding = None
+            event = ErrorReceived(mid, pending.action, "FormatViolation", reason, local=True)
+            if mtype == MessageType.CALLRESULT and self.version == OcppVersion.V21:
+                frame = _error_frame(
+                    MessageType.CALLRESULTERROR, mid, "FormatViolation", reason, {}
+                )
+                return [event], [frame]
+            return [event], []
+        return [Ignored(f"type {mtype} frame {mid} rejected: {reason}")], []
+
+    def _duplicate(self, mid: str) -> str:
+        # The first CALL with this id keeps its place; only the repeat is refused.
+        return _error_frame(
+            MessageType.CALLERROR, mid, "GenericError", "message id is already being handled", {}
+        )
+
     def _rpc_error(self, mid: Any, description: str) -> str:
         if not isinstance(mid, str) or not mid or len(mid) > MAX_ID_LEN:
             mid = "-1"  # 4.2.3: the id could not be read
@@ -261,11 +323,20 @@ class RpcSession:
             return [], [self._rpc_error(mid, "CALL must be [2, id, action, payload]")]
         action, payload = msg[2], msg[3]
         if mid in self._incoming:
-            err = self.answer_error(mid, "GenericError", "message id is already being handled")
-            self._incoming[mid] = action
+            return [], [self._duplicate(mid)]
+        if len(self._incoming) >= MAX_INCOMING:
+            err = _error_frame(
+                MessageType.CALLERROR, mid, "GenericError", "too many CALLs in progress", {}
+            )
+            return [], [err]
+        if not self.schemas.knows(action):
+            # Checked against the known set before anything else sees the name.
+            err = _error_frame(
+                MessageType.CALLERROR, mid, "NotImplemented", f"unknown action {action[:64]!r}", {}
+            )
             return [], [err]
         try:
-            problem = self.schemas.check(action, "Request", payload)
+            problem = self._decoded.check(self.schemas, action, "Request", payload)
         except UnknownAction:
             err = _error_frame(
                 MessageType.CALLERROR, mid, "NotImplemented", f"unknown action {action!r}", {}
@@ -288,7 +359,7 @@ class RpcSession:
         if len(msg) != 3:
             problem_code, text = "RpcFrameworkError", "CALLRESULT must be [3, id, payload]"
         else:
-            problem = self.schemas.check(pending.action, "Response", msg[2])
+            problem = self._decoded.check(self.schemas, pending.action, "Response", msg[2])
             if problem is None:
                 return [ResultReceived(mid, pending.action, msg[2])], []
             problem_code, text = problem.code, problem.description
@@ -319,7 +390,7 @@ class RpcSession:
         if len(msg) != 4 or not isinstance(msg[2], str):
             return [Ignored("malformed SEND")]
         try:
-            problem = self.schemas.check(msg[2], "", msg[3])
+            problem = self._decoded.check(self.schemas, msg[2], "", msg[3])
         except UnknownAction:
             return [Ignored(f"SEND of unknown action {msg[2]!r}")]
         if problem is not None:

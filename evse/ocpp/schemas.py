@@ -69,18 +69,27 @@ class SchemaSet:
     def __init__(self, version: OcppVersion) -> None:
         self.version = version
         self._root = resources.files("ocpp") / _PACKAGE_DIR[version] / "schemas"
-        self._validators: dict[str, jsonschema.Draft6Validator | None] = {}
+        # Only names from the package's own file list are ever cached or opened, so the
+        # cache is bounded by that list and nothing read from the network becomes a path.
+        self._validators: dict[str, jsonschema.Draft6Validator] = {}
+        self._stems: frozenset[str] | None = None
         self._actions: frozenset[str] | None = None
+
+    def _schema_names(self) -> frozenset[str]:
+        """The stems of the schema files shipped for this version (read once)."""
+        if self._stems is None:
+            self._stems = frozenset(
+                entry.name[: -len(".json")]
+                for entry in self._root.iterdir()
+                if entry.name.endswith(".json")
+            )
+        return self._stems
 
     def actions(self) -> frozenset[str]:
         """Every action name that has a Request schema (plus SEND-only messages)."""
         if self._actions is None:
             names = set()
-            for entry in self._root.iterdir():
-                name = entry.name
-                if not name.endswith(".json"):
-                    continue
-                stem = name[: -len(".json")]
+            for stem in self._schema_names():
                 if stem.endswith("Request"):
                     names.add(stem[: -len("Request")])
                 elif not stem.endswith("Response"):
@@ -91,17 +100,20 @@ class SchemaSet:
     def knows(self, action: str) -> bool:
         return action in self.actions()
 
+    def cached(self) -> int:
+        """How many validators are loaded (bounded by the shipped schema files)."""
+        return len(self._validators)
+
     def _validator(self, schema_name: str) -> jsonschema.Draft6Validator:
-        if schema_name not in self._validators:
-            entry = self._root / f"{schema_name}.json"
-            if not entry.is_file():
-                self._validators[schema_name] = None
-            else:
-                schema = json.loads(entry.read_text(encoding="utf-8"))
-                self._validators[schema_name] = jsonschema.Draft6Validator(_inline(schema))
-        validator = self._validators[schema_name]
+        validator = self._validators.get(schema_name)
         if validator is None:
-            raise UnknownAction(schema_name)
+            if schema_name not in self._schema_names():
+                raise UnknownAction(schema_name[:64])
+            entry = self._root / f"{schema_name}.json"
+            schema = json.loads(entry.read_text(encoding="utf-8"))
+            validator = self._validators[schema_name] = jsonschema.Draft6Validator(
+                _inline(schema)
+            )
         return validator
 
     def check(self, action: str, kind: str, payload: Any) -> SchemaProblem | None:

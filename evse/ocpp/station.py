@@ -23,7 +23,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from evse.ocpp.authorization import Authorization
-from evse.ocpp.backoff import ReconnectBackoff
+from evse.ocpp.backoff import ReconnectBackoff, wait_backoff
 from evse.ocpp.clock import Clock, RealClock, iso, wait_for
 from evse.ocpp.config import OcppConfig
 from evse.ocpp.connection import ConnectFailed, NetworkProfile, TlsFiles, open_connection
@@ -123,6 +123,7 @@ class OcppStation:
         self._offline_since: float | None = None
         self._heartbeat_changed = asyncio.Event()
         self.dm.on_change(self._variable_changed)
+        self.stats = {"unexpected_errors": 0, "fast_retries": 0}
 
     # -- inputs from the station ------------------------------------------------------
 
@@ -159,6 +160,8 @@ class OcppStation:
             ),
             queue_all=self.dm.get_bool("OCPPCommCtrlr", "QueueAllMessages"),
             max_volatile=self.config.queue_max_normal,
+            max_rows=self.config.queue_max_rows,
+            max_bytes=self.config.queue_max_bytes,
         )
 
     async def _delivered(self, action: str, payload: Payload, response: Payload) -> None:
@@ -194,6 +197,8 @@ class OcppStation:
             # A05 security log: critical events are always sent (queued, persisted).
             reset = self.store.get_meta("boot_reason") == "RemoteReset"
             self.security_event("ResetOrReboot" if reset else "StartupOfTheDevice")
+            # Stored values that fail validation were replaced by defaults: say so.
+            self.prov.report_start_problems()
             await self.tx.resume_after_boot()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._connection_loop())
@@ -204,39 +209,59 @@ class OcppStation:
             self.store.close()
 
     async def _connection_loop(self) -> None:
+        """Connect, serve, back off, forever: no exception ends it (only cancellation).
+        An unexpected one is logged with its traceback and treated as a lost connection,
+        so a bad frame or a bug costs one reconnect, never the OCPP client."""
         tls = TlsFiles(self.config.ca_cert, self.config.client_cert, self.config.client_key)
-        index = attempts = 0
+        cursor = [0, 0]  # profile index, failed attempts on it
         while True:
-            order = self.prov.priority()
-            profile = self.prov.profiles()[order[index % len(order)]]
+            profile: NetworkProfile | None = None
             try:
-                conn, version = await open_connection(
-                    self._with_password(profile),
-                    self.config.station_id,
-                    tls,
-                    self.config.versions,
-                    self.dm.get_int("OCPPCommCtrlr", "WebSocketPingInterval"),
-                    open_timeout=profile.message_timeout,
-                )
-            except ConnectFailed as exc:
-                log.warning("connect to %s failed: %s", profile.url, exc.reason)
-                if exc.security_event is not None:
-                    self.security_event(exc.security_event, exc.reason)
-                attempts += 1
-                if attempts >= self.dm.get_int("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"):
-                    index, attempts = index + 1, 0  # B10: fall back to the next profile
-            else:
-                attempts = 0
-                self.backoff.reset()
-                slot = self.dm.find("OCPPCommCtrlr", "ActiveNetworkProfile")
-                if slot is not None:
-                    self.dm.set_internal(slot, str(profile.slot))
-                await self._serve(conn, version, profile)
-            # OCPP-J 5.4 / 8.1-8.3: the RetryBackOff* values as they are now.
-            self.backoff.wait_minimum = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum")
-            self.backoff.random_range = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffRandomRange")
-            self.backoff.repeat_times = self.dm.get_int("OCPPCommCtrlr", "RetryBackOffRepeatTimes")
-            await self.clock.sleep(self.backoff.next_delay())
+                profile = await self._connect_and_serve(tls, cursor)
+            except Exception:
+                log.exception("OCPP connection failed unexpectedly; reconnecting with back-off")
+                self.stats["unexpected_errors"] += 1
+                self._count_failure(cursor)
+            delay = self.backoff.next_from(self.dm.get_int)
+            url = profile.url if profile is not None else self.config.csms_url
+            try:
+                if await wait_backoff(self.clock, delay, self.config.reconnect_probe_s, url):
+                    log.info("CSMS reachable again: retrying now, not after %.0f s", delay)
+                    self.stats["fast_retries"] += 1
+            except Exception:
+                log.exception("reachability probe failed; plain back-off")
+                await self.clock.sleep(delay)
+
+    def _count_failure(self, cursor: list[int]) -> None:
+        cursor[1] += 1
+        if cursor[1] >= self.dm.get_int("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"):
+            cursor[0], cursor[1] = cursor[0] + 1, 0  # B10: fall back to the next profile
+
+    async def _connect_and_serve(self, tls: TlsFiles, cursor: list[int]) -> NetworkProfile:
+        order = self.prov.priority()
+        profile = self.prov.profiles()[order[cursor[0] % len(order)]]
+        try:
+            conn, version = await open_connection(
+                self._with_password(profile),
+                self.config.station_id,
+                tls,
+                self.config.versions,
+                self.dm.get_int("OCPPCommCtrlr", "WebSocketPingInterval"),
+                open_timeout=profile.message_timeout,
+            )
+        except ConnectFailed as exc:
+            log.warning("connect to %s failed: %s", profile.url, exc.reason)
+            if exc.security_event is not None:
+                self.security_event(exc.security_event, exc.reason)
+            self._count_failure(cursor)
+            return profile
+        cursor[1] = 0
+        self.backoff.reset()
+        slot = self.dm.find("OCPPCommCtrlr", "ActiveNetworkProfile")
+        if slot is not None:
+            self.dm.set_internal(slot, str(profile.slot))
+        await self._serve(conn, version, profile)
+        return profile
 
     def _with_password(self, profile: NetworkProfile) -> NetworkProfile:
         # A01: a BasicAuthPassword set through SetVariables is used from the next connect.

@@ -111,7 +111,7 @@ def test_config_check_cli_exit_codes(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert res.returncode == 1
+    assert res.returncode == 2  # the same code as `evse run` / `evse hal` (EXIT_CONFIG)
     assert "hal.period_ms" in res.stderr and "-5" in res.stderr
 
 
@@ -137,9 +137,15 @@ def _example_in(tmp_path: Path, with_pki: bool) -> Path:
     target = tmp_path / "station.toml"
     target.write_text((ROOT / "config" / "station.example.toml").read_text())
     if with_pki:
-        (tmp_path / "pki").mkdir()
-        for name in ("csms-root-ca.pem", "cs-0001.pem", "cs-0001.key"):
-            (tmp_path / "pki" / name).write_text("placeholder\n")
+        # Real PEM files: the config check loads them as the TLS connection will.
+        from tests.integration.ocpp.ocpp_pki import TestCa
+
+        pki = tmp_path / "pki"
+        ca = TestCa(pki)
+        station = ca.issue("CS-0001", server=False)
+        ca.path.rename(pki / "csms-root-ca.pem")
+        station.cert.rename(pki / "cs-0001.pem")
+        station.key.rename(pki / "cs-0001.key")
     return target
 
 

@@ -15,6 +15,7 @@ from evse.ocpp.meter_values import next_aligned
 from evse.ocpp.schemas import OcppVersion
 from evse.store import Store
 from hal.config_reader import ConfigError, Table
+from tests.integration.ocpp.ocpp_pki import TestCa
 
 
 def test_ocppj_5_4_backoff_doubles_up_to_repeat_times_with_random_part() -> None:
@@ -41,7 +42,7 @@ def parse(data: dict[str, object], tmp_path: Path) -> object:
 
 
 def test_parse_ocpp_reads_a_full_table(tmp_path: Path) -> None:
-    (tmp_path / "ca.pem").write_text("x")
+    TestCa(tmp_path).path.rename(tmp_path / "ca.pem")
     cfg = parse_ocpp(
         Table(
             {
