@@ -3,9 +3,10 @@ at its own pace, and holds the latest of each for the protection path.
 
 The sample loop never awaits the stage: it hands over a setpoint (`command`, no await)
 and looks at the newest state (`state`, `fault`). A stage that answers only at its
-timeout, or not at all, slows this task alone; the sample loop sees a state growing old
-and, past `stale_s`, a fault. A new setpoint wakes the task at once (a zero after a trip
-goes out before the next read).
+timeout, or not at all, slows this task alone. The stage is in fault when it has not
+answered, or no state was read, for `stale_s` (3 command timeouts + one period): one
+lost answer on the bus (a late reply to a settings write) is ridden through, a stage
+that stays silent or keeps refusing is not. A new setpoint wakes the task at once.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class StageIo:
         # A state older than this is no state: a write and a read each up to the timeout.
         self.stale_s = 3.0 * timeout_s + period_s
         self.state: PowerStageState | None = None
-        self.state_t = clock()  # start counts as fresh: the first read is under way
+        self.state_t = clock()
+        self.ok_t = clock()  # last good round; start counts as good: the first is under way
         self.error: DeviceError | None = None
         self._want = (0.0, 0.0)
         self._sent: tuple[float, float] | None = None
@@ -56,12 +58,12 @@ class StageIo:
 
     def fault(self, now: float) -> str | None:
         """Why the stage cannot be trusted now, or None."""
+        age = now - min(self.ok_t, self.state_t)
+        if age <= self.stale_s:
+            return None
         if self.error is not None:
             return self.error.reason
-        age = now - self.state_t
-        if age > self.stale_s:
-            return f"no state for {age:.2f} s (answers slower than {self.stale_s:.2f} s)"
-        return None
+        return f"no answer for {age:.2f} s (slower than {self.stale_s:.2f} s)"
 
     async def flush(self) -> None:
         """Wait until the newest setpoint was written (used at shutdown, bounded there)."""
@@ -82,12 +84,14 @@ class StageIo:
             if want != self._sent or now - self._sent_t >= _RESEND_S:
                 await self._call(self.stage.set_power(*want))
                 self._sent, self._sent_t = want, now
+                self.ok_t = self._clock()
                 if want == self._want:
                     self._flushed.set()
-            if self._wake.is_set():
-                return  # a newer setpoint came while we wrote: it goes first
+            # Always read after a write: a setpoint changing every sample (a droop ramp)
+            # must not starve the state.
             st = await self._call(self.stage.read_state())
             self.state, self.state_t, self.error = st, self._clock(), None
+            self.ok_t = self.state_t
         except DeviceError as exc:
             self.error = exc
             self._sent = None  # re-send once it answers again
