@@ -207,7 +207,8 @@ class HalDaemon:
                 except (DeviceError, TimeoutError) as exc:
                     backoff.failed(now)
                     if backoff.failures == 1:  # once, not every retry
-                        log.warning("evse %d: stage protection not pushed: %s", u.unit.id, exc)
+                        why = exc.reason if isinstance(exc, DeviceError) else "took too long"
+                        log.warning("evse %d: stage protection not pushed: %s", u.unit.id, why)
                     continue
                 backoff.succeeded()
                 pushed[u.unit.id] = (want, self.clock())
@@ -222,7 +223,8 @@ class HalDaemon:
         interval = self.notifier.watchdog_interval_s
         if interval is None:
             return
-        healthy_within = max(1.0, 10 * self.cfg.period_s)
+        # A sample that waits on a failing MCU takes up to two command timeouts.
+        healthy_within = max(1.0, 10 * self.cfg.period_s, 3 * self.cfg.devices.command_timeout_s)
         while not stop.is_set():
             if self.clock() - self.last_tick_end < healthy_within:
                 self.notifier.watchdog()

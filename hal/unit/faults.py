@@ -1,8 +1,8 @@
 """The faults in force on one EVSE: raised and cleared by name, each reported once.
 
 A device that stays down must not log or report every sample: `set` reports a fault
-when it appears or its device changes reason class, `clear` once when it goes; while it
-stays, a reminder goes to the log at most every `REMINDER_S`.
+once when it appears (with its first reason), `clear` once when it goes; while it stays,
+a reminder goes to the log at most every `REMINDER_S`.
 """
 
 from __future__ import annotations

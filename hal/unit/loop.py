@@ -206,16 +206,7 @@ class UnitLoop:
         )
         self.last_decision = decision
         self.faults.update(FAULT_GRID_SAMPLE, decision.blind_reason, now)
-        for alarm in decision.alarms:
-            kind = "der_alarm_ended" if alarm.ended else "der_alarm"
-            self._event(
-                kind,
-                {
-                    "controlType": alarm.control_type,
-                    "gridEventFault": alarm.grid_event_fault,
-                    "extraInfo": alarm.extra_info,
-                },
-            )
+        self.reporter.alarms(decision.alarms, self._event)
         reason = self.contactor.check(now, self._contactor_cmd, mcu)
         self.faults.update(FAULT_CONTACTOR, reason, now)
 

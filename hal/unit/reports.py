@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 
 from hal.devices.base import McuState, MeterReading
-from hal.grid.engine import GridConstraint, GridState
+from hal.grid.engine import GridAlarm, GridConstraint, GridState
 from hal.protocol import GridConstraintReport, Measurement, Message
 
 _CONSTRAINT_REFRESH_S = 1.0
@@ -89,6 +89,21 @@ class Reporter:
             )
         if prev is None or prev.contactor_closed != mcu.contactor_closed:
             event("contactor", {"closed": mcu.contactor_closed})
+
+    @staticmethod
+    def alarms(
+        alarms: tuple[GridAlarm, ...], event: Callable[[str, dict[str, object]], None]
+    ) -> None:
+        """DER alarm edges from the grid engine (evse turns them into NotifyDERAlarm)."""
+        for alarm in alarms:
+            event(
+                "der_alarm_ended" if alarm.ended else "der_alarm",
+                {
+                    "controlType": alarm.control_type,
+                    "gridEventFault": alarm.grid_event_fault,
+                    "extraInfo": alarm.extra_info,
+                },
+            )
 
     def report(self) -> GridConstraintReport:
         c = self.constraint

@@ -46,14 +46,12 @@ class StageIo:
         self._sent: tuple[float, float] | None = None
         self._sent_t = -math.inf
         self._wake = asyncio.Event()
-        self._flushed = asyncio.Event()
 
     def command(self, active_w: float, reactive_var: float) -> None:
         """Hand over the newest setpoint; never waits."""
         want = (active_w, reactive_var)
         if want != self._want:
             self._want = want
-            self._flushed.clear()
             self._wake.set()
 
     def fault(self, now: float) -> str | None:
@@ -64,10 +62,6 @@ class StageIo:
         if self.error is not None:
             return self.error.reason
         return f"no answer for {age:.2f} s (slower than {self.stale_s:.2f} s)"
-
-    async def flush(self) -> None:
-        """Wait until the newest setpoint was written (used at shutdown, bounded there)."""
-        await self._flushed.wait()
 
     async def _call(self, aw: Awaitable[T]) -> T:
         try:
@@ -85,8 +79,6 @@ class StageIo:
                 await self._call(self.stage.set_power(*want))
                 self._sent, self._sent_t = want, now
                 self.ok_t = self._clock()
-                if want == self._want:
-                    self._flushed.set()
             # Always read after a write: a setpoint changing every sample (a droop ramp)
             # must not starve the state.
             st = await self._call(self.stage.read_state())
