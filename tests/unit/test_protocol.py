@@ -36,6 +36,7 @@ SAMPLES: list[p.Message] = [
     ),
     p.PilotCommand(1, 5.0),
     p.AllowPowerOn(1, True, "authorized"),
+    p.ConnectorLock(1, False),
     p.Welcome(1, [{"evse_id": 1, "kind": "dc", "max_charge_w": 11000.0}], ["fd1"]),
     p.Measurement(
         1, [230.0, 231.0, 229.5], 50.01, 7000.0, 0.0, 7000.0, 7000.0, 12.5, 0.0, "C", True
