@@ -99,7 +99,8 @@ class Client:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-        self.writer.close()
+        if self._tasks:  # connected
+            self.writer.close()
 
 
 async def until(pred: Callable[[], bool], within_s: float, what: str) -> None:
