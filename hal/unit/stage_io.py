@@ -12,7 +12,6 @@ that stays silent or keeps refusing is not. A new setpoint wakes the task at onc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -89,9 +88,15 @@ class StageIo:
             self._sent = None  # re-send once it answers again
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self.step()
             if self._wake.is_set():
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._period)
+            # Sleep one period or until a new setpoint (a timer, not a wait_for task per
+            # round: this runs every sample beside the protection path).
+            timer = loop.call_later(self._period, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
