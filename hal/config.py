@@ -38,6 +38,13 @@ class HalConfig:
     grid: GridSettings
     devices: DevicesConfig
     sim: SimConfig | None
+    # Protection and opening rules (docs/safety.md); defaults suit a wallbox.
+    grid_sample_grace: int = 3  # missing grid samples ridden through before ceasing
+    open_below_w: float = 200.0  # a normal opening waits for |P| below this ...
+    open_wait_s: float = 1.0  # ... at most this long, then opens anyway (and says so)
+    contactor_confirm_s: float = 0.5  # mirror contact may lag the command this long
+    ac_x1_wait_s: float = 6.0  # AC, evse silent: X1 first, open after (IEC 61851-1 A.6)
+    stop_safe_s: float = 2.0  # SIGTERM: bound on reaching power zero + contactors open
 
     @property
     def directives_path(self) -> Path:
@@ -98,6 +105,12 @@ def parse_hal(root: Table, base_dir: Path) -> HalConfig:
         grid=grid,
         devices=devices,
         sim=sim,
+        grid_sample_grace=hal.get_int("grid_sample_grace", 3, lo=0, hi=100),
+        open_below_w=hal.get_float("open_below_w", 200.0, lo=0.0, hi=1_000_000.0),
+        open_wait_s=hal.get_float("open_wait_s", 1.0, lo=0.0, hi=60.0),
+        contactor_confirm_s=hal.get_float("contactor_confirm_s", 0.5, lo=0.05, hi=10.0),
+        ac_x1_wait_s=hal.get_float("ac_x1_wait_s", 6.0, lo=0.0, hi=60.0),
+        stop_safe_s=hal.get_float("stop_safe_s", 2.0, lo=0.1, hi=8.0),
     )
     if len(str(cfg.socket_path)) > 100:
         raise ConfigError(hal.key("socket"), str(cfg.socket_path), "path too long for AF_UNIX")

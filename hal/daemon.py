@@ -2,9 +2,14 @@
 fixed period, serves the contract, persists accepted DER directives, supervises evse's
 keep-alive, and talks to systemd.
 
-Start order: open devices -> restore directives -> one good sample -> listen -> READY=1.
-Stop (SIGTERM/SIGINT): power to zero, contactors open -> STOPPING=1 -> close -> exit 0.
-The loop never waits on a client: replies and reports go through per-connection queues.
+Start order: open devices -> restore directives -> RCD self-test -> one sample per EVSE
+-> listen -> READY=1. Each EVSE runs its own tasks (hal/unit: the sample task and the
+stage, meter and MCU-aux tasks beside it); the daemon adds keep-alive supervision, the
+stage protection push and the watchdog, and supervises them all: a task that ends or
+dies while hal runs is a bug, so hal goes safe and exits non-zero (systemd restarts it).
+Stop (SIGTERM/SIGINT): the sample tasks end, power to zero and contactors open (bounded
+by `hal.stop_safe_s`, not waiting for any other task) -> STOPPING=1 -> tidy up -> exit 0.
+The loops never wait on a client: replies and reports go through per-connection queues.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hal.config import HalConfig
+from hal.devices.backoff import Backoff
 from hal.devices.base import DeviceError
 from hal.devices.factory import OpenDevices, open_devices
 from hal.devices.protection_settings import protection_settings
@@ -46,15 +52,15 @@ from hal.protocol import (
 )
 from hal.sdnotify import Notifier
 from hal.server import Connection, Server
-from hal.unit import UnitLoop
+from hal.unit import UnitLoop, UnitTimings
 
 log = logging.getLogger(__name__)
 
-_METER_PERIOD_S = 1.0  # meters refresh their registers about once a second
-_PROTECTION_PERIOD_S = 1.0  # how often the stage's own protection is compared and pushed
+_PROTECTION_PERIOD_S = 1.0  # how often the stage's own protection is compared
 _PROTECTION_PUSH_TIMEOUTS = 20  # a push is ~20 Modbus writes: budget in command timeouts
 _PROTECTION_REFRESH_S = 60.0  # re-push even unchanged settings (a stage may forget them)
 _COMMANDS = (PowerRequest, PilotCommand, AllowPowerOn, DerDirectives, ConnectorLock)
+_PROTECTION_BACKOFF = (2.0, 2.0, 120.0)  # a refused push: retry after 2, 4, ... 120 s
 
 
 class HalDaemon:
@@ -69,8 +75,6 @@ class HalDaemon:
         self.units: dict[int, UnitLoop] = {}
         self.last_seen = float("-inf")  # last message from the controller (evse)
         self.link_alive = False
-        self.last_tick_end = clock()
-        self.overruns = 0
         # Directive sets are stored by their own task: the disk is never in the read path.
         self.directives = DirectiveWriter(
             cfg.directives_path,
@@ -78,6 +82,8 @@ class HalDaemon:
             lambda: [u.engine for u in self.units.values()],
             clock,
         )
+        self._started = clock()
+        self._safe = False  # the stop path made the hardware safe
 
     # ---- contract handler ----------------------------------------------------------
 
@@ -96,33 +102,9 @@ class HalDaemon:
         ]
         first = next(iter(self.units.values()), None)
         ids = [directive_id(d) for d in first.engine.directives] if first else []
-        out: list[Message] = [Welcome(PROTOCOL_VERSION, caps, ids, self._state(), conn.role)]
+        state = [u.state_report() for u in self.units.values()]
+        out: list[Message] = [Welcome(PROTOCOL_VERSION, caps, ids, state, conn.role)]
         out.extend(u.constraint_report() for u in self.units.values())
-        return out
-
-    def _state(self) -> list[dict[str, Any]]:
-        """The state in force per EVSE, for a (re)connecting evse (minimal fill; the
-        hal-side branch owns the full one)."""
-        out: list[dict[str, Any]] = []
-        for u in self.units.values():
-            mcu, c = u.last_mcu, u.constraint_report()
-            faults = [f for f in (u.fault, u.meter_fault) if f is not None]
-            entry: dict[str, Any] = {
-                "evse_id": u.unit.id,
-                "allow": u.allow,
-                "requested_w": u.effective_w,
-                "keepalive_ok": self.link_alive,
-                "faults": [{"device": f, "reason": ""} for f in faults],
-                "grid": {"state": c.state, "p_min_w": c.p_min_w, "p_max_w": c.p_max_w,
-                         "q_var": c.q_var},
-            }
-            if mcu is not None:
-                entry.update(
-                    cp_state=mcu.cp_state.value,
-                    pp_ampacity_a=mcu.pp_ampacity_a,
-                    contactor_closed=mcu.contactor_closed,
-                )
-            out.append(entry)
         return out
 
     def handle(self, conn: Connection, msg: Message) -> list[Message]:
@@ -142,7 +124,11 @@ class HalDaemon:
             refused = self.directives.submit(conn, msg)  # answered once stored (or not)
             return [refused] if refused is not None else []
         if isinstance(msg, ConnectorLock):
-            return [Error(E_REJECTED, "connector_lock is not wired to the MCU yet", msg.TYPE)]
+            lock_unit = self.units.get(msg.evse_id)
+            if lock_unit is None:
+                return [Error(E_UNKNOWN_EVSE, f"no EVSE {msg.evse_id}", msg.TYPE)]
+            lock_unit.request_lock(msg.locked, conn.send)  # ack / error when the MCU answers
+            return []
         if isinstance(msg, PowerRequest | PilotCommand | AllowPowerOn):
             unit = self.units.get(msg.evse_id)
             if unit is None:
@@ -177,86 +163,70 @@ class HalDaemon:
                 u.on_link_lost()
                 self.server.broadcast(Event(u.unit.id, "keepalive_lost", {}))
 
-    async def _sample_loop(self, stop: asyncio.Event) -> None:
-        period = self.cfg.period_s
-        deadline = self.clock()
-        while not stop.is_set():
-            now = self.clock()
-            self._supervise_keepalive(now)
-            for u in self.units.values():
-                await u.tick(now)
-            self.last_tick_end = self.clock()
-            deadline += period
-            delay = deadline - self.last_tick_end
-            if delay < 0:
-                self.overruns += 1
-                deadline = self.last_tick_end  # skip missed samples, do not burst
-                delay = 0.0
-            await asyncio.sleep(delay)
+    @property
+    def last_tick_end(self) -> float:
+        """When the slowest EVSE last finished a sample (the watchdog's health signal)."""
+        return min((u.last_tick_end for u in self.units.values()), default=self._started)
 
-    async def _meter_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            for u in self.units.values():
-                name = u.dev.meter.name
-                try:
-                    u.last_meter = await asyncio.wait_for(
-                        u.dev.meter.read(), self.cfg.devices.command_timeout_s
-                    )
-                except (DeviceError, TimeoutError) as exc:
-                    # Any device fault means power to zero; the meter is not protection-
-                    # relevant (protection uses the MCU's fast measurement), so the
-                    # contactor stays closed and energy resumes when the meter answers.
-                    log.warning("evse %d: meter read failed: %s", u.unit.id, exc)
-                    if u.meter_fault is None:
-                        u.meter_fault = name
-                        reason = exc.reason if isinstance(exc, DeviceError) else "no answer"
-                        self.server.broadcast(
-                            Event(u.unit.id, "fault", {"device": name, "reason": reason})
-                        )
-                    continue
-                if u.meter_fault is not None:
-                    u.meter_fault = None
-                    self.server.broadcast(Event(u.unit.id, "fault_cleared", {"device": name}))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), _METER_PERIOD_S)
+    @property
+    def overruns(self) -> int:
+        return sum(u.overruns for u in self.units.values())
 
-    async def _protection_loop(self, stop: asyncio.Event) -> None:
+    async def _keepalive_loop(self) -> None:
+        """evse's keep-alive, checked every sample period (no device I/O here)."""
+        while True:
+            self._supervise_keepalive(self.clock())
+            await asyncio.sleep(self.cfg.period_s)
+
+    async def _protection_loop(self) -> None:
         """Keep each power stage's own protection equal to the grid controls in force, so
         a stage that protects by itself (a SunSpec inverter) still does when hal is gone.
         Pushed when they change (config at start, DER directives later), after the stage
-        was in fault (it may come back with its settings lost), and refreshed now and then;
-        retried while the stage does not take them. hal's own protection runs regardless."""
+        was in fault (it may come back with its settings lost), and refreshed now and then.
+        Its own, lower-priority traffic: the driver sends it on the stage's settings lane
+        (its own Modbus back-off, so a slow settings write never fails a state read), and
+        a refused push is retried with back-off, not every second. hal's own protection
+        runs regardless."""
         pushed: dict[int, tuple[dict[str, Any], float]] = {}  # evse id -> (settings, when)
+        retry: dict[int, Backoff] = {u: Backoff(*_PROTECTION_BACKOFF) for u in self.units}
         nominal = self.cfg.grid.nominal_frequency_hz
         budget = _PROTECTION_PUSH_TIMEOUTS * self.cfg.devices.command_timeout_s
-        while not stop.is_set():
+        while True:
             for u in self.units.values():
-                if u.fault == u.dev.stage.name:
+                if u.dev.stage.name in u.faults.active:
                     pushed.pop(u.unit.id, None)
                     continue
                 want = protection_settings(u.engine.controls, nominal)
                 last = pushed.get(u.unit.id)
-                if last and last[0] == want and self.clock() - last[1] < _PROTECTION_REFRESH_S:
+                now = self.clock()
+                if last and last[0] == want and now - last[1] < _PROTECTION_REFRESH_S:
+                    continue
+                backoff = retry[u.unit.id]
+                if not backoff.due(now):
                     continue
                 try:
                     await asyncio.wait_for(u.dev.stage.push_protection(want), budget)
                 except (DeviceError, TimeoutError) as exc:
-                    log.warning("evse %d: stage protection settings not pushed: %s", u.unit.id, exc)
+                    backoff.failed(now)
+                    if backoff.failures == 1:  # once, not every retry
+                        why = exc.reason if isinstance(exc, DeviceError) else "took too long"
+                        log.warning("evse %d: stage protection not pushed: %s", u.unit.id, why)
                     continue
+                backoff.succeeded()
                 pushed[u.unit.id] = (want, self.clock())
                 log.info(
                     "evse %d: stage protection settings pushed (%s)",
                     u.unit.id,
                     ", ".join(sorted(want)) or "none",
                 )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), _PROTECTION_PERIOD_S)
+            await asyncio.sleep(_PROTECTION_PERIOD_S)
 
     async def _watchdog_loop(self, stop: asyncio.Event) -> None:
         interval = self.notifier.watchdog_interval_s
         if interval is None:
             return
-        healthy_within = max(1.0, 10 * self.cfg.period_s)
+        # A sample that waits on a failing MCU takes up to two command timeouts.
+        healthy_within = max(1.0, 10 * self.cfg.period_s, 3 * self.cfg.devices.command_timeout_s)
         while not stop.is_set():
             if self.clock() - self.last_tick_end < healthy_within:
                 self.notifier.watchdog()
@@ -267,28 +237,107 @@ class HalDaemon:
 
     # ---- lifecycle -----------------------------------------------------------------
 
+    def _timings(self) -> UnitTimings:
+        c = self.cfg
+        return UnitTimings(
+            period_s=c.period_s,
+            open_below_w=c.open_below_w,
+            open_wait_s=c.open_wait_s,
+            contactor_confirm_s=c.contactor_confirm_s,
+            ac_x1_wait_s=c.ac_x1_wait_s,
+            nominal_v=c.grid.nominal_voltage_v,
+            nominal_hz=c.grid.nominal_frequency_hz,
+        )
+
+    def _build_units(self) -> None:
+        cfg = self.cfg
+        assert self.devices is not None
+        restored = load_directives(cfg.directives_path)
+        for unit_cfg in cfg.evses:
+            ds = self.devices.sets[unit_cfg.id]
+            engine = GridEngine(ds.stage.rating, cfg.grid, sample_grace=cfg.grid_sample_grace)
+            for r in engine.set_directives(restored, self.clock()):
+                log.error("restored directive %s refused: %s", r.directive_id, r.reason)
+            self.units[unit_cfg.id] = UnitLoop(
+                unit_cfg,
+                ds,
+                engine,
+                self.server.broadcast,
+                command_timeout_s=cfg.devices.command_timeout_s,
+                ramp_down_s=cfg.ramp_down_s,
+                report_period_s=cfg.report_period_s,
+                timings=self._timings(),
+                clock=self.clock,
+            )
+        log.info("restored %d DER directive(s)", len(restored))
+
+    async def _first_sample(self) -> None:
+        """RCD self-test (the contactors are open), then one full sample per EVSE before
+        anyone may connect."""
+        units = list(self.units.values())
+        results = await asyncio.gather(*(u.aux.rcd_selftest() for u in units))
+        for u, failed in zip(units, results, strict=True):
+            u.rcd_selftest_failed = failed
+        for u in units:
+            await u.stage_io.step()
+            await u.tick(self.clock())
+
+    async def _make_safe(self) -> None:
+        """Power to zero and contactors open on every EVSE at once, bounded."""
+        if self._safe:
+            return
+        self._safe = True
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(u.shutdown() for u in self.units.values())),
+                self.cfg.stop_safe_s,
+            )
+        except TimeoutError:
+            log.error("safe state not confirmed within %.1f s", self.cfg.stop_safe_s)
+
+    async def _supervise(self, stop: asyncio.Event) -> int:
+        """Run every long-lived task; return 0 on stop, 1 if a task ended or died."""
+        tasks: list[asyncio.Task[None]] = []
+        for u in self.units.values():
+            i = u.unit.id
+            tasks += [
+                asyncio.create_task(u.run(), name=f"sample-{i}"),
+                asyncio.create_task(u.stage_io.run(), name=f"stage-{i}"),
+                asyncio.create_task(u.meter_io.run(), name=f"meter-{i}"),
+                asyncio.create_task(u.aux.run(), name=f"mcu-aux-{i}"),
+            ]
+        tasks += [
+            asyncio.create_task(self._keepalive_loop(), name="keepalive"),
+            asyncio.create_task(self._protection_loop(), name="protection-push"),
+            asyncio.create_task(self.directives.run(stop), name="directive-writer"),
+        ]
+        if self.notifier.watchdog_interval_s is not None:
+            tasks.append(asyncio.create_task(self._watchdog_loop(stop), name="watchdog"))
+        stopped = asyncio.create_task(stop.wait(), name="stop")
+        rc = 0
+        try:
+            done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t is stopped or (stop.is_set() and not t.cancelled() and t.exception() is None):
+                    continue  # a task that let go because we stop (the directive writer)
+                rc = 1
+                exc = t.exception() if not t.cancelled() else None
+                log.critical("task %s ended (%r): going safe and exiting", t.get_name(), exc)
+        finally:
+            # The sample tasks first: once they are gone nothing closes a contactor again.
+            sample = [t for t in tasks if t.get_name().startswith("sample-")]
+            await _cancel(sample)
+            await self._make_safe()
+            await _cancel([t for t in tasks if t not in sample] + [stopped])
+        return rc
+
     async def run(self, stop: asyncio.Event) -> int:
         cfg = self.cfg
         self.devices = await open_devices(cfg, self.clock)
+        rc = 0
         try:
-            restored = load_directives(cfg.directives_path)
-            for unit_cfg in cfg.evses:
-                ds = self.devices.sets[unit_cfg.id]
-                engine = GridEngine(ds.stage.rating, cfg.grid)
-                for r in engine.set_directives(restored, self.clock()):
-                    log.error("restored directive %s refused: %s", r.directive_id, r.reason)
-                self.units[unit_cfg.id] = UnitLoop(
-                    unit_cfg,
-                    ds,
-                    engine,
-                    self.server.broadcast,
-                    command_timeout_s=cfg.devices.command_timeout_s,
-                    ramp_down_s=cfg.ramp_down_s,
-                    report_period_s=cfg.report_period_s,
-                )
-            log.info("restored %d DER directive(s)", len(restored))
-            for u in self.units.values():  # one full sample before anyone may connect
-                await u.tick(self.clock())
+            self._build_units()
+            await self._first_sample()
             cfg.socket_path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(cfg.socket_path)
@@ -296,23 +345,35 @@ class HalDaemon:
             os.chmod(cfg.socket_path, 0o660)
             self.notifier.ready(f"serving {cfg.socket_path}")
             log.info("hal ready on %s (period %.0f ms)", cfg.socket_path, cfg.period_s * 1000)
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._sample_loop(stop), name="sample-loop")
-                tg.create_task(self._meter_loop(stop), name="meter-loop")
-                tg.create_task(self._protection_loop(stop), name="protection-push")
-                tg.create_task(self._watchdog_loop(stop), name="watchdog")
-                tg.create_task(self.directives.run(stop), name="directive-writer")
+            rc = await self._supervise(stop)
         finally:
-            # Stopping, or a bug in a loop: make the hardware safe before anything else.
-            for u in self.units.values():
-                await u.shutdown()
+            # Stopping, or a failure at start: the hardware safe before anything else (a
+            # no-op when _supervise already did it).
+            await self._make_safe()
             self.notifier.stopping()
             log.info("power at zero, contactors open; stopping (overruns: %d)", self.overruns)
             await self.server.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(cfg.socket_path)
-            await self.devices.close()
-        return 0
+            try:
+                await asyncio.wait_for(self.devices.close(), self.cfg.stop_safe_s)
+            except TimeoutError:
+                log.error("devices not closed within %.1f s", self.cfg.stop_safe_s)
+        return rc
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel and reap; a task's own failure was logged by _supervise already. Cancelled
+    again until it ends: on Python 3.11 `wait_for` can swallow a cancellation that lands
+    as its inner await completes, and the loop in that task would carry on."""
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+    for t in tasks:
+        if not t.cancelled():
+            t.exception()  # retrieved: already reported, no "never retrieved" noise
 
 
 async def serve(cfg: HalConfig, notifier: Notifier | None = None) -> int:

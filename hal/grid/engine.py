@@ -83,6 +83,8 @@ class GridDecision:
     contactor_allowed: bool  # False: open the contactors now (trip)
     constraint: GridConstraint
     alarms: tuple[GridAlarm, ...] = ()
+    # Set while the unit has ceased because grid samples are missing beyond the grace.
+    blind_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +104,12 @@ class GridEngine:
         rating: PowerStageRating,
         settings: GridSettings,
         rng: random.Random | None = None,
+        sample_grace: int = 3,
     ) -> None:
         self._rating = rating
+        self._sample_grace = sample_grace  # missing samples tolerated before ceasing
+        self._missing = 0
+        self._blind = False
         self._settings = settings
         self._rng = rng if rng is not None else random.Random(settings.random_seed)
         self._directives: list[Mapping[str, Any]] = []
@@ -211,10 +217,15 @@ class GridEngine:
         requested_w = _bounded(requested_w, -r.max_discharge_w, r.max_charge_w)
         measured_w = _bounded(measured_w, -r.max_discharge_w, r.max_charge_w)
         if sample is None or not sample.voltage_v:
-            # No grid measurement: nothing can be checked, so nothing may start; a unit
-            # already in service holds its last limits (the MCU's own protection and
-            # keep-alive still stand behind us).
-            return self._blind(requested_w)
+            return self._no_sample(requested_w)
+        if self._blind:
+            # Samples are back: re-enter service by the normal rules (the window must
+            # hold for the delay, then the ramp), as after a trip (IEEE 1547 4.10).
+            self._blind = False
+            assert self._enter is not None
+            self._enter.restart()
+            self._gradient.reset(0.0, sample.t)
+        self._missing = 0
         # Timers run on the measurement's own timestamp: the sample may be taken a little
         # after the loop's tick started, and an excursion must not be timed from before
         # it was measured (never trip early).
@@ -318,7 +329,17 @@ class GridEngine:
             fault = "OverFrequency" if f > nominal else "UnderFrequency"
             self._alarms.set("FreqWatt", on, fault, "frequency-watt", alarms)
 
-    def _blind(self, requested_w: float) -> GridDecision:
+    def _no_sample(self, requested_w: float) -> GridDecision:
+        """No grid measurement: nothing can be checked. A few missing samples (a lost
+        frame) are ridden through at the last limits; beyond `sample_grace` the unit
+        ceases to energize and opens its contactor: no measurement, no protection."""
+        self._missing += 1
+        if self._missing > self._sample_grace or self._blind:
+            self._blind = True
+            self.state = GridState.CEASED
+            reason = f"no grid sample for {self._missing} samples"
+            d = self._decision(0.0, 0.0, False, 0.0, 0.0, 0.0, [])
+            return GridDecision(d.setpoint_w, 0.0, False, d.constraint, (), reason)
         r = self._rating
         if self._tripped or self.state is not GridState.NORMAL:
             return self._decision(0.0, 0.0, not self._tripped, 0.0, 0.0, 0.0, [])

@@ -36,6 +36,10 @@ class SimMcu:
         self.rcd_tripped = False
         self.ev_wants_power = True
         self.grid: GridSample | None = None
+        self.welded = False  # fault injection: the contactor stays closed whatever we ask
+        self.rcd_selftest_fails = False  # fault injection: the RCD does not trip on test
+        self.locked = False
+        self.open_reasons: list[str] = []  # why hal asked to open, in order (for tests)
 
     def set_pwm(self, duty_pct: float, now: float) -> None:
         self.pwm_duty_pct = min(max(duty_pct, 0.0), 100.0)
@@ -44,6 +48,10 @@ class SimMcu:
     def request_contactor(self, closed: bool, now: float) -> None:
         self.contactor_requested = closed
         self.advance(now, self.grid)
+
+    def rcd_command(self, cmd: str) -> None:
+        # The self-test injects a test current: a working RCD trips (latched until reset).
+        self.rcd_tripped = cmd == "selftest" and not self.rcd_selftest_fails
 
     def keepalive(self, now: float) -> None:
         self.last_keepalive = now
@@ -73,7 +81,9 @@ class SimMcu:
             and not self.errors
             and not self.rcd_tripped
         )
-        if not may_close:
+        if self.welded:
+            self.contactor_closed = True  # welded: the mirror contact stays closed
+        elif not may_close:
             self.contactor_closed = False
             self._close_at = None
         elif not self.contactor_closed:

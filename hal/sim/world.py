@@ -7,7 +7,7 @@ consistent state. Advancing twice to the same `now` is a no-op.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hal.config import EvseUnitConfig
 from hal.devices.base import GridSample, PowerStageRating
@@ -19,11 +19,23 @@ from hal.sim.power_stage import PowerStageModel, SimPowerStage
 
 
 @dataclass
+class HangFaults:
+    """Fault switches for the in-process devices (tests and benches flip them): each
+    delay makes that device's calls answer this late; a large value is a hung device."""
+
+    mcu_delay_s: float = 0.0
+    stage_delay_s: float = 0.0  # every stage call (state, setpoint)
+    push_delay_s: float = 0.0  # only the stage's protection-settings push
+    meter_delay_s: float = 0.0
+
+
+@dataclass
 class SimEvse:
     unit: EvseUnitConfig
     mcu: SimMcu
     stage: SimPowerStage
     meter: SimMeter
+    faults: HangFaults = field(default_factory=HangFaults)
 
 
 class SimWorld:

@@ -64,17 +64,25 @@ class Rig:
             command_timeout_s=0.05,
             ramp_down_s=1.0,
             report_period_s=0.1,
+            clock=self.clock,
         )
         self.ev = self.world.evses[1]
+        self._next_meter = 0.0
 
     def clock(self) -> float:
         return self.t
 
     async def run(self, seconds: float, step: float = 0.02) -> None:
+        """Samples on the fake clock; the stage and meter tasks' rounds run in between
+        (as their own tasks do in the daemon)."""
         end = self.t + seconds
         while self.t < end - 1e-9:
             self.t += step
             await self.loop.tick(self.t)
+            await self.loop.stage_io.step()
+            if self.t >= self._next_meter:
+                self._next_meter = self.t + 1.0
+                await self.loop.meter_io.step()
 
     def events(self, kind: str) -> list[Event]:
         return [m for m in self.out if isinstance(m, Event) and m.kind == kind]

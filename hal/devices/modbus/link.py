@@ -5,6 +5,10 @@ failure becomes `DeviceError(device, reason)`: a timeout, an exception response 
 code), a broken connection. A device that failed is retried with exponential backoff and
 fails fast in between, so a dead meter cannot stall the control loop; a lost connection
 is re-established on the first request after its backoff.
+
+Each request travels on a lane (`"control"` by default; `"settings"` for a protection
+push): the back-off is kept per device and lane, so one slow settings write does not
+make the next state read of the same device fail fast.
 """
 
 from __future__ import annotations
@@ -74,8 +78,8 @@ class ModbusLink:
         self._client: Client | None = None
         self._lock = asyncio.Lock()
         self._conn_backoff = Backoff(0.1, 2.0, 5.0)
-        self._dev_backoff: dict[int, Backoff] = {}
-        self._last_reason: dict[int, str] = {}
+        self._dev_backoff: dict[tuple[int, str], Backoff] = {}
+        self._last_reason: dict[tuple[int, str], str] = {}
         self._conn_reason = ""
 
     def _make_client(self) -> Client:
@@ -128,7 +132,13 @@ class ModbusLink:
             self._client = None
 
     async def read(
-        self, device: str, device_id: int, function: int, address: int, count: int
+        self,
+        device: str,
+        device_id: int,
+        function: int,
+        address: int,
+        count: int,
+        lane: str = "control",
     ) -> list[int]:
         """Read `count` registers with function 3 (holding) or 4 (input)."""
         what = f"read fc{function} {address}+{count}"
@@ -145,9 +155,11 @@ class ModbusLink:
                 raise DeviceError(device, f"{what}: got {len(regs)} registers")
             return regs
 
-        return await self._run(device, device_id, what, op)
+        return await self._run(device, (device_id, lane), what, op)
 
-    async def write(self, device: str, device_id: int, address: int, values: list[int]) -> None:
+    async def write(
+        self, device: str, device_id: int, address: int, values: list[int], lane: str = "control"
+    ) -> None:
         what = f"write {address}+{len(values)}"
 
         async def op(c: Client) -> None:
@@ -155,17 +167,17 @@ class ModbusLink:
             if rr.isError():
                 raise ModbusRequestError(device, int(rr.exception_code), what)
 
-        await self._run(device, device_id, what, op)
+        await self._run(device, (device_id, lane), what, op)
 
     async def _run(
-        self, device: str, device_id: int, what: str, op: Callable[[Client], Awaitable[R]]
+        self, device: str, key: tuple[int, str], what: str, op: Callable[[Client], Awaitable[R]]
     ) -> R:
         now = self._clock()
-        backoff = self._dev_backoff.setdefault(device_id, Backoff(0.1, 2.0, 5.0))
+        backoff = self._dev_backoff.setdefault(key, Backoff(0.1, 2.0, 5.0))
         if not backoff.due(now):
             raise DeviceError(
                 device,
-                f"offline: {self._last_reason.get(device_id, '?')}; "
+                f"offline: {self._last_reason.get(key, '?')}; "
                 f"retry in {backoff.retry_in(now):.2f} s",
             )
         async with self._lock:
@@ -178,23 +190,23 @@ class ModbusLink:
                 raise exc from None
             except (TimeoutError, ModbusIOException) as exc:
                 reason = f"{what}: timeout, no valid answer within {self.transport.timeout_s} s"
-                self._fail(backoff, device_id, reason)
+                self._fail(backoff, key, reason)
                 raise DeviceError(device, reason) from exc
             except (ConnectionException, OSError) as exc:
                 reason = f"{what}: connection lost ({exc})"
                 self._drop()
-                self._fail(backoff, device_id, reason)
+                self._fail(backoff, key, reason)
                 raise DeviceError(device, reason) from exc
             except ModbusException as exc:
                 reason = f"{what}: {exc}"
-                self._fail(backoff, device_id, reason)
+                self._fail(backoff, key, reason)
                 raise DeviceError(device, reason) from exc
         backoff.succeeded()
         return result
 
-    def _fail(self, backoff: Backoff, device_id: int, reason: str) -> None:
+    def _fail(self, backoff: Backoff, key: tuple[int, str], reason: str) -> None:
         backoff.failed(self._clock())
-        self._last_reason[device_id] = reason
+        self._last_reason[key] = reason
 
     async def close(self) -> None:
         async with self._lock:

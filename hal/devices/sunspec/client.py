@@ -128,8 +128,11 @@ class SunSpecClient:
             raise DeviceError(self.name, f"inverter has no SunSpec model {model_id}")
         return self.models[model_id]
 
-    async def read_points(self, model_id: int, paths: list[str]) -> dict[str, Value]:
-        """Scaled values of `paths` (their scale factors are read along)."""
+    async def read_points(
+        self, model_id: int, paths: list[str], lane: str = "control"
+    ) -> dict[str, Value]:
+        """Scaled values of `paths` (their scale factors are read along). `lane`: see
+        ModbusLink (a protection push uses "settings")."""
         b = self.block(model_id)
         lay = b.layout
         # Static scale factors come from discovery: one request less per read.
@@ -141,17 +144,19 @@ class SunSpecClient:
         ]
         raw: dict[str, Value] = dict(b.static_sf)
         for off, count in plan_reads(spans):
-            regs = await self.link.read(self.name, self.device_id, 3, b.address + off, count)
+            regs = await self.link.read(self.name, self.device_id, 3, b.address + off, count, lane)
             raw.update(decode_raw_block(lay, regs, off))
         values = apply_scale(lay, raw)
         return {p: values.get(p) for p in paths}
 
-    async def write_points(self, model_id: int, values: dict[str, float | int]) -> None:
+    async def write_points(
+        self, model_id: int, values: dict[str, float | int], lane: str = "control"
+    ) -> None:
         """Write points in engineering units; adjacent registers go in one request."""
         b = self.block(model_id)
         lay = b.layout
         sfs = [s for p in values if (s := lay.sf_path(p)) is not None]
-        sf_vals = await self.read_points(model_id, sorted(set(sfs))) if sfs else {}
+        sf_vals = await self.read_points(model_id, sorted(set(sfs)), lane) if sfs else {}
         regs: dict[int, int] = {}
         for path, value in values.items():
             if path not in lay.points:
@@ -173,4 +178,4 @@ class SunSpecClient:
                 regs[loc.offset + i] = w
         for off, count in plan_reads([(o, o + 1) for o in regs], max_gap=0):
             words = [regs[o] for o in range(off, off + count)]
-            await self.link.write(self.name, self.device_id, b.address + off, words)
+            await self.link.write(self.name, self.device_id, b.address + off, words, lane)

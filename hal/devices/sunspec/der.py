@@ -8,7 +8,9 @@ inverter is still booting; until then `rating` is the EVSE's configured rating, 
 to what model 702 reports once known.
 
 `push_protection(settings)` writes the inverter's own protection, so it also protects when
-hal is gone. Keys (each optional; a model the inverter lacks is listed in `unsupported`):
+hal is gone, and disables what `settings` no longer holds. It travels on the link's
+"settings" lane (its own back-off: a slow settings write never fails a state read).
+Keys (each optional; a model the inverter lacks is listed in `unsupported`):
   enter_service: {enabled, v_hi_pct, v_lo_pct, hz_hi, hz_lo, delay_s, random_s, ramp_s}  (703)
   trip_lv / trip_hv: {must_trip, may_trip, mom_cess: [[v_pct, t_s], ...]}  (707 / 708)
   trip_lf / trip_hf: {must_trip, may_trip, mom_cess: [[hz, t_s], ...]}  (709 / 710)
@@ -46,6 +48,17 @@ INV_READY = (2, 3, 4, 7)  # STARTING, RUNNING, THROTTLED, STANDBY
 TRIP_MODELS = {"trip_lv": 707, "trip_hv": 708, "trip_lf": 709, "trip_hf": 710}
 CURVE_MODELS = {"volt_var": (705, "Var"), "volt_watt": (706, "W")}
 STATE_POINTS = ["W", "Var", "Hz", "InvSt", "ConnSt", "Alrm"]
+_LANE = "settings"  # the push's own Modbus back-off: a slow write never fails a state read
+# What disables a setting that is no longer in force (an expired LimitMaxDischarge must
+# not stay enabled in the inverter): settings key -> (model, {point: value}).
+_DISABLE: dict[str, tuple[int, dict[str, float | int]]] = {
+    "w_max_lim_pct": (704, {"WMaxLimPctEna": 0}),
+    "fixed_pf": (704, {"PFWInjEna": 0}),
+    "freq_droop": (711, {"Ena": 0}),
+    "volt_var": (705, {"Ena": 0}),
+    "volt_watt": (706, {"Ena": 0}),
+    **{k: (m, {"Ena": 0}) for k, m in TRIP_MODELS.items()},
+}
 
 
 class SunSpecPowerStage:
@@ -162,16 +175,20 @@ class SunSpecPowerStage:
             elif key == "fixed_pf":
                 ext = {"over": 0, "under": 1}[value.get("excitation", "over")]
                 await self.client.write_points(
-                    704, {"PFWInj.PF": value["pf"], "PFWInj.Ext": ext, "PFWInjEna": 1}
+                    704, {"PFWInj.PF": value["pf"], "PFWInj.Ext": ext, "PFWInjEna": 1}, lane=_LANE
                 )
             elif key == "w_max_lim_pct":
                 await self.client.write_points(
-                    704, {"WMaxLimPct": value["pct"], "WMaxLimPctEna": 1}
+                    704, {"WMaxLimPct": value["pct"], "WMaxLimPctEna": 1}, lane=_LANE
                 )
             elif key in TRIP_MODELS:
                 await self._trip(model, value)
             else:
                 await self._curve(model, CURVE_MODELS[key][1], value)
+        # What is no longer in force is switched off, not left enabled.
+        for key, (model, points) in _DISABLE.items():
+            if key not in settings and model in self.client.models:
+                await self.client.write_points(model, points, lane=_LANE)
 
     async def _enter_service(self, s: dict[str, Any]) -> None:
         await self.client.write_points(
@@ -186,6 +203,7 @@ class SunSpecPowerStage:
                 "ESRndTms": s.get("random_s", 0),
                 "ESRmpTms": s.get("ramp_s", 0),
             },
+            lane=_LANE,
         )
 
     async def _droop(self, s: dict[str, Any]) -> None:
@@ -199,8 +217,9 @@ class SunSpecPowerStage:
                 "Ctl[0].RspTms": s["resp_s"],
                 "Ctl[0].PMin": s.get("p_min_pct", 0),
             },
+            lane=_LANE,
         )
-        await self.client.write_points(711, {"AdptCtlReq": 1, "Ena": 1})
+        await self.client.write_points(711, {"AdptCtlReq": 1, "Ena": 1}, lane=_LANE)
 
     def _curve_count(self, model: int) -> int:
         pts = self.client.block(model).layout.points
@@ -213,7 +232,7 @@ class SunSpecPowerStage:
     async def _first_rw_curve(self, model: int) -> tuple[int, int]:
         n = self._curve_count(model)
         flags = await self.client.read_points(
-            model, [f"Crv[{i}].ReadOnly" for i in range(n)] + ["NPt"]
+            model, [f"Crv[{i}].ReadOnly" for i in range(n)] + ["NPt"], lane=_LANE
         )
         for i in range(n):
             if flags[f"Crv[{i}].ReadOnly"] == 0:
@@ -240,8 +259,8 @@ class SunSpecPowerStage:
             for j, (x, t) in enumerate(pts):
                 values[f"Crv[{crv}].{group}.Pt[{j}].{axis}"] = x
                 values[f"Crv[{crv}].{group}.Pt[{j}].Tms"] = t
-        await self.client.write_points(model, values)
-        await self.client.write_points(model, {"AdptCrvReq": crv + 1, "Ena": 1})
+        await self.client.write_points(model, values, lane=_LANE)
+        await self.client.write_points(model, {"AdptCrvReq": crv + 1, "Ena": 1}, lane=_LANE)
 
     async def _curve(self, model: int, y: str, s: dict[str, Any]) -> None:
         crv, npt = await self._first_rw_curve(model)
@@ -254,8 +273,8 @@ class SunSpecPowerStage:
             values[f"Crv[{crv}].Pt[{j}].{y}"] = yv
         if "resp_s" in s:
             values[f"Crv[{crv}].RspTms"] = s["resp_s"]
-        await self.client.write_points(model, values)
-        await self.client.write_points(model, {"AdptCrvReq": crv + 1, "Ena": 1})
+        await self.client.write_points(model, values, lane=_LANE)
+        await self.client.write_points(model, {"AdptCrvReq": crv + 1, "Ena": 1}, lane=_LANE)
 
     async def close(self) -> None:
         if self._discovered:

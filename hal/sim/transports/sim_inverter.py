@@ -9,6 +9,7 @@ else written (enter service, curves, droop, trips) stays in the image for tests 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -38,6 +39,10 @@ class SimInverterDevice:
         self._ev = world.evses[evse_id]
         self._clock = clock
         self.faults = faults
+        # Fault injection: writes into these models answer this many seconds late (an
+        # inverter slow to store settings, while it answers state reads at once).
+        self.slow_writes: dict[int, float] = {}
+        self.write_attempts: dict[int, int] = {}  # model id -> writes received
         self.layouts: dict[int, Layout] = {}
         self.addr: dict[int, int] = {}  # model id -> address of its ID register
         self.image: list[int] = []
@@ -208,6 +213,11 @@ class SimInverterDevice:
     ) -> ExcCodes | None:
         if (exc := await self.faults.modbus_prologue()) is not None:
             return exc
+        if values is not None:
+            model = self._model_at(address)
+            self.write_attempts[model] = self.write_attempts.get(model, 0) + 1
+            if self.slow_writes.get(model, 0.0) > 0.0:
+                await asyncio.sleep(self.slow_writes[model])
         if values is None:
             if fc == 3:
                 self._refresh_701()
@@ -223,6 +233,13 @@ class SimInverterDevice:
             self.image = before
             return ExcCodes.ILLEGAL_VALUE
         return None
+
+    def _model_at(self, address: int) -> int:
+        found = 0
+        for mid, start in self.addr.items():
+            if start <= address < start + self.layouts[mid].length:
+                found = mid
+        return found
 
     def _accept(self) -> bool:
         """Apply the image after a write; False (and the caller rolls back) if invalid."""
