@@ -92,7 +92,7 @@ def test_grid_protection_lands_in_the_inverter_and_is_restored() -> None:
             inv.factory_reset()
             assert not _pushed(inv)
             # a fault hal's loop has seen (then the push loop forgets what it pushed)
-            await until(lambda: daemon.units[1].fault == "stage-1")
+            await until(lambda: "stage-1" in daemon.units[1].faults.active)
             await asyncio.sleep(1.5)  # ... and the once-a-second push loop too
             await sim.stage_server.come_back()
             await until(lambda: _pushed(inv))
