@@ -26,6 +26,7 @@ from evse.hal_client import HalClient
 from evse.ocpp.interfaces import EvPlugged, StationEvent
 from evse.station.hal_events import HalEventTranslator
 from evse.station.hal_port import HalStationPort
+from evse.station.lock_requests import LOCK_TIMEOUT_S, LockRequests
 from evse.supervisor import RestartPolicy, Supervisor
 from hal.protocol import (
     AllowPowerOn,
@@ -98,6 +99,7 @@ class Controller:
         self._translator = HalEventTranslator()
         self._ocpp: OcppStationLike | None = None
         self._link_stop = asyncio.Event()  # the hal link outlives `stop` by the last words
+        self._locks = LockRequests()
         self.hal = HalClient(
             cfg.hal.socket_path,
             "evse-controller",
@@ -151,6 +153,8 @@ class Controller:
         self.hal.send(PowerRequest(eid, "setpoint", w, min(w, 0.0), max(w, 0.0)))
 
     def _on_message(self, msg: Message) -> None:
+        if self._locks.on_reply(msg):
+            return
         evse_id = getattr(msg, "evse_id", None)
         if isinstance(evse_id, int) and evse_id not in self.evses:
             # Not an EVSE hal announced: nothing of ours may act on it.
@@ -221,6 +225,12 @@ class Controller:
             if evse_id is None or eid == evse_id:
                 view.operative = operative
                 self._send_pilot_and_allow(eid, "operative" if operative else "inoperative")
+
+    async def lock_connector(self, evse_id: int, locked: bool) -> bool:
+        """F05: ask hal to (un)lock; True once the MCU confirmed."""
+        if evse_id not in self.evses:
+            return False
+        return await self._locks.request(evse_id, locked, self.hal.send, LOCK_TIMEOUT_S)
 
     def request_restart(self) -> None:
         self.restart_requested = True

@@ -201,6 +201,7 @@ class Error(Message):
     code: str
     message: str
     ref_type: str | None = None
+    evse_id: int | None = None  # the EVSE a refused per-EVSE request was for
 
 
 @dataclass(frozen=True, slots=True)

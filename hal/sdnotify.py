@@ -21,6 +21,7 @@ class Notifier:
         # Ping at half the timeout, as sd_watchdog_enabled(3) advises.
         self.watchdog_interval_s: float | None = int(usec) / 2e6 if wd_ok else None
         self._sock: socket.socket | None = None
+        self.dropped = 0  # datagrams the full socket queue refused
 
     @property
     def enabled(self) -> bool:
@@ -30,9 +31,16 @@ class Notifier:
         if not self._addr:
             return
         if self._sock is None:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # Non-blocking: a notify socket whose queue is full (systemd busy) must not
+            # stall the caller's event loop, and with it hal's sample loop.
+            kind = socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            self._sock = socket.socket(socket.AF_UNIX, kind)
         try:
             self._sock.sendto(state.encode(), self._addr)
+        except BlockingIOError:
+            # Dropped: a lost WATCHDOG=1 is followed by the next one; systemd only acts
+            # on silence longer than WatchdogSec.
+            self.dropped += 1
         except OSError:
             # systemd gone (shutdown) or socket missing: nothing useful to do about it.
             return

@@ -20,6 +20,7 @@ class StationActions(Protocol):
     def set_allowed(self, evse_id: int, allowed: bool, reason: str) -> None: ...
     def set_operative(self, evse_id: int | None, operative: bool) -> None: ...
     def request_restart(self) -> None: ...
+    async def lock_connector(self, evse_id: int, locked: bool) -> bool: ...
 
 
 def reading_from(m: Measurement) -> MeterReading:
@@ -66,9 +67,10 @@ class HalStationPort:
     async def unlock_connector(self, evse_id: int, connector_id: int) -> str:
         if connector_id != 1:
             return "UnknownConnector"
-        # The hal contract has no connector-lock command yet (the MCU link has one):
-        # report the truth rather than pretend.
-        log.warning("UnlockConnector for EVSE %d: no lock actuator in this build", evse_id)
+        # F05.FR.02/04: Unlocked only when hal reports the MCU confirmed the actuator.
+        if await self._a.lock_connector(evse_id, False):
+            return "Unlocked"
+        log.warning("UnlockConnector for EVSE %d: the lock did not confirm", evse_id)
         return "UnlockFailed"
 
     async def set_availability(self, evse_id: int | None, operative: bool) -> None:

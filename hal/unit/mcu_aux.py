@@ -96,7 +96,7 @@ class McuAux:
         try:
             self._locks.put_nowait((locked, reply))
         except asyncio.QueueFull:
-            reply(Error(E_REJECTED, "lock requests pending, try again", ConnectorLock.TYPE))
+            reply(Error(E_REJECTED, "lock requests pending, try again", ConnectorLock.TYPE, self._id))
 
     async def rcd_selftest(self) -> str | None:
         """IEC 62955 / RCD self-test at start: the test current must trip the RCD; then it
@@ -144,9 +144,9 @@ class McuAux:
         try:
             await asyncio.wait_for(self.mcu.set_lock(locked), self._timeout)
         except DeviceError as exc:
-            reply(Error(E_REJECTED, f"lock: {exc.reason}", ConnectorLock.TYPE))
+            reply(Error(E_REJECTED, f"lock: {exc.reason}", ConnectorLock.TYPE, self._id))
         except TimeoutError:
-            reply(Error(E_REJECTED, "lock: the MCU did not confirm", ConnectorLock.TYPE))
+            reply(Error(E_REJECTED, "lock: the MCU did not confirm", ConnectorLock.TYPE, self._id))
         else:
             reply(Ack(ConnectorLock.TYPE, self._id))
 

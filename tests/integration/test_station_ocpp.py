@@ -28,7 +28,7 @@ def _energy(event: dict[str, Any]) -> float | None:
     return None
 
 
-def test_plug_authorize_charge_remote_stop(short_tmp: Path) -> None:
+def test_plug_authorize_charge_remote_stop_then_f05_unlock(short_tmp: Path) -> None:
     async def scenario() -> None:
         async with ScriptedCsms(passwords={"CS001": PASSWORD}) as csms:
             cfg = sim_config(short_tmp)
@@ -103,6 +103,12 @@ def test_plug_authorize_charge_remote_stop(short_tmp: Path) -> None:
                 assert ended["triggerReason"] == "RemoteStop"
                 seq = [e["seqNo"] for e in csms.of("TransactionEvent")]
                 assert seq == list(range(len(seq)))
+                # F05.FR.02: no transaction any more, so the connector unlocks, through
+                # hal's connector_lock to the MCU, which confirms the actuator
+                res = await csms.call("UnlockConnector", {"evseId": 1, "connectorId": 1})
+                assert res["status"] == "Unlocked"
+                res = await csms.call("UnlockConnector", {"evseId": 1, "connectorId": 2})
+                assert res["status"] == "UnknownConnector"
                 assert csms.errors_sent == []
             finally:
                 obs.close()

@@ -42,3 +42,26 @@ def test_no_socket_is_silent_and_watchdog_for_other_pid_is_off() -> None:
     )
     assert other.watchdog_interval_s is None
     other.ready()  # socket missing: ignored
+
+
+def test_a_full_notify_socket_never_blocks_the_sender(tmp_path: Path) -> None:
+    """Nobody reads the socket (systemd busy): the datagrams that do not fit are dropped
+    and counted instead of stalling the caller's event loop (and hal's sample loop)."""
+    import threading
+
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as srv:
+        srv.bind(str(path))
+        n = Notifier({"NOTIFY_SOCKET": str(path)})
+        done = threading.Event()
+
+        def flood() -> None:
+            for _ in range(5000):  # far beyond a datagram socket's queue (~max_dgram_qlen)
+                n.watchdog()
+            done.set()
+
+        t = threading.Thread(target=flood, daemon=True)
+        t.start()
+        assert done.wait(30.0), "sd_notify blocked on a full socket"
+        n.close()
+    assert n.dropped > 0
