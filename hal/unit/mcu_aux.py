@@ -96,7 +96,8 @@ class McuAux:
         try:
             self._locks.put_nowait((locked, reply))
         except asyncio.QueueFull:
-            reply(Error(E_REJECTED, "lock requests pending, try again", ConnectorLock.TYPE, self._id))
+            why = "lock requests pending, try again"
+            reply(Error(E_REJECTED, why, ConnectorLock.TYPE, self._id))
 
     async def rcd_selftest(self) -> str | None:
         """IEC 62955 / RCD self-test at start: the test current must trip the RCD; then it
