@@ -17,7 +17,7 @@ class LockRequests:
         self._pending: dict[int, asyncio.Future[bool]] = {}
 
     async def request(
-        self, evse_id: int, locked: bool, send: Callable[[Message], None], timeout_s: float
+        self, evse_id: int, locked: bool, send: Callable[[Message], object], timeout_s: float
     ) -> bool:
         """True when hal reports the MCU confirmed; False on refusal, time-out, or when a
         request for this EVSE is already outstanding."""
