@@ -38,7 +38,7 @@ class HalConfig:
     grid: GridSettings
     devices: DevicesConfig
     sim: SimConfig | None
-    # Protection and opening rules (docs/safety.md); defaults suit a wallbox.
+    # Protection and opening rules (README: Safety); defaults suit a wallbox.
     grid_sample_grace: int = 3  # missing grid samples ridden through before ceasing
     open_below_w: float = 200.0  # a normal opening waits for |P| below this ...
     open_wait_s: float = 1.0  # ... at most this long, then opens anyway (and says so)
