@@ -8,7 +8,6 @@ uses the MCU's fast grid measurement)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import tempfile
 import time
@@ -26,6 +25,7 @@ from hal.daemon import HalDaemon
 from hal.sdnotify import Notifier
 from hal.sim.transports.runner import SimEvseServers
 from tests.conftest import WAIT_S
+from tests.integration.hal_inproc import Client as Evse
 
 CONFIG = """
 [hal]
@@ -53,45 +53,6 @@ rate_limit_w_per_s = 1000000.0
 contactor_delay_s = 0.01
 keepalive_timeout_s = 0.4
 """
-
-
-class Evse:
-    """A contract client, as evse is: hello, requests, keep-alives; collects messages."""
-
-    def __init__(self) -> None:
-        self.messages: list[p.Message] = []
-        self._tasks: list[asyncio.Task[None]] = []
-
-    async def connect(self, path: Path) -> None:
-        self.reader, self.writer = await asyncio.open_unix_connection(str(path))
-        self.send(p.Hello(p.PROTOCOL_VERSION, "test"))
-        self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._keepalive())]
-
-    def send(self, msg: p.Message) -> None:
-        self.writer.write(p.encode_message(msg))
-
-    async def _read(self) -> None:
-        dec = p.FrameDecoder()
-        while data := await self.reader.read(65536):
-            self.messages.extend(p.decode_message(f) for f in dec.feed(data))
-
-    async def _keepalive(self) -> None:
-        seq = 0
-        while True:
-            seq += 1
-            self.send(p.KeepAlive(seq))
-            await asyncio.sleep(0.2)
-
-    def events(self, kind: str) -> list[p.Event]:
-        return [m for m in self.messages if isinstance(m, p.Event) and m.kind == kind]
-
-    async def close(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self.writer.close()
 
 
 async def until(
