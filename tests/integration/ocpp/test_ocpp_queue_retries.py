@@ -58,12 +58,19 @@ def test_e13_transaction_event_retried_with_growing_interval_then_dropped(tmp_pa
                     ]
                     return rows[0].attempts if rows else -1
 
-                await eventually(lambda: attempts() == 1)  # now waiting 1 x interval
+                def waiting(interval: float) -> bool:
+                    """The sender sleeps on the clock for `interval` (the attempt count is
+                    stored a moment before the sleep starts; the sleep may have begun up
+                    to the last advance's remainder ago)."""
+                    due = clock.monotonic() + interval
+                    return any(due - 1.0 <= d <= due + 1e-6 for d in clock.deadlines())
+
+                await eventually(lambda: attempts() == 1 and waiting(10.0))  # 1 x interval
                 await clock.advance(9.5)
                 assert len(seen) == 1  # not before 1 x interval
                 await clock.advance(1.0)
                 await eventually(lambda: len(seen) == 2)
-                await eventually(lambda: attempts() == 2)  # now waiting 2 x interval
+                await eventually(lambda: attempts() == 2 and waiting(20.0))  # 2 x interval
                 await clock.advance(19.0)
                 assert len(seen) == 2
                 await clock.advance(1.5)
