@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -185,4 +186,4 @@ def test_K08_composite_with_100_profiles_on_one_evse() -> None:
     ]
     out = composite_schedule(profiles, 1, T0, 86400, "W")
     assert out[0]["startPeriod"] == 0
-    assert all(a["startPeriod"] < b["startPeriod"] for a, b in zip(out, out[1:], strict=False))
+    assert all(a["startPeriod"] < b["startPeriod"] for a, b in itertools.pairwise(out))
