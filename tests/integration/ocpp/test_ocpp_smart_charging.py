@@ -13,6 +13,7 @@ from typing import Any
 
 from ocpp_support import PASSWORD, StationSide, config, eventually
 
+from evse.ocpp.interfaces import EvPlugged, EvUnplugged, PowerPathClosed
 from evse.ocpp.station import OcppStation
 from evse.sim.csms import ScriptedCsms
 from tests.conftest import WAIT_S
@@ -192,35 +193,102 @@ def test_Q04_update_dynamic_schedule_and_pull_dynamic_schedule_update(tmp_path: 
     pulled = {"scheduleUpdate": {"setpoint": 2500.0}, "status": "Accepted"}
 
     async def scenario() -> None:
-        async with ScriptedCsms(
-            passwords={"CS001": PASSWORD}, responses={"PullDynamicScheduleUpdate": pulled}
-        ) as csms:
-            async with station_on(csms, tmp_path / "evse.db") as station:
-                period = {
-                    "startPeriod": 0,
-                    "limit": 8000,
-                    "dischargeLimit": -8000,
-                    "setpoint": 1000,
-                    "operationMode": "CentralSetpoint",
-                }
-                dyn = profile(9, "TxDefaultProfile", [period], kind="Dynamic")
-                assert (await set_profile(csms, 1, dyn))["status"] == "Accepted"
-                update = {"chargingProfileId": 9, "scheduleUpdate": {"setpoint": -3000}}
-                answer = await csms.call("UpdateDynamicSchedule", update)
-                assert answer["status"] == "Accepted"
-                now = station.current_period(1)
-                assert now is not None and now["setpoint"] == -3000
-                unknown = await csms.call(
-                    "UpdateDynamicSchedule", {"chargingProfileId": 99, "scheduleUpdate": {}}
-                )
-                assert unknown["status"] == "Rejected"
-                assert unknown["statusInfo"]["reasonCode"] == "NotFound"
-                assert csms.of("PullDynamicScheduleUpdate") == []  # no interval: no pull
+        async with (
+            ScriptedCsms(
+                passwords={"CS001": PASSWORD}, responses={"PullDynamicScheduleUpdate": pulled}
+            ) as csms,
+            station_on(csms, tmp_path / "evse.db") as station,
+        ):
+            period = {
+                "startPeriod": 0,
+                "limit": 8000,
+                "dischargeLimit": -8000,
+                "setpoint": 1000,
+                "operationMode": "CentralSetpoint",
+            }
+            dyn = profile(9, "TxDefaultProfile", [period], kind="Dynamic")
+            assert (await set_profile(csms, 1, dyn))["status"] == "Accepted"
+            update = {"chargingProfileId": 9, "scheduleUpdate": {"setpoint": -3000}}
+            answer = await csms.call("UpdateDynamicSchedule", update)
+            assert answer["status"] == "Accepted"
+            now = station.current_period(1)
+            assert now is not None and now["setpoint"] == -3000
+            unknown = await csms.call(
+                "UpdateDynamicSchedule", {"chargingProfileId": 99, "scheduleUpdate": {}}
+            )
+            assert unknown["status"] == "Rejected"
+            assert unknown["statusInfo"]["reasonCode"] == "NotFound"
+            assert csms.of("PullDynamicScheduleUpdate") == []  # no interval: no pull
 
-                dyn["dynUpdateInterval"] = 1
-                assert (await set_profile(csms, 1, dyn))["status"] == "Accepted"
-                await csms.wait_until(lambda: bool(csms.of("PullDynamicScheduleUpdate")), WAIT_S)
-                assert csms.of("PullDynamicScheduleUpdate")[0] == {"chargingProfileId": 9}
-                await eventually(lambda: (station.current_period(1) or {}).get("setpoint") == 2500)
+            dyn["dynUpdateInterval"] = 1
+            assert (await set_profile(csms, 1, dyn))["status"] == "Accepted"
+            await csms.wait_until(lambda: bool(csms.of("PullDynamicScheduleUpdate")), WAIT_S)
+            assert csms.of("PullDynamicScheduleUpdate")[0] == {"chargingProfileId": 9}
+            await eventually(lambda: (station.current_period(1) or {}).get("setpoint") == 2500)
+
+    asyncio.run(scenario())
+
+
+def test_K01_FR_03_tx_profile_for_the_running_transaction_then_gone_with_it(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with (
+            ScriptedCsms(passwords={"CS001": PASSWORD}) as csms,
+            station_on(csms, tmp_path / "evse.db") as station,
+        ):
+            default = profile(1, "TxDefaultProfile", [{"startPeriod": 0, "limit": 7000}])
+            assert (await set_profile(csms, 1, default))["status"] == "Accepted"
+            station.notify(EvPlugged(1))
+            await station.present_id_token(1, {"idToken": "TAG1", "type": "ISO14443"})
+            station.notify(PowerPathClosed(1))
+            await eventually(lambda: station.tx.evses[1].transaction_id is not None)
+            tx_id = station.tx.evses[1].transaction_id
+            no_tx = profile(2, "TxProfile", [{"startPeriod": 0, "limit": 2000}])
+            answer = await set_profile(csms, 1, no_tx)
+            assert answer["statusInfo"]["reasonCode"] == "MissingParam"
+            tx_profile = profile(
+                2, "TxProfile", [{"startPeriod": 0, "limit": 2000}], transactionId=tx_id
+            )
+            assert (await set_profile(csms, 1, tx_profile))["status"] == "Accepted"
+            assert (station.current_period(1) or {}).get("limit") == 2000
+            station.notify(EvUnplugged(1))
+            await eventually(lambda: station.tx.evses[1].transaction_id is None)
+            assert (station.current_period(1) or {}).get("limit") == 7000
+            got = await csms.call(
+                "GetChargingProfiles",
+                {"requestId": 1, "chargingProfile": {"chargingProfilePurpose": "TxProfile"}},
+            )
+            assert got["status"] == "NoProfiles"  # deleted with its transaction
+
+    asyncio.run(scenario())
+
+
+def test_K09_report_charging_profiles_in_chunks_with_tbc(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with (
+            ScriptedCsms(passwords={"CS001": PASSWORD}) as csms,
+            station_on(csms, tmp_path / "evse.db"),
+        ):
+            for level in range(6):
+                p = profile(
+                    10 + level,
+                    "TxDefaultProfile",
+                    [{"startPeriod": 0, "limit": 1000.0 + level}],
+                    stackLevel=level,
+                )
+                assert (await set_profile(csms, 1, p))["status"] == "Accepted"
+            got = await csms.call(
+                "GetChargingProfiles", {"requestId": 3, "evseId": 1, "chargingProfile": {}}
+            )
+            assert got["status"] == "Accepted"
+            await csms.wait_until(
+                lambda: any(not r["tbc"] for r in csms.of("ReportChargingProfiles")), WAIT_S
+            )
+            reports = csms.of("ReportChargingProfiles")
+            assert [r["tbc"] for r in reports] == [True, False]
+            assert [len(r["chargingProfile"]) for r in reports] == [4, 2]
+            assert {r["evseId"] for r in reports} == {1}
+            assert {r["chargingLimitSource"] for r in reports} == {"CSO"}
 
     asyncio.run(scenario())
