@@ -53,6 +53,7 @@ class SmartCharging:
         # Q04: monotonic time of each Dynamic profile's last update (restart counts as one).
         self._last_update: dict[int, float] = dict.fromkeys(self.profiles, now)
         self._changed = asyncio.Event()
+        self._tx_starts: dict[str, datetime] = {}
         self._count_entries()
 
     # -- state ------------------------------------------------------------------------
@@ -121,10 +122,14 @@ class SmartCharging:
 
     def _context(self, evse_id: int) -> EvseContext:
         st = self._tx.evses.get(evse_id)
-        return EvseContext(
-            transaction_id=None if st is None else st.transaction_id,
-            offline_s=self._offline_for(),
-        )
+        tx_id = None if st is None else st.transaction_id
+        running = set(self._transactions().values())
+        for old in [t for t in self._tx_starts if t not in running]:
+            del self._tx_starts[old]
+        # Relative profiles count from the transaction's start, as first seen here (not
+        # kept across a restart: a Relative schedule then starts over).
+        start = None if tx_id is None else self._tx_starts.setdefault(tx_id, self._clock.wall())
+        return EvseContext(transaction_id=tx_id, tx_start=start, offline_s=self._offline_for())
 
     def current_period(self, evse_id: int) -> SchedulePeriod | None:
         """The merged period in force on the EVSE now (the energy manager's input)."""
@@ -139,6 +144,7 @@ class SmartCharging:
         rejection = validate(
             evse_id, profile, self.installed(), self._limits(), self._transactions()
         )
+        self._context(evse_id)  # a running transaction's start is known from here on
         if rejection is not None:
             log.info("SetChargingProfile %s rejected: %s", profile["id"], rejection.info)
             return {"status": "Rejected", "statusInfo": rejection.status_info()}

@@ -187,3 +187,17 @@ def test_K08_composite_with_100_profiles_on_one_evse() -> None:
     out = composite_schedule(profiles, 1, T0, 86400, "W")
     assert out[0]["startPeriod"] == 0
     assert all(a["startPeriod"] < b["startPeriod"] for a, b in itertools.pairwise(out))
+
+
+def test_K01_relative_profile_counts_from_the_transaction_start() -> None:
+    p = prof(
+        1,
+        "TxProfile",
+        [{"startPeriod": 0, "limit": 1000}, {"startPeriod": 600, "limit": 2000}],
+        kind="Relative",
+        transactionId="T1",
+    )
+    ctx = EvseContext("T1", tx_start=T0)
+    ip = InstalledProfile(1, p)
+    assert active_period([ip], 1, T0 + timedelta(seconds=100), ctx)["limit"] == 1000  # type: ignore[index]
+    assert active_period([ip], 1, T0 + timedelta(seconds=700), ctx)["limit"] == 2000  # type: ignore[index]
