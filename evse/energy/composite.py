@@ -54,6 +54,7 @@ class InstalledProfile:
     evse_id: int
     profile: Mapping[str, Any]
     source: str = "CSO"
+    invalid: bool = False  # invalidAfterOfflineDuration was reached: never applies again
 
     @property
     def id(self) -> int:
@@ -152,7 +153,7 @@ def _winners(
     """Per purpose group the period of the highest stackLevel in force (K08)."""
     best: dict[str, tuple[tuple[int, int, int], Mapping[str, Any], str]] = {}
     for ip in profiles:
-        if not _applies(ip, evse_id, ctx):
+        if ip.invalid or not _applies(ip, evse_id, ctx):
             continue
         found = period_at(ip, t, ctx)
         if found is None:

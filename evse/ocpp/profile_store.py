@@ -16,7 +16,8 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS charging_profiles (
     id INTEGER PRIMARY KEY,
     evse_id INTEGER NOT NULL,
     source TEXT NOT NULL,
-    profile TEXT NOT NULL
+    profile TEXT NOT NULL,
+    invalid INTEGER NOT NULL DEFAULT 0
 )"""
 
 
@@ -29,17 +30,19 @@ class ProfileStore:
     def load(self) -> list[InstalledProfile]:
         with self._store.transaction() as db:
             rows = db.execute(
-                "SELECT evse_id, source, profile FROM charging_profiles ORDER BY id"
+                "SELECT evse_id, source, profile, invalid FROM charging_profiles ORDER BY id"
             ).fetchall()
-        return [InstalledProfile(int(e), json.loads(p), str(s)) for e, s, p in rows]
+        return [
+            InstalledProfile(int(e), json.loads(p), str(s), bool(bad)) for e, s, p, bad in rows
+        ]
 
     def put(self, ip: InstalledProfile) -> None:
         """Insert or replace (K01.FR.05: a profile with the same id replaces the old)."""
         with self._store.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO charging_profiles(id, evse_id, source, profile) "
-                "VALUES (?, ?, ?, ?)",
-                (ip.id, ip.evse_id, ip.source, json.dumps(dict(ip.profile))),
+                "INSERT OR REPLACE INTO charging_profiles(id, evse_id, source, profile, invalid) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (ip.id, ip.evse_id, ip.source, json.dumps(dict(ip.profile)), int(ip.invalid)),
             )
 
     def delete(self, ids: list[int]) -> None:

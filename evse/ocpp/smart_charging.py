@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -129,7 +130,20 @@ class SmartCharging:
         # Relative profiles count from the transaction's start, as first seen here (not
         # kept across a restart: a Relative schedule then starts over).
         start = None if tx_id is None else self._tx_starts.setdefault(tx_id, self._clock.wall())
-        return EvseContext(transaction_id=tx_id, tx_start=start, offline_s=self._offline_for())
+        offline_s = self._offline_for()
+        if offline_s is not None:
+            self._invalidate_offline(offline_s)
+        return EvseContext(transaction_id=tx_id, tx_start=start, offline_s=offline_s)
+
+    def _invalidate_offline(self, offline_s: float) -> None:
+        """Q11: a profile with invalidAfterOfflineDuration stays invalid once offline longer
+        than its maxOfflineDuration, also after the connection is back (kept in SQLite)."""
+        for ip in self.installed():
+            p = ip.profile
+            limit = p.get("maxOfflineDuration")
+            expired = limit is not None and offline_s >= limit
+            if expired and p.get("invalidAfterOfflineDuration") and not ip.invalid:
+                self._store(replace(ip, invalid=True))
 
     def current_period(self, evse_id: int) -> SchedulePeriod | None:
         """The merged period in force on the EVSE now (the energy manager's input)."""
@@ -242,7 +256,7 @@ class SmartCharging:
         ip = self.profiles[profile_id]
         now: datetime = self._clock.wall()
         new = apply_update(ip.profile, update, now, iso(now))
-        self._store(InstalledProfile(ip.evse_id, new, ip.source))
+        self._store(replace(ip, profile=new))
 
     async def on_update_dynamic_schedule(self, req: Payload) -> Payload:
         profile_id = int(req["chargingProfileId"])

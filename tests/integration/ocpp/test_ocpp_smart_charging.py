@@ -292,3 +292,49 @@ def test_K09_report_charging_profiles_in_chunks_with_tbc(tmp_path: Path) -> None
             assert {r["chargingLimitSource"] for r in reports} == {"CSO"}
 
     asyncio.run(scenario())
+
+
+def test_Q11_max_offline_duration_falls_back_and_invalid_after_offline_persists(
+    tmp_path: Path,
+) -> None:
+    """Offline past maxOfflineDuration a profile stops applying (the next lower stack level
+    takes over); with invalidAfterOfflineDuration it stays invalid, across a restart."""
+    db = tmp_path / "evse.db"
+    lower = profile(1, "TxDefaultProfile", [{"startPeriod": 0, "limit": 3000}])
+    timed = profile(
+        2,
+        "TxDefaultProfile",
+        [{"startPeriod": 0, "limit": 9000}],
+        stackLevel=1,
+        maxOfflineDuration=60,
+    )
+    sticky = profile(
+        3,
+        "TxDefaultProfile",
+        [{"startPeriod": 0, "limit": 8000}],
+        stackLevel=2,
+        maxOfflineDuration=120,
+        invalidAfterOfflineDuration=True,
+    )
+
+    async def scenario() -> None:
+        # Never connected: the handlers are driven directly, SQLite is real.
+        station = OcppStation(config(1), db, StationSide())
+        for p in (lower, timed, sticky):
+            answer = await station.smart.on_set_charging_profile(
+                {"evseId": 1, "chargingProfile": p}
+            )
+            assert answer["status"] == "Accepted"
+        assert (station.current_period(1) or {}).get("limit") == 8000  # online: top level
+        station._offline_since = station.clock.monotonic() - 90
+        assert (station.current_period(1) or {}).get("limit") == 8000
+        station._offline_since = station.clock.monotonic() - 130
+        assert (station.current_period(1) or {}).get("limit") == 3000  # both past their limit
+        station._offline_since = None  # back online
+        assert (station.current_period(1) or {}).get("limit") == 9000  # sticky one stays out
+        station.store.close()
+        again = OcppStation(config(1), db, StationSide())
+        assert (again.current_period(1) or {}).get("limit") == 9000
+        again.store.close()
+
+    asyncio.run(scenario())
