@@ -264,9 +264,11 @@ def _breakpoints(
         while t < end:
             origin = schedule_start(p, t, ctx.tx_start or start)
             if origin is None:
-                if "startSchedule" in schedule:
-                    points.add(parse_time(schedule["startSchedule"]))
-                break
+                first = parse_time(schedule["startSchedule"]) if "startSchedule" in schedule else t
+                if first <= t:
+                    break
+                t = first  # starts later inside the window
+                continue
             for period in schedule["chargingSchedulePeriod"]:
                 points.add(origin + timedelta(seconds=period["startPeriod"]))
             if "duration" in schedule:

@@ -201,3 +201,23 @@ def test_K01_relative_profile_counts_from_the_transaction_start() -> None:
     ip = InstalledProfile(1, p)
     assert active_period([ip], 1, T0 + timedelta(seconds=100), ctx)["limit"] == 1000  # type: ignore[index]
     assert active_period([ip], 1, T0 + timedelta(seconds=700), ctx)["limit"] == 2000  # type: ignore[index]
+
+
+def test_K08_composite_includes_a_recurring_schedule_that_starts_later() -> None:
+    p = prof(
+        1,
+        "TxDefaultProfile",
+        [{"startPeriod": 0, "limit": 1000}, {"startPeriod": 3600, "limit": 2000}],
+        kind="Recurring",
+        recurrencyKind="Daily",
+        start=T0 + timedelta(hours=2),
+    )
+    out = composite_schedule([InstalledProfile(1, p)], 1, T0, 2 * 86400, "W")
+    starts = [(x["startPeriod"], x.get("limit")) for x in out]
+    assert starts == [
+        (0, None),
+        (7200, 1000),
+        (10800, 2000),
+        (86400 + 7200, 1000),
+        (86400 + 10800, 2000),
+    ]
