@@ -40,4 +40,10 @@ def build_handlers(station: OcppStation) -> dict[str, Handler]:
         "TriggerMessage": remote.on_trigger_message,
         "ChangeAvailability": remote.on_change_availability,
         "DataTransfer": _data_transfer,
+        # Q/K/R: smart-charging
+        "SetChargingProfile": station.smart.on_set_charging_profile,
+        "GetChargingProfiles": station.smart.on_get_charging_profiles,
+        "ClearChargingProfile": station.smart.on_clear_charging_profile,
+        "GetCompositeSchedule": station.smart.on_get_composite_schedule,
+        "UpdateDynamicSchedule": station.smart.on_update_dynamic_schedule,
     }

@@ -22,6 +22,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from evse.energy.types import SchedulePeriod
 from evse.ocpp.authorization import Authorization
 from evse.ocpp.backoff import ReconnectBackoff, wait_backoff
 from evse.ocpp.clock import Clock, RealClock, iso, wait_for
@@ -46,6 +47,7 @@ from evse.ocpp.queue import MessageQueue, QueueSettings
 from evse.ocpp.remote_control import RemoteControl
 from evse.ocpp.rpc import RpcSession
 from evse.ocpp.schemas import OcppVersion, SchemaRegistry
+from evse.ocpp.smart_charging import SmartCharging
 from evse.ocpp.transactions import Transactions
 from evse.ocpp.versions import adapt
 from evse.store import Store
@@ -124,6 +126,7 @@ class OcppStation:
         self._heartbeat_changed = asyncio.Event()
         self.dm.on_change(self._variable_changed)
         self.stats = {"unexpected_errors": 0, "fast_retries": 0}
+        self.smart = SmartCharging(self.dm, self.store, self.clock, self.tx, self.queue.push, self._call_now, self._offline_for)  # noqa: E501
 
     # -- inputs from the station ------------------------------------------------------
 
@@ -147,6 +150,15 @@ class OcppStation:
         if info.get("status") == "Accepted":
             await self.tx.authorized(evse_id, id_token)
         return info
+
+    def current_period(self, evse_id: int) -> SchedulePeriod | None:
+        """K08 / Q: the merged charging-schedule period in force on the EVSE now."""
+        return self.smart.current_period(evse_id)
+
+    def _offline_for(self) -> float | None:
+        if self.online or self._offline_since is None:
+            return None
+        return self.clock.monotonic() - self._offline_since
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -204,6 +216,7 @@ class OcppStation:
                 tg.create_task(self._connection_loop())
                 tg.create_task(self._event_loop())
                 tg.create_task(self._meter_loop())
+                tg.create_task(self.smart.run())  # Q04 PullDynamicScheduleUpdate
         finally:
             self.online = False
             self.store.close()
