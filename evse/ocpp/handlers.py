@@ -40,4 +40,6 @@ def build_handlers(station: OcppStation) -> dict[str, Handler]:
         "TriggerMessage": remote.on_trigger_message,
         "ChangeAvailability": remote.on_change_availability,
         "DataTransfer": _data_transfer,
+        # Q/K/R: op-modes
+        "AFRRSignal": station.afrr.on_afrr_signal,
     }
