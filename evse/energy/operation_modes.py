@@ -9,6 +9,7 @@ value per decision of evse.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -143,11 +144,14 @@ def central_frequency(i: ModeInputs) -> Plan:
 def local_frequency(i: ModeInputs) -> Plan:
     """Q08: hal executes baseline + freq-watt(f) on every sample within the bounds; the
     baseline carries the aFRR signal's power when there is one. The car's target is the
-    value at the latest frequency (at the baseline until one was measured)."""
+    value at the latest frequency (at the baseline until one was measured); the request's
+    setpoint is the baseline, for hal needs no frequency from us (and a request that moved
+    with every measurement would be re-sent all the time)."""
     base = i.baseline_w + (i.afrr_w or 0.0)
     now_w = base + interpolate(i.freq_watt, i.frequency_hz) if i.frequency_hz else base
-    w = i.bounds.clamp(now_w)
-    return Plan(LOCAL_FREQUENCY, "setpoint", w, i.bounds.lo, i.bounds.hi, w, base, i.freq_watt)
+    lo, hi = i.bounds.lo, i.bounds.hi
+    plan = Plan(LOCAL_FREQUENCY, "setpoint", i.bounds.clamp(base), lo, hi, 0.0, base, i.freq_watt)
+    return dataclasses.replace(plan, target_w=i.bounds.clamp(now_w))
 
 
 def local_load_balancing(i: ModeInputs) -> Plan:
