@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from evse.config import StationConfig
 from evse.energy.manager import EnergyInputs, EvLimits, decide
-from evse.energy.period_source import PeriodSource
+from evse.energy.period_source import PeriodSource, SignalSource
 from evse.hal_client import HalClient
 from evse.ocpp.interfaces import EvPlugged, StationEvent
 from evse.station.hal_events import HalEventTranslator
@@ -84,6 +84,7 @@ class Controller:
         clock: Callable[[], float] = time.monotonic,
         policy: RestartPolicy | None = None,
         period_source: PeriodSource | None = None,
+        signal_source: SignalSource | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -103,6 +104,7 @@ class Controller:
         # The charging-schedule period in force per EVSE (OCPP section Q); the OCPP
         # station is one when it implements it. None: the config's request.
         self.period_source = period_source
+        self.signal_source = signal_source  # aFRR (Q08): the OCPP station's AFRRSignal
         self._sent_request: dict[int, PowerRequest] = {}
         self._link_stop = asyncio.Event()  # the hal link outlives `stop` by the last words
         self.hal = HalClient(
@@ -169,6 +171,7 @@ class Controller:
             constraint=view.constraint,
             frequency_hz=m.frequency_hz if m is not None and m.grid_valid else None,
             own_w=m.active_w if m is not None else 0.0,
+            afrr_signal=self.signal_source.signal_now() if self.signal_source else None,
         )
         decision = decide(inputs)
         if decision.note:
@@ -333,6 +336,7 @@ class Controller:
         self._ocpp = station
         if isinstance(station, PeriodSource):
             self.period_source = station
+        self.signal_source = station.afrr
         for event in self._translator.snapshot():
             self._station_event(event)
         await station.run()

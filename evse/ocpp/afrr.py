@@ -8,6 +8,7 @@ signal-watt curve: the station could not act on it (Part 2 appendix, reason code
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,11 +19,12 @@ _KEEP = 8  # signals waiting for their timestamp; a CSMS sends one per few secon
 
 
 class AfrrSignals:
-    def __init__(self, source: object, evses: int) -> None:
+    def __init__(self, source: object, evses: int, wall: Callable[[], datetime]) -> None:
         # The station implements PeriodSource once smart charging is in; until then no
         # period has a curve and every signal is rejected.
         self._source = source if isinstance(source, PeriodSource) else None
         self._evses = evses
+        self._wall = wall  # signal timestamps are wall-clock times on the wire
         self._signals: list[tuple[datetime, int]] = []  # sorted by activation time
 
     def _has_curve(self) -> bool:
@@ -52,3 +54,6 @@ class AfrrSignals:
         """The signal in force at `now_utc`: the newest whose timestamp has come."""
         active = [s for at, s in self._signals if at <= now_utc]
         return active[-1] if active else None
+
+    def signal_now(self) -> int | None:
+        return self.signal_at(self._wall())

@@ -99,7 +99,7 @@ class OcppStation:
             st.operative = str(evse_id) not in inoperative
             statuses[(evse_id, 1)] = "Available" if st.operative else "Unavailable"
         self.prov = Provisioning(config, self.dm, self.store, self.clock, self.queue.push)
-        self.afrr = AfrrSignals(self, config.evses)  # Q08 aFRR (op-modes)
+        self.afrr = AfrrSignals(self, config.evses, self.clock.wall)  # Q08 aFRR (op-modes)
         self.remote = RemoteControl(
             self.dm,
             self.store,

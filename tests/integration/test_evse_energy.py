@@ -5,11 +5,13 @@ request stays. A real hal process on simulated hardware."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 from evse.config import load_station
 from evse.controller import Controller
 from evse.energy.types import SchedulePeriod
+from evse.ocpp.afrr import AfrrSignals
 from tests.conftest import HalProcess, sim_config
 
 
@@ -67,6 +69,40 @@ def test_q03_q08_controller_follows_the_period_in_force(short_tmp: Path) -> None
             periods.period = None
             await _until(lambda: _at(ctrl, 6000.0))
             assert ctrl._sent_request[1].operation_mode == ""
+        finally:
+            stop.set()
+            await asyncio.wait_for(run, 30)
+        assert ctrl.failed is None
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        hal.stop()
+
+
+def test_q08_afrr_signal_moves_the_power_by_the_signal_watt_curve(short_tmp: Path) -> None:
+    cfg = load_station(sim_config(short_tmp))
+    hal = HalProcess(cfg.path).start()
+    periods = Periods()
+    periods.period = {
+        "chargingRateUnit": "W",
+        "operationMode": "CentralFrequency",
+        "setpoint": 2000.0,
+        "v2xBaseline": 2000.0,
+        "dischargeLimit": -6000.0,
+        "v2xSignalWattCurve": [{"signal": -100, "power": -6000.0}, {"signal": 100, "power": 6000}],
+    }
+    signals = AfrrSignals(periods, 1, lambda: datetime.now(UTC))
+
+    async def scenario() -> None:
+        ctrl = Controller(cfg, 6000.0, period_source=periods, signal_source=signals)
+        stop = asyncio.Event()
+        run = asyncio.create_task(ctrl.run(stop))
+        try:
+            await _until(lambda: _at(ctrl, 2000.0))  # no signal yet: the CSMS's setpoint
+            res = await signals.on_afrr_signal({"timestamp": "2026-01-01T00:00:00Z", "signal": -50})
+            assert res == {"status": "Accepted"}
+            await _until(lambda: _at(ctrl, -1000.0))  # 2000 + curve(-50) = 2000 - 3000
         finally:
             stop.set()
             await asyncio.wait_for(run, 30)

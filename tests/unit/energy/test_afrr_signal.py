@@ -22,6 +22,10 @@ AFRR: SchedulePeriod = {
 }
 
 
+def wall() -> datetime:
+    return datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)
+
+
 class Periods:
     def __init__(self, period: SchedulePeriod | None) -> None:
         self.period = period
@@ -35,16 +39,16 @@ def call(a: AfrrSignals, ts: str, signal: int) -> dict[str, object]:
 
 
 def test_q08_no_signal_watt_curve_rejects_with_reason() -> None:
-    a = AfrrSignals(Periods({"operationMode": "CentralFrequency", "setpoint": 0.0}), 1)
+    a = AfrrSignals(Periods({"operationMode": "CentralFrequency", "setpoint": 0.0}), 1, wall)
     assert call(a, "2026-12-01T12:00:00Z", 10) == {
         "status": "Rejected",
         "statusInfo": {"reasonCode": "NoSignalWattCurve"},
     }
-    assert AfrrSignals(object(), 1).signal_at(datetime.now(UTC)) is None
+    assert AfrrSignals(object(), 1, wall).signal_at(datetime.now(UTC)) is None
 
 
 def test_q08_signal_becomes_active_at_its_timestamp_and_sets_the_power() -> None:
-    a = AfrrSignals(Periods(AFRR), 1)
+    a = AfrrSignals(Periods(AFRR), 1, wall)
     assert call(a, "2026-12-01T12:00:00Z", 25) == {"status": "Accepted"}
     assert call(a, "2026-12-01T12:00:10Z", 50) == {"status": "Accepted"}
     assert a.signal_at(datetime(2026, 12, 1, 11, 59, 59, tzinfo=UTC)) is None
@@ -53,10 +57,11 @@ def test_q08_signal_becomes_active_at_its_timestamp_and_sets_the_power() -> None
     d = decide(EnergyInputs(1, AFRR, EvLimits(11000, 11000), 0.0, True, afrr_signal=sig))
     assert d.request.setpoint_w == pytest.approx(1000.0 - 2000.0)  # baseline + curve(25)
     assert a.signal_at(datetime(2026, 12, 1, 12, 0, 10, tzinfo=UTC)) == 50
+    assert a.signal_now() == 50
 
 
 def test_bad_timestamp_is_a_format_violation() -> None:
-    a = AfrrSignals(Periods(AFRR), 1)
+    a = AfrrSignals(Periods(AFRR), 1, wall)
     with pytest.raises(OcppCallError) as err:
         call(a, "yesterday", 1)
     assert err.value.code == "FormatViolation"
