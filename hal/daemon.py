@@ -162,10 +162,7 @@ class HalDaemon:
     def _supervise_keepalive(self, now: float) -> None:
         if self.link_alive and now - self.last_seen > self.cfg.keepalive_timeout_s:
             self.link_alive = False
-            log.warning(
-                "evse silent for %.1f s: ramping to zero (LocalFrequency runs on for the hold)",
-                now - self.last_seen,
-            )
+            log.warning("evse silent for %.1f s: ramping to zero", now - self.last_seen)
             for u in self.units.values():
                 u.on_link_lost()
                 self.server.broadcast(Event(u.unit.id, "keepalive_lost", {}))

@@ -156,6 +156,8 @@ class UnitLoop:
         # Q08/Q11: frequency support continues for a while (DC; AC stops, see below).
         hold = self.local_freq is not None and self.unit.kind == "dc"
         self._lf_until = self._clock() + self.t.local_frequency_hold_s if hold else -1.0
+        if hold:
+            log.warning("evse %d: LocalFrequency runs on for the hold first", self.unit.id)
         if self.unit.kind == "ac":
             self.pwm_pct = _X1
 
