@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from evse.config import StationConfig
+from evse.energy.manager import EnergyInputs, EvLimits, decide
+from evse.energy.period_source import PeriodSource, SignalSource
 from evse.hal_client import HalClient
 from evse.ocpp.interfaces import EvPlugged, StationEvent
 from evse.station.hal_events import HalEventTranslator
@@ -82,6 +84,8 @@ class Controller:
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
         policy: RestartPolicy | None = None,
+        period_source: PeriodSource | None = None,
+        signal_source: SignalSource | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -98,6 +102,11 @@ class Controller:
         self.supervisor: Supervisor | None = None
         self._translator = HalEventTranslator()
         self._ocpp: OcppStationLike | None = None
+        # The charging-schedule period in force per EVSE (OCPP section Q); the OCPP
+        # station is one when it implements it. None: the config's request.
+        self.period_source = period_source
+        self.signal_source = signal_source  # aFRR (Q08): the OCPP station's AFRRSignal
+        self._sent_request: dict[int, PowerRequest] = {}
         self._link_stop = asyncio.Event()  # the hal link outlives `stop` by the last words
         self._locks = LockRequests()
         self.hal = HalClient(
@@ -148,9 +157,40 @@ class Controller:
         self.hal.send(PilotCommand(eid, duty))
         self.hal.send(AllowPowerOn(eid, view.allowed and view.operative, reason))
 
+    def _request(self, eid: int) -> PowerRequest:
+        """The energy manager's request for the period in force, else the config's."""
+        period = self.period_source.current_period(eid) if self.period_source else None
+        if period is None:
+            w = self.request_w
+            return PowerRequest(eid, "setpoint", w, min(w, 0.0), max(w, 0.0))
+        view, m = self.evses[eid], self.evses[eid].measurement
+        inputs = EnergyInputs(
+            eid,
+            period,
+            EvLimits(view.max_charge_w, view.max_discharge_w),  # the unit's, until the EV's
+            self.clock(),
+            may_discharge=view.max_discharge_w > 0,  # the period's dischargeLimit bounds it
+            constraint=view.constraint,
+            frequency_hz=m.frequency_hz if m is not None and m.grid_valid else None,
+            own_w=m.active_w if m is not None else 0.0,
+            afrr_signal=self.signal_source.signal_now() if self.signal_source else None,
+        )
+        decision = decide(inputs)
+        if decision.note:
+            log.warning("evse %d: %s", eid, decision.note)
+        return decision.request
+
     def _send_request(self, eid: int) -> None:
-        w = self.request_w
-        self.hal.send(PowerRequest(eid, "setpoint", w, min(w, 0.0), max(w, 0.0)))
+        self._sent_request[eid] = req = self._request(eid)
+        self.hal.send(req)
+
+    def _refresh_requests(self) -> None:
+        """Periods start and end, and their inputs move: send what changed."""
+        if self.period_source is None or not self.hal.connected.is_set():
+            return
+        for eid in self.evses:
+            if self._request(eid) != self._sent_request.get(eid):
+                self._send_request(eid)
 
     def _on_message(self, msg: Message) -> None:
         if self._locks.on_reply(msg):
@@ -304,6 +344,9 @@ class Controller:
         path = self.cfg.controller.state_dir / "evse.sqlite"
         station = OcppStation(self.cfg.ocpp, path, HalStationPort(self))
         self._ocpp = station
+        if isinstance(station, PeriodSource):
+            self.period_source = station
+        self.signal_source = station.afrr
         for event in self._translator.snapshot():
             self._station_event(event)
         await station.run()
@@ -319,6 +362,7 @@ class Controller:
             now = self.clock()
             while self._schedule and now - start >= self._schedule[0].at_s:
                 self.set_request(self._schedule.pop(0).request_w)
+            self._refresh_requests()
             if now >= next_status:
                 next_status += self.cfg.controller.status_period_s
                 line = self.status_line(now - start)

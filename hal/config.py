@@ -45,6 +45,8 @@ class HalConfig:
     contactor_confirm_s: float = 0.5  # mirror contact may lag the command this long
     ac_x1_wait_s: float = 6.0  # AC, evse silent: X1 first, open after (IEC 61851-1 A.6)
     stop_safe_s: float = 2.0  # SIGTERM: bound on reaching power zero + contactors open
+    # LocalFrequency (OCPP 2.1 Q08) keeps running this long after evse went silent (Q11).
+    local_frequency_hold_s: float = 60.0
 
     @property
     def directives_path(self) -> Path:
@@ -111,6 +113,7 @@ def parse_hal(root: Table, base_dir: Path) -> HalConfig:
         contactor_confirm_s=hal.get_float("contactor_confirm_s", 0.5, lo=0.05, hi=10.0),
         ac_x1_wait_s=hal.get_float("ac_x1_wait_s", 6.0, lo=0.0, hi=60.0),
         stop_safe_s=hal.get_float("stop_safe_s", 2.0, lo=0.1, hi=8.0),
+        local_frequency_hold_s=hal.get_float("local_frequency_hold_s", 60.0, lo=0.0, hi=900.0),
     )
     if len(str(cfg.socket_path)) > 100:
         raise ConfigError(hal.key("socket"), str(cfg.socket_path), "path too long for AF_UNIX")

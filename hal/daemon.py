@@ -48,6 +48,7 @@ from hal.protocol import (
     Message,
     PilotCommand,
     PowerRequest,
+    ProtocolError,
     Welcome,
 )
 from hal.sdnotify import Notifier
@@ -136,7 +137,10 @@ class HalDaemon:
             if isinstance(msg, PowerRequest):
                 if msg.mode not in ("setpoint", "limits"):
                     return [Error(E_REJECTED, f"mode {msg.mode!r}", msg.TYPE)]
-                unit.on_power_request(msg)
+                try:
+                    unit.on_power_request(msg)
+                except ProtocolError as exc:  # refused whole; the previous request stays
+                    return [Error(exc.code, exc.detail, msg.TYPE)]
             elif isinstance(msg, PilotCommand):
                 unit.on_pilot(msg)
             else:
@@ -245,6 +249,7 @@ class HalDaemon:
             open_wait_s=c.open_wait_s,
             contactor_confirm_s=c.contactor_confirm_s,
             ac_x1_wait_s=c.ac_x1_wait_s,
+            local_frequency_hold_s=c.local_frequency_hold_s,
             nominal_v=c.grid.nominal_voltage_v,
             nominal_hz=c.grid.nominal_frequency_hz,
         )

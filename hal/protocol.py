@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import cbor2
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3  # 3: power_request carries the operation mode (LocalFrequency)
 MAX_FRAME_BYTES = 256 * 1024  # a full directive set with ten-point curves is a few KiB
 _HEADER = struct.Struct(">I")
 
@@ -83,7 +83,12 @@ class KeepAlive(Message):
 @dataclass(frozen=True, slots=True)
 class PowerRequest(Message):
     """`setpoint`: follow setpoint_w. `limits`: hal may pick any power in [min_w, max_w]
-    (it takes max_w, then the grid functions act within the range)."""
+    (it takes max_w, then the grid functions act within the range).
+
+    `operation_mode` (OCPP 2.1 OperationModeEnumType, "" = none given): with
+    "LocalFrequency" hal sets, on every sample, baseline_w + freq_watt(f) (linear between
+    the {frequency, power} points, flat beyond the ends) within [min_w, max_w]; any other
+    mode is executed by evse and hal follows setpoint/limits as above."""
 
     TYPE: ClassVar[str] = "power_request"
     evse_id: int
@@ -91,6 +96,9 @@ class PowerRequest(Message):
     setpoint_w: float
     min_w: float
     max_w: float
+    operation_mode: str = ""
+    baseline_w: float = 0.0
+    freq_watt: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

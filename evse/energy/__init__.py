@@ -1,1 +1,2 @@
-"""Energy management: pure functions of charging profiles, EMS input, EV limits and now."""
+"""The energy manager: pure functions of the period in force, EMS input, EV limits,
+hal's grid constraint and `now` -> one power request per EVSE (OCPP 2.1 section Q)."""

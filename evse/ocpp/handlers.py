@@ -46,4 +46,6 @@ def build_handlers(station: OcppStation) -> dict[str, Handler]:
         "ClearChargingProfile": station.smart.on_clear_charging_profile,
         "GetCompositeSchedule": station.smart.on_get_composite_schedule,
         "UpdateDynamicSchedule": station.smart.on_update_dynamic_schedule,
+        # Q/K/R: op-modes
+        "AFRRSignal": station.afrr.on_afrr_signal,
     }

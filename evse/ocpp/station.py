@@ -23,6 +23,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from evse.energy.types import SchedulePeriod
+from evse.ocpp.afrr import AfrrSignals
 from evse.ocpp.authorization import Authorization
 from evse.ocpp.backoff import ReconnectBackoff, wait_backoff
 from evse.ocpp.clock import Clock, RealClock, iso, wait_for
@@ -100,6 +101,7 @@ class OcppStation:
             st.operative = str(evse_id) not in inoperative
             statuses[(evse_id, 1)] = "Available" if st.operative else "Unavailable"
         self.prov = Provisioning(config, self.dm, self.store, self.clock, self.queue.push)
+        self.afrr = AfrrSignals(self, config.evses, self.clock.wall)  # Q08 aFRR (op-modes)
         self.remote = RemoteControl(
             self.dm,
             self.store,

@@ -2,14 +2,11 @@
 command to the MCU, once per sample, in this EVSE's own task (`run`).
 
 Why this shape: VDE-AR-N 4105 U>> must clear in 0.1 s, so nothing slow may sit between
-the sample and the contactor. The path awaits the MCU alone:
-- each EVSE has its own sample task, so a hung MCU or bus of one EVSE delays only that
-  EVSE (the daemon supervises the tasks: one that dies stops hal, safe, non-zero);
-- the power stage has its own task (`StageIo`): the sample hands over the newest setpoint
-  and reads the newest state, never awaiting the stage; a state too old is a fault;
-- the meter (`MeterIo`), the lock, the RCD self-test and the MCU's own trip settings
-  (`McuAux`), the stage's protection push (daemon) run beside it and hand over values;
-- faults are reported once (`FaultBook`), never logged per sample.
+the sample and the contactor. The path awaits the MCU alone: each EVSE has its own sample
+task (a hung MCU delays only its EVSE; the daemon stops hal, safe, if one dies); the power
+stage (`StageIo`), the meter (`MeterIo`), the lock, RCD self-test and MCU trip settings
+(`McuAux`) and the stage's protection push (daemon) run beside it and hand over values (a
+stage state too old is a fault); faults are reported once (`FaultBook`).
 
 Safety rules per sample: any fault but the meter's (device, stage status, RCD, MCU flags,
 contactor feedback, missing grid samples) or a grid trip opens the contactor at once and
@@ -45,6 +42,7 @@ from hal.protocol import (
 )
 from hal.unit.contactor import POWER_CP_STATES, ContactorWatch
 from hal.unit.faults import FaultBook
+from hal.unit.local_frequency import LocalFrequency
 from hal.unit.mcu_aux import McuAux, mcu_trip_for
 from hal.unit.meter_io import MeterIo
 from hal.unit.reports import Reporter
@@ -66,6 +64,7 @@ class UnitTimings:
     ac_x1_wait_s: float = 6.0
     nominal_v: float = 230.0
     nominal_hz: float = 50.0
+    local_frequency_hold_s: float = 0.0  # LocalFrequency runs on this long when evse is silent
 
 
 class UnitLoop:
@@ -112,6 +111,8 @@ class UnitLoop:
         self.allow = False
         self.pwm_pct = _X1  # until evse asks for PWM
         self.link_ok = False
+        self.local_freq: LocalFrequency | None = None  # Q08: executed here, per sample
+        self._lf_until = -1.0  # evse silent: LocalFrequency runs on until then
         # what hal does
         self.effective_w = 0.0
         self.setpoint_w = 0.0
@@ -130,6 +131,8 @@ class UnitLoop:
     # ---- requests from evse --------------------------------------------------------
 
     def on_power_request(self, msg: PowerRequest) -> None:
+        """Raises ProtocolError (and changes nothing) when it cannot be executed."""
+        self.local_freq = LocalFrequency.from_request(msg)
         lo, hi = sorted((msg.min_w, msg.max_w))
         wish = msg.setpoint_w if msg.mode == "setpoint" else hi
         self.requested_w = min(max(wish, lo), hi) if msg.mode == "limits" else wish
@@ -150,6 +153,11 @@ class UnitLoop:
         goes to X1 at once, so the car stops drawing before the contactor opens."""
         self.link_ok = False
         self.requested_w = 0.0
+        # Q08/Q11: frequency support continues for a while (DC; AC stops, see below).
+        hold = self.local_freq is not None and self.unit.kind == "dc"
+        self._lf_until = self._clock() + self.t.local_frequency_hold_s if hold else -1.0
+        if hold:
+            log.warning("evse %d: LocalFrequency runs on for the hold first", self.unit.id)
         if self.unit.kind == "ac":
             self.pwm_pct = _X1
 
@@ -278,6 +286,10 @@ class UnitLoop:
     def _follow_request(self, now: float, dt: float, mcu: McuState) -> None:
         """Keep-alive loss: ramp to zero at the configured rate (never a step), then hold
         with the contactor released until evse asks again."""
+        lf = self.local_freq
+        if lf is not None and mcu.grid is not None and (self.link_ok or now < self._lf_until):
+            self.effective_w = lf.power_at(mcu.grid.frequency_hz)  # Q08: every sample
+            return
         if self.link_ok:
             self.effective_w = self.requested_w
             return
@@ -381,15 +393,6 @@ class UnitLoop:
 
     def state_report(self) -> dict[str, Any]:
         """This EVSE's entry of `Welcome.state` (hal/protocol.py)."""
-        m = self.last_mcu
-        return {
-            "evse_id": self.unit.id,
-            "cp_state": m.cp_state.value if m else None,
-            "pp_ampacity_a": m.pp_ampacity_a if m else None,
-            "contactor_closed": m.contactor_closed if m else False,
-            "allow": self.allow,
-            "requested_w": self.requested_w,
-            "keepalive_ok": self.link_ok,
-            "faults": self.faults.report(),
-            "grid": self.reporter.grid_state(),
-        }
+        return self.reporter.state_entry(
+            self.last_mcu, self.allow, self.requested_w, self.link_ok, self.faults.report()
+        )

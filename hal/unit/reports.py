@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from hal.devices.base import McuState, MeterReading
 from hal.grid.engine import GridAlarm, GridConstraint, GridState
@@ -108,6 +109,27 @@ class Reporter:
     def report(self) -> GridConstraintReport:
         c = self.constraint
         return GridConstraintReport(self._id, c.state.value, c.p_min_w, c.p_max_w, c.q_var)
+
+    def state_entry(
+        self,
+        m: McuState | None,
+        allow: bool,
+        requested_w: float,
+        keepalive_ok: bool,
+        faults: list[dict[str, str]],
+    ) -> dict[str, Any]:
+        """One EVSE's entry of `Welcome.state` (hal/protocol.py)."""
+        return {
+            "evse_id": self._id,
+            "cp_state": m.cp_state.value if m else None,
+            "pp_ampacity_a": m.pp_ampacity_a if m else None,
+            "contactor_closed": m.contactor_closed if m else False,
+            "allow": allow,
+            "requested_w": requested_w,
+            "keepalive_ok": keepalive_ok,
+            "faults": faults,
+            "grid": self.grid_state(),
+        }
 
     def grid_state(self) -> dict[str, object]:
         c = self.constraint

@@ -16,6 +16,16 @@ SAMPLES: list[p.Message] = [
     p.Hello(1, "evse"),
     p.KeepAlive(42),
     p.PowerRequest(1, "setpoint", -5000.0, -11000.0, 11000.0),
+    p.PowerRequest(
+        1,
+        "setpoint",
+        1000.0,
+        -8000.0,
+        8000.0,
+        operation_mode="LocalFrequency",
+        baseline_w=1000.0,
+        freq_watt=[{"frequency": 49.8, "power": 4000.0}, {"frequency": 50.2, "power": -4000.0}],
+    ),
     p.DerDirectives(
         [
             {
@@ -116,6 +126,15 @@ def test_unknown_type() -> None:
         {"type": "keepalive", "seq": True},  # bool for int
         {"type": "keepalive", "seq": 1, "extra": 2},  # unknown field
         {"type": "der_directives", "directives": [1, 2]},  # items must be maps
+        {
+            "type": "power_request",
+            "evse_id": 1,
+            "mode": "setpoint",
+            "setpoint_w": 1.0,
+            "min_w": 0.0,
+            "max_w": 1.0,
+            "freq_watt": [50.0, 1000.0],
+        },  # curve points must be maps
     ],
 )
 def test_invalid_fields(body: dict[str, object]) -> None:
@@ -129,6 +148,14 @@ def test_oversized_length_prefix_breaks_the_stream() -> None:
     assert info.value.code == p.E_FRAME_TOO_LARGE
     assert dec.broken
     assert list(dec.feed(p.encode_message(p.KeepAlive(1)))) == []
+
+
+def test_power_request_without_operation_mode_keeps_todays_behaviour() -> None:
+    raw = {"type": "power_request", "evse_id": 1, "mode": "limits"}
+    msg = p.decode_message(cbor2.dumps({**raw, "setpoint_w": 0, "min_w": 0, "max_w": 7000}))
+    assert isinstance(msg, p.PowerRequest)
+    assert (msg.operation_mode, msg.baseline_w, msg.freq_watt) == ("", 0.0, [])
+    assert p.PROTOCOL_VERSION == 3
 
 
 def test_int_accepted_where_float_expected() -> None:
