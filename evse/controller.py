@@ -29,6 +29,7 @@ from evse.station.hal_port import HalStationPort
 from evse.supervisor import RestartPolicy, Supervisor
 from hal.protocol import (
     AllowPowerOn,
+    DerDirectives,
     DirectiveResult,
     Event,
     GridConstraintReport,
@@ -98,6 +99,7 @@ class Controller:
         self._translator = HalEventTranslator()
         self._ocpp: OcppStationLike | None = None
         self._link_stop = asyncio.Event()  # the hal link outlives `stop` by the last words
+        self._der: list[dict[str, Any]] | None = None  # the DER set in force (OCPP R04)
         self.hal = HalClient(
             cfg.hal.socket_path,
             "evse-controller",
@@ -129,6 +131,8 @@ class Controller:
                 self.evses[snap.evse_id].constraint = snap.constraint
             for event in snap.events:
                 self._station_event(event)
+        if self._der is not None:
+            self.hal.send(DerDirectives(self._der))  # R04: the whole set after every connect
         self._send_state("controller (re)connected")
 
     def _send_state(self, reason: str, evse_id: int | None = None) -> None:
@@ -221,6 +225,10 @@ class Controller:
             if evse_id is None or eid == evse_id:
                 view.operative = operative
                 self._send_pilot_and_allow(eid, "operative" if operative else "inoperative")
+
+    def set_der_directives(self, directives: list[dict[str, Any]]) -> None:
+        self._der = directives
+        self.hal.send(DerDirectives(directives))
 
     def request_restart(self) -> None:
         self.restart_requested = True

@@ -40,4 +40,8 @@ def build_handlers(station: OcppStation) -> dict[str, Handler]:
         "TriggerMessage": remote.on_trigger_message,
         "ChangeAvailability": remote.on_change_availability,
         "DataTransfer": _data_transfer,
+        # Q/K/R: der-control
+        "SetDERControl": station.der.on_set,
+        "GetDERControl": station.der.on_get,
+        "ClearDERControl": station.der.on_clear,
     }

@@ -27,11 +27,13 @@ from evse.ocpp.backoff import ReconnectBackoff, wait_backoff
 from evse.ocpp.clock import Clock, RealClock, iso, wait_for
 from evse.ocpp.config import OcppConfig
 from evse.ocpp.connection import ConnectFailed, NetworkProfile, TlsFiles, open_connection
+from evse.ocpp.der_control import DerControls
 from evse.ocpp.device_model import DeviceModel, Slot
 from evse.ocpp.endpoint import CallTimeout, ConnectionLost, OcppCallError, RpcEndpoint
 from evse.ocpp.handlers import build_handlers
 from evse.ocpp.interfaces import (
     ConnectorStatus,
+    DerAlarm,
     EnergyTransfer,
     EvPlugged,
     EvUnplugged,
@@ -123,12 +125,15 @@ class OcppStation:
         self._offline_since: float | None = None
         self._heartbeat_changed = asyncio.Event()
         self.dm.on_change(self._variable_changed)
+        self.der = DerControls(self.dm, self.store, self.clock, self.queue.push, port)
         self.stats = {"unexpected_errors": 0, "fast_retries": 0}
 
     # -- inputs from the station ------------------------------------------------------
 
     def notify(self, event: StationEvent) -> None:
         """Hand a station event to the OCPP side; processed in order by `run`."""
+        if isinstance(event, DerAlarm):
+            return self.der.alarm(event)  # R05: queued (persisted) at once
         self._events.put_nowait(event)
 
     def authorized(self, evse_id: int) -> bool:
@@ -204,6 +209,7 @@ class OcppStation:
                 tg.create_task(self._connection_loop())
                 tg.create_task(self._event_loop())
                 tg.create_task(self._meter_loop())
+                tg.create_task(self.der.run())
         finally:
             self.online = False
             self.store.close()
