@@ -115,8 +115,8 @@ class DerControls:
                     )
 
     def _update(self) -> None:
-        """Queue start / stop notifications that are due, persist, hand hal the set in
-        force when it changed, and wake the scheduler."""
+        """Queue start / stop notifications that are due, persist, and hand hal the set
+        in force when it changed."""
         notes, changed = rules.transitions(self.records, self._clock.wall())
         for note in notes:
             # Queued (persisted) before the flag is stored: a crash in between sends a
@@ -128,7 +128,6 @@ class DerControls:
         if now_set != self._sent and self._sink is not None:
             self._sink.set_der_directives(now_set)
             self._sent = now_set
-        self._wake.set()
 
     async def run(self) -> None:
         """R04.FR.20-22: start and expire scheduled controls on time."""
@@ -140,8 +139,6 @@ class DerControls:
             delay = MAX_SLEEP_S
             if due is not None:
                 delay = min(delay, (due - self._clock.wall()).total_seconds())
-            if self._wake.is_set():
-                continue
             with contextlib.suppress(TimeoutError):
                 await wait_for(self._clock, self._wake.wait(), max(delay, 0.0))
 
@@ -162,6 +159,7 @@ class DerControls:
         changed = [cid for cid, r in self.records.items() if before.get(cid) != r.superseded]
         self._save([new.control_id, *changed])
         self._update()
+        self._wake.set()  # the next start / expiry may be sooner now
         res: Payload = {"status": "Accepted"}
         if superseded:
             res["supersededIds"] = superseded
