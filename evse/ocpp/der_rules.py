@@ -163,16 +163,19 @@ def check(req: Payload, supported: set[str]) -> None:
 def peers(records: dict[str, DerRecord], new: DerRecord, now: datetime) -> list[DerRecord]:
     """The stored controls `new` competes with: same type and isDefault, not superseded,
     not expired."""
-    return [
-        r
-        for r in records.values()
-        if r.control_id != new.control_id
-        and r.control_type == new.control_type
-        and r.is_default == new.is_default
-        and not r.superseded
-        and not r.ended
-        and (r.end() is None or now < r.end())  # type: ignore[operator]
-    ]
+    out = []
+    for r in records.values():
+        end = r.end()
+        if (
+            r.control_id != new.control_id
+            and r.control_type == new.control_type
+            and r.is_default == new.is_default
+            and not r.superseded
+            and not r.ended
+            and (end is None or now < end)
+        ):
+            out.append(r)
+    return out
 
 
 def add(records: dict[str, DerRecord], new: DerRecord, now: datetime) -> list[str]:

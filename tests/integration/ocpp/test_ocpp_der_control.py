@@ -186,3 +186,47 @@ def test_r05_alarms_offline_delivered_in_order_with_event_time(tmp_path: Path) -
         ]
 
     run(tmp_path, body)
+
+
+def test_tc_r_101_der_and_v2x_components_in_notify_report(tmp_path: Path) -> None:
+    """TC_R_101: DCDERCtrlr, ACDERCtrlr and V2XChargingCtrlr are reported per EVSE; an
+    enabled ACDERCtrlr adds its ModesSupported to what SetDERControl accepts (R04.FR.01)."""
+
+    async def body(rig: Rig) -> None:
+        station = await rig.start()
+        res = await rig.csms.call("GetBaseReport", {"requestId": 3, "reportBase": "FullInventory"})
+        assert res["status"] == "Accepted"
+        await rig.csms.wait_until(
+            lambda: any(not r["tbc"] for r in rig.csms.of("NotifyReport")), WAIT_S
+        )
+        seen = {
+            (d["component"]["name"], d["component"].get("evse", {}).get("id"), d["variable"]["name"])
+            for r in rig.csms.of("NotifyReport")
+            for d in r.get("reportData", [])
+        }
+        for want in [
+            ("DCDERCtrlr", 1, "ModesSupported"),
+            ("DCDERCtrlr", 1, "Enabled"),
+            ("DCDERCtrlr", 1, "MaxW"),
+            ("ACDERCtrlr", 1, "ModesSupported"),
+            ("ACDERCtrlr", 1, "Enabled"),
+            ("V2XChargingCtrlr", 1, "SupportedOperationModes"),
+            ("V2XChargingCtrlr", 1, "Enabled"),
+        ]:
+            assert want in seen, want
+        assert "HFMayTrip" not in station.der.supported()
+        dm = station.dm
+        ac_modes, ac_on = dm.find("ACDERCtrlr", "ModesSupported", 1), dm.find(
+            "ACDERCtrlr", "Enabled", 1
+        )
+        assert ac_modes is not None and ac_on is not None
+        dm.set_internal(ac_modes, "HFMayTrip")
+        assert "HFMayTrip" not in station.der.supported()  # not enabled
+        dm.set_internal(ac_on, "true")
+        assert "HFMayTrip" in station.der.supported()
+        dc_on = dm.find("DCDERCtrlr", "Enabled", 1)
+        assert dc_on is not None
+        dm.set_internal(dc_on, "false")
+        assert station.der.supported() == {"HFMayTrip"}
+
+    run(tmp_path, body)
