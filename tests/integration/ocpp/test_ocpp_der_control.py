@@ -199,10 +199,11 @@ def test_tc_r_101_der_and_v2x_components_in_notify_report(tmp_path: Path) -> Non
         await rig.csms.wait_until(
             lambda: any(not r["tbc"] for r in rig.csms.of("NotifyReport")), WAIT_S
         )
+        data = [d for r in rig.csms.of("NotifyReport") for d in r.get("reportData", [])]
         seen = {
-            (d["component"]["name"], d["component"].get("evse", {}).get("id"), d["variable"]["name"])
-            for r in rig.csms.of("NotifyReport")
-            for d in r.get("reportData", [])
+            (c["name"], c.get("evse", {}).get("id"), d["variable"]["name"])
+            for d in data
+            for c in [d["component"]]
         }
         for want in [
             ("DCDERCtrlr", 1, "ModesSupported"),
