@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -216,7 +217,12 @@ class DerControls:
         if event.control_type not in rules.FIELD_FOR:
             log.error("DER alarm for unknown control type %r not sent", event.control_type)
             return
-        self._push("NotifyDERAlarm", payload)
+        try:
+            self._push("NotifyDERAlarm", payload)
+        except sqlite3.ProgrammingError:
+            # This OCPP side has stopped (its store is closed) and a new one is not up
+            # yet: the caller is hal's message path, which must not fail for it.
+            log.error("DER alarm lost, the OCPP side is restarting: %s", payload)
 
 
 def report_payloads(request_id: int, found: list[rules.DerRecord]) -> list[Payload]:
