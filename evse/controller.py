@@ -177,6 +177,9 @@ class Controller:
                 self._send_state("keep-alive restored", msg.evse_id)
         elif isinstance(msg, DirectiveResult):
             self.directive_results.append(msg)
+            del self.directive_results[:-100]
+            for rej in msg.rejected:  # R04: the value checks beyond OCPP's rules are hal's
+                log.error("hal refused DER control %s: %s", rej.get("id"), rej.get("reason"))
 
     def _view(self, eid: int) -> EvseView:
         return self.evses.setdefault(eid, EvseView(eid, allowed=self.free_vend))

@@ -135,6 +135,7 @@ def test_tc_r_100_r05_alarm_offline_survives_kill9_and_arrives_after_reconnect(
                 notes = csms.of("NotifyDERStartStop")
                 assert notes[:1] == [{"controlId": "sched", "started": True,
                                       "timestamp": iso(start)}]
+                assert [n["started"] for n in notes] == [True]  # not again after the restart
                 names = [r.action for r in csms.received]
                 assert names.index("NotifyDERStartStop") < names.index("NotifyDERAlarm")
                 res = await csms.call("GetDERControl", {"requestId": 5, "controlId": "sched"})
