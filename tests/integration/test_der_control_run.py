@@ -64,6 +64,8 @@ def queued(db: Path, action: str) -> int:
 
 
 def test_r04_set_der_control_hf_must_trip_makes_hal_trip_r05_alarm(short_tmp: Path) -> None:
+    """R04 end to end, and the set re-sent after every hal (re)connect."""
+
     async def scenario() -> None:
         async with ScriptedCsms(passwords={"CS001": "0123456789abcdef"}) as csms:
             st = station(short_tmp, csms.port)
@@ -82,6 +84,17 @@ def test_r04_set_der_control_hf_must_trip_makes_hal_trip_r05_alarm(short_tmp: Pa
                 assert alarm["controlType"] == "HFMustTrip"
                 assert alarm["gridEventFault"] == "OverFrequency"
                 assert alarm["alarmEnded"] is False
+                # hal restarts without its own copy of the directives: evse sends the set
+                # in force again on the new connection, and hal trips again.
+                obs.close()
+                st.hal.stop(signal.SIGKILL)
+                (short_tmp / "state" / "der-directives.cbor").unlink()
+                st.hal.start()
+                obs = observer(st.hal)
+                await asyncio.to_thread(
+                    obs.wait_for, p.Event, WAIT, lambda e: e.kind == "der_alarm"
+                )
+                await tripped(obs)
                 assert csms.errors_sent == []
             finally:
                 obs.close()
