@@ -32,6 +32,7 @@ from evse.station.lock_requests import LOCK_TIMEOUT_S, LockRequests
 from evse.supervisor import RestartPolicy, Supervisor
 from hal.protocol import (
     AllowPowerOn,
+    DerDirectives,
     DirectiveResult,
     Event,
     GridConstraintReport,
@@ -109,6 +110,7 @@ class Controller:
         self._sent_request: dict[int, PowerRequest] = {}
         self._link_stop = asyncio.Event()  # the hal link outlives `stop` by the last words
         self._locks = LockRequests()
+        self._der: list[dict[str, Any]] | None = None  # the DER set in force (OCPP R04)
         self.hal = HalClient(
             cfg.hal.socket_path,
             "evse-controller",
@@ -140,6 +142,8 @@ class Controller:
                 self.evses[snap.evse_id].constraint = snap.constraint
             for event in snap.events:
                 self._station_event(event)
+        if self._der is not None:
+            self.hal.send(DerDirectives(self._der))  # R04: the whole set after every connect
         self._send_state("controller (re)connected")
 
     def _send_state(self, reason: str, evse_id: int | None = None) -> None:
@@ -217,6 +221,9 @@ class Controller:
                 self._send_state("keep-alive restored", msg.evse_id)
         elif isinstance(msg, DirectiveResult):
             self.directive_results.append(msg)
+            del self.directive_results[:-100]
+            for rej in msg.rejected:  # R04: the value checks beyond OCPP's rules are hal's
+                log.error("hal refused DER control %s: %s", rej.get("id"), rej.get("reason"))
 
     def _view(self, eid: int) -> EvseView:
         return self.evses.setdefault(eid, EvseView(eid, allowed=self.free_vend))
@@ -271,6 +278,10 @@ class Controller:
         if evse_id not in self.evses:
             return False
         return await self._locks.request(evse_id, locked, self.hal.send, LOCK_TIMEOUT_S)
+
+    def set_der_directives(self, directives: list[dict[str, Any]]) -> None:
+        self._der = directives
+        self.hal.send(DerDirectives(directives))
 
     def request_restart(self) -> None:
         self.restart_requested = True

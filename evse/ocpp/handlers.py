@@ -48,4 +48,8 @@ def build_handlers(station: OcppStation) -> dict[str, Handler]:
         "UpdateDynamicSchedule": station.smart.on_update_dynamic_schedule,
         # Q/K/R: op-modes
         "AFRRSignal": station.afrr.on_afrr_signal,
+        # Q/K/R: der-control
+        "SetDERControl": station.der.on_set,
+        "GetDERControl": station.der.on_get,
+        "ClearDERControl": station.der.on_clear,
     }

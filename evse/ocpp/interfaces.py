@@ -12,6 +12,7 @@ The lead wires these to hal (hal_client) and the station layer:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from hal.devices.base import MeterReading
@@ -84,6 +85,25 @@ class ConnectorStatus:
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class DerAlarm:
+    """R05: a DER function started (or stopped, `ended`) acting on a grid event; hal's
+    `der_alarm` / `der_alarm_ended`, stamped when it reached evse."""
+
+    evse_id: int
+    control_type: str
+    grid_event_fault: str
+    ended: bool
+    extra_info: str
+    timestamp: datetime
+
+
 StationEvent = (
-    EvPlugged | EvUnplugged | PowerPathClosed | PowerPathOpened | EnergyTransfer | ConnectorStatus
+    EvPlugged
+    | EvUnplugged
+    | PowerPathClosed
+    | PowerPathOpened
+    | EnergyTransfer
+    | ConnectorStatus
+    | DerAlarm
 )

@@ -29,11 +29,13 @@ from evse.ocpp.backoff import ReconnectBackoff, wait_backoff
 from evse.ocpp.clock import Clock, RealClock, iso, wait_for
 from evse.ocpp.config import OcppConfig
 from evse.ocpp.connection import ConnectFailed, NetworkProfile, TlsFiles, open_connection
+from evse.ocpp.der_control import DerControls
 from evse.ocpp.device_model import DeviceModel, Slot
 from evse.ocpp.endpoint import CallTimeout, ConnectionLost, OcppCallError, RpcEndpoint
 from evse.ocpp.handlers import build_handlers
 from evse.ocpp.interfaces import (
     ConnectorStatus,
+    DerAlarm,
     EnergyTransfer,
     EvPlugged,
     EvUnplugged,
@@ -127,6 +129,7 @@ class OcppStation:
         self._offline_since: float | None = None
         self._heartbeat_changed = asyncio.Event()
         self.dm.on_change(self._variable_changed)
+        self.der = DerControls(self.dm, self.store, self.clock, self.queue.push, port)
         self.stats = {"unexpected_errors": 0, "fast_retries": 0}
         self.smart = SmartCharging(self.dm, self.store, self.clock, self.tx, self.queue.push, self._call_now, self._offline_for)  # noqa: E501
 
@@ -134,6 +137,8 @@ class OcppStation:
 
     def notify(self, event: StationEvent) -> None:
         """Hand a station event to the OCPP side; processed in order by `run`."""
+        if isinstance(event, DerAlarm):
+            return self.der.alarm(event)  # R05: queued (persisted) at once
         self._events.put_nowait(event)
 
     def authorized(self, evse_id: int) -> bool:
@@ -219,6 +224,7 @@ class OcppStation:
                 tg.create_task(self._event_loop())
                 tg.create_task(self._meter_loop())
                 tg.create_task(self.smart.run())  # Q04 PullDynamicScheduleUpdate
+                tg.create_task(self.der.run())
         finally:
             self.online = False
             self.store.close()

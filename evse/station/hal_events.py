@@ -6,6 +6,7 @@
 - contactor confirmed closed / open: power path closed / opened;
 - energy flowing: contactor closed and |P| above 1 % of rating (at least 50 W), reported
   on change; when it stops with the path still closed, the EV suspended it;
+- der_alarm / der_alarm_ended: a DerAlarm stamped with the wall clock (R05);
 - connector status (G01: sent whenever it changes): Faulted while hal reports a fault of
   the EVSE (a device, the contactor, the RCD, the MCU's error flags, the stage's own
   status) or the pilot is in E; Unavailable in F; else Occupied while an EV is plugged
@@ -19,11 +20,14 @@ events, whole rather than as a change, so a restarted evse rebuilds its view; an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from evse.ocpp.interfaces import (
     ConnectorStatus,
+    DerAlarm,
     EnergyTransfer,
     EvPlugged,
     EvUnplugged,
@@ -65,6 +69,7 @@ class EvseSnapshot:
 @dataclass
 class HalEventTranslator:
     evses: dict[int, _EvseTrack] = field(default_factory=dict)
+    wall: Callable[[], datetime] = lambda: datetime.now(UTC)  # stamps DER alarms (R05)
 
     def set_rating(self, evse_id: int, rated_w: float) -> None:
         self._track(evse_id).threshold_w = max(50.0, 0.01 * rated_w)
@@ -94,6 +99,14 @@ class HalEventTranslator:
                 t.faults[device] = str(ev.data.get("reason", ""))
         elif ev.kind == "fault_cleared":
             t.faults.pop(str(ev.data.get("device")), None)
+        elif ev.kind in ("der_alarm", "der_alarm_ended"):
+            # R05: the time of the event, not of the send (the alarm may wait offline).
+            d = ev.data
+            ended = ev.kind == "der_alarm_ended"
+            extra = str(d.get("extraInfo") or "")
+            fault = str(d.get("gridEventFault") or "")
+            ctype = str(d.get("controlType"))
+            out.append(DerAlarm(ev.evse_id, ctype, fault, ended, extra, self.wall()))
         return out + self._status(ev.evse_id, t)
 
     def _pilot(self, eid: int, t: _EvseTrack, state: str, whole: bool) -> list[StationEvent]:

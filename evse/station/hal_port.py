@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
 from hal.devices.base import MeterReading
 from hal.protocol import Measurement
@@ -21,6 +21,7 @@ class StationActions(Protocol):
     def set_operative(self, evse_id: int | None, operative: bool) -> None: ...
     def request_restart(self) -> None: ...
     async def lock_connector(self, evse_id: int, locked: bool) -> bool: ...
+    def set_der_directives(self, directives: list[dict[str, Any]]) -> None: ...
 
 
 def reading_from(m: Measurement) -> MeterReading:
@@ -75,6 +76,10 @@ class HalStationPort:
 
     async def set_availability(self, evse_id: int | None, operative: bool) -> None:
         self._a.set_operative(evse_id, operative)
+
+    def set_der_directives(self, directives: list[dict[str, Any]]) -> None:
+        """R04: the DER controls in force, whole, for hal to execute."""
+        self._a.set_der_directives(directives)
 
     async def reset(self, immediate: bool) -> None:
         log.warning("reset requested by the CSMS (%s)", "immediate" if immediate else "on idle")

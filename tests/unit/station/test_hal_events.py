@@ -66,3 +66,19 @@ def test_meter_reading_from_measurement() -> None:
     assert r.total_w == 6900.0
     assert r.current_a[0] == 2300.0 / 230.0
     assert (r.import_wh, r.export_wh, r.frequency_hz) == (10.0, 2.0, 50.0)
+
+
+def test_r05_der_alarm_events_become_der_alarms_stamped_on_arrival() -> None:
+    from datetime import UTC, datetime
+
+    from evse.ocpp.interfaces import DerAlarm
+
+    t = datetime(2026, 3, 1, tzinfo=UTC)
+    tr = HalEventTranslator(wall=lambda: t)
+    data = {"controlType": "HFMustTrip", "gridEventFault": "OverFrequency", "extraInfo": "x"}
+    assert tr.feed(Event(1, "der_alarm", data)) == [
+        DerAlarm(1, "HFMustTrip", "OverFrequency", False, "x", t)
+    ]
+    assert tr.feed(Event(1, "der_alarm_ended", data)) == [
+        DerAlarm(1, "HFMustTrip", "OverFrequency", True, "x", t)
+    ]
