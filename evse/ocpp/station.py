@@ -44,7 +44,7 @@ from evse.ocpp.interfaces import (
     StationEvent,
     StationPort,
 )
-from evse.ocpp.meter_values import next_aligned
+from evse.ocpp.meter_schedule import meter_schedule
 from evse.ocpp.provisioning import Provisioning, boot_payload
 from evse.ocpp.queue import MessageQueue, QueueSettings
 from evse.ocpp.remote_control import RemoteControl
@@ -52,7 +52,7 @@ from evse.ocpp.rpc import RpcSession
 from evse.ocpp.schemas import OcppVersion, SchemaRegistry
 from evse.ocpp.smart_charging import SmartCharging
 from evse.ocpp.transactions import Transactions
-from evse.ocpp.versions import adapt
+from evse.ocpp.versions import VersionedCaller, adapt
 from evse.store import Store
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,10 @@ class OcppStation:
         self.dm.on_change(self._variable_changed)
         self.der = DerControls(self.dm, self.store, self.clock, self.queue.push, port)
         self.stats = {"unexpected_errors": 0, "fast_retries": 0}
-        self.smart = SmartCharging(self.dm, self.store, self.clock, self.tx, self.queue.push, self._call_now, self._offline_for)  # noqa: E501
+        self.smart = SmartCharging(
+            self.dm, self.store, self.clock, self.tx, self.queue.push, self._call_now,
+            self._offline_for,
+        )
 
     # -- inputs from the station ------------------------------------------------------
 
@@ -222,7 +225,9 @@ class OcppStation:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._connection_loop())
                 tg.create_task(self._event_loop())
-                tg.create_task(self._meter_loop())
+                tg.create_task(
+                    meter_schedule(self.dm, self.tx, self.queue, self.clock, self._meter_wake)
+                )
                 tg.create_task(self.smart.run())  # Q04 PullDynamicScheduleUpdate
                 tg.create_task(self.der.run())
         finally:
@@ -352,7 +357,7 @@ class OcppStation:
                 self.remote.status_notification(evse_id, connector_id)
         self.online = True
         self.connected.set()
-        versioned = _VersionedCaller(endpoint)
+        versioned = VersionedCaller(endpoint)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.queue.run(versioned))
             tg.create_task(self._heartbeat_loop(endpoint))
@@ -392,44 +397,3 @@ class OcppStation:
             elif isinstance(event, ConnectorStatus):
                 self.remote.set_status(event.evse_id, event.connector_id, event.status)
             await self.remote.apply_pending()
-
-    async def _meter_loop(self) -> None:
-        aligned_due: float | None = None
-        while True:
-            interval = self.dm.get_int("AlignedDataCtrlr", "Interval")
-            enabled = self.dm.get_bool("AlignedDataCtrlr", "Enabled") and interval > 0
-            if enabled and aligned_due is None:
-                wait = next_aligned(self.clock.wall().timestamp(), interval)
-                aligned_due = self.clock.monotonic() + wait
-            elif not enabled:
-                aligned_due = None
-            dues = [d for d in (self.tx.next_due(), aligned_due) if d is not None]
-            self._meter_wake.clear()
-            if dues:
-                delay = min(dues) - self.clock.monotonic()
-                if delay > 0:
-                    try:
-                        await wait_for(self.clock, self._meter_wake.wait(), delay)
-                        continue
-                    except TimeoutError:
-                        pass
-            else:
-                await self._meter_wake.wait()
-                continue
-            self.tx.sample_due()
-            await self.tx.expire_connect()
-            if aligned_due is not None and aligned_due <= self.clock.monotonic():
-                aligned_due = None
-                for payload in self.tx.aligned():
-                    self.queue.push("MeterValues", payload)
-
-
-class _VersionedCaller:
-    """Adapts each queued message to the version negotiated on this connection."""
-
-    def __init__(self, endpoint: RpcEndpoint) -> None:
-        self._endpoint = endpoint
-        self._version = endpoint.session.version
-
-    async def call(self, action: str, payload: Payload, message_id: str | None = None) -> Payload:
-        return await self._endpoint.call(action, adapt(self._version, action, payload), message_id)

@@ -6,9 +6,12 @@ different version), so they are adapted at send time to the version on the wire.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evse.ocpp.schemas import OcppVersion
+
+if TYPE_CHECKING:
+    from evse.ocpp.endpoint import RpcEndpoint
 
 Payload = dict[str, Any]
 
@@ -36,3 +39,16 @@ def adapt(version: OcppVersion, action: str, payload: Payload) -> Payload:
         k: v for k, v in out["transactionInfo"].items() if k not in _TX_INFO_21_ONLY
     }
     return out
+
+
+class VersionedCaller:
+    """Adapts each queued message to the version negotiated on this connection."""
+
+    def __init__(self, endpoint: RpcEndpoint) -> None:
+        self._endpoint = endpoint
+        self._version = endpoint.session.version
+
+    async def call(
+        self, action: str, payload: dict[str, Any], message_id: str | None = None
+    ) -> dict[str, Any]:
+        return await self._endpoint.call(action, adapt(self._version, action, payload), message_id)
