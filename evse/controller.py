@@ -353,7 +353,8 @@ class Controller:
 
         assert self.cfg.ocpp is not None
         path = self.cfg.controller.state_dir / "evse.sqlite"
-        station = OcppStation(self.cfg.ocpp, path, HalStationPort(self))
+        port = HalStationPort(self, self.cfg.hal.grid.nominal_frequency_hz)
+        station = OcppStation(self.cfg.ocpp, path, port)
         self._ocpp = station
         if isinstance(station, PeriodSource):
             self.period_source = station

@@ -72,6 +72,9 @@ class DerControls:
     ) -> None:
         self._dm, self._store, self._clock, self._push = dm, store, clock, push
         self._sink = sink if isinstance(sink, DerSink) else None
+        # The grid's nominal frequency bounds frequency curves (hal.der_rules); the port
+        # knows it from the station config, a port without hal assumes 50 Hz.
+        self._nominal_hz = float(getattr(sink, "nominal_frequency_hz", 50.0))
         with store.transaction() as db:  # own table, not a migration (issue 11 split)
             db.execute(_SCHEMA)
             rows = db.execute("SELECT control_id, data FROM der_controls").fetchall()
@@ -147,10 +150,10 @@ class DerControls:
 
     async def on_set(self, req: Payload) -> Payload:
         try:
-            rules.check(req, self.supported())
+            rules.check(req, self.supported(), self._nominal_hz)
         except rules.DerRejected as exc:
             log.warning("SetDERControl %s: %s %s", req.get("controlId"), exc.status, exc.reason)
-            info = {"reasonCode": exc.status, "additionalInfo": exc.reason[:1024]}
+            info = {"reasonCode": exc.reason_code, "additionalInfo": exc.reason[:1024]}
             return {"status": exc.status, "statusInfo": info}
         now = self._clock.wall()
         request = {k: v for k, v in req.items() if k != "customData"}

@@ -3,16 +3,15 @@ start / expiry transitions of scheduled controls. `now` (aware UTC) is always pa
 
 Rules (OCPP 2.1 section R, as cited by open implementations):
 - FR.01 NotSupported for a controlType the station does not list (DCDERCtrlr /
-  ACDERCtrlr.ModesSupported); FR.16/17 exactly one control field, matching controlType;
-  FR.50-56 allowed yUnit per curve type; FR.13 defaults carry no startTime / duration;
-  FR.15 EnterService and Gradients only as defaults.
+  ACDERCtrlr.ModesSupported); FR.13 defaults carry no startTime / duration; FR.15-17,
+  FR.50-56 and every value range hal executes with: hal.der_parse, the contract's one
+  validator (a control answered Accepted is one hal runs).
 - Supersede within the same controlType and isDefault, lower priority value wins, a tie
   supersedes nothing: FR.03 a new default supersedes the old one at once; FR.06 a
   scheduled one not yet active is superseded at once (in supersededIds); FR.07 an active
   one when the new one starts (NotifyDERStartStop started=true with supersededIds);
   FR.08 a losing new control is stored superseded and the response echoes its own id.
 - FR.20-22 NotifyDERStartStop when a scheduled control starts and when it expires.
-Deeper value checks (curve point ranges) are hal's: it answers `directive_result`.
 """
 
 from __future__ import annotations
@@ -22,53 +21,26 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from evse.ocpp.clock import iso
+from hal import der_rules as hal_rules
+from hal.der_parse import parse
+from hal.der_rules import DerRuleError
 
 Payload = dict[str, Any]
 
-TRIP_TYPES = (
-    "HVMustTrip",
-    "HVMayTrip",
-    "HVMomCess",
-    "LVMustTrip",
-    "LVMayTrip",
-    "LVMomCess",
-    "HFMustTrip",
-    "HFMayTrip",
-    "LFMustTrip",
-    "PowerMonitoringMustTrip",
-)
-CURVE_TYPES = ("VoltVar", "VoltWatt", "FreqWatt", "WattVar", "WattPF")
-# R04.FR.50-56; kept equal to hal.grid.controls.Y_UNITS by a unit test (evse may not
-# import hal.grid: the layering allows hal.protocol and hal.config_reader only).
-Y_UNITS: dict[str, tuple[str, ...]] = {
-    **{t: ("Not_Applicable",) for t in TRIP_TYPES},
-    "FreqWatt": ("PctMaxW", "PctWAvail"),
-    "VoltWatt": ("PctMaxW", "PctWAvail"),
-    "VoltVar": ("PctMaxVar", "PctVarAvail"),
-    "WattVar": ("PctMaxVar", "PctVarAvail"),
-    "WattPF": ("Not_Applicable",),
-}
-FIELD_FOR: dict[str, str] = {
-    **{t: "curve" for t in (*TRIP_TYPES, *CURVE_TYPES)},
-    "EnterService": "enterService",
-    "FixedPFAbsorb": "fixedPFAbsorb",
-    "FixedPFInject": "fixedPFInject",
-    "FixedVar": "fixedVar",
-    "FreqDroop": "freqDroop",
-    "Gradients": "gradient",
-    "LimitMaxDischarge": "limitMaxDischarge",
-}
-CONTROL_FIELDS = frozenset(FIELD_FOR.values())
-DEFAULT_ONLY = ("EnterService", "Gradients")
+# The control tables and value rules are the contract's (hal/der_rules.py,
+# hal/der_parse.py): hal executes with the same ones, so Accepted here means hal runs it.
+FIELD_FOR = hal_rules.FIELD_FOR
+CONTROL_FIELDS = hal_rules.CONTROL_FIELDS
 
 
 class DerRejected(Exception):
     """A SetDERControl that cannot be accepted: `status` and the reason for statusInfo."""
 
-    def __init__(self, status: str, reason: str) -> None:
+    def __init__(self, status: str, reason: str, reason_code: str = "InvalidValue") -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.reason_code = reason_code  # statusInfo.reasonCode (Part 2 appendix, generic)
 
 
 def parse_time(text: str) -> datetime:
@@ -135,29 +107,27 @@ class DerRecord:
         return cls(**data)
 
 
-def check(req: Payload, supported: set[str]) -> None:
-    """Raise DerRejected unless the SetDERControlRequest may be stored."""
+def check(req: Payload, supported: set[str], nominal_hz: float) -> None:
+    """Raise DerRejected unless the SetDERControlRequest may be stored: the station's
+    rules here (R04.FR.01, FR.13), every rule of what hal executes in hal.der_parse."""
     ctype = str(req["controlType"])
     if ctype not in supported:  # R04.FR.01
-        raise DerRejected("NotSupported", f"{ctype} is not in ModesSupported")
-    present = sorted(k for k in CONTROL_FIELDS if req.get(k) is not None)
-    wanted = FIELD_FOR[ctype]
-    if present != [wanted]:  # R04.FR.16 / FR.17
-        raise DerRejected("Rejected", f"{ctype} needs exactly {wanted!r}, got {present or 'none'}")
-    body = req[wanted]
-    if ctype in DEFAULT_ONLY and not req["isDefault"]:  # R04.FR.15
-        raise DerRejected("Rejected", f"{ctype} only as a default control")
-    if req["isDefault"] and ("startTime" in body or "duration" in body):  # R04.FR.13
-        raise DerRejected("Rejected", "a default control has no startTime or duration")
-    if ctype in Y_UNITS and body.get("yUnit") not in Y_UNITS[ctype]:  # R04.FR.50-56
-        raise DerRejected("Rejected", f"{ctype}: yUnit must be one of {', '.join(Y_UNITS[ctype])}")
+        reason = f"{ctype} is not in ModesSupported (R04.FR.01)"
+        raise DerRejected("NotSupported", reason, "UnsupportedParam")
+    try:  # R04.FR.15-17, FR.50-56, value ranges: the check hal runs on every directive
+        parse(req, nominal_hz)
+    except DerRuleError as exc:
+        raise DerRejected("Rejected", str(exc), exc.reason_code) from exc
+    body = req[FIELD_FOR[ctype]]
+    if req["isDefault"] and ("startTime" in body or "duration" in body):
+        raise DerRejected("Rejected", "a default control has no startTime or duration (R04.FR.13)")
     if "startTime" in body:
         try:
             parse_time(str(body["startTime"]))
         except ValueError as exc:
             raise DerRejected("Rejected", f"startTime: {exc}") from exc
     if body.get("duration") is not None and float(body["duration"]) <= 0:
-        raise DerRejected("Rejected", "duration must be positive")
+        raise DerRejected("Rejected", "duration must be positive", "ValueOutOfRange")
 
 
 def peers(records: dict[str, DerRecord], new: DerRecord, now: datetime) -> list[DerRecord]:

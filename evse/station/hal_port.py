@@ -51,8 +51,9 @@ def _pf(p: float, q: float) -> float:
 
 
 class HalStationPort:
-    def __init__(self, actions: StationActions) -> None:
+    def __init__(self, actions: StationActions, nominal_frequency_hz: float = 50.0) -> None:
         self._a = actions
+        self.nominal_frequency_hz = nominal_frequency_hz  # DER value rules (hal.der_rules)
 
     def meter(self, evse_id: int) -> MeterReading | None:
         m = self._a.latest_measurement(evse_id)

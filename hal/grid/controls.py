@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from hal.grid.curves import CurveError, Points, validate_points
+from hal import der_rules as rules
+from hal.grid.curves import Points
 from hal.grid.enter_service import EnterServiceSpec
 from hal.grid.fixed_pf import FixedPFSpec, FixedVarSpec
 from hal.grid.freq_droop import FreqDroopSpec
@@ -75,47 +76,18 @@ Spec = (
 )
 Controls = Mapping[str, Spec]
 
-# (direction, quantity) of every trip-type curve; y ranges are set per nominal below.
+# The tables and value checks are the contract's (hal/der_rules.py): evse checks a
+# SetDERControl with the same rules before it answers the CSMS.
 TRIP_TYPES: dict[str, tuple[Direction, str]] = {
-    "HVMustTrip": (Direction.OVER, "V"),
-    "HVMayTrip": (Direction.OVER, "V"),
-    "HVMomCess": (Direction.OVER, "V"),
-    "LVMustTrip": (Direction.UNDER, "V"),
-    "LVMayTrip": (Direction.UNDER, "V"),
-    "LVMomCess": (Direction.UNDER, "V"),
-    "HFMustTrip": (Direction.OVER, "F"),
-    "HFMayTrip": (Direction.OVER, "F"),
-    "LFMustTrip": (Direction.UNDER, "F"),
-    "PowerMonitoringMustTrip": (Direction.OVER, "P"),
+    t: (Direction(d), q) for t, (d, q) in rules.TRIP_TYPES.items()
 }
-CURVE_TYPES = ("VoltVar", "VoltWatt", "FreqWatt", "WattVar", "WattPF")
-ALL_TYPES = (
-    *TRIP_TYPES,
-    *CURVE_TYPES,
-    "EnterService",
-    "FreqDroop",
-    "FixedPFAbsorb",
-    "FixedPFInject",
-    "FixedVar",
-    "Gradients",
-    "LimitMaxDischarge",
-)
-# R04.FR.50-55: the yUnit each curve type accepts.
-Y_UNITS: dict[str, tuple[str, ...]] = {
-    **{t: ("Not_Applicable",) for t in TRIP_TYPES},
-    "FreqWatt": ("PctMaxW", "PctWAvail"),
-    "VoltWatt": ("PctMaxW", "PctWAvail"),
-    "VoltVar": ("PctMaxVar", "PctVarAvail"),
-    "WattVar": ("PctMaxVar", "PctVarAvail"),
-    "WattPF": ("Not_Applicable",),
-}
-
-VOLT_PCT = (50.0, 150.0)
-PCT = (-100.0, 100.0)
-
-
-def freq_range(nominal_hz: float) -> tuple[float, float]:
-    return (nominal_hz * 0.8, nominal_hz * 1.2)
+CURVE_TYPES = rules.CURVE_TYPES
+ALL_TYPES = rules.ALL_TYPES
+Y_UNITS = rules.Y_UNITS
+VOLT_PCT = rules.VOLT_PCT
+PCT = rules.PCT
+freq_range = rules.freq_range
+check = rules.check
 
 
 def build_trip(
@@ -125,19 +97,11 @@ def build_trip(
     mean: MeanSpec | None = None,
     reactive_during_cessation: bool = False,
 ) -> TripControl:
-    direction, quantity = TRIP_TYPES[control_type]
-    if quantity == "V":
-        y_range, unit = ((100.0, 200.0) if direction is Direction.OVER else (0.0, 100.0)), "%Un"
-    elif quantity == "F":
-        lo, hi = freq_range(nominal_hz)
-        y_range = (nominal_hz, hi) if direction is Direction.OVER else (lo, nominal_hz)
-        unit = "Hz"
-    else:
-        y_range, unit = (0.0, 200.0), "% of rated discharge"
+    direction = TRIP_TYPES[control_type][0]
+    y_range, unit = rules.trip_y_range(control_type, nominal_hz)
     curve = make_stage_curve(control_type, direction, points, y_range, unit)
     if mean is not None:
-        check(control_type, "hv10MinMeanValue", mean.threshold_pct, 100.0, 150.0, "%Un")
-        check(control_type, "hv10MinMeanTripDelay", mean.trip_delay_s, 0.0, 3600.0, "s")
+        rules.check_trip_mean(control_type, mean.threshold_pct, mean.trip_delay_s)
     return TripControl(curve, mean, reactive_during_cessation)
 
 
@@ -151,44 +115,30 @@ def build_curve(
     autonomous_vref: bool = False,
     vref_time_constant_s: float = 0.0,
 ) -> VoltVarSpec | WattCurveSpec | WattVarSpec | WattPFSpec:
-    check(control_type, "responseTime", response_time_s, 0.0, 600.0, "s")
+    pts = rules.check_curve(
+        control_type,
+        points,
+        nominal_hz,
+        response_time_s,
+        vref_pct,
+        autonomous_vref,
+        vref_time_constant_s,
+    )
     if control_type == "VoltVar":
-        pts = validate_points(points, control_type, VOLT_PCT, PCT)
-        check(control_type, "vRef", vref_pct, 80.0, 120.0, "%Un")
-        check(control_type, "autonomousVRefTimeConstant", vref_time_constant_s, 0.0, 10000.0, "s")
-        if autonomous_vref and vref_time_constant_s <= 0.0:
-            raise CurveError(f"{control_type}: autonomous vRef needs a time constant > 0 s")
         return VoltVarSpec(
             pts, response_time_s, vref_pct, autonomous_vref, vref_time_constant_s, hysteresis
         )
-    if control_type == "VoltWatt":
-        return WattCurveSpec(
-            validate_points(points, control_type, VOLT_PCT, PCT), response_time_s, hysteresis
-        )
-    if control_type == "FreqWatt":
-        return WattCurveSpec(
-            validate_points(points, control_type, freq_range(nominal_hz), PCT),
-            response_time_s,
-            hysteresis,
-        )
+    if control_type in ("VoltWatt", "FreqWatt"):
+        return WattCurveSpec(pts, response_time_s, hysteresis)
     if control_type == "WattVar":
-        return WattVarSpec(validate_points(points, control_type, PCT, PCT))
-    if control_type == "WattPF":
-        pts = validate_points(points, control_type, PCT, (-1.0, 1.0))
-        for i, (_, pf) in enumerate(pts):
-            if abs(pf) < 0.1:
-                raise CurveError(f"{control_type}: point {i} power factor {pf} below 0.1")
-        return WattPFSpec(pts)
-    raise CurveError(f"{control_type}: not a curve control")
+        return WattVarSpec(pts)
+    return WattPFSpec(pts)
 
 
 def build_hysteresis(
     control_type: str, low: float, high: float, delay_s: float, gradient: float
 ) -> HysteresisSpec:
-    if low > high:
-        raise CurveError(f"{control_type}: hysteresisLow {low} above hysteresisHigh {high}")
-    check(control_type, "hysteresisDelay", delay_s, 0.0, 3600.0, "s")
-    check(control_type, "hysteresisGradient", gradient, 0.0, 1000.0, "%/s")
+    rules.check_hysteresis(control_type, low, high, delay_s, gradient)
     return HysteresisSpec(low, high, delay_s, gradient)
 
 
@@ -200,12 +150,7 @@ def build_freq_droop(
     response_s: float,
     nominal_hz: float,
 ) -> FreqDroopSpec:
-    lo, hi = freq_range(nominal_hz)
-    check("FreqDroop", "overFreq", over_hz, nominal_hz, hi, "Hz")
-    check("FreqDroop", "underFreq", under_hz, lo, nominal_hz, "Hz")
-    check("FreqDroop", "overDroop", over_droop, 0.001, 1.0, "pu")
-    check("FreqDroop", "underDroop", under_droop, 0.001, 1.0, "pu")
-    check("FreqDroop", "responseTime", response_s, 0.0, 600.0, "s")
+    rules.check_freq_droop(over_hz, under_hz, over_droop, under_droop, response_s, nominal_hz)
     return FreqDroopSpec(over_hz, under_hz, over_droop, under_droop, response_s)
 
 
@@ -219,37 +164,24 @@ def build_enter_service(
     ramp_s: float,
     nominal_hz: float,
 ) -> EnterServiceSpec:
-    check("EnterService", "lowVoltage", low_v, *VOLT_PCT, "%Un")
-    check("EnterService", "highVoltage", high_v, *VOLT_PCT, "%Un")
-    lo, hi = freq_range(nominal_hz)
-    check("EnterService", "lowFreq", low_f, lo, hi, "Hz")
-    check("EnterService", "highFreq", high_f, lo, hi, "Hz")
-    if low_v >= high_v:
-        raise CurveError(f"EnterService: lowVoltage {low_v} must be below highVoltage {high_v}")
-    if low_f >= high_f:
-        raise CurveError(f"EnterService: lowFreq {low_f} must be below highFreq {high_f}")
-    check("EnterService", "delay", delay_s, 0.0, 3600.0, "s")
-    check("EnterService", "randomDelay", random_delay_s, 0.0, 3600.0, "s")
-    check("EnterService", "rampRate", ramp_s, 0.0, 3600.0, "s")
+    rules.check_enter_service(
+        low_v, high_v, low_f, high_f, (delay_s, random_delay_s, ramp_s), nominal_hz
+    )
     return EnterServiceSpec(low_v, high_v, low_f, high_f, delay_s, random_delay_s, ramp_s)
 
 
 def build_fixed_pf(control_type: str, displacement: float, excitation: bool) -> FixedPFSpec:
-    if not 0.0 < displacement <= 1.0:
-        raise CurveError(f"{control_type}: displacement {displacement} must be in (0, 1]")
+    rules.check_fixed_pf(control_type, displacement)
     return FixedPFSpec(displacement, excitation)
 
 
 def build_fixed_var(setpoint_pct: float, unit: str) -> FixedVarSpec:
-    if unit not in ("PctMaxVar", "PctVarAvail"):
-        raise CurveError(f"FixedVar: unit {unit!r} must be PctMaxVar or PctVarAvail")
-    check("FixedVar", "setpoint", setpoint_pct, *PCT, "%")
+    rules.check_fixed_var(setpoint_pct, unit)
     return FixedVarSpec(setpoint_pct)
 
 
 def build_gradient(gradient_s: float, soft_gradient_s: float) -> GradientSpec:
-    check("Gradients", "gradient", gradient_s, 0.0, 3600.0, "s")
-    check("Gradients", "softGradient", soft_gradient_s, 0.0, 3600.0, "s")
+    rules.check_gradient(gradient_s, soft_gradient_s)
     return GradientSpec(gradient_s, soft_gradient_s)
 
 
@@ -257,10 +189,5 @@ def build_limit_max_discharge(
     pct: float | None, power_monitoring: StageCurve | None
 ) -> LimitMaxDischargeSpec:
     if pct is not None:
-        check("LimitMaxDischarge", "pctMaxDischargePower", pct, 0.0, 100.0, "%")
+        rules.check_limit_max_discharge(pct)
     return LimitMaxDischargeSpec(pct, power_monitoring)
-
-
-def check(control: str, name: str, value: float, lo: float, hi: float, unit: str) -> None:
-    if not lo <= value <= hi:  # also false for NaN
-        raise CurveError(f"{control}: {name} = {value} outside {lo:g}..{hi:g} {unit}")

@@ -6,40 +6,24 @@ superseding, R04.FR.02-08 and FR.20-22) is evse's job: it sends only the control
 force. hal checks what it can execute and refuses the rest with the reason:
 R04.FR.16/17 exactly one control field and it matches controlType, R04.FR.50-56 yUnit
 per curve type, R04.FR.15 EnterService and Gradients only as defaults, and the value
-checks in controls.py. At most one control per controlType is applied: the one with the
-lowest priority value (0 is highest, a tie keeps the first), the others are refused.
+ranges: all in the contract (hal/der_parse.py, hal/der_rules.py), which evse runs too.
+At most one control per controlType is applied: the one with the lowest priority value
+(0 is highest, a tie keeps the first), the others are refused.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hal.der_parse import Checked, directive_id, parse
+from hal.der_rules import CONTROL_FIELDS, FIELD_FOR, trip_y_range
 from hal.grid import controls as c
-from hal.grid.curves import CurveError, ocpp_points
+from hal.grid.curves import CurveError
+from hal.grid.must_trip import make_stage_curve
 
-CONTROL_FIELDS = {
-    "curve",
-    "enterService",
-    "fixedPFAbsorb",
-    "fixedPFInject",
-    "fixedVar",
-    "freqDroop",
-    "gradient",
-    "limitMaxDischarge",
-}
-FIELD_FOR = {
-    **{t: "curve" for t in (*c.TRIP_TYPES, *c.CURVE_TYPES)},
-    "EnterService": "enterService",
-    "FixedPFAbsorb": "fixedPFAbsorb",
-    "FixedPFInject": "fixedPFInject",
-    "FixedVar": "fixedVar",
-    "FreqDroop": "freqDroop",
-    "Gradients": "gradient",
-    "LimitMaxDischarge": "limitMaxDischarge",
-}
+__all__ = ["CONTROL_FIELDS", "FIELD_FOR", "ParsedDirective", "directive_id", "select_active"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,34 +34,11 @@ class ParsedDirective:
     spec: c.Spec
 
 
-def directive_id(d: Mapping[str, Any]) -> str:
-    raw = d.get("id", d.get("controlId", ""))
-    return raw if isinstance(raw, str) else str(raw)
-
-
 def parse_directive(d: Mapping[str, Any], nominal_hz: float) -> ParsedDirective:
-    """Raise CurveError with the reason when the directive cannot be executed."""
-    did = directive_id(d)
-    if not did:
-        raise CurveError("missing id")
-    ctype = d.get("controlType")
-    if not isinstance(ctype, str):
-        raise CurveError("missing controlType")
-    if ctype not in FIELD_FOR:
-        raise CurveError(f"controlType {ctype!r} is not a DERControlEnumType this unit executes")
-    present = sorted(k for k in CONTROL_FIELDS if d.get(k) is not None)
-    field = FIELD_FOR[ctype]
-    if present != [field]:  # R04.FR.16 / FR.17
-        raise CurveError(f"{ctype} needs exactly the field {field!r}, got {present or 'none'}")
-    body = d[field]
-    if not isinstance(body, Mapping):
-        raise CurveError(f"{ctype}: {field} must be an object")
-    if ctype in ("EnterService", "Gradients") and d.get("isDefault") is False:
-        raise CurveError(f"{ctype} is accepted only as a default control (R04.FR.15)")
-    priority = body.get("priority", d.get("priority", 0))
-    if isinstance(priority, bool) or not isinstance(priority, int) or priority < 0:
-        raise CurveError(f"{ctype}: priority must be an integer >= 0")
-    return ParsedDirective(did, ctype, priority, _spec(ctype, body, nominal_hz))
+    """Raise CurveError with the reason when the directive cannot be executed. The rules
+    are the contract's (hal/der_parse.py): evse ran the same before it said Accepted."""
+    ck = parse(d, nominal_hz)
+    return ParsedDirective(ck.id, ck.control_type, ck.priority, _spec(ck, nominal_hz))
 
 
 def select_active(
@@ -111,116 +72,39 @@ def _superseded(loser: ParsedDirective, winner: ParsedDirective) -> str:
     )
 
 
-def _num(body: Mapping[str, Any], key: str, ctx: str, default: float | None = None) -> float:
-    v = body.get(key)
-    if v is None:
-        if default is None:
-            raise CurveError(f"{ctx}: {key} is required")
-        return default
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise CurveError(f"{ctx}: {key} must be a finite number")
-    return float(v)
-
-
-def _spec(ctype: str, b: Mapping[str, Any], nominal_hz: float) -> c.Spec:
-    if ctype in c.TRIP_TYPES or ctype in c.CURVE_TYPES:
-        return _curve(ctype, b, nominal_hz)
-    if ctype == "FreqDroop":
-        return c.build_freq_droop(
-            _num(b, "overFreq", ctype),
-            _num(b, "underFreq", ctype),
-            _num(b, "overDroop", ctype),
-            _num(b, "underDroop", ctype),
-            _num(b, "responseTime", ctype),
-            nominal_hz,
-        )
-    if ctype == "EnterService":
-        return c.build_enter_service(
-            _num(b, "lowVoltage", ctype),
-            _num(b, "highVoltage", ctype),
-            _num(b, "lowFreq", ctype),
-            _num(b, "highFreq", ctype),
-            _num(b, "delay", ctype, 0.0),
-            _num(b, "randomDelay", ctype, 0.0),
-            _num(b, "rampRate", ctype, 0.0),
-            nominal_hz,
-        )
-    if ctype in ("FixedPFAbsorb", "FixedPFInject"):
-        exc = b.get("excitation")
-        if not isinstance(exc, bool):
-            raise CurveError(f"{ctype}: excitation must be true or false")
-        return c.build_fixed_pf(ctype, _num(b, "displacement", ctype), exc)
-    if ctype == "FixedVar":
-        return c.build_fixed_var(_num(b, "setpoint", ctype), str(b.get("unit", "")))
-    if ctype == "Gradients":
-        return c.build_gradient(_num(b, "gradient", ctype), _num(b, "softGradient", ctype))
-    # LimitMaxDischarge
-    pct = None
-    if b.get("pctMaxDischargePower") is not None:
-        pct = _num(b, "pctMaxDischargePower", ctype)
-    pm = b.get("powerMonitoringMustTrip")
-    monitor = None
-    if pm is not None:
-        if not isinstance(pm, Mapping):
-            raise CurveError(f"{ctype}: powerMonitoringMustTrip must be a DERCurve")
-        parsed = _curve("PowerMonitoringMustTrip", pm, nominal_hz)
-        if isinstance(parsed, c.TripControl):
-            monitor = parsed.curve
-    if pct is None and monitor is None:
-        raise CurveError(f"{ctype}: needs pctMaxDischargePower or powerMonitoringMustTrip")
-    return c.build_limit_max_discharge(pct, monitor)
-
-
-def _curve(ctype: str, b: Mapping[str, Any], nominal_hz: float) -> c.Spec:
-    y_unit = b.get("yUnit")
-    if y_unit not in c.Y_UNITS[ctype]:  # R04.FR.50-56
-        raise CurveError(f"{ctype}: yUnit {y_unit!r} must be one of {', '.join(c.Y_UNITS[ctype])}")
-    points = ocpp_points(b.get("curveData"), ctype)
+def _spec(ck: Checked, nominal_hz: float) -> c.Spec:
+    ctype, p = ck.control_type, ck.params
     if ctype in c.TRIP_TYPES:
-        vp = b.get("voltageParams")
-        mean = None
-        reactive = False
-        if vp is not None:
-            if not isinstance(vp, Mapping):
-                raise CurveError(f"{ctype}: voltageParams must be an object")
-            has_v = vp.get("hv10MinMeanValue") is not None
-            has_d = vp.get("hv10MinMeanTripDelay") is not None
-            if has_v != has_d:
-                raise CurveError(f"{ctype}: hv10MinMeanValue and hv10MinMeanTripDelay go together")
-            if has_v:
-                mean = c.MeanSpec(
-                    _num(vp, "hv10MinMeanValue", ctype), _num(vp, "hv10MinMeanTripDelay", ctype)
-                )
-            pdc = vp.get("powerDuringCessation")
-            if pdc not in (None, "Active", "Reactive"):
-                raise CurveError(f"{ctype}: powerDuringCessation {pdc!r}")
-            reactive = pdc == "Reactive"
-        return c.build_trip(ctype, points, nominal_hz, mean, reactive)
-    hyst = None
-    h = b.get("hysteresis")
-    if h is not None:
-        if not isinstance(h, Mapping):
-            raise CurveError(f"{ctype}: hysteresis must be an object")
-        hyst = c.build_hysteresis(
+        mean = c.MeanSpec(*p["mean"]) if p["mean"] is not None else None
+        return c.build_trip(ctype, p["points"], nominal_hz, mean, p["reactive"])
+    if ctype in c.CURVE_TYPES:
+        hyst = c.build_hysteresis(ctype, *p["hysteresis"]) if p["hysteresis"] else None
+        return c.build_curve(
             ctype,
-            _num(h, "hysteresisLow", ctype),
-            _num(h, "hysteresisHigh", ctype),
-            _num(h, "hysteresisDelay", ctype, 0.0),
-            _num(h, "hysteresisGradient", ctype, 0.0),
+            p["points"],
+            nominal_hz,
+            p["response_time_s"],
+            hyst,
+            p["vref_pct"],
+            p["autonomous_vref"],
+            p["vref_time_constant_s"],
         )
-    rp = b.get("reactivePowerParams") or {}
-    if not isinstance(rp, Mapping):
-        raise CurveError(f"{ctype}: reactivePowerParams must be an object")
-    auto = rp.get("autonomousVRefEnable", False)
-    if not isinstance(auto, bool):
-        raise CurveError(f"{ctype}: autonomousVRefEnable must be true or false")
-    return c.build_curve(
-        ctype,
-        points,
-        nominal_hz,
-        _num(b, "responseTime", ctype, 0.0),
-        hyst,
-        _num(rp, "vRef", ctype, 100.0),
-        auto,
-        _num(rp, "autonomousVRefTimeConstant", ctype, 0.0),
-    )
+    if ctype == "FreqDroop":
+        return c.build_freq_droop(**p, nominal_hz=nominal_hz)
+    if ctype == "EnterService":
+        return c.build_enter_service(**p, nominal_hz=nominal_hz)
+    if ctype in ("FixedPFAbsorb", "FixedPFInject"):
+        return c.build_fixed_pf(ctype, p["displacement"], p["excitation"])
+    if ctype == "FixedVar":
+        return c.build_fixed_var(p["setpoint_pct"], p["unit"])
+    if ctype == "Gradients":
+        return c.build_gradient(p["gradient_s"], p["soft_gradient_s"])
+    monitor = None
+    if p["monitor"] is not None:
+        monitor = make_stage_curve(
+            "PowerMonitoringMustTrip",
+            c.TRIP_TYPES["PowerMonitoringMustTrip"][0],
+            p["monitor"],
+            *trip_y_range("PowerMonitoringMustTrip", nominal_hz),
+        )
+    return c.build_limit_max_discharge(p["pct"], monitor)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hal.grid.curves import CurveError
+from hal.der_rules import stage_points
 
 
 class Direction(StrEnum):
@@ -54,38 +54,11 @@ def make_stage_curve(
     y_range: tuple[float, float],
     y_unit: str,
 ) -> StageCurve:
-    """Validate (time, threshold) points; raise CurveError naming the bad point."""
-    if not points:
-        raise CurveError(f"{control_type}: needs at least one (time, {y_unit}) point")
-    if len(points) > 10:
-        raise CurveError(f"{control_type}: {len(points)} points, at most 10")
-    stages: list[TripStage] = []
-    for i, (t, y) in enumerate(points):
-        if not (t == t and y == y) or t in (float("inf"), float("-inf")):
-            raise CurveError(f"{control_type}: point {i} is not finite")
-        if t < 0.0:
-            raise CurveError(f"{control_type}: point {i} time x={t} s is negative")
-        if not y_range[0] <= y <= y_range[1]:
-            raise CurveError(
-                f"{control_type}: point {i} y={y} outside {y_range[0]}..{y_range[1]} {y_unit}"
-                " (trip curves put time in s on x and the grid quantity on y)"
-            )
-        if stages and t <= stages[-1].clearing_s:
-            raise CurveError(
-                f"{control_type}: point {i} time x={t} s is not after point {i - 1}"
-                f" x={stages[-1].clearing_s} s (points must be sorted by time, no duplicates)"
-            )
-        if stages:
-            prev = stages[-1].threshold
-            tighter = y >= prev if direction is Direction.OVER else y <= prev
-            if tighter:
-                raise CurveError(
-                    f"{control_type}: point {i} threshold {y} {y_unit} after {t} s must be"
-                    f" {'below' if direction is Direction.OVER else 'above'} point {i - 1}'s"
-                    f" {prev} {y_unit}: a longer clearing time belongs to a milder excursion"
-                )
-        stages.append(TripStage(float(t), float(y)))
-    return StageCurve(control_type, direction, tuple(stages))
+    """Validate (time, threshold) points (hal/der_rules.py); raise CurveError naming
+    the bad point."""
+    checked = stage_points(control_type, direction.value, points, y_range, y_unit)
+    stages = tuple(TripStage(t, y) for t, y in checked)
+    return StageCurve(control_type, direction, stages)
 
 
 def beyond(direction: Direction, value: float, threshold: float) -> bool:

@@ -37,7 +37,7 @@ def trip(cid: str, prio: int, default: bool = True, **sched: Any) -> Payload:
     curve = {
         "priority": prio,
         "yUnit": "Not_Applicable",
-        "curveData": [{"x": 50.5, "y": 0.2}, {"x": 52.0, "y": 0.1}],
+        "curveData": [{"x": 0.2, "y": 52.0}, {"x": 1.0, "y": 50.5}],  # x = time s, y = Hz
         **sched,
     }
     return {"controlId": cid, "controlType": "HFMustTrip", "isDefault": default, "curve": curve}
@@ -90,6 +90,22 @@ def test_r04_fr01_fr15_fr16_rejections_reach_the_csms(tmp_path: Path) -> None:
         assert (await rig.csms.call("SetDERControl", req))["status"] == "Rejected"
         res = await rig.csms.call("GetDERControl", {"requestId": 1})
         assert res["status"] == "NotFound"  # R04.FR.30: nothing was stored
+
+    run(tmp_path, body)
+
+
+def test_r04_tc_r_103_value_rules_hal_runs_reach_the_csms(tmp_path: Path) -> None:
+    # A curve hal would refuse (trip stages with time and frequency swapped) is Rejected
+    # at once, with the rule named, and nothing is stored (hal.der_parse on both sides).
+    async def body(rig: Rig) -> None:
+        await rig.start()
+        bad = trip("swapped", 1)
+        bad["curve"]["curveData"] = [{"x": 50.5, "y": 0.2}, {"x": 52.0, "y": 0.1}]
+        res = await rig.csms.call("SetDERControl", bad)
+        assert res["status"] == "Rejected"
+        assert res["statusInfo"]["reasonCode"] == "ValueOutOfRange"
+        assert "HFMustTrip: point 0 y=0.2 outside" in res["statusInfo"]["additionalInfo"]
+        assert (await rig.csms.call("GetDERControl", {"requestId": 2}))["status"] == "NotFound"
 
     run(tmp_path, body)
 

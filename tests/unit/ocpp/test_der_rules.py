@@ -11,7 +11,6 @@ import pytest
 from evse.ocpp import der_rules as r
 from evse.ocpp.clock import iso
 from evse.ocpp.der_control import report_payloads
-from hal.grid import controls as hal_controls
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ALL = set(r.FIELD_FOR)
@@ -21,7 +20,7 @@ def trip(cid: str, prio: int, default: bool = True, hz: float = 50.5, **sched: A
     curve: dict[str, Any] = {
         "priority": prio,
         "yUnit": "Not_Applicable",
-        "curveData": [{"x": hz, "y": 0.2}, {"x": 52.0, "y": 0.1}],
+        "curveData": [{"x": 0.2, "y": 52.0}, {"x": 1.0, "y": hz}],  # x = time s, y = Hz
         **sched,
     }
     return {"controlId": cid, "controlType": "HFMustTrip", "isDefault": default, "curve": curve}
@@ -37,19 +36,13 @@ def at(seconds: float) -> str:
 
 def rejected(req: dict[str, Any], supported: set[str] = ALL) -> str:
     with pytest.raises(r.DerRejected) as exc:
-        r.check(req, supported)
+        r.check(req, supported, 50.0)
     return exc.value.status
-
-
-def test_y_units_and_fields_match_hal() -> None:
-    # The table evse checks against (R04.FR.50-56) is the one hal executes with.
-    assert r.Y_UNITS == hal_controls.Y_UNITS
-    assert set(r.FIELD_FOR) == set(hal_controls.ALL_TYPES)
 
 
 def test_r04_fr01_not_supported_type() -> None:
     assert rejected(trip("a", 1), {"LFMustTrip"}) == "NotSupported"
-    r.check(trip("a", 1), {"HFMustTrip"})
+    r.check(trip("a", 1), {"HFMustTrip"}, 50.0)
 
 
 def test_r04_fr16_fr17_exactly_one_matching_field() -> None:
@@ -65,7 +58,7 @@ def test_r04_fr13_default_without_schedule_and_fr15_default_only() -> None:
     gradient = {"priority": 1, "gradient": 10.0, "softGradient": 5.0}
     req = {"controlId": "g", "controlType": "Gradients", "isDefault": False, "gradient": gradient}
     assert rejected(req) == "Rejected"
-    r.check({**req, "isDefault": True}, ALL)
+    r.check({**req, "isDefault": True}, ALL, 50.0)
 
 
 def test_r04_fr50_y_unit_per_curve_type() -> None:
@@ -73,8 +66,9 @@ def test_r04_fr50_y_unit_per_curve_type() -> None:
     req["curve"]["yUnit"] = "PctMaxW"
     assert rejected(req) == "Rejected"
     vv = {**req, "controlType": "VoltVar"}
-    vv["curve"] = {**req["curve"], "yUnit": "PctMaxVar"}
-    r.check(vv, ALL)
+    vv_data = [{"x": 96.0, "y": 40.0}, {"x": 104.0, "y": -40.0}]
+    vv["curve"] = {**req["curve"], "yUnit": "PctMaxVar", "curveData": vv_data}
+    r.check(vv, ALL, 50.0)
 
 
 def test_r04_fr03_new_default_supersedes_old_default_at_once() -> None:
