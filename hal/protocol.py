@@ -147,7 +147,8 @@ class Welcome(Message):
     directive_ids: list[str]  # the DER directives hal enforces now (restored at start)
     # The state in force per EVSE, so a (re)connecting evse rebuilds its view at once:
     # {evse_id, cp_state, pp_ampacity_a, contactor_closed, allow, requested_w,
-    #  keepalive_ok, faults: [{device, reason}], grid: {state, p_min_w, p_max_w, q_var}}
+    #  keepalive_ok, faults: [{device, reason}], grid: {state, p_min_w, p_max_w, q_var},
+    #  alarms: [{controlType, gridEventFault, since}] (optional: DER alarms in force)}
     state: list[dict[str, Any]] = field(default_factory=list)
     role: str = ROLE_CONTROLLER  # the role this connection got
 
@@ -175,7 +176,8 @@ class Measurement(Message):
 @dataclass(frozen=True, slots=True)
 class Event(Message):
     """kind: cp_state, contactor, fault, fault_cleared, der_alarm, der_alarm_ended,
-    keepalive_lost, keepalive_restored. `data` holds the kind's details.
+    keepalive_lost, keepalive_restored. `data` holds the kind's details; der_alarm(_ended)
+    {controlType, gridEventFault, extraInfo, timestamp (optional, ISO 8601 UTC)}.
 
     `fault` {device, reason} / `fault_cleared` {device}: `device` names what failed: a
     configured device name, or one of FAULT_* below for a condition hal detects itself."""

@@ -1,7 +1,7 @@
 """R04 / R05 on the station: Set / Get / Clear / ReportDERControl, NotifyDERStartStop,
-NotifyDERAlarm, the controls kept in SQLite (own table, TC_R_100: a kill -9 or a reboot
-loses none) and the set in force handed to hal whole (`DerDirectives`) whenever it
-changes. The rules themselves are pure, in der_rules.py."""
+NotifyDERAlarm (der_alarms.py), the controls kept in SQLite (own table, TC_R_100: a
+kill -9 or a reboot loses none) and the set in force handed to hal whole
+(`DerDirectives`) whenever it changes. The rules themselves are pure, in der_rules.py."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from evse.ocpp import der_rules as rules
 from evse.ocpp.clock import Clock, iso, wait_for
+from evse.ocpp.der_alarms import DerAlarms
 from evse.ocpp.device_model import DeviceModel
 from evse.ocpp.endpoint import Reply
-from evse.ocpp.interfaces import DerAlarm
+from evse.ocpp.interfaces import DerAlarm, DerAlarmsInForce
 from evse.store import Store
 
 log = logging.getLogger(__name__)
@@ -27,21 +27,6 @@ Push = Callable[[str, Payload], None]
 
 REPORT_CHUNK = 16  # controls per ReportDERControl (R04.FR.31/32: more follow with tbc)
 MAX_SLEEP_S = 60.0  # re-read the wall clock at least this often (it may be set meanwhile)
-GRID_FAULTS = frozenset(
-    {
-        "CurrentImbalance",
-        "LocalEmergency",
-        "LowInputPower",
-        "OverCurrent",
-        "OverFrequency",
-        "OverVoltage",
-        "PhaseRotation",
-        "RemoteEmergency",
-        "UnderFrequency",
-        "UnderVoltage",
-        "VoltageImbalance",
-    }
-)
 # ReportDERControl: field -> (the Get type's key for the control, carries isDefault/isSuperseded)
 _REPORT_KEY = {
     "curve": ("curve", True),
@@ -85,6 +70,7 @@ class DerControls:
             except (ValueError, TypeError, KeyError) as exc:
                 log.error("stored DER control %s unreadable, dropped: %s", cid, exc)
         self._sent: list[Payload] | None = None
+        self.alarms = DerAlarms(store, push, clock.wall, frozenset(rules.FIELD_FOR))
         self._wake = asyncio.Event()
 
     # -- state ------------------------------------------------------------------------
@@ -202,30 +188,14 @@ class DerControls:
         self._update()
         return {"status": "Accepted"}
 
-    # -- R05 --------------------------------------------------------------------------
+    # -- R05 (der_alarms.py) -------------------------------------------------------------
 
-    def alarm(self, event: DerAlarm) -> None:
-        """R05: hal's der_alarm / der_alarm_ended as NotifyDERAlarm, queued persistently
-        (the queue always persists it and its cap never drops it), stamped with the time
-        the event reached us, not the time it is sent."""
-        payload: Payload = {
-            "controlType": event.control_type,
-            "alarmEnded": event.ended,
-            "timestamp": iso(event.timestamp),
-        }
-        if event.grid_event_fault in GRID_FAULTS:
-            payload["gridEventFault"] = event.grid_event_fault
-        if event.extra_info:
-            payload["extraInfo"] = event.extra_info[:200]
-        if event.control_type not in rules.FIELD_FOR:
-            log.error("DER alarm for unknown control type %r not sent", event.control_type)
-            return
-        try:
-            self._push("NotifyDERAlarm", payload)
-        except sqlite3.ProgrammingError:
-            # This OCPP side has stopped (its store is closed) and a new one is not up
-            # yet: the caller is hal's message path, which must not fail for it.
-            log.error("DER alarm lost, the OCPP side is restarting: %s", payload)
+    def alarm(self, event: DerAlarm | DerAlarmsInForce) -> None:
+        """An alarm edge, or hal's alarms in force on one EVSE (after a connect)."""
+        if isinstance(event, DerAlarm):
+            self.alarms.alarm(event)
+        else:
+            self.alarms.sync(event)
 
 
 def report_payloads(request_id: int, found: list[rules.DerRecord]) -> list[Payload]:

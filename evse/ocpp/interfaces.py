@@ -88,7 +88,8 @@ class ConnectorStatus:
 @dataclass(frozen=True, slots=True)
 class DerAlarm:
     """R05: a DER function started (or stopped, `ended`) acting on a grid event; hal's
-    `der_alarm` / `der_alarm_ended`, stamped when it reached evse."""
+    `der_alarm` / `der_alarm_ended`, stamped with hal's time of the event (when it
+    reached evse if hal gave none)."""
 
     evse_id: int
     control_type: str
@@ -96,6 +97,15 @@ class DerAlarm:
     ended: bool
     extra_info: str
     timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DerAlarmsInForce:
+    """R05: the DER alarms hal has in force on an EVSE (its welcome), whole: the OCPP
+    side reports those it has not reported yet, and ends those no longer in force."""
+
+    evse_id: int
+    alarms: tuple[DerAlarm, ...]
 
 
 StationEvent = (
@@ -106,4 +116,6 @@ StationEvent = (
     | EnergyTransfer
     | ConnectorStatus
     | DerAlarm
+    | DerAlarmsInForce
 )
+DER_ALARM_EVENTS = (DerAlarm, DerAlarmsInForce)  # R05: queued at once by the DER part

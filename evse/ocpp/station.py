@@ -34,8 +34,8 @@ from evse.ocpp.device_model import DeviceModel, Slot
 from evse.ocpp.endpoint import CallTimeout, ConnectionLost, OcppCallError, RpcEndpoint
 from evse.ocpp.handlers import build_handlers
 from evse.ocpp.interfaces import (
+    DER_ALARM_EVENTS,
     ConnectorStatus,
-    DerAlarm,
     EnergyTransfer,
     EvPlugged,
     EvUnplugged,
@@ -140,7 +140,7 @@ class OcppStation:
 
     def notify(self, event: StationEvent) -> None:
         """Hand a station event to the OCPP side; processed in order by `run`."""
-        if isinstance(event, DerAlarm):
+        if isinstance(event, DER_ALARM_EVENTS):
             return self.der.alarm(event)  # R05: queued (persisted) at once
         self._events.put_nowait(event)
 

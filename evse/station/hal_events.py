@@ -6,15 +6,17 @@
 - contactor confirmed closed / open: power path closed / opened;
 - energy flowing: contactor closed and |P| above 1 % of rating (at least 50 W), reported
   on change; when it stops with the path still closed, the EV suspended it;
-- der_alarm / der_alarm_ended: a DerAlarm stamped with the wall clock (R05);
+- der_alarm / der_alarm_ended: a DerAlarm stamped with hal's time of the event (R05; the
+  wall clock on arrival if hal gave none); the alarms in force are kept per EVSE;
 - connector status (G01: sent whenever it changes): Faulted while hal reports a fault of
   the EVSE (a device, the contactor, the RCD, the MCU's error flags, the stage's own
   status) or the pilot is in E; Unavailable in F; else Occupied while an EV is plugged
   in, Available when not.
 
 `sync_welcome(state)` turns hal's welcome (the state in force per EVSE) into the same
-events, whole rather than as a change, so a restarted evse rebuilds its view; and
-`snapshot()` gives a freshly started OCPP side everything known so far.
+events, whole rather than as a change, so a restarted evse rebuilds its view (with the
+DER alarms in force, raised maybe while evse was down); `snapshot()` and
+`alarms_in_force()` give a freshly started OCPP side everything known so far.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from evse.ocpp.interfaces import (
     ConnectorStatus,
     DerAlarm,
+    DerAlarmsInForce,
     EnergyTransfer,
     EvPlugged,
     EvUnplugged,
@@ -55,6 +58,7 @@ class _EvseTrack:
     threshold_w: float = 50.0
     faults: dict[str, str] = field(default_factory=dict)  # device -> reason
     status: str = "Available"  # the last ConnectorStatus reported (the OCPP side's start)
+    alarms: dict[str, DerAlarm] | None = None  # control type -> in force; None: unknown
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,25 @@ class HalEventTranslator:
             extra = str(d.get("extraInfo") or "")
             fault = str(d.get("gridEventFault") or "")
             ctype = str(d.get("controlType"))
-            out.append(DerAlarm(ev.evse_id, ctype, fault, ended, extra, self.wall()))
+            alarm = DerAlarm(ev.evse_id, ctype, fault, ended, extra, self._time(d.get("timestamp")))
+            if t.alarms is not None and ended:
+                t.alarms.pop(ctype, None)
+            elif t.alarms is not None:
+                t.alarms[ctype] = alarm
+            out.append(alarm)
         return out + self._status(ev.evse_id, t)
+
+    def _time(self, text: object) -> datetime:
+        """hal's ISO 8601 time stamp; the wall clock now if there is none or it is bad."""
+        if isinstance(text, str):
+            try:
+                t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                if t.tzinfo is not None:
+                    return t.astimezone(UTC)
+            except ValueError:
+                pass
+            log.warning("DER alarm time stamp %r not understood: the arrival time is used", text)
+        return self.wall()
 
     def _pilot(self, eid: int, t: _EvseTrack, state: str, whole: bool) -> list[StationEvent]:
         out: list[StationEvent] = []
@@ -185,8 +206,32 @@ class HalEventTranslator:
             if isinstance(closed, bool):
                 events += self._contactor(eid, t, closed, whole=True)
             events += self._status(eid, t, whole=True)
+            alarms = self._welcome_alarms(eid, t, entry.get("alarms"))
+            if alarms is not None:
+                events.append(alarms)
             out.append(EvseSnapshot(eid, events, _constraint(eid, entry.get("grid"))))
         return out
+
+    def _welcome_alarms(self, eid: int, t: _EvseTrack, alarms: object) -> DerAlarmsInForce | None:
+        if not isinstance(alarms, list):
+            return None  # an older hal: nothing known, nothing to end
+        t.alarms = {}
+        for a in alarms:
+            if isinstance(a, dict) and isinstance(a.get("controlType"), str):
+                ctype = a["controlType"]
+                fault = str(a.get("gridEventFault") or "")
+                t.alarms[ctype] = DerAlarm(eid, ctype, fault, False, "", self._time(a.get("since")))
+            else:
+                log.warning("welcome DER alarm of EVSE %d not understood: %r", eid, a)
+        return DerAlarmsInForce(eid, tuple(t.alarms.values()))
+
+    def alarms_in_force(self) -> list[DerAlarmsInForce]:
+        """Per EVSE whose alarms hal told: the DER alarms in force (R05)."""
+        return [
+            DerAlarmsInForce(eid, tuple(t.alarms.values()))
+            for eid, t in sorted(self.evses.items())
+            if t.alarms is not None
+        ]
 
     def snapshot(self) -> list[StationEvent]:
         """Everything known, as events, for an OCPP side that starts from nothing."""
@@ -199,7 +244,7 @@ class HalEventTranslator:
             if t.flowing:
                 out.append(EnergyTransfer(eid, True))
             out.append(ConnectorStatus(eid, 1, t.status))
-        return out
+        return out + list(self.alarms_in_force())
 
 
 def _constraint(eid: int, grid: object) -> GridConstraintReport | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from hal.devices.base import McuState, MeterReading
@@ -22,8 +23,13 @@ class Reporter:
         *,
         report_period_s: float,
         constraint_step_w: float,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._id = evse_id
+        self._wall = wall  # stamps DER alarms (R05: the event's own time, on the wire)
+        # The DER alarms in force, by control type, for `welcome`: an alarm raised while
+        # evse is down still reaches the CSMS when evse comes back.
+        self._alarms: dict[str, dict[str, str]] = {}
         self._publish = publish
         self._period = report_period_s
         self._step_w = constraint_step_w
@@ -91,18 +97,28 @@ class Reporter:
         if prev is None or prev.contactor_closed != mcu.contactor_closed:
             event("contactor", {"closed": mcu.contactor_closed})
 
-    @staticmethod
     def alarms(
-        alarms: tuple[GridAlarm, ...], event: Callable[[str, dict[str, object]], None]
+        self, alarms: tuple[GridAlarm, ...], event: Callable[[str, dict[str, object]], None]
     ) -> None:
-        """DER alarm edges from the grid engine (evse turns them into NotifyDERAlarm)."""
+        """DER alarm edges from the grid engine (evse turns them into NotifyDERAlarm),
+        stamped with the wall clock when they happen (only when there is an edge)."""
         for alarm in alarms:
+            stamp = _iso(self._wall())
+            if alarm.ended:
+                self._alarms.pop(alarm.control_type, None)
+            else:
+                self._alarms[alarm.control_type] = {
+                    "controlType": alarm.control_type,
+                    "gridEventFault": alarm.grid_event_fault,
+                    "since": stamp,
+                }
             event(
                 "der_alarm_ended" if alarm.ended else "der_alarm",
                 {
                     "controlType": alarm.control_type,
                     "gridEventFault": alarm.grid_event_fault,
                     "extraInfo": alarm.extra_info,
+                    "timestamp": stamp,
                 },
             )
 
@@ -129,6 +145,7 @@ class Reporter:
             "keepalive_ok": keepalive_ok,
             "faults": faults,
             "grid": self.grid_state(),
+            "alarms": [dict(a) for a in self._alarms.values()],
         }
 
     def grid_state(self) -> dict[str, object]:
@@ -157,3 +174,8 @@ class Reporter:
                 return
         self._last_constraint = (c, now)
         self._publish(self.report())
+
+
+def _iso(t: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and Z, as OCPP writes time stamps."""
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
