@@ -82,3 +82,32 @@ def test_r05_der_alarm_events_become_der_alarms_stamped_on_arrival() -> None:
     assert tr.feed(Event(1, "der_alarm_ended", data)) == [
         DerAlarm(1, "HFMustTrip", "OverFrequency", True, "x", t)
     ]
+
+
+def test_r05_der_alarm_carries_hals_event_time_and_welcome_alarms_in_force() -> None:
+    from datetime import UTC, datetime
+
+    from evse.ocpp.interfaces import DerAlarm, DerAlarmsInForce
+
+    arrival = datetime(2026, 3, 1, 12, 0, 10, tzinfo=UTC)
+    at = datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+    tr = HalEventTranslator(wall=lambda: arrival)
+    data = {"controlType": "HFMustTrip", "gridEventFault": "OverFrequency",
+            "timestamp": "2026-03-01T12:00:00.250Z"}  # fmt: skip
+    live = DerAlarm(1, "LVMustTrip", "UnderVoltage", False, "", at)
+    # hal's welcome to a (re)started evse: the alarm raised while it was down
+    state = [{"evse_id": 1, "cp_state": "B", "contactor_closed": False, "faults": [],
+              "alarms": [{"controlType": "LVMustTrip", "gridEventFault": "UnderVoltage",
+                          "since": "2026-03-01T12:00:00.250Z"}]}]  # fmt: skip
+    (snap,) = tr.sync_welcome(state, {1})
+    assert snap.events[-1] == DerAlarmsInForce(1, (live,))
+    assert tr.feed(Event(1, "der_alarm", data)) == [
+        DerAlarm(1, "HFMustTrip", "OverFrequency", False, "", at)  # not the arrival time
+    ]
+    hf = DerAlarm(1, "HFMustTrip", "OverFrequency", False, "", at)
+    assert tr.snapshot()[-1] == DerAlarmsInForce(1, (live, hf))  # for an OCPP side starting
+    tr.feed(Event(1, "der_alarm_ended", data))
+    assert tr.alarms_in_force() == [DerAlarmsInForce(1, (live,))]
+    # An older hal says nothing about alarms: nothing to sync (nothing is ended).
+    (old,) = tr.sync_welcome([state[0] | {"alarms": None}], {1})
+    assert all(not isinstance(e, DerAlarmsInForce) for e in old.events)
