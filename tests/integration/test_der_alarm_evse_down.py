@@ -50,8 +50,14 @@ def test_tc_r_108_r05_alarm_raised_while_evse_down_reaches_the_csms_with_event_t
 ) -> None:
     async def scenario() -> None:
         async with ScriptedCsms(passwords={"CS001": PASSWORD}) as csms:
-            st = Station(short_tmp, csms.port, {"OCPPCommCtrlr.RetryBackOffWaitMinimum": 1,
-                                                "OCPPCommCtrlr.RetryBackOffRandomRange": 0})
+            st = Station(
+                short_tmp,
+                csms.port,
+                {
+                    "OCPPCommCtrlr.RetryBackOffWaitMinimum": 1,
+                    "OCPPCommCtrlr.RetryBackOffRandomRange": 0,
+                },
+            )
             stored = short_tmp / "state" / "der-directives.cbor"
             st.hal.start()
             await st.start_evse()
