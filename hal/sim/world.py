@@ -63,12 +63,12 @@ class SimWorld:
             )
             self.evses[u.id] = SimEvse(u, mcu, stage, SimMeter(u.phases, now))
         # The meter at the grid connection point: the house plus every EVSE (+ imports).
-        self._start = now
+        self.started_at = now  # the sim clock's zero (steps' at_s count from here)
         self.grid_meter = SimMeter(cfg.grid.phases, now) if cfg.house is not None else None
         self.grid_meter_delay_s = 0.0  # fault switch: a slow or hung grid meter
 
     def site_w(self, now: float) -> float:
-        house = self.cfg.house.load_w(now - self._start) if self.cfg.house is not None else 0.0
+        house = self.cfg.house.load_w(now - self.started_at) if self.cfg.house is not None else 0.0
         return house + sum(ev.stage.active_w for ev in self.evses.values())
 
     def grid_meter_reading(self, now: float) -> MeterReading:
