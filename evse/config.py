@@ -46,6 +46,8 @@ class ControllerConfig:
     status_period_s: float
     state_dir: Path  # evse's database (OCPP queue, transactions, device model)
     id_token: str | None  # presented at plug-in (free vend / AutoCharge); None: wait for one
+    # The grid connection's limit, import and export (OCPP 2.1 Q09 LocalLoadBalancing).
+    grid_limit_w: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ def parse_controller(t: Table, base_dir: Path) -> ControllerConfig:
         status_period_s=t.get_float("status_period_s", 1.0, lo=0.05, hi=3600.0),
         state_dir=resolve_path(base_dir, t.get_str("state_dir", "/var/lib/evse")),
         id_token=t.opt_str("id_token"),
+        grid_limit_w=t.opt_float("grid_limit_w", lo=0.0, hi=1e7),
     )
     if cfg.id_token is not None and not 1 <= len(cfg.id_token) <= 255:
         raise ConfigError(t.key("id_token"), cfg.id_token, "must be 1-255 characters")

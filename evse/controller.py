@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from evse.config import StationConfig
+from evse.energy.grid_meter import GridMeterView
 from evse.energy.manager import EnergyInputs, EvLimits, decide
 from evse.energy.period_source import PeriodSource, SignalSource
 from evse.hal_client import HalClient
@@ -111,6 +112,7 @@ class Controller:
         self._link_stop = asyncio.Event()  # the hal link outlives `stop` by the last words
         self._locks = LockRequests()
         self._der: list[dict[str, Any]] | None = None  # the DER set in force (OCPP R04)
+        self.grid_meter = GridMeterView()  # hal's grid meter: LocalLoadBalancing (Q09)
         self.hal = HalClient(
             cfg.hal.socket_path,
             "evse-controller",
@@ -168,6 +170,7 @@ class Controller:
             w = self.request_w
             return PowerRequest(eid, "setpoint", w, min(w, 0.0), max(w, 0.0))
         view, m = self.evses[eid], self.evses[eid].measurement
+        bal = self.grid_meter.balance(eid, self.clock())  # None: no valid, fresh reading
         inputs = EnergyInputs(
             eid,
             period,
@@ -176,7 +179,9 @@ class Controller:
             may_discharge=view.max_discharge_w > 0,  # the period's dischargeLimit bounds it
             constraint=view.constraint,
             frequency_hz=m.frequency_hz if m is not None and m.grid_valid else None,
-            own_w=m.active_w if m is not None else 0.0,
+            site_import_w=bal.site_import_w if bal else None,
+            own_w=bal.own_w if bal else 0.0,
+            grid_limit_w=self.cfg.controller.grid_limit_w,
             afrr_signal=self.signal_source.signal_now() if self.signal_source else None,
         )
         decision = decide(inputs)
@@ -197,7 +202,7 @@ class Controller:
                 self._send_request(eid)
 
     def _on_message(self, msg: Message) -> None:
-        if self._locks.on_reply(msg):
+        if self._locks.on_reply(msg) or self.grid_meter.on_message(msg, self.clock(), self._powers):
             return
         evse_id = getattr(msg, "evse_id", None)
         if isinstance(evse_id, int) and evse_id not in self.evses:
@@ -224,6 +229,9 @@ class Controller:
             del self.directive_results[:-100]
             for rej in msg.rejected:  # R04: the value checks beyond OCPP's rules are hal's
                 log.error("hal refused DER control %s: %s", rej.get("id"), rej.get("reason"))
+
+    def _powers(self) -> dict[int, float]:
+        return {e: v.measurement.active_w for e, v in self.evses.items() if v.measurement}
 
     def _view(self, eid: int) -> EvseView:
         return self.evses.setdefault(eid, EvseView(eid, allowed=self.free_vend))

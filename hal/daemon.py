@@ -54,6 +54,7 @@ from hal.protocol import (
 from hal.sdnotify import Notifier
 from hal.server import Connection, Server
 from hal.unit import UnitLoop, UnitTimings
+from hal.unit.grid_meter_io import grid_meter_tasks
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +317,8 @@ class HalDaemon:
             asyncio.create_task(self._protection_loop(), name="protection-push"),
             asyncio.create_task(self.directives.run(stop), name="directive-writer"),
         ]
+        meter = self.devices.grid_meter if self.devices else None  # LocalLoadBalancing (Q09)
+        tasks += grid_meter_tasks(self.cfg, meter, self.server.broadcast, self.clock)
         if self.notifier.watchdog_interval_s is not None:
             tasks.append(asyncio.create_task(self._watchdog_loop(stop), name="watchdog"))
         stopped = asyncio.create_task(stop.wait(), name="stop")

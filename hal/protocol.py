@@ -223,6 +223,17 @@ class Ack(Message):
     evse_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class GridMeterReport(Message):
+    TYPE: ClassVar[str] = "grid_meter"  # the grid connection meter, every report period
+    active_w: list[float]  # per phase, + imports from the grid
+    total_w: float
+    import_wh: float
+    export_wh: float
+    valid: bool  # False: not read since start, in fault, or stale: no reading
+    seq: int  # +1 per new reading (reports repeat the latest between readings)
+
+
 # `fault` devices for conditions rather than devices (see docs/hal-contract.md).
 FAULT_GRID_SAMPLE = "grid_sample"  # no grid measurement: the unit ceases to energize
 FAULT_STAGE_STATUS = "stage_status"  # the power stage reports its own fault / alarms
@@ -248,6 +259,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         DirectiveResult,
         Error,
         Ack,
+        GridMeterReport,
     )
 }
 
@@ -261,11 +273,10 @@ class _FieldSpec:
 
 def _specs(cls: type[Message]) -> list[_FieldSpec]:
     hints = typing.get_type_hints(cls)
-    out = []
-    for f in fields(cls):
-        required = f.default is MISSING and f.default_factory is MISSING
-        out.append(_FieldSpec(f.name, hints[f.name], required))
-    return out
+    return [
+        _FieldSpec(f.name, hints[f.name], f.default is MISSING and f.default_factory is MISSING)
+        for f in fields(cls)
+    ]
 
 
 _SPECS: dict[str, list[_FieldSpec]] = {name: _specs(cls) for name, cls in MESSAGE_TYPES.items()}

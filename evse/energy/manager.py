@@ -50,7 +50,8 @@ class EnergyInputs:
     afrr_signal: int | None = None  # the latest AFRRSignal in force (Q08)
     frequency_hz: float | None = None
     site_import_w: float | None = None  # grid meter, positive imports (Q09)
-    own_w: float = 0.0
+    own_w: float = 0.0  # this EVSE's power when the grid meter was read
+    grid_limit_w: float | None = None  # the grid connection's limit (Q09)
     volts: float = 230.0  # line-to-neutral, to turn A into W
 
 
@@ -119,6 +120,7 @@ def _mode_inputs(inp: EnergyInputs, p: SchedulePeriod) -> tuple[str, ModeInputs]
         frequency_hz=inp.frequency_hz,
         site_import_w=inp.site_import_w,
         own_w=inp.own_w,
+        grid_limit_w=inp.grid_limit_w,
     )
 
 

@@ -76,7 +76,8 @@ class ModeInputs:
     ems: EmsInput | None = None
     frequency_hz: float | None = None  # the latest measured grid frequency
     site_import_w: float | None = None  # grid meter at the connection point (+ imports)
-    own_w: float = 0.0  # this EVSE's present power
+    own_w: float = 0.0  # this EVSE's power when the grid meter was read
+    grid_limit_w: float | None = None  # the connection's limit, both ways (Q09)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +156,20 @@ def local_frequency(i: ModeInputs) -> Plan:
 
 
 def local_load_balancing(i: ModeInputs) -> Plan:
-    """Q09: bring the exchange at the grid meter to zero (use local surplus, cover local
-    load by discharging) within the limits. No meter reading: hold at zero."""
+    """Q09: from the grid meter at the connection point. Without a setpoint in the period,
+    bring the exchange to zero (use local surplus, cover local load by discharging); with
+    one, follow it as far as the exchange stays within the connection's limit. Always
+    within the period's and the EV's limits. No (valid, fresh) meter reading: hold at zero
+    (safe: the station's own power is the one thing it knows leaves the site unchanged)."""
     if i.site_import_w is None:
         return _setpoint(LOCAL_LOAD_BALANCING, i.bounds, 0.0)
-    return _setpoint(LOCAL_LOAD_BALANCING, i.bounds, i.own_w - i.site_import_w)
+    zero = i.own_w - i.site_import_w  # the own power at which the exchange is zero
+    if i.setpoint_w is None:
+        return _setpoint(LOCAL_LOAD_BALANCING, i.bounds, zero)
+    w = i.setpoint_w
+    if i.grid_limit_w is not None:  # import and export each at most the limit
+        w = min(max(w, zero - i.grid_limit_w), zero + i.grid_limit_w)
+    return _setpoint(LOCAL_LOAD_BALANCING, i.bounds, w)
 
 
 PLANNERS: dict[str, Callable[[ModeInputs], Plan]] = {

@@ -15,7 +15,12 @@ from hal.devices.meters.modbus_meter import ModbusMeter
 from hal.devices.modbus.link import ModbusLink, ModbusTransport
 from hal.devices.sunspec.client import BASE_ADDRESSES, SunSpecClient
 from hal.devices.sunspec.der import SunSpecPowerStage
-from hal.sim.inprocess import InProcessMcu, InProcessMeter, InProcessPowerStage
+from hal.sim.inprocess import (
+    InProcessGridMeter,
+    InProcessMcu,
+    InProcessMeter,
+    InProcessPowerStage,
+)
 from hal.sim.transports.runner import SimTransports
 from hal.sim.world import SimWorld
 
@@ -48,6 +53,11 @@ class OpenDevices:
                 except DeviceError as exc:
                     # Stopping anyway; the MCU opens the contactors on keep-alive loss.
                     self.startup_faults.append(exc)
+        if self.grid_meter is not None:
+            try:
+                await self.grid_meter.close()
+            except DeviceError as exc:
+                self.startup_faults.append(exc)
         for link in self.links.values():
             await link.close()
         if self.sim_transports is not None:
@@ -105,7 +115,8 @@ async def open_devices(cfg: HalConfig, clock: Clock = time.monotonic) -> OpenDev
             )
             for u in cfg.evses
         }
-        return OpenDevices(sets, world)
+        grid = InProcessGridMeter(world, clock) if world.grid_meter is not None else None
+        return OpenDevices(sets, world, grid_meter=grid)
     if d.mode == "sim-transports":
         assert cfg.sim is not None and d.sim_transports is not None
         world = SimWorld(cfg.sim, cfg.evses, clock())
@@ -114,6 +125,8 @@ async def open_devices(cfg: HalConfig, clock: Clock = time.monotonic) -> OpenDev
         opened = OpenDevices({}, world, {}, servers)
         timeout = driver_timeout(d.command_timeout_s)
         await _build(cfg, servers.device_configs(timeout), opened, clock)
+        if (gm := servers.grid_meter_config(timeout)) is not None:
+            opened.grid_meter = _meter("grid-meter", gm, opened.links, clock)
         return opened
     if d.mode == "hardware":
         opened = OpenDevices({}, None)

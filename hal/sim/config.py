@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from hal.config_reader import ConfigError, Table
 from hal.sim.grid import GridProfile, parse_grid_profile
+from hal.sim.house import HouseProfile, parse_house
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,7 @@ class SimConfig:
     pp_ampacity_a: float
     contactor_delay_s: float
     mcu_keepalive_timeout_s: float
+    house: HouseProfile | None = None  # `[sim.grid_meter]`: a site with a grid meter
 
 
 def parse_sim(
@@ -45,6 +47,7 @@ def parse_sim(
         pp_ampacity_a=pp,
         contactor_delay_s=mcu.get_float("contactor_delay_s", 0.03, lo=0.0, hi=1.0),
         mcu_keepalive_timeout_s=mcu.get_float("keepalive_timeout_s", 2.0, lo=0.1, hi=60.0),
+        house=parse_house(table.table("grid_meter")) if table.has("grid_meter") else None,
     )
     stage.reject_unknown()
     mcu.reject_unknown()

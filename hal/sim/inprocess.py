@@ -126,3 +126,20 @@ class InProcessMeter:
 
     async def close(self) -> None:
         return None
+
+
+class InProcessGridMeter:
+    """The meter at the grid connection point (`[sim.grid_meter]`)."""
+
+    def __init__(self, world: SimWorld, clock: Clock) -> None:
+        self.name = "grid-meter"
+        self._w = world
+        self._clock = clock
+
+    async def read(self) -> MeterReading:
+        if self._w.grid_meter_delay_s > 0.0:
+            await asyncio.sleep(self._w.grid_meter_delay_s)
+        return self._w.grid_meter_reading(self._clock())
+
+    async def close(self) -> None:
+        return None

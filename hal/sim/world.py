@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hal.config import EvseUnitConfig
-from hal.devices.base import GridSample, PowerStageRating
+from hal.devices.base import GridSample, MeterReading, PowerStageRating
 from hal.sim.config import SimConfig
 from hal.sim.grid import SimGrid
 from hal.sim.mcu import McuModel, SimMcu
@@ -62,6 +62,20 @@ class SimWorld:
                 now,
             )
             self.evses[u.id] = SimEvse(u, mcu, stage, SimMeter(u.phases, now))
+        # The meter at the grid connection point: the house plus every EVSE (+ imports).
+        self.started_at = now  # the sim clock's zero (steps' at_s count from here)
+        self.grid_meter = SimMeter(cfg.grid.phases, now) if cfg.house is not None else None
+        self.grid_meter_delay_s = 0.0  # fault switch: a slow or hung grid meter
+
+    def site_w(self, now: float) -> float:
+        house = self.cfg.house.load_w(now - self.started_at) if self.cfg.house is not None else 0.0
+        return house + sum(ev.stage.active_w for ev in self.evses.values())
+
+    def grid_meter_reading(self, now: float) -> MeterReading:
+        """What the grid meter shows at `now` (only when the site has one)."""
+        assert self.grid_meter is not None
+        sample = self.advance(now)
+        return self.grid_meter.reading(sample.voltage_v, sample.frequency_hz, self.site_w(now), 0.0)
 
     def advance(self, now: float) -> GridSample:
         if now <= self._t:
@@ -74,4 +88,6 @@ class SimWorld:
             ev.stage.enabled = ev.mcu.contactor_closed
             ev.stage.advance(now)
             ev.meter.advance(now, ev.stage.active_w)
+        if self.grid_meter is not None:
+            self.grid_meter.advance(now, self.site_w(now))
         return sample

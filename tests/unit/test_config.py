@@ -36,6 +36,7 @@ def test_sim_config_loads_with_typed_values() -> None:
     # relative paths resolve against the config file's folder
     assert cfg.hal.socket_path == (ROOT / "var" / "sim" / "hal.sock").resolve()
     assert [s.request_w for s in cfg.controller.schedule] == [-5000.0, 11000.0]
+    assert cfg.hal.sim.house is not None and cfg.hal.sim.house.load_w(40.0) == -4000.0  # Q09
 
 
 def test_generated_test_config_loads(tmp_path: Path) -> None:
@@ -70,6 +71,8 @@ def test_generated_test_config_loads(tmp_path: Path) -> None:
             "one of",
         ),
         (lambda d: d["controller"].update(pwm_duty_pct=2.0), "controller.pwm_duty_pct", "duty"),
+        (lambda d: d["controller"].update(grid_limit_w=-1.0), "controller.grid_limit_w", ">="),
+        (lambda d: d["sim"]["grid_meter"].update(house=1), "sim.grid_meter.house", "unknown"),
         (
             lambda d: d["controller"]["schedule"].reverse(),
             "controller.schedule",
@@ -157,6 +160,7 @@ def test_example_station_config_loads(tmp_path: Path) -> None:
     assert cfg.hal.grid.preset == "vde-ar-n-4105"
     assert cfg.ocpp is not None and cfg.ocpp.security_profile == 3
     assert cfg.ocpp.station_id == "CS-0001"
+    assert cfg.controller.grid_limit_w == 17000.0 and cfg.hal.devices.grid_meter is not None
 
 
 def test_example_without_certificates_names_the_key(tmp_path: Path) -> None:

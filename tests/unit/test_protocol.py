@@ -56,6 +56,7 @@ SAMPLES: list[p.Message] = [
     p.DirectiveResult(["a"], [{"id": "b", "reason": "unsupported"}]),
     p.Error("malformed", "not CBOR", None),
     p.Ack("power_request", 1),
+    p.GridMeterReport([1000.0, 1200.0, -200.0], 2000.0, 15300.5, 210.0, True, 7),  # Q09
 ]
 
 

@@ -58,14 +58,27 @@ class SimTransports:
                 meter_faults=mf,
                 stage_faults=sf,
             )
+        # The site's grid meter, on the same kind of transport as the EVSE meters.
+        self.grid_meter: SimMeterDevice | None = None
+        self.grid_meter_server: SimModbusServer | None = None
+        if world.grid_meter is not None:
+            self.grid_meter_faults = LineFaults()
+            self.grid_meter = SimMeterDevice(world, None, self.grid_meter_faults, clock)
+            self.grid_meter_server = SimModbusServer(
+                self.grid_meter.device, meter_transport, self.grid_meter_faults
+            )
 
     async def start(self) -> None:
         for ev in self.evses.values():
             await ev.mcu.start()
             await ev.meter_server.start()
             await ev.stage_server.start()
+        if self.grid_meter_server is not None:
+            await self.grid_meter_server.start()
 
     async def stop(self) -> None:
+        if self.grid_meter_server is not None:
+            await self.grid_meter_server.stop()
         for ev in self.evses.values():
             await ev.stage_server.stop()
             await ev.meter_server.stop()
@@ -96,6 +109,12 @@ class SimTransports:
                 )
             )
         return tuple(out)
+
+    def grid_meter_config(self, timeout_s: float) -> MeterConfig | None:
+        if self.grid_meter_server is None:
+            return None
+        endpoint = _endpoint(self.grid_meter_server, timeout_s)
+        return MeterConfig(ModbusDeviceConfig(endpoint, 1), load_map("sdm630"))
 
 
 def _endpoint(server: SimModbusServer, timeout_s: float) -> ModbusTransport:

@@ -59,7 +59,7 @@ class SimMeterDevice:
     def __init__(
         self,
         world: SimWorld,
-        evse_id: int,
+        evse_id: int | None,  # None: the meter at the grid connection point
         faults: LineFaults,
         clock: Callable[[], float] = time.monotonic,
         device_id: int = 1,
@@ -67,7 +67,7 @@ class SimMeterDevice:
         registers: int = 0x200,
     ) -> None:
         self._world = world
-        self._ev = world.evses[evse_id]
+        self._ev = world.evses[evse_id] if evse_id is not None else None
         self._clock = clock
         self.faults = faults
         self.encode = encode
@@ -88,6 +88,8 @@ class SimMeterDevice:
     def reading(self) -> MeterReading:
         if self.override is not None:
             return self.override
+        if self._ev is None:
+            return self._world.grid_meter_reading(self._clock())
         sample = self._world.advance(self._clock())
         st = self._ev.stage
         return self._ev.meter.reading(
