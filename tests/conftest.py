@@ -203,7 +203,12 @@ class Client:
         self._quiet = threading.Event()
         self._keeper: threading.Thread | None = None
         if hello:
-            self.send(Hello(PROTOCOL_VERSION, "test", role))
+            try:
+                self.send(Hello(PROTOCOL_VERSION, "test", role))
+            except (BrokenPipeError, ConnectionResetError):
+                # hal refused the connection at once (too many clients) and closed it
+                # before our hello: its error frame is still there to read.
+                return
         if keepalive if keepalive is not None else (hello and role == ROLE_CONTROLLER):
             self._keeper = threading.Thread(target=self._keep_alive, daemon=True)
             self._keeper.start()
