@@ -14,8 +14,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from evse.energy.composite import EvseContext, InstalledProfile, active_period, composite_schedule
+from evse.energy.composite import EvseContext, InstalledProfile, composite_schedule
 from evse.energy.dynamic import apply_update, next_pull, pull_interval
+from evse.energy.offline_fallback import period_in_force
 from evse.energy.types import SchedulePeriod
 from evse.ocpp.clock import Clock, iso, wait_for
 from evse.ocpp.device_model import DeviceModel
@@ -23,6 +24,7 @@ from evse.ocpp.endpoint import CallTimeout, ConnectionLost, OcppCallError, Reply
 from evse.ocpp.profile_store import ProfileStore
 from evse.ocpp.profile_validation import OPERATION_MODES, StationLimits, validate
 from evse.ocpp.transactions import Transactions
+from evse.ocpp.v2x_authorization import V2xAuthorization
 from evse.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class SmartCharging:
         push: Callable[[str, Payload], None],
         call: Callable[[str, Payload], Awaitable[Payload]],
         offline_for: Callable[[], float | None],
+        allowed_for_token: Callable[[Payload], list[str] | None] = lambda _: None,
     ) -> None:
         self._dm = dm
         self._clock = clock
@@ -49,6 +52,7 @@ class SmartCharging:
         self._call = call
         self._offline_for = offline_for
         self._db = ProfileStore(store)
+        self.v2x = V2xAuthorization(store, tx, allowed_for_token)  # Q01/Q02
         self.profiles: dict[int, InstalledProfile] = {ip.id: ip for ip in self._db.load()}
         now = clock.monotonic()
         # Q04: monotonic time of each Dynamic profile's last update (restart counts as one).
@@ -146,8 +150,12 @@ class SmartCharging:
                 self._store(replace(ip, invalid=True))
 
     def current_period(self, evse_id: int) -> SchedulePeriod | None:
-        """The merged period in force on the EVSE now (the energy manager's input)."""
-        return active_period(self.installed(), evse_id, self._clock.wall(), self._context(evse_id))
+        """The merged period in force on the EVSE now (the energy manager's input), with
+        the offline fallback of Q11/Q12 applied to the real connection state."""
+        ctx = self._context(evse_id)
+        return period_in_force(
+            self.installed(), evse_id, self._clock.wall(), ctx, self._clock.monotonic()
+        )
 
     # -- K01 SetChargingProfile ---------------------------------------------------------
 
