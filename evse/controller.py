@@ -362,6 +362,7 @@ class Controller:
             self.period_source = station
         self.signal_source = station.afrr
         self.v2x = station.smart.v2x.may_discharge
+        station.smart.on_change = self._refresh_requests  # Q04: act on a change at once
         for event in self._translator.snapshot():
             self._station_event(event)
         await station.run()

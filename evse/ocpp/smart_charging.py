@@ -52,12 +52,15 @@ class SmartCharging:
         self._call = call
         self._offline_for = offline_for
         self._db = ProfileStore(store)
-        self.v2x = V2xAuthorization(store, tx, allowed_for_token)  # Q01/Q02
+        self.v2x = V2xAuthorization(store, tx, allowed_for_token, lambda: self.on_change())
         self.profiles: dict[int, InstalledProfile] = {ip.id: ip for ip in self._db.load()}
         now = clock.monotonic()
         # Q04: monotonic time of each Dynamic profile's last update (restart counts as one).
         self._last_update: dict[int, float] = dict.fromkeys(self.profiles, now)
         self._changed = asyncio.Event()
+        # Called after every change of the profiles (or of V2X permissions): the station
+        # recomputes its power requests at once, not at its next cycle (Q04 latency).
+        self.on_change: Callable[[], None] = lambda: None
         self._tx_starts: dict[str, datetime] = {}
         self._count_entries()
 
@@ -77,6 +80,7 @@ class SmartCharging:
         self._last_update[ip.id] = self._clock.monotonic()
         self._count_entries()
         self._changed.set()
+        self.on_change()
 
     def _remove(self, ids: list[int]) -> None:
         self._db.delete(ids)
@@ -85,6 +89,7 @@ class SmartCharging:
             self._last_update.pop(i, None)
         self._count_entries()
         self._changed.set()
+        self.on_change()
 
     def _transactions(self) -> dict[int, str | None]:
         return {e: st.transaction_id for e, st in self._tx.evses.items()}

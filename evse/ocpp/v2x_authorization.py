@@ -38,7 +38,9 @@ class V2xAuthorization:
         store: Store,
         tx: Transactions,
         allowed_for_token: Callable[[Payload], list[str] | None],
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
+        self._changed = changed
         self._store = store
         self._tx = tx
         self._allowed_for_token = allowed_for_token
@@ -77,4 +79,5 @@ class V2xAuthorization:
         self._by_tx[tx_id] = list(req["allowedEnergyTransfer"])
         self._save()
         log.info("transaction %s: allowed energy transfer %s", tx_id, self._by_tx[tx_id])
+        self._changed()
         return {"status": "Accepted"}
