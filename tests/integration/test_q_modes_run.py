@@ -148,3 +148,43 @@ def test_Q08_Q11_local_frequency_follows_the_grid_steps_while_the_csms_is_gone(
             await csms.stop()
 
     asyncio.run(scenario())
+
+
+def test_Q11_central_frequency_falls_back_to_its_local_frequency_offline_Q12_resumes(
+    short_tmp: Any,
+) -> None:
+    """A CentralFrequency TxDefaultProfile (setpoint 1000 W, maxOfflineDuration 2 s) that
+    carries a baseline and freq-watt curve: with the CSMS gone longer than 2 s the station
+    executes that LocalFrequency (2500 W at 50 Hz), not its no-profile default (6000 W);
+    with the CSMS back the central setpoint applies again."""
+
+    async def scenario() -> None:
+        csms = ScriptedCsms(passwords={"CS001": PASSWORD})
+        port = await csms.start()
+        st = station(short_tmp, port)
+        st.hal.start()
+        await st.start_evse()
+        obs = observer(st.hal)
+        try:
+            await started_tx(csms)
+            await wait_power(obs, charging=True)
+            period = {"operationMode": "CentralFrequency", "setpoint": 1000.0,
+                      "v2xBaseline": 2500.0, "v2xFreqWattCurve": CURVE, "limit": 6000.0}
+            prof = tx_profile(51, "", period, maxOfflineDuration=2)
+            del prof["transactionId"]
+            prof.update(chargingProfilePurpose="TxDefaultProfile", chargingProfileKind="Absolute")
+            res = await csms.call("SetChargingProfile", {"evseId": 1, "chargingProfile": prof})
+            assert res["status"] == "Accepted"
+            await setpoint(obs, 1000.0)  # Q07: the CSMS's setpoint while online
+            await csms.stop()
+            m = await setpoint(obs, 2500.0)  # Q11: the profile's own LocalFrequency
+            assert abs(m.frequency_hz - 50.0) < 0.05
+            await csms.start(port=port)
+            await setpoint(obs, 1000.0)  # Q12: back online, the central profile again
+            assert csms.connections == 2
+        finally:
+            obs.close()
+            await st.close()
+            await csms.stop()
+
+    asyncio.run(scenario())
