@@ -88,6 +88,7 @@ class Controller:
         policy: RestartPolicy | None = None,
         period_source: PeriodSource | None = None,
         signal_source: SignalSource | None = None,
+        may_discharge: Callable[[int], bool] = lambda _: False,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -108,6 +109,7 @@ class Controller:
         # station is one when it implements it. None: the config's request.
         self.period_source = period_source
         self.signal_source = signal_source  # aFRR (Q08): the OCPP station's AFRRSignal
+        self.v2x: Callable[[int], bool] = may_discharge  # Q01: the OCPP side's, once it runs
         self._sent_request: dict[int, PowerRequest] = {}
         self._link_stop = asyncio.Event()  # the hal link outlives `stop` by the last words
         self._locks = LockRequests()
@@ -176,7 +178,8 @@ class Controller:
             period,
             EvLimits(view.max_charge_w, view.max_discharge_w),  # the unit's, until the EV's
             self.clock(),
-            may_discharge=view.max_discharge_w > 0,  # the period's dischargeLimit bounds it
+            # Q01/Q02: discharge only when the CSMS allowed it for the transaction.
+            may_discharge=view.max_discharge_w > 0 and self.v2x(eid),
             constraint=view.constraint,
             frequency_hz=m.frequency_hz if m is not None and m.grid_valid else None,
             site_import_w=bal.site_import_w if bal else None,
@@ -367,6 +370,8 @@ class Controller:
         if isinstance(station, PeriodSource):
             self.period_source = station
         self.signal_source = station.afrr
+        self.v2x = station.smart.v2x.may_discharge
+        station.smart.on_change = self._refresh_requests  # Q04: act on a change at once
         for event in self._translator.snapshot():
             self._station_event(event)
         await station.run()

@@ -13,8 +13,11 @@ Pure: the caller reports connection changes and asks with `now` (time.monotonic(
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 
+from evse.energy.composite import EvseContext, InstalledProfile, active_period, period_at
 from evse.energy.operation_modes import IDLE, LOCAL_FREQUENCY
 from evse.energy.types import SchedulePeriod
 
@@ -77,3 +80,58 @@ class OfflineFallback:
         if lower is not None:
             return lower
         return local_frequency_of(period) or {"operationMode": IDLE}
+
+
+def _tx_lead(
+    profiles: Sequence[InstalledProfile], evse_id: int, now_utc: datetime, ctx: EvseContext
+) -> InstalledProfile | None:
+    """The Tx(Default)Profile in force on the EVSE (K08: the TxProfile of the running
+    transaction, else the highest stackLevel, an EVSE's own before a station-wide one)."""
+    best: tuple[tuple[int, int, int], InstalledProfile] | None = None
+    for ip in profiles:
+        if ip.invalid or ip.purpose not in ("TxProfile", "TxDefaultProfile"):
+            continue
+        if ip.purpose == "TxProfile":
+            tx = ip.profile.get("transactionId")
+            if ip.evse_id != evse_id or tx is None or tx != ctx.transaction_id:
+                continue
+        elif ip.evse_id not in (0, evse_id):
+            continue
+        if period_at(ip, now_utc, ctx) is None:
+            continue
+        key = (ip.purpose == "TxProfile", ip.stack_level, ip.evse_id == evse_id)
+        if best is None or key > best[0]:
+            best = (key, ip)
+    return None if best is None else best[1]
+
+
+def period_in_force(
+    profiles: Sequence[InstalledProfile],
+    evse_id: int,
+    now_utc: datetime,
+    ctx: EvseContext,
+    now: float,
+) -> SchedulePeriod | None:
+    """The period to execute on the EVSE with the real connection state in `ctx`
+    (offline_s: seconds offline so far, None while online; `now`: time.monotonic()).
+
+    Q11: once the Tx(Default)Profile in force is past its maxOfflineDuration, a valid
+    profile lower in the stack takes over; when none is left, the expired period's own
+    LocalFrequency (a CentralFrequency profile goes on locally), else Idle, never the
+    "no profile" default (which would charge at whatever the config asks). Q12: online
+    again, the profile applies again (unless invalidAfterOfflineDuration marked it)."""
+    online = replace(ctx, offline_s=None)
+    in_force = active_period(profiles, evse_id, now_utc, online)
+    if ctx.offline_s is None:
+        return in_force
+    with_expiry = active_period(profiles, evse_id, now_utc, ctx)  # expired ones left out
+    lead = _tx_lead(profiles, evse_id, now_utc, online)
+    if lead is None or lead.profile.get("maxOfflineDuration") is None:
+        return with_expiry
+    fallback = OfflineFallback(
+        float(lead.profile["maxOfflineDuration"]),
+        bool(lead.profile.get("invalidAfterOfflineDuration", False)),
+        offline_since=now - ctx.offline_s,
+    )
+    lower = with_expiry if _tx_lead(profiles, evse_id, now_utc, ctx) is not None else None
+    return fallback.resolve(in_force, now, lower)

@@ -47,7 +47,13 @@ class Authorization:
         self._clock = clock
         self._online = online
         self._call = call
+        self._allowed: dict[str, list[str]] = {}  # Q01: AuthorizeResponse's, per idToken
         self._refresh_entries()
+
+    def allowed_transfer(self, id_token: Payload) -> list[str] | None:
+        """Q01: allowedEnergyTransfer of the token's latest AuthorizeResponse (None: it
+        had none, or the token was decided without asking: charging only)."""
+        return self._allowed.get(token_key(id_token))
 
     def _refresh_entries(self) -> None:
         slot = self._dm.find("LocalAuthListCtrlr", "Entries")
@@ -87,6 +93,7 @@ class Authorization:
         if not self._dm.get_bool("AuthCtrlr", "Enabled"):
             return {"status": "Accepted"}
         key = token_key(id_token)
+        self._allowed.pop(key, None)  # an older answer never carries over (Q02)
         online = self._online()
         local = self._local_entry(key)
         if local is not None:
@@ -113,6 +120,8 @@ class Authorization:
             else:
                 info = dict(response["idTokenInfo"])
                 self.remember(id_token, info)
+                if info.get("status") == "Accepted" and "allowedEnergyTransfer" in response:
+                    self._allowed[key] = list(response["allowedEnergyTransfer"])
                 return info
         if (
             local is not None

@@ -46,6 +46,7 @@ def build_handlers(station: OcppStation) -> dict[str, Handler]:
         "ClearChargingProfile": station.smart.on_clear_charging_profile,
         "GetCompositeSchedule": station.smart.on_get_composite_schedule,
         "UpdateDynamicSchedule": station.smart.on_update_dynamic_schedule,
+        "NotifyAllowedEnergyTransfer": station.smart.v2x.on_notify_allowed_energy_transfer,
         # Q/K/R: op-modes
         "AFRRSignal": station.afrr.on_afrr_signal,
         # Q/K/R: der-control

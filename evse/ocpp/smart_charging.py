@@ -14,8 +14,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from evse.energy.composite import EvseContext, InstalledProfile, active_period, composite_schedule
+from evse.energy.composite import EvseContext, InstalledProfile, composite_schedule
 from evse.energy.dynamic import apply_update, next_pull, pull_interval
+from evse.energy.offline_fallback import period_in_force
 from evse.energy.types import SchedulePeriod
 from evse.ocpp.clock import Clock, iso, wait_for
 from evse.ocpp.device_model import DeviceModel
@@ -23,6 +24,7 @@ from evse.ocpp.endpoint import CallTimeout, ConnectionLost, OcppCallError, Reply
 from evse.ocpp.profile_store import ProfileStore
 from evse.ocpp.profile_validation import OPERATION_MODES, StationLimits, validate
 from evse.ocpp.transactions import Transactions
+from evse.ocpp.v2x_authorization import V2xAuthorization
 from evse.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class SmartCharging:
         push: Callable[[str, Payload], None],
         call: Callable[[str, Payload], Awaitable[Payload]],
         offline_for: Callable[[], float | None],
+        allowed_for_token: Callable[[Payload], list[str] | None] = lambda _: None,
     ) -> None:
         self._dm = dm
         self._clock = clock
@@ -49,11 +52,15 @@ class SmartCharging:
         self._call = call
         self._offline_for = offline_for
         self._db = ProfileStore(store)
+        self.v2x = V2xAuthorization(store, tx, allowed_for_token, lambda: self.on_change())
         self.profiles: dict[int, InstalledProfile] = {ip.id: ip for ip in self._db.load()}
         now = clock.monotonic()
         # Q04: monotonic time of each Dynamic profile's last update (restart counts as one).
         self._last_update: dict[int, float] = dict.fromkeys(self.profiles, now)
         self._changed = asyncio.Event()
+        # Called after every change of the profiles (or of V2X permissions): the station
+        # recomputes its power requests at once, not at its next cycle (Q04 latency).
+        self.on_change: Callable[[], None] = lambda: None
         self._tx_starts: dict[str, datetime] = {}
         self._count_entries()
 
@@ -73,6 +80,7 @@ class SmartCharging:
         self._last_update[ip.id] = self._clock.monotonic()
         self._count_entries()
         self._changed.set()
+        self.on_change()
 
     def _remove(self, ids: list[int]) -> None:
         self._db.delete(ids)
@@ -81,6 +89,7 @@ class SmartCharging:
             self._last_update.pop(i, None)
         self._count_entries()
         self._changed.set()
+        self.on_change()
 
     def _transactions(self) -> dict[int, str | None]:
         return {e: st.transaction_id for e, st in self._tx.evses.items()}
@@ -146,8 +155,12 @@ class SmartCharging:
                 self._store(replace(ip, invalid=True))
 
     def current_period(self, evse_id: int) -> SchedulePeriod | None:
-        """The merged period in force on the EVSE now (the energy manager's input)."""
-        return active_period(self.installed(), evse_id, self._clock.wall(), self._context(evse_id))
+        """The merged period in force on the EVSE now (the energy manager's input), with
+        the offline fallback of Q11/Q12 applied to the real connection state."""
+        ctx = self._context(evse_id)
+        return period_in_force(
+            self.installed(), evse_id, self._clock.wall(), ctx, self._clock.monotonic()
+        )
 
     # -- K01 SetChargingProfile ---------------------------------------------------------
 

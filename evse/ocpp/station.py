@@ -127,13 +127,14 @@ class OcppStation:
         self.tx.changed = self._meter_wake.set
         self.connected = asyncio.Event()  # set while a booted connection is up (tests, UI)
         self._offline_since: float | None = None
+        self._started = self.clock.monotonic()  # Q11: offline from here to the 1st connect
         self._heartbeat_changed = asyncio.Event()
         self.dm.on_change(self._variable_changed)
         self.der = DerControls(self.dm, self.store, self.clock, self.queue.push, port)
         self.stats = {"unexpected_errors": 0, "fast_retries": 0}
         self.smart = SmartCharging(
             self.dm, self.store, self.clock, self.tx, self.queue.push, self._call_now,
-            self._offline_for,
+            self._offline_for, self.auth.allowed_transfer,
         )
 
     # -- inputs from the station ------------------------------------------------------
@@ -166,9 +167,8 @@ class OcppStation:
         return self.smart.current_period(evse_id)
 
     def _offline_for(self) -> float | None:
-        if self.online or self._offline_since is None:
-            return None
-        return self.clock.monotonic() - self._offline_since
+        since = self._started if self._offline_since is None else self._offline_since  # Q11
+        return None if self.online else self.clock.monotonic() - since
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -43,7 +43,8 @@ def test_q03_q08_controller_follows_the_period_in_force(short_tmp: Path) -> None
     periods = Periods()
 
     async def scenario() -> None:
-        ctrl = Controller(cfg, 6000.0, period_source=periods)
+        # V2X authorized (Q01) for this test: the OCPP side's answer, given here
+        ctrl = Controller(cfg, 6000.0, period_source=periods, may_discharge=lambda _: True)
         stop = asyncio.Event()
         run = asyncio.create_task(ctrl.run(stop))
         try:
@@ -95,7 +96,9 @@ def test_q08_afrr_signal_moves_the_power_by_the_signal_watt_curve(short_tmp: Pat
     signals = AfrrSignals(periods, 1, lambda: datetime.now(UTC))
 
     async def scenario() -> None:
-        ctrl = Controller(cfg, 6000.0, period_source=periods, signal_source=signals)
+        ctrl = Controller(
+            cfg, 6000.0, period_source=periods, signal_source=signals, may_discharge=lambda _: True
+        )
         stop = asyncio.Event()
         run = asyncio.create_task(ctrl.run(stop))
         try:
