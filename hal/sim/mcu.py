@@ -74,6 +74,10 @@ class SimMcu:
         else:
             self.cp_state = CpState.B
         keepalive_ok = now - self.last_keepalive <= self.model.keepalive_timeout_s
+        if not keepalive_ok:
+            # As a real MCU does: opened on keep-alive loss, the contactor stays open
+            # until hal asks again (never re-closed by a link that comes back).
+            self.contactor_requested = False
         may_close = (
             self.contactor_requested
             and keepalive_ok

@@ -138,6 +138,23 @@ def test_mcu_opens_by_itself_without_keepalive() -> None:
     assert not m.contactor_closed
 
 
+def test_mcu_stays_open_after_keepalive_loss_until_asked_again() -> None:
+    """A link that comes back does not re-close the contactor by itself: hal must ask
+    (and so sees it open first, and reports it)."""
+    m = _mcu(plug=0.0)
+    m.set_pwm(5.0, 0.0)
+    m.request_contactor(True, 0.0)
+    m.advance(0.1, None)
+    m.advance(2.05, None)
+    assert not m.contactor_closed
+    m.keepalive(2.1)  # hal is back
+    m.advance(2.2, None)
+    assert not m.contactor_closed
+    m.request_contactor(True, 2.2)
+    m.advance(2.3, None)
+    assert m.contactor_closed
+
+
 def test_mcu_opens_when_ev_unplugs() -> None:
     m = _mcu(plug=0.0, unplug=1.0)
     m.keepalive(0.5)
