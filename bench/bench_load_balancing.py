@@ -94,7 +94,7 @@ async def bench(workdir: Path, n: int) -> int:
     hal = asyncio.create_task(daemon.run(stop_hal))
     while not cfg.hal.socket_path.exists():  # noqa: ASYNC110 (a file, no event to wait on)
         await asyncio.sleep(0.01)
-    ctrl = Controller(cfg, 0.0, period_source=Periods())
+    ctrl = Controller(cfg, 0.0, period_source=Periods(), may_discharge=lambda _: True)
     run = asyncio.create_task(ctrl.run(stop_ctrl))
     assert daemon.devices is not None and daemon.devices.world is not None
     world = daemon.devices.world

@@ -76,7 +76,8 @@ def test_q09_local_load_balancing_follows_house_load_steps_to_zero_exchange(
     )
 
     async def scenario() -> None:
-        ctrl = Controller(cfg, 0.0, period_source=periods)
+        # no CSMS here: the test stands in for the V2X authorization (Q01)
+        ctrl = Controller(cfg, 0.0, period_source=periods, may_discharge=lambda _: True)
         stop = asyncio.Event()
         run = asyncio.create_task(ctrl.run(stop))
         try:
