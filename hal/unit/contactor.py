@@ -21,10 +21,18 @@ class ContactorWatch:
         self._since: float | None = None
         self._welded: str | None = None
         self._stuck: str | None = None
+        self._reasserted = False
+        self._reassert = False  # the loop is to send the close command once more
 
     def rearm(self) -> None:
         """evse allows power again: a stuck-open contactor may be tried again."""
         self._stuck = None
+        self._reasserted = False
+
+    def take_reassert(self) -> bool:
+        """True once after `check` decided to ask the MCU again."""
+        ask, self._reassert = self._reassert, False
+        return ask
 
     def check(self, now: float, cmd: bool | None, mcu: McuState) -> str | None:
         """The contactor fault in force (reason), or None."""
@@ -35,6 +43,8 @@ class ContactorWatch:
             self._since = None
             if not mcu.contactor_closed:
                 self._welded = None
+            elif cmd is True:
+                self._reasserted = False  # closed as asked: a later opening gets a retry
         else:
             if self._since is None:
                 self._since = now
@@ -42,6 +52,13 @@ class ContactorWatch:
             if held >= self.confirm_s:
                 if cmd is False:
                     self._welded = f"welded: commanded open, mirror closed for {held:.2f} s"
+                elif not self._reasserted:
+                    # The MCU opens by itself on keep-alive loss and closes again only on
+                    # a new command (docs/mcu-protocol.md, behaviour 1): ask once more
+                    # before calling the contactor stuck.
+                    self._reasserted = True
+                    self._reassert = True
+                    self._since = None
                 else:
                     self._stuck = f"stuck open: commanded closed, mirror open for {held:.2f} s"
         return self._welded or self._stuck

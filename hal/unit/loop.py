@@ -216,6 +216,8 @@ class UnitLoop:
         self.faults.update(FAULT_GRID_SAMPLE, decision.blind_reason, now)
         self.reporter.alarms(decision.alarms, self._event)
         reason = self.contactor.check(now, self._contactor_cmd, mcu)
+        if self.contactor.take_reassert():
+            self._contactor_cmd = None  # the close command goes out again this sample
         self.faults.update(FAULT_CONTACTOR, reason, now)
 
         meter = self.dev.meter.name

@@ -122,6 +122,35 @@ def test_welded_contactor_is_a_fault_power_zero_pilot_f_iec_61851_1() -> None:
     asyncio.run(scenario())
 
 
+def test_contactor_the_mcu_opened_by_itself_is_asked_again_not_faulted() -> None:
+    # docs/mcu-protocol.md behaviour 1: after its own keep-alive loss the MCU opens and
+    # closes again only on a new command. hal asks once more before calling it stuck.
+    async def scenario() -> None:
+        rig = Rig()
+        await rig.charging()
+        rig.ev.mcu.request_contactor(False, rig.t)  # as the MCU's keep-alive loss does
+        await rig.run(2.0)
+        assert rig.ev.mcu.contactor_closed
+        assert rig.events("fault", p.FAULT_CONTACTOR) == []
+
+    asyncio.run(scenario())
+
+
+def test_contactor_that_stays_open_when_asked_again_is_stuck_iec_61851_1() -> None:
+    async def scenario() -> None:
+        rig = Rig()
+        await rig.charging()
+        real = rig.ev.mcu.request_contactor  # the contactor no longer closes when asked
+        rig.ev.mcu.request_contactor = lambda closed, now: real(False, now)  # type: ignore[method-assign]
+        real(False, rig.t)
+        await rig.run(2.0)
+        (fault,) = rig.events("fault", p.FAULT_CONTACTOR)
+        assert "stuck open" in fault.data["reason"]
+        assert rig.ev.stage.setpoint_w == 0.0
+
+    asyncio.run(scenario())
+
+
 def test_normal_opening_waits_for_the_current_to_fall() -> None:
     # evse goes silent mid-discharge: the request ramps to zero, but the stage lags
     # (time constant 0.3 s): the contactor opens only once |P| < 200 W, never under load.
