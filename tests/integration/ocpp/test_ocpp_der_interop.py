@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ocpp.messages import validate_payload
 from ocpp.routing import on
-from ocpp.v21 import ChargePoint as CsmsV21
 from ocpp.v21 import call as call21
 from ocpp.v21 import call_result as result21
 from ocpp_support import StationSide, config, eventually
+from package_csms import BootedCsms
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
 
@@ -30,25 +29,8 @@ from tests.conftest import WAIT_S
 Payload = dict[str, Any]
 
 
-class Csms(CsmsV21):  # type: ignore[misc]
+class Csms(BootedCsms):  # type: ignore[misc]
     reports: list[Payload]
-
-    @on("BootNotification")
-    def boot(self, **kw: Any) -> Any:
-        now = datetime.now(UTC).isoformat()
-        return result21.BootNotification(current_time=now, interval=300, status="Accepted")
-
-    @on("StatusNotification")
-    def status(self, **kw: Any) -> Any:
-        return result21.StatusNotification()
-
-    @on("SecurityEventNotification")
-    def security(self, **kw: Any) -> Any:
-        return result21.SecurityEventNotification()
-
-    @on("Heartbeat")
-    def heartbeat(self, **kw: Any) -> Any:
-        return result21.Heartbeat(current_time=datetime.now(UTC).isoformat())
 
     @on("ReportDERControl")
     def report(self, **kw: Any) -> Any:

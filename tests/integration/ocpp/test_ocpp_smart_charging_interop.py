@@ -8,35 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ocpp.routing import on
-from ocpp.v21 import ChargePoint as CsmsV21
 from ocpp.v21 import call as call21
-from ocpp.v21 import call_result as result21
 from ocpp_support import StationSide, config
+from package_csms import BootedCsms
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
 
 from evse.ocpp.station import OcppStation
 from tests.conftest import WAIT_S
-
-
-class Csms(CsmsV21):  # type: ignore[misc]
-    @on("BootNotification")
-    def boot(self, **kw: Any) -> Any:
-        now = datetime.now(UTC).isoformat()
-        return result21.BootNotification(current_time=now, interval=300, status="Accepted")
-
-    @on("StatusNotification")
-    def status(self, **kw: Any) -> Any:
-        return result21.StatusNotification()
-
-    @on("SecurityEventNotification")
-    def security(self, **kw: Any) -> Any:
-        return result21.SecurityEventNotification()
-
-    @on("Heartbeat")
-    def heartbeat(self, **kw: Any) -> Any:
-        return result21.Heartbeat(current_time=datetime.now(UTC).isoformat())
 
 
 def snake_profile(pid: int, periods: list[dict[str, Any]]) -> dict[str, Any]:
@@ -61,7 +40,7 @@ def test_K01_K08_profiles_from_the_ocpp_package_csms(tmp_path: Path) -> None:
     points: list[Any] = []
 
     async def handler(conn: ServerConnection) -> None:
-        cp = Csms("CS001", conn)
+        cp = BootedCsms("CS001", conn)
         points.append(cp)
         await cp.start()
 
