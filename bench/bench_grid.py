@@ -317,7 +317,7 @@ async def run_cycle_for_plot(rec: Recorder, daemon: HalDaemon) -> None:
             "rampRate": 3.0,
         },
     }
-    daemon.handle(None, DerDirectives([es]))  # type: ignore[arg-type]
+    await daemon.directives.store_and_apply(DerDirectives([es]))  # stored and applied
     grid = rec.world.grid
     await wait_normal(rec)
     rec.recording = True
@@ -327,7 +327,7 @@ async def run_cycle_for_plot(rec: Recorder, daemon: HalDaemon) -> None:
     grid.set_override(None, None)
     await asyncio.sleep(7.0)
     rec.recording = False
-    daemon.handle(None, DerDirectives([]))  # type: ignore[arg-type]
+    await daemon.directives.store_and_apply(DerDirectives([]))
 
 
 def pct(values: list[float], q: float) -> float:
