@@ -138,6 +138,12 @@ class Session:
             return None
         return self._end(None, "sequence_timeout")
 
+    def abort(self, reason: str) -> Reply | None:
+        """The transport lost the connection (EOF, V2GTP error): end, once."""
+        if self.ended:
+            return None
+        return self._end(None, reason)
+
     def receive(self, payload_type: int, payload: bytes, view: StationView, now: float) -> Reply:
         if self.ended:
             return Reply(b"", None, None, (), True)
