@@ -105,16 +105,16 @@ class Car:
 
 
 def run(car: Car, steps: str) -> None:
-    urn = "urn:iso:std:iso:15118:-20:AC"
     sap = app.supportedAppProtocolReqType(
         AppProtocol=[
             app.AppProtocolType(
-                ProtocolNamespace=urn,
+                ProtocolNamespace=f"urn:iso:std:iso:15118:-20:{kind}",
                 VersionNumberMajor=1,
                 VersionNumberMinor=0,
-                SchemaID=1,
-                Priority=1,
+                SchemaID=schema,
+                Priority=schema,
             )
+            for kind, schema in (("AC", 1), ("DC", 2))
         ]
     )
     if steps == "garbage":
