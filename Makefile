@@ -48,8 +48,8 @@ SCHEMAS ?= ../shared/iso15118/schemas
 grammars: $(STAMP)
 	$(BIN)/python -m evse.iso15118.exi.generator $(SCHEMAS)
 
-# Long fuzz runs: EXI decoder, MCU framing, the -20 session core, and a hostile CSMS against the OCPP client
-# (bounded runs of each are part of `make test`).
+# Long fuzz runs: EXI decoder, MCU framing, the -20 session core, and a hostile CSMS
+# against the OCPP client (bounded runs of each are part of `make test`).
 FUZZ_EXAMPLES ?= 200000
 OCPP_FUZZ_FRAMES ?= 20000
 SECC_FUZZ_SESSIONS ?= 20000
