@@ -105,6 +105,7 @@ class Secc:
         self._servers: list[asyncio.Server] = []
         self._sdp: asyncio.DatagramTransport | None = None
         self._active: asyncio.StreamWriter | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # connection handlers, awaited at stop
         self.offer: SdpOffer | None = None
         self.sessions = 0  # connections served (for status and tests)
         self.refused = 0
@@ -141,6 +142,10 @@ class Secc:
             self._active.close()
         for server in self._servers:
             server.close()
+        if self._tasks:  # the handlers end with their connections; none outlives us
+            await asyncio.wait(set(self._tasks), timeout=5.0)
+            for task in self._tasks:
+                task.cancel()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), timeout=5.0)
@@ -166,6 +171,10 @@ class Secc:
         return bound
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         peer = writer.get_extra_info("peername")
         if self._active is not None:  # one session per EVSE
             self.refused += 1

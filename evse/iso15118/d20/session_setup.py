@@ -24,6 +24,7 @@ def handle(req: SessionSetupReqType, ctx: SessionContext, view: StationView, now
     ctx.evccid = req.EVCCID
     if ctx.paused and req.Header.SessionID == ctx.session_id and ctx.service is not None:
         ctx.paused = False
+        ctx.auth_started_at = None  # a car that authorizes again waits afresh
         res = SessionSetupResType(
             Header=header(ctx, view), ResponseCode="OK_OldSessionJoined", EVSEID=ctx.config.evseid
         )
