@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import socket
 import ssl
 import struct
@@ -55,17 +56,41 @@ def sdp(iface: str, security: int) -> tuple[str, int, int]:
 
 
 class Car:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, mutation: tuple[int, str, int] | None = None) -> None:
         self.sock = sock
         self.sid = b"\x00" * 8
-        self.buf = b""
+        self.sent = 0
+        self.mutation = mutation  # (message index, operation, seed): one message spoiled
+
+    def _spoil(self, data: bytes) -> bytes:
+        """The fuzz modes: a bit-flipped EXI or header, a cut, a repeat."""
+        assert self.mutation is not None
+        _, op, seed = self.mutation
+        rng = random.Random(seed)
+        buf = bytearray(data)
+        if op == "flip":
+            for _ in range(rng.randint(1, 4)):
+                bit = rng.randrange(len(buf) * 8)
+                buf[bit // 8] ^= 0x80 >> (bit % 8)
+        elif op == "cut":
+            self.sock.sendall(bytes(buf[: rng.randrange(1, len(buf))]))
+            self.sock.shutdown(socket.SHUT_WR)  # the car goes silent mid-message
+            return b""
+        elif op == "repeat":
+            return bytes(buf) * 2
+        return bytes(buf)
 
     def hdr(self) -> MessageHeaderType:
         return MessageHeaderType(SessionID=self.sid, TimeStamp=int(time.time()))
 
     def send(self, name: str, msg: Any, ns: str = "common") -> Any:
         codec = CODECS[ns]
-        self.sock.sendall(v2gtp.pack(codec.namespace.payload_type, codec.encode_message(name, msg)))
+        data = v2gtp.pack(codec.namespace.payload_type, codec.encode_message(name, msg))
+        if self.mutation is not None and self.sent == self.mutation[0]:
+            data = self._spoil(data)
+        self.sent += 1
+        if data:
+            self.sock.sendall(data)
         return self.recv(name)
 
     def send_raw(self, data: bytes, label: str) -> Any:
@@ -77,8 +102,8 @@ class Car:
         while True:
             try:
                 chunk = self.sock.recv(65536)
-            except (ConnectionError, ssl.SSLError) as exc:
-                out(step=sent, closed=True, error=str(exc))
+            except (OSError, ssl.SSLError) as exc:  # reset, or silence (a spoiled length)
+                out(step=sent, closed=True, error=repr(exc))
                 return None
             if not chunk:
                 out(step=sent, closed=True)
@@ -130,7 +155,8 @@ def run(car: Car, steps: str) -> None:
             "SessionStopReq", cm.SessionStopReqType(Header=car.hdr(), ChargingSession="Terminate")
         )
         return
-    car.send("AuthorizationSetupReq", cm.AuthorizationSetupReqType(Header=car.hdr()))
+    if car.send("AuthorizationSetupReq", cm.AuthorizationSetupReqType(Header=car.hdr())) is None:
+        return
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
         res = car.send(
@@ -141,19 +167,27 @@ def run(car: Car, steps: str) -> None:
                 EIM_AReqAuthorizationMode=cm.EIM_AReqAuthorizationModeType(),
             ),
         )
-        if res is None or res.EVSEProcessing == "Finished":
+        if res is None:
+            return
+        if res.EVSEProcessing == "Finished":
             break
         time.sleep(0.1)
     res = car.send("ServiceDiscoveryReq", cm.ServiceDiscoveryReqType(Header=car.hdr()))
+    if res is None or res.ResponseCode != "OK":
+        return
     sid = res.EnergyTransferServiceList.Service[-1].ServiceID
-    car.send("ServiceDetailReq", cm.ServiceDetailReqType(Header=car.hdr(), ServiceID=sid))
-    car.send(
+    res = car.send("ServiceDetailReq", cm.ServiceDetailReqType(Header=car.hdr(), ServiceID=sid))
+    if res is None or res.ResponseCode != "OK":
+        return
+    res = car.send(
         "ServiceSelectionReq",
         cm.ServiceSelectionReqType(
             Header=car.hdr(),
             SelectedEnergyTransferService=cm.SelectedServiceType(ServiceID=sid, ParameterSetID=2),
         ),
     )
+    if res is None or res.ResponseCode != "OK":
+        return
     kind = "Pause" if steps == "pause" else "Terminate"
     car.send("SessionStopReq", cm.SessionStopReqType(Header=car.hdr(), ChargingSession=kind))
 
@@ -167,8 +201,22 @@ def main() -> None:
     p.add_argument("--key")
     p.add_argument("--steps", default="full")
     p.add_argument("--hold", type=float, default=0.0, help="stay connected this long first")
+    p.add_argument("--fuzz", type=int, default=0, help="this many spoiled sessions first")
     a = p.parse_args()
     addr, port, sec = sdp(a.iface, 0x00 if a.mode == "tls" else 0x10)
+    rng = random.Random(15118)
+    for i in range(a.fuzz):  # plain TCP: each a fresh connection with one message spoiled
+        raw = socket.create_connection((f"{addr}%{a.iface}", port), timeout=WAIT_S)
+        raw.settimeout(2.0)  # a spoiled length leaves the SECC waiting for bytes: hang up
+        mutation = (rng.randrange(8), rng.choice(["flip", "cut", "repeat"]), i)
+        out(step="fuzz", index=mutation[0], op=mutation[1], seed=i)
+        try:
+            run(Car(raw, mutation), "full")
+        except (ConnectionError, AssertionError, ValueError, AttributeError) as exc:
+            out(step="fuzz", closed=True, error=repr(exc))
+        raw.close()
+    if a.fuzz:
+        out(step="clean")  # what follows is an unspoiled session
     raw = socket.create_connection((f"{addr}%{a.iface}", port), timeout=WAIT_S)
     sock: socket.socket = raw
     if sec == 0x00:

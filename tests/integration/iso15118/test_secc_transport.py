@@ -235,6 +235,29 @@ def test_secc_bad_input_ends_that_connection_and_the_next_is_served(net: VethPai
     run(scenario())
 
 
+def test_secc_spoiled_sessions_over_tcp_each_end_and_the_secc_keeps_serving(
+    net: VethPair,
+) -> None:
+    async def scenario() -> None:
+        station = Station()
+        secc = Secc(CONFIG, SeccTransportConfig(net.secc_if, tls="none"), station)
+        await secc.start()
+        try:
+            # 24 connections, each with one message bit-flipped, cut or repeated; then a
+            # clean session on the same SECC
+            lines = await car(net, "tcp", "--fuzz", "24")
+            assert len([x for x in lines if x["step"] == "fuzz" and "op" in x]) == 24
+            assert secc.sessions == 25
+            assert len(station.ended()) == 25  # every session ended, each once
+            clean = next(i for i, x in enumerate(lines) if x["step"] == "clean")
+            assert_full_session(lines[clean + 1 :])
+            assert not secc.active
+        finally:
+            await secc.stop()
+
+    run(scenario())
+
+
 def test_secc_pause_then_resume_on_a_new_connection(net: VethPair) -> None:
     async def scenario() -> None:
         station = Station()
