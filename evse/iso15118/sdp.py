@@ -1,4 +1,4 @@
-"""SECC Discovery Protocol (ISO 15118-2 clause 7.10.1, used by -20): the car multicasts
+"""SECC Discovery Protocol (ISO 15118-2 SDP, used by -20): the car multicasts
 a request to [ff02::1]:15118, the SECC answers where its TCP / TLS server listens.
 
 Request: V2GTP 0x9000, 2 bytes: security (0x00 TLS, 0x10 no TLS), transport (0x00 TCP,
@@ -6,8 +6,8 @@ Request: V2GTP 0x9000, 2 bytes: security (0x00 TLS, 0x10 no TLS), transport (0x0
 security, transport. Which security we answer follows `tls`:
 - "none": always TCP without TLS; "required": always TLS;
 - "optional": what the car asked for.
-Only TCP is offered. A datagram that is not a valid request gets no answer ([V2G2-...]:
-the SECC ignores it; the car retries).
+Only TCP is offered. A datagram that is not a valid request gets no answer (the car
+retries every 250 ms, up to 50 times).
 
 `SdpResponder` is the sans-IO core (datagram in, datagram out); `serve_sdp` binds it to
 one interface with asyncio.

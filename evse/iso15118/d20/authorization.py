@@ -1,4 +1,4 @@
-"""AuthorizationReq (ISO 15118-20 clause 8.3.4.4), EIM.
+"""AuthorizationReq (ISO 15118-20), EIM.
 
 The first request asks the station to authorize (StartAuthorization, once); while OCPP
 has not answered, EVSEProcessing = Ongoing and the car repeats the request. The wait is

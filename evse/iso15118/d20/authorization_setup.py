@@ -1,4 +1,4 @@
-"""AuthorizationSetupReq (ISO 15118-20 clause 8.3.4.3): EIM only. Plug & Charge is not
+"""AuthorizationSetupReq (ISO 15118-20): EIM only. Plug & Charge is not
 offered yet (no contract certificate handling), so AuthorizationServices = [EIM], no
 certificate installation, and the EIM mode element ([V2G20-2567/2568])."""
 

@@ -1,8 +1,8 @@
 """A schema-valid response carrying only a negative ResponseCode, for any -20 `*Res`.
 
 The dispatcher answers a request it will not handle (sequence error, unknown session,
-no handler) with the matching response and a FAILED_* code ([V2G20-...]: the SECC
-answers with the response of the request received). The standard still wants every
+no handler) with the matching response and a FAILED_* code (-20: the SECC answers
+with the response of the request received). The standard still wants every
 mandatory element present, so the fields the schema requires get neutral placeholder
 values (zero, empty, the first enumeration value); the car must ignore them after a
 FAILED code.

@@ -1,4 +1,4 @@
-"""ServiceDetailReq (ISO 15118-20 clause 8.3.4.6): the parameter sets of one offered
+"""ServiceDetailReq (ISO 15118-20): the parameter sets of one offered
 service. A service not offered in ServiceDiscoveryRes -> FAILED_ServiceIDInvalid
 ([V2G20-464]) and the session ends."""
 

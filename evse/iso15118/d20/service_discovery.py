@@ -1,4 +1,4 @@
-"""ServiceDiscoveryReq (ISO 15118-20 clause 8.3.4.5): the energy transfer services this
+"""ServiceDiscoveryReq (ISO 15118-20): the energy transfer services this
 EVSE offers on the negotiated namespace; BPT only while OCPP Q01 allows discharging.
 No value-added services. Also the first request after SessionStop(ServiceRenegotiation).
 """

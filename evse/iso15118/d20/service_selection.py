@@ -1,4 +1,4 @@
-"""ServiceSelectionReq (ISO 15118-20 clause 8.3.4.7).
+"""ServiceSelectionReq (ISO 15118-20).
 
 - the selected ID is not an energy transfer service this SECC offered in
   ServiceDiscoveryRes -> FAILED_NoEnergyTransferServiceSelected;

@@ -8,7 +8,7 @@ cleanly (a FAILED_* response where the standard has one, else nothing) and never
 into the transport:
 
 - a request not in the previous `Outcome.next` -> FAILED_SequenceError in the matching
-  response, end ([V2G20-...] unexpected message);
+  response, end (-20: an unexpected message ends the session);
 - a wrong SessionID -> FAILED_UnknownSession, end;
 - undecodable EXI, an unknown payload type, a message that is no request -> end;
 - no request for `sequence_timeout_s` (V2G_SECC_Sequence_Timeout, 60 s) -> end.

@@ -1,6 +1,6 @@
-"""SessionSetupReq (ISO 15118-20 clause 8.3.4.2): a new SessionID, or the old one of a
+"""SessionSetupReq (ISO 15118-20): a new SessionID, or the old one of a
 paused session (the dispatcher hands in that session's context) -> OK_OldSessionJoined
-and straight on to ChargeParameterDiscovery ([V2G20-...] resume: the selected service
+and straight on to ChargeParameterDiscovery (-20 pause / resume: the selected service
 and parameter set stay). A car that does not skip ahead and runs AuthorizationSetup again
 is accepted too (the `iso15118` package's EVCC does)."""
 

@@ -1,4 +1,4 @@
-"""SessionStopReq (ISO 15118-20 clause 8.3.4.11).
+"""SessionStopReq (ISO 15118-20).
 
 - Terminate: the session ends.
 - Pause: the context is kept (`ctx.paused`); the dispatcher stores it so a car that

@@ -1,4 +1,4 @@
-"""supportedAppProtocolReq (ISO 15118-20 clause 7.9.1 / -2 8.2.4.3): choose the -20
+"""supportedAppProtocolReq (ISO 15118-20 handshake): choose the -20
 namespace the car offers with the highest priority (1 = highest) among those this EVSE
 serves (AC namespace for AC / AC_BPT, DC for DC / DC_BPT)."""
 

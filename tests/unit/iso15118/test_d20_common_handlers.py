@@ -1,4 +1,4 @@
-"""The common -20 handlers (ISO 15118-20 clause 8.3.4), called directly with a fake
+"""The common -20 handlers (ISO 15118-20), called directly with a fake
 clock: each FAILED_* / WARNING_* path the standard names for them, and the OK paths."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SDP responder core (ISO 15118-2 clause 7.10.1, used by -20): request datagram in,
+"""SDP responder core (ISO 15118-2 SDP, used by -20): request datagram in,
 response datagram out; the security answered follows `tls`."""
 
 from __future__ import annotations
