@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 import socket
@@ -200,12 +201,15 @@ class Secc:
                 await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        tls = writer.get_extra_info("ssl_object")
+        cert = tls.getpeercert(binary_form=True) if tls is not None else None
         session = Session(
             self.config,
             self._clock(),
             codecs=self._codecs,
             paused=self._paused,
             random_bytes=self._random_bytes,
+            peer=hashlib.sha256(cert).digest() if cert else None,
         )
         framer = v2gtp.Framer(self.transport.max_payload)
         try:

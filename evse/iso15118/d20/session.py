@@ -54,6 +54,7 @@ NAMESPACE_PAYLOADS: Final[Mapping[Namespace, int]] = {
     ns: pt for pt, ns in PAYLOAD_NAMESPACES.items()
 }
 FIRST_REQUEST: Final = "supportedAppProtocolReq"
+PEER_KEY: Final = "tls_peer"  # ctx.extra: SHA-256 of the car's TLS certificate, if any
 _NO_HEADER: Final = frozenset({FIRST_REQUEST, "SessionSetupReq"})
 
 
@@ -86,10 +87,14 @@ class PausedSessions:
         while len(self._by_id) > self._limit:
             self._by_id.popitem(last=False)
 
-    def take(self, session_id: bytes, namespace: Namespace) -> SessionContext | None:
-        """The paused context with this id if it fits the negotiated namespace."""
+    def take(
+        self, session_id: bytes, namespace: Namespace, peer: bytes | None = None
+    ) -> SessionContext | None:
+        """The paused context with this id if it fits the negotiated namespace and, when
+        the paused session's car had a TLS certificate, it is the same car (-20 ties a
+        resumed session to the pairing of the TLS peers)."""
         ctx = self._by_id.get(session_id)
-        if ctx is None or ctx.namespace != namespace:
+        if ctx is None or ctx.namespace != namespace or ctx.extra.get(PEER_KEY) != peer:
             return None
         del self._by_id[session_id]
         return ctx
@@ -118,8 +123,10 @@ class Session:
         paused: PausedSessions,
         handlers: Mapping[str, Handler] | None = None,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        peer: bytes | None = None,
     ) -> None:
         self.ctx = SessionContext(config, random_bytes=random_bytes)
+        self.ctx.extra[PEER_KEY] = self._peer = peer
         self._codecs = codecs
         self._paused = paused
         self._handlers = handlers if handlers is not None else default_handlers()
@@ -187,7 +194,7 @@ class Session:
         return Reply(frame, name, outcome.response_name, actions, True)
 
     def _resume(self, session_id: bytes) -> None:
-        old = self._paused.take(session_id, self.ctx.namespace)
+        old = self._paused.take(session_id, self.ctx.namespace, self._peer)
         if old is not None:  # SessionSetup sees ctx.paused and answers OldSessionJoined
             self.ctx = replace(old, random_bytes=self.ctx.random_bytes)
 

@@ -276,6 +276,30 @@ def test_secc_pause_then_resume_on_a_new_connection(net: VethPair) -> None:
     run(scenario())
 
 
+def test_secc_pause_and_resume_over_tls_by_the_same_car(net: VethPair, pki: Pki) -> None:
+    async def scenario() -> None:
+        station = Station()
+        transport = SeccTransportConfig(
+            net.secc_if,
+            tls="required",
+            cert_file=pki.secc_chain,
+            key_file=pki.secc_key,
+            oem_roots=pki.oem_root,
+        )
+        secc = Secc(CONFIG, transport, station)
+        await secc.start()
+        try:
+            ev = ["--ca", str(pki.secc_root), "--cert", str(pki.ev_chain), "--key", str(pki.ev_key)]
+            lines = await car(net, "tls", *ev, "--steps", "pause")
+            sid = next(x["session_id"] for x in lines if x.get("response") == "SessionSetupRes")
+            again = await car(net, "tls", *ev, "--steps", f"resume:{sid}")
+            assert codes(again)[1] == ("SessionSetupRes", "OK_OldSessionJoined")
+        finally:
+            await secc.stop()
+
+    run(scenario())
+
+
 def test_secc_refuses_to_start_without_a_link_local_address() -> None:
     from evse.iso15118.secc import SeccError
 

@@ -200,6 +200,25 @@ def test_pause_then_resume_with_the_old_id_joins_and_skips_to_cpd() -> None:
     assert len(paused) == 0  # taken: a second resume with that id is a new session
 
 
+def test_resume_needs_the_same_tls_peer_as_the_paused_session() -> None:
+    paused = PausedSessions()
+    first = Session(
+        config(), 0.0, codecs=CODECS, paused=paused, random_bytes=counter_bytes(), peer=b"car-A"
+    )
+    to_selection(first)
+    send(first, "SessionStopReq", session_stop(SID1, "Pause"), 9.0)
+    for peer, code in (
+        (b"car-B", "OK_NewSessionEstablished"),
+        (None, "OK_NewSessionEstablished"),
+        (b"car-A", "OK_OldSessionJoined"),
+    ):
+        s = Session(
+            config(), 10.0, codecs=CODECS, paused=paused, random_bytes=counter_bytes(), peer=peer
+        )
+        send(s, "supportedAppProtocolReq", sap((AC_URN, 1, 0, 3, 1)), 11.0)
+        assert send(s, "SessionSetupReq", session_setup(SID1), 12.0)[2].ResponseCode == code
+
+
 def test_resume_with_an_unknown_id_is_a_new_session() -> None:
     s = new_session()
     send(s, "supportedAppProtocolReq", sap((AC_URN, 1, 0, 3, 1)), 1.0)
