@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from evse.iso15118 import v2gtp
+from evse.iso15118.d20.service_params import energy_namespace
 from evse.iso15118.d20.session import Codecs, PausedSessions, Reply, Session
 from evse.iso15118.d20.types import Action, SeccConfig, StationView
 from evse.iso15118.sdp import SdpOffer, SdpResponder, TlsPolicy, link_local_address, serve_sdp
@@ -95,8 +96,12 @@ class Secc:
         codecs: Codecs | None = None,
         clock: Callable[[], float] = time.monotonic,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        on_response: Callable[[str, float], None] | None = None,
     ) -> None:
         self.config = config
+        # (request name, seconds from its last byte framed to its response written): for
+        # the benchmark; called on the event loop, so it must not block.
+        self._on_response = on_response
         self.transport = transport
         self._station = station
         self._codecs = codecs or Codecs()
@@ -118,6 +123,7 @@ class Secc:
     async def start(self) -> SdpOffer:
         """Bind the servers and SDP on the interface's link-local address."""
         cfg = self.transport
+        self._codecs.load(["app", "common", *{energy_namespace(s) for s in self.config.services}])
         address = link_local_address(cfg.interface)
         if address is None:
             raise SeccError(f"{cfg.interface} has no usable IPv6 link-local address")
@@ -133,6 +139,8 @@ class Secc:
             await self.stop()
             raise
         log.info("SECC on %s%%%s: tcp %s tls %s", address, cfg.interface, tcp_port, tls_port)
+        if cfg.key_log is not None:
+            log.warning("SECC: TLS keys are written to %s (debugging only)", cfg.key_log)
         return self.offer
 
     async def stop(self) -> None:
@@ -227,15 +235,17 @@ class Secc:
                     if isinstance(item, v2gtp.V2gtpError):
                         self._finish(session.abort(f"V2GTP {item.code}: {item.detail}"))
                         return
-                    now = self._clock()
+                    t0 = time.perf_counter()
                     reply = session.receive(
-                        item.payload_type, item.payload, self._station.view(), now
+                        item.payload_type, item.payload, self._station.view(), self._clock()
                     )
                     if reply.actions:
                         self._station.act(reply.actions)
                     if reply.data:
                         writer.write(reply.data)
                         await writer.drain()
+                        if self._on_response is not None and reply.request is not None:
+                            self._on_response(reply.request, time.perf_counter() - t0)
                     if reply.ended:
                         return
         finally:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -63,6 +63,11 @@ class Codecs:
 
     def __init__(self) -> None:
         self._codecs: dict[Namespace, Codec] = {}
+
+    def load(self, namespaces: Iterable[Namespace]) -> None:
+        """Load these now (tens of ms each) rather than while a car waits for an answer."""
+        for ns in namespaces:
+            self.get(ns)
 
     def get(self, namespace: Namespace) -> Codec:
         codec = self._codecs.get(namespace)

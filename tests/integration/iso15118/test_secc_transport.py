@@ -124,7 +124,13 @@ def run(coro: Any) -> Any:
 def test_secc_tcp_sdp_offers_no_tls_and_a_full_common_session(net: VethPair) -> None:
     async def scenario() -> None:
         station = Station()
-        secc = Secc(CONFIG, SeccTransportConfig(net.secc_if, tls="none"), station)
+        answered: list[str] = []
+        secc = Secc(
+            CONFIG,
+            SeccTransportConfig(net.secc_if, tls="none"),
+            station,
+            on_response=lambda name, _s: answered.append(name),
+        )
         offer = await secc.start()
         try:
             lines = await car(net, "tcp")
@@ -134,6 +140,7 @@ def test_secc_tcp_sdp_offers_no_tls_and_a_full_common_session(net: VethPair) -> 
             assert_full_session(lines)
             assert StartAuthorization("EIM") in station.actions
             assert station.ended() == [SessionEnded("terminate")]
+            assert len(answered) == len(codes(lines)) and answered[0] == "supportedAppProtocolReq"
         finally:
             await secc.stop()
 
