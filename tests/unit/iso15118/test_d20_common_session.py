@@ -268,3 +268,37 @@ def test_every_response_has_an_encodable_failed_form(ns: str) -> None:
         if name.endswith("Res"):
             res = failed_response(c, name, "FAILED_SequenceError", h)
             assert c.decode_message(c.encode_message(name, res)) == (name, res)
+
+
+COMMON_REQUESTS = [
+    ("AuthorizationSetupReq", lambda sid: authorization_setup(sid)),
+    ("AuthorizationReq", lambda sid: authorization(sid)),
+    ("ServiceDiscoveryReq", lambda sid: service_discovery(sid)),
+    ("ServiceDetailReq", lambda sid: service_detail(sid, 1)),
+    ("ServiceSelectionReq", lambda sid: service_selection(sid, 1, 1)),
+    ("SessionStopReq", lambda sid: session_stop(sid)),
+]
+
+
+@pytest.mark.parametrize(("name", "build"), COMMON_REQUESTS)
+def test_each_common_request_out_of_sequence_gets_its_own_res_with_sequence_error(
+    name: str, build: Any
+) -> None:
+    s = new_session()
+    send(s, "supportedAppProtocolReq", sap((AC_URN, 1, 0, 3, 1)), 1.0)
+    reply, res_name, res = send(s, name, build(SID1), 2.0)  # SessionSetup comes first
+    assert (res_name, res.ResponseCode) == (name[:-3] + "Res", "FAILED_SequenceError")
+    assert reply.ended
+
+
+@pytest.mark.parametrize(("name", "build"), COMMON_REQUESTS)
+def test_each_common_request_with_a_wrong_session_id_gets_unknown_session(
+    name: str, build: Any
+) -> None:
+    s = new_session()
+    send(s, "supportedAppProtocolReq", sap((AC_URN, 1, 0, 3, 1)), 1.0)
+    send(s, "SessionSetupReq", session_setup(), 2.0)
+    s.next = frozenset({name})  # where the sequence allows it
+    reply, res_name, res = send(s, name, build(b"\x42" * 8), 3.0)
+    assert (res_name, res.ResponseCode) == (name[:-3] + "Res", "FAILED_UnknownSession")
+    assert reply.ended and res.Header.SessionID == SID1
