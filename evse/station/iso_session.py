@@ -207,3 +207,6 @@ class IsoSession:
             await secc.stop()
         if self.energy_transfer or self.auth_requested:
             self._ended(SessionEnded("secc_stopped"))
+        ev = self._evse()
+        if ev is not None:  # the EV left: the next one's id token is presented afresh
+            ev.id_status = None
