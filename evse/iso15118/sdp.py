@@ -127,6 +127,8 @@ def _sdp_socket(interface: str) -> socket.socket:
         # One SDP server per interface, several EVSEs on one board: each socket hears
         # only its own interface.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
+        # Bound to the wildcard, not to the link-local address: a socket bound to a
+        # unicast address does not receive the car's datagrams to ff02::1.
         sock.bind(("::", SDP_PORT, 0, ifindex))
         mreq = ipaddress.IPv6Address(ALL_NODES).packed + struct.pack("@I", ifindex)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
