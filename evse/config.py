@@ -17,10 +17,13 @@ from hal.config import HalConfig, parse_hal, resolve_path
 from hal.config_reader import ConfigError, Table
 
 if TYPE_CHECKING:
+    from evse.iso15118.config import IsoConfig
     from evse.ocpp.config import OcppConfig
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
-SECTIONS = ("logging", "hal", "grid", "evse", "devices", "sim", "controller", "ocpp")
+SECTIONS = (
+    "logging", "hal", "grid", "evse", "devices", "sim", "controller", "ocpp", "iso15118"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ class StationConfig:
     hal: HalConfig
     controller: ControllerConfig
     ocpp: OcppConfig | None  # None: no CSMS (a stand-alone station)
+    iso15118: tuple[IsoConfig, ...] = ()  # the EVSEs that speak ISO 15118-20
 
 
 def _level(t: Table, key: str, default: str) -> int:
@@ -119,7 +123,13 @@ def parse_station(data: dict[str, Any], path: Path) -> StationConfig:
         from evse.ocpp.config import parse_ocpp
 
         ocpp = parse_ocpp(root.table("ocpp"), path.parent)
-    return StationConfig(path, log_cfg, hal, controller, ocpp)
+    iso: tuple[IsoConfig, ...] = ()
+    if root.has("iso15118"):  # imported only when used, like OCPP
+        from evse.iso15118.config import parse_iso15118
+
+        nominal_v = hal.grid.nominal_voltage_v
+        iso = parse_iso15118(root.tables("iso15118"), path.parent, hal.evses, nominal_v)
+    return StationConfig(path, log_cfg, hal, controller, ocpp, iso)
 
 
 def load_station(path: str | Path) -> StationConfig:

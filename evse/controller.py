@@ -29,7 +29,9 @@ from evse.hal_client import HalClient
 from evse.ocpp.interfaces import EvPlugged, StationEvent
 from evse.station.hal_events import HalEventTranslator
 from evse.station.hal_port import HalStationPort
+from evse.station.iso_session import IsoSession
 from evse.station.lock_requests import LOCK_TIMEOUT_S, LockRequests
+from evse.station.status import status_line
 from evse.supervisor import RestartPolicy, Supervisor
 from hal.protocol import (
     AllowPowerOn,
@@ -76,6 +78,8 @@ class EvseView:
     events: list[Event] = field(default_factory=list)
     allowed: bool = False
     operative: bool = True
+    ev_limits: EvLimits | None = None  # the car's, from its ISO 15118 session
+    id_status: str | None = None  # the last id token presentation's answer
 
 
 class Controller:
@@ -176,7 +180,7 @@ class Controller:
         inputs = EnergyInputs(
             eid,
             period,
-            EvLimits(view.max_charge_w, view.max_discharge_w),  # the unit's, until the EV's
+            view.ev_limits or EvLimits(view.max_charge_w, view.max_discharge_w),
             self.clock(),
             # Q01/Q02: discharge only when the CSMS allowed it for the transaction.
             may_discharge=view.max_discharge_w > 0 and self.v2x(eid),
@@ -246,7 +250,7 @@ class Controller:
         ocpp.notify(event)
         token = self.cfg.controller.id_token
         if isinstance(event, EvPlugged) and token is not None:
-            self._spawn(f"present-token-{event.evse_id}", self._present(event.evse_id, token))
+            self.spawn(f"present-token-{event.evse_id}", self._present(event.evse_id, token))
 
     async def _present(self, evse_id: int, token: str) -> None:
         ocpp = self._ocpp
@@ -259,9 +263,10 @@ class Controller:
         if ocpp is not self._ocpp or ocpp.authorized(evse_id):
             return  # restarted, or authorized meanwhile
         info = await ocpp.present_id_token(evse_id, {"idToken": token, "type": "Local"})
+        self._view(evse_id).id_status = info.get("status")  # ISO 15118 EIM hears it
         log.info("evse %d: id token %s -> %s", evse_id, token, info.get("status"))
 
-    def _spawn(self, name: str, coro: Any) -> None:
+    def spawn(self, name: str, coro: Any) -> None:
         """A task the controller owns: supervised, awaited (or cancelled) at stop."""
         if self.supervisor is None:
             coro.close()
@@ -308,23 +313,15 @@ class Controller:
             self._send_request(eid)
 
     def status_line(self, t: float) -> str:
-        parts = [f"t={t:6.1f}s"]
-        for view in self.evses.values():
-            m, c = view.measurement, view.constraint
-            if m is None:
-                parts.append(f"EVSE{view.evse_id} waiting for hal")
-                continue
-            volts = "/".join(f"{v:.1f}" for v in m.voltage_v)
-            parts.append(f"grid {volts} V {m.frequency_hz:.3f} Hz")
-            parts.append(
-                f"EVSE{view.evse_id} CP {m.cp_state} {'closed' if m.contactor_closed else 'open'}"
-            )
-            parts.append(
-                f"req {self.request_w:.0f} W set {m.setpoint_w:.0f} W act {m.active_w:.0f} W"
-            )
-            parts.append(f"imp {m.import_wh / 1000:.3f} kWh exp {m.export_wh / 1000:.3f} kWh")
-            parts.append(f"grid-state {c.state if c else '?'}")
-        return " | ".join(parts)
+        return status_line(self.evses.values(), self.request_w, t)
+
+    # ---- what the ISO 15118 SECC reads (evse/station/iso_session.py) -----------------
+
+    pwm_duty_pct = property(lambda self: self.cfg.controller.pwm_duty_pct)
+    ocpp_station = property(lambda self: self._ocpp)
+
+    def latest_request(self, evse_id: int) -> PowerRequest | None:
+        return self._sent_request.get(evse_id)
 
     async def run(
         self, stop: asyncio.Event, on_status: Callable[[str], None] | None = None
@@ -336,6 +333,8 @@ class Controller:
         if self.cfg.ocpp is not None:
             self.cfg.controller.state_dir.mkdir(parents=True, exist_ok=True)
             sup.start("ocpp", self._run_ocpp)
+        for iso in self.cfg.iso15118:  # the SECC of each EVSE that speaks ISO 15118-20
+            sup.start(f"iso15118-{iso.evse_id}", IsoSession(self, iso).run)
         try:
             connected = asyncio.create_task(self.hal.connected.wait())
             stopped = asyncio.create_task(stop.wait())

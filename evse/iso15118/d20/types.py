@@ -10,6 +10,8 @@ ways).
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,6 +51,7 @@ class SeccConfig:
     cable_check_s: float = 40.0
     precharge_s: float = 10.0
     notification_max_delay_s: int = 60
+    service_renegotiation: bool = True  # offered in ServiceDiscoveryRes (SessionStop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +186,8 @@ class SessionContext:
     offered_services: tuple[ServiceName, ...] = ()
     schedule_tuple_id: int | None = None  # Scheduled: the tuple the car chose
     extra: dict[str, Any] = field(default_factory=dict)  # per-handler scratch, typed there
+    # Source of the new SessionID (SessionSetup); tests pass a deterministic one.
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,212 @@
+"""One EVSE's ISO 15118-20 SECC inside `evse run`: starts it when the pilot is in B (or
+beyond) with 5 % duty and the data link is up (`assume_link` until SLAC exists), builds
+the `StationView` each request is answered from, and carries out the session's actions.
+
+- StationView: from the controller's latest hal measurement and grid constraint and the
+  energy manager's latest request for this EVSE (already within hal's allowed range);
+  nothing here waits on hal.
+- StartAuthorization: the OCPP authorization path the controller already has (the id
+  token presented at plug-in, a remote start, or free vend without a CSMS); the session
+  sees "accepted" once OCPP authorizes, "rejected" when the presentation was refused.
+- EnergyTransfer: hal's allow-power-on (only while authorized).
+- EvNeeds: the energy manager's EV limits, and OCPP NotifyEVChargingNeeds when the
+  OCPP station offers `notify_ev_charging_needs`.
+- SessionEnded: power off, the EV's limits forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from typing import Any, Literal, Protocol
+
+from evse.energy.manager import EvLimits
+from evse.iso15118.config import IsoConfig
+from evse.iso15118.d20.types import (
+    Action,
+    DcCommand,
+    EnergyTransfer,
+    EvNeeds,
+    EvStatus,
+    SessionEnded,
+    StartAuthorization,
+    StationView,
+)
+from evse.iso15118.secc import Secc, SeccError
+from hal.protocol import GridConstraintReport, Measurement, PowerRequest
+
+log = logging.getLogger(__name__)
+
+DIGITAL_DUTY_PCT = 5.0  # IEC 61851-1: 5 % PWM = use digital communication
+_PLUGGED = frozenset({"B", "C", "D"})
+_POLL_S = 0.1  # how often the start / stop condition is looked at
+_RETRY_S = 2.0  # after a failed start (the interface not up yet)
+
+
+class EvseState(Protocol):
+    measurement: Measurement | None
+    constraint: GridConstraintReport | None
+    max_charge_w: float
+    max_discharge_w: float
+    ev_limits: EvLimits | None
+    id_status: str | None
+
+
+class ControllerPort(Protocol):
+    """What this part uses of `evse.controller.Controller`."""
+
+    evses: Any  # dict[int, EvseView]
+    free_vend: bool
+    v2x: Any  # Callable[[int], bool]: OCPP Q01 allows discharge
+
+    @property
+    def pwm_duty_pct(self) -> float: ...
+    @property
+    def ocpp_station(self) -> Any: ...
+    def latest_request(self, evse_id: int) -> PowerRequest | None: ...
+    def set_allowed(self, evse_id: int, allowed: bool, reason: str) -> None: ...
+    def spawn(self, name: str, coro: Any) -> None: ...
+
+
+class IsoSession:
+    """The SECC of one EVSE as a supervised part of the controller."""
+
+    def __init__(self, controller: ControllerPort, cfg: IsoConfig) -> None:
+        self._c = controller
+        self.cfg = cfg
+        self.eid = cfg.evse_id
+        self.secc: Secc | None = None
+        self.auth_requested = False
+        self.energy_transfer = False
+        self.ev_status: EvStatus | None = None
+        self.dc_command: DcCommand | None = None  # for the DC stage (secc-power's contract)
+
+    # ---- the SECC's StationPort ------------------------------------------------------
+
+    def _evse(self) -> EvseState | None:
+        state: EvseState | None = self._c.evses.get(self.eid)
+        return state
+
+    def _authorization(self) -> Literal["none", "pending", "accepted", "rejected"]:
+        ocpp = self._c.ocpp_station
+        if self._c.free_vend or (ocpp is not None and ocpp.authorized(self.eid)):
+            return "accepted"
+        ev = self._evse()
+        if ev is not None and ev.id_status not in (None, "Accepted"):
+            return "rejected"
+        return "pending" if self.auth_requested else "none"
+
+    def view(self) -> StationView:
+        ev = self._evse()
+        m = ev.measurement if ev else None
+        c = ev.constraint if ev else None
+        req = self._c.latest_request(self.eid)
+        target: float | None = None
+        if req is not None:
+            target = req.setpoint_w if req.mode == "setpoint" else req.max_w
+            if c is not None:  # within hal's allowed range in force, whatever was asked
+                target = min(max(target, c.p_min_w), c.p_max_w)
+        return StationView(
+            epoch_s=int(time.time()),
+            authorization=self._authorization(),
+            may_discharge=bool(ev and ev.max_discharge_w > 0 and self._c.v2x(self.eid)),
+            target_w=target,
+            min_w=c.p_min_w if c else None,
+            max_w=c.p_max_w if c else None,
+            present_w=m.active_w if m else None,
+            present_v=m.voltage_v[0] if m and m.voltage_v else None,
+            energy_in_wh=m.import_wh if m and m.energy_valid else None,
+            energy_out_wh=m.export_wh if m and m.energy_valid else None,
+            contactor_closed=bool(m and m.contactor_closed),
+            grid_state=c.state if c else "normal",
+        )
+
+    def act(self, actions: tuple[Action, ...]) -> None:
+        for a in actions:
+            if isinstance(a, StartAuthorization):
+                self.auth_requested = True
+                log.info("evse %d: ISO 15118 %s authorization asked", self.eid, a.method)
+            elif isinstance(a, EnergyTransfer):
+                self._energy(a)
+            elif isinstance(a, EvNeeds):
+                self._ev_needs(a)
+            elif isinstance(a, EvStatus):
+                self.ev_status = a
+            elif isinstance(a, DcCommand):
+                self.dc_command = a
+            elif isinstance(a, SessionEnded):
+                self._ended(a)
+
+    def _energy(self, a: EnergyTransfer) -> None:
+        on = a.start and not a.standby and self._authorization() == "accepted"
+        self.energy_transfer = on
+        reason = "ISO 15118 PowerDelivery " + ("Start" if on else "Stop/Standby")
+        self._c.set_allowed(self.eid, on, reason)
+
+    def _ev_needs(self, a: EvNeeds) -> None:
+        ev = self._evse()
+        if ev is not None:  # the car's limits, never above the unit's
+            ev.ev_limits = EvLimits(
+                min(ev.max_charge_w, a.limits.max_charge_w),
+                min(ev.max_discharge_w, a.limits.max_discharge_w),
+            )
+        notify = getattr(self._c.ocpp_station, "notify_ev_charging_needs", None)
+        if notify is not None:
+            result = notify(self.eid, a)
+            if inspect.isawaitable(result):
+                self._c.spawn(f"ev-charging-needs-{self.eid}", result)
+
+    def _ended(self, a: SessionEnded) -> None:
+        log.info("evse %d: ISO 15118 session ended (%s)", self.eid, a.reason)
+        if self.energy_transfer:
+            self._c.set_allowed(self.eid, False, f"ISO 15118 session ended: {a.reason}")
+        self.energy_transfer = False
+        self.auth_requested = False
+        self.dc_command = None
+        ev = self._evse()
+        if ev is not None:
+            ev.ev_limits = None
+
+    # ---- life ------------------------------------------------------------------------
+
+    def wanted(self) -> bool:
+        """IEC 61851-1: 5 % duty and an EV connected, and the data link up."""
+        ev = self._evse()
+        cp = ev.measurement.cp_state if ev and ev.measurement else "A"
+        return (
+            self.cfg.assume_link
+            and abs(self._c.pwm_duty_pct - DIGITAL_DUTY_PCT) < 0.5
+            and cp in _PLUGGED
+        )
+
+    async def run(self) -> None:
+        retry_at = 0.0
+        try:
+            while True:
+                want = self.wanted()
+                if want and self.secc is None and time.monotonic() >= retry_at:
+                    secc = Secc(self.cfg.secc, self.cfg.transport, self)
+                    try:
+                        await secc.start()
+                        self.secc = secc
+                    except (SeccError, OSError) as exc:
+                        log.warning("evse %d: SECC not started: %s", self.eid, exc)
+                        retry_at = time.monotonic() + _RETRY_S
+                elif not want and self.secc is not None:
+                    log.info("evse %d: EV gone, SECC stops", self.eid)
+                    await self._stop_secc()
+                await asyncio.sleep(_POLL_S)
+        finally:
+            await self._stop_secc()
+
+    async def _stop_secc(self) -> None:
+        secc, self.secc = self.secc, None
+        if secc is not None:
+            await secc.stop()
+        if self.energy_transfer or self.auth_requested:
+            self._ended(SessionEnded("secc_stopped"))
+        ev = self._evse()
+        if ev is not None:  # the EV left: the next one's id token is presented afresh
+            ev.id_status = None
