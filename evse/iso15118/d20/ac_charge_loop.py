@@ -17,10 +17,11 @@ from typing import Any
 
 from evse.iso15118.d20.power_common import (
     Code,
+    ac_phases,
+    ac_split,
     evse_status,
     fl,
     meter_info,
-    rn,
     session_ok,
     target_w,
 )
@@ -65,8 +66,10 @@ _RES_CLASS: MappingProxyType[str, type[Any]] = MappingProxyType({
 
 
 def _failed(ctx: SessionContext, view: StationView, code: Code) -> Outcome:
+    """Transfer stops; the schema wants a control mode even here (all fields optional)."""
     ctx.energy_transfer = False
-    res = AC_ChargeLoopResType(Header=header(ctx, view), ResponseCode=code)
+    res = AC_ChargeLoopResType(Header=header(ctx, view), ResponseCode=code,
+                               Scheduled_AC_CLResControlMode=Scheduled_AC_CLResControlModeType())
     return Outcome(RESPONSE, res, "ac", frozenset(), (EnergyTransfer(start=False),))
 
 
@@ -102,11 +105,18 @@ def handle(req: AC_ChargeLoopReqType, ctx: SessionContext, view: StationView,
     m = getattr(req, field)
     _update_ev(ctx, m)
     target, _ = target_w(ctx, view)
-    present = rn(view.present_w) if view.present_w is not None else None
-    dyn: dict[str, Any] = {}
+    ch_ph, dis_ph = ac_phases(ctx)
+    t1, t2, t3 = ac_split(target, ch_ph if target >= 0 else dis_ph)  # own phases per direction
+    fields: dict[str, Any] = {
+        "EVSETargetActivePower": t1, "EVSETargetActivePower_L2": t2,
+        "EVSETargetActivePower_L3": t3,
+    }
+    if view.present_w is not None:
+        p1, p2, p3 = ac_split(view.present_w, ch_ph if view.present_w >= 0 else dis_ph)
+        fields |= {"EVSEPresentActivePower": p1, "EVSEPresentActivePower_L2": p2,
+                   "EVSEPresentActivePower_L3": p3}
     if ctx.control_mode == "Dynamic":
-        dyn = {"DepartureTime": ctx.departure_time_s}
-    fields = {"EVSETargetActivePower": rn(target), "EVSEPresentActivePower": present, **dyn}
+        fields["DepartureTime"] = ctx.departure_time_s
     cls = _RES_CLASS[field]
     res = AC_ChargeLoopResType(
         Header=header(ctx, view), ResponseCode="OK", EVSEStatus=evse_status(ctx, view),

@@ -8,9 +8,12 @@ narrowed to zero unless OCPP Q01 allows it (view.may_discharge).
 
 from __future__ import annotations
 
+from typing import Any
+
 from evse.iso15118.d20.power_common import (
     ZERO,
     Code,
+    ac_split,
     charge_limit_w,
     discharge_limit_w,
     fl,
@@ -41,7 +44,18 @@ NOMINAL_HZ = 50.0
 
 
 def _failed(ctx: SessionContext, view: StationView, code: Code) -> Outcome:
-    res = AC_ChargeParameterDiscoveryResType(Header=header(ctx, view), ResponseCode=code)
+    """The schema wants a parameter set even in a failure: zeros."""
+    zero: dict[str, Any] = {"EVSEMaximumChargePower": ZERO, "EVSEMinimumChargePower": ZERO,
+            "EVSENominalFrequency": rn(NOMINAL_HZ)}
+    if ctx.service == "AC_BPT":
+        res = AC_ChargeParameterDiscoveryResType(
+            Header=header(ctx, view), ResponseCode=code,
+            BPT_AC_CPDResEnergyTransferMode=BPT_AC_CPDResEnergyTransferModeType(
+                **zero, EVSEMaximumDischargePower=ZERO, EVSEMinimumDischargePower=ZERO))
+    else:
+        res = AC_ChargeParameterDiscoveryResType(
+            Header=header(ctx, view), ResponseCode=code,
+            AC_CPDResEnergyTransferMode=AC_CPDResEnergyTransferModeType(**zero))
     return Outcome(RESPONSE, res, "ac", frozenset())
 
 
@@ -83,24 +97,24 @@ def handle(
     ctx.extra["ac_phases"] = (ch_phases, dis_phases)
     ctx.ev = EvLimitsKnown(max_charge_w=ch_max, min_charge_w=ch_min,
                            max_discharge_w=dis_max, min_discharge_w=dis_min)
-    our_ch = charge_limit_w(ctx)
-    our_dis = discharge_limit_w(ctx, view)
-    present = rn(view.present_w) if view.present_w is not None else None
+    ch1, ch2, ch3 = ac_split(charge_limit_w(ctx), ch_phases)
+    charge: dict[str, Any] = {
+        "EVSEMaximumChargePower": ch1, "EVSEMaximumChargePower_L2": ch2,
+        "EVSEMaximumChargePower_L3": ch3, "EVSEMinimumChargePower": ZERO,
+        "EVSENominalFrequency": rn(NOMINAL_HZ),
+        "EVSEPresentActivePower": rn(view.present_w) if view.present_w is not None else None,
+    }
     if bpt is not None:
-        mode_bpt = BPT_AC_CPDResEnergyTransferModeType(
-            EVSEMaximumChargePower=rn(our_ch), EVSEMinimumChargePower=ZERO,
-            EVSENominalFrequency=rn(NOMINAL_HZ), EVSEPresentActivePower=present,
-            EVSEMaximumDischargePower=rn(our_dis), EVSEMinimumDischargePower=ZERO,
-        )
+        d1, d2, d3 = ac_split(discharge_limit_w(ctx, view), dis_phases)
         res = AC_ChargeParameterDiscoveryResType(
-            Header=header(ctx, view), ResponseCode="OK", BPT_AC_CPDResEnergyTransferMode=mode_bpt)
+            Header=header(ctx, view), ResponseCode="OK",
+            BPT_AC_CPDResEnergyTransferMode=BPT_AC_CPDResEnergyTransferModeType(
+                **charge, EVSEMaximumDischargePower=d1, EVSEMaximumDischargePower_L2=d2,
+                EVSEMaximumDischargePower_L3=d3, EVSEMinimumDischargePower=ZERO))
     else:
-        mode = AC_CPDResEnergyTransferModeType(
-            EVSEMaximumChargePower=rn(our_ch), EVSEMinimumChargePower=ZERO,
-            EVSENominalFrequency=rn(NOMINAL_HZ), EVSEPresentActivePower=present,
-        )
         res = AC_ChargeParameterDiscoveryResType(
-            Header=header(ctx, view), ResponseCode="OK", AC_CPDResEnergyTransferMode=mode)
+            Header=header(ctx, view), ResponseCode="OK",
+            AC_CPDResEnergyTransferMode=AC_CPDResEnergyTransferModeType(**charge))
     needs = EvNeeds(service=ctx.service, control_mode=ctx.control_mode, limits=ctx.ev)
     return Outcome(RESPONSE, res, "ac", frozenset({"ScheduleExchangeReq", "SessionStopReq"}),
                    (needs,))

@@ -75,7 +75,8 @@ def _failed(ctx: SessionContext, view: StationView, code: Code) -> Outcome:
     res = DC_ChargeLoopResType(
         Header=header(ctx, view), ResponseCode=code, EVSEPresentCurrent=rn(a),
         EVSEPresentVoltage=rn(v), EVSEPowerLimitAchieved=False,
-        EVSECurrentLimitAchieved=False, EVSEVoltageLimitAchieved=False)
+        EVSECurrentLimitAchieved=False, EVSEVoltageLimitAchieved=False,
+        Scheduled_DC_CLResControlMode=Scheduled_DC_CLResControlModeType())
     return Outcome(RESPONSE, res, "dc", frozenset(),
                    (EnergyTransfer(start=False), DcCommand("off")))
 

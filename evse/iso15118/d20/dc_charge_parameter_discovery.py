@@ -37,10 +37,25 @@ from evse.iso15118.exi._generated.dc_types import (
 
 REQUEST = "DC_ChargeParameterDiscoveryReq"
 RESPONSE = "DC_ChargeParameterDiscoveryRes"
+_CHARGE_FIELDS = (
+    "EVSEMaximumChargePower", "EVSEMinimumChargePower", "EVSEMaximumChargeCurrent",
+    "EVSEMinimumChargeCurrent", "EVSEMaximumVoltage", "EVSEMinimumVoltage",
+)
 
 
 def _failed(ctx: SessionContext, view: StationView, code: Code) -> Outcome:
-    res = DC_ChargeParameterDiscoveryResType(Header=header(ctx, view), ResponseCode=code)
+    """The schema wants a parameter set even in a failure: zeros."""
+    zero = dict.fromkeys(_CHARGE_FIELDS, ZERO)
+    if ctx.service == "DC_BPT":
+        res = DC_ChargeParameterDiscoveryResType(
+            Header=header(ctx, view), ResponseCode=code,
+            BPT_DC_CPDResEnergyTransferMode=BPT_DC_CPDResEnergyTransferModeType(
+                **zero, EVSEMaximumDischargePower=ZERO, EVSEMinimumDischargePower=ZERO,
+                EVSEMaximumDischargeCurrent=ZERO, EVSEMinimumDischargeCurrent=ZERO))
+    else:
+        res = DC_ChargeParameterDiscoveryResType(
+            Header=header(ctx, view), ResponseCode=code,
+            DC_CPDResEnergyTransferMode=DC_CPDResEnergyTransferModeType(**zero))
     return Outcome(RESPONSE, res, "dc", frozenset())
 
 

@@ -137,3 +137,12 @@ def target_w(ctx: SessionContext, view: StationView) -> tuple[float, bool]:
     lo = min(lo, 0.0)
     out = min(max(wish, lo), hi)
     return out, out != wish
+
+
+def ac_split(total_w: float, phases: int
+             ) -> tuple[RationalNumberType, RationalNumberType | None, RationalNumberType | None]:
+    """-20 AC values are per phase: the plain field is L1, _L2 / _L3 the others (absent:
+    single phase). A total spread evenly over the phases of its own direction."""
+    n = min(max(phases, 1), 3)
+    per = rn(total_w / n)
+    return per, per if n >= 2 else None, per if n >= 3 else None
