@@ -107,14 +107,17 @@ def _scheduled(ctx: SessionContext, m: Any, power: float, volts: float
     lim = ctx.config.limits
     want_v = fl(m.EVTargetVoltage) or 0.0
     want_a = fl(m.EVTargetCurrent) or 0.0
-    at_v = max(volts, want_v, _MIN_V)
+    at_v = max(volts, want_v, _MIN_V)  # the higher voltage: the power cap holds for sure
     power_a = power / at_v
-    cap_hi = min(lim.max_charge_a, max(power_a, 0.0))
-    cap_lo = -min(lim.max_discharge_a, max(-power_a, 0.0))
-    amps = min(max(want_a, cap_lo), cap_hi)
-    power_cut = (want_a > 0 and amps < want_a and max(power_a, 0.0) <= lim.max_charge_a) or (
-        want_a < 0 and amps > want_a and max(-power_a, 0.0) <= lim.max_discharge_a)
-    current_cut = amps != want_a and not power_cut
+    if want_a >= 0:
+        by_power, by_current = max(power_a, 0.0), lim.max_charge_a
+        amps = min(want_a, by_power, by_current)
+    else:
+        by_power, by_current = max(-power_a, 0.0), lim.max_discharge_a
+        amps = -min(-want_a, by_power, by_current)
+    cut = amps != want_a
+    power_cut = cut and by_power <= by_current
+    current_cut = cut and by_current <= by_power
     return want_v, amps, power_cut, current_cut
 
 

@@ -12,6 +12,8 @@ car's MaximumSupportingPoints.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from evse.iso15118.d20.power_common import (
     Code,
     charge_limit_w,
@@ -48,11 +50,24 @@ DEFAULT_HORIZON_S = 86_400  # no departure time given: one day (-20 schedules sp
 _STARTED = "schedule_exchange_started_at"
 
 
+def _placeholder(ctx: SessionContext, view: StationView, code: Code,
+                 processing: Literal["Finished", "Ongoing"]) -> ScheduleExchangeResType:
+    """The schema wants a control mode even while Ongoing or failed: an empty Dynamic one,
+    or (Scheduled) one tuple of zero power, harmless if a car read it."""
+    if ctx.control_mode == "Dynamic":
+        return ScheduleExchangeResType(Header=header(ctx, view), ResponseCode=code,
+                                       EVSEProcessing=processing,
+                                       Dynamic_SEResControlMode=Dynamic_SEResControlModeType())
+    zero = ScheduleTupleType(ScheduleTupleID=TUPLE_ID,
+                             ChargingSchedule=_schedule(view.epoch_s, 0.0, DEFAULT_HORIZON_S))
+    return ScheduleExchangeResType(
+        Header=header(ctx, view), ResponseCode=code, EVSEProcessing=processing,
+        Scheduled_SEResControlMode=Scheduled_SEResControlModeType(ScheduleTuple=[zero]))
+
+
 def _failed(ctx: SessionContext, view: StationView, code: Code) -> Outcome:
     ctx.extra.pop(_STARTED, None)
-    res = ScheduleExchangeResType(Header=header(ctx, view), ResponseCode=code,
-                                  EVSEProcessing="Finished")
-    return Outcome(RESPONSE, res, "common", frozenset())
+    return Outcome(RESPONSE, _placeholder(ctx, view, code, "Finished"), "common", frozenset())
 
 
 def _schedule(anchor: int, power_w: float, duration_s: int) -> ChargingScheduleType:
@@ -121,8 +136,7 @@ def handle(
     if view.target_w is None:  # no power decision yet: Ongoing, bounded
         if now - started > ctx.config.ongoing_timeout_s:
             return _failed(ctx, view, "FAILED")
-        res = ScheduleExchangeResType(Header=header(ctx, view), ResponseCode="OK",
-                                      EVSEProcessing="Ongoing")
+        res = _placeholder(ctx, view, "OK", "Ongoing")
         return Outcome(RESPONSE, res, "common",
                        frozenset({"ScheduleExchangeReq", "SessionStopReq"}), actions)
     ctx.extra.pop(_STARTED, None)
