@@ -140,8 +140,8 @@ def handle(req: DC_ChargeLoopReqType, ctx: SessionContext, view: StationView,
                      else Scheduled_DC_CLResControlModeType)(
             EVSEMaximumChargePower=rn(max(power, 0.0)))
         ev_target = want_v * (fl(m.EVTargetCurrent) or 0.0)
-    else:  # Dynamic: the station decides; deliver at the car's voltage
-        want_v = ev_v
+    else:  # Dynamic: the station decides the current; the voltage may rise to the car's max
+        want_v = ctx.ev.max_v if ctx.ev is not None and ctx.ev.max_v else ev_v
         amps = power / max(ev_v, v_now, _MIN_V)
         power_cut, current_cut = limited, False
         if amps > lim.max_charge_a or -amps > lim.max_discharge_a:

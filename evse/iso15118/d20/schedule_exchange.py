@@ -4,9 +4,9 @@ time and SOC targets.
 EVSEProcessing is Ongoing while the station has no power decision yet (view.target_w is
 None), bounded by SeccConfig.ongoing_timeout_s from the first request, then FAILED
 (safety: no open-ended wait). A control mode other than the one selected: FAILED.
-Scheduled: one tuple whose charging schedule is the station's power limit in force
-(hal's range view.max_w, our capability, the car's limit) until the car's departure; BPT
-adds a discharging schedule (magnitudes, see types.py). Never more entries than the
+Scheduled: one tuple whose charging schedule is the station's power in force (its target,
+within hal's range view.max_w / min_w, our capability, the car's limit) until the car's
+departure; BPT adds a discharging schedule (magnitudes, see types.py). Never more entries than the
 car's MaximumSupportingPoints.
 """
 
@@ -78,7 +78,9 @@ def _schedule(anchor: int, power_w: float, duration_s: int) -> ChargingScheduleT
 
 
 def _limits(ctx: SessionContext, view: StationView) -> tuple[float, float]:
-    """(charge, discharge) magnitudes the schedule offers."""
+    """(charge, discharge) magnitudes the schedule offers: the station's target in its
+    direction (its request capped by hal), the other direction closed when the station
+    wants discharge, all within hal's range, our capability and the car's limits."""
     ch = charge_limit_w(ctx)
     dis = discharge_limit_w(ctx, view)
     if view.max_w is not None:
@@ -88,6 +90,11 @@ def _limits(ctx: SessionContext, view: StationView) -> tuple[float, float]:
     if ctx.ev is not None:
         ch = min(ch, ctx.ev.max_charge_w)
         dis = min(dis, ctx.ev.max_discharge_w)
+    target = view.target_w or 0.0
+    if target >= 0.0:
+        ch = min(ch, target)
+    else:
+        ch, dis = 0.0, min(dis, -target)
     return max(ch, 0.0), max(dis, 0.0)
 
 

@@ -3,6 +3,8 @@ bounded by the fake clock, control-mode mismatch -> FAILED."""
 
 from __future__ import annotations
 
+import pytest
+
 from evse.iso15118.d20 import schedule_exchange as se
 from evse.iso15118.d20.rational import to_float
 from evse.iso15118.d20.types import EvLimitsKnown, EvNeeds
@@ -30,20 +32,28 @@ def dyn_req() -> ScheduleExchangeReqType:
             EVMinimumEnergyRequest=r(5_000.0)))
 
 
-def test_scheduled_tuple_is_station_limit_until_departure() -> None:
+@pytest.mark.parametrize(("target", "charge", "discharge"), [
+    (4_000.0, 4_000.0, 3_000.0),  # the station's target, discharge up to hal's -3 kW
+    (9_000.0, 7_000.0, 3_000.0),  # the target cut to hal's range in force
+    (-2_000.0, 0.0, 2_000.0),  # the station wants discharge: no charging
+    (-8_000.0, 0.0, 3_000.0),
+])
+def test_scheduled_tuple_is_station_power_until_departure(
+    target: float, charge: float, discharge: float
+) -> None:
     c = ctx("AC_BPT", "Scheduled")
     c.ev = EvLimitsKnown(max_charge_w=11_000.0, max_discharge_w=5_000.0)
-    out = se.handle(sched_req(), c, view(target_w=4_000.0, max_w=7_000.0, min_w=-3_000.0), 0.0)
+    out = se.handle(sched_req(), c, view(target_w=target, max_w=7_000.0, min_w=-3_000.0), 0.0)
     assert code(out) == "OK"
     res = roundtrip(out)
     assert res.EVSEProcessing == "Finished"
     [tup] = res.Scheduled_SEResControlMode.ScheduleTuple
     [entry] = tup.ChargingSchedule.PowerSchedule.PowerScheduleEntries.PowerScheduleEntry
-    assert to_float(entry.Power) == 7_000.0  # hal's range in force, below ours and the car's
+    assert to_float(entry.Power) == charge
     assert entry.Duration == 7_200  # the car's departure
     assert tup.ChargingSchedule.PowerSchedule.TimeAnchor == view().epoch_s
     [dis] = tup.DischargingSchedule.PowerSchedule.PowerScheduleEntries.PowerScheduleEntry
-    assert to_float(dis.Power) == 3_000.0  # magnitude: hal allows -3 kW
+    assert to_float(dis.Power) == discharge  # a magnitude
     assert out.next == {"PowerDeliveryReq", "SessionStopReq"}  # AC: no cable check
     [needs] = actions_of(out, EvNeeds)
     assert needs.departure_time_s == 7_200 and needs.target_energy_wh == 20_000.0
