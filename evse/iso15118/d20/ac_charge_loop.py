@@ -115,8 +115,6 @@ def handle(req: AC_ChargeLoopReqType, ctx: SessionContext, view: StationView,
         p1, p2, p3 = ac_split(view.present_w, ch_ph if view.present_w >= 0 else dis_ph)
         fields |= {"EVSEPresentActivePower": p1, "EVSEPresentActivePower_L2": p2,
                    "EVSEPresentActivePower_L3": p3}
-    if ctx.control_mode == "Dynamic":
-        fields["DepartureTime"] = ctx.departure_time_s
     cls = _RES_CLASS[field]
     res = AC_ChargeLoopResType(
         Header=header(ctx, view), ResponseCode="OK", EVSEStatus=evse_status(ctx, view),

@@ -16,6 +16,7 @@ from evse.iso15118.d20.power_common import (
     ac_split,
     charge_limit_w,
     discharge_limit_w,
+    end_phases,
     fl,
     rn,
     session_ok,
@@ -75,6 +76,7 @@ def handle(
         return _failed(ctx, view, "FAILED_UnknownSession")
     if ctx.service is None or ctx.control_mode is None:  # no ServiceSelection yet
         return _failed(ctx, view, "FAILED_SequenceError")
+    end_phases(ctx)  # a new (or resumed) energy part: no leftovers of an earlier one
     m: AC_CPDReqEnergyTransferModeType | BPT_AC_CPDReqEnergyTransferModeType
     bpt = req.BPT_AC_CPDReqEnergyTransferMode
     plain = req.AC_CPDReqEnergyTransferMode

@@ -148,7 +148,6 @@ def handle(req: DC_ChargeLoopReqType, ctx: SessionContext, view: StationView,
             amps = min(max(amps, -lim.max_discharge_a), lim.max_charge_a)
             current_cut = True
         common: dict[str, Any] = {
-            "DepartureTime": ctx.departure_time_s,
             "EVSEMaximumChargePower": rn(max(power, 0.0)), "EVSEMinimumChargePower": ZERO,
             "EVSEMaximumChargeCurrent": rn(lim.max_charge_a), "EVSEMaximumVoltage": rn(lim.max_v),
         }

@@ -13,6 +13,7 @@ from evse.iso15118.d20.power_common import (
     Code,
     charge_limit_w,
     discharge_limit_w,
+    end_phases,
     fl,
     mag,
     rn,
@@ -98,6 +99,7 @@ def handle(
         return _failed(ctx, view, "FAILED_UnknownSession")
     if ctx.service is None or ctx.control_mode is None:  # no ServiceSelection yet
         return _failed(ctx, view, "FAILED_SequenceError")
+    end_phases(ctx)  # a new (or resumed) energy part: no leftovers of an earlier one
     bpt = req.BPT_DC_CPDReqEnergyTransferMode
     plain = req.DC_CPDReqEnergyTransferMode
     m: DC_CPDReqEnergyTransferModeType | BPT_DC_CPDReqEnergyTransferModeType

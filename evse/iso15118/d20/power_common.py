@@ -32,6 +32,12 @@ Code = Literal[
 ]
 
 ZERO = RationalNumberType(Exponent=0, Value=0)
+# Per-phase scratch in ctx.extra: a phase the car leaves without finishing (PreCharge ->
+# PowerDelivery, a SessionStop(Pause) mid cable check) must not leak into a later one.
+# Cleared by ChargeParameterDiscovery (every session's energy part starts there, a resumed
+# one too) and by PowerDelivery.
+PHASE_SCRATCH = ("schedule_exchange_started_at", "cable_check_started_at",
+                 "precharge_started_at", "precharge_target_v", "welding_check_asked")
 GRID_STOPPED = frozenset({"tripped", "ceased"})
 
 
@@ -52,6 +58,11 @@ def session_ok(req: Any, ctx: SessionContext) -> bool:
     """[V2G20-...] every request carries the SessionID of SessionSetupRes; another
     ID is answered with FAILED_UnknownSession."""
     return bool(req.Header.SessionID == ctx.session_id)
+
+
+def end_phases(ctx: SessionContext) -> None:
+    for key in PHASE_SCRATCH:
+        ctx.extra.pop(key, None)
 
 
 def is_bpt(ctx: SessionContext) -> bool:

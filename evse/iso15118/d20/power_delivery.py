@@ -11,7 +11,7 @@ ScheduleRenegotiation outside the loop (FAILED_SequenceError).
 
 from __future__ import annotations
 
-from evse.iso15118.d20.power_common import Code, evse_status, fl, session_ok
+from evse.iso15118.d20.power_common import Code, end_phases, evse_status, fl, session_ok
 from evse.iso15118.d20.types import (
     Action,
     DcCommand,
@@ -79,6 +79,7 @@ def handle(req: PowerDeliveryReqType, ctx: SessionContext, view: StationView,
         return _out(ctx, view, "OK", frozenset({"PowerDeliveryReq", "SessionStopReq"}))
     dc = ctx.service in ("DC", "DC_BPT")
     progress = req.ChargeProgress
+    end_phases(ctx)  # cable check / precharge are over, a welding check is still to come
     if progress == "Start":
         code = _check_profile(ctx, req.EVPowerProfile)
         if code != "OK":

@@ -142,3 +142,24 @@ def test_welding_detection_unknown_session() -> None:
     req = DC_WeldingDetectionReqType(Header=hdr(b"\x01" * 8), EVProcessing="Ongoing")
     out = wd.handle(req, ctx("DC"), view(), 0.0)
     assert code(out) == "FAILED_UnknownSession" and not out.next
+
+
+def test_cable_check_after_pause_mid_check_starts_anew() -> None:
+    """SessionStop(Pause) during the cable check, resume: CPD starts the energy part again,
+    so the check is commanded again and its time counts from the new first request."""
+    from evse.iso15118.d20 import dc_charge_parameter_discovery as dc_cpd
+    from evse.iso15118.exi._generated.dc_types import (
+        DC_ChargeParameterDiscoveryReqType,
+        DC_CPDReqEnergyTransferModeType,
+    )
+
+    c = ctx("DC", cable_check_s=40.0)
+    cc.handle(cable(), c, view(), 0.0)  # paused here
+    cpd = DC_ChargeParameterDiscoveryReqType(
+        Header=hdr(), DC_CPDReqEnergyTransferMode=DC_CPDReqEnergyTransferModeType(
+            EVMaximumChargePower=r(1e5), EVMinimumChargePower=r(0.0),
+            EVMaximumChargeCurrent=r(200.0), EVMinimumChargeCurrent=r(0.0),
+            EVMaximumVoltage=r(450.0), EVMinimumVoltage=r(250.0)))
+    assert code(dc_cpd.handle(cpd, c, view(), 300.0)) == "OK"
+    again = cc.handle(cable(), c, view(dc=dc(isolation="ongoing")), 301.0)
+    assert code(again) == "OK" and DcCommand("cable_check") in again.actions

@@ -128,3 +128,20 @@ def test_unknown_session() -> None:
     r_ = req("Stop")
     r_.Header.SessionID = b"\x02" * 8
     assert code(pd.handle(r_, ctx("AC"), view(), 0.0)) == "FAILED_UnknownSession"
+
+
+def test_precharge_left_unfinished_does_not_leak_into_a_later_one() -> None:
+    """PreCharge -> PowerDeliveryReq (allowed without EVProcessing=Finished), later a
+    resumed session precharges again: its time starts anew, its target is commanded."""
+    from evse.iso15118.d20 import dc_pre_charge as pc
+    from evse.iso15118.exi._generated.dc_types import DC_PreChargeReqType
+
+    c = ctx("DC", "Dynamic", precharge_s=10.0)
+    pre = DC_PreChargeReqType(Header=hdr(), EVProcessing="Ongoing", EVPresentVoltage=r(0.0),
+                              EVTargetVoltage=r(400.0))
+    pc.handle(pre, c, view(), 0.0)
+    pd.handle(req("Start", profile(None)), c, view(), 1.0)
+    pd.handle(req("Stop"), c, view(), 100.0)
+    later = pc.handle(pre, c, view(), 500.0)
+    assert code(later) == "OK"
+    assert DcCommand("precharge", target_v=400.0, target_a=0.0) in later.actions
