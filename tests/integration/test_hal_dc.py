@@ -151,3 +151,15 @@ def test_bad_dc_command_is_refused_and_changes_nothing(dc_hal: Client) -> None:
     c.send(p.DcCommand(7, "off"))
     assert c.wait_for(p.Error, pred=lambda e: e.ref_type == "dc_command").code == p.E_UNKNOWN_EVSE
     assert report(c, lambda r: True).kind == "off"
+
+
+def test_keepalive_loss_turns_the_output_off(dc_hal: Client) -> None:
+    """Safety first: evse falls silent mid precharge: hal commands the DC output off and
+    keeps it off (no voltage left on the cable)."""
+    c = dc_hal
+    dc(c, "precharge", 365.0)
+    report(c, lambda r: r.precharge_done)
+    c.stop_keepalive()
+    c.wait_for(p.Event, pred=lambda e: e.kind == "keepalive_lost")
+    off = report(c, lambda r: r.kind == "off" and r.present_v < 10.0)
+    assert off.present_a == 0.0 and not off.precharge_done
