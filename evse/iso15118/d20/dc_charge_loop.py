@@ -136,9 +136,13 @@ def handle(req: DC_ChargeLoopReqType, ctx: SessionContext, view: StationView,
     lim = ctx.config.limits
     if ctx.control_mode == "Scheduled":
         want_v, amps, power_cut, current_cut = _scheduled(ctx, m, power, max(v_now, ev_v))
-        mode: Any = (BPT_Scheduled_DC_CLResControlModeType if ctx.service == "DC_BPT"
-                     else Scheduled_DC_CLResControlModeType)(
-            EVSEMaximumChargePower=rn(max(power, 0.0)))
+        mode: Any
+        if ctx.service == "DC_BPT":
+            mode = BPT_Scheduled_DC_CLResControlModeType(
+                EVSEMaximumChargePower=rn(max(power, 0.0)),
+                EVSEMaximumDischargePower=rn(max(-power, 0.0)))
+        else:
+            mode = Scheduled_DC_CLResControlModeType(EVSEMaximumChargePower=rn(max(power, 0.0)))
         ev_target = want_v * (fl(m.EVTargetCurrent) or 0.0)
     else:  # Dynamic: the station decides the current; the voltage may rise to the car's max
         want_v = ctx.ev.max_v if ctx.ev is not None and ctx.ev.max_v else ev_v

@@ -287,3 +287,17 @@ def test_dc_unknown_session() -> None:
     req = dc_req("DC", "Dynamic")
     req.Header.SessionID = b"\x06" * 8
     assert code(dcl.handle(req, dc_ctx("DC", "Dynamic"), view(), 0.0)) == "FAILED_UnknownSession"
+
+
+def test_dc_bpt_scheduled_discharge_capped_by_station_and_hal() -> None:
+    c = dc_ctx("DC_BPT", "Scheduled")
+    v = {"dc": dc(present_v=400.0)}
+    out = dcl.handle(dc_req("DC_BPT", "Scheduled", target_a=-20.0), c,
+                     view(target_w=-4_000.0, **v), 0.0)
+    assert deliver(out).target_a == pytest.approx(-10.0)  # 4 kW at 400 V
+    m = roundtrip(out).BPT_Scheduled_DC_CLResControlMode
+    assert to_float(m.EVSEMaximumDischargePower) == 4_000.0
+    assert out.response.EVSEPowerLimitAchieved is True
+    trip = dcl.handle(dc_req("DC_BPT", "Scheduled", target_a=-20.0), c,
+                      view(target_w=-4_000.0, grid_state="tripped", **v), 0.1)
+    assert deliver(trip).target_a == 0.0
