@@ -41,6 +41,7 @@ from hal.protocol import (
     Ack,
     AllowPowerOn,
     ConnectorLock,
+    DcCommand,
     DerDirectives,
     Error,
     Event,
@@ -54,6 +55,7 @@ from hal.protocol import (
 from hal.sdnotify import Notifier
 from hal.server import Connection, Server
 from hal.unit import UnitLoop, UnitTimings
+from hal.unit.dc_io import DcUnits
 from hal.unit.grid_meter_io import grid_meter_tasks
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ log = logging.getLogger(__name__)
 _PROTECTION_PERIOD_S = 1.0  # how often the stage's own protection is compared
 _PROTECTION_PUSH_TIMEOUTS = 20  # a push is ~20 Modbus writes: budget in command timeouts
 _PROTECTION_REFRESH_S = 60.0  # re-push even unchanged settings (a stage may forget them)
-_COMMANDS = (PowerRequest, PilotCommand, AllowPowerOn, DerDirectives, ConnectorLock)
+_COMMANDS = (PowerRequest, PilotCommand, AllowPowerOn, DerDirectives, ConnectorLock, DcCommand)
 _PROTECTION_BACKOFF = (2.0, 2.0, 120.0)  # a refused push: retry after 2, 4, ... 120 s
 
 
@@ -86,6 +88,7 @@ class HalDaemon:
         )
         self._started = clock()
         self._safe = False  # the stop path made the hardware safe
+        self.dc = DcUnits()  # DC outputs (ISO 15118-20 DC), beside the protection path
 
     # ---- contract handler ----------------------------------------------------------
 
@@ -131,6 +134,8 @@ class HalDaemon:
                 return [Error(E_UNKNOWN_EVSE, f"no EVSE {msg.evse_id}", msg.TYPE)]
             lock_unit.request_lock(msg.locked, conn.send)  # ack / error when the MCU answers
             return []
+        if isinstance(msg, DcCommand):
+            return self.dc.handle(msg, msg.evse_id in self.units)
         if isinstance(msg, PowerRequest | PilotCommand | AllowPowerOn):
             unit = self.units.get(msg.evse_id)
             if unit is None:
@@ -275,6 +280,9 @@ class HalDaemon:
                 timings=self._timings(),
                 clock=self.clock,
             )
+            if ds.dc is not None:  # a DC output: its own task, like the stage's
+                self.dc.add(unit_cfg.id, ds.dc, cfg, self.server.broadcast,
+                            lambda: self.link_alive, self.clock)
         log.info("restored %d DER directive(s)", len(restored))
 
     async def _first_sample(self) -> None:
@@ -312,6 +320,7 @@ class HalDaemon:
                 asyncio.create_task(u.meter_io.run(), name=f"meter-{i}"),
                 asyncio.create_task(u.aux.run(), name=f"mcu-aux-{i}"),
             ]
+        tasks += self.dc.tasks()
         tasks += [
             asyncio.create_task(self._keepalive_loop(), name="keepalive"),
             asyncio.create_task(self._protection_loop(), name="protection-push"),

@@ -136,6 +136,42 @@ class ConnectorLock(Message):
     locked: bool
 
 
+# -- DC (ISO 15118-20 DC / DC_BPT): additive, no version bump; see docs/hal-contract.md --
+
+DC_KINDS = ("off", "cable_check", "precharge", "deliver", "welding_check")
+
+
+@dataclass(frozen=True, slots=True)
+class DcCommand(Message):
+    """What the DC output should do next: `off`, `cable_check` (isolation check, IEC
+    61851-23), `precharge` to `target_v`, `deliver` at `target_v` / `target_a` (signed:
+    - discharges; the current is further capped by hal's setpoint, i.e. the grid
+    constraint), `welding_check` (output off, its voltage reported). Answered by `ack`;
+    `error` `rejected` for an EVSE without a DC stage or an unknown kind."""
+
+    TYPE: ClassVar[str] = "dc_command"
+    evse_id: int
+    kind: str
+    target_v: float = 0.0
+    target_a: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DcReport(Message):
+    """hal -> evse, DC EVSEs only, every report period and on a change of `isolation` or
+    `precharge_done`: the output as measured now (`valid` False: the stage did not answer)."""
+
+    TYPE: ClassVar[str] = "dc_report"
+    evse_id: int
+    kind: str  # the command in force
+    present_v: float
+    present_a: float
+    isolation: str  # unknown | ongoing | valid | warning | fault
+    precharge_done: bool
+    welding_v: float | None = None
+    valid: bool = True
+
+
 # ---- hal -> evse -------------------------------------------------------------------
 
 
@@ -260,6 +296,8 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         Error,
         Ack,
         GridMeterReport,
+        DcCommand,
+        DcReport,
     )
 }
 

@@ -113,6 +113,28 @@ class PowerStage(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class DcStageState:
+    """The DC output of a DC power stage (ISO 15118-20 DC, IEC 61851-23)."""
+
+    kind: str  # the command in force (hal.protocol.DC_KINDS)
+    present_v: float
+    present_a: float  # + into the car
+    isolation: str  # unknown | ongoing | valid | warning | fault
+    precharge_done: bool
+    welding_v: float | None = None
+
+
+class DcStage(Protocol):
+    """A power stage with a DC output: besides `PowerStage`, the DC commands. The current
+    it delivers never exceeds what `set_power` allows (hal's grid-constrained setpoint)."""
+
+    name: str
+
+    async def set_dc(self, kind: str, target_v: float, target_a: float) -> None: ...
+    async def read_dc(self) -> DcStageState: ...
+
+
 class EnergyMeter(Protocol):
     name: str
 
@@ -127,3 +149,4 @@ class DeviceSet:
     mcu: Mcu
     stage: PowerStage
     meter: EnergyMeter
+    dc: DcStage | None = None  # the stage's DC output, for a DC EVSE that has one

@@ -16,6 +16,7 @@ from hal.devices.modbus.link import ModbusLink, ModbusTransport
 from hal.devices.sunspec.client import BASE_ADDRESSES, SunSpecClient
 from hal.devices.sunspec.der import SunSpecPowerStage
 from hal.sim.inprocess import (
+    InProcessDcOutput,
     InProcessGridMeter,
     InProcessMcu,
     InProcessMeter,
@@ -112,6 +113,9 @@ async def open_devices(cfg: HalConfig, clock: Clock = time.monotonic) -> OpenDev
                 mcu=InProcessMcu(world, u.id, clock),
                 stage=InProcessPowerStage(world, u.id, clock),
                 meter=InProcessMeter(world, u.id, clock),
+                dc=InProcessDcOutput(world, u.id, clock)
+                if world.evses[u.id].stage.dc is not None
+                else None,
             )
             for u in cfg.evses
         }

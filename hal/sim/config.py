@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hal.config_reader import ConfigError, Table
+from hal.sim.dc_config import SimDcConfig, parse_sim_dc
 from hal.sim.grid import GridProfile, parse_grid_profile
 from hal.sim.house import HouseProfile, parse_house
 
@@ -20,6 +21,7 @@ class SimConfig:
     contactor_delay_s: float
     mcu_keepalive_timeout_s: float
     house: HouseProfile | None = None  # `[sim.grid_meter]`: a site with a grid meter
+    dc: SimDcConfig | None = None  # `[sim.dc]`: DC output + EV battery for "dc" EVSEs
 
 
 def parse_sim(
@@ -48,6 +50,7 @@ def parse_sim(
         contactor_delay_s=mcu.get_float("contactor_delay_s", 0.03, lo=0.0, hi=1.0),
         mcu_keepalive_timeout_s=mcu.get_float("keepalive_timeout_s", 2.0, lo=0.1, hi=60.0),
         house=parse_house(table.table("grid_meter")) if table.has("grid_meter") else None,
+        dc=parse_sim_dc(table.table("dc")) if table.has("dc") else None,
     )
     stage.reject_unknown()
     mcu.reject_unknown()

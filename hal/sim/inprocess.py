@@ -11,7 +11,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from hal.devices.base import McuState, MeterReading, PowerStageRating, PowerStageState
+from hal.devices.base import (
+    DcStageState,
+    McuState,
+    MeterReading,
+    PowerStageRating,
+    PowerStageState,
+)
 from hal.sim.world import SimWorld
 
 Clock = Callable[[], float]
@@ -106,6 +112,32 @@ class InProcessPowerStage:
 
     async def close(self) -> None:
         self._ev.stage.command(0.0, 0.0)
+
+
+class InProcessDcOutput:
+    """The DC output of the simulated stage (`[sim.dc]`); the stage's delays apply."""
+
+    def __init__(self, world: SimWorld, evse_id: int, clock: Clock) -> None:
+        self.name = f"sim-stage-{evse_id}"
+        self._w = world
+        self._ev = world.evses[evse_id]
+        self._clock = clock
+
+    async def set_dc(self, kind: str, target_v: float, target_a: float) -> None:
+        if self._ev.faults.stage_delay_s > 0.0:
+            await asyncio.sleep(self._ev.faults.stage_delay_s)
+        self._w.advance(self._clock())
+        assert self._ev.stage.dc is not None  # built only for a stage with a DC output
+        self._ev.stage.dc.command(kind, target_v, target_a, self._clock())
+
+    async def read_dc(self) -> DcStageState:
+        if self._ev.faults.stage_delay_s > 0.0:
+            await asyncio.sleep(self._ev.faults.stage_delay_s)
+        self._w.advance(self._clock())
+        dc = self._ev.stage.dc
+        assert dc is not None
+        return DcStageState(dc.kind, dc.present_v, dc.present_a, dc.isolation,
+                            dc.precharge_done, dc.welding_v)
 
 
 class InProcessMeter:

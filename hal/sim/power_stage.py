@@ -1,6 +1,7 @@
 """A bidirectional power stage: first-order response to its setpoint, rate-limited,
 clamped to its rated charge and discharge power. Delivers power only while enabled
-(contactor closed and the stage allowed to run)."""
+(contactor closed and the stage allowed to run). With a DC output (`[sim.dc]`) the
+active power is the DC output's V x A, its current capped by the setpoint."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from hal.devices.base import PowerStageRating
+from hal.sim.dc_output import SimDcOutput
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,7 @@ class SimPowerStage:
         self.reactive_var = 0.0
         self.enabled = False
         self.faults: set[str] = set()
+        self.dc: SimDcOutput | None = None
         self._t = now
 
     def command(self, active_w: float, reactive_var: float) -> None:
@@ -41,7 +44,11 @@ class SimPowerStage:
         target = self.setpoint_w if self.enabled and not self.faults else 0.0
         q_target = self.reactive_setpoint_var if self.enabled and not self.faults else 0.0
         alpha = 1.0 - math.exp(-dt / self.model.time_constant_s)
+        self.reactive_var += (q_target - self.reactive_var) * alpha
+        if self.dc is not None:  # the DC output sets the power; hal's setpoint caps it
+            self.dc.advance(now, target)
+            self.active_w = self.dc.power_w
+            return
         step = (target - self.active_w) * alpha
         limit = self.model.rate_limit_w_per_s * dt
         self.active_w += max(-limit, min(limit, step))
-        self.reactive_var += (q_target - self.reactive_var) * alpha

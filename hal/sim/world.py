@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from hal.config import EvseUnitConfig
 from hal.devices.base import GridSample, MeterReading, PowerStageRating
 from hal.sim.config import SimConfig
+from hal.sim.dc_output import SimDcOutput
+from hal.sim.ev_battery import SimEvBattery
 from hal.sim.grid import SimGrid
 from hal.sim.mcu import McuModel, SimMcu
 from hal.sim.meter import SimMeter
@@ -61,6 +63,8 @@ class SimWorld:
                 PowerStageModel(rating, cfg.stage_time_constant_s, cfg.stage_rate_limit_w_per_s),
                 now,
             )
+            if cfg.dc is not None and u.kind == "dc":
+                stage.dc = SimDcOutput(cfg.dc.output, SimEvBattery(cfg.dc.battery), now)
             self.evses[u.id] = SimEvse(u, mcu, stage, SimMeter(u.phases, now))
         # The meter at the grid connection point: the house plus every EVSE (+ imports).
         self.started_at = now  # the sim clock's zero (steps' at_s count from here)

@@ -57,6 +57,8 @@ SAMPLES: list[p.Message] = [
     p.Error("malformed", "not CBOR", None),
     p.Ack("power_request", 1),
     p.GridMeterReport([1000.0, 1200.0, -200.0], 2000.0, 15300.5, 210.0, True, 7),  # Q09
+    p.DcCommand(1, "deliver", 400.0, -20.0),  # ISO 15118-20 DC
+    p.DcReport(1, "deliver", 401.0, -19.8, "valid", False),
 ]
 
 
