@@ -43,7 +43,7 @@ class EvState(enum.Enum):
     FAILED = "failed"
 
 
-class EvSlac:
+class EvSlacMachine:
     def __init__(self, our_mac: bytes, config: EvSlacConfig | None = None) -> None:
         self.mac = our_mac
         self.config = config or EvSlacConfig()

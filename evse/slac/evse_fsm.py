@@ -71,7 +71,7 @@ class EvSession:
         return bytes(min(255, round(s / self.profiles)) for s in self.aag_sum)
 
 
-class EvseSlac:
+class EvseSlacMachine:
     def __init__(
         self,
         our_mac: bytes,

@@ -8,9 +8,9 @@ from slac_rig import Node, Rig
 from evse.slac import frames as f
 from evse.slac import messages as m
 from evse.slac import timers as t
-from evse.slac.ev_fsm import EvSlac, EvState
+from evse.slac.ev_fsm import EvSlacMachine, EvState
 from evse.slac.events import LinkDown, LinkUp, MatchDropped, Matched, MatchFailed
-from evse.slac.evse_fsm import EvseSlac, Phase, State
+from evse.slac.evse_fsm import EvseSlacMachine, Phase, State
 from evse.slac.keys import nid_from_nmk
 
 EVSE_MAC = bytes.fromhex("020000000a01")
@@ -21,21 +21,22 @@ NMK = bytes(range(16))
 
 def rig_with(evs: int = 1) -> tuple[Rig, Node, list[Node]]:
     rig = Rig()
-    evse = rig.add("evse", EvseSlac(EVSE_MAC, nmk_source=lambda: NMK), b"\x00\xb0\x52\xaa\x00\x01")
+    machine = EvseSlacMachine(EVSE_MAC, nmk_source=lambda: NMK)
+    evse = rig.add("evse", machine, b"\x00\xb0\x52\xaa\x00\x01")
     ev_nodes = [
-        rig.add(f"ev{i}", EvSlac(mac), bytes([0, 0xB0, 0x52, 0xEE, 0, i]))
+        rig.add(f"ev{i}", EvSlacMachine(mac), bytes([0, 0xB0, 0x52, 0xEE, 0, i]))
         for i, mac in enumerate((EV_MAC, EV2_MAC)[:evs])
     ]
     return rig, evse, ev_nodes
 
 
-def evse_of(node: Node) -> EvseSlac:
-    assert isinstance(node.machine, EvseSlac)
+def evse_of(node: Node) -> EvseSlacMachine:
+    assert isinstance(node.machine, EvseSlacMachine)
     return node.machine
 
 
-def ev_of(node: Node) -> EvSlac:
-    assert isinstance(node.machine, EvSlac)
+def ev_of(node: Node) -> EvSlacMachine:
+    assert isinstance(node.machine, EvSlacMachine)
     return node.machine
 
 
@@ -73,7 +74,7 @@ def test_tt_evse_slac_init_expires_without_an_ev() -> None:
 
 
 def test_set_key_retried_then_failed_when_our_modem_is_silent() -> None:
-    machine = EvseSlac(EVSE_MAC)
+    machine = EvseSlacMachine(EVSE_MAC)
     out = machine.start(0.0)
     assert len(out) == 1
     now, sends = 0.0, 1
@@ -86,7 +87,7 @@ def test_set_key_retried_then_failed_when_our_modem_is_silent() -> None:
 
 
 def test_tt_match_sequence_session_dropped_without_start_atten_char() -> None:
-    machine = EvseSlac(EVSE_MAC)
+    machine = EvseSlacMachine(EVSE_MAC)
     machine.start(0.0)
     machine.receive(m.encode(m.SetKeyCnf(result=1), EVSE_MAC, f.QCA_LOCAL_MAC), 0.0)
     run = b"R" * 8
@@ -123,7 +124,7 @@ def test_tt_evse_match_mnbc_atten_char_after_timeout_with_the_sounds_heard() -> 
 
 
 def test_atten_char_retried_then_session_dropped() -> None:
-    machine = EvseSlac(EVSE_MAC)
+    machine = EvseSlacMachine(EVSE_MAC)
     machine.start(0.0)
     run = b"Z" * 8
     machine.receive(m.encode(m.SlacParmReq(run_id=run), f.BROADCAST, EV_MAC), 0.0)
@@ -141,7 +142,7 @@ def test_atten_char_retried_then_session_dropped() -> None:
 
 
 def test_validate_answered_not_required_and_match_session_timer() -> None:
-    machine = EvseSlac(EVSE_MAC)
+    machine = EvseSlacMachine(EVSE_MAC)
     machine.start(0.0)
     run = b"V" * 8
     machine.receive(m.encode(m.SlacParmReq(run_id=run), f.BROADCAST, EV_MAC), 0.0)
@@ -208,7 +209,7 @@ def test_pilot_drop_during_matching_ends_it() -> None:
 
 def test_two_evs_on_one_segment_each_answered_only_ours_matched() -> None:
     rig, evse, (ev1, ev2) = rig_with(evs=2)
-    other = rig.add("other-evse", EvseSlac(bytes.fromhex("020000000b01")),
+    other = rig.add("other-evse", EvseSlacMachine(bytes.fromhex("020000000b01")),
                     b"\x00\xb0\x52\xbb\x00\x01")
     # EV2 is plugged into the other charger: it hears our EVSE only through crosstalk.
     rig.segment.set_attenuation(evse.modem, ev2.modem, 55)
