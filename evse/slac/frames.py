@@ -128,6 +128,9 @@ class Reader:
         self._pos += n
         return out
 
+    def remaining(self) -> int:
+        return len(self._data) - self._pos
+
     def u8(self) -> int:
         return self.take(1)[0]
 

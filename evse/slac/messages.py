@@ -164,6 +164,15 @@ class MnbcSoundInd(Message):
     application_type: int = 0
     security_type: int = 0
 
+    @classmethod
+    def unpack(cls, r: Reader) -> Self:
+        # open-plc-utils' pev sends its sounds as 60-byte frames, cutting RSVD and Rnd
+        # short; nobody reads those on receipt, so a sound is whole once RunID is in.
+        values = _read_fields(r, cls.FIELDS[:5])
+        rest = r.take(min(24, r.remaining()))
+        rest += bytes(24 - len(rest))
+        return cls(rsvd=rest[:8], rnd=rest[8:], **values)
+
 
 def _num_groups(r: Reader, what: str) -> int:
     n = r.u8()

@@ -83,6 +83,16 @@ def test_cm_mnbc_sound_ind_layout() -> None:
     check(msg, f.BROADCAST, EV, hdr(f.BROADCAST, EV, "7660") + body)
 
 
+def test_cm_mnbc_sound_cut_short_after_run_id_is_accepted() -> None:
+    # open-plc-utils' pev sends 60-byte sounds: RSVD and Rnd cut short (never read).
+    frame = hdr(f.BROADCAST, EV, "7660") + b"\x00\x00" + b"\x00" * 17 + b"\x09" + RUN + bytes(13)
+    assert len(frame) == 60
+    decoded = m.decode_frame(frame)
+    assert decoded is not None and decoded.message == m.MnbcSoundInd(cnt=9, run_id=RUN)
+    with pytest.raises(FrameError):  # but the RunID itself must be there
+        m.decode_frame(hdr(f.BROADCAST, EV, "7660") + b"\x00\x00" + bytes(17) + b"\x09" + RUN[:4])
+
+
 def test_cm_atten_profile_ind_layout() -> None:
     # PEV MAC, NumGroups, RSVD, AAG[NumGroups].
     aag = bytes([20 + i % 5 for i in range(58)])
