@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     match.add_argument("--timeout", type=float, default=60.0)
     match.add_argument("--pilot-stdin", action="store_true",
                        help="EVSE side: pilot states from stdin, one per line")
+    match.add_argument("--max-attenuation", type=int, default=EvSlacConfig.max_attenuation_db,
+                       help="EV side: refuse chargers heard worse than this (dB)")
     match.add_argument("--stay", action="store_true",
                        help="EVSE side: keep running after the link is up")
 
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if args.slac_command == "status":
         return asyncio.run(link_status(link, args.timeout))
     if args.ev:
-        return asyncio.run(match_ev(link, args.timeout))
+        config = EvSlacConfig(max_attenuation_db=args.max_attenuation)
+        return asyncio.run(match_ev(link, args.timeout, config))
     return asyncio.run(match_evse(link, args.timeout, args.pilot_stdin, args.stay))
 
 
