@@ -48,8 +48,8 @@ SCHEMAS ?= ../shared/iso15118/schemas
 grammars: $(STAMP)
 	$(BIN)/python -m evse.iso15118.exi.generator $(SCHEMAS)
 
-# Long fuzz runs: EXI decoder, MCU framing, and a hostile CSMS against the OCPP client
-# (bounded runs of each are part of `make test`).
+# Long fuzz runs: EXI decoder, MCU framing, SLAC frames, and a hostile CSMS against the
+# OCPP client (bounded runs of each are part of `make test`).
 FUZZ_EXAMPLES ?= 200000
 OCPP_FUZZ_FRAMES ?= 20000
 OCPP_FUZZ_SIM_FRAMES ?= 3000
@@ -59,6 +59,8 @@ fuzz: $(STAMP)
 		-p no:cacheprovider tests/unit/exi/test_exi_fuzz.py tests/unit/exi/test_exi_differential.py
 	MCU_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
 		tests/unit/devices/test_mcu_framing.py
+	SLAC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/unit/slac/test_slac_fuzz.py
 	OCPP_FUZZ_FRAMES=$(OCPP_FUZZ_FRAMES) OCPP_FUZZ_SIM_FRAMES=$(OCPP_FUZZ_SIM_FRAMES) \
 		$(if $(OCPP_FUZZ_SEED),OCPP_FUZZ_SEED=$(OCPP_FUZZ_SEED),) \
 		$(BIN)/python -m pytest -q -s -p no:cacheprovider --timeout=0 \
