@@ -26,6 +26,7 @@ from evse.slac.events import (
     SendFrame,
 )
 from evse.slac.evse_fsm import EvseSlacConfig, EvseSlacMachine
+from evse.slac.evse_fsm import State as EvseState
 from evse.slac.keys import new_nmk
 from evse.slac.link import Link
 
@@ -96,6 +97,11 @@ class EvseSlac:
         self.machine = EvseSlacMachine(link.mac, config, nmk_source)
         self._driver = SlacDriver(self.machine, link, clock)
         self.events = self._driver.events
+
+    @property
+    def state(self) -> EvseState:
+        """idle / matching / matched / linked / failed (failure reason: machine.failure)."""
+        return self.machine.state
 
     async def run(self) -> None:
         await self._driver.run()
