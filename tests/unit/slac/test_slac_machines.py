@@ -63,6 +63,14 @@ def test_iso15118_3_full_match_sets_key_answers_and_brings_the_link_up() -> None
     assert sum(isinstance(x, m.MnbcSoundInd) for x in ev.sent) == 10
 
 
+def test_idle_until_pilot_b_5_percent_no_frame_is_answered() -> None:
+    machine = EvseSlacMachine(EVSE_MAC)
+    req = m.encode(m.SlacParmReq(run_id=b"I" * 8), f.BROADCAST, EV_MAC)
+    assert machine.receive(req, 0.0) == [] and machine.deadline() is None
+    assert machine.state is State.IDLE
+    assert machine.stop(0.0) == []  # nothing to drop
+
+
 def test_tt_evse_slac_init_expires_without_an_ev() -> None:
     rig, evse, _ = rig_with(evs=0)
     rig.handle(evse, evse_of(evse).start(0.0))
