@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import WAIT_S, Plc, read_events, read_line
+from slac_veth import WAIT_S, Plc, read_events, read_line
 
 HERE = Path(__file__).parent
 # Settle and charge times 0: the simulated modem applies a key at once (a real modem

@@ -3,7 +3,7 @@ processes on raw AF_PACKET sockets (ISO 15118-3)."""
 
 from __future__ import annotations
 
-from conftest import WAIT_S, Plc, read_events
+from slac_veth import WAIT_S, Plc, read_events
 
 
 def test_iso15118_3_our_ev_matches_our_evse_over_veth(plc: Plc) -> None:
