@@ -48,8 +48,8 @@ SCHEMAS ?= ../shared/iso15118/schemas
 grammars: $(STAMP)
 	$(BIN)/python -m evse.iso15118.exi.generator $(SCHEMAS)
 
-# Long fuzz runs: EXI decoder, MCU framing, the -20 session core, and a hostile CSMS
-# against the OCPP client (bounded runs of each are part of `make test`).
+# Long fuzz runs: EXI decoder, MCU framing, SLAC frames, the -20 session core, and a
+# hostile CSMS against the OCPP client (bounded runs of each are part of `make test`).
 FUZZ_EXAMPLES ?= 200000
 OCPP_FUZZ_FRAMES ?= 20000
 SECC_FUZZ_SESSIONS ?= 20000
@@ -62,6 +62,8 @@ fuzz: $(STAMP)
 		tests/unit/devices/test_mcu_framing.py
 	SECC_FUZZ_SESSIONS=$(SECC_FUZZ_SESSIONS) $(BIN)/python -m pytest -q -p no:cacheprovider \
 		--timeout=0 tests/unit/iso15118/test_d20_common_fuzz.py
+	SLAC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/unit/slac/test_slac_fuzz.py
 	OCPP_FUZZ_FRAMES=$(OCPP_FUZZ_FRAMES) OCPP_FUZZ_SIM_FRAMES=$(OCPP_FUZZ_SIM_FRAMES) \
 		$(if $(OCPP_FUZZ_SEED),OCPP_FUZZ_SEED=$(OCPP_FUZZ_SEED),) \
 		$(BIN)/python -m pytest -q -s -p no:cacheprovider --timeout=0 \

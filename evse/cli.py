@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "hal": "evse.commands.hal",
     "run": "evse.commands.run",
     "sim": "evse.commands.sim",
+    "slac": "evse.slac.cli",  # logic in evse/slac/cli.py
 }
 
 
