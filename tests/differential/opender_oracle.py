@@ -18,20 +18,32 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import opender
 from opender import DER_BESS, DERCommonFileFormatBESS
 
+from hal.config_reader import Table
 from hal.devices.base import GridSample, PowerStageRating
 from hal.grid.controls import TripControl
 from hal.grid.engine import GridEngine, GridState
 from hal.grid.enter_service import EnterServiceSpec
 from hal.grid.freq_droop import FreqDroopSpec
-from hal.grid.settings import GridSettings
+from hal.grid.settings import GridSettings, parse_grid_settings
 from hal.grid.volt_var import VoltVarSpec
 from hal.grid.volt_watt import WattCurveSpec
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+RATING = PowerStageRating(max_charge_w=11000.0, max_discharge_w=10000.0, max_var=5000.0, phases=3)
+
+
+def settings(preset: str, overrides: Mapping[str, Any] | None = None) -> GridSettings:
+    """Our settings for `preset` with `[grid]` overrides, as the station config gives them."""
+    return parse_grid_settings(Table({**(overrides or {}), "preset": preset}, "grid"), CONFIG_DIR)
+
 
 CATEGORY = {"ieee1547-cat1": "CAT_I", "ieee1547-cat2": "CAT_II", "ieee1547-cat3": "CAT_III"}
 
@@ -119,11 +131,17 @@ def oracle(settings: GridSettings, rating: PowerStageRating, preset: str, dt: fl
         f.PF_MODE_ENABLE = False
     vv = controls.get("VoltVar")
     if isinstance(vv, VoltVarSpec):
+        points = list(vv.points)
+        if len(points) == 3:  # Category A: OpenDER's curve has four points, no dead band
+            points = [points[0], points[1], points[1], points[2]]
+            f.NP_NORMAL_OP_CAT = "CAT_A"  # first: the category setter resets QV_* defaults
         f.QV_MODE_ENABLE = True
         f.QV_VREF = vv.vref_pct / 100.0
         f.QV_VREF_AUTO_MODE = False
         f.QV_OLRT = vv.response_time_s
-        for k, (v, q) in enumerate(vv.points, start=1):
+        if len(points) != 4:
+            raise ValueError(f"OpenDER models a 4-point volt-var curve, got {len(points)}")
+        for k, (v, q) in enumerate(points, start=1):
             setattr(f, f"QV_CURVE_V{k}", v / 100.0)
             setattr(f, f"QV_CURVE_Q{k}", q / 100.0 * rating.max_var / va)
     vw = controls.get("VoltWatt")
