@@ -223,7 +223,11 @@ def _match(
             out.append(f"OpenDER {what} at t={steps[k].t:.2f} s, ours not within one sample")
     for j in ours:
         # Already in OpenDER's trip (a boundary case above): nothing new to match.
-        if what == "trip" and steps[j].od_status == "Trip" and (j == 0 or steps[j - 1].od_status == "Trip"):
+        if (
+            what == "trip"
+            and steps[j].od_status == "Trip"
+            and (j == 0 or steps[j - 1].od_status == "Trip")
+        ):
             continue
         if not any(k <= j <= k + 1 for k in theirs):
             out.append(f"our {what} at t={steps[j].t:.2f} s, OpenDER none within one sample")
@@ -254,14 +258,13 @@ def compare(
     o_start, o_end = edges(steps, ours=True)
     d_start, d_end = edges(steps, ours=False)
     out = _match(o_start, d_start, "trip", steps, boundary)
+
     # A return to service that ends an OpenDER-only boundary trip has no match in ours.
     def interval_end(k: int) -> int:
         return min((e for e in d_end if e > k), default=len(steps))
 
     exempt = {
-        k
-        for k in d_start
-        if boundary and not any(k <= j <= interval_end(k) for j in o_start)
+        k for k in d_start if boundary and not any(k <= j <= interval_end(k) for j in o_start)
     }
     d_end = [e for e in d_end if max((k for k in d_start if k < e), default=-1) not in exempt]
     out += _match(o_end, d_end, "return to service", steps, returning)
@@ -393,7 +396,10 @@ def differential(
         for k, (v_pu, f_hz) in enumerate([*warm, *s]):
             t = k * dt
             d = eng.step(
-                t, GridSample(t, (v_pu * settings.nominal_voltage_v,) * 3, f_hz), request_w, measured
+                t,
+                GridSample(t, (v_pu * settings.nominal_voltage_v,) * 3, f_hz),
+                request_w,
+                measured,
             )
             measured = d.setpoint_w
             states.append(eng.state)

@@ -97,7 +97,9 @@ def test_ieee1547_droop_in_per_unit_of_the_discharge_nameplate_both_directions(
     which for a bidirectional unit is its rating as a generator (discharge), whether it
     is charging or discharging; OpenDER scales by NP_P_MAX the same way. With 11 kW
     charge and 7 kW discharge, the old scale (the larger rating) was 57 % too strong."""
-    rating = PowerStageRating(max_charge_w=11000.0, max_discharge_w=7000.0, max_var=3000.0, phases=3)
+    rating = PowerStageRating(
+        max_charge_w=11000.0, max_discharge_w=7000.0, max_var=3000.0, phases=3
+    )
     s = settings("ieee1547-cat2", DIFFERENTIAL_OVERRIDES)
     eng = GridEngine(rating, s, random.Random(1))
     der = oracle(s, rating, "ieee1547-cat2", DT)
