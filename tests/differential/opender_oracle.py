@@ -16,9 +16,12 @@ Conventions bridged here:
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import random
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -430,3 +433,33 @@ def differential(
     fd = settings.controls.get("FreqDroop")
     band = (fd.under_freq_hz, fd.over_freq_hz) if isinstance(fd, FreqDroopSpec) else None
     return compare(steps, rating, SETTLE_S, dt, request_w, band, stats, boundary, returning)
+
+
+def _one(args: tuple[str, float, int, float]) -> tuple[int, list[str], dict[str, int]]:
+    preset, request_w, seed, seconds = args
+    logging.disable(logging.WARNING)  # OpenDER warns once per model about our Q rating
+    stats: dict[str, int] = {}
+    s = settings(preset, DIFFERENTIAL_OVERRIDES)
+    return (
+        seed,
+        differential(s, RATING, preset, seed, seconds, request_w=request_w, stats=stats),
+        stats,
+    )
+
+
+def run_many(
+    preset: str, request_w: float, seeds: Sequence[int], seconds: float = 30.0
+) -> tuple[dict[int, list[str]], dict[str, int]]:
+    """Many series, on every core when there are many; differences by seed, and totals."""
+    jobs = [(preset, request_w, seed, seconds) for seed in seeds]
+    if len(jobs) > 20:
+        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            results = list(pool.map(_one, jobs, chunksize=8))
+    else:
+        results = [_one(j) for j in jobs]
+    diffs = {seed: d for seed, d, _ in results if d}
+    totals: dict[str, int] = {}
+    for _, _, st in results:
+        for k, v in st.items():
+            totals[k] = totals.get(k, 0) + v
+    return diffs, totals
