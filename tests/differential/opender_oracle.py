@@ -210,30 +210,53 @@ def edges(steps: Sequence[Step], ours: bool) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
-def _match(
-    ours: list[int],
-    theirs: list[int],
-    what: str,
+def trip_differences(
     steps: Sequence[Step],
     boundary: Callable[[int], bool] | None = None,
+    returning: Callable[[int], bool] | None = None,
 ) -> list[str]:
-    """Each edge of OpenDER's must be ours at the same sample or one later, and the other
-    way round: ours never earlier, at most one sample later. `boundary(k)` says whether an
-    OpenDER edge at k that ours lacks is the sampling boundary (see differential())."""
+    """Trips and returns to service: each edge of one model must be the other's at the
+    same sample or ours one sample later (ours never earlier).
+
+    The sampling boundary: OpenDER counts the first sample beyond a threshold (or inside
+    the enter-service window) as one full period, ours times from that sample, so ours
+    acts one sample later. An excursion that ends on exactly that sample moves OpenDER
+    only; `boundary(k)` / `returning(k)` check, by holding the series one sample longer,
+    that ours then does the same at k + 1. After such an OpenDER-only edge the two run
+    apart until the next edge of one of them, which is checked like any other."""
+    o_start, o_end = edges(steps, ours=True)
+    d_start, d_end = edges(steps, ours=False)
+
+    def ours_tripped(k: int) -> bool:
+        return k >= 0 and steps[k].ours_state is GridState.TRIPPED
+
+    def od_tripped(k: int) -> bool:
+        return k >= 0 and steps[k].od_status == "Trip"
+
     out: list[str] = []
-    for k in theirs:
-        if not any(k <= j <= k + 1 for j in ours) and not (boundary and boundary(k)):
-            out.append(f"OpenDER {what} at t={steps[k].t:.2f} s, ours not within one sample")
-    for j in ours:
-        # Already in OpenDER's trip (a boundary case above): nothing new to match.
-        if (
-            what == "trip"
-            and steps[j].od_status == "Trip"
-            and (j == 0 or steps[j - 1].od_status == "Trip")
-        ):
+    od_only: set[int] = set()  # OpenDER trips ours has no part in (boundary)
+    for k in d_start:
+        if any(k <= j <= k + 1 for j in o_start) or ours_tripped(k - 1):
+            continue  # matched, or ours has been tripped since before (see the returns)
+        if boundary is not None and boundary(k):
+            od_only.add(k)
             continue
-        if not any(k <= j <= k + 1 for k in theirs):
-            out.append(f"our {what} at t={steps[j].t:.2f} s, OpenDER none within one sample")
+        out.append(f"OpenDER trip at t={steps[k].t:.2f} s, ours not within one sample")
+    for j in o_start:
+        if any(k <= j <= k + 1 for k in d_start) or od_tripped(j - 1):
+            continue
+        out.append(f"our trip at t={steps[j].t:.2f} s, OpenDER none within one sample")
+    for e in d_end:
+        start = max((k for k in d_start if k < e), default=-1)
+        if start in od_only or any(e <= j <= e + 1 for j in o_end):
+            continue
+        if not ours_tripped(e) or (returning is not None and returning(e)):
+            continue  # ours was in service already, or the boundary
+        out.append(f"OpenDER return to service at t={steps[e].t:.2f} s, ours not within one sample")
+    for j in o_end:
+        if any(e <= j <= e + 1 for e in d_end) or not od_tripped(j - 1):
+            continue  # matched, or OpenDER was back in service already (checked above)
+        out.append(f"our return to service at t={steps[j].t:.2f} s, OpenDER none within one sample")
     return out
 
 
@@ -258,21 +281,9 @@ def compare(
     momentary cessation or part of an enter-service ramp; ours takes the dispatched power
     (docs/grid-functions.md, "Differences from OpenDER").
     """
-    o_start, o_end = edges(steps, ours=True)
-    d_start, d_end = edges(steps, ours=False)
-    out = _match(o_start, d_start, "trip", steps, boundary)
-
-    # A return to service that ends an OpenDER-only boundary trip has no match in ours.
-    def interval_end(k: int) -> int:
-        return min((e for e in d_end if e > k), default=len(steps))
-
-    exempt = {
-        k for k in d_start if boundary and not any(k <= j <= interval_end(k) for j in o_start)
-    }
-    d_end = [e for e in d_end if max((k for k in d_start if k < e), default=-1) not in exempt]
-    out += _match(o_end, d_end, "return to service", steps, returning)
+    out = trip_differences(steps, boundary, returning)
     if stats is not None:
-        stats["trips"] = stats.get("trips", 0) + len(d_start)
+        stats["trips"] = stats.get("trips", 0) + len(edges(steps, ours=False)[0])
     hold = round(settle_s / dt)
     p_tol = 0.01 * max(rating.max_charge_w, rating.max_discharge_w)
     q_tol = 0.01 * rating.max_var
