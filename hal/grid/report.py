@@ -27,8 +27,7 @@ from hal.grid.settings import TRIP_KEYS, GridSettings
 from hal.grid.volt_var import VoltVarSpec
 from hal.grid.volt_watt import WattCurveSpec
 
-_TRIP_ORDER = list(TRIP_KEYS.values()) + ["LFMayTrip", "PowerMonitoringMustTrip"]
-_QUANTITY = {"V": "voltage", "F": "frequency"}
+_TRIP_ORDER = [*TRIP_KEYS.values(), "LFMayTrip", "PowerMonitoringMustTrip"]
 _SETTING_KEY = {ct: f"trip.{k}" for k, ct in TRIP_KEYS.items()}
 
 
