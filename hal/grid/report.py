@@ -12,8 +12,6 @@ from pathlib import Path
 
 from hal.devices.base import PowerStageRating
 from hal.grid.controls import (
-    FixedPFSpec,
-    FixedVarSpec,
     GradientSpec,
     LimitMaxDischargeSpec,
     TripControl,
@@ -21,6 +19,7 @@ from hal.grid.controls import (
     WattVarSpec,
 )
 from hal.grid.enter_service import EnterServiceSpec
+from hal.grid.fixed_pf import FixedPFSpec, FixedVarSpec
 from hal.grid.freq_droop import DroopReference, FreqDroopSpec, droop_delta_w
 from hal.grid.must_trip import Direction
 from hal.grid.settings import TRIP_KEYS, GridSettings
