@@ -48,13 +48,15 @@ SCHEMAS ?= ../shared/iso15118/schemas
 grammars: $(STAMP)
 	$(BIN)/python -m evse.iso15118.exi.generator $(SCHEMAS)
 
-# Long fuzz runs: EXI decoder, MCU framing, SLAC frames, the -20 session core, and a
-# hostile CSMS against the OCPP client (bounded runs of each are part of `make test`).
+# Long fuzz runs: EXI decoder, MCU framing, SLAC frames, the -20 session core, a hostile
+# CSMS against the OCPP client, and the grid engine against EPRI OpenDER (bounded runs of
+# each are part of `make test`).
 FUZZ_EXAMPLES ?= 200000
 OCPP_FUZZ_FRAMES ?= 20000
 SECC_FUZZ_SESSIONS ?= 20000
 OCPP_FUZZ_SIM_FRAMES ?= 3000
 OCPP_FUZZ_SEED ?=
+OPENDER_SERIES ?= 1667  # per preset and direction: 10,002 series against OpenDER
 fuzz: $(STAMP)
 	EXI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) EXI_DIFF_EXAMPLES=2000 $(BIN)/python -m pytest -q \
 		-p no:cacheprovider tests/unit/exi/test_exi_fuzz.py tests/unit/exi/test_exi_differential.py
@@ -69,6 +71,8 @@ fuzz: $(STAMP)
 		$(BIN)/python -m pytest -q -s -p no:cacheprovider --timeout=0 \
 		tests/integration/ocpp/test_ocpp_hostile_fuzz.py \
 		tests/integration/ocpp/test_ocpp_hostile_sim.py
+	OPENDER_SERIES=$(OPENDER_SERIES) OPENDER_SECONDS=20 $(BIN)/python -m pytest -q \
+		-p no:cacheprovider --timeout=0 tests/differential/test_opender_ieee1547.py
 
 # Optional: compile the EXI codec core with mypyc, in place, behind the same API.
 # One module per run keeps each module's runtime library inside the package.

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "config": "evse.commands.config_cmd",
     "csms": "evse.commands.csms",
     "exi": "evse.commands.exi",
+    "grid": "evse.commands.grid",
     "hal": "evse.commands.hal",
     "run": "evse.commands.run",
     "sim": "evse.commands.sim",

@@ -180,7 +180,7 @@ class GridEngine:
         fd = controls.get("FreqDroop")
         if self._changed("FreqDroop", fd):
             self._droop = (
-                FreqDroop(fd, s.nominal_frequency_hz, rated, s.droop_reference)
+                FreqDroop(fd, s.nominal_frequency_hz, self._droop_rating(), s.droop_reference)
                 if isinstance(fd, FreqDroopSpec)
                 else None
             )
@@ -193,6 +193,17 @@ class GridEngine:
         fw = controls.get("FreqWatt")
         if self._changed("FreqWatt", fw):
             self._freq_watt = WattCurve(fw, 0.0) if isinstance(fw, WattCurveSpec) else None
+
+    def _droop_rating(self) -> float:
+        """The P_rated of the droop formula: the unit's nameplate active power as a
+        generator, i.e. its discharge rating, in both directions (IEEE 1547-2018 3.1
+        "nameplate rating" and 6.5.2.7: the change is in per unit of the nameplate
+        active power rating; EPRI OpenDER does the same with NP_P_MAX and keeps the
+        charge rating only as a limit). A charge-only unit has no generating rating:
+        its charge rating stands in. With `droop_reference = "activation"` (VDE-AR-N
+        4105 / EN 50549-1 LFSM) this is only the cap on the captured reference."""
+        r = self._rating
+        return r.max_discharge_w if r.max_discharge_w > 0 else r.max_charge_w
 
     def _changed(self, name: str, spec: object) -> bool:
         if name in self._built and self._built[name] == spec:

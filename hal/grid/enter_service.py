@@ -67,14 +67,19 @@ class EnterService:
         """Feed one sample; return the share of rated power allowed now (0..1)."""
         if self.phase is Phase.IN_SERVICE:
             return 1.0
-        if not self.in_window(voltages_pct, freq_hz):
+        # The window decides when to START (IEEE 1547-2018 4.10.3). Once the ramp has
+        # begun the unit is in service: an excursion is ride-through's and the trip
+        # curves' business, not a reason to wait the whole delay again (OpenDER agrees).
+        if self.phase is Phase.WAITING and not self.in_window(voltages_pct, freq_hz):
             self.restart()
             return 0.0
         if self.phase is Phase.WAITING:
             if self._in_window_since is None:
                 self._in_window_since = now
                 self._random_s = self._rng.uniform(0.0, self.spec.random_delay_s)
-            if now - self._in_window_since < self.spec.delay_s + self._random_s:
+            # 1 us slack: sample times are sums of floats (t0 + k * dt), and a delay that
+            # has run out must not wait one more sample for rounding.
+            if now - self._in_window_since < self.spec.delay_s + self._random_s - 1e-6:
                 return 0.0
             self.phase = Phase.RAMPING
             self._ramp_start = now

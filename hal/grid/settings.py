@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from hal.config_reader import ConfigError, Table
 from hal.grid import controls as c
 from hal.grid.curves import CurveError
 from hal.grid.freq_droop import DroopReference
+from hal.grid.ranges import EMPTY, Ranges, check_ranges, parse_ranges
 
 T = TypeVar("T")
 PRESETS = Path(__file__).resolve().parent / "presets"  # shipped as package data
@@ -64,6 +65,8 @@ class GridSettings:
     source: str = ""  # the preset's citation
     confirm_locally: tuple[str, ...] = ()  # keys the preset marks as needing confirmation
     random_seed: int | None = None  # enter-service random delay; None = from the OS
+    ranges: Ranges = EMPTY  # what the grid code allows (preset `[ranges]`), checked at load
+    national_profiles: tuple[str, ...] = ()  # where a framework code (EN 50549-1) defers
 
 
 def shipped_presets() -> list[str]:
@@ -101,13 +104,29 @@ def parse_grid_settings(table: Table, config_dir: Path) -> GridSettings:
             raise ConfigError(table.key("preset"), preset, f"{path}: {e}") from None
         origin = str(path)
     own = {k: table.raw(k) for k in table.names() if k != "preset"}
+    for preset_only in ("ranges", "national_profiles"):
+        if preset_only in own:
+            raise ConfigError(
+                table.key(preset_only),
+                own[preset_only],
+                "comes from the grid code (the preset file) and cannot be overridden here",
+            )
+    # The code's own ranges and the national profiles it defers to: preset-only keys.
+    raw_ranges = data.pop("ranges", None)
+    raw_profiles = data.pop("national_profiles", [])
     merged = _merge(data, own)
     try:
-        return _parse(Table(merged, table.path), preset)
+        ranges = parse_ranges(f"{table.path}.ranges", raw_ranges)
+        if not isinstance(raw_profiles, list) or not all(isinstance(x, str) for x in raw_profiles):
+            raise ConfigError(f"{table.path}.national_profiles", raw_profiles, "an array of names")
+        settings = _parse(Table(merged, table.path), preset)
     except ConfigError as e:
         if origin and not _has_key(own, e.key.removeprefix(table.path + ".")):
             raise ConfigError(f"{origin}: {e.key}", e.value, e.reason) from None
         raise
+    code = settings.source.split(",")[0] or (preset or "the grid code")
+    check_ranges(merged, ranges, table.path, code)
+    return replace(settings, ranges=ranges, national_profiles=tuple(raw_profiles))
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,13 @@ class SimPowerStage:
         self._t = now
         if dt <= 0.0:
             return
+        if not self.enabled:
+            # No current flows through an open contactor: the output is zero at once,
+            # not a decaying first-order tail (that would show power the meter could
+            # never see, and an AC car's target computed from it would be wrong).
+            self.active_w = 0.0
+            self.reactive_var = 0.0
+            return
         target = self.setpoint_w if self.enabled and not self.faults else 0.0
         q_target = self.reactive_setpoint_var if self.enabled and not self.faults else 0.0
         alpha = 1.0 - math.exp(-dt / self.model.time_constant_s)

@@ -56,6 +56,17 @@ def test_stage_disabled_delivers_nothing() -> None:
     assert s.active_w == 0.0
 
 
+def test_stage_output_is_zero_the_sample_its_contactor_opens() -> None:
+    """No current through an open contactor: no decaying tail after the opening."""
+    s = _stage(tau=0.2)
+    s.command(-7000.0, 2000.0)
+    s.advance(2.0)
+    assert s.active_w < -6900.0 and s.reactive_var > 1900.0
+    s.enabled = False  # the MCU opened the contactor
+    s.advance(2.02)
+    assert (s.active_w, s.reactive_var) == (0.0, 0.0)
+
+
 def test_meter_integrates_import_and_export() -> None:
     m = SimMeter(3, now=0.0)
     m.advance(0.0, 3600.0)  # power known at t=0

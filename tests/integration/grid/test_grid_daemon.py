@@ -114,7 +114,7 @@ def test_directive_overrides_preset_through_the_contract(
 ) -> None:
     cfg = grid_station(
         short_tmp,
-        '[grid]\npreset = "en50549-1"\n[grid.enter_service]\ndelay_s = 0.0\nramp_s = 0.0\n',
+        '[grid]\npreset = "vde-ar-n-4105"\n[grid.enter_service]\ndelay_s = 0.0\nramp_s = 0.0\n',
         "",
     )
     hal = HalProcess(cfg).start()
