@@ -56,7 +56,8 @@ OCPP_FUZZ_FRAMES ?= 20000
 SECC_FUZZ_SESSIONS ?= 20000
 OCPP_FUZZ_SIM_FRAMES ?= 3000
 OCPP_FUZZ_SEED ?=
-OPENDER_SERIES ?= 1667  # per preset and direction: 10,002 series against OpenDER
+# per preset and direction: 10,002 series against OpenDER
+OPENDER_SERIES ?= 1667
 fuzz: $(STAMP)
 	EXI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) EXI_DIFF_EXAMPLES=2000 $(BIN)/python -m pytest -q \
 		-p no:cacheprovider tests/unit/exi/test_exi_fuzz.py tests/unit/exi/test_exi_differential.py
