@@ -151,6 +151,10 @@ class Welcome(Message):
     #  alarms: [{controlType, gridEventFault, since}] (optional: DER alarms in force)}
     state: list[dict[str, Any]] = field(default_factory=list)
     role: str = ROLE_CONTROLLER  # the role this connection got
+    # R05: hal's last DER alarm edges (bounded, oldest first, kept across hal restarts):
+    # {seq, evse_id, kind: der_alarm | der_alarm_ended, <that event's data>}; `seq`
+    # grows and never repeats, so evse takes those it has not queued yet.
+    alarm_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +181,8 @@ class Measurement(Message):
 class Event(Message):
     """kind: cp_state, contactor, fault, fault_cleared, der_alarm, der_alarm_ended,
     keepalive_lost, keepalive_restored. `data` holds the kind's details; der_alarm(_ended)
-    {controlType, gridEventFault, extraInfo, timestamp (optional, ISO 8601 UTC)}.
+    {controlType, gridEventFault, extraInfo, timestamp (optional, ISO 8601 UTC),
+    seq (optional: the edge's number in Welcome.alarm_history)}.
 
     `fault` {device, reason} / `fault_cleared` {device}: `device` names what failed: a
     configured device name, or one of FAULT_* below for a condition hal detects itself."""
