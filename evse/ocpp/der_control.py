@@ -108,12 +108,13 @@ class DerControls:
         """Queue start / stop notifications that are due, persist, and hand hal the set
         in force when it changed."""
         notes, changed = rules.transitions(self.records, self._clock.wall())
-        for note in notes:
-            # Queued (persisted) before the flag is stored: a crash in between sends a
-            # notification twice rather than never.
-            self._push("NotifyDERStartStop", note)
-        if changed:
-            self._save(changed)
+        # R04.FR.20-22: the notifications and the records' started / ended flags in one
+        # transaction: a kill -9 neither loses a NotifyDERStartStop nor sends it twice.
+        with self._store.transaction():
+            for note in notes:
+                self._push("NotifyDERStartStop", note)
+            if changed:
+                self._save(changed)
         now_set = self.directives()
         if now_set != self._sent and self._sink is not None:
             self._sink.set_der_directives(now_set)
