@@ -21,6 +21,7 @@ from evse.energy.types import SchedulePeriod
 from evse.ocpp.clock import Clock, iso, wait_for
 from evse.ocpp.device_model import DeviceModel
 from evse.ocpp.endpoint import CallTimeout, ConnectionLost, OcppCallError, Reply
+from evse.ocpp.priority_charging import PriorityCharging
 from evse.ocpp.profile_store import ProfileStore
 from evse.ocpp.profile_validation import OPERATION_MODES, StationLimits, validate
 from evse.ocpp.transactions import Transactions
@@ -53,6 +54,7 @@ class SmartCharging:
         self._offline_for = offline_for
         self._db = ProfileStore(store)
         self.v2x = V2xAuthorization(store, tx, allowed_for_token, lambda: self.on_change())
+        self.priority = PriorityCharging(store, tx, self.installed, push, lambda: self.on_change())
         self.profiles: dict[int, InstalledProfile] = {ip.id: ip for ip in self._db.load()}
         now = clock.monotonic()
         # Q04: monotonic time of each Dynamic profile's last update (restart counts as one).
@@ -142,7 +144,8 @@ class SmartCharging:
         offline_s = self._offline_for()
         if offline_s is not None:
             self._invalidate_offline(offline_s)
-        return EvseContext(transaction_id=tx_id, tx_start=start, offline_s=offline_s)
+        prio = self.priority.active(tx_id)  # K21/K22: PriorityCharging leads while on
+        return EvseContext(tx_id, start, offline_s, prio)
 
     def _invalidate_offline(self, offline_s: float) -> None:
         """Q11: a profile with invalidAfterOfflineDuration stays invalid once offline longer
