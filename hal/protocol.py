@@ -87,8 +87,10 @@ class PowerRequest(Message):
 
     `operation_mode` (OCPP 2.1 OperationModeEnumType, "" = none given): with
     "LocalFrequency" hal sets, on every sample, baseline_w + freq_watt(f) (linear between
-    the {frequency, power} points, flat beyond the ends) within [min_w, max_w]; any other
-    mode is executed by evse and hal follows setpoint/limits as above."""
+    the {frequency, power} points, flat beyond the ends) within [min_w, max_w], computed
+    anew only when f moved by `freq_threshold_hz` or more since (0: every sample; OCPP
+    LocalFrequencyUpdateThreshold); any other mode is executed by evse and hal follows
+    setpoint/limits as above."""
 
     TYPE: ClassVar[str] = "power_request"
     evse_id: int
@@ -99,6 +101,7 @@ class PowerRequest(Message):
     operation_mode: str = ""
     baseline_w: float = 0.0
     freq_watt: list[dict[str, Any]] = field(default_factory=list)
+    freq_threshold_hz: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,9 +161,15 @@ class SmartCharging:
         """The merged period in force on the EVSE now (the energy manager's input), with
         the offline fallback of Q11/Q12 applied to the real connection state."""
         ctx = self._context(evse_id)
-        return period_in_force(
+        period = period_in_force(
             self.installed(), evse_id, self._clock.wall(), ctx, self._clock.monotonic()
         )
+        if period is not None and period.get("operationMode") == "LocalFrequency":
+            slot = self._dm.find("V2XChargingCtrlr", "LocalFrequencyUpdateThreshold", evse_id)
+            mhz = None if slot is None else self._dm.value(slot)
+            if mhz:  # Q08: hal recalculates only when f moved this much
+                period = {**period, "localFrequencyUpdateThreshold": int(mhz)}
+        return period
 
     # -- K01 SetChargingProfile ---------------------------------------------------------
 
