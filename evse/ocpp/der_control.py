@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from evse.ocpp import der_rules as rules
 from evse.ocpp.clock import Clock, iso, wait_for
 from evse.ocpp.der_alarms import DerAlarms
+from evse.ocpp.der_device_model import UnitRating, apply_ratings
 from evse.ocpp.device_model import DeviceModel
 from evse.ocpp.endpoint import Reply
 from evse.ocpp.interfaces import DerAlarm, DerAlarmsInForce
@@ -53,9 +54,16 @@ class DerSink(Protocol):
 
 class DerControls:
     def __init__(
-        self, dm: DeviceModel, store: Store, clock: Clock, push: Push, sink: object
+        self,
+        dm: DeviceModel,
+        store: Store,
+        clock: Clock,
+        push: Push,
+        sink: object,
+        units: tuple[UnitRating, ...] = (),
     ) -> None:
         self._dm, self._store, self._clock, self._push = dm, store, clock, push
+        apply_ratings(dm, units)  # R01/R02: DCDERCtrlr / ACDERCtrlr nameplate
         self._sink = sink if isinstance(sink, DerSink) else None
         # The grid's nominal frequency bounds frequency curves (hal.der_rules); the port
         # knows it from the station config, a port without hal assumes 50 Hz.

@@ -130,7 +130,7 @@ class OcppStation:
         self._started = self.clock.monotonic()  # Q11: offline from here to the 1st connect
         self._heartbeat_changed = asyncio.Event()
         self.dm.on_change(self._variable_changed)
-        self.der = DerControls(self.dm, self.store, self.clock, self.queue.push, port)
+        self.der = DerControls(self.dm, self.store, self.clock, self.queue.push, port, config.units)
         self.stats = {"unexpected_errors": 0, "fast_retries": 0}
         self.smart = SmartCharging(
             self.dm, self.store, self.clock, self.tx, self.queue.push, self._call_now,
