@@ -21,6 +21,7 @@ from evse.energy.types import SchedulePeriod
 from evse.ocpp.clock import Clock, iso, wait_for
 from evse.ocpp.device_model import DeviceModel
 from evse.ocpp.endpoint import CallTimeout, ConnectionLost, OcppCallError, Reply
+from evse.ocpp.ev_charging_needs import EvChargingNeeds
 from evse.ocpp.priority_charging import PriorityCharging
 from evse.ocpp.profile_store import ProfileStore
 from evse.ocpp.profile_validation import OPERATION_MODES, StationLimits, validate
@@ -55,6 +56,7 @@ class SmartCharging:
         self._db = ProfileStore(store)
         self.v2x = V2xAuthorization(store, tx, allowed_for_token, lambda: self.on_change())
         self.priority = PriorityCharging(store, tx, self.installed, push, lambda: self.on_change())
+        self.needs = EvChargingNeeds(call, clock, lambda: tx.evses)  # K15/K17, Q01/Q02
         self.profiles: dict[int, InstalledProfile] = {ip.id: ip for ip in self._db.load()}
         now = clock.monotonic()
         # Q04: monotonic time of each Dynamic profile's last update (restart counts as one).
@@ -293,6 +295,11 @@ class SmartCharging:
         return {"status": "Accepted"}
 
     async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._pull_loop())
+            tg.create_task(self.needs.run())  # NotifyEVChargingNeeds (ev_charging_needs.py)
+
+    async def _pull_loop(self) -> None:
         """Q04: send PullDynamicScheduleUpdate dynUpdateInterval after a Dynamic profile's
         last update; a failed pull waits for the next interval (the profile stays)."""
         while True:
