@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,8 +121,14 @@ def parse_station(data: dict[str, Any], path: Path) -> StationConfig:
     if root.has("ocpp"):
         # Imported only when used: hal and OCPP-less stations skip the schema package.
         from evse.ocpp.config import parse_ocpp
+        from evse.ocpp.der_device_model import UnitRating
 
-        ocpp = parse_ocpp(root.table("ocpp"), path.parent)
+        v, hz = hal.grid.nominal_voltage_v, hal.grid.nominal_frequency_hz  # R01/R02 nameplate
+        units = tuple(
+            UnitRating(u.id, u.kind, u.max_charge_w, u.max_discharge_w, u.max_var, v, hz)
+            for u in hal.evses
+        )
+        ocpp = replace(parse_ocpp(root.table("ocpp"), path.parent), units=units)
     iso: tuple[IsoConfig, ...] = ()
     if root.has("iso15118"):  # imported only when used, like OCPP
         from evse.iso15118.config import parse_iso15118

@@ -145,7 +145,8 @@ class Controller:
             self._translator.set_rating(eid, max(view.max_charge_w, view.max_discharge_w))
         # The state in force (pilot, contactor, faults, grid): a restarted evse rebuilds
         # its view from it, since hal reports the pilot and contactor only on change.
-        for snap in self._translator.sync_welcome(welcome.state, set(self.evses)):
+        known, hist = set(self.evses), welcome.alarm_history  # R05: alarm edges missed
+        for snap in self._translator.sync_welcome(welcome.state, known, hist):
             if snap.constraint is not None:
                 self.evses[snap.evse_id].constraint = snap.constraint
             for event in snap.events:

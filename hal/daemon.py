@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hal.alarm_history import AlarmHistory
 from hal.config import HalConfig
 from hal.devices.backoff import Backoff
 from hal.devices.base import DeviceError
@@ -86,6 +87,7 @@ class HalDaemon:
             lambda: [u.engine for u in self.units.values()],
             clock,
         )
+        self.alarm_history = AlarmHistory(cfg.state_dir / "der-alarm-history.cbor")  # R05
         self._started = clock()
         self._safe = False  # the stop path made the hardware safe
         self.dc = DcUnits()  # DC outputs (ISO 15118-20 DC), beside the protection path
@@ -107,8 +109,8 @@ class HalDaemon:
         ]
         first = next(iter(self.units.values()), None)
         ids = [directive_id(d) for d in first.engine.directives] if first else []
-        state = [u.state_report() for u in self.units.values()]
-        out: list[Message] = [Welcome(PROTOCOL_VERSION, caps, ids, state, conn.role)]
+        state, hist = [u.state_report() for u in self.units.values()], self.alarm_history.entries()
+        out: list[Message] = [Welcome(PROTOCOL_VERSION, caps, ids, state, conn.role, hist)]
         out.extend(u.constraint_report() for u in self.units.values())
         return out
 
@@ -280,6 +282,7 @@ class HalDaemon:
                 timings=self._timings(),
                 clock=self.clock,
             )
+            self.units[unit_cfg.id].reporter.history = self.alarm_history
             if ds.dc is not None:  # a DC output: its own task, like the stage's
                 self.dc.add(unit_cfg.id, ds.dc, cfg, self.server.broadcast,
                             lambda: self.link_alive, self.clock)
@@ -325,6 +328,7 @@ class HalDaemon:
             asyncio.create_task(self._keepalive_loop(), name="keepalive"),
             asyncio.create_task(self._protection_loop(), name="protection-push"),
             asyncio.create_task(self.directives.run(stop), name="directive-writer"),
+            asyncio.create_task(self.alarm_history.run(), name="alarm-history"),
         ]
         meter = self.devices.grid_meter if self.devices else None  # LocalLoadBalancing (Q09)
         tasks += grid_meter_tasks(self.cfg, meter, self.server.broadcast, self.clock)

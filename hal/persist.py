@@ -1,6 +1,7 @@
-"""Atomic persistence of the accepted DER directives: write a temp file, fsync it,
-rename it over the old one, fsync the folder. A kill -9 at any moment leaves either the
-old file or the new one, never a torn one."""
+"""Atomic persistence of the accepted DER directives and of the DER alarm history
+(hal/alarm_history.py): write a temp file, fsync it, rename it over the old one, fsync
+the folder. A kill -9 at any moment leaves either the old file or the new one, never a
+torn one."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ _FORMAT = 1
 
 
 def save_directives(path: Path, directives: list[dict[str, Any]]) -> None:
+    _write_atomic(path, cbor2.dumps({"format": _FORMAT, "directives": directives}))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    data = cbor2.dumps({"format": _FORMAT, "directives": directives})
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, data)
@@ -54,3 +58,31 @@ def load_directives(path: Path) -> list[dict[str, Any]]:
         log.error("directives file %s unreadable (%s); moved to %s", path, exc, bad)
         return []
     return directives
+
+
+def save_alarm_history(path: Path, boot: int, events: list[dict[str, Any]]) -> None:
+    _write_atomic(path, cbor2.dumps({"format": _FORMAT, "boot": boot, "events": events}))
+
+
+def load_alarm_history(path: Path) -> tuple[int, list[dict[str, Any]]]:
+    """(boot counter, events) saved last; (0, []) when there is none. A damaged file is
+    kept aside (*.bad) like the directives file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return 0, []
+    try:
+        obj = cbor2.loads(raw)
+        if not isinstance(obj, dict) or obj.get("format") != _FORMAT:
+            raise ValueError("unexpected layout")
+        boot, events = obj["boot"], obj["events"]
+        if not isinstance(boot, int) or isinstance(boot, bool) or boot < 0:
+            raise ValueError("boot is not a counter")
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise ValueError("events is not a list of maps")
+    except (cbor2.CBORDecodeError, ValueError, KeyError) as exc:
+        bad = path.with_name(path.name + ".bad")
+        os.replace(path, bad)
+        log.error("alarm history %s unreadable (%s); moved to %s", path, exc, bad)
+        return 0, []
+    return boot, events

@@ -87,8 +87,10 @@ class PowerRequest(Message):
 
     `operation_mode` (OCPP 2.1 OperationModeEnumType, "" = none given): with
     "LocalFrequency" hal sets, on every sample, baseline_w + freq_watt(f) (linear between
-    the {frequency, power} points, flat beyond the ends) within [min_w, max_w]; any other
-    mode is executed by evse and hal follows setpoint/limits as above."""
+    the {frequency, power} points, flat beyond the ends) within [min_w, max_w], computed
+    anew only when f moved by `freq_threshold_hz` or more since (0: every sample; OCPP
+    LocalFrequencyUpdateThreshold); any other mode is executed by evse and hal follows
+    setpoint/limits as above."""
 
     TYPE: ClassVar[str] = "power_request"
     evse_id: int
@@ -99,6 +101,7 @@ class PowerRequest(Message):
     operation_mode: str = ""
     baseline_w: float = 0.0
     freq_watt: list[dict[str, Any]] = field(default_factory=list)
+    freq_threshold_hz: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +190,10 @@ class Welcome(Message):
     #  alarms: [{controlType, gridEventFault, since}] (optional: DER alarms in force)}
     state: list[dict[str, Any]] = field(default_factory=list)
     role: str = ROLE_CONTROLLER  # the role this connection got
+    # R05: hal's last DER alarm edges (bounded, oldest first, kept across hal restarts):
+    # {seq, evse_id, kind: der_alarm | der_alarm_ended, <that event's data>}; `seq`
+    # grows and never repeats, so evse takes those it has not queued yet.
+    alarm_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +220,8 @@ class Measurement(Message):
 class Event(Message):
     """kind: cp_state, contactor, fault, fault_cleared, der_alarm, der_alarm_ended,
     keepalive_lost, keepalive_restored. `data` holds the kind's details; der_alarm(_ended)
-    {controlType, gridEventFault, extraInfo, timestamp (optional, ISO 8601 UTC)}.
+    {controlType, gridEventFault, extraInfo, timestamp (optional, ISO 8601 UTC),
+    seq (optional: the edge's number in Welcome.alarm_history)}.
 
     `fault` {device, reason} / `fault_cleared` {device}: `device` names what failed: a
     configured device name, or one of FAULT_* below for a condition hal detects itself."""

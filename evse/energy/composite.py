@@ -162,7 +162,7 @@ def _winners(
         if purpose == "PriorityCharging":
             if not ctx.priority_charging:
                 continue
-            rank = 2  # Q: priority charging replaces the transaction's schedule while on
+            rank = 2  # K21/K22: PriorityCharging overrules TxProfile / TxDefaultProfile while on
         elif purpose == "TxProfile":
             rank = 1  # K01: a TxProfile overrides the TxDefaultProfile
         else:

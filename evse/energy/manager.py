@@ -160,5 +160,14 @@ def decide(inp: EnergyInputs) -> Decision:
         operation_mode=plan.operation_mode,
         baseline_w=plan.baseline_w,
         freq_watt=[{"frequency": f, "power": w} for f, w in plan.freq_watt],
+        freq_threshold_hz=_threshold_hz(inp.period, plan.operation_mode),
     )
     return Decision(request, target_for_car(plan, inp.constraint), plan, note)
+
+
+def _threshold_hz(p: SchedulePeriod | None, mode: str) -> float:
+    """Q08 LocalFrequencyUpdateThreshold (mHz) for hal, in Hz (0: every sample)."""
+    if mode != LOCAL_FREQUENCY:
+        return 0.0
+    mhz = (p or {}).get("localFrequencyUpdateThreshold", 0)
+    return max(0.0, min(float(mhz), 1000.0)) / 1000.0

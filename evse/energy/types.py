@@ -30,3 +30,6 @@ class SchedulePeriod(TypedDict, total=False):
     operationMode: str
     v2xFreqWattCurve: list[dict[str, Any]]
     v2xSignalWattCurve: list[dict[str, Any]]
+    # Not a profile field: how the station executes a LocalFrequency period (Q08), from
+    # V2XChargingCtrlr.LocalFrequencyUpdateThreshold (mHz).
+    localFrequencyUpdateThreshold: int

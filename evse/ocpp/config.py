@@ -31,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from evse.ocpp.connection import TlsFiles, tls_files_problem, url_problem
+from evse.ocpp.der_device_model import UnitRating
 from evse.ocpp.device_model import load_specs, seed_problem
 from evse.ocpp.schemas import OcppVersion
 from hal.config_reader import ConfigError, Table
@@ -62,6 +63,8 @@ class OcppConfig:
     firmware_version: str | None = None
     evses: int = 1
     variables: dict[str, str | int | float | bool] = field(default_factory=dict)
+    # The units' ratings ([[evse]], [grid]): the DER controllers' nameplate (R01/R02).
+    units: tuple[UnitRating, ...] = ()
 
 
 def _path(table: Table, name: str, base_dir: Path) -> Path | None:

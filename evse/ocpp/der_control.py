@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from evse.ocpp import der_rules as rules
 from evse.ocpp.clock import Clock, iso, wait_for
 from evse.ocpp.der_alarms import DerAlarms
+from evse.ocpp.der_device_model import UnitRating, apply_ratings
 from evse.ocpp.device_model import DeviceModel
 from evse.ocpp.endpoint import Reply
 from evse.ocpp.interfaces import DerAlarm, DerAlarmsInForce
@@ -53,9 +54,16 @@ class DerSink(Protocol):
 
 class DerControls:
     def __init__(
-        self, dm: DeviceModel, store: Store, clock: Clock, push: Push, sink: object
+        self,
+        dm: DeviceModel,
+        store: Store,
+        clock: Clock,
+        push: Push,
+        sink: object,
+        units: tuple[UnitRating, ...] = (),
     ) -> None:
         self._dm, self._store, self._clock, self._push = dm, store, clock, push
+        apply_ratings(dm, units)  # R01/R02: DCDERCtrlr / ACDERCtrlr nameplate
         self._sink = sink if isinstance(sink, DerSink) else None
         # The grid's nominal frequency bounds frequency curves (hal.der_rules); the port
         # knows it from the station config, a port without hal assumes 50 Hz.
@@ -108,12 +116,13 @@ class DerControls:
         """Queue start / stop notifications that are due, persist, and hand hal the set
         in force when it changed."""
         notes, changed = rules.transitions(self.records, self._clock.wall())
-        for note in notes:
-            # Queued (persisted) before the flag is stored: a crash in between sends a
-            # notification twice rather than never.
-            self._push("NotifyDERStartStop", note)
-        if changed:
-            self._save(changed)
+        # R04.FR.20-22: the notifications and the records' started / ended flags in one
+        # transaction: a kill -9 neither loses a NotifyDERStartStop nor sends it twice.
+        with self._store.transaction():
+            for note in notes:
+                self._push("NotifyDERStartStop", note)
+            if changed:
+                self._save(changed)
         now_set = self.directives()
         if now_set != self._sent and self._sink is not None:
             self._sink.set_der_directives(now_set)

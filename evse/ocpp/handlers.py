@@ -47,6 +47,7 @@ def build_handlers(station: OcppStation) -> dict[str, Handler]:
         "GetCompositeSchedule": station.smart.on_get_composite_schedule,
         "UpdateDynamicSchedule": station.smart.on_update_dynamic_schedule,
         "NotifyAllowedEnergyTransfer": station.smart.v2x.on_notify_allowed_energy_transfer,
+        "UsePriorityCharging": station.smart.priority.on_use_priority_charging,
         # Q/K/R: op-modes
         "AFRRSignal": station.afrr.on_afrr_signal,
         # Q/K/R: der-control

@@ -97,15 +97,19 @@ class DerAlarm:
     ended: bool
     extra_info: str
     timestamp: datetime
+    seq: int | None = None  # hal's number of the edge (grows, never repeats); None: old hal
 
 
 @dataclass(frozen=True, slots=True)
 class DerAlarmsInForce:
     """R05: the DER alarms hal has in force on an EVSE (its welcome), whole: the OCPP
-    side reports those it has not reported yet, and ends those no longer in force."""
+    side first queues the edges of `history` it has not queued yet (hal's numbered
+    history: an alarm that started and ended while evse was down), then reports those
+    in force it has not reported yet, and ends those no longer in force."""
 
     evse_id: int
     alarms: tuple[DerAlarm, ...]
+    history: tuple[DerAlarm, ...] = ()
 
 
 StationEvent = (

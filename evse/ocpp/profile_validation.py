@@ -138,6 +138,9 @@ def _purpose_rules(
         return None
     if "transactionId" in profile:
         return Rejection("InvalidValue", "transactionId only in a TxProfile")
+    if purpose == "PriorityCharging" and any("duration" in s for s in profile["chargingSchedule"]):
+        # K01.FR.70: a PriorityCharging schedule lasts until the transaction ends.
+        return Rejection("InvalidSchedule", "K01.FR.70: PriorityCharging has no duration")
     for ip in others:
         if ip.purpose != purpose or ip.stack_level != profile["stackLevel"]:
             continue

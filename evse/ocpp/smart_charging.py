@@ -21,6 +21,8 @@ from evse.energy.types import SchedulePeriod
 from evse.ocpp.clock import Clock, iso, wait_for
 from evse.ocpp.device_model import DeviceModel
 from evse.ocpp.endpoint import CallTimeout, ConnectionLost, OcppCallError, Reply
+from evse.ocpp.ev_charging_needs import EvChargingNeeds
+from evse.ocpp.priority_charging import PriorityCharging
 from evse.ocpp.profile_store import ProfileStore
 from evse.ocpp.profile_validation import OPERATION_MODES, StationLimits, validate
 from evse.ocpp.transactions import Transactions
@@ -53,6 +55,8 @@ class SmartCharging:
         self._offline_for = offline_for
         self._db = ProfileStore(store)
         self.v2x = V2xAuthorization(store, tx, allowed_for_token, lambda: self.on_change())
+        self.priority = PriorityCharging(store, tx, self.installed, push, lambda: self.on_change())
+        self.needs = EvChargingNeeds(call, clock, lambda: tx.evses)  # K15/K17, Q01/Q02
         self.profiles: dict[int, InstalledProfile] = {ip.id: ip for ip in self._db.load()}
         now = clock.monotonic()
         # Q04: monotonic time of each Dynamic profile's last update (restart counts as one).
@@ -142,7 +146,8 @@ class SmartCharging:
         offline_s = self._offline_for()
         if offline_s is not None:
             self._invalidate_offline(offline_s)
-        return EvseContext(transaction_id=tx_id, tx_start=start, offline_s=offline_s)
+        prio = self.priority.active(tx_id)  # K21/K22: PriorityCharging leads while on
+        return EvseContext(tx_id, start, offline_s, prio)
 
     def _invalidate_offline(self, offline_s: float) -> None:
         """Q11: a profile with invalidAfterOfflineDuration stays invalid once offline longer
@@ -158,9 +163,15 @@ class SmartCharging:
         """The merged period in force on the EVSE now (the energy manager's input), with
         the offline fallback of Q11/Q12 applied to the real connection state."""
         ctx = self._context(evse_id)
-        return period_in_force(
+        period = period_in_force(
             self.installed(), evse_id, self._clock.wall(), ctx, self._clock.monotonic()
         )
+        if period is not None and period.get("operationMode") == "LocalFrequency":
+            slot = self._dm.find("V2XChargingCtrlr", "LocalFrequencyUpdateThreshold", evse_id)
+            mhz = None if slot is None else self._dm.value(slot)
+            if mhz:  # Q08: hal recalculates only when f moved this much
+                period = {**period, "localFrequencyUpdateThreshold": int(mhz)}
+        return period
 
     # -- K01 SetChargingProfile ---------------------------------------------------------
 
@@ -284,6 +295,11 @@ class SmartCharging:
         return {"status": "Accepted"}
 
     async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._pull_loop())
+            tg.create_task(self.needs.run())  # NotifyEVChargingNeeds (ev_charging_needs.py)
+
+    async def _pull_loop(self) -> None:
         """Q04: send PullDynamicScheduleUpdate dynUpdateInterval after a Dynamic profile's
         last update; a failed pull waits for the next interval (the profile stays)."""
         while True:

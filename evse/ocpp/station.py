@@ -53,6 +53,7 @@ from evse.ocpp.schemas import OcppVersion, SchemaRegistry
 from evse.ocpp.smart_charging import SmartCharging
 from evse.ocpp.transactions import Transactions
 from evse.ocpp.versions import VersionedCaller, adapt
+from evse.station.ev_needs import EvNeeds
 from evse.store import Store
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ class OcppStation:
         self._started = self.clock.monotonic()  # Q11: offline from here to the 1st connect
         self._heartbeat_changed = asyncio.Event()
         self.dm.on_change(self._variable_changed)
-        self.der = DerControls(self.dm, self.store, self.clock, self.queue.push, port)
+        self.der = DerControls(self.dm, self.store, self.clock, self.queue.push, port, config.units)
         self.stats = {"unexpected_errors": 0, "fast_retries": 0}
         self.smart = SmartCharging(
             self.dm, self.store, self.clock, self.tx, self.queue.push, self._call_now,
@@ -144,6 +145,9 @@ class OcppStation:
         if isinstance(event, DER_ALARM_EVENTS):
             return self.der.alarm(event)  # R05: queued (persisted) at once
         self._events.put_nowait(event)
+
+    def notify_ev_charging_needs(self, evse_id: int, needs: EvNeeds) -> None:
+        self.smart.needs.notify(evse_id, needs)  # K15/K17, Q01/Q02: ev_charging_needs.py
 
     def authorized(self, evse_id: int) -> bool:
         """Is the EVSE's current (or coming) transaction authorized already?"""

@@ -22,7 +22,7 @@ DER alarms in force, raised maybe while evse was down); `snapshot()` and
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +47,8 @@ _CP_STATES = ("A", "B", "C", "D", "E", "F")
 # A missing grid sample is a condition of the grid measurement, not of the connector:
 # the unit ceases to energize and the grid constraint says so; the connector stays usable.
 _NOT_CONNECTOR_FAULTS = frozenset({FAULT_GRID_SAMPLE})
+_ALARM_KINDS = ("der_alarm", "der_alarm_ended")
+_HISTORY = 256  # hal's numbered alarm edges kept per EVSE for a restarted OCPP side
 
 
 @dataclass
@@ -59,6 +61,7 @@ class _EvseTrack:
     faults: dict[str, str] = field(default_factory=dict)  # device -> reason
     status: str = "Available"  # the last ConnectorStatus reported (the OCPP side's start)
     alarms: dict[str, DerAlarm] | None = None  # control type -> in force; None: unknown
+    history: list[DerAlarm] = field(default_factory=list)  # hal's numbered edges (R05)
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,10 @@ class HalEventTranslator:
             # R05: the time of the event, not of the send (the alarm may wait offline).
             d = ev.data
             ended = ev.kind == "der_alarm_ended"
-            extra = str(d.get("extraInfo") or "")
-            fault = str(d.get("gridEventFault") or "")
             ctype = str(d.get("controlType"))
-            alarm = DerAlarm(ev.evse_id, ctype, fault, ended, extra, self._time(d.get("timestamp")))
+            alarm = _alarm(ev.evse_id, d, ended, self._time(d.get("timestamp")))
+            if alarm.seq is not None:
+                t.history = [*t.history[1 - _HISTORY :], alarm]
             if t.alarms is not None and ended:
                 t.alarms.pop(ctype, None)
             elif t.alarms is not None:
@@ -179,9 +182,12 @@ class HalEventTranslator:
 
     # -- whole state ------------------------------------------------------------------
 
-    def sync_welcome(self, state: list[dict[str, Any]], known: set[int]) -> list[EvseSnapshot]:
-        """hal's welcome `state` -> per EVSE the events that make the OCPP side match it.
-        A field of the wrong type is logged and left out; the rest still counts."""
+    def sync_welcome(
+        self, state: list[dict[str, Any]], known: set[int], history: Sequence[Any] = ()
+    ) -> list[EvseSnapshot]:
+        """hal's welcome `state` (and its DER alarm `history`) -> per EVSE the events that
+        make the OCPP side match it. A field of the wrong type is logged and left out."""
+        self._welcome_history(history, known)
         out = []
         for entry in state:
             eid = entry.get("evse_id")
@@ -223,12 +229,26 @@ class HalEventTranslator:
                 t.alarms[ctype] = DerAlarm(eid, ctype, fault, False, "", self._time(a.get("since")))
             else:
                 log.warning("welcome DER alarm of EVSE %d not understood: %r", eid, a)
-        return DerAlarmsInForce(eid, tuple(t.alarms.values()))
+        return DerAlarmsInForce(eid, tuple(t.alarms.values()), tuple(t.history))
+
+    def _welcome_history(self, history: Sequence[Any], known: set[int]) -> None:
+        fresh: dict[int, list[DerAlarm]] = {}
+        for e in history:
+            d = e if isinstance(e, dict) else {}
+            eid, seq, kind = d.get("evse_id"), d.get("seq"), d.get("kind")
+            if eid in known and isinstance(seq, int) and kind in _ALARM_KINDS:
+                ended = kind == "der_alarm_ended"
+                alarm = _alarm(int(eid), d, ended, self._time(d.get("timestamp")))
+                fresh.setdefault(alarm.evse_id, []).append(alarm)
+            else:
+                log.warning("welcome DER alarm history entry not understood: %r", e)
+        for eid, alarms in fresh.items():
+            self._track(eid).history = sorted(alarms, key=lambda a: a.seq or 0)[-_HISTORY:]
 
     def alarms_in_force(self) -> list[DerAlarmsInForce]:
         """Per EVSE whose alarms hal told: the DER alarms in force (R05)."""
         return [
-            DerAlarmsInForce(eid, tuple(t.alarms.values()))
+            DerAlarmsInForce(eid, tuple(t.alarms.values()), tuple(t.history))
             for eid, t in sorted(self.evses.items())
             if t.alarms is not None
         ]
@@ -245,6 +265,13 @@ class HalEventTranslator:
                 out.append(EnergyTransfer(eid, True))
             out.append(ConnectorStatus(eid, 1, t.status))
         return out + list(self.alarms_in_force())
+
+
+def _alarm(eid: int, d: dict[str, Any], ended: bool, at: datetime) -> DerAlarm:
+    fault, extra = str(d.get("gridEventFault") or ""), str(d.get("extraInfo") or "")
+    seq = d.get("seq")
+    n = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    return DerAlarm(eid, str(d.get("controlType")), fault, ended, extra, at, n)
 
 
 def _constraint(eid: int, grid: object) -> GridConstraintReport | None:

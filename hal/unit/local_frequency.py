@@ -56,12 +56,16 @@ def _points(raw: list[dict[str, Any]]) -> tuple[tuple[float, float], ...]:
     return tuple(pts)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LocalFrequency:
     baseline_w: float
     curve: tuple[tuple[float, float], ...]
     min_w: float
     max_w: float
+    # LocalFrequencyUpdateThreshold (OCPP 2.1 Part 2 appendix: "the amount of change in
+    # net frequency needed to trigger a recalculation of the setpoint"), in Hz.
+    threshold_hz: float = 0.0
+    used_hz: float | None = None  # the frequency of the last recalculation
 
     @classmethod
     def from_request(cls, msg: PowerRequest) -> LocalFrequency | None:
@@ -74,11 +78,19 @@ class LocalFrequency:
         if msg.operation_mode != LOCAL_FREQUENCY:
             return None
         lo, hi = sorted((msg.min_w, msg.max_w))
-        return cls(msg.baseline_w, _points(msg.freq_watt), lo, hi)
+        if not 0.0 <= msg.freq_threshold_hz <= 1.0:
+            why = f"power_request.freq_threshold_hz: {msg.freq_threshold_hz} not in [0, 1]"
+            raise ProtocolError(E_INVALID_FIELD, why)
+        return cls(msg.baseline_w, _points(msg.freq_watt), lo, hi, msg.freq_threshold_hz)
 
     def power_at(self, frequency_hz: float) -> float:
         """baseline + curve(f), linear between points and flat beyond the ends, within
-        [min_w, max_w]."""
+        [min_w, max_w]; f as of the last recalculation while it moved less than the
+        threshold since."""
+        used = self.used_hz
+        if used is None or abs(frequency_hz - used) >= self.threshold_hz - 1e-9:  # float noise
+            self.used_hz = used = frequency_hz
+        frequency_hz = used
         pts = self.curve
         w = pts[-1][1]
         if frequency_hz <= pts[0][0]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from hal.alarm_history import AlarmHistory
 from hal.devices.base import McuState, MeterReading
 from hal.grid.engine import GridAlarm, GridConstraint, GridState
 from hal.protocol import GridConstraintReport, Measurement, Message
@@ -30,6 +31,9 @@ class Reporter:
         # The DER alarms in force, by control type, for `welcome`: an alarm raised while
         # evse is down still reaches the CSMS when evse comes back.
         self._alarms: dict[str, dict[str, str]] = {}
+        # Every edge, numbered and kept on disk (set by the daemon): one that starts and
+        # ends while evse is down reaches it from `welcome` too (R05).
+        self.history: AlarmHistory | None = None
         self._publish = publish
         self._period = report_period_s
         self._step_w = constraint_step_w
@@ -112,15 +116,16 @@ class Reporter:
                     "gridEventFault": alarm.grid_event_fault,
                     "since": stamp,
                 }
-            event(
-                "der_alarm_ended" if alarm.ended else "der_alarm",
-                {
-                    "controlType": alarm.control_type,
-                    "gridEventFault": alarm.grid_event_fault,
-                    "extraInfo": alarm.extra_info,
-                    "timestamp": stamp,
-                },
-            )
+            kind = "der_alarm_ended" if alarm.ended else "der_alarm"
+            data: dict[str, object] = {
+                "controlType": alarm.control_type,
+                "gridEventFault": alarm.grid_event_fault,
+                "extraInfo": alarm.extra_info,
+                "timestamp": stamp,
+            }
+            if self.history is not None:
+                data["seq"] = self.history.record(self._id, kind, data)
+            event(kind, data)
 
     def report(self) -> GridConstraintReport:
         c = self.constraint

@@ -90,6 +90,7 @@ def test_tc_r_108_r05_alarm_raised_while_evse_down_reaches_the_csms_with_event_t
                     "alarmEnded": False,
                     "gridEventFault": "OverFrequency",
                     "timestamp": in_force["since"],  # the event's time, not the send's
+                    "extraInfo": "stage 50.5 for 0.2 s",  # hal's edge (its alarm history)
                 }
                 stamped = datetime.fromisoformat(alarm["timestamp"].replace("Z", "+00:00"))
                 assert stamped.tzinfo is not None

@@ -102,3 +102,20 @@ def test_without_operation_mode_link_loss_ramps_at_once_as_before() -> None:
         assert rig.loop.effective_w == 0.0
 
     asyncio.run(scenario())
+
+
+def test_q08_local_frequency_update_threshold_recalculates_only_past_it() -> None:
+    """LocalFrequencyUpdateThreshold (Part 2 appendix: the change in net frequency that
+    triggers a recalculation of the setpoint), here 50 mHz."""
+    req = dataclasses.replace(_lf_request(), freq_threshold_hz=0.05)
+    lf = LocalFrequency.from_request(req)
+    assert lf is not None
+    assert lf.power_at(50.0) == 1000.0
+    assert lf.power_at(50.03) == 1000.0  # moved 30 mHz: the setpoint stays
+    assert lf.power_at(49.97) == 1000.0
+    assert lf.power_at(50.05) == pytest.approx(0.0, abs=1e-6)  # 50 mHz: recalculated
+    assert lf.power_at(50.01) == pytest.approx(0.0, abs=1e-6)  # 40 mHz since: stays
+    every = LocalFrequency.from_request(_lf_request())  # no threshold: every sample
+    assert every is not None and every.power_at(50.03) == pytest.approx(400.0)
+    with pytest.raises(ProtocolError):
+        LocalFrequency.from_request(dataclasses.replace(req, freq_threshold_hz=-0.1))

@@ -93,3 +93,45 @@ def test_r05_queued_message_and_reported_mark_are_one_transaction(tmp_path: Path
     alarms(store).sync(DerAlarmsInForce(1, (hf(T0),)))
     assert len(sent(store)) == 1
     store.close()
+
+
+def numbered(seq: int, at: datetime, ended: bool = False) -> DerAlarm:
+    return DerAlarm(1, "HFMustTrip", "OverFrequency", ended, "", at, seq)
+
+
+def test_r05_alarm_started_and_ended_while_evse_down_queued_from_hal_history_once(
+    tmp_path: Path,
+) -> None:
+    """hal's welcome history: start and end both happened while evse was down; both are
+    queued in order with their own times, once, also after an evse restart and when the
+    live edges or the same welcome come again."""
+    store = Store(tmp_path / "evse.db")
+    history = (numbered(10, T0), numbered(11, T0 + timedelta(seconds=3), ended=True))
+    alarms(store).sync(DerAlarmsInForce(1, (), history))
+    expected = [
+        {"controlType": "HFMustTrip", "alarmEnded": False,
+         "timestamp": "2026-06-01T12:00:00.000Z", "gridEventFault": "OverFrequency"},
+        {"controlType": "HFMustTrip", "alarmEnded": True,
+         "timestamp": "2026-06-01T12:00:03.000Z", "gridEventFault": "OverFrequency"},
+    ]  # fmt: skip
+    assert sent(store) == expected
+    store.close()
+    store = Store(tmp_path / "evse.db")
+    again = alarms(store)
+    again.sync(DerAlarmsInForce(1, (), history))
+    for edge in history:
+        again.alarm(edge)
+    assert sent(store) == expected
+    again.alarm(numbered(12, T0 + timedelta(seconds=9)))  # a newer edge: queued
+    assert len(sent(store)) == 3
+    store.close()
+
+
+def test_r05_numbered_edge_and_its_mark_written_together(tmp_path: Path) -> None:
+    store = Store(tmp_path / "evse.db")
+    with pytest.raises(Boom):
+        alarms(store, fail=True).alarm(numbered(5, T0))
+    assert sent(store) == []  # rolled back: neither the message nor the mark
+    alarms(store).alarm(numbered(5, T0))
+    assert len(sent(store)) == 1
+    store.close()
