@@ -96,7 +96,7 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "limits": ("max_charge_w", "max_discharge_w"),
     "clear": (),
     "enable": ("enabled",),
-    "charge": ("action",),
+    "charge": ("allowed",),
 }
 _EXPIRING = ("setpoint", "limits")
 
@@ -195,9 +195,9 @@ def parse(name: str, payload: bytes, b: Bounds, now_wall: datetime) -> Parsed:
             raise CommandError(WRONG_TYPE, "enabled must be true or false", cid)
         cmd = Enable(doc["enabled"])
     else:
-        if doc["action"] not in ("start", "stop"):
-            raise CommandError(OUT_OF_RANGE, "action must be 'start' or 'stop'", cid)
-        cmd = Charge(doc["action"] == "start")
+        if not isinstance(doc["allowed"], bool):
+            raise CommandError(WRONG_TYPE, "allowed must be true (start) or false (stop)", cid)
+        cmd = Charge(doc["allowed"])
     return Parsed(cid, cmd)
 
 

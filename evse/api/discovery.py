@@ -81,7 +81,7 @@ def discovery_messages(
                 "name": "Charging allowed", "state_topic": state,
                 "value_template": "{{ 'ON' if value_json.allowed else 'OFF' }}",
                 "command_topic": topics.command(eid, "charge"),
-                "payload_on": '{"action": "start"}', "payload_off": '{"action": "stop"}',
+                "payload_on": '{"allowed": true}', "payload_off": '{"allowed": false}',
                 "state_on": "ON", "state_off": "OFF",
             })
     return out

@@ -117,7 +117,7 @@ def test_q06_limits_bound_the_power_until_they_expire(short_tmp: Path) -> None:
     with_station(cfg, body)
 
 
-def test_broker_restart_and_broker_absent_at_start_never_stop_the_station(
+def test_broker_restart_and_absent_at_start_never_stop_the_station_enable_and_free_vend(
     short_tmp: Path,
 ) -> None:
     port = free_port()  # nothing listens there yet
@@ -142,6 +142,14 @@ def test_broker_restart_and_broker_absent_at_start_never_stop_the_station(
                 assert r["ok"]
                 await w.until(lambda: (w.status(1) or {}).get("enabled") is False, "disabled")
                 await hal_setpoint(obs, 0.0)
+                # free vend: enabled again, then stopped and started from the EMS
+                assert (await w.command(1, "enable", {"enabled": True}, "e2"))["ok"]
+                assert (await w.command(1, "charge", {"allowed": False}, "c1"))["ok"]
+                await asyncio.to_thread(obs.wait_for, p.Measurement, WAIT_S,
+                                        lambda x: not x.contactor_closed)
+                assert (await w.command(1, "charge", {"allowed": True}, "c2"))["ok"]
+                await asyncio.to_thread(obs.wait_for, p.Measurement, WAIT_S,
+                                        lambda x: x.contactor_closed and x.setpoint_w > 5000)
             assert ctrl.api.connects >= 2
         finally:
             m.stop()

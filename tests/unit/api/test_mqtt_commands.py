@@ -64,7 +64,7 @@ def test_setpoint_and_limits_parse_with_either_expiry() -> None:
         ("limits", b'{"max_charge_w": -1, "max_discharge_w": 0, "expires_in_s": 5}',
          "out_of_range"),
         ("enable", b'{"enabled": "yes"}', "wrong_type"),
-        ("charge", b'{"action": "go"}', "out_of_range"),
+        ("charge", b'{"allowed": "go"}', "wrong_type"),
     ],
 )
 def test_bad_command_is_a_clear_error(name: str, payload: bytes, code: str) -> None:
@@ -180,10 +180,10 @@ def test_mqtt5_response_topic_and_correlation_data_are_honoured() -> None:
 def test_enable_and_free_vend_start_stop_reach_the_station() -> None:
     h, _, st, _ = _handler()
     assert _send(h, "evse/evse/1/set/enable", {"enabled": False})["ok"]
-    assert _send(h, "evse/evse/1/set/charge", {"action": "stop"})["ok"]
-    assert _send(h, "evse/evse/1/set/charge", {"action": "start"})["ok"]
+    assert _send(h, "evse/evse/1/set/charge", {"allowed": False})["ok"]
+    assert _send(h, "evse/evse/1/set/charge", {"allowed": True})["ok"]
     assert st.calls == [("operative", 1, False), ("allowed", 1, False), ("allowed", 1, True)]
-    r = _send(h, "evse/evse/1/set/charge", {"action": "start"}, free_vend=False)
+    r = _send(h, "evse/evse/1/set/charge", {"allowed": True}, free_vend=False)
     assert r["error"] == "not_allowed" and len(st.calls) == 3
 
 
