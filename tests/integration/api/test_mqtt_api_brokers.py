@@ -102,13 +102,18 @@ def test_q05_status_appears_setpoint_moves_hal_and_expires_bad_input_changes_not
     with_station(cfg, body)
 
 
-def test_q06_limits_bound_the_power_until_they_expire(short_tmp: Path) -> None:
+def test_q06_limits_bound_the_power_until_they_expire_and_ha_discovery(short_tmp: Path) -> None:
     port = free_port()
-    cfg = station_config(short_tmp, port, 'local_mode = "ExternalLimits"\n')
+    cfg = station_config(short_tmp, port, 'local_mode = "ExternalLimits"\n'
+                         'ha_discovery = true\nha_prefix = "test/evse/ha"\n')
+    number = "test/evse/ha/number/evse-test/evse1_setpoint/config"
 
     async def body(ctrl: Controller, obs: Client) -> None:
         async with broker("mosquitto", short_tmp, port), Watcher(port) as w:
             await hal_setpoint(obs, 11000.0)  # no EMS input: the unit's range
+            # Home Assistant discovery (on here; off by default) points at our topics
+            await w.until(lambda: number in w.last, "Home Assistant discovery")
+            assert b'"command_topic":"test/evse/evse/1/set/setpoint"' in w.last[number]
             doc = {"max_charge_w": 2500, "max_discharge_w": 0, "expires_in_s": 5}
             assert (await w.command(1, "limits", doc, "l1"))["ok"]
             await hal_setpoint(obs, 2500.0)
