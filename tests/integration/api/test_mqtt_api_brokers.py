@@ -17,6 +17,8 @@ import pytest
 
 from evse.config import StationConfig
 from evse.controller import Controller
+from evse.energy.period_source import PeriodSource
+from evse.energy.types import SchedulePeriod
 from hal import protocol as p
 from tests.conftest import WAIT_S, Client, HalProcess
 from tests.integration.api.mqtt_rig import Mosquitto, Watcher, broker, free_port, station_config
@@ -30,13 +32,14 @@ async def hal_setpoint(obs: Client, watts: float) -> p.Measurement:
 
 
 def with_station(
-    cfg: StationConfig, body: Callable[[Controller, Client], Awaitable[None]]
+    cfg: StationConfig, body: Callable[[Controller, Client], Awaitable[None]],
+    periods: PeriodSource | None = None,
 ) -> None:
     """hal as a process, the controller in this loop, a hal observer; `body` runs the test."""
     hal = HalProcess(cfg.path).start()
 
     async def scenario() -> None:
-        ctrl = Controller(cfg)
+        ctrl = Controller(cfg, period_source=periods)
         stop = asyncio.Event()
         run = asyncio.create_task(ctrl.run(stop))
         obs = observer(hal)
@@ -193,3 +196,41 @@ def test_last_will_says_offline_when_evse_dies_and_on_a_clean_stop(short_tmp: Pa
         asyncio.run(scenario())
     finally:
         hal.stop()
+
+
+class Periods:
+    """The CSMS's side (its smart-charging block answers the period in force), changed
+    by the test as SetChargingProfile would."""
+
+    def __init__(self, period: SchedulePeriod) -> None:
+        self.period = period
+
+    def current_period(self, evse_id: int) -> SchedulePeriod | None:
+        return self.period
+
+
+def test_q05_the_csms_mode_decides_whether_the_ems_may_steer(short_tmp: Path) -> None:
+    """Under a CSMS profile: the EMS's setpoint is accepted and followed while the period
+    is ExternalSetpoint (within its limit); once the CSMS switches to CentralSetpoint the
+    CSMS's setpoint is followed and a new EMS setpoint is refused, saying why."""
+    port = free_port()
+    cfg = station_config(short_tmp, port)
+    periods = Periods({"chargingRateUnit": "W", "operationMode": "ExternalSetpoint",
+                       "limit": 5000.0})
+
+    async def body(ctrl: Controller, obs: Client) -> None:
+        async with broker("amqtt", short_tmp, port), Watcher(port) as w:
+            await w.until(lambda: (w.status(1) or {}).get("mode_source") == "csms", "status")
+            r = await w.command(1, "setpoint", {"w": 8000, "expires_in_s": 60}, "s1")
+            assert r["ok"]
+            await hal_setpoint(obs, 5000.0)  # the CSMS's limit bounds the EMS (Q05)
+            periods.period = {"chargingRateUnit": "W", "operationMode": "CentralSetpoint",
+                              "setpoint": 2000.0}
+            await hal_setpoint(obs, 2000.0)
+            await w.until(lambda: (w.status(1) or {}).get("operation_mode")
+                          == "CentralSetpoint", "mode in the status")
+            r = await w.command(1, "setpoint", {"w": 3000, "expires_in_s": 60}, "s2")
+            assert r["error"] == "not_allowed" and "CentralSetpoint" in r["reason"]
+            assert ctrl._sent_request[1].setpoint_w == 2000.0
+
+    with_station(cfg, body, periods)
