@@ -178,8 +178,11 @@ class MqttApi:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            await client.publish(item.topic, item.payload, qos=1, retain=item.retain,
-                                 properties=self._properties(item))
+            # Status is retained at QoS 1; a reply at QoS 0: it is not worth a round trip
+            # each (a flood's replies would otherwise queue behind PUBACKs), and an EMS
+            # that misses one sends its command again.
+            await client.publish(item.topic, item.payload, qos=1 if item.retain else 0,
+                                 retain=item.retain, properties=self._properties(item))
             self.published += 1
 
     def _properties(self, item: Outgoing) -> Properties | None:
