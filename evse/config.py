@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 SECTIONS = (
-    "logging", "hal", "grid", "evse", "devices", "sim", "controller", "ocpp", "iso15118"
+    "logging", "hal", "grid", "evse", "devices", "sim", "controller", "ocpp", "iso15118",
+    "mqtt",
 )
 
 
@@ -61,6 +62,7 @@ class StationConfig:
     controller: ControllerConfig
     ocpp: OcppConfig | None  # None: no CSMS (a stand-alone station)
     iso15118: tuple[IsoConfig, ...] = ()  # the EVSEs that speak ISO 15118-20
+    mqtt: MqttConfig | None = None  # None: no local MQTT API
 
 
 def _level(t: Table, key: str, default: str) -> int:
@@ -103,6 +105,113 @@ def parse_controller(t: Table, base_dir: Path) -> ControllerConfig:
     return cfg
 
 
+# ---- [mqtt]: the local API (evse/api/, docs/mqtt-api.md) ------------------------------
+
+MQTT_LOCAL_MODES = ("none", "ExternalSetpoint", "ExternalLimits")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    host: str
+    port: int
+    tls: bool
+    ca_file: Path | None  # None: the system's CAs (with tls)
+    cert_file: Path | None  # client certificate (with key_file)
+    key_file: Path | None
+    username: str | None
+    password: str | None  # read from password_file, never written in the config itself
+    topic_prefix: str
+    client_id: str
+    protocol: str  # "3.1.1" | "5"
+    keepalive_s: int
+    status_period_s: float  # every status topic at least this often
+    status_min_interval_s: float  # measured values at most this often
+    max_expiry_s: float  # a setpoint / limits command lives at most this long
+    max_payload_bytes: int
+    queue_max: int  # replies waiting for the broker
+    reconnect_max_s: float  # back-off ceiling
+    embedded_broker: bool  # `evse sim` starts amqtt on host:port (docs/mqtt-api.md)
+    ha_discovery: bool
+    ha_prefix: str
+    local_mode: str  # without a CSMS: the operation mode the EMS gets (Q05/Q06) or "none"
+
+
+def _read_secret(t: Table, key: str, base_dir: Path) -> str | None:
+    name = t.opt_str(key)
+    if name is None:
+        return None
+    path = resolve_path(base_dir, name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(t.key(key), name, f"cannot read: {exc}") from None
+    secret = text.rstrip("\r\n")
+    if not secret or "\n" in secret:
+        raise ConfigError(t.key(key), name, "must hold the password on one line")
+    return secret
+
+
+def _opt_path(t: Table, key: str, base_dir: Path) -> Path | None:
+    name = t.opt_str(key)
+    if name is None:
+        return None
+    path = resolve_path(base_dir, name)
+    if not path.is_file():
+        raise ConfigError(t.key(key), name, "no such file")
+    return path
+
+
+def parse_mqtt(t: Table, base_dir: Path, has_ocpp: bool) -> MqttConfig:
+    from evse.api.topics import check_prefix  # only stations with the API pay for it
+
+    tls = t.get_bool("tls", False)
+    cfg = MqttConfig(
+        host=t.get_str("host", "127.0.0.1"),
+        port=t.get_int("port", 8883 if tls else 1883, lo=1, hi=65535),
+        tls=tls,
+        ca_file=_opt_path(t, "ca_file", base_dir),
+        cert_file=_opt_path(t, "cert_file", base_dir),
+        key_file=_opt_path(t, "key_file", base_dir),
+        username=t.opt_str("username"),
+        password=_read_secret(t, "password_file", base_dir),
+        topic_prefix=t.get_str("topic_prefix", "evse"),
+        client_id=t.get_str("client_id", "evse-station"),
+        protocol=t.choice("protocol", ("3.1.1", "5"), "3.1.1"),
+        keepalive_s=t.get_int("keepalive_s", 30, lo=5, hi=3600),
+        status_period_s=t.get_float("status_period_s", 30.0, lo=0.5, hi=3600.0),
+        status_min_interval_s=t.get_float("status_min_interval_s", 1.0, lo=0.0, hi=60.0),
+        max_expiry_s=t.get_float("max_expiry_s", 900.0, lo=1.0, hi=86400.0),
+        max_payload_bytes=t.get_int("max_payload_bytes", 4096, lo=64, hi=65536),
+        queue_max=t.get_int("queue_max", 1000, lo=10, hi=100_000),
+        reconnect_max_s=t.get_float("reconnect_max_s", 30.0, lo=1.0, hi=600.0),
+        embedded_broker=t.get_bool("embedded_broker", False),
+        ha_discovery=t.get_bool("ha_discovery", False),
+        ha_prefix=t.get_str("ha_prefix", "homeassistant"),
+        local_mode=t.choice("local_mode", MQTT_LOCAL_MODES, "none"),
+    )
+    for key, prefix in (("topic_prefix", cfg.topic_prefix), ("ha_prefix", cfg.ha_prefix)):
+        why = check_prefix(prefix)
+        if why is not None:
+            raise ConfigError(t.key(key), prefix, why)
+    if not 1 <= len(cfg.client_id) <= 64 or not cfg.client_id.isprintable():
+        raise ConfigError(t.key("client_id"), cfg.client_id, "must be 1-64 printable characters")
+    if cfg.password is not None and cfg.username is None:
+        raise ConfigError(t.key("password_file"), t.opt_str("password_file"),
+                          "needs mqtt.username")
+    if (cfg.cert_file is None) != (cfg.key_file is None):
+        raise ConfigError(t.key("cert_file"), t.opt_str("cert_file"),
+                          "cert_file and key_file go together")
+    if (cfg.ca_file or cfg.cert_file) and not cfg.tls:
+        raise ConfigError(t.key("tls"), False, "ca_file / cert_file need tls = true")
+    if cfg.local_mode != "none" and has_ocpp:
+        raise ConfigError(t.key("local_mode"), cfg.local_mode,
+                          "only without [ocpp]: with a CSMS its operation mode is in force")
+    if cfg.embedded_broker and cfg.tls:
+        raise ConfigError(t.key("embedded_broker"), True, "the embedded broker has no TLS")
+    t.reject_unknown()
+    return cfg
+
+
 def parse_station(data: dict[str, Any], path: Path) -> StationConfig:
     root = Table(data, "")
     for key in data:
@@ -135,7 +244,10 @@ def parse_station(data: dict[str, Any], path: Path) -> StationConfig:
 
         nominal_v = hal.grid.nominal_voltage_v
         iso = parse_iso15118(root.tables("iso15118"), path.parent, hal.evses, nominal_v)
-    return StationConfig(path, log_cfg, hal, controller, ocpp, iso)
+    mqtt: MqttConfig | None = None
+    if root.has("mqtt"):
+        mqtt = parse_mqtt(root.table("mqtt"), path.parent, ocpp is not None)
+    return StationConfig(path, log_cfg, hal, controller, ocpp, iso, mqtt)
 
 
 def load_station(path: str | Path) -> StationConfig:

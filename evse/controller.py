@@ -21,6 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from evse.api.ems_inputs import EmsSource
+from evse.api.snapshot import station_snapshot
+from evse.api.wiring import attach
 from evse.config import StationConfig
 from evse.energy.grid_meter import GridMeterView
 from evse.energy.manager import EnergyInputs, EvLimits, decide
@@ -93,6 +96,7 @@ class Controller:
         period_source: PeriodSource | None = None,
         signal_source: SignalSource | None = None,
         may_discharge: Callable[[int], bool] = lambda _: False,
+        ems_source: EmsSource | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -126,6 +130,8 @@ class Controller:
             self._on_message,
             self._on_connect,
         )
+        self.ems_source = ems_source  # the local EMS's setpoint / limits (Q05/Q06)
+        self.api = attach(self)  # [mqtt]: the local API (evse/api/), else None
 
     @property
     def failed(self) -> str | None:
@@ -191,6 +197,7 @@ class Controller:
             own_w=bal.own_w if bal else 0.0,
             grid_limit_w=self.cfg.controller.grid_limit_w,
             afrr_signal=self.signal_source.signal_now() if self.signal_source else None,
+            ems=self.ems_source.ems_input(eid, self.clock()) if self.ems_source else None,
         )
         decision = decide(inputs)
         if decision.note:
@@ -336,6 +343,8 @@ class Controller:
             sup.start("ocpp", self._run_ocpp)
         for iso in self.cfg.iso15118:  # the SECC of each EVSE that speaks ISO 15118-20
             sup.start(f"iso15118-{iso.evse_id}", IsoSession(self, iso).run)
+        if self.api is not None:
+            sup.start("mqtt", self.api.run)
         try:
             connected = asyncio.create_task(self.hal.connected.wait())
             stopped = asyncio.create_task(stop.wait())
@@ -388,6 +397,8 @@ class Controller:
             while self._schedule and now - start >= self._schedule[0].at_s:
                 self.set_request(self._schedule.pop(0).request_w)
             self._refresh_requests()
+            if self.api is not None:  # hand the API a snapshot; it never awaits us
+                self.api.offer(station_snapshot(self, self.api, now - start, now), now)
             if now >= next_status:
                 next_status += self.cfg.controller.status_period_s
                 line = self.status_line(now - start)

@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from evse.api.broker import embedded_broker
 from evse.commands.common import EXIT_CONFIG, load_or_exit
 from evse.config import StationConfig
 from evse.controller import Controller
@@ -45,10 +46,14 @@ async def _main(cfg: StationConfig, duration: float | None, power_w: float | Non
         stop.set()
 
     controller = Controller(cfg, power_w)
+    broker: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+    if cfg.mqtt is not None and cfg.mqtt.embedded_broker:
+        broker = embedded_broker(cfg.mqtt.host, cfg.mqtt.port)
     try:
-        await asyncio.gather(
-            controller.run(stop, on_status=lambda line: print(line, flush=True)), _limits()
-        )
+        async with broker:  # the local API's broker, unless the config names one
+            await asyncio.gather(
+                controller.run(stop, on_status=lambda line: print(line, flush=True)), _limits()
+            )
     finally:
         if hal.returncode is None:
             hal.send_signal(signal.SIGTERM)
