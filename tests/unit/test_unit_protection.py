@@ -177,8 +177,9 @@ def test_normal_opening_is_bounded_and_reported_when_the_current_stays() -> None
         rig.loop.on_pilot(PilotCommand(1, 5.0))
         rig.loop.on_allow(AllowPowerOn(1, True, "test"))
         rig.loop.on_power_request(p.PowerRequest(1, "setpoint", 8000.0, 0.0, 8000.0))
-        rig.ev.stage.active_w = 8000.0  # already flowing, and it will not fall fast
-        await rig.run(0.3)
+        await rig.run(0.3)  # the contactor has closed
+        rig.ev.stage.active_w = 8000.0  # flowing, and it will not fall fast (1 W/s)
+        await rig.run(0.05)
         rig.loop.on_allow(AllowPowerOn(1, False, "session ended"))
         await rig.run(2.0)  # open_wait_s = 1.0
         assert not rig.ev.mcu.contactor_closed
