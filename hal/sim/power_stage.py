@@ -47,6 +47,8 @@ class SimPowerStage:
             # never see, and an AC car's target computed from it would be wrong).
             self.active_w = 0.0
             self.reactive_var = 0.0
+            if self.dc is not None:  # its voltage side (checks, bleed) goes on; no power
+                self.dc.advance(now, 0.0)
             return
         target = self.setpoint_w if self.enabled and not self.faults else 0.0
         q_target = self.reactive_setpoint_var if self.enabled and not self.faults else 0.0
