@@ -26,14 +26,15 @@ from evse.api.snapshot import station_snapshot
 from evse.api.wiring import attach
 from evse.config import StationConfig
 from evse.energy.grid_meter import GridMeterView
-from evse.energy.manager import EnergyInputs, EvLimits, decide
+from evse.energy.manager import EvLimits
 from evse.energy.period_source import PeriodSource, SignalSource
 from evse.hal_client import HalClient
 from evse.ocpp.interfaces import EvPlugged, StationEvent
+from evse.station.energy_request import power_request
 from evse.station.hal_events import HalEventTranslator
-from evse.station.hal_port import HalStationPort
 from evse.station.iso_session import IsoSession
 from evse.station.lock_requests import LOCK_TIMEOUT_S, LockRequests
+from evse.station.ocpp_part import present_token, run_ocpp
 from evse.station.status import status_line
 from evse.supervisor import RestartPolicy, Supervisor
 from hal.protocol import (
@@ -52,10 +53,6 @@ from hal.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
 
-# The configured id token stands for a tap at plug-in; right after a (re)start the CSMS
-# connection is usually moments away, so wait that long for it rather than decide by the
-# offline rules (after which they apply).
-_TOKEN_ONLINE_WAIT_S = 30.0
 
 
 class OcppStationLike(Protocol):
@@ -178,31 +175,7 @@ class Controller:
 
     def _request(self, eid: int) -> PowerRequest:
         """The energy manager's request for the period in force, else the config's."""
-        period = self.period_source.current_period(eid) if self.period_source else None
-        if period is None:
-            w = self.request_w
-            return PowerRequest(eid, "setpoint", w, min(w, 0.0), max(w, 0.0))
-        view, m = self.evses[eid], self.evses[eid].measurement
-        bal = self.grid_meter.balance(eid, self.clock())  # None: no valid, fresh reading
-        inputs = EnergyInputs(
-            eid,
-            period,
-            view.ev_limits or EvLimits(view.max_charge_w, view.max_discharge_w),
-            self.clock(),
-            # Q01/Q02: discharge only when the CSMS allowed it for the transaction.
-            may_discharge=view.max_discharge_w > 0 and self.v2x(eid),
-            constraint=view.constraint,
-            frequency_hz=m.frequency_hz if m is not None and m.grid_valid else None,
-            site_import_w=bal.site_import_w if bal else None,
-            own_w=bal.own_w if bal else 0.0,
-            grid_limit_w=self.cfg.controller.grid_limit_w,
-            afrr_signal=self.signal_source.signal_now() if self.signal_source else None,
-            ems=self.ems_source.ems_input(eid, self.clock()) if self.ems_source else None,
-        )
-        decision = decide(inputs)
-        if decision.note:
-            log.warning("evse %d: %s", eid, decision.note)
-        return decision.request
+        return power_request(self, eid)
 
     def _send_request(self, eid: int) -> None:
         self._sent_request[eid] = req = self._request(eid)
@@ -261,18 +234,7 @@ class Controller:
             self.spawn(f"present-token-{event.evse_id}", self._present(event.evse_id, token))
 
     async def _present(self, evse_id: int, token: str) -> None:
-        ocpp = self._ocpp
-        # Already authorized (a resumed transaction, or the same plug-in seen again after
-        # a reconnect): presenting the token again would stop it (E07).
-        if ocpp is None or ocpp.authorized(evse_id):
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ocpp.connected.wait(), _TOKEN_ONLINE_WAIT_S)
-        if ocpp is not self._ocpp or ocpp.authorized(evse_id):
-            return  # restarted, or authorized meanwhile
-        info = await ocpp.present_id_token(evse_id, {"idToken": token, "type": "Local"})
-        self._view(evse_id).id_status = info.get("status")  # ISO 15118 EIM hears it
-        log.info("evse %d: id token %s -> %s", evse_id, token, info.get("status"))
+        await present_token(self, evse_id, token)
 
     def spawn(self, name: str, coro: Any) -> None:
         """A task the controller owns: supervised, awaited (or cancelled) at stop."""
@@ -367,23 +329,7 @@ class Controller:
             await sup.stop()
 
     async def _run_ocpp(self) -> None:
-        """The OCPP part: a fresh station per (re)start, told the station's state at once
-        (the same events a restarted process gets from hal's welcome)."""
-        from evse.ocpp.station import OcppStation  # only stations with a CSMS pay for it
-
-        assert self.cfg.ocpp is not None
-        path = self.cfg.controller.state_dir / "evse.sqlite"
-        port = HalStationPort(self, self.cfg.hal.grid.nominal_frequency_hz)
-        station = OcppStation(self.cfg.ocpp, path, port)
-        self._ocpp = station
-        if isinstance(station, PeriodSource):
-            self.period_source = station
-        self.signal_source = station.afrr
-        self.v2x = station.smart.v2x.may_discharge
-        station.smart.on_change = self._refresh_requests  # Q04: act on a change at once
-        for event in self._translator.snapshot():
-            self._station_event(event)
-        await station.run()
+        await run_ocpp(self)
 
     async def _main_loop(
         self, stop: asyncio.Event, start: float, on_status: Callable[[str], None] | None
