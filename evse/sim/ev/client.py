@@ -35,6 +35,7 @@ class EvResult:
     energy_in_wh: float = 0.0
     energy_out_wh: float = 0.0
     evseid: str = ""
+    tls_version: str = ""  # e.g. "TLSv1.3"; empty over plain TCP
     sent: list[str] = field(default_factory=list)
     loops: list[LoopRecord] = field(default_factory=list)
     notifications: list[str] = field(default_factory=list)
@@ -53,7 +54,11 @@ def tls_context(cfg: EvConfig) -> ssl.SSLContext:
     else:
         ctx.verify_mode = ssl.CERT_NONE
     if cfg.tls_cert_file:
-        ctx.load_cert_chain(cfg.tls_cert_file, cfg.tls_key_file)
+        password = None
+        if cfg.tls_key_password_file:
+            with open(cfg.tls_key_password_file, "rb") as f:
+                password = f.read().strip()
+        ctx.load_cert_chain(cfg.tls_cert_file, cfg.tls_key_file, password)
     return ctx
 
 
@@ -123,6 +128,8 @@ async def run(cfg: EvConfig, iface: str,
         reader, writer = await asyncio.open_connection(
             f"{answer.address}%{iface}", answer.port, ssl=ctx)
         link = _Link(reader, writer)
+        ssl_object = writer.get_extra_info("ssl_object")
+        result.tls_version = ssl_object.version() if ssl_object is not None else ""
         machine = Evcc(cfg, battery, t0, resume_id, pause_done)
         try:
             done = await _session(machine, link, clock)

@@ -55,6 +55,7 @@ class EvConfig:
     tls_ca_file: str | None = None  # roots to check the SECC's chain (None: not checked)
     tls_cert_file: str | None = None  # the EV's OEM chain for mutual authentication
     tls_key_file: str | None = None
+    tls_key_password_file: str | None = None  # a file holding the key's password
 
     @property
     def bpt(self) -> bool:
@@ -100,7 +101,7 @@ def load(doc: dict[str, Any]) -> EvConfig:
             if not isinstance(value, str) or not value:
                 raise EvConfigError("evccid: expected a non-empty string")
             kwargs[key] = value
-        elif key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+        elif key in ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_key_password_file"):
             if value is not None and not isinstance(value, str):
                 raise EvConfigError(f"{key}: expected a path or null")
             kwargs[key] = value

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from josev_harness import Link, unavailable_reason, veth_link
+from josev_harness import Link, make_pki, unavailable_reason, veth_link
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +20,9 @@ def josev() -> None:
 def link(josev: None) -> Iterator[Link]:
     with veth_link() as made:
         yield made
+
+
+@pytest.fixture(scope="session")
+def josev_pki(josev: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Josev's -20 test PKI (V2G root, CPO chain for the SECC, OEM chain for the EV)."""
+    return make_pki(tmp_path_factory.mktemp("josev-pki"))

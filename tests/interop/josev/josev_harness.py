@@ -170,8 +170,23 @@ def _write_env(cwd: Path, values: dict[str, str]) -> None:
     (cwd / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
 
 
+def make_pki(where: Path) -> Path:
+    """Josev's test PKI for -20 (its own create_certs.sh, openssl), laid out where Josev
+    reads it: it always looks under PKI_PATH/iso15118_2/, whatever the version."""
+    site = next((JOSEV_VENV / "lib").glob("python3*/site-packages/iso15118/shared/pki"))
+    pki = where / "pki"
+    shutil.copytree(site, pki)
+    done = subprocess.run(["bash", "create_certs.sh", "-v", "iso-20"], cwd=pki,
+                          capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"create_certs.sh failed: {done.stderr[-1000:]}")
+    (pki / "iso15118_20").rename(pki / "iso15118_2")
+    return pki
+
+
 def start_secc(link: Link, cwd: Path, *, tls: bool = False, enforce_tls: bool = False,
-               protocols: str = "ISO_15118_20_AC,ISO_15118_20_DC") -> Peer:
+               protocols: str = "ISO_15118_20_AC,ISO_15118_20_DC",
+               pki: Path | None = None) -> Peer:
     """Josev's SECC (its simulated EVSE controller) on the charger end of `link`."""
     _write_env(cwd, {
         "NETWORK_INTERFACE": link.secc_if,
@@ -181,6 +196,7 @@ def start_secc(link: Link, cwd: Path, *, tls: bool = False, enforce_tls: bool = 
         "FREE_CHARGING_SERVICE": "True",
         "SECC_ENFORCE_TLS": str(enforce_tls),
         "ENABLE_TLS_1_3": str(tls),
+        **({"PKI_PATH": f"{pki}/"} if pki is not None else {}),
     })
     peer = Peer(link.secc_ns, [str(JOSEV_PYTHON), "-m", "iso15118.secc.main"], cwd, "josev-secc")
     peer.wait_log(r"UDP server started")
