@@ -218,7 +218,8 @@ def evcc_config(service: str, *, tls: bool = False, loop_cycles: int = 5) -> dic
 
 
 def start_evcc(link: Link, cwd: Path, config: dict[str, Any], *,
-               tls: bool = False, runner: str | None = None) -> Peer:
+               tls: bool = False, runner: str | None = None,
+               runner_args: Sequence[str] = ()) -> Peer:
     """Josev's EVCC on the EV end of `link`. `runner`: a script run instead of its main
     (a subclass of its simulated EV controller, to choose Dynamic mode)."""
     cwd.mkdir(parents=True, exist_ok=True)
@@ -229,8 +230,8 @@ def start_evcc(link: Link, cwd: Path, config: dict[str, Any], *,
         "EVCC_CONFIG_PATH": str(cwd / "ev.json"),
         "ENABLE_TLS_1_3": str(tls),
     })
-    argv = [str(JOSEV_PYTHON), runner] if runner else [str(JOSEV_PYTHON), "-m",
-                                                        "iso15118.evcc.main"]
+    argv = ([str(JOSEV_PYTHON), runner, *runner_args] if runner
+            else [str(JOSEV_PYTHON), "-m", "iso15118.evcc.main"])
     return Peer(link.ev_ns, argv, cwd, "josev-evcc")
 
 

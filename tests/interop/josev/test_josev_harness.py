@@ -5,10 +5,14 @@ If this fails, the interop tests that use one Josev peer against us say nothing 
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 from josev_harness import Link, assert_clean, evcc_config, start_evcc, start_secc
+
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.mark.slow
@@ -24,3 +28,27 @@ def test_josev_evcc_against_josev_secc_ac_over_veth(link: Link, tmp_path: Path) 
     finally:
         evcc.stop()
         secc.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [1, 2], ids=["Scheduled", "Dynamic"])
+def test_josev_evcc_runner_chooses_the_control_mode(link: Link, tmp_path: Path,
+                                                    mode: int) -> None:
+    """josev_evcc_runner.py (used against our SECC) selects the parameter set whose
+    ControlMode is the one asked; Josev's SECC offers Scheduled as set 1, Dynamic as 2."""
+    secc = start_secc(link, tmp_path / "secc")
+    evcc = start_evcc(link, tmp_path / "evcc", evcc_config("AC_BPT", loop_cycles=2),
+                      runner=str(HERE / "josev_evcc_runner.py"), runner_args=[str(mode)])
+    try:
+        evcc.wait_log(r"SessionStopRes received")
+        evcc.wait_exit()
+    finally:
+        evcc.stop()
+        secc.stop()
+    assert_clean(evcc.log(), "josev EVCC")
+    selection = re.search(r'\{"ServiceSelectionReq": (\{.*\})\}', evcc.log())
+    assert selection is not None
+    chosen = json.loads(selection.group(1))["SelectedEnergyTransferService"]
+    assert chosen == {"ServiceID": 5, "ParameterSetID": mode}
+    loop = "BPT_Dynamic_AC_CLReqControlMode" if mode == 2 else "BPT_Scheduled_AC_CLReqControlMode"
+    assert loop in evcc.log()
