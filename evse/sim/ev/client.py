@@ -120,13 +120,17 @@ async def run(cfg: EvConfig, iface: str,
     resume_id: bytes | None = None
     pause_done = False
     while True:
-        answer = await sdp_client.discover(iface, cfg.tls, cfg.sdp_tries)
-        if cfg.tls and not answer.tls:
-            result.reason = "the SECC offers no TLS"
+        try:
+            answer = await sdp_client.discover(iface, cfg.tls, cfg.sdp_tries)
+            if cfg.tls and not answer.tls:
+                result.reason = "the SECC offers no TLS"
+                break
+            ctx = tls_context(cfg) if answer.tls else None
+            reader, writer = await asyncio.open_connection(
+                f"{answer.address}%{iface}", answer.port, ssl=ctx)
+        except (OSError, ssl.SSLError, TimeoutError) as e:
+            result.outcome, result.reason = "failed", f"no session: {e}"
             break
-        ctx = tls_context(cfg) if answer.tls else None
-        reader, writer = await asyncio.open_connection(
-            f"{answer.address}%{iface}", answer.port, ssl=ctx)
         link = _Link(reader, writer)
         ssl_object = writer.get_extra_info("ssl_object")
         result.tls_version = ssl_object.version() if ssl_object is not None else ""

@@ -126,12 +126,12 @@ class Evcc:
         timeout = _TIMEOUT_S.get(name, _DEFAULT_TIMEOUT_S) * self.cfg.timeout_scale
         return Send(ns, name, message, timeout, delay_s)
 
-    def _ongoing(self, req: rq.Request, now: float) -> Step:
+    def _ongoing(self, req: rq.Request, now: float, epoch: int) -> Step:
         """Repeat `req` after an Ongoing answer, within the phase's limit."""
         if self._ongoing_since is None:
             self._ongoing_since = now
         if now - self._ongoing_since > _ONGOING_LIMIT_S.get(req[1], 60.0):
-            return self._stop("Terminate", now, 0, f"{req[1]}: still Ongoing", failed=True)
+            return self._stop("Terminate", now, epoch, f"{req[1]}: still Ongoing", failed=True)
         return self._send(req, now, _RETRY_S)
 
     def _finished_phase(self) -> None:
@@ -173,7 +173,7 @@ class Evcc:
 
     def _on_AuthorizationRes(self, msg: Any, now: float, epoch: int) -> Step:
         if msg.EVSEProcessing != "Finished":
-            return self._ongoing(rq.authorization(self.sid, epoch), now)
+            return self._ongoing(rq.authorization(self.sid, epoch), now, epoch)
         self._finished_phase()
         if msg.ResponseCode.startswith("WARNING"):
             return self._stop("Terminate", now, epoch, f"not authorized: {msg.ResponseCode}",
@@ -221,7 +221,7 @@ class Evcc:
     def _on_ScheduleExchangeRes(self, msg: Any, now: float, epoch: int) -> Step:
         if msg.EVSEProcessing != "Finished":
             return self._ongoing(rq.schedule_exchange(
-                self.cfg, self.battery, self.sid, epoch, self.departure_in(now)), now)
+                self.cfg, self.battery, self.sid, epoch, self.departure_in(now)), now, epoch)
         self._finished_phase()
         sched = msg.Scheduled_SEResControlMode
         if self.cfg.control_mode == "Scheduled" and sched is not None and sched.ScheduleTuple:
@@ -244,7 +244,7 @@ class Evcc:
 
     def _on_DC_CableCheckRes(self, msg: Any, now: float, epoch: int) -> Step:
         if msg.EVSEProcessing != "Finished":
-            return self._ongoing(rq.cable_check(self.sid, epoch), now)
+            return self._ongoing(rq.cable_check(self.sid, epoch), now, epoch)
         self._finished_phase()
         v = self.battery.voltage
         return self._send(rq.precharge(self.sid, epoch, "Ongoing", v, v), now)
@@ -257,7 +257,7 @@ class Evcc:
                 return self._power_delivery_start(now, epoch)
             self._precharge_finished = True  # one PreChargeReq(Finished), then PowerDelivery
             return self._send(rq.precharge(self.sid, epoch, "Finished", v, v), now)
-        return self._ongoing(rq.precharge(self.sid, epoch, "Ongoing", v, v), now)
+        return self._ongoing(rq.precharge(self.sid, epoch, "Ongoing", v, v), now, epoch)
 
     def _on_PowerDeliveryRes(self, msg: Any, now: float, epoch: int) -> Step:
         if self._progress == "Start":

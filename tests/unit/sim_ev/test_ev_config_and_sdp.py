@@ -65,3 +65,15 @@ def test_battery_integrates_both_ways_and_clamps() -> None:
     b.integrate(3600.0, 3600.0)
     assert b.soc == 100.0
     assert Battery(1000.0, 0.0).voltage < Battery(1000.0, 100.0).voltage
+
+
+def test_ev_without_a_secc_ends_failed_not_with_a_traceback() -> None:
+    """No SDP answer within its tries: a clear result, no exception out of `run`."""
+    import asyncio
+
+    from evse.sim.ev import client
+    from evse.sim.ev.config import EvConfig
+
+    result = asyncio.run(client.run(EvConfig(sdp_tries=2), "lo"))
+    assert result.outcome == "failed" and result.reason.startswith("no session")
+    assert result.sessions == 0
