@@ -50,12 +50,17 @@ def test_our_ev_charges_through_josev_secc(link: Link, tmp_path: Path, service: 
     secc = start_secc(link, tmp_path / "secc")
     try:
         result = run_our_ev(link, tmp_path / "ev", ev_config(service, mode, stop_at_s=None,
-                                                                 departure_s=10))
+                                                                 departure_s=6))
     finally:
         secc.stop()
     print(json.dumps({k: v for k, v in result.items() if k != "loops"}))
     assert result["outcome"] == "terminated", result["reason"]
+    assert result["reason"] == "departure time"
+    assert result["evseid"] == "UK123E1234"  # Josev's simulated EVSE
+    loop = "DC_ChargeLoopReq" if service.startswith("DC") else "AC_ChargeLoopReq"
+    assert result["sent"].count(loop) >= 3
     assert result["sent"][-1] == "SessionStopReq"
+    assert "SessionStopReq received" in secc.log()
     assert "Traceback" not in secc.log()
 
 
