@@ -213,3 +213,18 @@ def test_timeouts_follow_the_ev_side_values_scaled_by_config() -> None:
 def fake_header() -> Any:
     from fake_secc import H
     return H
+
+
+def test_dc_bpt_scheduled_discharge_asks_for_a_negative_current() -> None:
+    """Scheduled DC: the EV asks for a current; discharging is a negative EVTargetCurrent
+    (our sign: + into the car), limited by its maximum discharge current."""
+    script = (PowerStep(0.0, -50000.0),)
+    secc = FakeSecc()
+    _, done = drive(cfg(service="DC_BPT", control_mode="Scheduled", script=script,
+                         max_discharge_w=50000.0, max_discharge_a=40.0), secc)
+    assert done.outcome == "terminated"
+    loops = [r for n, r in secc.requests if n == "DC_ChargeLoopReq"]
+    currents = {to_float(r.BPT_Scheduled_DC_CLReqControlMode.EVTargetCurrent) for r in loops}
+    assert currents == {-40.0}
+    start = next(r for n, r in secc.requests if n == "PowerDeliveryReq")
+    assert start.BPT_ChannelSelection == "Discharge"
