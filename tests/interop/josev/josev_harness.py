@@ -219,7 +219,7 @@ def evcc_config(service: str, *, tls: bool = False, loop_cycles: int = 5) -> dic
 
 def start_evcc(link: Link, cwd: Path, config: dict[str, Any], *,
                tls: bool = False, runner: str | None = None,
-               runner_args: Sequence[str] = ()) -> Peer:
+               runner_args: Sequence[str] = (), pki: Path | None = None) -> Peer:
     """Josev's EVCC on the EV end of `link`. `runner`: a script run instead of its main
     (a subclass of its simulated EV controller, to choose Dynamic mode)."""
     cwd.mkdir(parents=True, exist_ok=True)
@@ -229,6 +229,7 @@ def start_evcc(link: Link, cwd: Path, config: dict[str, Any], *,
         "LOG_LEVEL": "INFO",
         "EVCC_CONFIG_PATH": str(cwd / "ev.json"),
         "ENABLE_TLS_1_3": str(tls),
+        **({"PKI_PATH": f"{pki}/"} if pki is not None else {}),
     })
     argv = ([str(JOSEV_PYTHON), runner, *runner_args] if runner
             else [str(JOSEV_PYTHON), "-m", "iso15118.evcc.main"])

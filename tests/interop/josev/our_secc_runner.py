@@ -1,9 +1,11 @@
 """Our SECC (evse/iso15118/secc.py) as a process on the charger end of the veth link,
 for Josev's EVCC to charge through. Run with the project's interpreter:
 
-    python our_secc_runner.py IFACE [TCP_PORT]
+    python our_secc_runner.py IFACE [TCP_PORT [CERT_CHAIN KEY OEM_ROOTS]]
 
 TCP_PORT 0 (the default) lets the SECC choose; Josev's EVCC accepts only 49152..65535.
+With the three PEM paths the SECC serves TLS 1.3 only, on that port, and checks the car's
+chain against OEM_ROOTS (mutual authentication).
 
 The station side is a fixed snapshot: authorized, discharge allowed, 7 kW target, the
 measurements of a stage that follows it. (The full station, `evse run` with hal on
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 from evse.iso15118 import secc as our_secc
 from evse.iso15118.d20.types import (
@@ -46,11 +49,17 @@ class FixedStation:
             print(f"action {action!r}", flush=True)
 
 
-async def main(iface: str, tcp_port: int) -> None:
-    transport = our_secc.SeccTransportConfig(interface=iface, tcp_port=tcp_port)
+async def main(iface: str, tcp_port: int, tls: list[str]) -> None:
+    if tls:
+        cert, key, roots = (Path(p) for p in tls)
+        transport = our_secc.SeccTransportConfig(
+            interface=iface, tls="required", tls_port=tcp_port, cert_file=cert, key_file=key,
+            oem_roots=roots)
+    else:
+        transport = our_secc.SeccTransportConfig(interface=iface, tcp_port=tcp_port)
     secc = our_secc.Secc(CONFIG, transport, FixedStation())
     offer = await secc.start()
-    print(f"ready tcp_port={offer.tcp_port}", flush=True)
+    print(f"ready tcp_port={offer.tcp_port} tls_port={offer.tls_port}", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -58,4 +67,4 @@ async def main(iface: str, tcp_port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0, sys.argv[3:6]))

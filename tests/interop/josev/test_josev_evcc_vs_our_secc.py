@@ -9,6 +9,7 @@ when Josev's log ends with SessionStop and has no traceback (issue 12, Interop).
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,10 +24,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def start_our_secc(link: Link, cwd: Path, tcp_port: int = 0) -> Peer:
+def start_our_secc(link: Link, cwd: Path, tcp_port: int = 0,
+                   tls: tuple[Path, Path, Path] | None = None) -> Peer:
     cwd.mkdir(parents=True, exist_ok=True)
-    secc = Peer(link.secc_ns, [sys.executable, str(HERE / "our_secc_runner.py"), link.secc_if,
-                               str(tcp_port)], cwd, "our-secc")
+    argv = [sys.executable, str(HERE / "our_secc_runner.py"), link.secc_if, str(tcp_port)]
+    secc = Peer(link.secc_ns, [*argv, *map(str, tls or ())], cwd, "our-secc")
     secc.wait_log(r"ready tcp_port=")
     return secc
 
@@ -72,3 +74,38 @@ def test_our_secc_offers_a_tcp_port_in_the_dynamic_range(link: Link, tmp_path: P
         secc.stop()
         port = int(secc.log().split("ready tcp_port=")[1].split()[0])
         assert 49152 <= port <= 65535, f"SDP offers TCP port {port}"
+
+
+def secc_tls_files(pki: Path, where: Path) -> tuple[Path, Path, Path]:
+    """Our SECC's side of Josev's PKI: the CPO chain, the SECC leaf key (decrypted: Josev
+    keeps it under a password), and the OEM root to check the car's chain against."""
+    base = pki / "iso15118_2"
+    key = where / "seccLeaf.plain.key"
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "pkey", "-in", str(base / "private_keys" / "seccLeaf.key"),
+                    "-passin", f"file:{base / 'private_keys' / 'seccLeafPassword.txt'}",
+                    "-out", str(key)], check=True, capture_output=True, timeout=60)
+    return (base / "certs" / "cpoCertChain.pem", key, base / "certs" / "oemRootCACert.pem")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("service", ["AC_BPT", "DC_BPT"])
+def test_josev_evcc_through_our_secc_over_tls13(link: Link, tmp_path: Path, josev_pki: Path,
+                                               service: str) -> None:
+    """TLS 1.3 with mutual authentication: Josev's EV checks our chain against its V2G
+    root and presents its OEM chain, which our SECC checks against the OEM root."""
+    secc = start_our_secc(link, tmp_path / "secc", tcp_port=50100 + len(service),
+                          tls=secc_tls_files(josev_pki, tmp_path / "keys"))
+    config = {**evcc_config(service, tls=True, loop_cycles=3)}
+    evcc = start_evcc(link, tmp_path / "evcc", config, tls=True, pki=josev_pki,
+                      runner=str(HERE / "josev_evcc_runner.py"), runner_args=["2"])
+    try:
+        evcc.wait_log(r"SessionStopRes received")
+        evcc.wait_exit()
+    finally:
+        evcc.stop()
+        secc.stop()
+    assert_clean(evcc.log(), "josev EVCC")
+    assert "Starting TLS client" in evcc.log()
+    assert "Security: TLS" in evcc.log().split("SDPResponse received", 1)[1].split("\n", 1)[0]
+    assert "Traceback" not in secc.log()
