@@ -239,8 +239,12 @@ class Evcc:
     def _power_delivery_start(self, now: float, epoch: int) -> Send:
         self._progress = "Start"
         self._discharging = self.cfg.wanted_w(self.t(now)) < 0
+        if self._discharging:  # the plan stays inside the chosen schedule (Scheduled)
+            plan = -min(self.cfg.max_discharge_w, self.schedule_discharge_w or float("inf"))
+        else:
+            plan = min(self.cfg.max_charge_w, self.schedule_charge_w or float("inf"))
         return self._send(rq.power_delivery(self.cfg, self.sid, epoch, "Start", self.tuple_id,
-                                            self._discharging), now)
+                                            self._discharging, plan), now)
 
     def _on_DC_CableCheckRes(self, msg: Any, now: float, epoch: int) -> Step:
         if msg.EVSEProcessing != "Finished":

@@ -130,12 +130,13 @@ def schedule_exchange(cfg: EvConfig, bat: Battery, sid: bytes, epoch: int,
 
 def power_delivery(cfg: EvConfig, sid: bytes, epoch: int,
                    progress: Literal["Start", "Stop", "ScheduleRenegotiation"],
-                   tuple_id: int | None, discharge: bool) -> Request:
+                   tuple_id: int | None, discharge: bool, profile_w: float = 0.0) -> Request:
+    """`profile_w`: the power the EV plans (signed), within the chosen schedule: a profile
+    above it is FAILED_EVPowerProfileViolation."""
     req = cm.PowerDeliveryReqType(Header=hdr(sid, epoch), EVProcessing="Finished",
                                   ChargeProgress=progress)
     if progress == "Start":
-        entry = cm.PowerScheduleEntryType(Duration=max(1, cfg.departure_s), Power=rn(
-            -cfg.max_discharge_w if discharge else cfg.max_charge_w))
+        entry = cm.PowerScheduleEntryType(Duration=max(1, cfg.departure_s), Power=rn(profile_w))
         req.EVPowerProfile = cm.EVPowerProfileType(
             TimeAnchor=epoch,
             EVPowerProfileEntries=cm.EVPowerProfileEntryListType(EVPowerProfileEntry=[entry]))

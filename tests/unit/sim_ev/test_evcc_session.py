@@ -228,3 +228,17 @@ def test_dc_bpt_scheduled_discharge_asks_for_a_negative_current() -> None:
     assert currents == {-40.0}
     start = next(r for n, r in secc.requests if n == "PowerDeliveryReq")
     assert start.BPT_ChannelSelection == "Discharge"
+
+
+@pytest.mark.parametrize(("script_w", "plan_w"), [(11000.0, 5000.0), (-6000.0, -4000.0)])
+def test_scheduled_power_profile_stays_inside_the_chosen_schedule(script_w: float,
+                                                                 plan_w: float) -> None:
+    """PowerDelivery(Start)'s EVPowerProfile above the schedule the SECC offered is an
+    EVPowerProfile violation: the plan is capped by the tuple (5 kW charge, 4 kW
+    discharge in the fake SECC). Found against our own SECC on a trial merge."""
+    secc = FakeSecc()
+    drive(cfg(service="AC_BPT", control_mode="Scheduled", script=(PowerStep(0, script_w),)),
+          secc)
+    start = next(r for n, r in secc.requests if n == "PowerDeliveryReq")
+    (entry,) = start.EVPowerProfile.EVPowerProfileEntries.EVPowerProfileEntry
+    assert to_float(entry.Power) == plan_w
