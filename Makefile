@@ -10,7 +10,7 @@ DIST   ?= dist
 # index folder that lacks some packages: one "Location ... is ignored" line per lookup).
 PIP    := $(BIN)/pip --quiet --quiet
 
-.PHONY: sim test lint bench fuzz grammars clean venv wheel exi-mypyc exi-mypyc-clean
+.PHONY: sim test lint bench fuzz grammars clean venv wheel exi-mypyc exi-mypyc-clean josev-venv
 
 venv: $(STAMP)
 
@@ -83,3 +83,17 @@ exi-mypyc: $(STAMP)
 exi-mypyc-clean:
 	rm -f evse/iso15118/exi/*.so
 	rm -rf build
+
+# The `iso15118` package ("Josev"): an independent EVCC and SECC for tests/interop/josev.
+# Its own venv: it pins pydantic 1 and cryptography 44; its EVCC needs aiofile, which it
+# does not declare. The interop fixture runs this target when the venv is missing.
+JOSEV_VENV    ?= .venv-josev
+JOSEV_VERSION ?= 0.31.2
+josev-venv: $(JOSEV_VENV)/.installed
+
+$(JOSEV_VENV)/.installed:
+	@echo "setting up $(JOSEV_VENV) (iso15118==$(JOSEV_VERSION), the interop peer)"
+	@rm -rf $(JOSEV_VENV)
+	@$(PYTHON) -m venv $(JOSEV_VENV)
+	@$(JOSEV_VENV)/bin/pip --quiet --quiet install iso15118==$(JOSEV_VERSION) aiofile
+	@touch $@
