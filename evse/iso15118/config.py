@@ -109,8 +109,8 @@ def parse_one(
     transport = SeccTransportConfig(
         interface=interface,
         tls=cast(TlsPolicy, tls),
-        tcp_port=t.get_int("tcp_port", 0, lo=0, hi=65535),
-        tls_port=t.get_int("tls_port", 0, lo=0, hi=65535),
+        tcp_port=_port(t, "tcp_port"),
+        tls_port=_port(t, "tls_port"),
         cert_file=_file(t, "cert_chain", base_dir, needs_cert),
         key_file=_file(t, "private_key", base_dir, needs_cert),
         oem_roots=_file(t, "oem_roots", base_dir, False),
@@ -158,3 +158,11 @@ def parse_iso15118(
     if len(set(ifaces)) != len(ifaces):
         raise ConfigError("iso15118", ifaces, "each EVSE needs its own interface")
     return out
+
+
+def _port(t: Table, key: str) -> int:
+    """0 (any free port in the dynamic range) or a port in 49152-65535 ([V2G2-064])."""
+    port = t.get_int(key, 0, lo=0, hi=65535)
+    if port and port < 49152:
+        raise ConfigError(t.key(key), port, "ISO 15118 servers use 49152-65535 (or 0: any)")
+    return port

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import logging
 import secrets
@@ -165,7 +166,7 @@ class Secc:
         sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((address, port, 0, ifindex))
+            _bind_dynamic(sock, address, port, ifindex)
         except OSError:
             sock.close()
             raise
@@ -255,3 +256,24 @@ class Secc:
     def _finish(self, reply: Reply | None) -> None:
         if reply is not None and reply.actions:
             self._station.act(reply.actions)
+
+
+# ISO 15118-2 [V2G2-064] (kept by -20): the SECC's TCP / TLS server port is taken from
+# the dynamic range 49152-65535; cars check it (the `iso15118` package's EVCC refuses an
+# SDP answer outside it). Linux's ephemeral range (port 0) starts at 32768.
+DYNAMIC_PORTS: Final = (49152, 65535)
+
+
+def _bind_dynamic(sock: socket.socket, address: str, port: int, ifindex: int) -> None:
+    if port:
+        sock.bind((address, port, 0, ifindex))
+        return
+    for _ in range(64):
+        candidate = 49152 + secrets.randbelow(65535 - 49152 + 1)
+        try:
+            sock.bind((address, candidate, 0, ifindex))
+            return
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    raise OSError(errno.EADDRINUSE, "no free port in 49152-65535 after 64 tries")
