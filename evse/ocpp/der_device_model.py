@@ -63,15 +63,58 @@ def nameplate(u: UnitRating) -> dict[str, float]:
     }
 
 
+# An AC EVSE has no inverter of its own: the car's does the power conversion. The station
+# still measures the grid, trips and ceases through its contactor (hal), and reaches the
+# car's active power through the targets of every ChargeLoopRes (hal's constraint caps
+# them), so these control types it executes. Reactive-power functions (VoltVar, WattVar,
+# WattPF, FixedPF*, FixedVar) only the car's inverter could execute, through the
+# ISO 15118-20 Amendment 1 AC_DER services our SECC does not speak: NotSupported
+# (R04.FR.01) for an AC EVSE.
+AC_STATION_MODES = (
+    "EnterService",
+    "FreqDroop",
+    "FreqWatt",
+    "Gradients",
+    "HFMayTrip",
+    "HFMustTrip",
+    "HVMayTrip",
+    "HVMomCess",
+    "HVMustTrip",
+    "LFMustTrip",
+    "LVMayTrip",
+    "LVMomCess",
+    "LVMustTrip",
+    "LimitMaxDischarge",
+    "PowerMonitoringMustTrip",
+    "VoltWatt",
+)
+
+
 def apply_ratings(dm: DeviceModel, units: Iterable[UnitRating]) -> None:
     """Write each configured unit's nameplate into its DER controller component (the
-    station owns these ReadOnly values; not persisted: the config is the source)."""
+    station owns these ReadOnly values; not persisted: the config is the source). The
+    controller of the other kind is switched off for that EVSE, so ModesSupported
+    (R04.FR.01) is what this EVSE's hardware can execute."""
     for u in units:
         component = "DCDERCtrlr" if u.kind == "dc" else "ACDERCtrlr"
+        other = "ACDERCtrlr" if u.kind == "dc" else "DCDERCtrlr"
         for name, value in nameplate(u).items():
             slot = dm.find(component, name, u.evse_id)
             if slot is not None:
                 dm.set_internal(slot, _decimal(value))
+        for name, text in (("Available", "false"), ("Enabled", "false"), ("ModesSupported", "")):
+            slot = dm.find(other, name, u.evse_id)
+            if slot is not None:
+                dm.set_internal(slot, text)
+        if u.kind != "dc":
+            for name, text in (
+                ("Available", "true"),
+                ("Enabled", "true"),
+                ("ModesSupported", ",".join(AC_STATION_MODES)),
+            ):
+                slot = dm.find("ACDERCtrlr", name, u.evse_id)
+                if slot is not None:
+                    dm.set_internal(slot, text)
 
 
 def _decimal(value: float) -> str:
