@@ -17,9 +17,9 @@ the `StationView` each request is answered from, and carries out the session's a
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from evse.energy.manager import EvLimits
@@ -35,6 +35,7 @@ from evse.iso15118.d20.types import (
     StationView,
 )
 from evse.iso15118.secc import Secc, SeccError
+from evse.station.ev_needs_from_iso import ocpp_needs
 from hal.protocol import GridConstraintReport, Measurement, PowerRequest
 
 log = logging.getLogger(__name__)
@@ -153,10 +154,13 @@ class IsoSession:
                 min(ev.max_discharge_w, a.limits.max_discharge_w),
             )
         notify = getattr(self._c.ocpp_station, "notify_ev_charging_needs", None)
-        if notify is not None:
-            result = notify(self.eid, a)
-            if inspect.isawaitable(result):
-                self._c.spawn(f"ev-charging-needs-{self.eid}", result)
+        if notify is not None:  # K15 / Q01: the CSMS hears what the car needs
+            sc = self.cfg.secc
+            needs = ocpp_needs(a, sc.services, sc.limits.phases, datetime.now(UTC))
+            try:
+                notify(self.eid, needs)
+            except ValueError as exc:  # refused by the schema: logged, the session goes on
+                log.error("evse %d: NotifyEVChargingNeeds not sent: %s", self.eid, exc)
 
     def _ended(self, a: SessionEnded) -> None:
         log.info("evse %d: ISO 15118 session ended (%s)", self.eid, a.reason)
