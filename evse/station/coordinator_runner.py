@@ -16,7 +16,6 @@ import time
 from typing import Any, Protocol
 
 from evse.slac.config import SlacConfig
-from evse.slac.events import LinkUp, Matched
 from evse.slac.evse_fsm import EvseSlacConfig
 from evse.slac.link import Link, MemoryPowerline, RawSocketLink
 from evse.slac.runner import EvseSlac, EvSlac
@@ -136,8 +135,7 @@ class CoordinatorPart:
                 while not self.slac.events.empty():
                     event = self.slac.events.get_nowait()
                     log.info("evse %d: SLAC %s", self.eid, type(event).__name__)
-                    if isinstance(event, (Matched, LinkUp)) or self.coord.phase.value != "idle":
-                        self._apply(self.coord.on_slac(event, now))
+                    self._apply(self.coord.on_slac(event, now))
             if self.ev is not None:
                 while not self.ev.events.empty():
                     self.ev.events.get_nowait()  # the simulated car's own outcomes
@@ -185,7 +183,9 @@ class CoordinatorPart:
         for a in actions:
             if isinstance(a, SetDuty):
                 log.info("evse %d: pilot duty %.2f %%", self.eid, a.duty_pct)
-                self._c.set_power_gate(self.eid, self.coord.gate, "pilot duty", a.duty_pct)
+                view = self._c.evses.get(self.eid)  # the gate as sent so far: unchanged
+                gate = bool(view and view.gate)
+                self._c.set_power_gate(self.eid, gate, "pilot duty", a.duty_pct)
                 if self.ev is not None and a.duty_pct == 5.0 and self.coord.pilot in _PLUGGED:
                     self.ev.start()  # after our state F step: the car tries again
             elif isinstance(a, PowerGate):
