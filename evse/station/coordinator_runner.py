@@ -192,6 +192,7 @@ class CoordinatorPart:
                 log.info("evse %d: power %s (%s)", self.eid, "on" if a.on else "off", a.reason)
                 self._c.set_power_gate(self.eid, a.on, a.reason)
             elif isinstance(a, StartSlac) and self.slac is not None:
+                log.info("evse %d: pilot B with 5 %%: SLAC matching starts", self.eid)
                 self.slac.pilot_b_5_percent()
             elif isinstance(a, StopSlac) and self.slac is not None:
                 self.slac.pilot_left(self.coord.pilot)
