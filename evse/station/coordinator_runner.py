@@ -110,6 +110,8 @@ class CoordinatorPart:
             slac_cfg = EvseSlacConfig(slac_init_timeout=self.cfg.init_timeout_s)
             self.slac = EvseSlac(link, slac_cfg)
         try:
+            # The idle duty (5 %, or X1 without a modem) replaces [controller] pwm_duty_pct.
+            self._apply([SetDuty(self.coord.duty_pct)])
             self._apply(self.coord.on_current(self._current(), self._clock()))
             async with asyncio.TaskGroup() as tg:
                 if self.slac is not None:

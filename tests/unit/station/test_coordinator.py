@@ -163,3 +163,16 @@ def test_unplug_during_the_retry_step_goes_idle() -> None:
     c.on_pilot("B", 0.0)
     c.on_slac(MatchFailed("x"), 1.0)
     assert c.on_pilot("A", 2.0) == [SetDuty(5.0)] and c.phase is Phase.IDLE
+
+
+def test_each_retry_steps_through_state_f_and_the_last_failure_falls_back() -> None:
+    c = Coordinator(CoordinatorConfig(retries=2, ef_step_s=4.0))
+    c.on_current(32.0, 0.0)
+    c.on_pilot("B", 0.0)
+    steps = 0
+    for t in (1.0, 10.0):
+        assert c.on_slac(MatchFailed("x"), t)[-1] == SetDuty(0.0)
+        steps += 1
+        assert c.tick(t + 4.0) == [SetDuty(5.0), StartSlac()]
+    out = c.on_slac(MatchFailed("x"), 20.0)
+    assert steps == 2 and out[-1] == SetDuty(53.33) and c.session == "basic"

@@ -150,3 +150,22 @@ def test_no_ev_answering_falls_back_to_basic_with_the_annex_a_duty_iec61851_1() 
         assert sent[-1] == AllowPowerOn(1, False, "coordinator stopped")
 
     asyncio.run(scenario())
+
+
+def test_basic_only_station_starts_with_x1_not_the_config_duty_iec61851_1() -> None:
+    slac = {"enable": False, "basic_fallback": True}
+    c, sent = _controller(_data("ac", slac, iso=False))
+    assert c.cfg.slac is not None
+    part = CoordinatorPart(c, c.cfg.slac, None)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(part.run())
+        await _wait(lambda: PilotCommand(1, 100.0) in sent)  # X1 until an EV is there
+        c._sent_request[1] = PowerRequest(1, "setpoint", 4140.0, 0.0, 4140.0)  # 6 A x 3
+        c.evses[1].measurement = _measure("C")
+        await _wait(lambda: c.evses[1].gate)
+        assert PilotCommand(1, 10.0) in sent  # 6 A: 10 %
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
