@@ -19,11 +19,12 @@ from hal.config_reader import ConfigError, Table
 if TYPE_CHECKING:
     from evse.iso15118.config import IsoConfig
     from evse.ocpp.config import OcppConfig
+    from evse.slac.config import SlacConfig
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 SECTIONS = (
     "logging", "hal", "grid", "evse", "devices", "sim", "controller", "ocpp", "iso15118",
-    "mqtt",
+    "mqtt", "slac",
 )
 
 
@@ -63,6 +64,7 @@ class StationConfig:
     ocpp: OcppConfig | None  # None: no CSMS (a stand-alone station)
     iso15118: tuple[IsoConfig, ...] = ()  # the EVSEs that speak ISO 15118-20
     mqtt: MqttConfig | None = None  # None: no local MQTT API
+    slac: SlacConfig | None = None  # None: no pilot coordinator (fixed duty from [controller])
 
 
 def _level(t: Table, key: str, default: str) -> int:
@@ -247,7 +249,12 @@ def parse_station(data: dict[str, Any], path: Path) -> StationConfig:
     mqtt: MqttConfig | None = None
     if root.has("mqtt"):
         mqtt = parse_mqtt(root.table("mqtt"), path.parent, ocpp is not None)
-    return StationConfig(path, log_cfg, hal, controller, ocpp, iso, mqtt)
+    slac: SlacConfig | None = None
+    if root.has("slac"):  # SLAC and the pilot coordinator (evse/slac/config.py)
+        from evse.slac.config import parse_slac
+
+        slac = parse_slac(root.table("slac"), hal.evses)
+    return StationConfig(path, log_cfg, hal, controller, ocpp, iso, mqtt, slac)
 
 
 def load_station(path: str | Path) -> StationConfig:

@@ -30,9 +30,9 @@ from evse.energy.manager import EvLimits
 from evse.energy.period_source import PeriodSource, SignalSource
 from evse.hal_client import HalClient
 from evse.ocpp.interfaces import EvPlugged, StationEvent
+from evse.station.coordinator_runner import gated_evses, start_session_parts
 from evse.station.energy_request import power_request
 from evse.station.hal_events import HalEventTranslator
-from evse.station.iso_session import IsoSession
 from evse.station.lock_requests import LOCK_TIMEOUT_S, LockRequests
 from evse.station.ocpp_part import present_token, run_ocpp
 from evse.station.status import status_line
@@ -80,6 +80,9 @@ class EvseView:
     operative: bool = True
     ev_limits: EvLimits | None = None  # the car's, from its ISO 15118 session
     id_status: str | None = None  # the last id token presentation's answer
+    gate: bool = True  # the coordinator's / SECC's power-on condition (ANDed with allowed)
+    duty_pct: float | None = None  # the coordinator's pilot duty; None: the config's
+    session: str | None = None  # the coordinator's iso15118 / basic / none; None: none
 
 
 class Controller:
@@ -109,6 +112,7 @@ class Controller:
         self.restart_policy = policy  # None: the supervisor's defaults
         self.supervisor: Supervisor | None = None
         self._translator = HalEventTranslator()
+        self._gated = gated_evses(cfg)  # no power before the SECC / pilot says so
         self._ocpp: OcppStationLike | None = None
         # The charging-schedule period in force per EVSE (OCPP section Q); the OCPP
         # station is one when it implements it. None: the config's request.
@@ -142,7 +146,7 @@ class Controller:
             eid = int(cap["evse_id"])
             view = self.evses.get(eid)
             if view is None:
-                view = self.evses[eid] = EvseView(eid, allowed=self.free_vend)
+                view = self.evses[eid] = self._fresh(eid)
             view.max_charge_w = float(cap["max_charge_w"])
             view.max_discharge_w = float(cap["max_discharge_w"])
             self._translator.set_rating(eid, max(view.max_charge_w, view.max_discharge_w))
@@ -169,9 +173,10 @@ class Controller:
 
     def _send_pilot_and_allow(self, eid: int, reason: str) -> None:
         view = self.evses[eid]
-        duty = self.cfg.controller.pwm_duty_pct if view.operative else 0.0  # 0 % = state F
-        self.hal.send(PilotCommand(eid, duty))
-        self.hal.send(AllowPowerOn(eid, view.allowed and view.operative, reason))
+        duty = self.cfg.controller.pwm_duty_pct if view.duty_pct is None else view.duty_pct
+        self.hal.send(PilotCommand(eid, duty if view.operative else 0.0))  # 0 % = state F
+        on = view.allowed and view.operative and view.gate
+        self.hal.send(AllowPowerOn(eid, on, reason))
 
     def _request(self, eid: int) -> PowerRequest:
         """The energy manager's request for the period in force, else the config's."""
@@ -221,8 +226,11 @@ class Controller:
     def _powers(self) -> dict[int, float]:
         return {e: v.measurement.active_w for e, v in self.evses.items() if v.measurement}
 
+    def _fresh(self, eid: int) -> EvseView:
+        return EvseView(eid, allowed=self.free_vend, gate=eid not in self._gated)
+
     def _view(self, eid: int) -> EvseView:
-        return self.evses.setdefault(eid, EvseView(eid, allowed=self.free_vend))
+        return self.evses.setdefault(eid, self._fresh(eid))
 
     def _station_event(self, event: StationEvent) -> None:
         ocpp = self._ocpp
@@ -251,6 +259,14 @@ class Controller:
     def set_allowed(self, evse_id: int, allowed: bool, reason: str) -> None:
         view = self._view(evse_id)
         view.allowed = allowed
+        self._send_pilot_and_allow(evse_id, reason)
+
+    def set_power_gate(
+        self, evse_id: int, gate: bool, reason: str, duty_pct: float | None = None
+    ) -> None:
+        """The coordinator / SECC: power-on condition and pilot duty (None: unchanged)."""
+        view = self._view(evse_id)
+        view.gate, view.duty_pct = gate, view.duty_pct if duty_pct is None else duty_pct
         self._send_pilot_and_allow(evse_id, reason)
 
     def set_operative(self, evse_id: int | None, operative: bool) -> None:
@@ -303,8 +319,7 @@ class Controller:
         if self.cfg.ocpp is not None:
             self.cfg.controller.state_dir.mkdir(parents=True, exist_ok=True)
             sup.start("ocpp", self._run_ocpp)
-        for iso in self.cfg.iso15118:  # the SECC of each EVSE that speaks ISO 15118-20
-            sup.start(f"iso15118-{iso.evse_id}", IsoSession(self, iso).run)
+        start_session_parts(self, sup)  # the SECCs and the [slac] coordinator
         if self.api is not None:
             sup.start("mqtt", self.api.run)
         try:

@@ -50,6 +50,7 @@ class EvseSnapshot:
     faults: tuple[tuple[str, str], ...] = ()  # (device, reason)
     ems: EmsState | None = None
     ev_soc_pct: float | None = None  # from the car's ISO 15118 session, when known
+    session_kind: str = "basic"  # the [slac] coordinator's: iso15118 / basic / none
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ def _discrete_evse(s: EvseSnapshot) -> dict[str, Any]:
         "pilot": s.cp_state,
         "contactor": None if s.contactor_closed is None else (
             "closed" if s.contactor_closed else "open"),
-        "session": {"kind": "basic", "state": session_state(s)},
+        "session": {"kind": s.session_kind, "state": session_state(s)},
         "operation_mode": s.operation_mode,
         "mode_source": s.mode_source,
         "grid": {"state": s.grid_state, "p_min_w": _r(s.p_min_w), "p_max_w": _r(s.p_max_w),

@@ -1,5 +1,6 @@
 """One EVSE's ISO 15118-20 SECC inside `evse run`: starts it when the pilot is in B (or
-beyond) with 5 % duty and the data link is up (`assume_link` until SLAC exists), builds
+beyond) with 5 % duty and the data link is up (`assume_link` without a modem; with
+`[slac]` the coordinator in evse/station/coordinator_runner.py says so), builds
 the `StationView` each request is answered from, and carries out the session's actions.
 
 - StationView: from the controller's latest hal measurement and grid constraint and the
@@ -8,7 +9,8 @@ the `StationView` each request is answered from, and carries out the session's a
 - StartAuthorization: the OCPP authorization path the controller already has (the id
   token presented at plug-in, a remote start, or free vend without a CSMS); the session
   sees "accepted" once OCPP authorizes, "rejected" when the presentation was refused.
-- EnergyTransfer: hal's allow-power-on (only while authorized).
+- EnergyTransfer: hal's allow-power-on (only while authorized), through the controller's
+  power gate: the contactor closes only after PowerDelivery Start (ISO 15118-20).
 - EvNeeds: the energy manager's EV limits, and OCPP NotifyEVChargingNeeds when the
   OCPP station offers `notify_ev_charging_needs`.
 - SessionEnded: power off, the EV's limits forgotten.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -67,7 +70,7 @@ class ControllerPort(Protocol):
     @property
     def ocpp_station(self) -> Any: ...
     def latest_request(self, evse_id: int) -> PowerRequest | None: ...
-    def set_allowed(self, evse_id: int, allowed: bool, reason: str) -> None: ...
+    def set_power_gate(self, evse_id: int, gate: bool, reason: str) -> None: ...
     def spawn(self, name: str, coro: Any) -> None: ...
 
 
@@ -83,6 +86,10 @@ class IsoSession:
         self.energy_transfer = False
         self.ev_status: EvStatus | None = None
         self.dc_command: DcCommand | None = None  # for the DC stage (secc-power's contract)
+        # The coordinator's hooks ([slac]): None without it (assume_link decides).
+        self.link_up: bool | None = None
+        self.on_energy: Callable[[bool, str], None] | None = None
+        self.on_ended: Callable[[str], None] | None = None
 
     # ---- the SECC's StationPort ------------------------------------------------------
 
@@ -144,7 +151,13 @@ class IsoSession:
         on = a.start and not a.standby and self._authorization() == "accepted"
         self.energy_transfer = on
         reason = "ISO 15118 PowerDelivery " + ("Start" if on else "Stop/Standby")
-        self._c.set_allowed(self.eid, on, reason)
+        self._gate(on, reason)
+
+    def _gate(self, on: bool, reason: str) -> None:
+        if self.on_energy is not None:
+            self.on_energy(on, reason)  # the coordinator decides with the pilot state
+        else:
+            self._c.set_power_gate(self.eid, on, reason)
 
     def _ev_needs(self, a: EvNeeds) -> None:
         ev = self._evse()
@@ -165,13 +178,15 @@ class IsoSession:
     def _ended(self, a: SessionEnded) -> None:
         log.info("evse %d: ISO 15118 session ended (%s)", self.eid, a.reason)
         if self.energy_transfer:
-            self._c.set_allowed(self.eid, False, f"ISO 15118 session ended: {a.reason}")
+            self._gate(False, f"ISO 15118 session ended: {a.reason}")
         self.energy_transfer = False
         self.auth_requested = False
         self.dc_command = None
         ev = self._evse()
         if ev is not None:
             ev.ev_limits = None
+        if self.on_ended is not None:
+            self.on_ended(a.reason)
 
     # ---- life ------------------------------------------------------------------------
 
@@ -179,6 +194,8 @@ class IsoSession:
         """IEC 61851-1: 5 % duty and an EV connected, and the data link up."""
         ev = self._evse()
         cp = ev.measurement.cp_state if ev and ev.measurement else "A"
+        if self.link_up is not None:  # SLAC: the coordinator brought the data link up
+            return self.link_up and cp in _PLUGGED
         return (
             self.cfg.assume_link
             and abs(self._c.pwm_duty_pct - DIGITAL_DUTY_PCT) < 0.5

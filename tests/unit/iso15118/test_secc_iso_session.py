@@ -86,7 +86,8 @@ def test_with_a_csms_authorization_is_pending_until_ocpp_answers() -> None:
     assert iso.view().authorization == "rejected"
     # PowerDelivery Start without authorization: no power
     allowed: list[bool] = []
-    c.set_allowed = lambda eid, on, reason: allowed.append(on)  # type: ignore[method-assign]
+    gate = lambda eid, on, reason, duty=None: allowed.append(on)  # noqa: E731
+    c.set_power_gate = gate  # type: ignore[method-assign]
     iso.act((EnergyTransfer(start=True),))
     assert allowed == [False]
 
@@ -95,14 +96,14 @@ def test_energy_transfer_and_the_end_of_the_session_drive_allow_power_on() -> No
     c = _controller()
     iso = IsoSession(c, c.cfg.iso15118[0])
     iso.act((EnergyTransfer(start=True),))
-    assert c.evses[1].allowed and iso.energy_transfer
+    assert c.evses[1].gate and iso.energy_transfer
     needs = EvNeeds(
         "DC_BPT", "Dynamic", EvLimitsKnown(max_charge_w=50000.0, max_discharge_w=7000.0)
     )
     iso.act((needs,))
     assert c.evses[1].ev_limits == EvLimits(11000.0, 7000.0)  # never above the unit's
     iso.act((SessionEnded("terminate"),))
-    assert not c.evses[1].allowed and not iso.energy_transfer
+    assert not c.evses[1].gate and not iso.energy_transfer
     assert c.evses[1].ev_limits is None
 
 
