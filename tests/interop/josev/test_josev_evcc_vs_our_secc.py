@@ -30,13 +30,19 @@ def start_our_secc(link: Link, cwd: Path, tcp_port: int = 0,
 # Josev is wrong here, not us: its ChargingSchedule model (iso15118 0.31.2,
 # shared/messages/iso15118_20/common_messages.py, root validator
 # either_price_levels_or_absolute_prices, mandatory=True) rejects a ChargingSchedule with
-# neither AbsolutePriceSchedule nor PriceLevelSchedule, and so drops our ScheduleExchangeRes.
-# ISO 15118-20 8.3.5.3.40 / V2G_CI_CommonMessages.xsd ChargingScheduleType: that choice is
-# minOccurs="0" (a free station sends none). Strict: if Josev or we change, the mark goes.
-_NO_PRICE = pytest.mark.xfail(strict=True, reason="Josev's EVCC requires a price schedule "
-                              "in ChargingSchedule; ISO 15118-20 8.3.5.3.40 (XSD "
-                              "ChargingScheduleType choice minOccurs=0) makes it optional")
-MODES = [pytest.param(1, id="Scheduled", marks=_NO_PRICE), pytest.param(2, id="Dynamic")]
+# neither AbsolutePriceSchedule nor PriceLevelSchedule, and so drops our Scheduled
+# ScheduleExchangeRes. ISO 15118-20 8.3.5.3.40 / V2G_CI_CommonMessages.xsd
+# ChargingScheduleType: that choice is minOccurs="0" (a free station sends none). Only
+# this failure, recognised in Josev's log, is an xfail; any other fails the test.
+JOSEV_PRICE_BUG = "Josev's EVCC requires a price schedule in ChargingSchedule; ISO 15118-20 " \
+    "8.3.5.3.40 (XSD ChargingScheduleType, choice minOccurs=0) makes it optional"
+MODES = [pytest.param(1, id="Scheduled"), pytest.param(2, id="Dynamic")]
+
+
+def _josev_price_bug(log: str) -> bool:
+    return ("where validation failed" in log
+            and "V2GMessageValidationError occurred while processing message  in state "
+                "ScheduleExchange" in log)
 
 
 @pytest.mark.slow
@@ -51,6 +57,10 @@ def test_josev_evcc_charges_through_our_secc(link: Link, tmp_path: Path, service
     try:
         evcc.wait_log(r"SessionStopRes received")
         evcc.wait_exit()
+    except AssertionError:
+        if mode == 1 and _josev_price_bug(evcc.log()):
+            pytest.xfail(JOSEV_PRICE_BUG)
+        raise
     finally:
         evcc.stop()
         secc.stop()
