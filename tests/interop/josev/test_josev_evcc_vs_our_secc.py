@@ -8,7 +8,6 @@ when Josev's log ends with SessionStop and has no traceback (issue 12, Interop).
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +16,6 @@ import pytest
 from josev_harness import Link, Peer, assert_clean, evcc_config, messages, start_evcc
 
 HERE = Path(__file__).resolve().parent
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("evse.iso15118.secc") is None,
-    reason="our SECC not merged yet",
-)
 
 
 def start_our_secc(link: Link, cwd: Path, tcp_port: int = 0,
@@ -33,13 +27,22 @@ def start_our_secc(link: Link, cwd: Path, tcp_port: int = 0,
     return secc
 
 
-# Josev's EVCC refuses a ChargingSchedule without a price schedule; the -20 schema makes
-# it optional (AbsolutePriceSchedule | PriceLevelSchedule, minOccurs 0). Found by this
-# test on a trial merge (2026-12): our ScheduleExchangeRes sends none. Strict: when our
-# SECC adds one, these pass and the mark must go.
-_NO_PRICE = pytest.mark.xfail(strict=True, reason="our ScheduleExchangeRes has no price "
-                              "schedule, which Josev's EVCC requires (schema: optional)")
-MODES = [pytest.param(1, id="Scheduled", marks=_NO_PRICE), pytest.param(2, id="Dynamic")]
+# Josev is wrong here, not us: its ChargingSchedule model (iso15118 0.31.2,
+# shared/messages/iso15118_20/common_messages.py, root validator
+# either_price_levels_or_absolute_prices, mandatory=True) rejects a ChargingSchedule with
+# neither AbsolutePriceSchedule nor PriceLevelSchedule, and so drops our Scheduled
+# ScheduleExchangeRes. ISO 15118-20 8.3.5.3.40 / V2G_CI_CommonMessages.xsd
+# ChargingScheduleType: that choice is minOccurs="0" (a free station sends none). Only
+# this failure, recognised in Josev's log, is an xfail; any other fails the test.
+JOSEV_PRICE_BUG = "Josev's EVCC requires a price schedule in ChargingSchedule; ISO 15118-20 " \
+    "8.3.5.3.40 (XSD ChargingScheduleType, choice minOccurs=0) makes it optional"
+MODES = [pytest.param(1, id="Scheduled"), pytest.param(2, id="Dynamic")]
+
+
+def _josev_price_bug(log: str) -> bool:
+    return ("where validation failed" in log
+            and "V2GMessageValidationError occurred while processing message  in state "
+                "ScheduleExchange" in log)
 
 
 @pytest.mark.slow
@@ -54,6 +57,10 @@ def test_josev_evcc_charges_through_our_secc(link: Link, tmp_path: Path, service
     try:
         evcc.wait_log(r"SessionStopRes received")
         evcc.wait_exit()
+    except AssertionError:
+        if mode == 1 and _josev_price_bug(evcc.log()):
+            pytest.xfail(JOSEV_PRICE_BUG)
+        raise
     finally:
         evcc.stop()
         secc.stop()
