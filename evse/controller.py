@@ -39,6 +39,7 @@ from evse.station.status import status_line
 from evse.supervisor import RestartPolicy, Supervisor
 from hal.protocol import (
     AllowPowerOn,
+    DcReport,
     DerDirectives,
     DirectiveResult,
     Event,
@@ -80,6 +81,7 @@ class EvseView:
     operative: bool = True
     ev_limits: EvLimits | None = None  # the car's, from its ISO 15118 session
     id_status: str | None = None  # the last id token presentation's answer
+    dc: DcReport | None = None  # hal's DC output, for the SECC (iso_session.py)
 
 
 class Controller:
@@ -115,6 +117,8 @@ class Controller:
         self.period_source = period_source
         self.signal_source = signal_source  # aFRR (Q08): the OCPP station's AFRRSignal
         self.v2x: Callable[[int], bool] = may_discharge  # Q01: the OCPP side's, once it runs
+        # ISO 15118-20 EVSEs: power only between PowerDelivery Start and Stop (iso_session)
+        self.iso_power: dict[int, bool] = {i.evse_id: False for i in cfg.iso15118}
         self._sent_request: dict[int, PowerRequest] = {}
         self._link_stop = asyncio.Event()  # the hal link outlives `stop` by the last words
         self._locks = LockRequests()
@@ -171,7 +175,8 @@ class Controller:
         view = self.evses[eid]
         duty = self.cfg.controller.pwm_duty_pct if view.operative else 0.0  # 0 % = state F
         self.hal.send(PilotCommand(eid, duty))
-        self.hal.send(AllowPowerOn(eid, view.allowed and view.operative, reason))
+        on = view.allowed and view.operative and self.iso_power.get(eid, True)
+        self.hal.send(AllowPowerOn(eid, on, reason))
 
     def _request(self, eid: int) -> PowerRequest:
         """The energy manager's request for the period in force, else the config's."""
@@ -203,6 +208,8 @@ class Controller:
             self.evses[msg.evse_id].measurement = msg
         elif isinstance(msg, GridConstraintReport):
             self.evses[msg.evse_id].constraint = msg
+        elif isinstance(msg, DcReport):
+            self.evses[msg.evse_id].dc = msg
         elif isinstance(msg, Event):
             view = self.evses[msg.evse_id]
             view.events.append(msg)

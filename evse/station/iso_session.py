@@ -11,7 +11,9 @@ the `StationView` each request is answered from, and carries out the session's a
 - EnergyTransfer: hal's allow-power-on (only while authorized).
 - EvNeeds: the energy manager's EV limits, and OCPP NotifyEVChargingNeeds when the
   OCPP station offers `notify_ev_charging_needs`.
-- SessionEnded: power off, the EV's limits forgotten.
+- DcCommand: to hal as `dc_command` (`d20/dc_hal.py`); hal's latest `dc_report` is the
+  view's `dc` (cable check, precharge, delivery and welding detection answer from it).
+- SessionEnded: power off, a DC output off, the EV's limits forgotten.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Literal, Protocol
 
 from evse.energy.manager import EvLimits
 from evse.iso15118.config import IsoConfig
+from evse.iso15118.d20 import dc_hal
 from evse.iso15118.d20.types import (
     Action,
     DcCommand,
@@ -35,7 +38,7 @@ from evse.iso15118.d20.types import (
     StationView,
 )
 from evse.iso15118.secc import Secc, SeccError
-from hal.protocol import GridConstraintReport, Measurement, PowerRequest
+from hal.protocol import DcReport, GridConstraintReport, Measurement, Message, PowerRequest
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,11 @@ class EvseState(Protocol):
     max_discharge_w: float
     ev_limits: EvLimits | None
     id_status: str | None
+    dc: DcReport | None
+
+
+class HalSender(Protocol):
+    def send(self, msg: Message) -> bool: ...
 
 
 class ControllerPort(Protocol):
@@ -59,8 +67,11 @@ class ControllerPort(Protocol):
 
     evses: Any  # dict[int, EvseView]
     free_vend: bool
+    iso_power: dict[int, bool]  # evse id -> an ISO session's PowerDelivery allows power
     v2x: Any  # Callable[[int], bool]: OCPP Q01 allows discharge
 
+    @property
+    def hal(self) -> HalSender: ...
     @property
     def pwm_duty_pct(self) -> float: ...
     @property
@@ -81,7 +92,7 @@ class IsoSession:
         self.auth_requested = False
         self.energy_transfer = False
         self.ev_status: EvStatus | None = None
-        self.dc_command: DcCommand | None = None  # for the DC stage (secc-power's contract)
+        self.dc_command: DcCommand | None = None  # the last one sent to hal
 
     # ---- the SECC's StationPort ------------------------------------------------------
 
@@ -103,6 +114,7 @@ class IsoSession:
         m = ev.measurement if ev else None
         c = ev.constraint if ev else None
         req = self._c.latest_request(self.eid)
+        dc = ev.dc if ev else None
         target: float | None = None
         if req is not None:
             target = req.setpoint_w if req.mode == "setpoint" else req.max_w
@@ -121,6 +133,7 @@ class IsoSession:
             energy_out_wh=m.export_wh if m and m.energy_valid else None,
             contactor_closed=bool(m and m.contactor_closed),
             grid_state=c.state if c else "normal",
+            dc=dc_hal.from_report(dc) if dc is not None else None,
         )
 
     def act(self, actions: tuple[Action, ...]) -> None:
@@ -135,15 +148,21 @@ class IsoSession:
             elif isinstance(a, EvStatus):
                 self.ev_status = a
             elif isinstance(a, DcCommand):
-                self.dc_command = a
+                self._dc(a)
             elif isinstance(a, SessionEnded):
                 self._ended(a)
 
     def _energy(self, a: EnergyTransfer) -> None:
         on = a.start and not a.standby and self._authorization() == "accepted"
         self.energy_transfer = on
+        self._c.iso_power[self.eid] = on  # the controller's gate for allow-power-on
         reason = "ISO 15118 PowerDelivery " + ("Start" if on else "Stop/Standby")
         self._c.set_allowed(self.eid, on, reason)
+
+    def _dc(self, a: DcCommand) -> None:
+        """The stage gets it at once; its result comes back in hal's next dc_report."""
+        self.dc_command = a
+        self._c.hal.send(dc_hal.to_hal(self.eid, a))
 
     def _ev_needs(self, a: EvNeeds) -> None:
         ev = self._evse()
@@ -161,9 +180,12 @@ class IsoSession:
     def _ended(self, a: SessionEnded) -> None:
         log.info("evse %d: ISO 15118 session ended (%s)", self.eid, a.reason)
         if self.energy_transfer:
+            self._c.iso_power[self.eid] = False
             self._c.set_allowed(self.eid, False, f"ISO 15118 session ended: {a.reason}")
         self.energy_transfer = False
         self.auth_requested = False
+        if self.dc_command is not None and self.dc_command.kind != "off":
+            self._dc(DcCommand("off"))  # safety: no voltage stays on a cable nobody uses
         self.dc_command = None
         ev = self._evse()
         if ev is not None:

@@ -127,3 +127,25 @@ def test_no_link_no_secc(tmp_path: Path) -> None:
     c = Controller(parse_station(data, SIM))
     c.evses[1] = EvseView(1, measurement=_measure("B"))
     assert not IsoSession(c, c.cfg.iso15118[0]).wanted()
+
+
+def test_dc_commands_go_to_hal_and_hal_dc_report_is_the_view() -> None:
+    """ISO 15118-20 DC (CableCheck, PreCharge, ChargeLoop, WeldingDetection): each
+    DcCommand goes to hal as `dc_command`; hal's `dc_report` is the next view's `dc`."""
+    from evse.iso15118.d20.types import DcCommand
+    from hal.protocol import DcCommand as HalDcCommand
+    from hal.protocol import DcReport, Message
+
+    c = _controller()
+    sent: list[Message] = []
+    c.hal.send = sent.append  # type: ignore[method-assign]
+    iso = IsoSession(c, c.cfg.iso15118[0])
+    iso.act((DcCommand("precharge", target_v=360.0, target_a=0.0),))
+    assert sent == [HalDcCommand(1, "precharge", 360.0, 0.0)]
+    assert iso.view().dc is None  # nothing reported yet
+    c._on_message(DcReport(1, "precharge", 359.0, 0.0, "valid", True))
+    dc = iso.view().dc
+    assert dc is not None and (dc.present_v, dc.isolation, dc.precharge_done) == (
+        359.0, "valid", True)
+    iso.act((SessionEnded("terminate"),))  # safety: the output goes off with the session
+    assert sent[-1] == HalDcCommand(1, "off", 0.0, 0.0)
