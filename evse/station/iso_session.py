@@ -19,6 +19,7 @@ the `StationView` each request is answered from, and carries out the session's a
 from __future__ import annotations
 
 import asyncio
+import datetime
 import inspect
 import logging
 import time
@@ -38,6 +39,7 @@ from evse.iso15118.d20.types import (
     StationView,
 )
 from evse.iso15118.secc import Secc, SeccError
+from evse.station.iso_ev_needs import ocpp_needs
 from hal.protocol import DcReport, GridConstraintReport, Measurement, Message, PowerRequest
 
 log = logging.getLogger(__name__)
@@ -173,7 +175,12 @@ class IsoSession:
             )
         notify = getattr(self._c.ocpp_station, "notify_ev_charging_needs", None)
         if notify is not None:
-            result = notify(self.eid, a)
+            now = datetime.datetime.now(datetime.UTC)
+            try:  # K15/Q01: the -20 needs as OCPP's ChargingNeedsType
+                result = notify(self.eid, ocpp_needs(a, self.cfg.secc.limits.phases, now))
+            except ValueError as exc:  # the schema refused a value: OCPP's loss, not the car's
+                log.warning("evse %d: NotifyEVChargingNeeds not sent: %s", self.eid, exc)
+                return
             if inspect.isawaitable(result):
                 self._c.spawn(f"ev-charging-needs-{self.eid}", result)
 
