@@ -149,3 +149,24 @@ def test_dc_commands_go_to_hal_and_hal_dc_report_is_the_view() -> None:
         359.0, "valid", True)
     iso.act((SessionEnded("terminate"),))  # safety: the output goes off with the session
     assert sent[-1] == HalDcCommand(1, "off", 0.0, 0.0)
+
+
+def test_free_vend_iso_evse_gets_power_only_between_power_delivery_start_and_stop() -> None:
+    """-20 PowerDelivery decides when energy flows: free vend alone (no CSMS) must not
+    close the contactor of an EVSE whose car talks ISO 15118 before PowerDelivery Start."""
+    from hal.protocol import AllowPowerOn, Message
+
+    c = _controller()
+    sent: list[Message] = []
+    c.hal.send = sent.append  # type: ignore[method-assign]
+    iso = IsoSession(c, c.cfg.iso15118[0])
+
+    def allow() -> bool:
+        return [m for m in sent if isinstance(m, AllowPowerOn)][-1].allow
+
+    c._send_pilot_and_allow(1, "connect")
+    assert not allow()
+    iso.act((EnergyTransfer(start=True),))
+    assert allow()
+    iso.act((EnergyTransfer(start=False),))
+    assert not allow()
