@@ -39,6 +39,7 @@ from evse.station.status import status_line
 from evse.supervisor import RestartPolicy, Supervisor
 from hal.protocol import (
     AllowPowerOn,
+    DcReport,
     DerDirectives,
     DirectiveResult,
     Event,
@@ -83,6 +84,7 @@ class EvseView:
     gate: bool = True  # the coordinator's / SECC's power-on condition (ANDed with allowed)
     duty_pct: float | None = None  # the coordinator's pilot duty; None: the config's
     session: str | None = None  # the coordinator's iso15118 / basic / none; None: none
+    dc: DcReport | None = None  # hal's DC output, for the SECC (iso_session.py)
 
 
 class Controller:
@@ -119,6 +121,7 @@ class Controller:
         self.period_source = period_source
         self.signal_source = signal_source  # aFRR (Q08): the OCPP station's AFRRSignal
         self.v2x: Callable[[int], bool] = may_discharge  # Q01: the OCPP side's, once it runs
+        # ISO 15118-20 EVSEs: power only between PowerDelivery Start and Stop (iso_session)
         self._sent_request: dict[int, PowerRequest] = {}
         self._link_stop = asyncio.Event()  # the hal link outlives `stop` by the last words
         self._locks = LockRequests()
@@ -208,6 +211,8 @@ class Controller:
             self.evses[msg.evse_id].measurement = msg
         elif isinstance(msg, GridConstraintReport):
             self.evses[msg.evse_id].constraint = msg
+        elif isinstance(msg, DcReport):
+            self.evses[msg.evse_id].dc = msg
         elif isinstance(msg, Event):
             view = self.evses[msg.evse_id]
             view.events.append(msg)

@@ -13,7 +13,9 @@ the `StationView` each request is answered from, and carries out the session's a
   power gate: the contactor closes only after PowerDelivery Start (ISO 15118-20).
 - EvNeeds: the energy manager's EV limits, and OCPP NotifyEVChargingNeeds when the
   OCPP station offers `notify_ev_charging_needs`.
-- SessionEnded: power off, the EV's limits forgotten.
+- DcCommand: to hal as `dc_command` (`d20/dc_hal.py`); hal's latest `dc_report` is the
+  view's `dc` (cable check, precharge, delivery and welding detection answer from it).
+- SessionEnded: power off, a DC output off, the EV's limits forgotten.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Literal, Protocol
 
 from evse.energy.manager import EvLimits
 from evse.iso15118.config import IsoConfig
+from evse.iso15118.d20 import dc_hal
 from evse.iso15118.d20.types import (
     Action,
     DcCommand,
@@ -39,7 +42,7 @@ from evse.iso15118.d20.types import (
 )
 from evse.iso15118.secc import Secc, SeccError
 from evse.station.ev_needs_from_iso import ocpp_needs
-from hal.protocol import GridConstraintReport, Measurement, PowerRequest
+from hal.protocol import DcReport, GridConstraintReport, Measurement, Message, PowerRequest
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,11 @@ class EvseState(Protocol):
     max_discharge_w: float
     ev_limits: EvLimits | None
     id_status: str | None
+    dc: DcReport | None
+
+
+class HalSender(Protocol):
+    def send(self, msg: Message) -> bool: ...
 
 
 class ControllerPort(Protocol):
@@ -65,6 +73,8 @@ class ControllerPort(Protocol):
     free_vend: bool
     v2x: Any  # Callable[[int], bool]: OCPP Q01 allows discharge
 
+    @property
+    def hal(self) -> HalSender: ...
     @property
     def pwm_duty_pct(self) -> float: ...
     @property
@@ -85,7 +95,7 @@ class IsoSession:
         self.auth_requested = False
         self.energy_transfer = False
         self.ev_status: EvStatus | None = None
-        self.dc_command: DcCommand | None = None  # for the DC stage (secc-power's contract)
+        self.dc_command: DcCommand | None = None  # the last one sent to hal
         # The coordinator's hooks ([slac]): None without it (assume_link decides).
         self.link_up: bool | None = None
         self.on_energy: Callable[[bool, str], None] | None = None
@@ -111,6 +121,7 @@ class IsoSession:
         m = ev.measurement if ev else None
         c = ev.constraint if ev else None
         req = self._c.latest_request(self.eid)
+        dc = ev.dc if ev else None
         target: float | None = None
         if req is not None:
             target = req.setpoint_w if req.mode == "setpoint" else req.max_w
@@ -129,6 +140,7 @@ class IsoSession:
             energy_out_wh=m.export_wh if m and m.energy_valid else None,
             contactor_closed=bool(m and m.contactor_closed),
             grid_state=c.state if c else "normal",
+            dc=dc_hal.from_report(dc) if dc is not None else None,
         )
 
     def act(self, actions: tuple[Action, ...]) -> None:
@@ -143,7 +155,7 @@ class IsoSession:
             elif isinstance(a, EvStatus):
                 self.ev_status = a
             elif isinstance(a, DcCommand):
-                self.dc_command = a
+                self._dc(a)
             elif isinstance(a, SessionEnded):
                 self._ended(a)
 
@@ -158,6 +170,11 @@ class IsoSession:
             self.on_energy(on, reason)  # the coordinator decides with the pilot state
         else:
             self._c.set_power_gate(self.eid, on, reason)
+
+    def _dc(self, a: DcCommand) -> None:
+        """The stage gets it at once; its result comes back in hal's next dc_report."""
+        self.dc_command = a
+        self._c.hal.send(dc_hal.to_hal(self.eid, a))
 
     def _ev_needs(self, a: EvNeeds) -> None:
         ev = self._evse()
@@ -181,6 +198,8 @@ class IsoSession:
             self._gate(False, f"ISO 15118 session ended: {a.reason}")
         self.energy_transfer = False
         self.auth_requested = False
+        if self.dc_command is not None and self.dc_command.kind != "off":
+            self._dc(DcCommand("off"))  # safety: no voltage stays on a cable nobody uses
         self.dc_command = None
         ev = self._evse()
         if ev is not None:

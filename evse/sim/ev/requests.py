@@ -71,18 +71,32 @@ def service_selection(sid: bytes, epoch: int, service_id: int, pset: int) -> Req
                                                              ParameterSetID=pset))
 
 
+def per_phase(cfg: EvConfig, **totals: float) -> dict[str, Any]:
+    """-20 AC values are per phase: the plain field is L1, _L2 / _L3 the other phases
+    (absent: single phase); each total is spread evenly over the EV's phases."""
+    n = min(max(cfg.phases, 1), 3)
+    out: dict[str, Any] = {}
+    for name, total in totals.items():
+        out[name] = rn(total / n)
+        for suffix in ("_L2", "_L3")[: n - 1]:
+            out[name + suffix] = rn(total / n)
+    return out
+
+
 def charge_parameter_discovery(cfg: EvConfig, sid: bytes, epoch: int) -> Request:
     h = hdr(sid, epoch)
     if not cfg.dc:
         if cfg.bpt:
             return "ac", "AC_ChargeParameterDiscoveryReq", ac.AC_ChargeParameterDiscoveryReqType(
                 Header=h, BPT_AC_CPDReqEnergyTransferMode=ac.BPT_AC_CPDReqEnergyTransferModeType(
-                    EVMaximumChargePower=rn(cfg.max_charge_w), EVMinimumChargePower=rn(0),
-                    EVMaximumDischargePower=rn(cfg.max_discharge_w),
-                    EVMinimumDischargePower=rn(0)))
+                    **per_phase(cfg, EVMaximumChargePower=cfg.max_charge_w,
+                                EVMinimumChargePower=0.0,
+                                EVMaximumDischargePower=cfg.max_discharge_w,
+                                EVMinimumDischargePower=0.0)))
         return "ac", "AC_ChargeParameterDiscoveryReq", ac.AC_ChargeParameterDiscoveryReqType(
             Header=h, AC_CPDReqEnergyTransferMode=ac.AC_CPDReqEnergyTransferModeType(
-                EVMaximumChargePower=rn(cfg.max_charge_w), EVMinimumChargePower=rn(0)))
+                **per_phase(cfg, EVMaximumChargePower=cfg.max_charge_w,
+                            EVMinimumChargePower=0.0)))
     common: dict[str, Any] = dict(
         EVMaximumChargePower=rn(cfg.max_charge_w), EVMinimumChargePower=rn(0),
         EVMaximumChargeCurrent=rn(cfg.max_charge_a), EVMinimumChargeCurrent=rn(0),
@@ -190,16 +204,17 @@ def charge_loop(cfg: EvConfig, bat: Battery, sid: bytes, epoch: int, present_w: 
     if not cfg.dc:
         msg = ac.AC_ChargeLoopReqType(Header=h, DisplayParameters=display,
                                       MeterInfoRequested=False)
-        limits: dict[str, Any] = dict(EVPresentActivePower=rn(present_w))
+        limits: dict[str, Any] = per_phase(cfg, EVPresentActivePower=present_w)
         if dynamic:
             limits.update(DepartureTime=departure_in_s, EVTargetEnergyRequest=rn(target),
                           EVMaximumEnergyRequest=rn(maximum), EVMinimumEnergyRequest=rn(minimum),
-                          EVMaximumChargePower=rn(max_charge), EVMinimumChargePower=rn(0),
-                          EVPresentReactivePower=rn(0))
+                          EVPresentReactivePower=rn(0),
+                          **per_phase(cfg, EVMaximumChargePower=max_charge,
+                                      EVMinimumChargePower=0.0))
             if cfg.bpt:
                 msg.BPT_Dynamic_AC_CLReqControlMode = ac.BPT_Dynamic_AC_CLReqControlModeType(
-                    **limits, EVMaximumDischargePower=rn(max_discharge),
-                    EVMinimumDischargePower=rn(0))
+                    **limits, **per_phase(cfg, EVMaximumDischargePower=max_discharge,
+                                          EVMinimumDischargePower=0.0))
             else:
                 msg.Dynamic_AC_CLReqControlMode = ac.Dynamic_AC_CLReqControlModeType(**limits)
         elif cfg.bpt:

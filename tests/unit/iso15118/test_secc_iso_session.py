@@ -128,3 +128,46 @@ def test_no_link_no_secc(tmp_path: Path) -> None:
     c = Controller(parse_station(data, SIM))
     c.evses[1] = EvseView(1, measurement=_measure("B"))
     assert not IsoSession(c, c.cfg.iso15118[0]).wanted()
+
+
+def test_dc_commands_go_to_hal_and_hal_dc_report_is_the_view() -> None:
+    """ISO 15118-20 DC (CableCheck, PreCharge, ChargeLoop, WeldingDetection): each
+    DcCommand goes to hal as `dc_command`; hal's `dc_report` is the next view's `dc`."""
+    from evse.iso15118.d20.types import DcCommand
+    from hal.protocol import DcCommand as HalDcCommand
+    from hal.protocol import DcReport, Message
+
+    c = _controller()
+    sent: list[Message] = []
+    c.hal.send = sent.append  # type: ignore[method-assign]
+    iso = IsoSession(c, c.cfg.iso15118[0])
+    iso.act((DcCommand("precharge", target_v=360.0, target_a=0.0),))
+    assert sent == [HalDcCommand(1, "precharge", 360.0, 0.0)]
+    assert iso.view().dc is None  # nothing reported yet
+    c._on_message(DcReport(1, "precharge", 359.0, 0.0, "valid", True))
+    dc = iso.view().dc
+    assert dc is not None and (dc.present_v, dc.isolation, dc.precharge_done) == (
+        359.0, "valid", True)
+    iso.act((SessionEnded("terminate"),))  # safety: the output goes off with the session
+    assert sent[-1] == HalDcCommand(1, "off", 0.0, 0.0)
+
+
+def test_free_vend_iso_evse_gets_power_only_between_power_delivery_start_and_stop() -> None:
+    """-20 PowerDelivery decides when energy flows: free vend alone (no CSMS) must not
+    close the contactor of an EVSE whose car talks ISO 15118 before PowerDelivery Start."""
+    from hal.protocol import AllowPowerOn, Message
+
+    c = _controller()
+    sent: list[Message] = []
+    c.hal.send = sent.append  # type: ignore[method-assign]
+    iso = IsoSession(c, c.cfg.iso15118[0])
+
+    def allow() -> bool:
+        return [m for m in sent if isinstance(m, AllowPowerOn)][-1].allow
+
+    c._send_pilot_and_allow(1, "connect")
+    assert not allow()
+    iso.act((EnergyTransfer(start=True),))
+    assert allow()
+    iso.act((EnergyTransfer(start=False),))
+    assert not allow()

@@ -15,6 +15,7 @@ from fake_secc import SID, FakeSecc, drive
 from evse.iso15118.d20.rational import to_float
 from evse.iso15118.exi._generated import common_types as cm
 from evse.sim.ev.config import EvConfig, PowerStep
+from evse.sim.ev.evcc import _phases_sum
 
 COMMON = ["supportedAppProtocolReq", "SessionSetupReq", "AuthorizationSetupReq",
           "AuthorizationReq", "ServiceDiscoveryReq", "ServiceDetailReq", "ServiceSelectionReq"]
@@ -34,8 +35,11 @@ def test_ac_dynamic_follows_the_secc_target_and_integrates_soc_from_its_present_
     loops = [r for n, r in secc.requests if n == "AC_ChargeLoopReq"]
     assert len(loops) >= 10
     # The first request has drawn nothing; every later one reports the SECC's target.
-    reported = [to_float(r.Dynamic_AC_CLReqControlMode.EVPresentActivePower) for r in loops]
-    assert reported[0] == 0 and set(reported[1:]) == {7000.0}
+    # -20 AC values are per phase (the plain field is L1): 3 phases, a third on each.
+    modes = [r.Dynamic_AC_CLReqControlMode for r in loops]
+    assert all(m.EVPresentActivePower_L3 is not None for m in modes)
+    reported = [_phases_sum(m, "EVPresentActivePower") for m in modes]
+    assert reported[0] == 0 and all(abs(x - 7000.0) < 1.0 for x in reported[1:])
     # SOC comes from the present power the SECC reports (6 kW), not from the target.
     dt = [b.t_s - a.t_s for a, b in zip(ev.loops, ev.loops[1:], strict=False)]
     energy = sum(6000.0 * d / 3600.0 for d in dt) + 6000.0 * ev.loops[0].t_s / 3600.0
