@@ -240,9 +240,9 @@ class Evcc:
         self._progress = "Start"
         self._discharging = self.cfg.wanted_w(self.t(now)) < 0
         if self._discharging:  # the plan stays inside the chosen schedule (Scheduled)
-            plan = -min(self.cfg.max_discharge_w, self.schedule_discharge_w or float("inf"))
+            plan = -_within(self.cfg.max_discharge_w, self.schedule_discharge_w)
         else:
-            plan = min(self.cfg.max_charge_w, self.schedule_charge_w or float("inf"))
+            plan = _within(self.cfg.max_charge_w, self.schedule_charge_w)
         return self._send(rq.power_delivery(self.cfg, self.sid, epoch, "Start", self.tuple_id,
                                             self._discharging, plan), now)
 
@@ -296,9 +296,9 @@ class Evcc:
         if self.cfg.control_mode == "Dynamic" and target is not None:
             applied = target  # Dynamic: the SECC decides; the car follows within its limits
         elif wanted < 0:
-            applied = -min(-wanted, self.schedule_discharge_w or -wanted)
+            applied = -_within(-wanted, self.schedule_discharge_w)
         else:
-            applied = min(wanted, self.schedule_charge_w if self.schedule_charge_w else wanted)
+            applied = _within(wanted, self.schedule_charge_w)
         self.applied_w = max(-self.cfg.max_discharge_w if self.cfg.bpt else 0.0,
                              min(self.cfg.max_charge_w, applied))
         reported = _phases_sum(mode, "EVSEPresentActivePower") if mode is not None else None
@@ -361,3 +361,9 @@ def _phases_sum(mode: Any, name: str) -> float | None:
         if extra is not None:
             total += to_float(extra)
     return total
+
+
+def _within(w: float, schedule_w: float | None) -> float:
+    """`w` inside the chosen schedule; a schedule of 0 W is a limit of 0 W, not "none"
+    (the station offers 0 W one way while it wants the other, or while hal ramps in)."""
+    return w if schedule_w is None else min(w, schedule_w)

@@ -33,7 +33,8 @@ def _controller(ocpp: bool = False, duty: float = 5.0) -> Controller:
     cfg = parse_station(data, SIM)
     c = Controller(cfg, request_w=6000.0)
     c.free_vend = not ocpp
-    c.evses[1] = EvseView(1, max_charge_w=11000.0, max_discharge_w=11000.0, allowed=not ocpp)
+    view = c._view(1)  # as hal's welcome makes it: an ISO 15118 EVSE starts gated
+    view.max_charge_w = view.max_discharge_w = 11000.0
     return c
 
 
