@@ -10,7 +10,7 @@ DIST   ?= dist
 # index folder that lacks some packages: one "Location ... is ignored" line per lookup).
 PIP    := $(BIN)/pip --quiet --quiet
 
-.PHONY: sim test lint bench fuzz grammars clean venv wheel exi-mypyc exi-mypyc-clean josev-venv
+.PHONY: interop sim test lint bench fuzz grammars clean venv wheel exi-mypyc exi-mypyc-clean josev-venv
 
 venv: $(STAMP)
 
@@ -74,6 +74,11 @@ fuzz: $(STAMP)
 		tests/integration/ocpp/test_ocpp_hostile_sim.py
 	OPENDER_SERIES=$(OPENDER_SERIES) OPENDER_SECONDS=20 $(BIN)/python -m pytest -q \
 		-p no:cacheprovider --timeout=0 tests/differential/test_opender_ieee1547.py
+
+# Every service x mode x transport combination against the `iso15118` package (make test
+# runs one per direction and transport; each run starts a JVM).
+interop: $(STAMP)
+	INTEROP_FULL=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/interop
 
 # Optional: compile the EXI codec core with mypyc, in place, behind the same API.
 # One module per run keeps each module's runtime library inside the package.
