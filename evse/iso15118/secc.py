@@ -55,7 +55,7 @@ class StationPort(Protocol):
 class SeccTransportConfig:
     interface: str
     tls: TlsPolicy = "none"
-    tcp_port: int = 0  # 0: any free port (SDP tells the car)
+    tcp_port: int = 0  # 0: any free port in 49152-65535 (SDP tells the car)
     tls_port: int = 0
     cert_file: Path | None = None  # the SECC certificate chain (PEM), needed for TLS
     key_file: Path | None = None
