@@ -57,6 +57,14 @@ def default_responses(clock: RealClock) -> dict[str, Responder]:
         "Heartbeat": now,
         "Authorize": {"idTokenInfo": {"status": "Accepted"}},
         "DataTransfer": {"status": "Accepted"},
+        # Station-initiated CALLs whose response schema requires fields: an empty
+        # answer would be a schema violation by the CSMS itself.
+        "NotifyEVChargingNeeds": {"status": "Accepted"},
+        "NotifyEVChargingSchedule": {"status": "Accepted"},
+        "SignCertificate": {"status": "Accepted"},
+        "PullDynamicScheduleUpdate": {"status": "Rejected"},  # no schedule to give
+        "OpenPeriodicEventStream": {"status": "Accepted"},
+        "GetCertificateStatus": {"status": "Failed"},  # no OCSP responder here
     }
 
 

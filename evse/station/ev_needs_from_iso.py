@@ -2,8 +2,8 @@
 ChargeParameterDiscovery / ScheduleExchange) turned into the OCPP input of
 NotifyEVChargingNeeds (K15/K17 2.1, Q01/Q02): `evse.station.ev_needs.EvNeeds`.
 
--20 services map to EnergyTransferModeEnumType: AC -> AC_three_phase (or single phase
-by the unit's phases), AC_BPT, DC, DC_BPT; every -20 session is reported with
+-20 services map to EnergyTransferModeEnumType: AC -> AC_single_phase, AC_two_phase or
+AC_three_phase by the unit's phases, AC_BPT, DC, DC_BPT; every -20 session is reported with
 v2xChargingParameters (the 2.1 text: "ISO 15118-20 (also for charging only)").
 """
 
@@ -19,7 +19,7 @@ _CONTROL_MODE = {"Scheduled": "ScheduledControl", "Dynamic": "DynamicControl"}
 
 def transfer_mode(service: str, phases: int) -> str:
     if service == "AC":
-        return "AC_single_phase" if phases == 1 else "AC_three_phase"
+        return {1: "AC_single_phase", 2: "AC_two_phase"}.get(phases, "AC_three_phase")
     return service  # AC_BPT, DC, DC_BPT are OCPP's names too
 
 

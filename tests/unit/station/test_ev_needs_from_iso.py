@@ -39,3 +39,11 @@ def test_single_phase_ac_is_reported_as_such() -> None:
     needs = ocpp_needs(iso, ("AC",), 1, NOW)
     assert needs.requested_energy_transfer == "AC_single_phase"
     request_payload(2, needs, NOW)
+
+
+def test_two_phase_ac_is_reported_as_such() -> None:
+    # EnergyTransferModeEnumType has AC_two_phase: a 2-phase unit is not three-phase.
+    iso = IsoNeeds(service="AC", control_mode="Dynamic", limits=EvLimitsKnown(7400.0))
+    needs = ocpp_needs(iso, ("AC",), 2, NOW)
+    assert needs.requested_energy_transfer == "AC_two_phase"
+    request_payload(2, needs, NOW)
