@@ -152,6 +152,8 @@ class EvStatus:
     soc: int | None = None
     present_v: float | None = None
     target_w: float | None = None
+    target_soc: int | None = None  # DisplayParameters.TargetSOC
+    departure_time_s: int | None = None  # Dynamic: DepartureTime, seconds from now
 
 
 @dataclass(frozen=True, slots=True)
