@@ -229,8 +229,8 @@ def scan(packets: Iterator[Packet], key_log: KeyLog | None = None) -> Iterator[F
             continue
         if not way.started:
             way.started = True
-            # A TLS record header: handshake (0x16), version 3.x.
-            if data[0] == 0x16 and data[1:2] == b"\x03":
+            # A TLS record header (content type 20-23, version 3.x); V2GTP starts with 1.
+            if 0x14 <= data[0] <= 0x17 and data[1:2] == b"\x03":
                 if key_log is None:
                     way.done = True
                     yield Found(pkt.time, a, b, "tls", note="TLS: not decrypted")

@@ -181,6 +181,9 @@ class TlsConnection:
                 self._messages(sender, side, out)
             elif rtype == _ALERT:
                 out.append(TlsNote(f"TLS alert {_alert(body)} (plaintext)"))
+            elif self.client_random is None:
+                raise _Stop("no ClientHello in the capture (it began after the handshake?): "
+                            "the session cannot be found in the key log")
             else:
                 raise _Stop(f"record type {rtype} before the handshake was protected")
             return

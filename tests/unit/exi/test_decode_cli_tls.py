@@ -169,3 +169,12 @@ def test_unreadable_key_log_names_file_and_line(tmp_path: Path,
         parse_key_log("CLIENT_TRAFFIC_SECRET_0 abcdef 00\n")
     with pytest.raises(KeyLogError, match="line 2: expected"):
         parse_key_log("\nCLIENT_TRAFFIC_SECRET_0\n")
+
+
+def test_capture_that_began_after_the_handshake_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    session = Session(0x1302)
+    session.sends = session.sends[6:]  # application records only
+    assert decode(tmp_path, session, session.key_log()) == 1
+    errors = [r["error"] for r in lines(capsys) if "error" in r]
+    assert len(errors) == 1 and "no ClientHello in the capture" in errors[0]
