@@ -71,6 +71,7 @@ def station_snapshot(
                 ) if track else (),
                 faults=tuple(sorted(track.faults.items())) if track else (),
                 session_kind=view.session or "basic",
+                ev=view.ev,
                 ems=None if held is None or left is None
                 else EmsState(held.setpoint_w, held.min_w, held.max_w, left),
             )

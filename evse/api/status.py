@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from evse.station.ev_status import EvSessionStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +52,7 @@ class EvseSnapshot:
     alarms: tuple[tuple[str, str], ...] = ()  # (controlType, gridEventFault) in force
     faults: tuple[tuple[str, str], ...] = ()  # (device, reason)
     ems: EmsState | None = None
-    ev_soc_pct: float | None = None  # from the car's ISO 15118 session, when known
+    ev: EvSessionStatus | None = None  # the car's ISO 15118-20 session, while it runs
     session_kind: str = "basic"  # the [slac] coordinator's: iso15118 / basic / none
 
 
@@ -111,8 +114,24 @@ def _discrete_evse(s: EvseSnapshot) -> dict[str, Any]:
         "der_alarms": [{"controlType": c, "gridEventFault": f} for c, f in s.alarms],
         "faults": [{"device": d, "reason": r} for d, r in s.faults],
         "ems": ems,
-        "ev": {"soc_pct": s.ev_soc_pct, "max_charge_w": _r(s.rated_charge_w),
-               "max_discharge_w": _r(s.rated_discharge_w), "limits_source": "unit"},
+        "ev": _ev(s),
+    }
+
+
+def _ev(s: EvseSnapshot) -> dict[str, Any]:
+    """The car's side of its -20 session; without one (or before its limits are known)
+    the unit's ratings stand in for the limits."""
+    ev = s.ev if s.ev is not None else EvSessionStatus(stage="none")
+    known = ev.max_charge_w is not None
+    departure = None if ev.departure_epoch_s is None else datetime.fromtimestamp(
+        ev.departure_epoch_s, UTC).isoformat().replace("+00:00", "Z")
+    return {
+        "soc_pct": ev.soc_pct, "target_soc_pct": ev.target_soc_pct,
+        "min_soc_pct": ev.min_soc_pct, "departure": departure,
+        "max_charge_w": _r(ev.max_charge_w) if known else _r(s.rated_charge_w),
+        "max_discharge_w": _r(ev.max_discharge_w) if known else _r(s.rated_discharge_w),
+        "limits_source": "ev" if known else "unit",
+        "service": ev.service, "control_mode": ev.control_mode, "stage": ev.stage,
     }
 
 

@@ -1,7 +1,8 @@
 """`evse exi decode|encode`: read and write ISO 15118 EXI captures as JSON.
 
 `decode` takes what a person captures: one EXI message as hex; V2GTP-framed hex, one
-message per line or a whole stream; or a pcap / pcapng file of a session (`--pcap`).
+message per line or a whole stream; or a pcap / pcapng file of a session (`--pcap`),
+TLS 1.3 decrypted with the key log our SECC writes (`--keylog`).
 One message prints as one JSON document; several print as JSON lines, each with its
 time (from the capture), endpoints, payload type and the decoded message.
 """
@@ -18,6 +19,7 @@ from evse.commands.exi_capture import CaptureError, Found, read_packets, scan
 from evse.iso15118 import v2gtp
 from evse.iso15118.exi.codec import NAMESPACES, Codec, find_namespace
 from evse.iso15118.exi.errors import ExiError
+from evse.iso15118.tls_keylog import KeyLog, KeyLogError, parse_key_log
 
 HELP = "decode EXI hex to the JSON form, or encode the JSON form to EXI hex"
 
@@ -40,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dec.add_argument("--pcap", metavar="FILE", help="a pcap / pcapng capture of a session")
     dec.add_argument(
         "--keylog", metavar="FILE",
-        help="TLS key log (NSS format) of the capture: not used yet, TLS is not decrypted",
+        help="TLS key log (NSS format, the SECC's `key_log`): decrypt TLS 1.3 in --pcap",
     )
     enc = sub.add_parser("encode", help="JSON file (or '-' for stdin) -> EXI hex")
     enc.add_argument("--namespace", choices=choices, required=True, help="grammar set")
@@ -60,6 +62,9 @@ def _read(arg: str) -> str:
 def _decode(args: argparse.Namespace) -> int:
     if args.pcap is not None:
         return _decode_capture(args.pcap, args.keylog)
+    if args.keylog is not None:
+        print("evse exi: --keylog goes with --pcap FILE", file=sys.stderr)
+        return 2
     if args.hex is None:
         print("evse exi: give hex, '-' for stdin, or --pcap FILE", file=sys.stderr)
         return 2
@@ -120,9 +125,17 @@ def _decode_stream(items: list[v2gtp.V2gtpMessage | v2gtp.V2gtpError], left: int
 
 
 def _decode_capture(path: str, keylog: str | None) -> int:
+    key_log: KeyLog | None = None
+    if keylog is not None:
+        try:
+            with open(keylog, encoding="ascii") as f:
+                key_log = parse_key_log(f.read())
+        except (OSError, UnicodeDecodeError, KeyLogError) as e:
+            print(f"evse exi: key log {keylog}: {e}", file=sys.stderr)
+            return 1
     try:
         with open(path, "rb") as f:
-            found = list(scan(read_packets(f.read())))
+            found = list(scan(read_packets(f.read()), key_log))
     except (OSError, CaptureError) as e:
         print(f"evse exi: {path}: {e}", file=sys.stderr)
         return 1
@@ -132,19 +145,19 @@ def _decode_capture(path: str, keylog: str | None) -> int:
     t0 = found[0].time
     failed = False
     for item in found:
-        record = _found_json(item, t0, keylog)
+        record = _found_json(item, t0)
         failed = failed or "error" in record
         print(json.dumps(record))
     return 1 if failed else 0
 
 
-def _found_json(item: Found, t0: float, keylog: str | None) -> dict[str, Any]:
+def _found_json(item: Found, t0: float) -> dict[str, Any]:
     stamp = datetime.fromtimestamp(item.time, UTC).isoformat(timespec="microseconds")
     record: dict[str, Any] = {"time": stamp, "t": round(item.time - t0, 6),
                               "src": item.src, "dst": item.dst}
     if item.kind == "tls":
-        record["tls"] = (f"{item.note} (a key log is not used yet: {keylog})" if keylog
-                         else f"{item.note} (no key log given)")
+        record["tls"] = item.note if item.note != "TLS: not decrypted" else (
+            "TLS: not decrypted (no key log given: --keylog FILE)")
     elif item.kind == "error" or item.message is None:
         record["error"] = item.note
     else:

@@ -5,17 +5,19 @@ from Ethernet (with 802.1Q tags), Linux cooked (SLL, SLL2), raw IP or BSD loopba
 frames; IPv6 (the -20 link) or IPv4; TCP streams are put back in order per direction
 (retransmissions dropped, segments that arrive early held until the gap closes) and cut
 into V2GTP messages; UDP port 15118 datagrams are SDP. A TLS stream is recognised and
-named, not decrypted.
+named; with a key log (`evse/iso15118/tls_keylog.py`) its records are decrypted and the
+V2GTP messages inside decoded like those of a TCP stream.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
 from evse.iso15118 import v2gtp
+from evse.iso15118.tls_keylog import KeyLog, TlsConnection, TlsNote, TlsProblem
 
 SDP_PORT = 15118
 _PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -167,7 +169,7 @@ class _Direction:
     held: dict[int, bytes] = field(default_factory=dict)  # early segments by seq
     framer: v2gtp.Framer = field(default_factory=v2gtp.Framer)
     started: bool = False
-    tls: bool = False
+    tls: TlsConnection | None = None
     done: bool = False
 
     def segment(self, seq: int, payload: bytes, syn: bool) -> bytes:
@@ -194,9 +196,11 @@ class _Direction:
                 return bytes(out)
 
 
-def scan(packets: Iterator[Packet]) -> Iterator[Found]:
-    """V2GTP messages (TCP and SDP over UDP) of the capture, in the order they complete."""
+def scan(packets: Iterator[Packet], key_log: KeyLog | None = None) -> Iterator[Found]:
+    """V2GTP messages (TCP and SDP over UDP) of the capture, in the order they complete;
+    those inside TLS too when a key log is given."""
     flows: dict[tuple[str, str], _Direction] = {}
+    tls: dict[tuple[str, str], TlsConnection] = {}  # both directions share one
     for pkt in packets:
         ip = _ip_payload(pkt)
         seg = _transport(ip) if ip is not None else None
@@ -225,15 +229,34 @@ def scan(packets: Iterator[Packet]) -> Iterator[Found]:
             continue
         if not way.started:
             way.started = True
-            # A TLS record header: handshake (0x16), version 3.x.
-            way.tls = data[0] == 0x16 and data[1] == 0x03
-            if way.tls:
-                way.done = True
-                yield Found(pkt.time, a, b, "tls", note="TLS: not decrypted")
-                continue
+            # A TLS record header (content type 20-23, version 3.x); V2GTP starts with 1.
+            if 0x14 <= data[0] <= 0x17 and data[1:2] == b"\x03":
+                if key_log is None:
+                    way.done = True
+                    yield Found(pkt.time, a, b, "tls", note="TLS: not decrypted")
+                    continue
+                way.tls = tls.setdefault((min(a, b), max(a, b)), TlsConnection(key_log))
+        if way.tls is not None:
+            data = yield from _decrypt(way, pkt.time, a, b, data)
         for item in way.framer.feed(data):
             if isinstance(item, v2gtp.V2gtpError):
                 way.done = True
                 yield Found(pkt.time, a, b, "error", note=f"V2GTP: {item.detail}")
             else:
                 yield Found(pkt.time, a, b, "v2gtp", item)
+
+
+def _decrypt(way: _Direction, time: float, a: str, b: str,
+             data: bytes) -> Generator[Found, None, bytes]:
+    """Notes and problems of the TLS layer; returns the application data."""
+    assert way.tls is not None
+    plain = bytearray()
+    for out in way.tls.feed(a, data):
+        if isinstance(out, TlsNote):
+            yield Found(time, a, b, "tls", note=out.text)
+        elif isinstance(out, TlsProblem):
+            way.done = True
+            yield Found(time, a, b, "error", note=out.text)
+        else:
+            plain += out
+    return bytes(plain)

@@ -15,6 +15,9 @@
     # limits (default: the unit's ratings): max_charge_w, max_discharge_w, max_charge_a,
     # max_discharge_a, min_v, max_v (DC output range); timers: sequence_timeout_s,
     # ongoing_timeout_s; service_renegotiation = true
+    price_schedule = "none"               # Scheduled: none | absolute | price_levels
+    # absolute: price_currency = "EUR", price_language = "eng", price_per_kwh = 0.30;
+    # price_levels: price_levels = 3 (NumberOfPriceLevels), price_level = 0
 
 Every error names the key, as the other sections do.
 """
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+from evse.iso15118.d20.price_schedule import PriceOffer
 from evse.iso15118.d20.types import (
     CONTROL_MODE_IDS,
     SERVICE_IDS,
@@ -102,6 +106,7 @@ def parse_one(
         sequence_timeout_s=t.get_float("sequence_timeout_s", 60.0, lo=1.0, hi=600.0),
         ongoing_timeout_s=t.get_float("ongoing_timeout_s", 60.0, lo=1.0, hi=600.0),
         service_renegotiation=t.get_bool("service_renegotiation", True),
+        price_offer=_prices(t),
     )
     if not 1 <= len(secc.evseid) <= 255:
         raise ConfigError(t.key("evseid"), secc.evseid, "must be 1-255 characters")
@@ -119,6 +124,26 @@ def parse_one(
     cfg = IsoConfig(evse_id, secc, transport, t.get_bool("assume_link", True))
     t.reject_unknown()
     return cfg
+
+
+def _prices(t: Table) -> PriceOffer | None:
+    """The price schedule offered in Scheduled mode (optional in -20; some cars need it)."""
+    kind = t.choice("price_schedule", ("none", "absolute", "price_levels"), "none")
+    currency = t.get_str("price_currency", "EUR")
+    language = t.get_str("price_language", "eng")
+    per_kwh = t.get_float("price_per_kwh", 0.0, lo=0.0, hi=1000.0)
+    levels = t.get_int("price_levels", 1, lo=1, hi=255)
+    level = t.get_int("price_level", 0, lo=0, hi=255)
+    if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+        raise ConfigError(t.key("price_currency"), currency, "an ISO 4217 code (3 letters)")
+    if not (1 <= len(language) <= 3 and language.isascii() and language.isalpha()):
+        raise ConfigError(t.key("price_language"), language, "an ISO 639 code (2-3 letters)")
+    if level >= levels:
+        raise ConfigError(t.key("price_level"), level, f"must be below price_levels ({levels})")
+    if kind == "none":
+        return None
+    return PriceOffer("absolute" if kind == "absolute" else "price_levels", currency.upper(),
+                      language.lower(), per_kwh, levels, level)
 
 
 def _limits(t: Table, unit: EvseUnitConfig, nominal_v: float) -> SeccLimits:

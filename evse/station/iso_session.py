@@ -16,6 +16,10 @@ the `StationView` each request is answered from, and carries out the session's a
 - DcCommand: to hal as `dc_command` (`d20/dc_hal.py`); hal's latest `dc_report` is the
   view's `dc` (cable check, precharge, delivery and welding detection answer from it).
 - SessionEnded: power off, a DC output off, the EV's limits forgotten.
+- The car's side of the session (SOC, target SOC, departure, limits, service, mode,
+  stage) goes to the EVSE's view as `ev` (`ev_status.py`) for the MQTT status: from the
+  actions above and each request answered; kept with stage "ended" / "paused" until the
+  SECC stops (the EV left), then None.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from evse.iso15118.d20.types import (
 )
 from evse.iso15118.secc import Secc, SeccError
 from evse.station.ev_needs_from_iso import ocpp_needs
+from evse.station.ev_status import EvSessionStatus
 from hal.protocol import DcReport, GridConstraintReport, Measurement, Message, PowerRequest
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,7 @@ class EvseState(Protocol):
     ev_limits: EvLimits | None
     id_status: str | None
     dc: DcReport | None
+    ev: EvSessionStatus | None
 
 
 class HalSender(Protocol):
@@ -143,8 +149,30 @@ class IsoSession:
             dc=dc_hal.from_report(dc) if dc is not None else None,
         )
 
+    def _answered(self, request: str, _elapsed_s: float) -> None:
+        """The SECC answered a request: the session runs, in this stage."""
+        ev = self._evse()
+        if ev is not None:
+            if request == "supportedAppProtocolReq" or ev.ev is None:
+                ev.ev = EvSessionStatus()  # a new connection (a resumed one starts afresh)
+            ev.ev = ev.ev.answered(request)
+
+    def _ev_status(self, a: EvNeeds | EvStatus | SessionEnded) -> None:
+        ev = self._evse()
+        if ev is None:
+            return
+        now = ev.ev if ev.ev is not None else EvSessionStatus()
+        if isinstance(a, EvNeeds):
+            ev.ev = now.needs(a, time.time())
+        elif isinstance(a, EvStatus):
+            ev.ev = now.loop(a, time.time())
+        elif ev.ev is not None:  # a session that never answered anything leaves nothing
+            ev.ev = now.ended(a.reason, a.paused)
+
     def act(self, actions: tuple[Action, ...]) -> None:
         for a in actions:
+            if isinstance(a, EvNeeds | EvStatus | SessionEnded):
+                self._ev_status(a)
             if isinstance(a, StartAuthorization):
                 self.auth_requested = True
                 log.info("evse %d: ISO 15118 %s authorization asked", self.eid, a.method)
@@ -227,7 +255,8 @@ class IsoSession:
             while True:
                 want = self.wanted()
                 if want and self.secc is None and time.monotonic() >= retry_at:
-                    secc = Secc(self.cfg.secc, self.cfg.transport, self)
+                    secc = Secc(self.cfg.secc, self.cfg.transport, self,
+                                on_response=self._answered)
                     try:
                         await secc.start()
                         self.secc = secc
@@ -250,3 +279,4 @@ class IsoSession:
         ev = self._evse()
         if ev is not None:  # the EV left: the next one's id token is presented afresh
             ev.id_status = None
+            ev.ev = None

@@ -121,8 +121,11 @@ def handle(req: AC_ChargeLoopReqType, ctx: SessionContext, view: StationView,
         MeterInfo=meter_info(ctx, view) if req.MeterInfoRequested else None,
         **{field.replace("Req", "Res"): cls(**fields)},
     )
-    soc = req.DisplayParameters.PresentSOC if req.DisplayParameters is not None else None
+    display = req.DisplayParameters
     actions: tuple[Action, ...] = (
-        EvStatus(soc=soc, target_w=ctx.ev.max_charge_w if ctx.ev is not None else None),
+        EvStatus(soc=display.PresentSOC if display is not None else None,
+                 target_w=ctx.ev.max_charge_w if ctx.ev is not None else None,
+                 target_soc=display.TargetSOC if display is not None else None,
+                 departure_time_s=getattr(m, "DepartureTime", None)),
     )
     return Outcome(RESPONSE, res, "ac", _NEXT, actions)

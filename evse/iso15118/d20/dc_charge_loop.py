@@ -172,10 +172,13 @@ def handle(req: DC_ChargeLoopReqType, ctx: SessionContext, view: StationView,
         EVSEVoltageLimitAchieved=lim.max_v > 0 and want_v >= lim.max_v,
         **{field.replace("Req", "Res"): mode},
     )
-    soc = req.DisplayParameters.PresentSOC if req.DisplayParameters is not None else None
+    display = req.DisplayParameters
     actions: tuple[Action, ...] = (
         DcCommand("deliver", target_v=min(want_v, lim.max_v) if lim.max_v > 0 else want_v,
                   target_a=amps),
-        EvStatus(soc=soc, present_v=ev_v, target_w=ev_target),
+        EvStatus(soc=display.PresentSOC if display is not None else None, present_v=ev_v,
+                 target_w=ev_target,
+                 target_soc=display.TargetSOC if display is not None else None,
+                 departure_time_s=getattr(m, "DepartureTime", None)),
     )
     return Outcome(RESPONSE, res, "dc", _NEXT, actions)

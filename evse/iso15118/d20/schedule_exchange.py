@@ -7,7 +7,8 @@ None), bounded by SeccConfig.ongoing_timeout_s from the first request, then FAIL
 Scheduled: one tuple whose charging schedule is the station's power in force (its target,
 within hal's range view.max_w / min_w, our capability, the car's limit) until the car's
 departure; BPT adds a discharging schedule (magnitudes, see types.py). Never more entries than the
-car's MaximumSupportingPoints.
+car's MaximumSupportingPoints. Each schedule carries the configured price schedule, if
+any (`price_schedule.py`; the XSD makes it optional, some cars require it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from evse.iso15118.d20.power_common import (
     rn,
     session_ok,
 )
+from evse.iso15118.d20.price_schedule import PriceOffer, price_fields
 from evse.iso15118.d20.types import (
     EvLimitsKnown,
     EvNeeds,
@@ -59,7 +61,8 @@ def _placeholder(ctx: SessionContext, view: StationView, code: Code,
                                        EVSEProcessing=processing,
                                        Dynamic_SEResControlMode=Dynamic_SEResControlModeType())
     zero = ScheduleTupleType(ScheduleTupleID=TUPLE_ID,
-                             ChargingSchedule=_schedule(view.epoch_s, 0.0, DEFAULT_HORIZON_S))
+                             ChargingSchedule=_schedule(view.epoch_s, 0.0, DEFAULT_HORIZON_S,
+                                                        ctx.config.price_offer))
     return ScheduleExchangeResType(
         Header=header(ctx, view), ResponseCode=code, EVSEProcessing=processing,
         Scheduled_SEResControlMode=Scheduled_SEResControlModeType(ScheduleTuple=[zero]))
@@ -70,11 +73,12 @@ def _failed(ctx: SessionContext, view: StationView, code: Code) -> Outcome:
     return Outcome(RESPONSE, _placeholder(ctx, view, code, "Finished"), "common", frozenset())
 
 
-def _schedule(anchor: int, power_w: float, duration_s: int) -> ChargingScheduleType:
+def _schedule(anchor: int, power_w: float, duration_s: int,
+              prices: PriceOffer | None) -> ChargingScheduleType:
     entry = PowerScheduleEntryType(Duration=duration_s, Power=rn(power_w))
     return ChargingScheduleType(PowerSchedule=PowerScheduleType(
         TimeAnchor=anchor, PowerScheduleEntries=PowerScheduleEntryListType(
-            PowerScheduleEntry=[entry])))
+            PowerScheduleEntry=[entry])), **price_fields(prices, anchor, duration_s))
 
 
 def _limits(ctx: SessionContext, view: StationView) -> tuple[float, float]:
@@ -159,10 +163,12 @@ def handle(
     horizon = ctx.departure_time_s if ctx.departure_time_s else DEFAULT_HORIZON_S
     horizon = max(1, min(horizon, DEFAULT_HORIZON_S))
     ch, dis = _limits(ctx, view)
+    prices = ctx.config.price_offer
     tup = ScheduleTupleType(
         ScheduleTupleID=TUPLE_ID,
-        ChargingSchedule=_schedule(view.epoch_s, ch, horizon),
-        DischargingSchedule=_schedule(view.epoch_s, dis, horizon) if is_bpt(ctx) else None,
+        ChargingSchedule=_schedule(view.epoch_s, ch, horizon, prices),
+        DischargingSchedule=_schedule(view.epoch_s, dis, horizon, prices)
+        if is_bpt(ctx) else None,
     )
     ctx.extra["schedule_tuples"] = {TUPLE_ID: (ch, dis)}
     res = ScheduleExchangeResType(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from evse.iso15118.d20.price_schedule import PriceOffer
 from evse.iso15118.exi._generated.shared_types import MessageHeaderType
 
 Namespace = Literal["app", "common", "ac", "dc"]
@@ -52,6 +53,7 @@ class SeccConfig:
     precharge_s: float = 10.0
     notification_max_delay_s: int = 60
     service_renegotiation: bool = True  # offered in ServiceDiscoveryRes (SessionStop)
+    price_offer: PriceOffer | None = None  # Scheduled: a price schedule (price_schedule.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,8 @@ class EvStatus:
     soc: int | None = None
     present_v: float | None = None
     target_w: float | None = None
+    target_soc: int | None = None  # DisplayParameters.TargetSOC
+    departure_time_s: int | None = None  # Dynamic: DepartureTime, seconds from now
 
 
 @dataclass(frozen=True, slots=True)

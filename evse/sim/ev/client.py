@@ -36,6 +36,7 @@ class EvResult:
     energy_out_wh: float = 0.0
     evseid: str = ""
     tls_version: str = ""  # e.g. "TLSv1.3"; empty over plain TCP
+    t0_monotonic: float = 0.0  # script time zero on CLOCK_MONOTONIC (loops' t_s from it)
     sent: list[str] = field(default_factory=list)
     loops: list[LoopRecord] = field(default_factory=list)
     notifications: list[str] = field(default_factory=list)
@@ -116,7 +117,7 @@ async def run(cfg: EvConfig, iface: str,
     """Charge (and discharge) as `cfg` says, through whatever SECC answers SDP on `iface`."""
     battery = Battery(cfg.capacity_wh, cfg.soc_start)
     result = EvResult("failed", "", cfg.service, cfg.control_mode)
-    t0 = clock()
+    t0 = result.t0_monotonic = clock()
     resume_id: bytes | None = None
     pause_done = False
     while True:

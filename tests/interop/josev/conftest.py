@@ -34,9 +34,11 @@ def josev_pki(josev: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # Each run against the `iso15118` package starts a JVM and takes 10-40 s. `make test` runs
 # one representative per direction and transport (BPT both ways, AC and DC, Scheduled
-# and Dynamic); `make interop` (INTEROP_FULL=1) runs every combination.
+# (with absolute prices and with price levels) and Dynamic); `make interop`
+# (INTEROP_FULL=1) runs every combination.
 _CI_SUBSET = {
-    "test_josev_evcc_charges_through_our_secc": {"[AC_BPT-Dynamic]", "[DC-Dynamic]"},
+    "test_josev_evcc_charges_through_our_secc": {"[AC_BPT-Dynamic]", "[DC-Dynamic]",
+                                                 "[AC-Scheduled]", "[DC_BPT-Scheduled]"},
     "test_josev_evcc_through_our_secc_over_tls13": {"[AC_BPT]"},
     "test_our_ev_charges_through_josev_secc": {"[AC_BPT-Dynamic]", "[DC_BPT-Scheduled]"},
     "test_our_ev_over_tls13_with_mutual_authentication": {"[AC_BPT-Dynamic]"},

@@ -1,11 +1,13 @@
 """Our SECC (evse/iso15118/secc.py) as a process on the charger end of the veth link,
 for Josev's EVCC to charge through. Run with the project's interpreter:
 
-    python our_secc_runner.py IFACE [TCP_PORT [CERT_CHAIN KEY OEM_ROOTS]]
+    python our_secc_runner.py [--prices absolute|price_levels] IFACE [TCP_PORT
+                              [CERT_CHAIN KEY OEM_ROOTS]]
 
 TCP_PORT 0 (the default) lets the SECC choose; Josev's EVCC accepts only 49152..65535.
 With the three PEM paths the SECC serves TLS 1.3 only, on that port, and checks the car's
-chain against OEM_ROOTS (mutual authentication).
+chain against OEM_ROOTS (mutual authentication). `--prices` adds a price schedule to
+Scheduled ScheduleExchangeRes (`[[iso15118]] price_schedule`): 0.30 EUR/kWh, or level 1 of 3.
 
 The station side is a fixed snapshot: authorized, discharge allowed, 7 kW target, the
 measurements of a stage that follows it. (The full station, `evse run` with hal on
@@ -17,11 +19,13 @@ action; stops on SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import sys
 from pathlib import Path
 
 from evse.iso15118 import secc as our_secc
+from evse.iso15118.d20.price_schedule import PriceOffer
 from evse.iso15118.d20.types import (
     Action,
     DcState,
@@ -49,7 +53,11 @@ class FixedStation:
             print(f"action {action!r}", flush=True)
 
 
-async def main(iface: str, tcp_port: int, tls: list[str]) -> None:
+PRICES = {"absolute": PriceOffer("absolute", "EUR", "eng", per_kwh=0.30),
+          "price_levels": PriceOffer("price_levels", levels=3, level=1)}
+
+
+async def main(iface: str, tcp_port: int, tls: list[str], prices: str | None) -> None:
     if tls:
         cert, key, roots = (Path(p) for p in tls)
         transport = our_secc.SeccTransportConfig(
@@ -57,7 +65,8 @@ async def main(iface: str, tcp_port: int, tls: list[str]) -> None:
             oem_roots=roots)
     else:
         transport = our_secc.SeccTransportConfig(interface=iface, tcp_port=tcp_port)
-    secc = our_secc.Secc(CONFIG, transport, FixedStation())
+    config = dataclasses.replace(CONFIG, price_offer=PRICES[prices] if prices else None)
+    secc = our_secc.Secc(config, transport, FixedStation())
     offer = await secc.start()
     print(f"ready tcp_port={offer.tcp_port} tls_port={offer.tls_port}", flush=True)
     stop = asyncio.Event()
@@ -67,4 +76,8 @@ async def main(iface: str, tcp_port: int, tls: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0, sys.argv[3:6]))
+    args = sys.argv[1:]
+    kind = None
+    if args[:1] == ["--prices"]:
+        kind, args = args[1], args[2:]
+    asyncio.run(main(args[0], int(args[1]) if len(args) > 1 else 0, args[2:5], kind))

@@ -17,6 +17,7 @@ from evse.api.status_gate import StatusGate
 from evse.api.topics import Topics, check_prefix
 from evse.energy.manager import EnergyInputs, EvLimits, decide
 from evse.energy.operation_modes import EmsInput
+from evse.station.ev_status import EvSessionStatus
 
 EVSE = EvseSnapshot(
     evse_id=1, rated_charge_w=11000.0, rated_discharge_w=11000.0, enabled=True,
@@ -126,3 +127,27 @@ def test_home_assistant_discovery_points_at_the_status_and_command_topics() -> N
     assert number["availability_topic"] == "evse/online" and number["min"] == -11000.0
     assert "homeassistant/switch/evse-sim/evse1_charging/config" in msgs
     assert "homeassistant/sensor/evse-sim/evse1_active_power/config" in msgs
+
+
+def test_evse_status_carries_the_cars_iso15118_session() -> None:
+    """Issue 12: per EVSE, while a -20 session runs: SOC, target SOC, departure, the EV's
+    max charge / discharge power, service, control mode and session stage."""
+    doc = json.loads(evse_status("t", EVSE).payload)
+    assert doc["ev"] == {"soc_pct": None, "target_soc_pct": None, "min_soc_pct": None,
+                         "departure": None, "max_charge_w": 11000.0,
+                         "max_discharge_w": 11000.0, "limits_source": "unit",
+                         "service": None, "control_mode": None, "stage": "none"}
+    ev = EvSessionStatus(stage="charge_loop", service="DC_BPT", control_mode="Scheduled",
+                         soc_pct=57, target_soc_pct=80, min_soc_pct=20,
+                         departure_epoch_s=1_796_000_000.0, max_charge_w=50000.0,
+                         max_discharge_w=10000.0)
+    status = evse_status("t", replace(EVSE, ev=ev))
+    doc = json.loads(status.payload)
+    assert doc["ev"] == {"soc_pct": 57, "target_soc_pct": 80, "min_soc_pct": 20,
+                         "departure": "2026-11-30T00:53:20Z", "max_charge_w": 50000.0,
+                         "max_discharge_w": 10000.0, "limits_source": "ev",
+                         "service": "DC_BPT", "control_mode": "Scheduled",
+                         "stage": "charge_loop"}
+    # A new SOC is a discrete change: published at once, not held back like power.
+    moved = evse_status("t", replace(EVSE, ev=replace(ev, soc_pct=58)))
+    assert moved.discrete != status.discrete and moved.measured == status.measured

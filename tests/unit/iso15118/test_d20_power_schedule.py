@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from evse.iso15118.d20 import schedule_exchange as se
+from evse.iso15118.d20.price_schedule import PriceOffer
 from evse.iso15118.d20.rational import to_float
 from evse.iso15118.d20.types import EvLimitsKnown, EvNeeds
 from evse.iso15118.exi._generated.common_types import (
@@ -120,3 +121,39 @@ def test_unknown_session() -> None:
     req = dyn_req()
     req.Header.SessionID = b"\x07" * 8
     assert code(se.handle(req, ctx("DC"), view(target_w=0.0), 0.0)) == "FAILED_UnknownSession"
+
+
+@pytest.mark.parametrize("kind", ["absolute", "price_levels"])
+def test_scheduled_tuple_carries_the_configured_price_schedule(kind: str) -> None:
+    """ISO 15118-20 8.3.5.3.40 ChargingScheduleType: AbsolutePriceSchedule or
+    PriceLevelSchedule (optional; some cars require one), on both schedules of a BPT tuple,
+    over the same horizon as the power; also in the Ongoing placeholder."""
+    offer = PriceOffer("absolute", "EUR", "deu", per_kwh=0.35) if kind == "absolute" \
+        else PriceOffer("price_levels", levels=4, level=2)
+    c = ctx("AC_BPT", "Scheduled", price_offer=offer)
+    pending = roundtrip(se.handle(sched_req(), c, view(target_w=None), 0.0))
+    assert pending.EVSEProcessing == "Ongoing"
+    [tup] = pending.Scheduled_SEResControlMode.ScheduleTuple
+    assert tup.ChargingSchedule.AbsolutePriceSchedule or tup.ChargingSchedule.PriceLevelSchedule
+    res = roundtrip(se.handle(sched_req(), c, view(target_w=4_000.0), 1.0))
+    [tup] = res.Scheduled_SEResControlMode.ScheduleTuple
+    for sched in (tup.ChargingSchedule, tup.DischargingSchedule):
+        if kind == "absolute":
+            prices = sched.AbsolutePriceSchedule
+            assert sched.PriceLevelSchedule is None
+            assert (prices.Currency, prices.Language, prices.TimeAnchor) == (
+                "EUR", "deu", view().epoch_s)
+            assert prices.PriceAlgorithm.endswith("PriceAlgorithm:1-Power")
+            [stack] = prices.PriceRuleStacks.PriceRuleStack
+            [rule] = stack.PriceRule
+            assert stack.Duration == 7_200 and to_float(rule.EnergyFee) == pytest.approx(0.35)
+            assert to_float(rule.PowerRangeStart) == 0.0
+        else:
+            levels = sched.PriceLevelSchedule
+            assert sched.AbsolutePriceSchedule is None and levels.NumberOfPriceLevels == 4
+            [entry] = levels.PriceLevelScheduleEntries.PriceLevelScheduleEntry
+            assert (entry.Duration, entry.PriceLevel) == (7_200, 2)
+    plain = roundtrip(se.handle(sched_req(), ctx("AC_BPT", "Scheduled"), view(target_w=1.0), 0))
+    [tup] = plain.Scheduled_SEResControlMode.ScheduleTuple  # none configured: none sent
+    assert tup.ChargingSchedule.AbsolutePriceSchedule is None
+    assert tup.ChargingSchedule.PriceLevelSchedule is None

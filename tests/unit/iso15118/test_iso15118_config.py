@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from evse.config import parse_station
+from evse.iso15118.d20.price_schedule import PriceOffer
 from hal.config_reader import ConfigError
 from tests.conftest import ROOT
 
@@ -80,6 +81,11 @@ def test_iso15118_tls_files_resolve_against_the_config(tmp_path: Path) -> None:
         ({"evseid": ""}, "iso15118[0].evseid", "1-255"),
         ({"assume_link": "yes"}, "iso15118[0].assume_link", "true or false"),
         ({"tls_prot": 1}, "iso15118[0].tls_prot", "unknown key"),
+        ({"price_schedule": "free"}, "iso15118[0].price_schedule", "one of"),
+        ({"price_currency": "EURO"}, "iso15118[0].price_currency", "ISO 4217"),
+        ({"price_language": "de-DE"}, "iso15118[0].price_language", "ISO 639"),
+        ({"price_per_kwh": -0.1}, "iso15118[0].price_per_kwh", ">="),
+        ({"price_levels": 3, "price_level": 3}, "iso15118[0].price_level", "below price_levels"),
     ],
 )
 def test_iso15118_bad_values_name_the_key(iso: dict[str, Any], key: str, reason: str) -> None:
@@ -103,3 +109,14 @@ def test_iso15118_bpt_needs_a_unit_that_can_discharge() -> None:
     with pytest.raises(ConfigError) as info:
         parse_station(data, SIM)
     assert info.value.key == "iso15118[0].services" and "cannot discharge" in info.value.reason
+
+
+def test_iso15118_price_schedule_keys() -> None:
+    (iso,) = parse_station(_base(), SIM).iso15118
+    assert iso.secc.price_offer is None  # a free station sends none (-20: optional)
+    data = _base(price_schedule="absolute", price_currency="chf", price_per_kwh=0.42)
+    (iso,) = parse_station(data, SIM).iso15118
+    assert iso.secc.price_offer == PriceOffer("absolute", "CHF", "eng", 0.42, 1, 0)
+    (iso,) = parse_station(_base(price_schedule="price_levels", price_levels=5,
+                                 price_level=4), SIM).iso15118
+    assert iso.secc.price_offer == PriceOffer("price_levels", "EUR", "eng", 0.0, 5, 4)

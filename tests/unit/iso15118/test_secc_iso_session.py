@@ -4,6 +4,8 @@ Controller: the StationView comes from hal's latest reports and the energy decis
 
 from __future__ import annotations
 
+import asyncio
+import time
 import tomllib
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from evse.iso15118.d20.types import (
     EnergyTransfer,
     EvLimitsKnown,
     EvNeeds,
+    EvStatus,
     SessionEnded,
     StartAuthorization,
 )
@@ -172,3 +175,36 @@ def test_free_vend_iso_evse_gets_power_only_between_power_delivery_start_and_sto
     assert allow()
     iso.act((EnergyTransfer(start=False),))
     assert not allow()
+
+
+def test_the_cars_session_data_lands_on_the_evse_view_for_the_status() -> None:
+    """Issue 12 / MQTT status: SOC, target SOC, departure, the car's limits, service,
+    control mode and stage of a running -20 session; gone when the EV leaves."""
+    c = _controller()
+    iso = IsoSession(c, c.cfg.iso15118[0])
+    view = c.evses[1]
+    assert view.ev is None
+    iso._answered("supportedAppProtocolReq", 0.001)
+    assert view.ev is not None and view.ev.stage == "setup"
+    limits = EvLimitsKnown(max_charge_w=9000.0, max_discharge_w=4000.0)
+    before = time.time()
+    iso.act((EvNeeds("AC_BPT", "Dynamic", limits, departure_time_s=3600, target_soc=80,
+                     min_soc=20),))
+    iso._answered("ScheduleExchangeReq", 0.001)
+    ev = view.ev
+    assert (ev.service, ev.control_mode, ev.stage) == ("AC_BPT", "Dynamic", "schedule_exchange")
+    assert (ev.max_charge_w, ev.max_discharge_w, ev.target_soc_pct, ev.min_soc_pct) == (
+        9000.0, 4000.0, 80, 20)
+    assert ev.departure_epoch_s is not None
+    assert int(before) + 3600 <= ev.departure_epoch_s <= time.time() + 3600
+    for soc in (41, 42):
+        iso.act((EvStatus(soc=soc, target_soc=85, departure_time_s=1800),))
+        iso._answered("AC_ChargeLoopReq", 0.001)
+    ev = view.ev
+    assert (ev.stage, ev.soc_pct, ev.target_soc_pct) == ("charge_loop", 42, 85)
+    assert ev.departure_epoch_s is not None and ev.departure_epoch_s <= time.time() + 1800
+    iso.act((SessionEnded("terminate"),))
+    iso._answered("SessionStopReq", 0.001)  # the answer goes out after the session ended
+    assert (view.ev.stage, view.ev.end_reason, view.ev.soc_pct) == ("ended", "terminate", 42)
+    asyncio.run(iso._stop_secc())  # the EV left
+    assert view.ev is None
