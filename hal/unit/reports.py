@@ -14,6 +14,7 @@ from hal.grid.engine import GridAlarm, GridConstraint, GridState
 from hal.protocol import GridConstraintReport, Measurement, Message
 
 _CONSTRAINT_REFRESH_S = 1.0
+_CONSTRAINT_NOISE = 1.0  # W / var: below this a range has not moved
 
 
 class Reporter:
@@ -163,8 +164,11 @@ class Reporter:
         }
 
     def constraint_changed(self, now: float, c: GridConstraint) -> None:
-        """At once on a state change or a move of more than 1 % of rating (a droop ramp
-        moves the range a little every sample); otherwise refreshed once a second."""
+        """At once on a state change or a move of more than 1 % of rating; a smaller
+        move once a report period has passed (a droop ramp moves the range a little
+        every sample: not one report per sample, yet an AC car, whose inverter hears hal
+        only through the next ChargeLoopRes, gets it within a period); otherwise
+        refreshed once a second."""
         self.constraint = c
         last = self._last_constraint
         if last is not None:
@@ -175,7 +179,8 @@ class Reporter:
                 abs(prev.q_var - c.q_var),
             )
             significant = prev.state != c.state or moved > self._step_w
-            if not significant and now - t < _CONSTRAINT_REFRESH_S:
+            small_due = moved > _CONSTRAINT_NOISE and now - t >= self._period
+            if not significant and not small_due and now - t < _CONSTRAINT_REFRESH_S:
                 return
         self._last_constraint = (c, now)
         self._publish(self.report())
