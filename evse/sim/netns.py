@@ -27,6 +27,7 @@ import selectors
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -135,14 +136,17 @@ def _start_modems(net: StationNet, root_links: list[str], trace: Path | None,
     argv = [python, "-m", "evse.slac.plc_sim", *far]
     if trace is not None:
         argv += ["--trace", str(trace)]
-    proc = subprocess.Popen(in_netns(plc, argv), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    net.procs.append(proc)
-    line = _read_line(proc, READY_S)
-    if "ready" not in line:
-        proc.kill()
-        _, err = proc.communicate()
-        raise NetnsError(f"plc_sim did not start: {line!r} {err.strip()}")
+    # stderr to a file, not a pipe nobody reads (a pipe that fills would stop the modems).
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(in_netns(plc, argv), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        net.procs.append(proc)
+        line = _read_line(proc, READY_S)
+        if "ready" not in line:
+            proc.kill()
+            proc.wait()
+            err.seek(0)
+            raise NetnsError(f"plc_sim did not start: {line!r} {err.read().strip()[-2000:]}")
 
 
 def _veth(a: str, a_ns: str | None, b: str, b_ns: str | None, root_links: list[str],
