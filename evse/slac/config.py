@@ -10,6 +10,7 @@
     retries = 1               # further attempts, each after a state F step
     ef_step_s = 4.0           # T_step_EF: the pilot in F before a retry (>= 4 s)
     basic_fallback = true     # no match: IEC 61851-1 basic charging (AC only; default)
+    validate = false          # CM_VALIDATE: count the EV's BCB toggles (ISO 15118-3 9.4)
 
 Every error names the key, as the other sections do.
 """
@@ -30,6 +31,7 @@ class SlacConfig:
     sim_ev: bool
     init_timeout_s: float
     coordinator: CoordinatorConfig
+    validate: bool = False  # answer CM_VALIDATE with the toggles counted, not "not required"
 
 
 def parse_slac(t: Table, units: tuple[EvseUnitConfig, ...]) -> SlacConfig:
@@ -62,5 +64,6 @@ def parse_slac(t: Table, units: tuple[EvseUnitConfig, ...]) -> SlacConfig:
         retries=t.get_int("retries", 1, lo=0, hi=10),
         ef_step_s=t.get_float("ef_step_s", 4.0, lo=4.0, hi=60.0),  # T_step_EF >= 4 s
     )
+    validate = t.get_bool("validate", False)
     t.reject_unknown()
-    return SlacConfig(evse_id, interface, sim_ev, init_timeout, coordinator)
+    return SlacConfig(evse_id, interface, sim_ev, init_timeout, coordinator, validate)

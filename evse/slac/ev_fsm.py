@@ -5,18 +5,24 @@ EV asks with CM_SLAC_PARM.REQ, sounds (START_ATTEN_CHAR x3, then C_EV_match_MNBC
 at TP_EV_batch_msg_interval), picks the EVSE with the lowest average attenuation once
 every EVSE that answered has reported (or at TT_EV_atten_results), sends SLAC_MATCH.REQ,
 sets the NMK/NID from the CNF on its own modem and waits for the link.
+
+With `validate_toggles` (1-3) it first asks that EVSE for CM_VALIDATE (ISO 15118-3 9.4):
+step 1, then step 2 with its toggle window, and toggles its pilot B -> C -> B that many
+times (`PilotToggle` outputs, TP_EV_vald_state_duration each state); it matches only when
+the EVSE counted the same number (or answered "not required").
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import secrets
 from dataclasses import dataclass
 
 from evse.slac import frames as f
 from evse.slac import messages as m
 from evse.slac import timers as t
-from evse.slac.events import LinkUp, Matched, MatchFailed, Output, SendFrame
+from evse.slac.events import LinkUp, Matched, MatchFailed, Output, PilotToggle, SendFrame
 from evse.slac.frames import FrameError
 from evse.slac.modem_ops import KeySetter, LinkPoller
 
@@ -30,6 +36,16 @@ class EvSlacConfig:
     max_attenuation_db: int = 60  # an EVSE heard worse than this is not ours
     pev_id: bytes = b"\x00" * m.ID_LEN
     modem_mac: bytes = f.QCA_LOCAL_MAC
+    validate_toggles: int = 0  # 0: no CM_VALIDATE; 1-3 (C_EV_vald_nb_toggles): BCB toggles
+    toggle_state_s: float = t.TP_EV_VALD_STATE_DURATION
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.validate_toggles <= t.C_EV_VALD_NB_TOGGLES:
+            raise ValueError(f"validate_toggles {self.validate_toggles}: 0 to "
+                             f"{t.C_EV_VALD_NB_TOGGLES} (C_EV_vald_nb_toggles)")
+        if not 0.2 <= self.toggle_state_s <= 0.4:
+            raise ValueError(f"toggle_state_s {self.toggle_state_s}: TP_EV_vald_state_duration "
+                             "is 200-400 ms")
 
 
 class EvState(enum.Enum):
@@ -37,6 +53,8 @@ class EvState(enum.Enum):
     PARM = "parm"  # SLAC_PARM.REQ sent
     SOUNDING = "sounding"  # START_ATTEN_CHAR / MNBC sounds going out
     RESULTS = "results"  # waiting for ATTEN_CHAR.IND from the EVSEs that answered
+    VALIDATE = "validate"  # CM_VALIDATE.REQ step 1 sent
+    TOGGLING = "toggling"  # step 2 sent; toggling the pilot, then waiting for the count
     MATCH = "match"  # SLAC_MATCH.REQ sent
     JOINING = "joining"  # NMK set on our modem, waiting for the link
     LINKED = "linked"
@@ -61,6 +79,9 @@ class EvSlacMachine:
         self._sent = 0
         self._key: KeySetter | None = None
         self._poller = LinkPoller(our_mac, self.config.modem_mac)
+        self._toggles: list[str] = []  # pilot states still to set, one per state duration
+        self._toggle_at: float | None = None
+        self._pilot = "B"
 
     def start(self, now: float) -> list[Output]:
         self._reset()  # each attempt is fresh: new RunID, no EVSEs heard yet
@@ -77,11 +98,13 @@ class EvSlacMachine:
         self._deadline = self._send_at = None
         self._key = None
         self._poller.stop()
+        self._toggles, self._toggle_at = [], None
 
     def stop(self) -> None:
         self.state = EvState.IDLE
         self._deadline = self._send_at = None
         self._poller.stop()
+        self._toggles, self._toggle_at = [], None
 
     def receive(self, frame: bytes, now: float) -> list[Output]:
         try:
@@ -104,6 +127,8 @@ class EvSlacMachine:
         if isinstance(msg, m.AttenCharInd) and self.state in (EvState.SOUNDING,
                                                                EvState.RESULTS):
             return self._on_atten_char(src, msg, now)
+        if isinstance(msg, m.ValidateCnf) and src == self.chosen:
+            return self._on_validate_cnf(msg, now)
         if isinstance(msg, m.SlacMatchCnf) and self.state is EvState.MATCH:
             if src != self.chosen:
                 return []
@@ -114,6 +139,8 @@ class EvSlacMachine:
         out: list[Output] = []
         if self._send_at is not None and now >= self._send_at:
             out += self._send_next(now)
+        if self._toggle_at is not None and now >= self._toggle_at:
+            out += self._toggle(now)
         if self._key is not None and not self._key.confirmed:
             out += self._key.tick(now)
             if self._key.failed:
@@ -124,8 +151,8 @@ class EvSlacMachine:
         return out
 
     def deadline(self) -> float | None:
-        times = [d for d in (self._deadline, self._send_at, self._poller.deadline)
-                 if d is not None]
+        times = [d for d in (self._deadline, self._send_at, self._poller.deadline,
+                             self._toggle_at) if d is not None]
         if self._key is not None and self._key.deadline is not None:
             times.append(self._key.deadline)
         return min(times) if times else None
@@ -185,9 +212,58 @@ class EvSlacMachine:
         if heard[best] > self.config.max_attenuation_db:
             return self._fail(f"lowest attenuation {heard[best]} dB is above the limit")
         self.chosen = best
-        self.state = EvState.MATCH
         self._sent = 0
+        if self.config.validate_toggles > 0:
+            self.state = EvState.VALIDATE
+            return self._send_validate(now)
+        self.state = EvState.MATCH
         return self._send_match(now)
+
+    def _send_validate(self, now: float) -> list[Output]:
+        assert self.chosen is not None
+        self._sent += 1
+        self._deadline = now + t.TT_MATCH_RESPONSE
+        req = m.ValidateReq(signal_type=0, timer=0, result=m.VALIDATE_READY)  # step 1
+        return [SendFrame(m.encode(req, self.chosen, self.mac))]
+
+    def _on_validate_cnf(self, msg: m.ValidateCnf, now: float) -> list[Output]:
+        if self.state is EvState.VALIDATE and msg.result == m.VALIDATE_NOT_REQUIRED:
+            self.state, self._sent = EvState.MATCH, 0
+            return self._send_match(now)
+        if self.state is EvState.VALIDATE and msg.result == m.VALIDATE_READY:
+            return self._start_toggling(now)
+        if self.state is EvState.TOGGLING and msg.result == m.VALIDATE_SUCCESS:
+            if self._toggles or msg.toggle_num != self.config.validate_toggles:
+                return self._fail(f"CM_VALIDATE: the EVSE counted {msg.toggle_num} toggles, "
+                                  f"we made {self.config.validate_toggles}")
+            self.state, self._sent = EvState.MATCH, 0
+            return self._send_match(now)
+        if msg.result == m.VALIDATE_FAILURE and self.state in (EvState.VALIDATE,
+                                                               EvState.TOGGLING):
+            return self._fail("CM_VALIDATE: the EVSE answered failure")
+        return []  # NOT_READY (another EV validates there): step 1 is sent again on time
+
+    def _start_toggling(self, now: float) -> list[Output]:
+        assert self.chosen is not None
+        n = self.config.validate_toggles
+        # The window holds the toggles and one state duration of slack, within
+        # TT_EVSE_vald_toggle; Timer counts 100 ms steps from 0 (0x00 = 100 ms).
+        window = min((2 * n + 1) * self.config.toggle_state_s, t.TT_EVSE_VALD_TOGGLE)
+        timer = max(1, math.ceil(round(window / t.VALD_TIMER_UNIT, 6)) - 1)
+        req = m.ValidateReq(signal_type=0, timer=timer, result=m.VALIDATE_READY)  # step 2
+        self.state = EvState.TOGGLING
+        self._deadline = now + (timer + 1) * t.VALD_TIMER_UNIT + t.TT_MATCH_RESPONSE
+        self._toggles = ["C", "B"] * n
+        out: list[Output] = [SendFrame(m.encode(req, self.chosen, self.mac))]
+        return out + self._toggle(now)
+
+    def _toggle(self, now: float) -> list[Output]:
+        if not self._toggles:
+            self._toggle_at = None
+            return []
+        self._pilot = self._toggles.pop(0)
+        self._toggle_at = now + self.config.toggle_state_s if self._toggles else None
+        return [PilotToggle(self._pilot)]
 
     def _send_match(self, now: float) -> list[Output]:
         assert self.chosen is not None
@@ -225,6 +301,12 @@ class EvSlacMachine:
             self._to_send = []
             self._send_at = None
             return self._choose(now)
+        if self.state is EvState.VALIDATE:
+            if self._sent <= self.config.retries:
+                return self._send_validate(now)
+            return self._fail("no CM_VALIDATE.CNF after the retries")
+        if self.state is EvState.TOGGLING:
+            return self._fail("no CM_VALIDATE.CNF with the toggle count")
         if self.state is EvState.MATCH:
             if self._sent <= self.config.retries:
                 return self._send_match(now)
@@ -238,4 +320,7 @@ class EvSlacMachine:
         self.failure = reason
         self._deadline = self._send_at = None
         self._poller.stop()
-        return [MatchFailed(reason)]
+        self._toggles, self._toggle_at = [], None
+        out: list[Output] = [PilotToggle("B")] if self._pilot == "C" else []  # S2 open again
+        self._pilot = "B"
+        return [*out, MatchFailed(reason)]

@@ -42,4 +42,13 @@ class MatchDropped:
     reason: str
 
 
-Output = SendFrame | Matched | MatchFailed | LinkUp | LinkDown | MatchDropped
+@dataclass(frozen=True)
+class PilotToggle:
+    """The EV side's pilot (its S2 switch): "C" closed, "B" open; CM_VALIDATE's toggles.
+
+    Only our simulated EV emits it; wiring it to a simulated pilot in hal is still to do."""
+
+    state: str
+
+
+Output = SendFrame | Matched | MatchFailed | LinkUp | LinkDown | MatchDropped | PilotToggle

@@ -1,7 +1,8 @@
 """EVSE side of SLAC (ISO 15118-3 clause 9 / Annex A) as a sans-IO state machine.
 
-Inputs: `start(now)` (pilot B with 5 % duty), `stop(now)` (pilot A/E/F), `receive(frame,
-now)`, `tick(now)`; every call returns the frames to send and the outcomes. `deadline()`
+Inputs: `start(now)` (pilot B with 5 % duty), `stop(now)` (pilot A/E/F), `pilot(state,
+now)` (hal's pilot state, for CM_VALIDATE), `receive(frame, now)`, `tick(now)`; every call
+returns the frames to send and the outcomes. `deadline()`
 says when `tick` is due next. Several EVs may ask at once (a shared segment): each gets
 its own session; the one that sends CM_SLAC_MATCH.REQ to us wins and the rest are dropped.
 """
@@ -27,6 +28,7 @@ from evse.slac.events import (
 from evse.slac.frames import FrameError
 from evse.slac.keys import new_nmk, nid_from_nmk
 from evse.slac.modem_ops import KeySetter, LinkPoller
+from evse.slac.validation import EvseValidation
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class EvseSlacConfig:
     atten_char_retries: int = t.C_EV_MATCH_RETRY
     evse_id: bytes = b"\x00" * m.ID_LEN
     modem_mac: bytes = f.QCA_LOCAL_MAC
+    validate: bool = False  # [slac] validate: CM_VALIDATE counts BCB toggles (else "not required")
 
 
 class State(enum.Enum):
@@ -92,6 +95,7 @@ class EvseSlacMachine:
         self._join_deadline: float | None = None
         self._match_cnf: bytes | None = None
         self._pending_match: m.SlacMatchReq | None = None
+        self._validation = EvseValidation()
 
     # -- inputs ---------------------------------------------------------------------
 
@@ -121,6 +125,11 @@ class EvseSlacMachine:
             self._key.deadline = None  # nothing waits on this confirmation
         return out
 
+    def pilot(self, state: str, now: float) -> list[Output]:
+        """hal's pilot state while matching: a validating EV's BCB toggles are counted."""
+        self._validation.pilot(state)
+        return []
+
     def receive(self, frame: bytes, now: float) -> list[Output]:
         try:
             decoded = m.decode_frame(frame)
@@ -142,6 +151,7 @@ class EvseSlacMachine:
                 return out + self._fail("our modem did not confirm CM_SET_KEY")
         out += self._poller.tick(now)
         if self.state is State.MATCHING:
+            out += self._validation_tick(now)
             for session in list(self.sessions.values()):
                 if now >= session.deadline:
                     out += self._session_timeout(session, now)
@@ -158,6 +168,8 @@ class EvseSlacMachine:
         times += [d for d in (self._poller.deadline, self._join_deadline) if d is not None]
         if self._key is not None and self._key.deadline is not None:
             times.append(self._key.deadline)
+        if self._validation.deadline is not None:
+            times.append(self._validation.deadline)
         if (self.state is State.MATCHING and not self.sessions
                 and self._init_deadline is not None):
             times.append(self._init_deadline)
@@ -193,9 +205,7 @@ class EvseSlacMachine:
                 session.deadline = now + self.config.match_session_timeout
             return []
         if isinstance(msg, m.ValidateReq):
-            # Validation (BCB toggles) is not used: "not required" (ISO 15118-3 A.9.3).
-            cnf = m.ValidateCnf(result=m.VALIDATE_NOT_REQUIRED, signal_type=msg.signal_type)
-            return [SendFrame(m.encode(cnf, src, self.mac))]
+            return self._on_validate(session, msg, now)
         if isinstance(msg, m.SlacMatchReq):
             return self._on_match(session, msg, now)
         return []
@@ -249,6 +259,26 @@ class EvseSlacMachine:
         )
         return [SendFrame(m.encode(ind, session.ev_mac, self.mac))]
 
+    def _on_validate(self, session: EvSession, msg: m.ValidateReq, now: float) -> list[Output]:
+        if not self.config.validate:
+            # Not configured: "not required" (ISO 15118-3 A.9.3); the EV goes on to match.
+            cnf = m.ValidateCnf(result=m.VALIDATE_NOT_REQUIRED, signal_type=msg.signal_type)
+            return [SendFrame(m.encode(cnf, session.ev_mac, self.mac))]
+        if session.phase not in (Phase.ATTEN_CHAR, Phase.WAIT_MATCH):
+            self.ignored_frames += 1  # validation follows the attenuation exchange
+            return []
+        if session.phase is Phase.ATTEN_CHAR:  # its CM_ATTEN_CHAR.RSP was lost
+            session.phase = Phase.WAIT_MATCH
+            session.deadline = now + self.config.match_session_timeout
+        answer = self._validation.on_request(session.ev_mac, msg, now)
+        return [] if answer is None else [SendFrame(m.encode(answer, session.ev_mac, self.mac))]
+
+    def _validation_tick(self, now: float) -> list[Output]:
+        done = self._validation.tick(now)
+        if done is None or done[0] not in self.sessions:
+            return []
+        return [SendFrame(m.encode(done[1], done[0], self.mac))]
+
     def _on_match(self, session: EvSession, msg: m.SlacMatchReq, now: float) -> list[Output]:
         if session.phase not in (Phase.ATTEN_CHAR, Phase.WAIT_MATCH):
             self.ignored_frames += 1
@@ -274,6 +304,7 @@ class EvseSlacMachine:
         self.state = State.MATCHED
         self.matched_ev = session.ev_mac
         self.sessions.clear()  # one EV per EVSE: the others' sessions end here
+        self._validation.reset()
         self._join_deadline = now + self.config.match_join_timeout  # TT_match_join
         out: list[Output] = [SendFrame(self._match_cnf)]
         out.append(Matched(session.ev_mac, self._key.nid, self._key.nmk, session.run_id))
@@ -321,6 +352,7 @@ class EvseSlacMachine:
         self.state = State.FAILED
         self.failure = reason
         self.sessions.clear()
+        self._validation.reset()
         self._poller.stop()
         self._join_deadline = None
         if self._key is not None:
@@ -330,6 +362,7 @@ class EvseSlacMachine:
     def _reset(self) -> None:
         self.state = State.IDLE
         self.sessions.clear()
+        self._validation.reset()
         self._poller.stop()
         self._key = None
         self._init_deadline = self._join_deadline = None

@@ -23,6 +23,7 @@ from evse.slac.events import (
     Matched,
     MatchFailed,
     Output,
+    PilotToggle,
     SendFrame,
 )
 from evse.slac.evse_fsm import EvseSlacConfig, EvseSlacMachine
@@ -30,7 +31,7 @@ from evse.slac.evse_fsm import State as EvseState
 from evse.slac.keys import new_nmk
 from evse.slac.link import Link
 
-Event = Matched | MatchFailed | LinkUp | LinkDown | MatchDropped
+Event = Matched | MatchFailed | LinkUp | LinkDown | MatchDropped | PilotToggle
 Command = Callable[[float], list[Output]]
 
 
@@ -113,6 +114,10 @@ class EvseSlac:
     def pilot_left(self, pilot_state: str) -> None:
         """Pilot in A, E or F (or unplugged): end matching or drop the match."""
         self._driver.command(lambda now: self.machine.stop(now, f"pilot state {pilot_state}"))
+
+    def pilot_state(self, pilot_state: str) -> None:
+        """Every pilot state hal reports: CM_VALIDATE counts the EV's B -> C toggles."""
+        self._driver.command(lambda now: self.machine.pilot(pilot_state, now))
 
 
 class EvSlac:

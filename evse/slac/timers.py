@@ -19,6 +19,13 @@ C_EV_MATCH_MNBC = 10  # sounds the EV sends
 C_EV_MATCH_RETRY = 2  # retransmissions of a request that got no answer
 C_EV_START_ATTEN_CHAR_INDS = 3  # the EV sends CM_START_ATTEN_CHAR.IND three times
 
+# CM_VALIDATE (BCB toggles on the pilot; ISO 15118-3 Table 3, values as an open stack reads
+# them: the standard's text is not in our reference folder).
+TT_EVSE_VALD_TOGGLE = 3.5  # the longest window of a toggle sequence (1-3 BCB toggles)
+TP_EV_VALD_STATE_DURATION = 0.3  # 200-400 ms: how long the EV holds C, then B, per toggle
+C_EV_VALD_NB_TOGGLES = 3  # 1-3 BCB toggles per validation
+VALD_TIMER_UNIT = 0.1  # CM_VALIDATE.REQ Timer: 0x00 = 100 ms, 0x01 = 200 ms, ...
+
 # Not from the standard: how long we wait for our own modem (a local management
 # message answers within milliseconds), and how often we read the link status.
 MODEM_RESPONSE = 0.5

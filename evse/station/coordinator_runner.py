@@ -16,6 +16,8 @@ import time
 from typing import Any, Protocol
 
 from evse.slac.config import SlacConfig
+from evse.slac.ev_fsm import EvSlacConfig
+from evse.slac.events import PilotToggle
 from evse.slac.evse_fsm import EvseSlacConfig
 from evse.slac.link import Link, MemoryPowerline, RawSocketLink
 from evse.slac.runner import EvseSlac, EvSlac
@@ -76,7 +78,7 @@ def start_session_parts(controller: Any, sup: SupervisorPort) -> None:
 
 class CoordinatorPart:
     def __init__(self, controller: ControllerPort, cfg: SlacConfig, iso: IsoSession | None,
-                 clock: Any = time.monotonic) -> None:
+                 clock: Any = time.monotonic, sim_ev: EvSlacConfig | None = None) -> None:
         self._c = controller
         self.cfg = cfg
         self.eid = cfg.evse_id
@@ -85,6 +87,10 @@ class CoordinatorPart:
         self.coord = Coordinator(cfg.coordinator)
         self.slac: EvseSlac | None = None
         self.ev: EvSlac | None = None
+        self._sim_ev = sim_ev
+        # The simulated car's pilot as it sets it (CM_VALIDATE toggles): hal's simulated
+        # pilot does not follow it yet (hal sim control is on branch simchain).
+        self.ev_pilot = "B"
         if iso is not None:
             iso.link_up = False  # the coordinator says when (replaces assume_link)
             iso.on_energy = self._on_energy
@@ -100,14 +106,15 @@ class CoordinatorPart:
             return RawSocketLink(self.cfg.interface)
         line = MemoryPowerline()
         if self.cfg.sim_ev:
-            self.ev = EvSlac(line.link(SIM_EV_MAC, bytes.fromhex("00b0520e0001")))
+            self.ev = EvSlac(line.link(SIM_EV_MAC, bytes.fromhex("00b0520e0001")), self._sim_ev)
         return line.link(SIM_EVSE_MAC, bytes.fromhex("00b0520a0001"))
 
     async def run(self) -> None:
         self.coord = Coordinator(self.cfg.coordinator)  # a restart begins afresh
         link = self._links()
         if link is not None:
-            slac_cfg = EvseSlacConfig(slac_init_timeout=self.cfg.init_timeout_s)
+            slac_cfg = EvseSlacConfig(slac_init_timeout=self.cfg.init_timeout_s,
+                                      validate=self.cfg.validate)
             self.slac = EvseSlac(link, slac_cfg)
         try:
             # The idle duty (5 %, or X1 without a modem) replaces [controller] pwm_duty_pct.
@@ -132,15 +139,21 @@ class CoordinatorPart:
             if cp != pilot:
                 self._ev_pilot(pilot, cp)
                 pilot = cp
+                if self.slac is not None:
+                    self.slac.pilot_state(cp)  # CM_VALIDATE counts B -> C toggles
                 self._apply(self.coord.on_pilot(cp, now))
             if self.slac is not None:
                 while not self.slac.events.empty():
                     event = self.slac.events.get_nowait()
+                    if isinstance(event, PilotToggle):
+                        continue  # an EV side's output: never ours
                     log.info("evse %d: SLAC %s", self.eid, type(event).__name__)
                     self._apply(self.coord.on_slac(event, now))
             if self.ev is not None:
                 while not self.ev.events.empty():
-                    self.ev.events.get_nowait()  # the simulated car's own outcomes
+                    ev_event = self.ev.events.get_nowait()  # the simulated car's outcomes
+                    if isinstance(ev_event, PilotToggle):
+                        self.ev_pilot = ev_event.state
             amps = self._current()
             if amps != self.coord.current_a:
                 self._apply(self.coord.on_current(amps, now))

@@ -4,10 +4,6 @@ own (the car's side), and a throwaway PKI (SECC chain, OEM root + car chain)."""
 from __future__ import annotations
 
 import datetime
-import os
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,22 +14,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from evse.iso15118.sdp import link_local_address
+from evse.sim.netns import station_netns, why_not_available
 
 WAIT_S = 20.0
 
 
 def can_make_netns() -> str | None:
     """Why a veth / netns test cannot run here, or None."""
-    if os.geteuid() != 0:
-        return "needs root to create a network namespace and a veth pair"
-    if shutil.which("ip") is None:
-        return "needs iproute2 (`ip`)"
-    return None
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
+    return why_not_available()
 
 
 @dataclass(frozen=True)
@@ -45,39 +33,13 @@ class VethPair:
 
 @contextmanager
 def veth_pair(tag: str) -> Iterator[VethPair]:
-    """A veth pair, the car's end in a fresh namespace, both with link-local addresses
-    and no duplicate address detection (so they are usable at once). Cleaned up after."""
-    n = f"{os.getpid() % 100000}{tag}"
-    pair = VethPair(f"secc-t{n}", f"sv{n}"[:15], f"ev{n}"[:15])
-    _ip("netns", "add", pair.netns)
-    try:
-        _ip("link", "add", pair.secc_if, "type", "veth", "peer", "name", pair.ev_if)
-        _ip("link", "set", pair.ev_if, "netns", pair.netns)
-        subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{pair.secc_if}.accept_dad=0"], check=True)
-        subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                pair.netns,
-                "sysctl",
-                "-qw",
-                f"net.ipv6.conf.{pair.ev_if}.accept_dad=0",
-            ],
-            check=True,
-        )
-        _ip("link", "set", pair.secc_if, "up")
-        _ip("-n", pair.netns, "link", "set", pair.ev_if, "up")
-        _ip("-n", pair.netns, "link", "set", "lo", "up")
-        deadline = time.monotonic() + WAIT_S
-        while link_local_address(pair.secc_if) is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{pair.secc_if} got no link-local address")
-            time.sleep(0.05)
-        yield pair
-    finally:
-        subprocess.run(["ip", "link", "del", pair.secc_if], capture_output=True)
-        subprocess.run(["ip", "netns", "del", pair.netns], capture_output=True)
+    """A veth pair, the car's end in a fresh namespace, both with usable link-local
+    addresses (evse.sim.netns without modems, the SECC's end in our namespace). `tag`
+    is kept for the callers; the names are unique anyway."""
+    del tag
+    with station_netns(modems=False, evse_netns=False) as net:
+        assert net.ev.netns is not None
+        yield VethPair(net.ev.netns, net.evse.ip_if, net.ev.ip_if)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """`evse run` in the EVSE host's namespace with `[slac]` on a raw socket: hal (simulated
 hardware) puts the pilot in B with 5 %, the coordinator starts SLAC, our EV side matches
 over veth through the simulated modems (ISO 15118-3), the data link comes up, and only
-then the SECC starts and serves a scripted -20 car on a second veth pair.
+then the SECC starts and serves a scripted -20 car on the hosts' second veth pair.
 
     [ns evse: evse run] e0 <-veth-> [ns plc: modems] <-veth-> v0 [ns ev: EV SLAC, car]
                         s0 <---------------- veth ----------------> c0
@@ -22,24 +22,6 @@ from tests.integration.slac.slac_veth import WAIT_S, Plc, read_events
 CLIENT = Path(__file__).parents[1] / "iso15118" / "secc_client.py"
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
-def _secc_pair(plc: Plc) -> tuple[str, str]:
-    """A veth pair for ISO 15118-2/-20 traffic: one end per host namespace (the fixture
-    deletes the namespaces, and the pair with them)."""
-    secc_if, car_if = f"{plc.prefix}s0", f"{plc.prefix}c0"
-    _ip("link", "add", secc_if, "type", "veth", "peer", "name", car_if)
-    for ns, dev in ((plc.evse_ns, secc_if), (plc.ev_ns, car_if)):
-        _ip("link", "set", dev, "netns", ns)
-        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
-                        f"net.ipv6.conf.{dev}.accept_dad=0"], check=True)
-        _ip("-n", ns, "link", "set", dev, "up")
-        _ip("-n", ns, "link", "set", "lo", "up")
-    return secc_if, car_if
-
-
 def _wait_log(log: Path, text: str) -> str:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
@@ -53,7 +35,7 @@ def _wait_log(log: Path, text: str) -> str:
 def test_iso15118_3_evse_run_matches_our_ev_over_veth_then_the_secc_serves(
     plc: Plc, short_tmp: Path
 ) -> None:
-    secc_if, car_if = _secc_pair(plc)
+    secc_if, car_if = plc.secc_if, plc.car_if
     cfg = sim_config(short_tmp)
     cfg.write_text(cfg.read_text() + (
         f'pwm_duty_pct = 5.0\n\n[slac]\ninterface = "{plc.evse_if}"\n\n'

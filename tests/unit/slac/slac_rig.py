@@ -1,7 +1,8 @@
 """A fake-clock rig: SLAC state machines, each behind a simulated modem, on one segment.
 
 Frames travel instantly; time jumps to the next deadline of any machine. Every output
-is recorded per node so tests can assert on frames and outcomes.
+is recorded per node so tests can assert on frames and outcomes. `wire_pilot(ev, evse)`
+plays the control pilot between them: the EV's PilotToggle reaches the EVSE's `pilot()`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from evse.slac import messages as m
-from evse.slac.events import Output, SendFrame
+from evse.slac.events import Output, PilotToggle, SendFrame
 from evse.slac.modem_sim import PlcSegment, SimModem
 
 
@@ -36,6 +37,10 @@ class Rig:
     segment: PlcSegment = field(default_factory=PlcSegment)
     nodes: list[Node] = field(default_factory=list)
     now: float = 0.0
+    pilots: dict[str, Node] = field(default_factory=dict)  # EV node name -> its EVSE node
+
+    def wire_pilot(self, ev: Node, evse: Node) -> None:
+        self.pilots[ev.name] = evse
 
     def add(self, name: str, machine: Machine, modem_mac: bytes) -> Node:
         node = Node(name, machine, self.segment.attach(SimModem(modem_mac)))
@@ -47,6 +52,9 @@ class Rig:
         while pending:
             src, outs = pending.pop(0)
             for out in outs:
+                if isinstance(out, PilotToggle) and src.name in self.pilots:
+                    dst = self.pilots[src.name]
+                    pending.append((dst, dst.machine.pilot(out.state, self.now)))  # type: ignore[attr-defined]
                 if not isinstance(out, SendFrame):
                     src.outcomes.append(out)
                     continue

@@ -12,6 +12,7 @@ import pytest
 from evse.config import parse_station
 from evse.controller import Controller
 from evse.iso15118.d20.types import EnergyTransfer, SessionEnded
+from evse.slac.ev_fsm import EvSlacConfig, EvState
 from evse.station.coordinator import Phase
 from evse.station.coordinator_runner import CoordinatorPart
 from evse.station.iso_session import IsoSession
@@ -67,6 +68,7 @@ def test_slac_config_reads_the_keys() -> None:
         ("ac", {"interface": "eth1", "evse": 2}, "slac.evse", "no [[evse]]"),
         ("ac", {"interface": "eth1", "ef_step_s": 1.0}, "slac.ef_step_s", ""),
         ("ac", {"enable": False, "basic_fallback": False}, "slac.enable", "nothing charges"),
+        ("ac", {"interface": "eth1", "validate": "yes"}, "slac.validate", ""),
     ],
 )
 def test_slac_config_errors_name_the_key(kind: str, slac: Any, key: str, why: str) -> None:
@@ -167,5 +169,38 @@ def test_basic_only_station_starts_with_x1_not_the_config_duty_iec61851_1() -> N
         assert PilotCommand(1, 10.0) in sent  # 6 A: 10 %
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("hal_follows", [True, False])
+def test_cm_validate_counts_the_cars_toggles_from_hals_pilot_iso15118_3(hal_follows: bool) -> None:
+    # [slac] validate = true: the EVSE counts the B -> C toggles it sees in hal's pilot
+    # state. hal's simulated pilot cannot follow the simulated car yet (branch simchain), so
+    # this test plays that part: it copies the car's pilot into the measurement.
+    c, _ = _controller(_data("ac", {"interface": "sim", "sim_ev": True, "validate": True}))
+    assert c.cfg.slac is not None and c.cfg.slac.validate
+    part = CoordinatorPart(c, c.cfg.slac, None, sim_ev=EvSlacConfig(validate_toggles=2))
+
+    async def fake_hal_pilot() -> None:
+        while True:
+            c.evses[1].measurement = _measure(part.ev_pilot if hal_follows else "B")
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(part.run())
+        pilot = asyncio.create_task(fake_hal_pilot())
+        await _wait(lambda: part.ev is not None and part.ev.machine.state in (
+            EvState.LINKED, EvState.FAILED))
+        assert part.ev is not None and part.slac is not None
+        if hal_follows:
+            assert part.ev.machine.state is EvState.LINKED, part.ev.machine.failure
+            await _wait(lambda: part.coord.phase is Phase.ISO)
+        else:  # no toggle reached the EVSE: 0 counted, the car does not match
+            assert part.ev.machine.failure == "CM_VALIDATE: the EVSE counted 0 toggles, we made 2"
+            assert part.slac.machine.matched_ev is None
+        for t in (task, pilot):
+            t.cancel()
+        await asyncio.gather(task, pilot, return_exceptions=True)
 
     asyncio.run(scenario())
