@@ -112,7 +112,8 @@ async def _session(machine: Evcc, link: _Link, clock: Callable[[], float]) -> Do
 
 
 async def run(cfg: EvConfig, iface: str,
-              clock: Callable[[], float] = time.monotonic) -> EvResult:
+              clock: Callable[[], float] = time.monotonic,
+              sdp_port: int = sdp_client.SDP_PORT) -> EvResult:
     """Charge (and discharge) as `cfg` says, through whatever SECC answers SDP on `iface`."""
     battery = Battery(cfg.capacity_wh, cfg.soc_start)
     result = EvResult("failed", "", cfg.service, cfg.control_mode)
@@ -121,13 +122,13 @@ async def run(cfg: EvConfig, iface: str,
     pause_done = False
     while True:
         try:
-            answer = await sdp_client.discover(iface, cfg.tls, cfg.sdp_tries)
+            answer = await sdp_client.discover(iface, cfg.tls, cfg.sdp_tries, sdp_port)
             if cfg.tls and not answer.tls:
                 result.reason = "the SECC offers no TLS"
                 break
             ctx = tls_context(cfg) if answer.tls else None
             reader, writer = await asyncio.open_connection(
-                f"{answer.address}%{iface}", answer.port, ssl=ctx)
+                sdp_client.connect_host(answer, iface), answer.port, ssl=ctx)
         except (OSError, ssl.SSLError, TimeoutError) as e:
             result.outcome, result.reason = "failed", f"no session: {e}"
             break
