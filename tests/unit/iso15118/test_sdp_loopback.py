@@ -40,7 +40,6 @@ def _free_udp_port() -> int:
 
 def _station(**iso: Any) -> Any:
     data = tomllib.loads(SIM.read_text())
-    data.pop("slac", None)
     data["iso15118"] = [{"evse": 1, "interface": "lo", "evseid": "DE*ABC*E1", **iso}]
     return parse_station(data, SIM)
 
