@@ -1,5 +1,6 @@
-"""`python -m evse.sim.ev --iface IF --config ev.json [--sdp-port N]`: run our EV once, print the result
-as one JSON object; exit 0 when the session ended as planned, 1 when it failed."""
+"""`python -m evse.sim.ev --iface IF --config ev.json [--sdp-port N]`: run our EV once,
+print the result as one JSON object; exit 0 when the session ended as planned, 1 when it
+failed."""
 
 from __future__ import annotations
 
