@@ -7,6 +7,7 @@ runs ISO 15118-20 sessions (evse/sim/ev/evcc.py) until it is unplugged.
                  on_trace=print)
     task = asyncio.create_task(car.run())   # returns after the car is unplugged
     car.status.stage, car.status.soc_pct    # what it does now
+    car.want(-5000.0)                       # from now on it wants to give 5 kW back
     car.unplug()                            # the driver leaves: SessionStop, then unplug
 
 Like a real car it keeps its plug when the station goes away: a lost connection is
@@ -28,13 +29,14 @@ import contextlib
 import ssl
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from evse.iso15118.exi.errors import ExiError
 from evse.sim.ev import client
 from evse.sim.ev.battery import Battery
+from evse.sim.ev.config import PowerStep
 from evse.sim.ev.evcc import Evcc
 from evse.sim.ev.plan import CarPlan
 from evse.slac.events import LinkUp, MatchDropped, MatchFailed
@@ -104,6 +106,15 @@ class SimCar:
         self._leave.set()
         if self._machine is not None:
             self._machine.stop_requested = True
+
+    def want(self, power_w: float) -> None:
+        """From now on the car wants `power_w` (+ charge, - discharge; its limits and, in
+        Dynamic mode, the station still decide): a change of its power script."""
+        t = self._clock() - self._t0
+        script = (*(s for s in self._cfg.script if s.at_s < t), PowerStep(t, power_w))
+        self._cfg = replace(self._cfg, script=script)
+        if self._machine is not None:  # the running session's next loop asks for it
+            self._machine.cfg = replace(self._machine.cfg, script=script)
 
     async def run(self) -> None:
         self._t0 = self._clock()
