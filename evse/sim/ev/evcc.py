@@ -16,7 +16,7 @@ OK_OldSessionJoined) goes straight to ChargeParameterDiscovery.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from evse.iso15118.d20.rational import to_float
@@ -92,6 +92,7 @@ class Evcc:
     _welding_finished: bool = False
     _progress: str = ""
     _discharging: bool = False
+    stop_requested: bool = False  # the driver leaves: end charging at the next loop
 
     # --- the adapter's entry points --------------------------------------------------
 
@@ -183,6 +184,11 @@ class Evcc:
     def _on_ServiceDiscoveryRes(self, msg: Any, now: float, epoch: int) -> Step:
         offered = [s.ServiceID for s in msg.EnergyTransferServiceList.Service]
         want = SERVICE_IDS[self.cfg.service]
+        base = self.cfg.service.removesuffix("_BPT")
+        if want not in offered and self.cfg.bpt and SERVICE_IDS[base] in offered:
+            # No V2X here (free vend, or not allowed by OCPP Q01): charge only, as a car does.
+            self.cfg = replace(self.cfg, service=base)  # type: ignore[arg-type]
+            want = SERVICE_IDS[base]
         if want not in offered:
             return self._stop("Terminate", now, epoch,
                               f"{self.cfg.service} not offered ({offered})", failed=True)
@@ -332,6 +338,8 @@ class Evcc:
             self._progress = "ScheduleRenegotiation"
             return self._send(rq.power_delivery(self.cfg, self.sid, epoch,
                                                 "ScheduleRenegotiation", None, False), now)
+        if self.stop_requested:
+            return self._end_charging("Terminate", now, epoch, "driver: unplug")
         if self.cfg.stop_at_s is not None and t >= self.cfg.stop_at_s:
             return self._end_charging("Terminate", now, epoch, "script: stop")
         if self.cfg.pause_at_s is not None and t >= self.cfg.pause_at_s and not self.pause_done:
