@@ -83,6 +83,19 @@ class EvSessionStatus:
     def ended(self, reason: str, paused: bool) -> EvSessionStatus:
         return replace(self, stage="paused" if paused else "ended", end_reason=reason)
 
+    def summary(self) -> str:
+        """A few words for the status line (evse/station/status.py)."""
+        parts = [f"EV {self.stage}"]
+        if self.service:
+            parts.append(f"{self.service}/{self.control_mode}")
+        if self.soc_pct is not None:
+            target = f"->{self.target_soc_pct}" if self.target_soc_pct is not None else ""
+            parts.append(f"SOC {self.soc_pct}{target} %")
+        if self.max_charge_w is not None:
+            parts.append(f"max +{self.max_charge_w / 1000:.1f}/"
+                         f"-{(self.max_discharge_w or 0.0) / 1000:.1f} kW")
+        return " ".join(parts)
+
 
 def _pick(new: int | None, old: int | None) -> int | None:
     return old if new is None else new
