@@ -94,7 +94,10 @@ class HalObserver:
         while not stop.is_set():
             with contextlib.suppress(OSError, EOFError, p.ProtocolError):
                 await self._session(stop)
+            if self.connected.is_set():
+                self.trace.add("hal", type="link", up=False)  # hal went away
             self.connected.clear()
+            self.last.clear()  # no stale values in the status line while hal is away
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.2)
 

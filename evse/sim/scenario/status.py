@@ -39,7 +39,7 @@ class StatusWords:
     def summary(self, t: float, csms: str, car: str) -> None:
         m = self.last()
         if m is None:
-            self.line(t, "waiting for hal's first measurement")
+            self.line(t, f"no measurement from hal (not running?) | CSMS {csms}")
             return
         volts = sum(m.voltage_v) / max(len(m.voltage_v), 1)
         asked = f" (asked {_kw(m.requested_w)})" if abs(m.requested_w - m.active_w) > 300 else ""
@@ -102,7 +102,7 @@ class StatusWords:
             self._grid_state = state
             words = {"tripped": "hal trips: contactor opens, power to zero",
                      "ceased": "hal ceases to energize",
-                     "entering_service": "grid back in range: hal enters service (delay, ramp)",
+                     "entering_service": "hal enters service: power ramps back in",
                      "normal": "grid normal again: power allowed"}
             return f"{hz}: {words.get(state, state)}"
         if m is None:
