@@ -253,7 +253,7 @@ def parse_station(data: dict[str, Any], path: Path) -> StationConfig:
     if root.has("slac"):  # SLAC and the pilot coordinator (evse/slac/config.py)
         from evse.slac.config import parse_slac
 
-        slac = parse_slac(root.table("slac"), hal.evses)
+        slac = parse_slac(root.table("slac"), hal.evses, path.parent)
     return StationConfig(path, log_cfg, hal, controller, ocpp, iso, mqtt, slac)
 
 

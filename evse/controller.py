@@ -32,6 +32,7 @@ from evse.hal_client import HalClient
 from evse.ocpp.interfaces import EvPlugged, StationEvent
 from evse.station.coordinator_runner import gated_evses, start_session_parts
 from evse.station.energy_request import power_request
+from evse.station.ev_view import EvView
 from evse.station.hal_events import HalEventTranslator
 from evse.station.lock_requests import LOCK_TIMEOUT_S, LockRequests
 from evse.station.ocpp_part import present_token, run_ocpp
@@ -85,6 +86,7 @@ class EvseView:
     duty_pct: float | None = None  # the coordinator's pilot duty; None: the config's
     session: str | None = None  # the coordinator's iso15118 / basic / none; None: none
     dc: DcReport | None = None  # hal's DC output, for the SECC (iso_session.py)
+    ev: EvView | None = None  # the car from its ISO 15118 session (iso_session.py)
 
 
 class Controller:

@@ -92,6 +92,7 @@ def parse_hal(root: Table, base_dir: Path) -> HalConfig:
             grid.nominal_voltage_v,
             grid.nominal_frequency_hz,
             max(u.phases for u in evses),
+            base_dir,
         )
     elif root.has("sim"):
         raise ConfigError("sim", "...", "only allowed with a simulated devices.mode")

@@ -55,6 +55,7 @@ from hal.protocol import (
 )
 from hal.sdnotify import Notifier
 from hal.server import Connection, Server
+from hal.sim.control import serve_control
 from hal.unit import UnitLoop, UnitTimings
 from hal.unit.dc_io import DcUnits
 from hal.unit.grid_meter_io import grid_meter_tasks
@@ -332,6 +333,10 @@ class HalDaemon:
         ]
         meter = self.devices.grid_meter if self.devices else None  # LocalLoadBalancing (Q09)
         tasks += grid_meter_tasks(self.cfg, meter, self.server.broadcast, self.clock)
+        world = self.devices.world if self.devices else None
+        if world is not None and self.cfg.sim is not None and self.cfg.sim.control_socket:
+            tasks.append(asyncio.create_task(  # runtime commands for the simulated world
+                serve_control(self.cfg.sim.control_socket, world, self.clock), name="sim-control"))
         if self.notifier.watchdog_interval_s is not None:
             tasks.append(asyncio.create_task(self._watchdog_loop(stop), name="watchdog"))
         stopped = asyncio.create_task(stop.wait(), name="stop")

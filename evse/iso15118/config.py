@@ -2,7 +2,9 @@
 
     [[iso15118]]
     evse = 1                              # the [[evse]] id
-    interface = "eth1"                    # the PLC modem's interface (SDP + TCP/TLS)
+    interface = "eth1"                    # the PLC modem's interface (SDP + TCP/TLS);
+                                          # "lo": [::1] (simulation, car on this host)
+    sdp_port = 15118                      # SDP's UDP port (another one only on "lo")
     evseid = "DE*ABC*E1"                  # EVSEID sent to the car
     services = ["DC", "DC_BPT"]           # AC / AC_BPT for an AC EVSE, DC / DC_BPT for DC
     control_modes = ["Scheduled", "Dynamic"]
@@ -115,7 +117,11 @@ def parse_one(
         key_file=_file(t, "private_key", base_dir, needs_cert),
         oem_roots=_file(t, "oem_roots", base_dir, False),
         key_log=resolve_path(base_dir, k) if (k := t.opt_str("key_log")) else None,
+        sdp_port=t.get_int("sdp_port", 15118, lo=1, hi=65535),
     )
+    if transport.sdp_port != 15118 and interface != "lo":
+        # -2 / -20: cars send SDP to port 15118; another port only reaches our own car
+        raise ConfigError(t.key("sdp_port"), transport.sdp_port, 'only with interface = "lo"')
     cfg = IsoConfig(evse_id, secc, transport, t.get_bool("assume_link", True))
     t.reject_unknown()
     return cfg
@@ -154,9 +160,10 @@ def parse_iso15118(
     ids = [c.evse_id for c in out]
     if len(set(ids)) != len(ids):
         raise ConfigError("iso15118", ids, "one [[iso15118]] per EVSE")
-    ifaces = [c.transport.interface for c in out]
+    ifaces = [(c.transport.interface, c.transport.sdp_port) for c in out]
     if len(set(ifaces)) != len(ifaces):
-        raise ConfigError("iso15118", ifaces, "each EVSE needs its own interface")
+        raise ConfigError("iso15118", [i for i, _ in ifaces],
+                          'each EVSE needs its own interface (on "lo": its own sdp_port)')
     return out
 
 

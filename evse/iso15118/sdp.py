@@ -11,6 +11,10 @@ retries every 250 ms, up to 50 times).
 
 `SdpResponder` is the sans-IO core (datagram in, datagram out); `serve_sdp` binds it to
 one interface with asyncio.
+
+Loopback (`interface = "lo"`, simulation without privileges or a veth pair): the server
+listens on [::1]:`sdp_port` (several stations on one host use different ports), the
+SECC on ::1, and the car asks [::1]:port by unicast (evse/sim/ev/sdp_client.py).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ TRANSPORT_UDP: Final = 0x10
 TlsPolicy = Literal["none", "optional", "required"]
 _IFA_F_TENTATIVE: Final = 0x40  # DAD not finished: the address cannot be used yet
 _SCOPE_LINK: Final = 0x20
+LOOPBACK: Final = "lo"
+LOOPBACK_ADDRESS: Final = "::1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,17 +125,21 @@ class _SdpProtocol(asyncio.DatagramProtocol):
         log.warning("SDP socket error: %s", exc)
 
 
-def _sdp_socket(interface: str) -> socket.socket:
+def _sdp_socket(interface: str, port: int = SDP_PORT) -> socket.socket:
     ifindex = socket.if_nametoindex(interface)
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if interface == LOOPBACK:  # unicast from the car on this host: no group to join
+            sock.bind((LOOPBACK_ADDRESS, port))
+            sock.setblocking(False)
+            return sock
         # One SDP server per interface, several EVSEs on one board: each socket hears
         # only its own interface.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
         # Bound to the wildcard, not to the link-local address: a socket bound to a
         # unicast address does not receive the car's datagrams to ff02::1.
-        sock.bind(("::", SDP_PORT, 0, ifindex))
+        sock.bind(("::", port, 0, ifindex))
         mreq = ipaddress.IPv6Address(ALL_NODES).packed + struct.pack("@I", ifindex)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
         sock.setblocking(False)
@@ -139,10 +149,12 @@ def _sdp_socket(interface: str) -> socket.socket:
     return sock
 
 
-async def serve_sdp(interface: str, responder: SdpResponder) -> asyncio.DatagramTransport:
+async def serve_sdp(
+    interface: str, responder: SdpResponder, port: int = SDP_PORT
+) -> asyncio.DatagramTransport:
     """Answer SDP on `interface` until the returned transport is closed."""
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(
-        lambda: _SdpProtocol(responder), sock=_sdp_socket(interface)
+        lambda: _SdpProtocol(responder), sock=_sdp_socket(interface, port)
     )
     return transport

@@ -35,7 +35,16 @@ from evse.iso15118 import v2gtp
 from evse.iso15118.d20.service_params import energy_namespace
 from evse.iso15118.d20.session import Codecs, PausedSessions, Reply, Session
 from evse.iso15118.d20.types import Action, SeccConfig, StationView
-from evse.iso15118.sdp import SdpOffer, SdpResponder, TlsPolicy, link_local_address, serve_sdp
+from evse.iso15118.sdp import (
+    LOOPBACK,
+    LOOPBACK_ADDRESS,
+    SDP_PORT,
+    SdpOffer,
+    SdpResponder,
+    TlsPolicy,
+    link_local_address,
+    serve_sdp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +72,7 @@ class SeccTransportConfig:
     key_log: Path | None = None  # debugging: TLS key log file
     max_payload: int = v2gtp.DEFAULT_MAX_PAYLOAD
     handshake_timeout_s: float = 20.0
+    sdp_port: int = SDP_PORT  # another port only on "lo" (several stations, one host)
 
 
 class SeccError(RuntimeError):
@@ -125,7 +135,9 @@ class Secc:
         """Bind the servers and SDP on the interface's link-local address."""
         cfg = self.transport
         self._codecs.load(["app", "common", *{energy_namespace(s) for s in self.config.services}])
-        address = link_local_address(cfg.interface)
+        # Loopback (simulation): ::1; a real interface: its link-local address (-2 [V2G2-...])
+        address = LOOPBACK_ADDRESS if cfg.interface == LOOPBACK else link_local_address(
+            cfg.interface)
         if address is None:
             raise SeccError(f"{cfg.interface} has no usable IPv6 link-local address")
         tcp_port = tls_port = None
@@ -135,7 +147,7 @@ class Secc:
             if cfg.tls in ("optional", "required"):
                 tls_port = await self._listen(address, cfg.tls_port, tls_context(cfg))
             self.offer = SdpOffer(address, tcp_port, tls_port, cfg.tls)
-            self._sdp = await serve_sdp(cfg.interface, SdpResponder(self.offer))
+            self._sdp = await serve_sdp(cfg.interface, SdpResponder(self.offer), cfg.sdp_port)
         except BaseException:
             await self.stop()
             raise

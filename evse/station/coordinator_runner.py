@@ -4,8 +4,10 @@ outcomes, the SECC's PowerDelivery / end and the energy manager's request, and c
 out its actions: pilot duty and power gate through the controller, SLAC start / drop,
 the SECC's data link. Nothing here waits on hal: it reads the controller's latest view.
 
-`[slac] interface = "sim"` puts SLAC on an in-memory powerline (unprivileged, `make
-sim`); with `sim_ev = true` our EV's SLAC side answers on it while the pilot is in B-D.
+`[slac] interface = "sim"` puts SLAC on an in-memory powerline (unprivileged); with
+`sim_ev = true` our EV's SLAC side answers on it while the pilot is in B-D. `interface =
+"unix:DIR"` puts it on a powerline across processes (evse/slac/link_unix.py): the car is
+another process (evse/sim/ev/car.py), unprivileged too (`make sim`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 from evse.slac.config import SlacConfig
 from evse.slac.evse_fsm import EvseSlacConfig
 from evse.slac.link import Link, MemoryPowerline, RawSocketLink
+from evse.slac.link_unix import UnixPowerlineLink
 from evse.slac.runner import EvseSlac, EvSlac
 from evse.station.coordinator import (
     Action,
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 _POLL_S = 0.05  # how often the pilot and the request are looked at
 SIM_EVSE_MAC = bytes.fromhex("020000000a01")
 SIM_EV_MAC = bytes.fromhex("020000000e01")
+SIM_EVSE_MODEM_MAC = bytes.fromhex("00b0520a0001")
 _PLUGGED = frozenset({"B", "C", "D"})
 
 
@@ -96,12 +100,15 @@ class CoordinatorPart:
     def _links(self) -> Link | None:
         if not self.cfg.coordinator.slac:
             return None
+        if self.cfg.powerline is not None:
+            return UnixPowerlineLink(self.cfg.powerline, SIM_EVSE_MAC, SIM_EVSE_MODEM_MAC,
+                                     self.cfg.attenuation_db)
         if self.cfg.interface != "sim":
             return RawSocketLink(self.cfg.interface)
         line = MemoryPowerline()
         if self.cfg.sim_ev:
             self.ev = EvSlac(line.link(SIM_EV_MAC, bytes.fromhex("00b0520e0001")))
-        return line.link(SIM_EVSE_MAC, bytes.fromhex("00b0520a0001"))
+        return line.link(SIM_EVSE_MAC, SIM_EVSE_MODEM_MAC)
 
     async def run(self) -> None:
         self.coord = Coordinator(self.cfg.coordinator)  # a restart begins afresh

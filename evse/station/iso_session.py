@@ -42,6 +42,7 @@ from evse.iso15118.d20.types import (
 )
 from evse.iso15118.secc import Secc, SeccError
 from evse.station.ev_needs_from_iso import ocpp_needs
+from evse.station.ev_view import EvView
 from hal.protocol import DcReport, GridConstraintReport, Measurement, Message, PowerRequest
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class EvseState(Protocol):
     ev_limits: EvLimits | None
     id_status: str | None
     dc: DcReport | None
+    ev: EvView | None
 
 
 class HalSender(Protocol):
@@ -144,6 +146,7 @@ class IsoSession:
         )
 
     def act(self, actions: tuple[Action, ...]) -> None:
+        self._ev_view(actions)
         for a in actions:
             if isinstance(a, StartAuthorization):
                 self.auth_requested = True
@@ -158,6 +161,29 @@ class IsoSession:
                 self._dc(a)
             elif isinstance(a, SessionEnded):
                 self._ended(a)
+
+    def _ev_view(self, actions: tuple[Action, ...]) -> None:
+        """The car as the controller shows it (`controller.evses[eid].ev`)."""
+        evse = self._evse()
+        if evse is None:
+            return
+        ev = evse.ev
+        for a in actions:
+            if ev is None or (ev.stage == "ended" and not isinstance(a, SessionEnded)):
+                ev = evse.ev = EvView()  # a new session (or a resumed one)
+            if isinstance(a, EvNeeds):
+                ev.service, ev.control_mode = a.service, a.control_mode
+                ev.max_charge_w = a.limits.max_charge_w
+                ev.max_discharge_w = a.limits.max_discharge_w
+                ev.target_soc_pct, ev.min_soc_pct = a.target_soc, a.min_soc
+                ev.departure_s = a.departure_time_s
+            elif isinstance(a, EvStatus):
+                ev.soc_pct = a.soc if a.soc is not None else ev.soc_pct
+                ev.present_v, ev.target_w = a.present_v, a.target_w
+            elif isinstance(a, EnergyTransfer):
+                ev.stage = "energy" if a.start and not a.standby else "setup"
+            elif isinstance(a, SessionEnded):
+                ev.stage, ev.end_reason = "ended", a.reason
 
     def _energy(self, a: EnergyTransfer) -> None:
         on = a.start and not a.standby and self._authorization() == "accepted"

@@ -29,4 +29,7 @@ def status_line(evses: Iterable[EvseStatusView], request_w: float, t: float) -> 
         parts.append(f"req {request_w:.0f} W set {m.setpoint_w:.0f} W act {m.active_w:.0f} W")
         parts.append(f"imp {m.import_wh / 1000:.3f} kWh exp {m.export_wh / 1000:.3f} kWh")
         parts.append(f"grid-state {c.state if c else '?'}")
+        ev = getattr(view, "ev", None)  # the car's session (evse/station/ev_view.py)
+        if ev is not None:
+            parts.append(ev.summary())
     return " | ".join(parts)

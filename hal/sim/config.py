@@ -1,8 +1,17 @@
-"""The `[sim]` table: how the simulated grid, power stage, EV and MCU behave."""
+"""The `[sim]` table: how the simulated grid, power stage, EV and MCU behave.
+
+    [sim]
+    control_socket = "../var/sim/world.sock"  # runtime commands (docs/sim-control.md)
+    t0_monotonic = 12345.6   # the scripted timeline's zero (time.monotonic(), system-wide
+                             # on Linux): a restarted hal continues the same timeline
+
+`[sim.car]` belongs to evse (our simulated car, evse/sim/ev/plan.py); hal ignores it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from hal.config_reader import ConfigError, Table
 from hal.sim.dc_config import SimDcConfig, parse_sim_dc
@@ -22,10 +31,13 @@ class SimConfig:
     mcu_keepalive_timeout_s: float
     house: HouseProfile | None = None  # `[sim.grid_meter]`: a site with a grid meter
     dc: SimDcConfig | None = None  # `[sim.dc]`: DC output + EV battery for "dc" EVSEs
+    control_socket: Path | None = None  # runtime commands (hal/sim/control.py)
+    t0_monotonic: float | None = None  # the timeline's zero; None: hal's start
 
 
 def parse_sim(
-    table: Table, nominal_voltage_v: float, nominal_frequency_hz: float, phases: int
+    table: Table, nominal_voltage_v: float, nominal_frequency_hz: float, phases: int,
+    base_dir: Path | None = None,
 ) -> SimConfig:
     ev = table.table("ev")
     plug = ev.opt_float("plug_in_at_s", lo=0.0)
@@ -51,8 +63,21 @@ def parse_sim(
         mcu_keepalive_timeout_s=mcu.get_float("keepalive_timeout_s", 2.0, lo=0.1, hi=60.0),
         house=parse_house(table.table("grid_meter")) if table.has("grid_meter") else None,
         dc=parse_sim_dc(table.table("dc")) if table.has("dc") else None,
+        control_socket=_control_socket(table, base_dir),
+        t0_monotonic=table.opt_float("t0_monotonic", lo=0.0),
     )
+    table.raw("car", None)  # evse's (evse/sim/ev/plan.py)
     stage.reject_unknown()
     mcu.reject_unknown()
     table.reject_unknown()
     return cfg
+
+
+def _control_socket(table: Table, base_dir: Path | None) -> Path | None:
+    value = table.opt_str("control_socket")
+    if value is None:
+        return None
+    if not value or len(value) > 100:  # AF_UNIX paths are limited to 108 bytes
+        raise ConfigError(table.key("control_socket"), value, "a socket path of 1-100 bytes")
+    path = Path(value)
+    return path if path.is_absolute() or base_dir is None else (base_dir / path).resolve()

@@ -81,6 +81,18 @@ class SimGrid:
         self._rng = random.Random(profile.seed)
         self._override_v: tuple[float, ...] | None = None
         self._override_f: float | None = None
+        # Events given at run time (the control socket), each with its absolute start
+        # (monotonic); applied after the scripted ones, in order.
+        self.live: list[tuple[float, GridEvent]] = []
+
+    def add_live(self, start: float, event: GridEvent) -> bool:
+        """A run-time event from `start` on; False when that same event is already there
+        (an orchestrator re-sending the world's state)."""
+        if (start, event) in self.live:
+            return False
+        self.live.append((start, event))
+        self.live.sort(key=lambda x: x[0])
+        return True
 
     def set_override(self, voltage_v: tuple[float, ...] | None, frequency_hz: float | None) -> None:
         self._override_v = voltage_v
@@ -94,6 +106,14 @@ class SimGrid:
             if t < ev.at_s:
                 break
             frac = 1.0 if ev.kind == "step" else min(1.0, (t - ev.at_s) / ev.duration_s)
+            if ev.voltage_v is not None:
+                v = tuple(a + (b - a) * frac for a, b in zip(v, ev.voltage_v, strict=True))
+            if ev.frequency_hz is not None:
+                f = f + (ev.frequency_hz - f) * frac
+        for start, ev in self.live:
+            if now < start:
+                break
+            frac = 1.0 if ev.kind == "step" else min(1.0, (now - start) / ev.duration_s)
             if ev.voltage_v is not None:
                 v = tuple(a + (b - a) * frac for a, b in zip(v, ev.voltage_v, strict=True))
             if ev.frequency_hz is not None:

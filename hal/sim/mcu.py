@@ -1,9 +1,9 @@
 """A simulated MCU with a simulated EV on its control pilot.
 
-The EV plugs in at a scripted time (state B), closes S2 (state C) once the EVSE
-generates PWM, and the MCU closes the contactor on request only in C/D, confirming
-after a mechanical delay. Like a real MCU it opens the contactor by itself when the
-pilot leaves C/D or when hal's keep-alive stops.
+The EV plugs in at a scripted time (state B) or when the control socket says so,
+closes S2 (state C) once the EVSE generates PWM, and the MCU closes the contactor on
+request only in C/D, confirming after a mechanical delay. Like a real MCU it opens the
+contactor by itself when the pilot leaves C/D or when hal's keep-alive stops.
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ class McuModel:
 
 
 class SimMcu:
-    def __init__(self, model: McuModel, now: float) -> None:
+    def __init__(self, model: McuModel, now: float, start: float | None = None) -> None:
         self.model = model
-        self._start = now
+        self._start = now if start is None else start  # the scripted timeline's zero
+        # The control socket's word on the plug (hal/sim/control.py): None = the script's.
+        self.plugged_override: bool | None = None
+        self.pp_override_a: float | None = None
         self.pwm_duty_pct = 100.0  # X1: +12 V DC, no PWM yet
         self.cp_state = CpState.A
         self.contactor_requested = False
@@ -56,7 +59,12 @@ class SimMcu:
     def keepalive(self, now: float) -> None:
         self.last_keepalive = now
 
+    def plugged_at(self, now: float) -> bool:
+        return self._plugged(now - self._start)
+
     def _plugged(self, t: float) -> bool:
+        if self.plugged_override is not None:
+            return self.plugged_override
         m = self.model
         if m.plug_in_at_s is None or t < m.plug_in_at_s:
             return False
@@ -96,12 +104,16 @@ class SimMcu:
             if now >= self._close_at:
                 self.contactor_closed = True
 
+    @property
+    def pp_ampacity_a(self) -> float:
+        return self.model.pp_ampacity_a if self.pp_override_a is None else self.pp_override_a
+
     def state(self) -> McuState:
         plugged = self.cp_state not in (CpState.A, CpState.F)
         return McuState(
             cp_state=self.cp_state,
             pwm_duty_pct=self.pwm_duty_pct,
-            pp_ampacity_a=self.model.pp_ampacity_a if plugged else None,
+            pp_ampacity_a=self.pp_ampacity_a if plugged else None,
             contactor_closed=self.contactor_closed,
             rcd_tripped=self.rcd_tripped,
             errors=frozenset(self.errors),

@@ -43,7 +43,9 @@ class SimEvse:
 class SimWorld:
     def __init__(self, cfg: SimConfig, units: tuple[EvseUnitConfig, ...], now: float) -> None:
         self.cfg = cfg
-        self.grid = SimGrid(cfg.grid, now)
+        # `[sim] t0_monotonic`: a restarted hal continues the same scripted timeline.
+        t0 = now if cfg.t0_monotonic is None else min(cfg.t0_monotonic, now)
+        self.grid = SimGrid(cfg.grid, t0)
         self.evses: dict[int, SimEvse] = {}
         self.last_sample = self.grid.sample(now)
         self._t = now
@@ -58,6 +60,7 @@ class SimWorld:
                     keepalive_timeout_s=cfg.mcu_keepalive_timeout_s,
                 ),
                 now,
+                start=t0,
             )
             stage = SimPowerStage(
                 PowerStageModel(rating, cfg.stage_time_constant_s, cfg.stage_rate_limit_w_per_s),
@@ -67,12 +70,17 @@ class SimWorld:
                 stage.dc = SimDcOutput(cfg.dc.output, SimEvBattery(cfg.dc.battery), now)
             self.evses[u.id] = SimEvse(u, mcu, stage, SimMeter(u.phases, now))
         # The meter at the grid connection point: the house plus every EVSE (+ imports).
-        self.started_at = now  # the sim clock's zero (steps' at_s count from here)
+        self.started_at = t0  # the sim clock's zero (steps' at_s count from here)
+        self.house_override_w: float | None = None  # the control socket's house load
         self.grid_meter = SimMeter(cfg.grid.phases, now) if cfg.house is not None else None
         self.grid_meter_delay_s = 0.0  # fault switch: a slow or hung grid meter
 
     def site_w(self, now: float) -> float:
-        house = self.cfg.house.load_w(now - self.started_at) if self.cfg.house is not None else 0.0
+        house = 0.0
+        if self.house_override_w is not None:
+            house = self.house_override_w
+        elif self.cfg.house is not None:
+            house = self.cfg.house.load_w(now - self.started_at)
         return house + sum(ev.stage.active_w for ev in self.evses.values())
 
     def grid_meter_reading(self, now: float) -> MeterReading:

@@ -62,7 +62,7 @@ def tls_context(cfg: EvConfig) -> ssl.SSLContext:
     return ctx
 
 
-class _Link:
+class V2gLink:
     """One connection: V2GTP + EXI in, typed messages out."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -95,14 +95,40 @@ class _Link:
             await self.writer.wait_closed()
 
 
-async def _session(machine: Evcc, link: _Link, clock: Callable[[], float]) -> Done:
+class NoTls(RuntimeError):
+    pass
+
+
+Tracer = Callable[[str, str, Any], None]  # ("tx" | "rx", message name, message object)
+
+
+async def connect(cfg: EvConfig, iface: str, sdp_port: int = sdp_client.SDP_PORT
+                  ) -> V2gLink:
+    """SDP, then TCP or TLS to the SECC that answered; raises OSError, ssl.SSLError,
+    TimeoutError (no SDP answer) or NoTls (the SECC offers no TLS, ours wants it)."""
+    answer = await sdp_client.discover(iface, cfg.tls, cfg.sdp_tries, sdp_port)
+    if cfg.tls and not answer.tls:
+        raise NoTls("the SECC offers no TLS")
+    ctx = tls_context(cfg) if answer.tls else None
+    reader, writer = await asyncio.open_connection(
+        sdp_client.connect_host(answer, iface), answer.port, ssl=ctx)
+    return V2gLink(reader, writer)
+
+
+async def session(machine: Evcc, link: V2gLink, clock: Callable[[], float],
+                  on_message: Tracer | None = None) -> Done:
+    """One -20 session on `link`, request by request, until the machine is done."""
     step: Send | Done = machine.start(clock())
     while isinstance(step, Send):
         if step.delay_s > 0:
             await asyncio.sleep(step.delay_s)
         try:
             await link.send(step)
+            if on_message is not None:
+                on_message("tx", step.name, step.message)
             name, msg = await asyncio.wait_for(link.receive(), step.timeout_s)
+            if on_message is not None:
+                on_message("rx", name, msg)
         except TimeoutError:
             return machine.on_timeout(clock())
         except (ConnectionError, OSError, ExiError, ssl.SSLError) as e:
@@ -112,7 +138,8 @@ async def _session(machine: Evcc, link: _Link, clock: Callable[[], float]) -> Do
 
 
 async def run(cfg: EvConfig, iface: str,
-              clock: Callable[[], float] = time.monotonic) -> EvResult:
+              clock: Callable[[], float] = time.monotonic,
+              sdp_port: int = sdp_client.SDP_PORT) -> EvResult:
     """Charge (and discharge) as `cfg` says, through whatever SECC answers SDP on `iface`."""
     battery = Battery(cfg.capacity_wh, cfg.soc_start)
     result = EvResult("failed", "", cfg.service, cfg.control_mode)
@@ -121,22 +148,18 @@ async def run(cfg: EvConfig, iface: str,
     pause_done = False
     while True:
         try:
-            answer = await sdp_client.discover(iface, cfg.tls, cfg.sdp_tries)
-            if cfg.tls and not answer.tls:
-                result.reason = "the SECC offers no TLS"
-                break
-            ctx = tls_context(cfg) if answer.tls else None
-            reader, writer = await asyncio.open_connection(
-                f"{answer.address}%{iface}", answer.port, ssl=ctx)
+            link = await connect(cfg, iface, sdp_port)
+        except NoTls as e:
+            result.reason = str(e)
+            break
         except (OSError, ssl.SSLError, TimeoutError) as e:
             result.outcome, result.reason = "failed", f"no session: {e}"
             break
-        link = _Link(reader, writer)
-        ssl_object = writer.get_extra_info("ssl_object")
+        ssl_object = link.writer.get_extra_info("ssl_object")
         result.tls_version = ssl_object.version() if ssl_object is not None else ""
         machine = Evcc(cfg, battery, t0, resume_id, pause_done)
         try:
-            done = await _session(machine, link, clock)
+            done = await session(machine, link, clock)
         finally:
             await link.close()
         result.sessions += 1

@@ -92,6 +92,7 @@ class Evcc:
     _welding_finished: bool = False
     _progress: str = ""
     _discharging: bool = False
+    stop_requested: bool = False  # the driver leaves: end charging at the next loop
 
     # --- the adapter's entry points --------------------------------------------------
 
@@ -332,6 +333,8 @@ class Evcc:
             self._progress = "ScheduleRenegotiation"
             return self._send(rq.power_delivery(self.cfg, self.sid, epoch,
                                                 "ScheduleRenegotiation", None, False), now)
+        if self.stop_requested:
+            return self._end_charging("Terminate", now, epoch, "driver: unplug")
         if self.cfg.stop_at_s is not None and t >= self.cfg.stop_at_s:
             return self._end_charging("Terminate", now, epoch, "script: stop")
         if self.cfg.pause_at_s is not None and t >= self.cfg.pause_at_s and not self.pause_done:

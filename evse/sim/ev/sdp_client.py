@@ -21,6 +21,8 @@ TRY_S = 0.25
 SECURITY_TLS = 0x00
 SECURITY_NONE = 0x10
 TRANSPORT_TCP = 0x00
+LOOPBACK = "lo"
+LOOPBACK_ADDRESS = "::1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,19 +59,31 @@ class _Receiver(asyncio.DatagramProtocol):
         self.answers.put_nowait(data)
 
 
-async def discover(iface: str, tls: bool, tries: int = 50) -> SdpAnswer:
+def connect_host(answer: SdpAnswer, iface: str) -> str:
+    """The host to connect to: a link-local address needs the interface as its scope."""
+    if ipaddress.IPv6Address(answer.address).is_link_local:
+        return f"{answer.address}%{iface}"
+    return answer.address
+
+
+async def discover(iface: str, tls: bool, tries: int = 50, port: int = SDP_PORT) -> SdpAnswer:
     """Ask until a SECC answers; raises TimeoutError after `tries` x 0.25 s."""
     index = socket.if_nametoindex(iface)
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
-    # Our own request must not come back to a SECC on this host's other links.
-    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
-    sock.bind(("::", 0, 0, index))
+    if iface == LOOPBACK:
+        sock.bind((LOOPBACK_ADDRESS, 0))
+        dest: tuple[str, int, int, int] = (LOOPBACK_ADDRESS, port, 0, 0)
+    else:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+        # Our own request must not come back to a SECC on this host's other links.
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+        sock.bind(("::", 0, 0, index))
+        dest = (SDP_GROUP, port, 0, index)
     loop = asyncio.get_running_loop()
     transport, proto = await loop.create_datagram_endpoint(_Receiver, sock=sock)
     try:
         for _ in range(tries):
-            transport.sendto(request(tls), (SDP_GROUP, SDP_PORT, 0, index))
+            transport.sendto(request(tls), dest)
             deadline = loop.time() + TRY_S
             while (left := deadline - loop.time()) > 0:
                 try:
