@@ -8,6 +8,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from evse.sim.ev.plan import CarPlan as SimCarPlan
+from evse.sim.ev.plan import parse_sim_car
+from hal.config_reader import ConfigError, Table
+
 SCENARIO_DIR = Path(__file__).resolve().parents[3] / "config" / "scenarios"
 
 # What a step can do (`do = "..."`); the parameters each one takes, and which it needs.
@@ -61,15 +65,47 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
-class CarPlan:
-    iso15118: bool = False  # True: our ISO 15118-20 car (SimCar); False: hal's sim EV
-    service: str = "DC_BPT"
-    control_mode: str = "Dynamic"
-    soc_start: float = 40.0
-    target_soc: float = 80.0
-    capacity_wh: float = 60000.0
-    plug_at_s: float | None = 1.0
+class CarSpec:
+    """`[car]`: model = "simcar" (our car, evse/sim/ev/car.py: SLAC, SDP, ISO 15118-20;
+    with iso15118 = false a car without it) takes every key of `[sim.car]`
+    (evse/sim/ev/plan.py); model = "hal" is hal's simulated EV, plugged through the
+    control socket, charged by the controller's request without any ISO 15118 session."""
+
+    model: str = "hal"
+    evse_id: int = 1
+    plug_in_at_s: float | None = 1.0
     unplug_at_s: float | None = None
+    pp_a: float = 32.0
+    plan: SimCarPlan | None = None  # model = "simcar"
+
+    @property
+    def iso15118(self) -> bool:
+        return self.plan is not None and self.plan.iso15118
+
+    @property
+    def chain(self) -> bool:
+        """The station's pilot coordinator ([slac], [[iso15118]]) runs for this car."""
+        return self.model == "simcar"
+
+
+def _car(raw: dict[str, Any], where: str) -> CarSpec:
+    data = dict(raw)
+    model = data.pop("model", "hal")
+    if model not in ("hal", "simcar"):
+        raise ScenarioError(f"{where}: car.model = {model!r}: 'hal' or 'simcar'")
+    try:
+        if model == "simcar":
+            cfg = parse_sim_car(Table(data, "car"), SCENARIO_DIR)
+            return CarSpec("simcar", cfg.evse_id, cfg.plug_in_at_s, cfg.unplug_at_s,
+                           cfg.plan.pp_a, cfg.plan)
+        t = Table(data, "car")
+        spec = CarSpec("hal", t.get_int("evse", 1, lo=1, hi=255),
+                       t.opt_float("plug_in_at_s", lo=0.0), t.opt_float("unplug_at_s", lo=0.0),
+                       t.get_float("pp_a", 32.0))
+        t.reject_unknown()
+        return spec
+    except ConfigError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +124,7 @@ class Scenario:
     speed_note: str  # why max_speed is what it is (shown when --speed is refused)
     station: dict[str, Any]  # overrides merged into config/sim.toml
     power_w: float | None  # the controller's request without a profile (evse run)
-    car: CarPlan
+    car: CarSpec
     csms: CsmsPlan
     steps: tuple[Step, ...]
     checks: tuple[Check, ...]
@@ -193,12 +229,7 @@ def parse(name: str, data: dict[str, Any], where: str) -> Scenario:
     max_speed = _num(data, "max_speed", where, 1.0)
     if max_speed < 1.0:
         raise ScenarioError(f"{where}: 'max_speed' = {max_speed}: must be >= 1")
-    car_raw = _table(data, "car", where)
-    car_keys = set(CarPlan.__dataclass_fields__)
-    bad = set(car_raw) - car_keys
-    if bad:
-        raise ScenarioError(f"{where}: car.{sorted(bad)[0]}: unknown key")
-    car = CarPlan(**car_raw)
+    car = _car(_table(data, "car", where), where)
     csms_raw = _table(data, "csms", where)
     bad = set(csms_raw) - {"embedded", "responses", "variables"}
     if bad:
@@ -209,6 +240,8 @@ def parse(name: str, data: dict[str, Any], where: str) -> Scenario:
         _table(csms_raw, "variables", f"{where}: csms"),
     )
     steps = [_step(i, s, where) for i, s in enumerate(data.get("step", []))]
+    if car.model != "simcar" and any(s.do == "car.want" for s in steps):
+        raise ScenarioError(f"{where}: do = 'car.want' needs car.model = 'simcar'")
     steps.sort(key=lambda s: s.at_s)
     checks = tuple(_check(i, c, where, duration) for i, c in enumerate(data.get("expect", [])))
     power = data.get("power_w")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from evse.api.broker import embedded_broker
 from evse.sim.scenario import station_config
@@ -22,7 +23,9 @@ from evse.sim.scenario.parties import EmbeddedCsms, Ems, fill
 from evse.sim.scenario.processes import Child, HalObserver, wait_for_socket
 from evse.sim.scenario.status import StatusWords, flow
 from evse.sim.scenario.trace import Timeline, Trace
+from evse.sim.scenario.world import World
 
+READY_LIMIT_S = 60.0  # hal, the controller and the CSMS link up (slow, shared machines)
 RUNS_DIR = Path(__file__).resolve().parents[3] / "var" / "sim" / "runs"
 
 
@@ -70,7 +73,7 @@ class Run:
         self.sc = sc
         self.opts = opts
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        self.dir = opts.run_dir or RUNS_DIR / f"{sc.name}-{stamp}"
+        self.dir = (opts.run_dir or RUNS_DIR / f"{sc.name}-{stamp}").resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.timeline = Timeline(opts.speed)
         self.trace = Trace(self.dir / "trace.jsonl", self.timeline)
@@ -86,9 +89,13 @@ class Run:
         self.controller = Child("controller", ["run", "--config", str(self.config_path)],
                                 self.dir / "evse.log", self.trace)
         self.observer = HalObserver(self.dir / "hal.sock", self.trace)
-        self.words = StatusWords(opts.out, lambda: self.observer.last.get(1))
+        self.sdp_port = free_port()
+        self.world = World(self.dir / "world.sock", self.trace, sc.car, self.sdp_port,
+                           self.dir / "plc")
+        self.words = StatusWords(opts.out, lambda: self.observer.last.get(sc.car.evse_id))
         self.trace.listeners.append(self.words.on_record)
         self.stop = asyncio.Event()
+        self._told = -1e9  # scenario time of the last summary line
 
     # ---- the run ----------------------------------------------------------------------
 
@@ -99,14 +106,14 @@ class Run:
         if self.csms is not None:
             await self.csms.start()
         url = self.csms.url if self.csms is not None else self.opts.csms_url
-        ends = station_config.Endpoints(self.dir, url if self.sc.csms.embedded or
-                                        self.opts.csms_url else None, self.mqtt_port,
-                                        self.opts.speed)
+        ends = station_config.Endpoints(self.dir, url, self.mqtt_port, self.opts.speed,
+                                        self.timeline.start, self.sdp_port)
         station_config.write(station_config.build(self.sc, ends), self.config_path)
         try:
             async with embedded_broker("127.0.0.1", self.mqtt_port):
                 await self._play()
         finally:
+            await self.world.close()
             if self.csms is not None:
                 await self.csms.close()
         verdicts = [judge(c, self.trace.records) for c in self.sc.checks]
@@ -125,44 +132,64 @@ class Run:
         return Result(self.dir, self.trace.path, plot, verdicts, self.errors)
 
     async def _play(self) -> None:
-        self.timeline.start = time.monotonic()  # hal's scripted t = 0 is ours
         await self.hal.start()
+        # The parts run until the timeline ends; then they are cancelled and awaited.
+        parts = [asyncio.create_task(self.observer.run(self.stop)),
+                 asyncio.create_task(self.ems.run(self.stop))]
+        if self.csms is not None:
+            parts.append(asyncio.create_task(self.csms.pump(self.stop)))
         try:
             await wait_for_socket(self.dir / "hal.sock", self.hal)
             await self.controller.start()
-            # The parts run until the timeline ends; then they are cancelled and awaited.
-            parts = [asyncio.create_task(self.observer.run(self.stop)),
-                     asyncio.create_task(self.ems.run(self.stop)),
-                     asyncio.create_task(self._summaries())]
-            if self.csms is not None:
-                parts.append(asyncio.create_task(self.csms.pump(self.stop)))
-            try:
-                await self._timeline()
-            finally:
-                for task in parts:
-                    task.cancel()
-                await asyncio.gather(*parts, return_exceptions=True)
+            await self._ready()
+            self.trace.start(time.monotonic())  # t = 0: the station is up
+            self.trace.add("step", do="say", say="station ready", params={})
+            parts.append(asyncio.create_task(self._summaries()))
+            await self._timeline()
         finally:
+            self.stop.set()
+            for task in parts:
+                task.cancel()
+            await asyncio.gather(*parts, return_exceptions=True)
             await self.controller.stop()
             await self.hal.stop()
             if self.csms is not None:
                 self.csms.drain()  # what came while the parts stopped
 
-    async def _timeline(self) -> None:
-        try:
-            for step in expand(self.sc.steps, self.sc.duration_s):
-                await asyncio.sleep(self.timeline.real_delay(step.at_s))
-                self.trace.add("step", do=step.do, say=step.say, params=step.params)
-                try:
-                    await self._do(step)
-                except (OSError, TimeoutError, LookupError, RuntimeError) as exc:
-                    self.errors.append(f"step at {step.at_s:g} s ({step.say}): {exc!r}")
-                    self.trace.add("step", do=step.do, error=repr(exc))
-            await asyncio.sleep(self.timeline.real_delay(self.sc.duration_s))
-        finally:
-            self.stop.set()
+    async def _ready(self) -> None:
+        """hal measures, the controller's API is online and, with the embedded CSMS, the
+        station is connected to it: scenario time starts then (real seconds of process
+        start-up would be hours at --speed)."""
+        def up() -> bool:
+            online = any(r["src"] == "mqtt" and r["topic"].endswith("/online")
+                         and r["payload"] == "online" for r in self.trace.records)
+            csms = self.csms is None or bool(self.csms.csms.stations)
+            return online and csms and bool(self.observer.last)
 
-    async def _do(self, step: Step) -> None:
+        try:
+            async with asyncio.timeout(READY_LIMIT_S):
+                while not up():  # several parties, each with its own signal: poll
+                    if not self.controller.alive or not self.hal.alive:
+                        raise RuntimeError("a station process exited while starting")
+                    await asyncio.sleep(0.05)
+        except (TimeoutError, RuntimeError) as exc:
+            self.errors.append(f"the station did not come up: {exc!r}; see {self.dir}")
+            raise StationNotReady from exc
+
+    async def _timeline(self) -> None:
+        wants = [(s.at_s, float(s.params["power_w"])) for s in self.sc.steps
+                 if s.do == "car.want"]
+        for step in expand(self.sc):
+            await asyncio.sleep(self.timeline.real_delay(step.at_s))
+            self.trace.add("step", do=step.do, say=step.say, params=step.params)
+            try:
+                await self._do(step, wants)
+            except (OSError, TimeoutError, LookupError, RuntimeError) as exc:
+                self.errors.append(f"step at {step.at_s:g} s ({step.say}): {exc!r}")
+                self.trace.add("step", do=step.do, error=repr(exc))
+        await asyncio.sleep(self.timeline.real_delay(self.sc.duration_s))
+
+    async def _do(self, step: Step, wants: list[tuple[float, float]]) -> None:
         prm, speed = step.params, self.opts.speed
         if step.do == "csms.call":
             if self.csms is None:
@@ -180,27 +207,47 @@ class Run:
         elif step.do == "csms.online" and self.csms is not None:
             await self.csms.start()
         elif step.do == "ems":
-            await self.ems.command(1, prm["command"], fill(prm.get("payload", {}), speed))
+            await self.ems.command(self.sc.car.evse_id, prm["command"],
+                                   fill(prm.get("payload", {}), speed))
+        elif step.do == "grid":
+            await self.world.grid(prm, speed)
+        elif step.do == "car.plug":
+            await self.world.plug(step.at_s, wants)
+        elif step.do == "car.unplug":
+            await self.world.unplug()
         elif step.do == "process.kill":
             await (self.hal if prm["target"] == "hal" else self.controller).kill9()
+        elif step.do == "process.start" and prm["target"] == "controller":
+            await self.controller.start()
         elif step.do == "process.start":
-            child = self.hal if prm["target"] == "hal" else self.controller
-            await child.start()
-        # grid and car steps of hal's sim EV ride on hal's scripted timeline (config)
+            await self.hal.start()
+            await wait_for_socket(self.dir / "hal.sock", self.hal)
+            await self.world.resend()  # the new hal knows nothing of the world yet
 
     async def _summaries(self) -> None:
         # every few scenario seconds, at most once a real second (--speed)
         every = max(self.opts.summary_every_s / self.opts.speed, 1.0)
         while not self.stop.is_set():
+            car = self.world.status()
+            if car is not None:
+                self.trace.add("car", **car)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), every)
+                await asyncio.wait_for(self.stop.wait(), min(every, 1.0))
+            if self.timeline.now() - self._told < self.opts.summary_every_s:
+                continue
+            self._told = self.timeline.now()
             csms = "none"
             if self.csms is not None:
                 csms = "connected" if self.csms.csms.stations else (
                     "online, station not connected" if self.csms.online else "offline")
-            m = self.observer.last.get(1)
-            car = "unplugged" if m is None or m.cp_state in ("A", "") else flow(m.active_w)
-            self.words.summary(self.timeline.now(), csms, car)
+            self.words.summary(self.timeline.now(), csms, self._car_words(car))
+
+    def _car_words(self, car: dict[str, Any] | None) -> str:
+        if car is not None:
+            soc = f" SOC {car['soc_pct']:.1f} %" if car["soc_pct"] is not None else ""
+            return f"{car['stage']}{soc}"
+        m = self.observer.last.get(self.sc.car.evse_id)
+        return "unplugged" if m is None or m.cp_state in ("A", "") else flow(m.active_w)
 
     def _plot(self) -> Path | None:
         try:
@@ -211,19 +258,31 @@ class Run:
         return plot_run(self.trace.records, self.dir / "plot.png", self.sc)
 
 
-def expand(steps: tuple[Step, ...], duration_s: float) -> list[Step]:
-    """The timeline with a `csms.online` step where each `csms.offline` ends (within
-    the run)."""
-    out = list(steps)
-    for s in steps:
-        if s.do == "csms.offline" and s.at_s + float(s.params["duration_s"]) < duration_s:
+class StationNotReady(Exception):
+    """hal or the controller did not come up (the run's errors say why)."""
+
+
+def expand(sc: Scenario) -> list[Step]:
+    """The timeline with the car's plug-in and leaving from `[car]`, and a `csms.online`
+    step where each `csms.offline` ends (within the run)."""
+    out = list(sc.steps)
+    if sc.car.plug_in_at_s is not None:
+        out.append(Step(sc.car.plug_in_at_s, "car.plug", "the car plugs in", {}))
+    if sc.car.unplug_at_s is not None:
+        out.append(Step(sc.car.unplug_at_s, "car.unplug", "the car leaves", {}))
+    for s in sc.steps:
+        if s.do == "csms.offline" and s.at_s + float(s.params["duration_s"]) < sc.duration_s:
             out.append(Step(s.at_s + float(s.params["duration_s"]), "csms.online",
                             "CSMS back online", {}))
     return sorted(out, key=lambda s: s.at_s)
 
 
 def run_scenario(sc: Scenario, opts: Options) -> Result:
-    return asyncio.run(Run(sc, opts).run())
+    run = Run(sc, opts)
+    try:
+        return asyncio.run(run.run())
+    except StationNotReady:
+        return Result(run.dir, run.trace.path, None, [], run.errors)
 
 
 def report_exit(result: Result) -> int:

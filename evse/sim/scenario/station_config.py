@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evse.sim.scenario.model import Scenario, ScenarioError
+from evse.sim.scenario.model import Scenario
 
 SIM_TOML = Path(__file__).resolve().parents[3] / "config" / "sim.toml"
 PASSWORD = "scenario-password-0001"  # the embedded CSMS's basic auth (loopback only)
@@ -25,6 +25,8 @@ class Endpoints:
     csms_url: str | None  # None: no CSMS (free vend)
     mqtt_port: int
     speed: float = 1.0  # the OCPP clock's rate ([ocpp] clock_speed), 1: real time
+    t0_monotonic: float = 0.0  # hal's scripted timeline starts here ([sim] t0_monotonic)
+    sdp_port: int = 15118  # the SECC's SDP port on [::1] (SimCar's car)
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -36,36 +38,6 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
-
-
-def _grid_events(sc: Scenario, speed: float) -> list[dict[str, Any]]:
-    """Grid steps on hal's scripted timeline (hal starts at the scenario's t = 0; hal
-    runs in real time, so at --speed K a step at scenario time t is at t / K for hal)."""
-    events = []
-    for step in sc.steps:
-        if step.do != "grid":
-            continue
-        ev: dict[str, Any] = {"at_s": step.at_s / speed}
-        ramp = float(step.params.get("ramp_s", 0.0)) / speed
-        ev["kind"] = "ramp" if ramp > 0 else "step"
-        if ramp > 0:
-            ev["duration_s"] = ramp
-        for key in ("frequency_hz", "voltage_v"):
-            if key in step.params:
-                ev[key] = float(step.params[key])
-        events.append(ev)
-    return events
-
-
-def _plug_times(sc: Scenario) -> tuple[float | None, float | None]:
-    plug, unplug = sc.car.plug_at_s, sc.car.unplug_at_s
-    plugs = [s.at_s for s in sc.steps if s.do == "car.plug"]
-    unplugs = [s.at_s for s in sc.steps if s.do == "car.unplug"]
-    if len(plugs) > 1 or len(unplugs) > 1:
-        raise ScenarioError(f"{sc.name}: hal's sim EV plugs in and out once per run")
-    plug = plugs[0] if plugs else plug
-    unplug = unplugs[0] if unplugs else unplug
-    return plug, unplug
 
 
 def build(sc: Scenario, ends: Endpoints, base_path: Path = SIM_TOML) -> dict[str, Any]:
@@ -80,19 +52,17 @@ def build(sc: Scenario, ends: Endpoints, base_path: Path = SIM_TOML) -> dict[str
     if sc.power_w is not None:
         ctrl["request_w"] = sc.power_w
     sim = cfg.setdefault("sim", {})
+    # The world moves through hal's control socket at the scenario's times (grid events,
+    # the car's plug); the scripted timeline of sim.toml's story is left out.
+    sim["control_socket"] = str(run / "world.sock")
+    sim["t0_monotonic"] = ends.t0_monotonic  # a restarted hal keeps the same timeline
     grid = sim.setdefault("grid", {})
-    grid["events"] = list(grid.get("events", [])) if "grid" in sc.station.get("sim", {}) else []
-    grid["events"] += _grid_events(sc, ends.speed)
-    grid["events"].sort(key=lambda e: float(e["at_s"]))
-    if not sc.car.iso15118:
-        plug, unplug = _plug_times(sc)
-        ev = sim.setdefault("ev", {})
-        ev.pop("plug_in_at_s", None)
-        ev.pop("unplug_at_s", None)
-        if plug is not None:
-            ev["plug_in_at_s"] = plug / ends.speed
-        if unplug is not None:
-            ev["unplug_at_s"] = unplug / ends.speed
+    if "events" not in sc.station.get("sim", {}).get("grid", {}):
+        grid.pop("events", None)
+    sim.setdefault("ev", {}).pop("plug_in_at_s", None)
+    sim["ev"].pop("unplug_at_s", None)
+    if sc.car.chain:
+        _chain(cfg, sc, ends)
     mqtt = cfg.setdefault("mqtt", {})
     # The orchestrator runs the broker (the controller is a child process that may die).
     mqtt.update(embedded_broker=False, host="127.0.0.1", port=ends.mqtt_port,
@@ -114,6 +84,27 @@ def build(sc: Scenario, ends: Endpoints, base_path: Path = SIM_TOML) -> dict[str
         ocpp["variables"] = {**ocpp.get("variables", {}), **variables}
         ctrl.setdefault("id_token", "CARD0001")
     return cfg
+
+
+DC_SIM = {"isolation_check_s": 0.5, "precharge_v_per_s": 2000.0,
+          "battery": {"capacity_kwh": 60.0, "soc_pct": 40.0, "v_empty": 330.0, "v_full": 420.0}}
+
+
+def _chain(cfg: dict[str, Any], sc: Scenario, ends: Endpoints) -> None:
+    """The car chain, unprivileged: SLAC on the Unix powerline, SDP and the SECC on lo."""
+    run = ends.run_dir.resolve()
+    cfg.setdefault("slac", {}).setdefault("interface", f"unix:{run / 'plc'}")
+    kinds = {e.get("id"): e.get("kind") for e in cfg.get("evse", [])}
+    if kinds.get(sc.car.evse_id) == "dc":
+        cfg["sim"].setdefault("dc", DC_SIM)
+        if sc.car.plan is not None:
+            cfg["sim"]["dc"].setdefault("battery", {})["soc_pct"] = sc.car.plan.soc_start
+    if sc.car.iso15118 and "iso15118" not in sc.station:
+        cfg["iso15118"] = [{"evse": sc.car.evse_id, "interface": "lo",
+                            "sdp_port": ends.sdp_port, "evseid": "DE*SIM*E1",
+                            "control_modes": ["Dynamic", "Scheduled"]}]
+    ctrl = cfg.setdefault("controller", {})
+    ctrl["pwm_duty_pct"] = 5.0 if sc.car.iso15118 else ctrl.get("pwm_duty_pct", 5.0)
 
 
 # ---- a small TOML writer (the standard library reads TOML but does not write it) ----

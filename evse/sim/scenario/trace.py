@@ -36,15 +36,32 @@ class Trace:
         self.records: list[dict[str, Any]] = []
         self._file: IO[str] = path.open("w", encoding="utf-8")
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._started = False  # records wait for t = 0 (see start)
 
     def add(self, src: str, **fields: Any) -> dict[str, Any]:
         rec = {"t": round(self.timeline.now(), 3), "wall": datetime.now(UTC).isoformat(),
                "src": src, **fields}
         self.records.append(rec)
-        self._file.write(json.dumps(rec, default=str) + "\n")
-        for listener in self.listeners:
-            listener(rec)
+        if self._started:
+            self._write(rec)
+            for listener in self.listeners:
+                listener(rec)
         return rec
+
+    def _write(self, rec: dict[str, Any]) -> None:
+        self._file.write(json.dumps(rec, default=str) + "\n")
+
+    def start(self, at_monotonic: float) -> None:
+        """t = 0 is now `at_monotonic` (the station is ready): what came before (the
+        processes starting) gets negative times, and is written and told now."""
+        shift = (at_monotonic - self.timeline.start) * self.timeline.speed
+        self.timeline.start = at_monotonic
+        for rec in self.records:
+            rec["t"] = round(rec["t"] - shift, 3)
+            self._write(rec)
+            for listener in self.listeners:
+                listener(rec)
+        self._started = True
 
     def of(self, src: str, **match: Any) -> list[dict[str, Any]]:
         return [r for r in self.records
@@ -54,4 +71,7 @@ class Trace:
         self._file.flush()
 
     def close(self) -> None:
+        if not self._started:  # never ready: write what there is, times from the start
+            for rec in self.records:
+                self._write(rec)
         self._file.close()
