@@ -51,7 +51,9 @@ def _in_force(records: list[dict[str, Any]], c: Check) -> list[dict[str, Any]]:
 def _measured(trace: list[dict[str, Any]], c: Check, field: str) -> Verdict:
     ms = [r for r in trace if r["src"] == "hal" and r.get("type") == "measurement"]
     if c.from_s == c.to_s:  # an instant: the nearest sample within a second
-        ms = [r for r in ms if abs(r["t"] - c.from_s) <= 1.0][:1]
+        near = sorted((r for r in ms if abs(r["t"] - c.from_s) <= 1.0),
+                      key=lambda r: abs(r["t"] - c.from_s))
+        ms = near[:1]
     else:
         ms = _window(ms, c)
     if not ms:
@@ -70,9 +72,12 @@ def _measured(trace: list[dict[str, Any]], c: Check, field: str) -> Verdict:
 
 def _state(
     trace: list[dict[str, Any]], c: Check, select: Callable[[dict[str, Any]], bool],
-    value: Callable[[dict[str, Any]], Any], want: Any,
+    value: Callable[[dict[str, Any]], Any], want: Any, on_change: bool = True,
 ) -> Verdict:
-    states = _in_force([r for r in trace if select(r)], c)
+    """`on_change`: the records report changes only, so the one before the window holds
+    in it too; otherwise (measurements, sampled) only those in the window count."""
+    chosen = [r for r in trace if select(r)]
+    states = _in_force(chosen, c) if on_change else _window(chosen, c)
     if not states:
         return Verdict(c, False, "nothing reported")
     seen = [value(r) for r in states]
@@ -112,6 +117,18 @@ def _mqtt(trace: list[dict[str, Any]], c: Check) -> Verdict:
     return Verdict(c, bool(msgs), f"{len(msgs)} seen")
 
 
+def _iso15118(trace: list[dict[str, Any]], c: Check) -> Verdict:
+    """-20 messages as the car saw them (`direction` tx: the car sent it, rx: received)."""
+    msgs = [
+        r for r in _window(trace, c)
+        if r["src"] == "iso15118" and r.get("msg") == c.params.get("msg")
+        and r.get("dir", "") == c.params.get("direction", r.get("dir", ""))
+        and matches(r.get("fields", {}), c.params.get("match", {}))
+    ]
+    lo = int(c.params.get("count_min", 1))
+    return Verdict(c, len(msgs) >= lo, f"{len(msgs)} seen")
+
+
 def judge(check: Check, trace: list[dict[str, Any]]) -> Verdict:
     kind = check.kind
     if kind == "power":
@@ -121,7 +138,7 @@ def judge(check: Check, trace: list[dict[str, Any]]) -> Verdict:
     if kind == "contactor":
         return _state(trace, check, lambda r: r["src"] == "hal" and r.get("type") ==
                       "measurement", lambda r: r["contactor_closed"],
-                      bool(check.params.get("closed", True)))
+                      bool(check.params.get("closed", True)), on_change=False)
     if kind == "grid_state":
         return _state(trace, check, lambda r: r["src"] == "hal" and r.get("type") ==
                       "constraint", lambda r: r["state"], check.params.get("state", "normal"))
@@ -131,7 +148,9 @@ def judge(check: Check, trace: list[dict[str, Any]]) -> Verdict:
         return _hal_event(trace, check)
     if kind == "mqtt":
         return _mqtt(trace, check)
+    if kind == "iso15118":
+        return _iso15118(trace, check)
     if kind == "car_stage":
         return _state(trace, check, lambda r: r["src"] == "car" and "stage" in r,
-                      lambda r: r["stage"], check.params.get("stage"))
+                      lambda r: r["stage"], check.params.get("stage"), on_change=False)
     return Verdict(check, False, f"unknown check kind {kind!r}")

@@ -40,6 +40,7 @@ CHECK_KINDS: dict[str, set[str]] = {
     "hal_event": {"event", "match"},
     "mqtt": {"topic", "match"},
     "car_stage": {"stage", "any"},
+    "iso15118": {"msg", "match", "direction", "count_min"},  # -20 messages of the car
 }
 
 

@@ -30,10 +30,21 @@ def fill(payload: Any, speed: float) -> Any:
     return payload
 
 
+# Answers to the station's CALLs beyond ScriptedCsms's defaults (a scenario's
+# [csms.responses] wins): what a CSMS that accepts everything says.
+CSMS_ANSWERS: dict[str, dict[str, Any]] = {
+    "NotifyEVChargingNeeds": {"status": "Accepted"},
+    "NotifyDERStartStop": {},
+    "NotifyDERAlarm": {},
+    "NotifyAllowedEnergyTransfer": {"status": "Accepted"},
+}
+
+
 class EmbeddedCsms:
     def __init__(self, trace: Trace, responses: dict[str, dict[str, Any]]) -> None:
         self.trace = trace
-        self.csms = ScriptedCsms(dict(responses), passwords={STATION_ID: PASSWORD})
+        answers: dict[str, Any] = {**CSMS_ANSWERS, **responses}
+        self.csms = ScriptedCsms(answers, passwords={STATION_ID: PASSWORD})
         self.port = 0
         self._seen = 0
         self.online = False

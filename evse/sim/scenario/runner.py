@@ -109,6 +109,8 @@ class Run:
         ends = station_config.Endpoints(self.dir, url, self.mqtt_port, self.opts.speed,
                                         self.timeline.start, self.sdp_port)
         station_config.write(station_config.build(self.sc, ends), self.config_path)
+        out(f"CSMS {url or 'none'}; MQTT broker 127.0.0.1:{self.mqtt_port} (watch: "
+            f"mosquitto_sub -p {self.mqtt_port} -v -t 'evse/#')")
         try:
             async with embedded_broker("127.0.0.1", self.mqtt_port):
                 await self._play()
@@ -186,7 +188,7 @@ class Run:
                 await self._do(step, wants)
             except (OSError, TimeoutError, LookupError, RuntimeError) as exc:
                 self.errors.append(f"step at {step.at_s:g} s ({step.say}): {exc!r}")
-                self.trace.add("step", do=step.do, error=repr(exc))
+                self.trace.add("step", do=step.do, say=f"FAILED: {exc!r}", error=repr(exc))
         await asyncio.sleep(self.timeline.real_delay(self.sc.duration_s))
 
     async def _do(self, step: Step, wants: list[tuple[float, float]]) -> None:

@@ -79,6 +79,9 @@ def build(sc: Scenario, ends: Endpoints, base_path: Path = SIM_TOML) -> dict[str
             "OCPPCommCtrlr.RetryBackOffWaitMinimum": 1,
             "OCPPCommCtrlr.RetryBackOffRandomRange": 0,
             "SampledDataCtrlr.TxUpdatedInterval": 5,
+            # ISO 15118: the transaction (and its Q01 V2X authorization, which decides
+            # whether the SECC offers BPT) begins at authorization, before PowerDelivery.
+            **({"TxCtrlr.TxStartPoint": "Authorized"} if sc.car.chain else {}),
             **sc.csms.variables,
         }
         ocpp["variables"] = {**ocpp.get("variables", {}), **variables}
@@ -96,6 +99,10 @@ def _chain(cfg: dict[str, Any], sc: Scenario, ends: Endpoints) -> None:
     cfg.setdefault("slac", {}).setdefault("interface", f"unix:{run / 'plc'}")
     kinds = {e.get("id"): e.get("kind") for e in cfg.get("evse", [])}
     if kinds.get(sc.car.evse_id) == "dc":
+        # The DC output (cable check, precharge, the car's battery voltage) is simulated
+        # in process only: the SunSpec stage behind Modbus TCP has no DC side.
+        cfg.setdefault("devices", {})["mode"] = "sim"
+        cfg["devices"].pop("sim_transports", None)
         cfg["sim"].setdefault("dc", DC_SIM)
         if sc.car.plan is not None:
             cfg["sim"]["dc"].setdefault("battery", {})["soc_pct"] = sc.car.plan.soc_start

@@ -31,6 +31,7 @@ class StatusWords:
         self.last = last
         self.nominal_hz = nominal_hz
         self._grid_state = "normal"
+        self._car_stage = ""
         self._told_w: float | None = None  # the droop's last limit told (lines on change)
 
     def line(self, t: float, text: str) -> None:
@@ -57,7 +58,7 @@ class StatusWords:
     def _words(self, rec: dict[str, Any]) -> str | None:
         src = rec["src"]
         if src == "step":
-            return f"-> {rec['say']}"
+            return f"-> {rec.get('say', rec.get('do'))}"
         if src == "process":
             return f"{rec['target']} {rec['event']}"
         if src == "ocpp":
@@ -69,7 +70,14 @@ class StatusWords:
                 return f"hal: {rec['kind'].replace('_', ' ')} {_brief(rec.get('data', {}))}"
             return None
         if src == "car" and "stage" in rec:
+            if rec["stage"] == self._car_stage:
+                return None
+            self._car_stage = rec["stage"]
             return f"car: {rec['stage']}" + (f" ({rec['note']})" if rec.get("note") else "")
+        if src == "car" and rec.get("kind") == "session":
+            return f"car: -20 session {rec.get('outcome')} {rec.get('reason', '')}".rstrip()
+        if src == "slac":
+            return f"car: SLAC {rec.get('event')} {rec.get('reason', '')}".rstrip()
         if src == "mqtt" and rec.get("direction") == "station->ems" and rec["topic"].endswith(
             "/reply"
         ):

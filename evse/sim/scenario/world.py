@@ -101,8 +101,19 @@ class World:
 
     # ---- hal started again --------------------------------------------------------------
 
-    async def resend(self) -> None:
-        """The world as it is, to a hal that just started (it knows nothing of it)."""
+    async def resend(self, limit_s: float = 30.0) -> None:
+        """The world as it is, to a hal that just started (it knows nothing of it). The
+        first calls may still meet the old hal's connection, or a socket not yet
+        listening: tried again until `limit_s`."""
+        async with asyncio.timeout(limit_s):
+            while True:
+                try:
+                    await self._resend()
+                    return
+                except SimControlError:
+                    await asyncio.sleep(0.1)
+
+    async def _resend(self) -> None:
         for ev in self._grid:
             await self._send_grid(ev)
         if self.plugged:
