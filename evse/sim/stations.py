@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
@@ -28,11 +29,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evse.config import StationConfig
+from evse.ocpp.clock import RealClock
 from evse.sim.csms import ScriptedCsms, default_responses
 from evse.sim.station_config import FleetSettings, check_fleet, station_config, station_ids
 from evse.sim.station_full import FullStation
 from evse.sim.station_light import LightStation
-from evse.sim.station_state import SimStation, StationFailed, summary
+from evse.sim.station_logging import prefixed_logging, station_context
+from evse.sim.station_state import SimStation, StationFailed, StationState, summary
 
 KINDS = ("full", "light")
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "sim.toml"
@@ -77,14 +80,17 @@ async def run_stations(
         )
         check_fleet(n, fleet)
         on_status(f"{n} {kind} stations -> {csms_url} (run dir {run_dir})")
-        return await _run_fleet(n, base_config, fleet, kind, stop, on_status, status_period_s)
+        with prefixed_logging():
+            return await _run_fleet(
+                n, base_config, fleet, kind, stop, on_status, status_period_s
+            )
     finally:
         if csms is not None:
             await csms.stop()
 
 
 def _embedded_csms(heartbeat_s: int) -> ScriptedCsms:
-    responses = default_responses(ScriptedCsms().clock)
+    responses = default_responses(RealClock())
     boot = responses["BootNotification"]
     assert callable(boot)
 
@@ -97,6 +103,28 @@ def _embedded_csms(heartbeat_s: int) -> ScriptedCsms:
     return ScriptedCsms(responses)
 
 
+class _Entry:
+    """One station of the fleet: made inside its own task (a station that cannot even
+    be built is a failed station, like one that fails later)."""
+
+    def __init__(self, station_id: str, cfg: StationConfig, kind: str) -> None:
+        self.station_id = station_id
+        self.cfg = cfg
+        self.kind = kind
+        self.station: SimStation | None = None
+
+    def state(self) -> StationState:
+        return self.station.state() if self.station is not None else StationState()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        make = FullStation if self.kind == "full" else LightStation
+        try:
+            self.station = make(self.station_id, self.cfg)
+        except (OSError, sqlite3.Error, ValueError) as exc:
+            raise StationFailed(self.station_id, f"could not start: {exc!r}") from exc
+        await self.station.run(stop)
+
+
 async def _run_fleet(
     n: int,
     base: StationConfig,
@@ -106,63 +134,72 @@ async def _run_fleet(
     on_status: Callable[[str], None],
     status_period_s: float,
 ) -> int:
-    make = FullStation if kind == "full" else LightStation
-    stations: list[SimStation] = []
-    for sid in station_ids(fleet.id_prefix, n):
-        stations.append(make(sid, station_config(base, fleet, sid)))
+    entries = [
+        _Entry(sid, station_config(base, fleet, sid), kind)
+        for sid in station_ids(fleet.id_prefix, n)
+    ]
+    to_start = list(entries)
     failed: dict[str, str] = {}
-    tasks: dict[asyncio.Task[None], SimStation] = {}
-    for st in stations:
-        if stop.is_set():
-            break
-        tasks[asyncio.create_task(st.run(stop), name=st.station_id)] = st
-        await asyncio.sleep(_START_SPREAD_S)
-    next_status = time.monotonic()
-    pending = set(tasks)
+    tasks: dict[asyncio.Task[None], _Entry] = {}
+    pending: set[asyncio.Task[None]] = set()
+    now = next_status = next_start = time.monotonic()
     try:
-        while pending and not stop.is_set():
-            now = time.monotonic()
+        while (pending or to_start) and not stop.is_set():
+            while to_start and now >= next_start:
+                e = to_start.pop(0)
+                task = asyncio.create_task(
+                    e.run(stop), name=e.station_id, context=station_context(e.station_id)
+                )
+                tasks[task] = e
+                pending.add(task)
+                next_start += _START_SPREAD_S
             if now >= next_status:
                 next_status = now + status_period_s
-                on_status(_summary(stations, failed))
-            done, pending = await asyncio.wait(pending, timeout=max(0.0, next_status - now))
+                on_status(_summary(entries, failed))
+            wake = min(next_status, next_start) if to_start else next_status
+            if pending:
+                done, pending = await asyncio.wait(pending, timeout=max(0.0, wake - now))
+            else:  # every station started so far has ended; more are still to start
+                done = set()
+                await asyncio.sleep(max(0.0, wake - now))
             for task in done:
                 _record(task, tasks[task], failed, on_status)
+            now = time.monotonic()
     finally:
         stop.set()  # ours ends the others too (a cancelled run, the last station gone)
         if pending:
             done, _ = await asyncio.wait(pending)
             for task in done:
                 _record(task, tasks[task], failed, on_status)
-    on_status(_summary(stations, failed))
+    on_status(_summary(entries, failed))
     for sid, why in sorted(failed.items()):
         on_status(f"FAILED {sid}: {why}")
     return 1 if failed else 0
 
 
-def _summary(stations: list[SimStation], failed: dict[str, str]) -> str:
+def _summary(entries: list[_Entry], failed: dict[str, str]) -> str:
     """The fleet's line; a failed station counts as failed only."""
-    states = (s.state() for s in stations if s.station_id not in failed)
-    return summary(states, len(failed), len(stations))
+    states = (e.state() for e in entries if e.station_id not in failed)
+    return summary(states, len(failed), len(entries))
 
 
 def _record(
     task: asyncio.Task[None],
-    st: SimStation,
+    e: _Entry,
     failed: dict[str, str],
     on_status: Callable[[str], None],
 ) -> None:
     if task.cancelled():
-        failed[st.station_id] = "cancelled"
+        failed[e.station_id] = "cancelled"
     elif isinstance(task.exception(), StationFailed):
         exc = task.exception()
         assert isinstance(exc, StationFailed)
-        failed[st.station_id] = exc.reason
+        failed[e.station_id] = exc.reason
     elif task.exception() is not None:
-        failed[st.station_id] = f"{task.exception()!r}"
+        failed[e.station_id] = f"{task.exception()!r}"
     else:
         return
-    on_status(f"station {st.station_id} failed: {failed[st.station_id]}")
+    on_status(f"station {e.station_id} failed: {failed[e.station_id]}")
 
 
 # ---- `python -m evse.sim.stations` ---------------------------------------------------
