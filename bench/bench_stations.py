@@ -15,9 +15,13 @@ lateness at the CSMS, median / p99 / max.
 Lateness: a Heartbeat is due HEARTBEAT_S after the previous one (G02), a meter value
 MV_S after the previous one (SampledDataCtrlr.TxUpdatedInterval, E02); a message is late
 by (gap to the previous one) - interval, and one still missing at the end of the window
-is late by the time it is overdue. "On time" = late by at most ON_TIME_S (1 s). N "holds"
-when every message of every station in the window was on time and no station failed.
-The ramp of a kind stops at the first N that does not hold.
+is late by the time it is overdue (meter values run on a fixed grid, so a gap after a
+late one is short: negative lateness). "On time" = late by at most ON_TIME_S (1 s). N
+"holds" when every message of every station in the window was on time, no station
+failed and (full) no hal lost its controller's keep-alive (which ramps power to zero).
+Also reported for full: the share of hal's sample ticks that ended after their deadline
+(the simulated protection loop running late). The ramp of a kind stops at the first N
+that does not hold. Numbers go to stdout and bench/out/stations.json.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -36,11 +41,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from evse.config import load_station
 from evse.sim.csms import ScriptedCsms, default_responses
+from evse.sim.stations import DEFAULT_CONFIG
 
 HEARTBEAT_S = 10
 MV_S = 5
 ON_TIME_S = 1.0
+HAL_PERIOD_S = load_station(DEFAULT_CONFIG).hal.period_s  # the full stations' hal sample
 OUT = Path(__file__).resolve().parent / "out" / "stations.json"
 
 
@@ -92,6 +100,18 @@ def _rss_mib(pid: int) -> tuple[float, float]:
     return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
 
 
+_HAL = re.compile(r"hal: (\d+) overruns, (\d+) keep-alive lost")
+
+
+def _hal_counts(out: Path) -> tuple[int, int] | None:
+    """The fleet's latest status line: hal overruns and keep-alive losses so far."""
+    for line in reversed(out.read_text().splitlines()):
+        m = _HAL.search(line)
+        if m:
+            return int(m.group(1)), int(m.group(2))
+    return None
+
+
 def _stats(xs: list[float]) -> dict[str, float]:
     if not xs:
         return {"median": float("nan"), "p99": float("nan"), "max": float("nan")}
@@ -135,9 +155,13 @@ async def step(kind: str, n: int, window_s: float, station_cpu: int) -> dict[str
                 return result
             await asyncio.sleep(0.5)
         result["startup_s"] = round(time.monotonic() - t_start, 1)
-        t0, cpu0 = time.monotonic(), _cpu_s(proc.pid)
+        t0, cpu0, hal0 = time.monotonic(), _cpu_s(proc.pid), _hal_counts(out_path)
         await asyncio.sleep(window_s)
-        t1, cpu1 = time.monotonic(), _cpu_s(proc.pid)
+        t1, cpu1, hal1 = time.monotonic(), _cpu_s(proc.pid), _hal_counts(out_path)
+        if hal0 is not None and hal1 is not None:
+            ticks = n * (t1 - t0) / HAL_PERIOD_S
+            result["hal_overrun_pct"] = round(100.0 * (hal1[0] - hal0[0]) / ticks, 2)
+            result["keepalive_lost"] = hal1[1] - hal0[1]
         rss, hwm = _rss_mib(proc.pid)
         result.update(cpu_pct=round(100.0 * (cpu1 - cpu0) / (t1 - t0), 1),
                       rss_mib=round(rss, 1), hwm_mib=round(hwm, 1))
@@ -168,7 +192,7 @@ async def step(kind: str, n: int, window_s: float, station_cpu: int) -> dict[str
         if "hb" in result:
             result["holds"] = (
                 result["hb"]["late"] == 0 and result["mv"]["late"] == 0 and not failed
-                and proc.returncode == 0
+                and proc.returncode == 0 and result.get("keepalive_lost", 0) == 0
             )
         shutil.rmtree(work, ignore_errors=True)
     return result
@@ -176,7 +200,7 @@ async def step(kind: str, n: int, window_s: float, station_cpu: int) -> dict[str
 
 def _row(r: dict[str, Any]) -> str:
     if "hb" not in r:
-        return f"| {r['kind']} | {r['n']} | - | - | - | - | {r.get('why', '')} |"
+        return f"| {r['kind']} | {r['n']} | - | - | - | - | - | - | {r.get('why', '')} |"
     hb, mv = r["hb"], r["mv"]
     return (
         f"| {r['kind']} | {r['n']} | {r['cpu_pct']} | {r['rss_mib']} | "
@@ -184,6 +208,7 @@ def _row(r: dict[str, Any]) -> str:
         f"({hb['late']} late of {hb['count']}) | "
         f"{mv['median'] * 1000:.0f} / {mv['p99'] * 1000:.0f} / {mv['max'] * 1000:.0f} "
         f"({mv['late']} late of {mv['count']}) | "
+        f"{r.get('hal_overrun_pct', '-')} | {r.get('keepalive_lost', '-')} | "
         f"{'yes' if r['holds'] else 'no'} (failed {r['failed']}) |"
     )
 
@@ -199,8 +224,9 @@ async def _run() -> int:
     print(f"heartbeat every {HEARTBEAT_S} s, meter values every {MV_S} s, window {window} s, "
           f"on time = at most {ON_TIME_S} s late; stations on CPU {station_cpu}", flush=True)
     print("| kind | N | CPU % | RSS MiB | heartbeat late ms median / p99 / max | "
-          "meter values late ms median / p99 / max | holds |", flush=True)
-    print("|---|---|---|---|---|---|---|", flush=True)
+          "meter values late ms median / p99 / max | hal ticks late % | keep-alive lost | "
+          "holds |", flush=True)
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
     results = []
     for kind in kinds:
         for n in ramp:

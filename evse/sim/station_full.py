@@ -31,7 +31,11 @@ class FullStation:
         self.controller = Controller(cfg, notifier=Notifier({}))
 
     def state(self) -> StationState:
-        return ocpp_state(self.controller.ocpp_station)
+        lost = sum(
+            1 for v in self.controller.evses.values() for e in v.events
+            if e.kind == "keepalive_lost"
+        )  # the view keeps the last 100 events: ample for an edge this rare
+        return ocpp_state(self.controller.ocpp_station, self.hal.overruns, lost)
 
     async def run(self, stop: asyncio.Event) -> None:
         hal_stop = asyncio.Event()

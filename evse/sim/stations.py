@@ -180,7 +180,8 @@ async def _run_fleet(
 def _summary(entries: list[_Entry], failed: dict[str, str]) -> str:
     """The fleet's line; a failed station counts as failed only."""
     states = (e.state() for e in entries if e.station_id not in failed)
-    return summary(states, len(failed), len(entries))
+    hal = bool(entries) and entries[0].kind == "full"
+    return summary(states, len(failed), len(entries), hal)
 
 
 def _record(
