@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--csms", metavar="URL", default=None,
                    help="connect to this CSMS instead of the embedded one (ws://.../ocpp)")
     p.add_argument("--stations", type=int, default=1,
-                   help="simulated stations in one process (with --csms; needs N > 1)")
+                   help="N > 1: N simulated stations in one process (evse/sim/stations.py), "
+                        "against --csms URL or an embedded CSMS; --duration stops them")
     p.add_argument("--netns", action="store_true",
                    help="run over a veth pair in network namespaces (root only)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -92,6 +93,37 @@ async def _main(cfg: StationConfig, duration: float | None, power_w: float | Non
     return 0
 
 
+async def _fleet(args: argparse.Namespace, cfg: StationConfig) -> int:
+    from evse.sim.stations import run_stations
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if args.duration is not None:
+        loop.call_later(args.duration, stop.set)
+    return await run_stations(args.stations, args.csms, cfg, stop=stop,
+                              on_status=lambda line: print(line, flush=True),
+                              run_dir=args.run_dir)
+
+
+def _stations(args: argparse.Namespace) -> int:
+    """`--stations N`: N simulated stations in this process (evse/sim/stations.py), each
+    with its own id, against `--csms URL` or an embedded CSMS."""
+    if args.scenario is not None:
+        print("evse sim: --stations runs a fleet, not a scenario: drop --scenario",
+              file=sys.stderr)
+        return 2
+    cfg = load_or_exit(args.config or str(DEFAULT_CONFIG), prefix="")
+    if cfg is None:
+        return EXIT_CONFIG
+    try:
+        return asyncio.run(_fleet(args, cfg))
+    except ValueError as exc:
+        print(f"evse sim: {exc}", file=sys.stderr)
+        return 2
+
+
 def _scenario(args: argparse.Namespace) -> int:
     from evse.sim.scenario import model
     from evse.sim.scenario.runner import Options, report_exit, run_scenario
@@ -111,9 +143,7 @@ def _scenario(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     if args.stations > 1:
-        print("evse sim: --stations N is not wired in this build (evse/sim/stations.py)",
-              file=sys.stderr)
-        return 2
+        return _stations(args)
     try:
         sc = model.load(args.scenario or "default")
         if args.duration is not None:
@@ -128,6 +158,10 @@ def _scenario(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.stations > 1:
+        with contextlib.suppress(KeyboardInterrupt):
+            return _stations(args)
+        return 130
     if args.scenario is not None or args.list or args.config is None:
         with contextlib.suppress(KeyboardInterrupt):
             return _scenario(args)

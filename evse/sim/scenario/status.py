@@ -31,7 +31,7 @@ class StatusWords:
         self.last = last
         self.nominal_hz = nominal_hz
         self._grid_state = "normal"
-        self._car_stage = ""
+        self._car_stage = "unplugged"
         self._told_w: float | None = None  # the droop's last limit told (lines on change)
 
     def line(self, t: float, text: str) -> None:
@@ -66,9 +66,10 @@ class StatusWords:
         if src == "hal" and rec.get("type") == "constraint":
             return self._constraint(rec)
         if src == "hal" and rec.get("type") == "event":
-            if rec["kind"] in ("der_alarm", "keepalive_lost", "keepalive_restored", "fault"):
-                return f"hal: {rec['kind'].replace('_', ' ')} {_brief(rec.get('data', {}))}"
-            return None
+            words = HAL_EVENTS.get(rec["kind"])
+            if words is None:
+                return None
+            return f"hal: {words} {_brief(rec.get('data', {}))}".rstrip()
         if src == "car" and "stage" in rec:
             if rec["stage"] == self._car_stage:
                 return None
@@ -116,7 +117,10 @@ class StatusWords:
         if m is None:
             return None
         if m.frequency_hz > self.nominal_hz + 0.15 and m.active_w < 0:
+            first = self._told_w is None
             if self._changed(rec["p_min_w"]):
+                if first:
+                    return f"{hz}: hal's local droop takes over (CSMS not involved)"
                 return (f"{hz}: local droop cuts discharge to {_kw(rec['p_min_w'])} "
                         "(CSMS not involved)")
         elif m.frequency_hz < self.nominal_hz - 0.15 and m.active_w > 0:
@@ -134,6 +138,15 @@ class StatusWords:
         return True
 
 
+HAL_EVENTS = {
+    "der_alarm": "DER alarm",
+    "der_alarm_ended": "DER alarm ended",
+    "keepalive_lost": "the controller's keep-alive stopped: power ramps to zero",
+    "keepalive_restored": "the controller is there (keep-alive)",
+    "fault": "fault",
+}
+
+
 def _brief(data: dict[str, Any]) -> str:
-    keys = ("control_type", "controlType", "fault", "ended", "reason", "kind")
+    keys = ("controlType", "fault", "reason", "kind")
     return " ".join(f"{k}={data[k]}" for k in keys if k in data)
