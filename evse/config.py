@@ -19,6 +19,7 @@ from hal.config_reader import ConfigError, Table
 if TYPE_CHECKING:
     from evse.iso15118.config import IsoConfig
     from evse.ocpp.config import OcppConfig
+    from evse.sim.ev.plan import SimCarConfig
     from evse.slac.config import SlacConfig
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -65,6 +66,7 @@ class StationConfig:
     iso15118: tuple[IsoConfig, ...] = ()  # the EVSEs that speak ISO 15118-20
     mqtt: MqttConfig | None = None  # None: no local MQTT API
     slac: SlacConfig | None = None  # None: no pilot coordinator (fixed duty from [controller])
+    sim_car: SimCarConfig | None = None  # `[sim.car]`: `evse sim` runs our car beside it
 
 
 def _level(t: Table, key: str, default: str) -> int:
@@ -254,7 +256,27 @@ def parse_station(data: dict[str, Any], path: Path) -> StationConfig:
         from evse.slac.config import parse_slac
 
         slac = parse_slac(root.table("slac"), hal.evses, path.parent)
-    return StationConfig(path, log_cfg, hal, controller, ocpp, iso, mqtt, slac)
+    iso = tuple(_segment_port(i, slac) for i in iso)
+    sim_car: SimCarConfig | None = None
+    sim_table = data.get("sim")
+    if isinstance(sim_table, dict) and "car" in sim_table:  # hal leaves it to us
+        from evse.sim.ev.plan import check_sim_car, parse_sim_car
+
+        sim_car = parse_sim_car(Table(sim_table["car"], "sim.car"), path.parent)
+        check_sim_car(sim_car, hal, iso, slac)
+    return StationConfig(path, log_cfg, hal, controller, ocpp, iso, mqtt, slac, sim_car)
+
+
+def _segment_port(iso: IsoConfig, slac: SlacConfig | None) -> IsoConfig:
+    """`sdp_port = 0` on "lo": the port of the EVSE's simulated powerline segment."""
+    if iso.transport.sdp_port != 0:
+        return iso
+    from evse.iso15118.sdp import segment_sdp_port
+
+    if slac is None or slac.evse_id != iso.evse_id or slac.powerline is None:
+        raise ConfigError("iso15118.sdp_port", 0, 'needs [slac] interface = "unix:DIR"')
+    port = segment_sdp_port(str(slac.powerline))
+    return replace(iso, transport=replace(iso.transport, sdp_port=port))
 
 
 def load_station(path: str | Path) -> StationConfig:

@@ -21,6 +21,7 @@ from evse.api.broker import embedded_broker
 from evse.commands.common import EXIT_CONFIG, load_or_exit
 from evse.config import StationConfig
 from evse.controller import Controller
+from evse.sim.ev.beside import run_beside
 
 HELP = "run the station on simulated hardware: a scenario, or hal + controller on a config"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "sim.toml"
@@ -66,14 +67,18 @@ async def _main(cfg: StationConfig, duration: float | None, power_w: float | Non
         await asyncio.gather(hal_done, timer, stopped, return_exceptions=True)
         stop.set()
 
-    controller = Controller(cfg, power_w)
+    # [sim.car] without a CSMS: free vend has no OCPP Q01 to ask; the simulation lets the
+    # car give power back (with [ocpp] the CSMS decides).
+    v2x = cfg.sim_car is not None and cfg.sim_car.v2x_without_csms
+    controller = Controller(cfg, power_w, may_discharge=lambda _: v2x)
     broker: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
     if cfg.mqtt is not None and cfg.mqtt.embedded_broker:
         broker = embedded_broker(cfg.mqtt.host, cfg.mqtt.port)
     try:
         async with broker:  # the local API's broker, unless the config names one
             await asyncio.gather(
-                controller.run(stop, on_status=lambda line: print(line, flush=True)), _limits()
+                controller.run(stop, on_status=lambda line: print(line, flush=True)), _limits(),
+                run_beside(cfg, stop, lambda line: print(line, flush=True)),  # [sim.car]
             )
     finally:
         if hal.returncode is None:

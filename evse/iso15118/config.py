@@ -4,7 +4,8 @@
     evse = 1                              # the [[evse]] id
     interface = "eth1"                    # the PLC modem's interface (SDP + TCP/TLS);
                                           # "lo": [::1] (simulation, car on this host)
-    sdp_port = 15118                      # SDP's UDP port (another one only on "lo")
+    sdp_port = 15118                      # SDP's UDP port (another one only on "lo";
+                                          # 0 on "lo": derived from [slac]'s unix:DIR)
     evseid = "DE*ABC*E1"                  # EVSEID sent to the car
     services = ["DC", "DC_BPT"]           # AC / AC_BPT for an AC EVSE, DC / DC_BPT for DC
     control_modes = ["Scheduled", "Dynamic"]
@@ -117,7 +118,7 @@ def parse_one(
         key_file=_file(t, "private_key", base_dir, needs_cert),
         oem_roots=_file(t, "oem_roots", base_dir, False),
         key_log=resolve_path(base_dir, k) if (k := t.opt_str("key_log")) else None,
-        sdp_port=t.get_int("sdp_port", 15118, lo=1, hi=65535),
+        sdp_port=t.get_int("sdp_port", 15118, lo=0, hi=65535),
     )
     if transport.sdp_port != 15118 and interface != "lo":
         # -2 / -20: cars send SDP to port 15118; another port only reaches our own car

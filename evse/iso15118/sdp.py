@@ -24,6 +24,7 @@ import ipaddress
 import logging
 import socket
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, cast
@@ -90,6 +91,14 @@ class SdpResponder:
         return SECURITY_TLS if self.offer.tls_port is not None else None
 
 
+def segment_sdp_port(segment: str) -> int:
+    """Loopback SDP port for a simulated powerline segment (`sdp_port = 0` on "lo"): on a
+    real link SDP reaches only the stations on that link; on loopback every station of
+    the host would hear it, so each segment (its directory) gets its own port, one that
+    station and car both derive (49152-65535)."""
+    return 49152 + zlib.crc32(segment.encode()) % 16384
+
+
 def link_local_address(interface: str, proc: Path = Path("/proc/net/if_inet6")) -> str | None:
     """The interface's usable IPv6 link-local address (DAD finished), or None."""
     try:
@@ -131,6 +140,8 @@ def _sdp_socket(interface: str, port: int = SDP_PORT) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if interface == LOOPBACK:  # unicast from the car on this host: no group to join
+            # No port sharing: a second station on this port must fail, not steal cars.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
             sock.bind((LOOPBACK_ADDRESS, port))
             sock.setblocking(False)
             return sock

@@ -162,10 +162,12 @@ class UnixPowerlineLink:
                 continue
             path = str(self.directory / name)
             try:
+                inode = os.stat(path).st_ino
                 self._sock.sendto(packet, path)
             except ConnectionRefusedError:
                 with contextlib.suppress(OSError):
-                    os.unlink(path)  # nobody listens: its process is gone
+                    if os.stat(path).st_ino == inode:  # not a host that just came back
+                        os.unlink(path)  # nobody listens: its process is gone
             except (BlockingIOError, FileNotFoundError, OSError):
                 self.dropped += 1  # a full queue or a host just leaving: SLAC retries
 

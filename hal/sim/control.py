@@ -193,7 +193,10 @@ def apply(world: SimWorld, line: bytes, now: float) -> dict[str, Any]:
 async def serve_control(path: Path, world: SimWorld, clock: Callable[[], float]) -> None:
     """Serve the control socket until cancelled (one of hal's supervised tasks)."""
 
+    writers: set[asyncio.StreamWriter] = set()
+
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.add(writer)
         try:
             while line := await reader.readline():
                 if len(line) > _MAX_LINE:
@@ -205,6 +208,7 @@ async def serve_control(path: Path, world: SimWorld, clock: Callable[[], float])
         except (ConnectionError, ValueError) as exc:  # ValueError: a line over the limit
             log.info("sim control client gone: %s", exc)
         finally:
+            writers.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
@@ -218,5 +222,7 @@ async def serve_control(path: Path, world: SimWorld, clock: Callable[[], float])
         await asyncio.Event().wait()  # until cancelled
     finally:
         server.close()
+        for w in writers:  # the clients see the end (and reconnect to the next hal)
+            w.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)

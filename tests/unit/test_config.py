@@ -31,7 +31,7 @@ def test_sim_config_loads_with_typed_values() -> None:
     cfg = load_station(ROOT / "config" / "sim.toml")
     assert cfg.hal.period_s == pytest.approx(0.020)
     assert cfg.hal.evses[0].max_discharge_w == 11000.0
-    assert cfg.hal.devices.mode == "sim-transports"  # simulated devices behind real transports
+    assert cfg.hal.devices.mode == "sim"  # the simulated DC output has no transport yet
     assert cfg.hal.sim is not None and len(cfg.hal.sim.grid.events) == 2
     # relative paths resolve against the config file's folder
     assert cfg.hal.socket_path == (ROOT / "var" / "sim" / "hal.sock").resolve()

@@ -17,7 +17,7 @@ IEC 61851-1 basic charging and the car takes what the PWM offers (stage "basic")
 
 `on_trace` gets one dict per event: {"t": monotonic, "kind": "v2g", "dir": "tx"|"rx",
 "msg": name, "fields": {...}}; {"kind": "slac", "event": "LinkUp"|"MatchFailed"|...,
-"reason"}; {"kind": "plug"|"unplug"|"session", ...}.
+"reason"}; {"kind": "plug"|"replug"|"unplug"|"session"|"pilot", ...}.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from evse.sim.ev.plan import CarPlan
 from evse.slac.events import LinkUp, MatchDropped, MatchFailed
 from evse.slac.link_unix import UnixPowerlineLink
 from evse.slac.runner import EvSlac, wait_for_event
-from hal.sim.control_client import SimControl, SimControlError
+from hal.sim.control_client import EvseWorld, SimControl, SimControlError
 
 Stage = Literal["unplugged", "matching", "session", "charging", "discharging", "basic",
                 "ended"]
@@ -142,6 +142,8 @@ class SimCar:
             except SimControlError as exc:  # hal restarting: the car waits, still plugged
                 self.status.last_error = str(exc)
             else:
+                if not world.plugged and self.status.plugged and not self._leave.is_set():
+                    world = await self._replug(world)  # hal restarted: the car is still there
                 if world.soc_pct is not None:
                     self._battery.soc = world.soc_pct
                 self.status.soc_pct = self._battery.soc
@@ -158,6 +160,16 @@ class SimCar:
                     self.status.present_w = world.active_w
                 self._pilot_changed.set()
             await asyncio.sleep(_POLL_S)
+
+    async def _replug(self, world: EvseWorld) -> EvseWorld:
+        """hal came back without us: the plug (and the battery's charge) re-sent."""
+        soc = self._battery.soc if self.plan.dc else None
+        self._trace("replug", soc_pct=soc)
+        try:
+            return await self._control.plug(self.evse_id, self.plan.pp_a, soc)
+        except SimControlError as exc:
+            self.status.last_error = str(exc)
+            return world
 
     def _digital(self) -> bool:
         """IEC 61851-1: B/C/D with 5 % duty: ISO 15118 communication wanted."""

@@ -17,6 +17,7 @@ plugs in by itself through hal's control socket (evse/sim/ev/car.py).
     max_discharge_w = 11000.0
     pp_a = 32.0              # the cable's PP coding (IEC 61851-1)
     tls = false
+    v2x_without_csms = true  # `evse sim` without [ocpp]: discharge allowed (no Q01 to ask)
     [[sim.car.power]]        # what the car wants from at_s on (+ charge, - discharge)
     at_s = 0.0
     power_w = 11000.0
@@ -29,11 +30,16 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from evse.sim.ev.config import ControlMode, EvConfig, PowerStep, ServiceName
 from hal.config import resolve_path
 from hal.config_reader import ConfigError, Table
+
+if TYPE_CHECKING:
+    from evse.iso15118.config import IsoConfig
+    from evse.slac.config import SlacConfig
+    from hal.config import HalConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,7 @@ class SimCarConfig:
     plug_in_at_s: float
     unplug_at_s: float | None
     powerline: Path | None  # None: [slac]'s unix:DIR
+    v2x_without_csms: bool = True  # `evse sim` without [ocpp] lets the car discharge
 
 
 def parse_sim_car(t: Table, base_dir: Path) -> SimCarConfig:
@@ -116,6 +123,26 @@ def parse_sim_car(t: Table, base_dir: Path) -> SimCarConfig:
         raise ConfigError(t.key("unplug_at_s"), unplug, "must be after plug_in_at_s")
     line = t.opt_str("powerline")
     cfg = SimCarConfig(t.get_int("evse", 1, lo=1, hi=255), plan, plug, unplug,
-                       resolve_path(base_dir, line) if line else None)
+                       resolve_path(base_dir, line) if line else None,
+                       t.get_bool("v2x_without_csms", True))
     t.reject_unknown()
     return cfg
+
+
+def check_sim_car(car: SimCarConfig, hal: HalConfig, iso: tuple[IsoConfig, ...],
+                  slac: SlacConfig | None) -> None:
+    """The station parts the car needs are configured: hal's control socket, and for an
+    ISO 15118 car the unix powerline of [slac] and the EVSE's [[iso15118]]."""
+    if hal.sim is None or hal.sim.control_socket is None:
+        raise ConfigError("sim.control_socket", None, "[sim.car] plugs in through it")
+    if car.evse_id not in {u.id for u in hal.evses}:
+        raise ConfigError("sim.car.evse", car.evse_id, "no [[evse]] with this id")
+    if slac is None or slac.evse_id != car.evse_id:
+        raise ConfigError("sim.car.evse", car.evse_id, "needs [slac] for this EVSE")
+    if not car.plan.iso15118:
+        return
+    if car.powerline is None and slac.powerline is None:
+        raise ConfigError("slac.interface", slac.interface,
+                          'the car needs a powerline: "unix:DIR" (or sim.car.powerline)')
+    if not any(i.evse_id == car.evse_id for i in iso):
+        raise ConfigError("sim.car.iso15118", True, "needs [[iso15118]] for this EVSE")

@@ -61,8 +61,13 @@ def build(sc: Scenario, ends: Endpoints, base_path: Path = SIM_TOML) -> dict[str
         grid.pop("events", None)
     sim.setdefault("ev", {}).pop("plug_in_at_s", None)
     sim["ev"].pop("unplug_at_s", None)
+    sim.pop("car", None)  # the scenario's [car] is the car (run by `evse sim` itself)
     if sc.car.chain:
         _chain(cfg, sc, ends)
+    else:  # hal's simulated EV speaks no SLAC: no coordinator, the request decides
+        for key in ("slac", "iso15118"):
+            if key not in sc.station:
+                cfg.pop(key, None)
     mqtt = cfg.setdefault("mqtt", {})
     # The orchestrator runs the broker (the controller is a child process that may die).
     mqtt.update(embedded_broker=False, host="127.0.0.1", port=ends.mqtt_port,
@@ -96,7 +101,7 @@ DC_SIM = {"isolation_check_s": 0.5, "precharge_v_per_s": 2000.0,
 def _chain(cfg: dict[str, Any], sc: Scenario, ends: Endpoints) -> None:
     """The car chain, unprivileged: SLAC on the Unix powerline, SDP and the SECC on lo."""
     run = ends.run_dir.resolve()
-    cfg.setdefault("slac", {}).setdefault("interface", f"unix:{run / 'plc'}")
+    cfg.setdefault("slac", {})["interface"] = f"unix:{run / 'plc'}"
     kinds = {e.get("id"): e.get("kind") for e in cfg.get("evse", [])}
     if kinds.get(sc.car.evse_id) == "dc":
         # The DC output (cable check, precharge, the car's battery voltage) is simulated
@@ -106,6 +111,8 @@ def _chain(cfg: dict[str, Any], sc: Scenario, ends: Endpoints) -> None:
         cfg["sim"].setdefault("dc", DC_SIM)
         if sc.car.plan is not None:
             cfg["sim"]["dc"].setdefault("battery", {})["soc_pct"] = sc.car.plan.soc_start
+    if "iso15118" not in sc.station:
+        cfg.pop("iso15118", None)  # sim.toml's: on its own SDP port choice
     if sc.car.iso15118 and "iso15118" not in sc.station:
         cfg["iso15118"] = [{"evse": sc.car.evse_id, "interface": "lo",
                             "sdp_port": ends.sdp_port, "evseid": "DE*SIM*E1",

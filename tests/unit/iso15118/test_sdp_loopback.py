@@ -15,6 +15,7 @@ import pytest
 
 from evse.config import parse_station
 from evse.iso15118.d20.types import Action, StationView
+from evse.iso15118.sdp import segment_sdp_port
 from evse.iso15118.secc import Secc
 from evse.sim.ev import sdp_client
 from hal.config_reader import ConfigError
@@ -40,7 +41,6 @@ def _free_udp_port() -> int:
 
 def _station(**iso: Any) -> Any:
     data = tomllib.loads(SIM.read_text())
-    data.pop("slac", None)
     data["iso15118"] = [{"evse": 1, "interface": "lo", "evseid": "DE*ABC*E1", **iso}]
     return parse_station(data, SIM)
 
@@ -90,5 +90,18 @@ def test_sdp_port_only_on_loopback_and_unique_per_station() -> None:
     assert _station().iso15118[0].transport.sdp_port == 15118
     data = tomllib.loads(SIM.read_text())
     data["iso15118"] = [{"evse": 1, "interface": "eth1", "evseid": "X", "sdp_port": 15200}]
+    with pytest.raises(ConfigError, match="sdp_port"):
+        parse_station(data, SIM)
+
+
+def test_sdp_port_0_on_lo_follows_the_powerline_segment() -> None:
+    data = tomllib.loads(SIM.read_text())  # sim.toml: sdp_port = 0, [slac] unix:DIR
+    cfg = parse_station(data, SIM)
+    assert cfg.slac is not None and cfg.slac.powerline is not None
+    port = cfg.iso15118[0].transport.sdp_port
+    assert port == segment_sdp_port(str(cfg.slac.powerline)) and 49152 <= port <= 65535
+    assert segment_sdp_port("/a/plc-1") != segment_sdp_port("/b/plc-1")  # one per segment
+    data.pop("slac")
+    data["sim"].pop("car")
     with pytest.raises(ConfigError, match="sdp_port"):
         parse_station(data, SIM)
