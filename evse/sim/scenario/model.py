@@ -24,7 +24,7 @@ STEP_KINDS: dict[str, tuple[set[str], set[str]]] = {
     "grid": ({"frequency_hz", "voltage_v", "ramp_s"}, set()),
     "ems": ({"command", "payload"}, {"command"}),
     "car.plug": (set(), set()),
-    "car.unplug": (set(), set()),
+    "car.unplug": ({"abrupt"}, set()),  # abrupt: the cable is pulled, no SessionStop
     "car.want": ({"power_w"}, {"power_w"}),
     "process.kill": ({"target"}, {"target"}),  # kill -9 "controller" | "hal"
     "process.start": ({"target"}, {"target"}),  # start it again, as systemd would

@@ -135,7 +135,7 @@ class HalObserver:
                 self.trace.add("hal", type="constraint", **asdict(msg))
         elif isinstance(msg, p.Event):
             self.trace.add("hal", type="event", evse_id=msg.evse_id, kind=msg.kind, data=msg.data)
-        elif isinstance(msg, p.GridMeterReport):
-            pass  # the site meter: every report repeats the latest reading
+        elif isinstance(msg, p.GridMeterReport | p.DcReport):
+            pass  # every report repeats the latest state (the -20 trace has the DC side)
         else:
             self.trace.add("hal", type=msg.TYPE)

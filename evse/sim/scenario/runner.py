@@ -216,7 +216,7 @@ class Run:
         elif step.do == "car.plug":
             await self.world.plug(step.at_s, wants)
         elif step.do == "car.unplug":
-            await self.world.unplug()
+            await self.world.unplug(bool(prm.get("abrupt", False)))
         elif step.do == "process.kill":
             await (self.hal if prm["target"] == "hal" else self.controller).kill9()
         elif step.do == "process.start" and prm["target"] == "controller":

@@ -68,6 +68,8 @@ def build(sc: Scenario, ends: Endpoints, base_path: Path = SIM_TOML) -> dict[str
         for key in ("slac", "iso15118"):
             if key not in sc.station:
                 cfg.pop(key, None)
+        if "dc" not in sc.station.get("sim", {}):
+            sim.pop("dc", None)  # its output takes power only from an ISO 15118 session
     mqtt = cfg.setdefault("mqtt", {})
     # The orchestrator runs the broker (the controller is a child process that may die).
     mqtt.update(embedded_broker=False, host="127.0.0.1", port=ends.mqtt_port,

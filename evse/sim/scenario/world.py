@@ -76,10 +76,15 @@ class World:
             await self.ctl.plug(self.spec.evse_id, self.spec.pp_a)
             self.trace.add("car", event="plug", stage="plugged", note="hal's simulated EV")
 
-    async def unplug(self) -> None:
+    async def unplug(self, abrupt: bool = False) -> None:
+        """The driver leaves (SimCar: SessionStop first); `abrupt`: the cable is pulled
+        in the middle of whatever runs, the car's side learns it last."""
         if not self.plugged:
             return
         self.plugged = False
+        if abrupt:
+            await self.ctl.unplug(self.spec.evse_id)
+            self.trace.add("car", event="cable pulled")
         if self.car is not None and self._car_task is not None:
             await leave(self.car, self._car_task)  # SessionStop, then the plug comes out
             self._car_task = None
