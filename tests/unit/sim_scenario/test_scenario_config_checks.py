@@ -26,7 +26,7 @@ def ends(tmp: Path, speed: float = 1.0) -> station_config.Endpoints:
 def test_generated_config_loads_in_the_station_and_keeps_everything_in_the_run_dir(
     tmp_path: Path,
 ) -> None:
-    for name in ("default", "basic_charging", "csms_offline"):
+    for name in ("default", "basic_charging", "csms_offline", "grid_trip"):
         sc = model.load(name)
         path = station_config.write(station_config.build(sc, ends(tmp_path, 2.0)),
                                     tmp_path / f"{name}.toml")
@@ -41,9 +41,13 @@ def test_generated_config_loads_in_the_station_and_keeps_everything_in_the_run_d
         assert raw["mqtt"]["port"] == 1884 and raw["mqtt"]["embedded_broker"] is False
         if sc.car.model == "simcar":
             assert raw["slac"]["interface"] == f"unix:{tmp_path / 'plc'}"
+            assert raw["ocpp"]["variables"]["TxCtrlr.TxStartPoint"] == "Authorized"
+        else:
+            assert "slac" not in raw and "iso15118" not in raw, "hal's EV speaks no SLAC"
+            assert "dc" not in raw["sim"], "no DC output: the request decides the power"
+        if sc.car.iso15118:
             assert raw["iso15118"][0]["interface"] == "lo"
             assert raw["iso15118"][0]["sdp_port"] == 15200
-            assert raw["ocpp"]["variables"]["TxCtrlr.TxStartPoint"] == "Authorized"
 
 
 def test_toml_writer_round_trips_nested_tables_and_arrays() -> None:
