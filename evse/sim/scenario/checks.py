@@ -15,12 +15,18 @@ class Verdict:
     check: Check
     ok: bool
     detail: str
+    judged: bool = True  # False: nothing to judge it on in this run (ok stays True)
 
     def line(self) -> str:
         c = self.check
         when = f"at {c.from_s:g} s" if c.from_s == c.to_s else f"{c.from_s:g}-{c.to_s:g} s"
         what = c.say or f"{c.kind} {_params(c.params)}"
-        return f"{'ok  ' if self.ok else 'FAIL'} {when:>12}  {what}: {self.detail}"
+        mark = "skip" if not self.judged else "ok  " if self.ok else "FAIL"
+        return f"{mark} {when:>12}  {what}: {self.detail}"
+
+
+def not_judged(check: Check, why: str) -> Verdict:
+    return Verdict(check, True, f"not judged: {why}", judged=False)
 
 
 def _params(params: dict[str, Any]) -> str:

@@ -46,3 +46,26 @@ def test_stations_flag_runs_a_fleet_of_distinct_stations(tmp_path: Path) -> None
                    timeout=180.0)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "2 booted" in res.stdout and "0 failed" in res.stdout
+
+
+def test_csms_flag_connects_the_station_to_an_external_csms(tmp_path: Path) -> None:
+    """--csms URL: the station talks to that CSMS (a CSMS team's own; here `evse csms`,
+    which prints every frame); the scenario's OCPP checks cannot be judged from here and
+    say so, the others still are."""
+    port = "19787"
+    csms = subprocess.Popen(
+        [sys.executable, "-m", "evse.cli", "csms", "--port", port, "--duration", "240"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert csms.stdout is not None
+        assert "listening" in csms.stdout.readline()  # bound before the station starts
+        res = evse_sim("--scenario", "basic_charging", "--csms",
+                       f"ws://127.0.0.1:{port}/ocpp", "--run-dir", str(tmp_path),
+                       "--no-plot", timeout=240.0)
+        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+        assert "skip" in res.stdout and "not judged: the CSMS is external" in res.stdout
+    finally:
+        csms.terminate()
+        seen, _ = csms.communicate(timeout=30)
+    assert '"BootNotification"' in seen and '"TransactionEvent"' in seen
+    assert '"station": "SIM001"' in seen
