@@ -140,8 +140,9 @@ def _sdp_socket(interface: str, port: int = SDP_PORT) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if interface == LOOPBACK:  # unicast from the car on this host: no group to join
-            # No port sharing: a second station on this port must fail, not steal cars.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+            # SO_REUSEADDR stays (set above): without it this socket would keep a station
+            # on a real interface of this host from binding SDP's wildcard [::]:15118.
+            # Stations on loopback keep apart by their ports (sdp_port = 0: per segment).
             sock.bind((LOOPBACK_ADDRESS, port))
             sock.setblocking(False)
             return sock

@@ -13,7 +13,7 @@ from evse.config import StationConfig
 from evse.sim.ev.car import SimCar, leave
 from hal.sim.control_client import SimControl, SimControlError
 
-_SHOWN = ("plug", "replug", "unplug", "slac", "session", "pilot")
+_SHOWN = ("plug", "replug", "unplug", "slac", "session", "pilot", "link")
 
 
 def car_for(cfg: StationConfig, on_trace: Callable[[dict[str, Any]], None]

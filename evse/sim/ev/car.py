@@ -7,11 +7,13 @@ runs ISO 15118-20 sessions (evse/sim/ev/evcc.py) until it is unplugged.
                  on_trace=print)
     task = asyncio.create_task(car.run())   # returns after the car is unplugged
     car.status.stage, car.status.soc_pct    # what it does now
+    car.want(-5000.0)                       # from now on it wants to give 5 kW back
     car.unplug()                            # the driver leaves: SessionStop, then unplug
 
 Like a real car it keeps its plug when the station goes away: a lost connection is
-followed by SDP and a new TCP connection; no SDP answer means the data link is gone, so
-it matches again (SLAC); a pilot that goes to E/F or X1 and back to 5 % also starts
+followed by SDP and a new TCP connection; when its modem has lost the station's (the
+station's process went) or SDP gets no answer, the data link is gone and it matches
+again (SLAC); a pilot that goes to E/F or X1 and back to 5 % also starts
 SLAC again. A car with `iso15118 = False` never answers SLAC: the station falls back to
 IEC 61851-1 basic charging and the car takes what the PWM offers (stage "basic").
 
@@ -27,13 +29,14 @@ import contextlib
 import ssl
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from evse.iso15118.exi.errors import ExiError
 from evse.sim.ev import client
 from evse.sim.ev.battery import Battery
+from evse.sim.ev.config import PowerStep
 from evse.sim.ev.evcc import Evcc
 from evse.sim.ev.plan import CarPlan
 from evse.slac.events import LinkUp, MatchDropped, MatchFailed
@@ -94,6 +97,7 @@ class SimCar:
         self._reset_epoch = 0  # counts the pilot's E/F / X1 steps while plugged
         self._machine: Evcc | None = None
         self._resume: tuple[bytes, bool] | None = None  # a paused session's id
+        self._plc: UnixPowerlineLink | None = None  # our modem on the powerline
 
     # ---- the driver's side -------------------------------------------------------------
 
@@ -102,6 +106,15 @@ class SimCar:
         self._leave.set()
         if self._machine is not None:
             self._machine.stop_requested = True
+
+    def want(self, power_w: float) -> None:
+        """From now on the car wants `power_w` (+ charge, - discharge; its limits and, in
+        Dynamic mode, the station still decide): a change of its power script."""
+        t = self._clock() - self._t0
+        script = (*(s for s in self._cfg.script if s.at_s < t), PowerStep(t, power_w))
+        self._cfg = replace(self._cfg, script=script)
+        if self._machine is not None:  # the running session's next loop asks for it
+            self._machine.cfg = replace(self._machine.cfg, script=script)
 
     async def run(self) -> None:
         self._t0 = self._clock()
@@ -113,7 +126,8 @@ class SimCar:
         slac: EvSlac | None = None
         if self.plan.iso15118:
             host, modem = car_macs(self.evse_id)
-            slac = EvSlac(UnixPowerlineLink(self.slac_link, host, modem))
+            self._plc = UnixPowerlineLink(self.slac_link, host, modem)
+            slac = EvSlac(self._plc)
         watch = asyncio.create_task(self._watch_pilot(), name="car-pilot")
         slac_task = asyncio.create_task(slac.run(), name="car-slac") if slac else None
         try:
@@ -230,6 +244,11 @@ class SimCar:
                     return
                 await self._race(self._pause(
                     self._cfg.resume_after_s if outcome == "paused" else _RETRY_S), epoch)
+                if self._plc is not None and not self._plc.modem.linked():
+                    # Our modem lost the station's (its process went): the data link is
+                    # gone, SDP would only wait; match again (ISO 15118-3).
+                    self._trace("link", event="lost")
+                    break
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

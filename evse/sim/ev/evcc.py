@@ -16,7 +16,7 @@ OK_OldSessionJoined) goes straight to ChargeParameterDiscovery.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from evse.iso15118.d20.rational import to_float
@@ -184,6 +184,11 @@ class Evcc:
     def _on_ServiceDiscoveryRes(self, msg: Any, now: float, epoch: int) -> Step:
         offered = [s.ServiceID for s in msg.EnergyTransferServiceList.Service]
         want = SERVICE_IDS[self.cfg.service]
+        base = self.cfg.service.removesuffix("_BPT")
+        if want not in offered and self.cfg.bpt and SERVICE_IDS[base] in offered:
+            # No V2X here (free vend, or not allowed by OCPP Q01): charge only, as a car does.
+            self.cfg = replace(self.cfg, service=base)  # type: ignore[arg-type]
+            want = SERVICE_IDS[base]
         if want not in offered:
             return self._stop("Terminate", now, epoch,
                               f"{self.cfg.service} not offered ({offered})", failed=True)

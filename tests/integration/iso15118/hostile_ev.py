@@ -27,7 +27,7 @@ EV = {"service": "AC_BPT", "control_mode": "Dynamic", "stop_at_s": 1.0,
 MESSAGES = 18  # a session here sends more (the ChargeLoop from index 10); one is spoiled
 
 
-class SpoilingLink(client._Link):
+class SpoilingLink(client.V2gLink):
     def __init__(self, reader: Any, writer: Any, index: int | None, op: str, seed: int) -> None:
         super().__init__(reader, writer)
         self.index, self.op, self.rng, self.sent = index, op, random.Random(seed), 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -307,11 +308,19 @@ def test_secc_pause_and_resume_over_tls_by_the_same_car(net: VethPair, pki: Pki)
     run(scenario())
 
 
-def test_secc_refuses_to_start_without_a_link_local_address() -> None:
+def test_secc_refuses_to_start_without_a_link_local_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import evse.iso15118.secc as secc_module
     from evse.iso15118.secc import SeccError
 
+    # "lo" is the loopback mode now ([::1], simulation): any other interface without a
+    # usable link-local address is refused.
+    monkeypatch.setattr(secc_module, "link_local_address", lambda iface: None)
+    iface = next(name for _, name in socket.if_nameindex() if name != "lo")
+
     async def scenario() -> None:
-        secc = Secc(CONFIG, SeccTransportConfig("lo", tls="none"), Station())
+        secc = Secc(CONFIG, SeccTransportConfig(iface, tls="none"), Station())
         with pytest.raises(SeccError):
             await secc.start()
 

@@ -170,9 +170,20 @@ def test_target_soc_reached_ends_charging() -> None:
 
 
 def test_service_not_offered_stops_the_session() -> None:
-    ev, done = drive(cfg(service="DC_BPT"), FakeSecc(services=(1, 2)))
+    ev, done = drive(cfg(service="DC_BPT"), FakeSecc(services=(1, 5)))
     assert done.outcome == "failed" and "not offered" in done.reason
     assert ev.sent[-1] == "SessionStopReq"
+
+
+def test_bpt_car_charges_only_when_the_station_offers_no_bpt() -> None:
+    # A station without V2X (free vend, or OCPP Q01 not allowing it) offers DC only.
+    secc = FakeSecc(services=(1, 2))
+    ev, done = drive(cfg(service="DC_BPT", control_mode="Dynamic",
+                         script=(PowerStep(0.0, -5000.0),)), secc)
+    assert done.outcome == "terminated", done.reason
+    assert ev.cfg.service == "DC" and not ev.cfg.bpt
+    selected = [r for n, r in secc.requests if n == "ServiceSelectionReq"]
+    assert selected[0].SelectedEnergyTransferService.ServiceID == 2
 
 
 def test_unexpected_response_is_a_sequence_failure() -> None:

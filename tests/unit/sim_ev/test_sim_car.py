@@ -96,3 +96,14 @@ def test_sim_car_needs_the_control_socket_and_the_chain() -> None:
     del no_iso["iso15118"]
     with pytest.raises(ConfigError, match="iso15118"):
         parse_station(no_iso, SIM)
+
+
+def test_want_changes_the_cars_power_script_from_now_on() -> None:
+    now = [100.0]
+    car = SimCar(CarPlan(), SimControl("/nonexistent"), 1, Path("/tmp"), "lo", 15118,
+                 lambda e: None, clock=lambda: now[0])
+    assert car._cfg.wanted_w(0.0) == 11000.0
+    now[0] = 130.0  # 30 s after the car's t0
+    car.want(-5000.0)
+    assert car._cfg.wanted_w(10.0) == 11000.0  # the past stays as it was
+    assert car._cfg.wanted_w(30.0) == -5000.0
