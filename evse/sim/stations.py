@@ -87,10 +87,17 @@ async def run_stations(
         )
         check_fleet(n, fleet)
         on_status(f"{n} {kind} stations -> {csms_url} (run dir {run_dir})")
+        embedded, unwatched = csms, csms is not None and on_csms is None
+
+        def status(line: str) -> None:
+            on_status(line)
+            if unwatched and embedded is not None:
+                # Nobody reads what the embedded CSMS keeps: a long run must not grow it.
+                embedded.received.clear()
+                embedded.frames.clear()
+
         with prefixed_logging():
-            return await _run_fleet(
-                n, base_config, fleet, kind, stop, on_status, status_period_s
-            )
+            return await _run_fleet(n, base_config, fleet, kind, stop, status, status_period_s)
     finally:
         if csms is not None:
             await csms.stop()
