@@ -7,10 +7,10 @@ real controller, linked by the hal contract (evse/sim/station_full.py); `kind="l
 the same OCPP client over a simulated meter (evse/sim/station_light.py). Full is the
 default because it is the station a CSMS team means to test: smart charging and DER
 controls reach hal and move the measured power, DER alarms come from hal's grid
-functions. One core held 100 full stations on the 2-core project machine
-(bench/bench_stations.py: every Heartbeat and meter value at most 1 s late; hal's 20 ms
-sample loop then runs late in a quarter of its ticks); light ones held 400 there, bound
-by each persisted message's fsync stalling the shared event loop, not by CPU. Every station boots
+functions. On the 2-core project machine one core held 200 full stations with every
+Heartbeat and meter value at most 1 s late (bench/bench_stations.py), but the core is
+saturated from about 100 on and hal's 20 ms sample loop then runs late in a third of
+its ticks; light stations held 600 (800: a few meter values 1.2 s late). Every station boots
 (BootNotification, StatusNotification), sends Heartbeats, presents an id token for the EV
 plugged in and runs a transaction whose meter values (TransactionEvent Updated,
 MeterValuePeriodic) flow every `meter_interval_s`.
