@@ -185,19 +185,17 @@ class Run:
             raise StationNotReady from exc
 
     async def _timeline(self) -> None:
-        wants = [(s.at_s, float(s.params["power_w"])) for s in self.sc.steps
-                 if s.do == "car.want"]
         for step in expand(self.sc):
             await asyncio.sleep(self.timeline.real_delay(step.at_s))
             self.trace.add("step", do=step.do, say=step.say, params=step.params)
             try:
-                await self._do(step, wants)
+                await self._do(step)
             except (OSError, TimeoutError, LookupError, RuntimeError) as exc:
                 self.errors.append(f"step at {step.at_s:g} s ({step.say}): {exc!r}")
                 self.trace.add("step", do=step.do, say=f"FAILED: {exc!r}", error=repr(exc))
         await asyncio.sleep(self.timeline.real_delay(self.sc.duration_s))
 
-    async def _do(self, step: Step, wants: list[tuple[float, float]]) -> None:
+    async def _do(self, step: Step) -> None:
         prm, speed = step.params, self.opts.speed
         if step.do == "csms.call":
             if self.csms is None:
@@ -220,7 +218,9 @@ class Run:
         elif step.do == "grid":
             await self.world.grid(prm, speed)
         elif step.do == "car.plug":
-            await self.world.plug(step.at_s, wants)
+            await self.world.plug()
+        elif step.do == "car.want":
+            self.world.want(float(prm["power_w"]))
         elif step.do == "car.unplug":
             await self.world.unplug(bool(prm.get("abrupt", False)))
         elif step.do == "process.kill":

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from evse.sim.ev.car import SimCar, leave
-from evse.sim.ev.config import PowerStep
 from evse.sim.scenario.model import CarSpec
 from evse.sim.scenario.trace import Trace
 from hal.sim.control_client import SimControl, SimControlError
@@ -56,25 +54,24 @@ class World:
 
     # ---- the car ------------------------------------------------------------------------
 
-    async def plug(self, now_s: float, wants: list[tuple[float, float]]) -> None:
-        """Plug in at scenario time `now_s`; `wants`: the scenario's car.want steps
-        (scenario time, W), which become the car's power script from its plug-in on."""
+    async def plug(self) -> None:
         if self.plugged:
             return
         self.plugged = True
         if self.spec.model == "simcar":
             assert self.spec.plan is not None
-            plan = self.spec.plan
-            later = [PowerStep(max(0.0, at - now_s), w) for at, w in wants if at >= now_s]
-            if later:
-                first = [s for s in plan.power if s.at_s < later[0].at_s]
-                plan = replace(plan, power=tuple(first + later))
-            self.car = SimCar(plan, self.ctl, self.spec.evse_id, self.powerline,
+            self.car = SimCar(self.spec.plan, self.ctl, self.spec.evse_id, self.powerline,
                               "lo", self.sdp_port, self._on_car_trace)
             self._car_task = asyncio.create_task(self.car.run(), name="sim-car")
         else:
             await self.ctl.plug(self.spec.evse_id, self.spec.pp_a)
             self.trace.add("car", event="plug", stage="plugged", note="hal's simulated EV")
+
+    def want(self, power_w: float) -> None:
+        """The car changes what it wants (+ charge, - discharge) from now on."""
+        if self.car is None:
+            raise RuntimeError("car.want before the car plugged in")
+        self.car.want(power_w)
 
     async def unplug(self, abrupt: bool = False) -> None:
         """The driver leaves (SimCar: SessionStop first); `abrupt`: the cable is pulled
