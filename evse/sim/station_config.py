@@ -68,11 +68,18 @@ def station_dir(fleet: FleetSettings, station_id: str) -> Path:
 
 def station_config(base: StationConfig, fleet: FleetSettings, station_id: str) -> StationConfig:
     d = station_dir(fleet, station_id)
+    sim = base.hal.sim
+    if sim is not None:
+        # config/sim.toml's car plugs itself in through one control socket and needs an
+        # ISO 15118 session for its DC output: the fleet's EV is hal's own, from 1 s on.
+        plug = sim.plug_in_at_s if sim.plug_in_at_s is not None else 1.0
+        sim = replace(sim, plug_in_at_s=plug, dc=None, control_socket=None)
     hal = replace(
         base.hal,
         socket_path=d / "hal.sock",
         state_dir=d / "hal",
         devices=replace(base.hal.devices, mode="sim"),
+        sim=sim,
     )
     controller = replace(
         base.controller,
