@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= config/sim.toml
+SCENARIO ?= default
+SPEED ?=
 DURATION ?=
 DIST   ?= dist
 # pip: errors only. Twice quiet drops warnings too (this machine's pip config names an
@@ -19,15 +21,19 @@ $(STAMP): pyproject.toml
 	@echo "setting up $(VENV) (first run, about a minute)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(PIP) install --upgrade pip
-	@$(PIP) install -e '.[dev]'
+	@$(PIP) install -e '.[dev,sim]'
 	@touch $(STAMP)
 
 # The distributable wheel (what a board installs; the grid-code presets are inside).
 wheel: $(STAMP)
 	@$(PIP) wheel --no-deps -w $(DIST) .
 
+# `make sim`: the default scenario (config/scenarios/); `make sim SCENARIO=grid_trip`,
+# `make sim SCENARIO=csms_offline SPEED=120`; `make sim SCENARIO=` runs hal + the
+# controller on $(CONFIG) without a scenario.
 sim: $(STAMP)
-	$(BIN)/evse sim --config $(CONFIG) $(if $(DURATION),--duration $(DURATION),)
+	$(BIN)/evse sim $(if $(SCENARIO),--scenario $(SCENARIO),--config $(CONFIG)) \
+		$(if $(SPEED),--speed $(SPEED),) $(if $(DURATION),--duration $(DURATION),)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -39,6 +39,28 @@ class RealClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
+class ScaledClock:
+    """Real time `speed` times faster: the OCPP side of `evse sim --speed K` (a scenario
+    of an hour offline runs in a minute). Timers, timestamps and intervals all scale, so
+    the station behaves as it would over the longer time; sockets stay real."""
+
+    def __init__(self, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self.speed = speed
+        self._mono0 = time.monotonic()
+        self._wall0 = datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return self._mono0 + (time.monotonic() - self._mono0) * self.speed
+
+    def wall(self) -> datetime:
+        return self._wall0 + timedelta(seconds=(time.monotonic() - self._mono0) * self.speed)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
 class SimClock:
     """Virtual time: `sleep` waits until a test calls `advance` past its deadline."""
 

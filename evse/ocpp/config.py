@@ -65,6 +65,8 @@ class OcppConfig:
     variables: dict[str, str | int | float | bool] = field(default_factory=dict)
     # The units' ratings ([[evse]], [grid]): the DER controllers' nameplate (R01/R02).
     units: tuple[UnitRating, ...] = ()
+    # Simulation only (`evse sim --speed`): the OCPP side's clock runs this much faster.
+    clock_speed: float = 1.0
 
 
 def _path(table: Table, name: str, base_dir: Path) -> Path | None:
@@ -166,6 +168,7 @@ def parse_ocpp(table: Table, base_dir: Path) -> OcppConfig:
         firmware_version=table.opt_str("firmware_version"),
         evses=table.get_int("evses", 1, lo=1, hi=16),
         variables=variables,
+        clock_speed=table.get_float("clock_speed", 1.0, lo=1.0, hi=1000.0),
     )
     table.reject_unknown()
     return config

@@ -25,12 +25,14 @@ TOKEN_ONLINE_WAIT_S = 30.0
 async def run_ocpp(ctrl: Controller) -> None:
     """A fresh station per (re)start, told the station's state at once (the same events
     a restarted process gets from hal's welcome)."""
+    from evse.ocpp.clock import ScaledClock
     from evse.ocpp.station import OcppStation  # only stations with a CSMS pay for it
 
     assert ctrl.cfg.ocpp is not None
     path = ctrl.cfg.controller.state_dir / "evse.sqlite"
     port = HalStationPort(ctrl, ctrl.cfg.hal.grid.nominal_frequency_hz)
-    station = OcppStation(ctrl.cfg.ocpp, path, port)
+    speed = ctrl.cfg.ocpp.clock_speed  # `evse sim --speed`: simulated time, else real
+    station = OcppStation(ctrl.cfg.ocpp, path, port, ScaledClock(speed) if speed != 1 else None)
     ctrl._ocpp = station
     if isinstance(station, PeriodSource):
         ctrl.period_source = station
