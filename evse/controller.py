@@ -165,6 +165,11 @@ class Controller:
                 self._station_event(event)
         if self._der is not None:
             self.hal.send(DerDirectives(self._der))  # R04: the whole set after every connect
+        slac = self.cfg.slac
+        if self.hal.connects > 1 and slac is not None and slac.evse_id in self.evses:
+            # A new hal, or the link back: the coordinator restarts the plug-in (ISO 15118-3
+            # through F); no power is assumed on before its new session's PowerDelivery.
+            self.evses[slac.evse_id].gate = False
         self._send_state("controller (re)connected")
 
     def _send_state(self, reason: str, evse_id: int | None = None) -> None:

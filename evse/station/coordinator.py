@@ -9,6 +9,8 @@ plug-in's life (events in, actions out, `now` passed in; no I/O, no awaits).
                            v
           basic (IEC 61851-1 PWM from the allowed current)  or  failed (X1, no charge)
     E/F from the EV -> fault; A (unplug) -> idle: SECC stopped, SLAC dropped, power off.
+    hal gone -> hal_lost: all ended, power off, nothing assumed of the pilot; hal back ->
+    retry_f: a clean restart of the plug-in through state F (ISO 15118-3).
 
 Power-on (the contactor) is this machine's gate, ANDed with the OCPP / MQTT permission
 by the controller: in an ISO 15118 session only between PowerDelivery Start and Stop
@@ -47,6 +49,7 @@ class Phase(enum.Enum):
     BASIC = "basic"
     FAILED = "failed"
     FAULT = "fault"
+    HAL_LOST = "hal_lost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,8 @@ class Coordinator:
 
     def on_pilot(self, state: str, now: float) -> list[Action]:
         prev, self.pilot = self.pilot, state
+        if self.phase is Phase.HAL_LOST:
+            return []  # hal's return decides (on_hal_back), not a pilot from before it
         if state == "A":
             return self._end("unplugged (pilot A)") if self.phase is not Phase.IDLE else []
         if state in ("E", "F"):
@@ -152,6 +157,28 @@ class Coordinator:
         self.energy_transfer = on
         return self._set_gate(on, "ISO 15118 PowerDelivery " + ("Start" if on else "Stop"))
 
+    def on_hal_lost(self, now: float) -> list[Action]:
+        """The link to hal is gone (hal restarting, or the link lost): the pilot, the
+        contactor and the EV are unknown, so the session ends and power stays off; the
+        duty waiting for the next hal is state F, so a car still plugged never sees 5 %
+        from a session that no longer exists."""
+        out = self._end("hal link lost", STATE_F_PCT)
+        self.phase = Phase.HAL_LOST
+        self.pilot = "?"  # unknown until the next hal reports it
+        return out
+
+    def on_hal_back(self, now: float) -> list[Action]:
+        """hal is there again: a clean restart of the plug-in. ISO 15118-3 lets the EVSE
+        retry through E/F: the pilot stays in F for T_step_EF, then B with 5 % starts
+        matching afresh (a new session, a new PowerDelivery before any power)."""
+        if self.phase is not Phase.HAL_LOST:
+            return []
+        self.retries_left = self.cfg.retries  # a fresh plug-in, not a failed attempt
+        self.reason = "hal restarted"
+        self.phase = Phase.RETRY_F
+        self.deadline = now + self.cfg.ef_step_s
+        return self._set_gate(False, "hal restarted") + self._set_duty(STATE_F_PCT)
+
     def on_current(self, amps: float, now: float) -> list[Action]:
         """The allowed current (energy manager's request converted): basic's PWM."""
         self.current_a = amps
@@ -167,6 +194,8 @@ class Coordinator:
             return self._match_failed("no data link within the match timeout", now)
         if self.phase is Phase.RETRY_F:
             if self.pilot in _PLUGGED or self.pilot in ("E", "F"):
+                if not self.cfg.slac:  # after a hal restart: basic charging again
+                    return self._start_basic("hal restarted")
                 return self._start_matching(now)  # F was ours: the EV is still there
             return self._end("unplugged during the retry")
         return []
@@ -224,7 +253,7 @@ class Coordinator:
         offered = self.duty_pct < X1_PCT
         return self._set_gate(offered and self.pilot in _CHARGING, "basic charging")
 
-    def _end(self, reason: str) -> list[Action]:
+    def _end(self, reason: str, duty: float | None = None) -> list[Action]:
         was = self.phase
         self.reason = reason
         self.phase = Phase.IDLE
@@ -235,7 +264,7 @@ class Coordinator:
             out.append(StopSecc(reason))
         if was in (Phase.MATCHING, Phase.MATCHED, Phase.ISO):
             out.append(StopSlac(reason))
-        return out + self._set_duty(self._idle_duty())
+        return out + self._set_duty(self._idle_duty() if duty is None else duty)
 
     def _set_duty(self, duty: float) -> list[Action]:
         if duty == self.duty_pct:

@@ -50,6 +50,7 @@ _PLUGGED = frozenset({"B", "C", "D"})
 class ControllerPort(Protocol):
     evses: Any  # dict[int, EvseView]
     cfg: Any  # StationConfig
+    hal: Any  # HalClient: `connected` (asyncio.Event) and `connects` (handshakes so far)
 
     def latest_request(self, evse_id: int) -> PowerRequest | None: ...
     def set_power_gate(
@@ -137,14 +138,32 @@ class CoordinatorPart:
             self._apply([PowerGate(False, "coordinator stopped"), StopSecc("stopped")])
             self._view_session(None)
 
+    def _hal_link(self) -> int | None:
+        """Which connection to hal is up (its handshake count), None while none is."""
+        hal = self._c.hal
+        return int(hal.connects) if hal.connected.is_set() else None
+
     async def _loop(self) -> None:
-        pilot = "A"
+        pilot: str | None = "A"
+        link = self._hal_link()
+        stale: object = None  # the last measurement of a hal that went: not the pilot now
         while True:
             now = self._clock()
             view = self._c.evses.get(self.eid)
-            cp = view.measurement.cp_state if view and view.measurement else "A"
-            if cp != pilot:
-                self._ev_pilot(pilot, cp)
+            if (new_link := self._hal_link()) != link:
+                if link is not None:  # the hal we knew went (another may be there already)
+                    log.warning("evse %d: hal link lost: session ended, power off", self.eid)
+                    stale, pilot = (view.measurement if view else None), None
+                    self._apply(self.coord.on_hal_lost(now))
+                if new_link is not None:  # ISO 15118-3: a retry through F, then matching
+                    self._apply(self.coord.on_hal_back(now))
+                link = new_link
+            m = view.measurement if view else None
+            cp: str | None = m.cp_state if m else "A"
+            if pilot is None and (link is None or m is stale):
+                cp = None  # hal gone, or back without a report yet: nothing read or assumed
+            if cp is not None and cp != pilot:
+                self._ev_pilot(pilot or "?", cp)
                 pilot = cp
                 if self.slac is not None:
                     self.slac.pilot_state(cp)  # CM_VALIDATE counts B -> C toggles

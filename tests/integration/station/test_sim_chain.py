@@ -8,7 +8,9 @@ ways -> unplug: contactor open, the car's trace ends with its SessionStop.
 
 A controller killed (-9) mid-discharge: hal takes the power to zero by itself (keep-alive
 loss); a new `evse run` starts, the car (still plugged) matches again and a new session
-charges. A car without ISO 15118 on an AC EVSE gets IEC 61851-1 basic charging: the
+charges. hal killed (-9) mid-discharge and started again: the station steps the pilot
+through F (ISO 15118-3 retry), the car matches again and a new session moves power. A car
+without ISO 15118 on an AC EVSE gets IEC 61851-1 basic charging: the
 Annex A duty for the allowed current, power through hal.
 
 The station's request alternates between charging and discharging (V2G, OCPP 2.1 Q01
@@ -233,6 +235,61 @@ def test_controller_killed_mid_discharge_power_to_zero_then_the_car_matches_agai
                     return ev is not None and ev.active_w > 1000.0
                 await until(charging_again, "the new session charges", logs)
                 assert car.status.stage in ("charging", "discharging", "session")
+            finally:
+                await leave(car, run, limit_s=10.0)
+                await ctl.close()
+                await stop_evse(evse)
+                hal.stop(signal.SIGKILL)
+
+    asyncio.run(scenario())
+
+
+def test_hal_killed_mid_discharge_iso15118_3_restart_through_f_then_the_car_matches_again(
+    short_tmp: Path,
+) -> None:
+    """hal -9 mid-discharge (systemd restarts it) with the car plugged: ISO 15118-3 lets the
+    EVSE retry through E/F, so the station ends the session, steps the pilot through F and
+    matches the car again; no power before the new session's PowerDelivery Start."""
+    d, sdp_port = short_tmp, _free_port()
+
+    async def scenario() -> None:
+        async with ScriptedCsms(ALLOW_V2X, passwords={"CS001": PASSWORD}) as csms:
+            cfg = chain_config(d, csms_port=csms.port, sdp_port=sdp_port)
+            hal = HalProcess(cfg).start()
+            evse = await start_evse(cfg)
+            ctl = SimControl(d / "world.sock")
+            world, trace, logs = World(ctl), [], _logs(d)
+            car = _car(ctl, d, sdp_port, trace, DC_CAR)
+            run = asyncio.create_task(car.run())
+            try:
+                async def discharging() -> bool:
+                    ev = await world.evse()
+                    return ev is not None and ev.active_w < -1000.0
+                await until(discharging, "a discharge through hal", logs)
+                matches, sessions = car.status.matches, car.status.sessions
+                hal.stop(signal.SIGKILL)  # the simulated MCU goes with it
+                await asyncio.to_thread(hal.start)  # systemd starts it again
+                closed_early: list[str] = []
+
+                async def matched_again() -> bool:
+                    ev = await world.evse()
+                    if car.status.matches > matches and car.status.sessions > sessions:
+                        return True
+                    if ev is not None and ev.contactor_closed:  # before a new session
+                        closed_early.append(f"{ev.cp} {ev.active_w:.0f} W")
+                    return False
+                await until(matched_again, "SLAC and a new session after the hal restart",
+                            logs)
+                assert not closed_early, closed_early  # nothing assumed on after a restart
+                assert car.status.plugged and evse.returncode is None
+                pilots = [t for t in trace if t["kind"] == "pilot"]
+                assert any(t["cp"] in ("E", "F") or t["duty_pct"] >= 97.0 for t in pilots)
+
+                async def charging_again() -> bool:
+                    ev = await world.evse()
+                    return ev is not None and ev.contactor_closed and abs(ev.active_w) > 1000.0
+                await until(charging_again, "the new session moves power", logs)
+                assert "Traceback" not in logs(), logs()[-6000:]
             finally:
                 await leave(car, run, limit_s=10.0)
                 await ctl.close()

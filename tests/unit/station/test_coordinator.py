@@ -176,3 +176,58 @@ def test_each_retry_steps_through_state_f_and_the_last_failure_falls_back() -> N
         assert c.tick(t + 4.0) == [SetDuty(5.0), StartSlac()]
     out = c.on_slac(MatchFailed("x"), 20.0)
     assert steps == 2 and out[-1] == SetDuty(53.33) and c.session == "basic"
+
+
+def test_hal_lost_mid_session_ends_it_power_off_first_and_waits_in_state_f() -> None:
+    # Safety first: while hal is gone the pilot, contactor and EV are unknown.
+    c = Coordinator(CoordinatorConfig(retries=1))
+    _iso(c)
+    c.on_pilot("C", 1.0)
+    c.on_energy_transfer(True, 2.0)
+    out = c.on_hal_lost(3.0)
+    why = "hal link lost"
+    assert out == [PowerGate(False, why), StopSecc(why), StopSlac(why), SetDuty(0.0)]
+    assert c.phase is Phase.HAL_LOST and c.session == "none" and not c.gate
+    assert c.on_pilot("C", 3.5) == [] and c.tick(100.0) == []  # nothing read, nothing on
+    assert c.on_energy_transfer(True, 4.0) == [] and not c.gate  # an old session's word
+
+
+def test_hal_back_restarts_the_plug_in_through_state_f_then_matches_iso15118_3() -> None:
+    # ISO 15118-3: the EVSE may retry through E/F; after a hal restart it always does, so a
+    # car still plugged starts SLAC again, and power waits for the new PowerDelivery.
+    c = Coordinator(CoordinatorConfig(retries=1, ef_step_s=4.0))
+    _iso(c)
+    c.on_slac(MatchDropped("x"), 1.0)  # the one retry used up before hal went
+    c.tick(5.0)
+    c.on_hal_lost(10.0)
+    assert c.on_hal_back(12.0) == []  # already in F, power already off
+    assert c.phase is Phase.RETRY_F and c.retries_left == 1  # a fresh plug-in
+    assert c.on_pilot("F", 12.1) == []  # our own F step
+    assert c.tick(15.9) == []
+    assert c.tick(16.0) == [SetDuty(5.0), StartSlac()]
+    c.on_pilot("B", 16.1)
+    c.on_slac(MATCH, 17.0)
+    assert c.on_slac(LinkUp(), 17.0) == [StartSecc()]
+    c.on_pilot("C", 18.0)
+    assert not c.gate  # C alone: no power before the new session's PowerDelivery
+    assert c.on_energy_transfer(True, 19.0) == [PowerGate(True, "ISO 15118 PowerDelivery Start")]
+
+
+def test_hal_back_without_a_car_goes_idle_at_5_percent() -> None:
+    c = Coordinator(CoordinatorConfig())
+    c.on_hal_lost(0.0)
+    c.on_hal_back(1.0)
+    assert c.on_pilot("A", 1.5) == [SetDuty(5.0)] and c.phase is Phase.IDLE
+    assert c.on_hal_back(2.0) == []  # only after a loss
+
+
+def test_hal_back_on_a_basic_only_station_offers_the_current_again_after_f() -> None:
+    c = Coordinator(CoordinatorConfig(slac=False, ef_step_s=4.0))
+    c.on_current(16.0, 0.0)
+    c.on_pilot("C", 0.0)
+    assert c.gate
+    assert c.on_hal_lost(1.0) == [PowerGate(False, "hal link lost"), SetDuty(0.0)]
+    c.on_hal_back(2.0)
+    c.on_pilot("F", 2.1)
+    assert c.tick(6.0) == [SetDuty(26.67)] and c.session == "basic"
+    assert c.on_pilot("C", 6.5) == [PowerGate(True, "basic charging")]

@@ -17,7 +17,14 @@ from evse.station.coordinator import Phase
 from evse.station.coordinator_runner import CoordinatorPart
 from evse.station.iso_session import IsoSession
 from hal.config_reader import ConfigError
-from hal.protocol import AllowPowerOn, Measurement, Message, PilotCommand, PowerRequest
+from hal.protocol import (
+    AllowPowerOn,
+    Measurement,
+    Message,
+    PilotCommand,
+    PowerRequest,
+    Welcome,
+)
 from tests.conftest import ROOT
 
 SIM = ROOT / "config" / "sim.toml"
@@ -130,6 +137,64 @@ def test_plug_in_matches_our_ev_over_slac_and_starts_the_secc_iso15118_3() -> No
         await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(scenario())
+
+
+def test_hal_link_lost_ends_the_session_and_hal_back_matches_again_through_f_iso15118_3(
+) -> None:
+    c, sent = _controller(_data("dc", {"interface": "sim", "sim_ev": True}))
+    assert c.cfg.slac is not None
+    iso = IsoSession(c, c.cfg.iso15118[0])
+    part = CoordinatorPart(c, c.cfg.slac, iso)
+    now = [0.0]
+    part._clock = lambda: now[0]  # fake clock: T_step_EF passes at once
+    c.hal.connects = 1
+    c.hal.connected.set()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(part.run())
+        c.evses[1].measurement = _measure("C")
+        await _wait(lambda: iso.link_up)
+        iso.act((EnergyTransfer(start=True),))
+        assert c.evses[1].gate
+        c.hal.connected.clear()  # hal killed: its last report (C) stays in the view
+        await _wait(lambda: not iso.link_up)
+        assert not c.evses[1].gate and c.evses[1].duty_pct == 0.0  # F waits for the next hal
+        assert part.coord.phase is Phase.HAL_LOST and c.evses[1].session == "none"
+        await asyncio.sleep(0.2)
+        assert part.coord.phase is Phase.HAL_LOST  # the stale C started nothing
+        c.hal.connects = 2  # a new hal
+        c.hal.connected.set()
+        await _wait(lambda: part.coord.phase is Phase.RETRY_F)
+        c._on_connect(Welcome(1, [], []))
+        assert AllowPowerOn(1, False, "controller (re)connected") in sent
+        assert PilotCommand(1, 0.0) in sent  # state F to the new hal
+        c.evses[1].measurement = _measure("F")  # the new hal's first report
+        await asyncio.sleep(0.2)
+        assert part.coord.phase is Phase.RETRY_F and not iso.link_up
+        now[0] = 10.0  # past T_step_EF
+        await _wait(lambda: part.coord.phase is not Phase.RETRY_F)
+        assert PilotCommand(1, 5.0) in sent[-3:]  # B with 5 %: matching afresh
+        c.evses[1].measurement = _measure("B")
+        await _wait(lambda: iso.link_up)  # our EV matched again: a new data link
+        assert part.coord.phase is Phase.ISO and not c.evses[1].gate
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+
+def test_a_new_hal_gets_no_power_on_from_an_old_session_gate() -> None:
+    # The link back before the coordinator saw it go: the controller itself sends no
+    # power-on from the old session's gate (ISO 15118-20: power after PowerDelivery only).
+    c, sent = _controller(_data("dc", {"interface": "sim", "sim_ev": True}))
+    c.evses[1].gate = True
+    c.hal.connects = 1
+    c._on_connect(Welcome(1, [], []))
+    assert AllowPowerOn(1, True, "controller (re)connected") in sent  # the first connect
+    c.hal.connects, before = 2, len(sent)
+    c._on_connect(Welcome(1, [], []))
+    allows = [m for m in sent[before:] if isinstance(m, AllowPowerOn)]
+    assert allows == [AllowPowerOn(1, False, "controller (re)connected")]
 
 
 def test_no_ev_answering_falls_back_to_basic_with_the_annex_a_duty_iec61851_1() -> None:
