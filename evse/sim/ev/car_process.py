@@ -21,7 +21,7 @@ import signal
 import sys
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from evse.sim.ev.car import CarStatus, SimCar
 from evse.sim.ev.config import PowerStep
@@ -56,10 +56,20 @@ def _emit(kind: str, value: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-async def _commands(car: SimCar) -> None:
-    loop = asyncio.get_running_loop()
+class Driven(Protocol):
+    def unplug(self) -> None: ...
+    def want(self, power_w: float) -> None: ...
+
+
+async def _stdin() -> asyncio.StreamReader:
     reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+async def commands(car: Driven, reader: asyncio.StreamReader) -> None:
+    """The orchestrator's commands, a line each, until the end of input."""
     while line := (await reader.readline()).decode().strip():
         word, _, arg = line.partition(" ")
         if word == "unplug":
@@ -93,7 +103,8 @@ async def _main(spec: dict[str, Any]) -> int:
     run = asyncio.create_task(car.run(), name="car")
     # SIGTERM: cancelled, so SimCar's way out (unplug through hal's control socket) runs.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, run.cancel)
-    helpers = [asyncio.create_task(_commands(car)), asyncio.create_task(_statuses(car))]
+    helpers = [asyncio.create_task(commands(car, await _stdin())),
+               asyncio.create_task(_statuses(car))]
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await run
@@ -110,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         spec = json.loads(args[0])
-        if not isinstance(spec, dict) or "plan" not in spec or "control" not in spec:
+        if not isinstance(spec, dict) or not {"plan", "control", "iso_iface"} <= set(spec):
             raise ValueError("a JSON object with 'plan', 'control' and 'iso_iface'")
         plan_from_json(spec["plan"])
     except (IndexError, ValueError, TypeError, KeyError) as exc:
