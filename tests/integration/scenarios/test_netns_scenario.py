@@ -8,7 +8,9 @@ and the namespaces, links and the car's process are gone on every way out."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +24,7 @@ from evse.sim.netns import why_not_available
 from evse.sim.scenario import model
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.skipif(why_not_available() is not None,
+needs_root = pytest.mark.skipif(why_not_available() is not None,
                                 reason=str(why_not_available()))
 
 RUN_LIMIT_S = 600  # a bound for a hung run, not a timing
@@ -55,6 +57,7 @@ def _left(netns: str, ifaces: list[str], run_dir: Path) -> list[str]:
                if ("car_process" in p and prefix in p) or str(run_dir) in p])
 
 
+@needs_root
 def test_unplugged_scenario_over_netns_iso15118_3_slac_raw_socket_and_20_link_local(
         tmp_path: Path) -> None:
     res = subprocess.run(_argv("unplugged", tmp_path), cwd=ROOT, capture_output=True,
@@ -74,6 +77,7 @@ def test_unplugged_scenario_over_netns_iso15118_3_slac_raw_socket_and_20_link_lo
     assert not _left(netns, ifaces, tmp_path)
 
 
+@needs_root
 def test_sigterm_mid_session_stops_everything_and_removes_the_namespaces(
         tmp_path: Path) -> None:
     proc = subprocess.Popen(_argv("unplugged", tmp_path), cwd=ROOT, stdout=subprocess.PIPE,
@@ -103,6 +107,7 @@ def test_sigterm_mid_session_stops_everything_and_removes_the_namespaces(
         assert (tmp_path / log).exists()
 
 
+@needs_root
 def test_netns_with_a_car_without_slac_is_refused_before_anything_starts(
         tmp_path: Path) -> None:
     res = subprocess.run(_argv("grid_trip", tmp_path), cwd=ROOT, capture_output=True,
@@ -110,3 +115,15 @@ def test_netns_with_a_car_without_slac_is_refused_before_anything_starts(
     assert res.returncode == 2
     assert "--netns" in res.stderr and "simcar" in res.stderr
     assert not (tmp_path / "trace.jsonl").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None,
+                    reason="as root, setpriv (util-linux) is needed to run it unprivileged")
+def test_netns_without_root_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] \
+        if os.geteuid() == 0 else []
+    res = subprocess.run([*drop, *_argv("unplugged", tmp_path / "run")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=RUN_LIMIT_S)
+    assert res.returncode == 2
+    assert "--netns needs root" in res.stderr
+    assert not (tmp_path / "run").exists()
