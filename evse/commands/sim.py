@@ -115,9 +115,9 @@ async def _fleet(args: argparse.Namespace, cfg: StationConfig) -> int:
 def _stations(args: argparse.Namespace) -> int:
     """`--stations N`: N simulated stations in this process (evse/sim/stations.py), each
     with its own id, against `--csms URL` or an embedded CSMS."""
-    if args.scenario is not None:
-        print("evse sim: --stations runs a fleet, not a scenario: drop --scenario",
-              file=sys.stderr)
+    if args.scenario is not None or args.netns:
+        print("evse sim: --stations runs a fleet, not a scenario (nor --netns): drop "
+              + ("--scenario" if args.scenario is not None else "--netns"), file=sys.stderr)
         return 2
     cfg = load_or_exit(args.config or str(DEFAULT_CONFIG), prefix="")
     if cfg is None:
@@ -139,12 +139,8 @@ def _scenario(args: argparse.Namespace) -> int:
         for name, desc in rows:
             print(f"{name:<{width}}  {desc}")
         return 0
-    if args.netns:
-        if os.geteuid() != 0:
-            print("evse sim: --netns needs root (it makes a veth pair and namespaces)",
-                  file=sys.stderr)
-            return 2
-        print("evse sim: --netns is not wired in this build (evse/sim/netns.py)",
+    if args.netns and os.geteuid() != 0:
+        print("evse sim: --netns needs root (it makes a veth pair and namespaces)",
               file=sys.stderr)
         return 2
     if args.stations > 1:
@@ -154,7 +150,7 @@ def _scenario(args: argparse.Namespace) -> int:
         if args.duration is not None:
             sc = model.truncated(sc, args.duration)
         opts = Options(speed=args.speed, run_dir=args.run_dir, csms_url=args.csms,
-                       plot=not args.no_plot)
+                       plot=not args.no_plot, netns=args.netns)
         result = run_scenario(sc, opts)
     except model.ScenarioError as exc:
         print(f"evse sim: {exc}", file=sys.stderr)

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from evse.iso15118.exi.errors import ExiError
 from evse.sim.ev import client
@@ -40,6 +40,7 @@ from evse.sim.ev.config import PowerStep
 from evse.sim.ev.evcc import Evcc
 from evse.sim.ev.plan import CarPlan
 from evse.slac.events import LinkUp, MatchDropped, MatchFailed
+from evse.slac.link import Link, RawSocketLink
 from evse.slac.link_unix import UnixPowerlineLink
 from evse.slac.runner import EvSlac, wait_for_event
 from hal.sim.control_client import EvseWorld, SimControl, SimControlError
@@ -77,10 +78,14 @@ def car_macs(evse_id: int) -> tuple[bytes, bytes]:
 class SimCar:
     def __init__(self, plan: CarPlan, control: SimControl, evse_id: int, slac_link: Path,
                  iso_iface: str, sdp_port: int, on_trace: Callable[[dict[str, Any]], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 slac_iface: str | None = None) -> None:
         self.plan = plan
         self.evse_id = evse_id
         self.slac_link = slac_link
+        # A network interface toward our (real or plc_sim) modem: SLAC on a raw socket
+        # (CAP_NET_RAW, `evse sim --netns`) instead of the Unix powerline `slac_link`.
+        self.slac_iface = slac_iface
         self.iso_iface = iso_iface
         self.sdp_port = sdp_port
         self.status = CarStatus("unplugged", plan.soc_start, plan.service, plan.control_mode)
@@ -125,9 +130,13 @@ class SimCar:
         self._trace("plug", pp_a=self.plan.pp_a, soc_pct=self.plan.soc_start)
         slac: EvSlac | None = None
         if self.plan.iso15118:
-            host, modem = car_macs(self.evse_id)
-            self._plc = UnixPowerlineLink(self.slac_link, host, modem)
-            slac = EvSlac(self._plc)
+            link: Link
+            if self.slac_iface is not None:
+                link = RawSocketLink(self.slac_iface)  # the interface's MAC is the host's
+            else:
+                host, modem = car_macs(self.evse_id)
+                link = self._plc = UnixPowerlineLink(self.slac_link, host, modem)
+            slac = EvSlac(link)
         watch = asyncio.create_task(self._watch_pilot(), name="car-pilot")
         slac_task = asyncio.create_task(slac.run(), name="car-slac") if slac else None
         try:
@@ -337,7 +346,13 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved; a failure there was the step's own outcome
 
 
-async def leave(car: SimCar, task: asyncio.Task[None], limit_s: float = _LEAVE_LIMIT_S) -> None:
+class Driver(Protocol):
+    """What `leave` needs: SimCar, or a party driving a car in another process."""
+
+    def unplug(self) -> None: ...
+
+
+async def leave(car: Driver, task: asyncio.Task[None], limit_s: float = _LEAVE_LIMIT_S) -> None:
     """unplug() and wait for `car.run()` to return; past `limit_s` the plug is pulled."""
     car.unplug()
     done, _ = await asyncio.wait({task}, timeout=limit_s)

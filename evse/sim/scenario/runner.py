@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import sys
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evse.api.broker import embedded_broker
+from evse.sim.netns import NetnsError, StationNet, station_netns, why_not_available
 from evse.sim.scenario import station_config
 from evse.sim.scenario.checks import Verdict, judge, not_judged
 from evse.sim.scenario.model import Scenario, ScenarioError, Step
@@ -35,6 +37,7 @@ class Options:
     run_dir: Path | None = None
     csms_url: str | None = None  # an external CSMS instead of the embedded one
     plot: bool = True
+    netns: bool = False  # the car in a network namespace, over veths and simulated modems
     summary_every_s: float = 5.0  # a summary status line this often (scenario seconds)
     out: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
 
@@ -68,10 +71,11 @@ def free_port() -> int:
 
 
 class Run:
-    def __init__(self, sc: Scenario, opts: Options) -> None:
+    def __init__(self, sc: Scenario, opts: Options, net: StationNet | None = None) -> None:
         check_speed(sc, opts.speed)
         self.sc = sc
         self.opts = opts
+        self.net = net
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.dir = (opts.run_dir or RUNS_DIR / f"{sc.name}-{stamp}").resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -91,7 +95,7 @@ class Run:
         self.observer = HalObserver(self.dir / "hal.sock", self.trace)
         self.sdp_port = free_port()
         self.world = World(self.dir / "world.sock", self.trace, sc.car, self.sdp_port,
-                           self.dir / "plc")
+                           self.dir / "plc", net.ev if net is not None else None)
         self.words = StatusWords(opts.out, lambda: self.observer.last.get(sc.car.evse_id))
         self.trace.listeners.append(self.words.on_record)
         self.stop = asyncio.Event()
@@ -101,13 +105,23 @@ class Run:
 
     async def run(self) -> Result:
         out = self.opts.out
+        if self.net is not None:
+            # SIGTERM: the run is cancelled and unwinds (children stopped, then the
+            # namespaces removed by run_scenario) instead of dying with them in place.
+            task = asyncio.current_task()
+            assert task is not None
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         out(f"scenario {self.sc.name}: {self.sc.description}")
         out(f"run directory {self.dir} (speed {self.opts.speed:g}x)")
         if self.csms is not None:
             await self.csms.start()
         url = self.csms.url if self.csms is not None else self.opts.csms_url
-        ends = station_config.Endpoints(self.dir, url, self.mqtt_port, self.opts.speed,
-                                        self.timeline.start, self.sdp_port)
+        ends = station_config.Endpoints(
+            self.dir, url, self.mqtt_port, self.opts.speed, self.timeline.start, self.sdp_port,
+            self.net.evse.slac_if if self.net else None, self.net.evse.ip_if if self.net else None)
+        if self.net is not None:
+            out(f"network namespaces: the station on {self.net.evse.slac_if} (SLAC, raw socket)"
+                f" and {self.net.evse.ip_if} (SDP, link-local); the car in {self.net.ev.netns}")
         station_config.write(station_config.build(self.sc, ends), self.config_path)
         out(f"CSMS {url or 'none'}; MQTT broker 127.0.0.1:{self.mqtt_port} (watch: "
             f"mosquitto_sub -p {self.mqtt_port} -v -t 'evse/#')")
@@ -286,11 +300,32 @@ def expand(sc: Scenario) -> list[Step]:
 
 
 def run_scenario(sc: Scenario, opts: Options) -> Result:
-    run = Run(sc, opts)
+    if not opts.netns:
+        return _run(Run(sc, opts))
+    if not sc.car.chain:
+        raise ScenarioError(f"--netns: scenario {sc.name!r} has no car that speaks SLAC "
+                            "([car] model = \"simcar\")")
+    reason = why_not_available()
+    if reason is not None:
+        raise ScenarioError(f"--netns: {reason}")
+    check_speed(sc, opts.speed)  # refused before any namespace is made
+    try:
+        # The station stays in our namespace; the car and the modems get their own. All
+        # of it goes on every way out (the context's finally), after the run's children.
+        with station_netns(modems=True, evse_netns=False) as net:
+            return _run(Run(sc, opts, net))
+    except NetnsError as exc:
+        raise ScenarioError(f"--netns: {exc}") from None
+
+
+def _run(run: Run) -> Result:
     try:
         return asyncio.run(run.run())
     except StationNotReady:
         return Result(run.dir, run.trace.path, None, [], run.errors)
+    except asyncio.CancelledError:  # SIGTERM (--netns)
+        run.opts.out("FAIL stopped (SIGTERM)")
+        return Result(run.dir, run.trace.path, None, [], [*run.errors, "stopped (SIGTERM)"])
 
 
 def report_exit(result: Result) -> int:

@@ -27,6 +27,10 @@ class Endpoints:
     speed: float = 1.0  # the OCPP clock's rate ([ocpp] clock_speed), 1: real time
     t0_monotonic: float = 0.0  # hal's scripted timeline starts here ([sim] t0_monotonic)
     sdp_port: int = 15118  # the SECC's SDP port on [::1] (SimCar's car)
+    # --netns: the station's raw-socket SLAC interface (toward its simulated modem) and
+    # its link-local interface for SDP / V2GTP (evse/sim/netns.py); None: unix + lo.
+    slac_iface: str | None = None
+    iso_iface: str | None = None
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +107,8 @@ DC_SIM = {"isolation_check_s": 0.5, "precharge_v_per_s": 2000.0,
 def _chain(cfg: dict[str, Any], sc: Scenario, ends: Endpoints) -> None:
     """The car chain, unprivileged: SLAC on the Unix powerline, SDP and the SECC on lo."""
     run = ends.run_dir.resolve()
-    cfg.setdefault("slac", {})["interface"] = f"unix:{run / 'plc'}"
+    # ISO 15118-3: SLAC on a raw socket toward the modem (--netns), or the Unix powerline.
+    cfg.setdefault("slac", {})["interface"] = ends.slac_iface or f"unix:{run / 'plc'}"
     kinds = {e.get("id"): e.get("kind") for e in cfg.get("evse", [])}
     if kinds.get(sc.car.evse_id) == "dc":
         # The DC output (cable check, precharge, the car's battery voltage) is simulated
@@ -116,8 +121,11 @@ def _chain(cfg: dict[str, Any], sc: Scenario, ends: Endpoints) -> None:
     if "iso15118" not in sc.station:
         cfg.pop("iso15118", None)  # sim.toml's: on its own SDP port choice
     if sc.car.iso15118 and "iso15118" not in sc.station:
-        cfg["iso15118"] = [{"evse": sc.car.evse_id, "interface": "lo",
-                            "sdp_port": ends.sdp_port, "evseid": "DE*SIM*E1",
+        # ISO 15118-20 SDP: link-local multicast on port 15118 (--netns), or [::1].
+        iface = ends.iso_iface or "lo"
+        cfg["iso15118"] = [{"evse": sc.car.evse_id, "interface": iface,
+                            "sdp_port": 15118 if ends.iso_iface else ends.sdp_port,
+                            "evseid": "DE*SIM*E1",
                             "control_modes": ["Dynamic", "Scheduled"]}]
     ctrl = cfg.setdefault("controller", {})
     ctrl["pwm_duty_pct"] = 5.0 if sc.car.iso15118 else ctrl.get("pwm_duty_pct", 5.0)

@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evse.sim.ev.car import SimCar, leave
+from evse.sim.ev.car import CarStatus, SimCar, leave
+from evse.sim.netns import Side
+from evse.sim.scenario.car_party import CarProcess
 from evse.sim.scenario.model import CarSpec
 from evse.sim.scenario.trace import Trace
 from hal.sim.control_client import SimControl, SimControlError
@@ -21,7 +23,9 @@ _SOURCES = {"v2g": "iso15118", "slac": "slac"}
 
 class World:
     def __init__(self, control_path: Path, trace: Trace, car: CarSpec, sdp_port: int,
-                 powerline: Path) -> None:
+                 powerline: Path, car_side: Side | None = None) -> None:
+        self.control_path = control_path
+        self.car_side = car_side  # --netns: the car runs as a process in this namespace
         self.ctl = SimControl(control_path)
         self.trace = trace
         self.spec = car
@@ -29,7 +33,7 @@ class World:
         self.powerline = powerline
         self._grid: list[dict[str, Any]] = []  # every event sent, with its monotonic `at`
         self.plugged = False
-        self.car: SimCar | None = None
+        self.car: SimCar | CarProcess | None = None
         self._car_task: asyncio.Task[None] | None = None
 
     # ---- the grid -----------------------------------------------------------------------
@@ -60,8 +64,13 @@ class World:
         self.plugged = True
         if self.spec.model == "simcar":
             assert self.spec.plan is not None
-            self.car = SimCar(self.spec.plan, self.ctl, self.spec.evse_id, self.powerline,
-                              "lo", self.sdp_port, self._on_car_trace)
+            if self.car_side is not None:
+                self.car = CarProcess(self.spec.plan, self.car_side, self.control_path,
+                                      self.spec.evse_id, self._on_car_trace,
+                                      self.powerline.parent / "car.log")
+            else:
+                self.car = SimCar(self.spec.plan, self.ctl, self.spec.evse_id,
+                                  self.powerline, "lo", self.sdp_port, self._on_car_trace)
             self._car_task = asyncio.create_task(self.car.run(), name="sim-car")
         else:
             await self.ctl.plug(self.spec.evse_id, self.spec.pp_a)
@@ -97,7 +106,7 @@ class World:
         """The car's own status (SimCar), for the status line, the plot and the checks."""
         if self.car is None:
             return None
-        st = self.car.status
+        st: CarStatus = self.car.status
         return {"stage": st.stage, "soc_pct": round(st.soc_pct, 2), "target_w": st.target_w,
                 "present_w": st.present_w, "last_error": st.last_error}
 
