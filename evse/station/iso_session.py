@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from evse.energy.manager import EvLimits
+from evse.energy.operation_modes import LOCAL_FREQUENCY
 from evse.iso15118.config import IsoConfig
 from evse.iso15118.d20 import dc_hal
 from evse.iso15118.d20.types import (
@@ -55,6 +56,9 @@ DIGITAL_DUTY_PCT = 5.0  # IEC 61851-1: 5 % PWM = use digital communication
 _PLUGGED = frozenset({"B", "C", "D"})
 _POLL_S = 0.1  # how often the start / stop condition is looked at
 _RETRY_S = 2.0  # after a failed start (the interface not up yet)
+# Operation modes hal computes the power of itself, per sample (hal/unit/local_frequency.py;
+# every other mode is one value per decision of evse, evse/energy/operation_modes.py).
+HAL_EXECUTED_MODES = frozenset({LOCAL_FREQUENCY})
 
 
 class EvseState(Protocol):
@@ -88,6 +92,18 @@ class ControllerPort(Protocol):
     def latest_request(self, evse_id: int) -> PowerRequest | None: ...
     def set_power_gate(self, evse_id: int, gate: bool, reason: str) -> None: ...
     def spawn(self, name: str, coro: Any) -> None: ...
+
+
+def _asked_w(req: PowerRequest, m: Measurement | None) -> float:
+    """The power the car is asked for before hal's constraint. A mode hal executes itself
+    (OCPP 2.1 Q08 LocalFrequency: baseline + freq-watt curve at hal's own frequency, per
+    sample) has no value in the request: the request carries the baseline only. The car
+    follows hal's own setpoint then (for an AC EVSE the only path hal's frequency response
+    has to the car): what hal commands while the contactor is closed, else what it would
+    command (its requested_w is the mode's value before the grid functions)."""
+    if req.operation_mode in HAL_EXECUTED_MODES and m is not None:
+        return m.setpoint_w if m.contactor_closed else m.requested_w
+    return req.setpoint_w if req.mode == "setpoint" else req.max_w
 
 
 class IsoSession:
@@ -130,7 +146,7 @@ class IsoSession:
         dc = ev.dc if ev else None
         target: float | None = None
         if req is not None:
-            target = req.setpoint_w if req.mode == "setpoint" else req.max_w
+            target = _asked_w(req, m)
             if c is not None:  # within hal's allowed range in force, whatever was asked
                 target = min(max(target, c.p_min_w), c.p_max_w)
         return StationView(
