@@ -98,7 +98,7 @@ def test_K15_one_notify_ev_charging_needs_per_session_with_the_complete_needs() 
 
 
 def test_K15_a_resumed_session_with_the_same_needs_sends_none_K17_renegotiation_does() -> None:
-    c, iso, ocpp = _session()
+    _c, iso, ocpp = _session()
     session = ctx("AC_BPT", "Dynamic")
     _negotiate(iso, session)
     iso.act((SessionEnded("pause", paused=True),))
@@ -112,7 +112,7 @@ def test_K15_a_resumed_session_with_the_same_needs_sends_none_K17_renegotiation_
 
 
 def test_K15_a_new_session_after_the_end_notifies_again() -> None:
-    c, iso, ocpp = _session()
+    _c, iso, ocpp = _session()
     _negotiate(iso, ctx("AC_BPT", "Dynamic"))
     iso.act((SessionEnded("terminate"),))
     _negotiate(iso, ctx("AC_BPT", "Dynamic"))
