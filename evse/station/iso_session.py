@@ -11,8 +11,10 @@ the `StationView` each request is answered from, and carries out the session's a
   sees "accepted" once OCPP authorizes, "rejected" when the presentation was refused.
 - EnergyTransfer: hal's allow-power-on (only while authorized), through the controller's
   power gate: the contactor closes only after PowerDelivery Start (ISO 15118-20).
-- EvNeeds: the energy manager's EV limits, and OCPP NotifyEVChargingNeeds when the
-  OCPP station offers `notify_ev_charging_needs`.
+- EvNeeds: the energy manager's EV limits (each time), and OCPP NotifyEVChargingNeeds
+  when the OCPP station offers `notify_ev_charging_needs`: once per session, from the
+  complete needs of ScheduleExchange (ChargeParameterDiscovery has the limits only), and
+  again only when they changed (renegotiation, a resumed session with new needs).
 - DcCommand: to hal as `dc_command` (`d20/dc_hal.py`); hal's latest `dc_report` is the
   view's `dc` (cable check, precharge, delivery and welding detection answer from it).
 - SessionEnded: power off, a DC output off, the EV's limits forgotten.
@@ -25,6 +27,7 @@ the `StationView` each request is answered from, and carries out the session's a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -32,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from evse.energy.manager import EvLimits
+from evse.energy.operation_modes import LOCAL_FREQUENCY
 from evse.iso15118.config import IsoConfig
 from evse.iso15118.d20 import dc_hal
 from evse.iso15118.d20.types import (
@@ -55,6 +59,9 @@ DIGITAL_DUTY_PCT = 5.0  # IEC 61851-1: 5 % PWM = use digital communication
 _PLUGGED = frozenset({"B", "C", "D"})
 _POLL_S = 0.1  # how often the start / stop condition is looked at
 _RETRY_S = 2.0  # after a failed start (the interface not up yet)
+# Operation modes hal computes the power of itself, per sample (hal/unit/local_frequency.py;
+# every other mode is one value per decision of evse, evse/energy/operation_modes.py).
+HAL_EXECUTED_MODES = frozenset({LOCAL_FREQUENCY})
 
 
 class EvseState(Protocol):
@@ -90,6 +97,38 @@ class ControllerPort(Protocol):
     def spawn(self, name: str, coro: Any) -> None: ...
 
 
+def _asked_w(req: PowerRequest, m: Measurement | None) -> float:
+    """The power the car is asked for before hal's constraint. A mode hal executes itself
+    (OCPP 2.1 Q08 LocalFrequency: baseline + freq-watt curve at hal's own frequency, per
+    sample) has no value in the request: the request carries the baseline only. The car
+    follows hal's own setpoint then (for an AC EVSE the only path hal's frequency response
+    has to the car): what hal commands while the contactor is closed, else what it would
+    command (its requested_w is the mode's value before the grid functions)."""
+    if req.operation_mode in HAL_EXECUTED_MODES and m is not None:
+        return m.setpoint_w if m.contactor_closed else m.requested_w
+    return req.setpoint_w if req.mode == "setpoint" else req.max_w
+
+
+# The car's needs as sent to the CSMS: the needs with the departure as a point on
+# time.monotonic() (the car sends it as seconds from now; a resumed or renegotiated
+# session gives the same departure a second or two apart).
+_NeedsKey = tuple[EvNeeds, float | None]
+_DEPARTURE_SLACK_S = 5.0
+
+
+def _needs_key(a: EvNeeds, now: float) -> _NeedsKey:
+    departure = now + a.departure_time_s if a.departure_time_s else None
+    return dataclasses.replace(a, departure_time_s=None), departure
+
+
+def _same_needs(sent: _NeedsKey, new: _NeedsKey) -> bool:
+    if sent[0] != new[0]:
+        return False
+    if sent[1] is None or new[1] is None:
+        return sent[1] is new[1]
+    return abs(sent[1] - new[1]) <= _DEPARTURE_SLACK_S
+
+
 class IsoSession:
     """The SECC of one EVSE as a supervised part of the controller."""
 
@@ -102,6 +141,7 @@ class IsoSession:
         self.energy_transfer = False
         self.ev_status: EvStatus | None = None
         self.dc_command: DcCommand | None = None  # the last one sent to hal
+        self._needs_sent: _NeedsKey | None = None  # NotifyEVChargingNeeds of this session
         # The coordinator's hooks ([slac]): None without it (assume_link decides).
         self.link_up: bool | None = None
         self.on_energy: Callable[[bool, str], None] | None = None
@@ -130,7 +170,7 @@ class IsoSession:
         dc = ev.dc if ev else None
         target: float | None = None
         if req is not None:
-            target = req.setpoint_w if req.mode == "setpoint" else req.max_w
+            target = _asked_w(req, m)
             if c is not None:  # within hal's allowed range in force, whatever was asked
                 target = min(max(target, c.p_min_w), c.p_max_w)
         return StationView(
@@ -212,13 +252,18 @@ class IsoSession:
                 min(ev.max_discharge_w, a.limits.max_discharge_w),
             )
         notify = getattr(self._c.ocpp_station, "notify_ev_charging_needs", None)
-        if notify is not None:  # K15 / Q01: the CSMS hears what the car needs
-            sc = self.cfg.secc
-            needs = ocpp_needs(a, sc.services, sc.limits.phases, datetime.now(UTC))
-            try:
-                notify(self.eid, needs)
-            except ValueError as exc:  # refused by the schema: logged, the session goes on
-                log.error("evse %d: NotifyEVChargingNeeds not sent: %s", self.eid, exc)
+        if notify is None or not a.complete:
+            return  # ChargeParameterDiscovery: the limits alone; ScheduleExchange completes them
+        key = _needs_key(a, time.monotonic())
+        if self._needs_sent is not None and _same_needs(self._needs_sent, key):
+            return  # K15 / K17: once per session; again only when the car's needs changed
+        self._needs_sent = key
+        sc = self.cfg.secc  # K15 / Q01: the CSMS hears what the car needs
+        needs = ocpp_needs(a, sc.services, sc.limits.phases, datetime.now(UTC))
+        try:
+            notify(self.eid, needs)
+        except ValueError as exc:  # refused by the schema: logged, the session goes on
+            log.error("evse %d: NotifyEVChargingNeeds not sent: %s", self.eid, exc)
 
     def _ended(self, a: SessionEnded) -> None:
         log.info("evse %d: ISO 15118 session ended (%s)", self.eid, a.reason)
@@ -226,6 +271,8 @@ class IsoSession:
             self._gate(False, f"ISO 15118 session ended: {a.reason}")
         self.energy_transfer = False
         self.auth_requested = False
+        if not a.paused:  # a paused session resumes as the same one: its needs stay sent
+            self._needs_sent = None
         if self.dc_command is not None and self.dc_command.kind != "off":
             self._dc(DcCommand("off"))  # safety: no voltage stays on a cable nobody uses
         self.dc_command = None
@@ -274,6 +321,7 @@ class IsoSession:
         secc, self.secc = self.secc, None
         if secc is not None:
             await secc.stop()
+        self._needs_sent = None  # the EV left: the next car's needs are new
         if self.energy_transfer or self.auth_requested:
             self._ended(SessionEnded("secc_stopped"))
         ev = self._evse()

@@ -117,6 +117,7 @@ def _needs(req: ScheduleExchangeReqType, ctx: SessionContext) -> EvNeeds:
         max_energy_wh=fl(m.EVMaximumEnergyRequest) if m is not None else None,
         target_soc=dyn.TargetSOC if dyn is not None else None,
         min_soc=dyn.MinimumSOC if dyn is not None else None,
+        complete=True,
     )
 
 

@@ -128,6 +128,9 @@ class EvNeeds:
     max_energy_wh: float | None = None
     target_soc: int | None = None
     min_soc: int | None = None
+    # From ScheduleExchange: the session's needs are complete (ChargeParameterDiscovery
+    # gave the limits, ScheduleExchange departure, energy and SOC): the one for OCPP.
+    complete: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,7 +132,29 @@ def _iso15118(trace: list[dict[str, Any]], c: Check) -> Verdict:
         and matches(r.get("fields", {}), c.params.get("match", {}))
     ]
     lo = int(c.params.get("count_min", 1))
-    return Verdict(c, len(msgs) >= lo, f"{len(msgs)} seen")
+    if "target_min_w" not in c.params and "target_max_w" not in c.params:
+        return Verdict(c, len(msgs) >= lo, f"{len(msgs)} seen")
+    # the power the SECC offered the car, in each of these messages (all phases)
+    targets = [w for w in (charge_loop_target_w(r.get("fields", {})) for r in msgs)
+               if w is not None]
+    t_lo = float(c.params.get("target_min_w", float("-inf")))
+    t_hi = float(c.params.get("target_max_w", float("inf")))
+    ok = len(targets) >= lo and all(t_lo <= w <= t_hi for w in targets)
+    seen = f"target {min(targets):.0f}..{max(targets):.0f} W in " if targets else ""
+    return Verdict(c, ok, f"{seen}{len(targets)} seen")
+
+
+def charge_loop_target_w(fields: dict[str, Any]) -> float | None:
+    """EVSETargetActivePower (+ _L2, _L3) of a decoded ChargeLoopRes, in W (None: none)."""
+    for name, mode in fields.items():
+        if not name.endswith("CLResControlMode") or not isinstance(mode, dict):
+            continue
+        parts = [mode.get(f"EVSETargetActivePower{p}") for p in ("", "_L2", "_L3")]
+        values = [float(r["Value"]) * 10.0 ** int(r["Exponent"])
+                  for r in parts if isinstance(r, dict)]
+        if values:
+            return sum(values)
+    return None
 
 
 def judge(check: Check, trace: list[dict[str, Any]]) -> Verdict:

@@ -40,7 +40,8 @@ CHECK_KINDS: dict[str, set[str]] = {
     "hal_event": {"event", "match"},
     "mqtt": {"topic", "match"},
     "car_stage": {"stage", "any"},
-    "iso15118": {"msg", "match", "direction", "count_min"},  # -20 messages of the car
+    # -20 messages of the car; target_*: a ChargeLoopRes's EVSETargetActivePower, in W
+    "iso15118": {"msg", "match", "direction", "count_min", "target_min_w", "target_max_w"},
 }
 
 
