@@ -237,7 +237,9 @@ class Secc:
             while True:
                 wait = max(0.0, session.deadline - self._clock())
                 try:
-                    data = await asyncio.wait_for(reader.read(_READ_CHUNK), timeout=wait)
+                    # asyncio.timeout: 3.11's wait_for can swallow a cancel at a read.
+                    async with asyncio.timeout(wait):
+                        data = await reader.read(_READ_CHUNK)
                 except TimeoutError:
                     self._finish(session.poll(self._clock()))
                     return

@@ -67,7 +67,10 @@ class SlacDriver:
         deadline = self.machine.deadline()
         timeout = None if deadline is None else max(0.0, deadline - self._clock())
         try:
-            item = await asyncio.wait_for(self._inbox.get(), timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancel that lands as a frame arrives, and the task then never ends.
+            async with asyncio.timeout(timeout):
+                item = await self._inbox.get()
         except TimeoutError:
             self._emit(self.machine.tick(self._clock()))
             return

@@ -155,7 +155,9 @@ class McuAux:
         while True:
             await self._push_trip()
             try:
-                locked, reply = await asyncio.wait_for(self._locks.get(), 1.0)
+                # asyncio.timeout: 3.11's wait_for can swallow a cancel at a get.
+                async with asyncio.timeout(1.0):
+                    locked, reply = await self._locks.get()
             except TimeoutError:
                 continue
             await self._lock(locked, reply)
