@@ -20,11 +20,13 @@ allowed by a scripted CSMS), so "both ways" never depends on when the session be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,49 +153,71 @@ ALLOW_V2X = {"Authorize": {"idTokenInfo": {"status": "Accepted"},
              "NotifyEVChargingNeeds": {"status": "Accepted"}}
 
 
+@dataclass
+class Rig:
+    """One DC_BPT chain: hal, `evse run` (replaced when a test restarts it), our car."""
+
+    hal: HalProcess
+    evse: asyncio.subprocess.Process
+    ctl: SimControl
+    world: World
+    trace: list[dict[str, Any]]
+    logs: Callable[[], str]
+    car: SimCar
+    run: asyncio.Task[None]
+    cfg: Path
+
+
+@contextlib.asynccontextmanager
+async def dc_chain(d: Path, leave_s: float = 10.0) -> AsyncIterator[Rig]:
+    sdp_port = _free_port()
+    async with ScriptedCsms(ALLOW_V2X, passwords={"CS001": PASSWORD}) as csms:
+        cfg = chain_config(d, csms_port=csms.port, sdp_port=sdp_port)
+        hal = HalProcess(cfg).start()
+        evse = await start_evse(cfg)
+        ctl = SimControl(d / "world.sock")
+        trace: list[dict[str, Any]] = []
+        car = _car(ctl, d, sdp_port, trace, DC_CAR)
+        r = Rig(hal, evse, ctl, World(ctl), trace, _logs(d), car,
+                asyncio.create_task(car.run()), cfg)
+        try:
+            yield r
+        finally:
+            await leave(car, r.run, limit_s=leave_s)
+            await ctl.close()
+            await stop_evse(r.evse)
+            r.hal.stop(signal.SIGKILL)
+
+
 def test_iso15118_20_dc_bpt_dynamic_chain_across_processes_power_both_ways_then_unplug(
     short_tmp: Path,
 ) -> None:
-    d, sdp_port = short_tmp, _free_port()
-
     async def scenario() -> None:
-        async with ScriptedCsms(ALLOW_V2X, passwords={"CS001": PASSWORD}) as csms:
-            cfg = chain_config(d, csms_port=csms.port, sdp_port=sdp_port)
-            hal = HalProcess(cfg).start()
-            evse = await start_evse(cfg)
-            ctl = SimControl(d / "world.sock")
-            world, trace, logs = World(ctl), [], _logs(d)
-            car = _car(ctl, d, sdp_port, trace, DC_CAR)
-            run = asyncio.create_task(car.run())
-            try:
-                await until(lambda: car.status.stage in ("charging", "discharging"),
-                            "a -20 charge loop", logs)
-                assert any(t["kind"] == "slac" and t["event"] == "LinkUp" for t in trace)
+        async with dc_chain(short_tmp, leave_s=1.0) as r:
+            car, world, trace, logs = r.car, r.world, r.trace, r.logs
+            await until(lambda: car.status.stage in ("charging", "discharging"),
+                        "a -20 charge loop", logs)
+            assert any(t["kind"] == "slac" and t["event"] == "LinkUp" for t in trace)
 
-                async def both_ways() -> bool:
-                    await world.evse()
-                    return world.seen_max_w > 1000.0 and world.seen_min_w < -1000.0
-                await until(both_ways, "hal's meter sees charge and discharge", logs)
-                assert car.status.soc_pct != DC_CAR.soc_start  # hal's battery moved
-                await leave(car, run, limit_s=60.0)
-                assert car.status.stage == "ended" and not car.status.plugged
+            async def both_ways() -> bool:
+                await world.evse()
+                return world.seen_max_w > 1000.0 and world.seen_min_w < -1000.0
+            await until(both_ways, "hal's meter sees charge and discharge", logs)
+            assert car.status.soc_pct != DC_CAR.soc_start  # hal's battery moved
+            await leave(car, r.run, limit_s=60.0)
+            assert car.status.stage == "ended" and not car.status.plugged
 
-                async def open_and_idle() -> bool:
-                    ev = await world.evse()
-                    return ev is not None and not ev.contactor_closed and ev.cp == "A"
-                await until(open_and_idle, "contactor open after unplug", logs)
-                sent = [t["msg"] for t in trace if t["kind"] == "v2g" and t["dir"] == "tx"]
-                assert sent[0] == "supportedAppProtocolReq"
-                assert sent[-1] == "SessionStopReq", sent[-5:]
-                sessions = [t for t in trace if t["kind"] == "session"]
-                assert sessions[-1]["outcome"] == "terminated", sessions
-                assert "Traceback" not in logs(), logs()
-                assert evse.returncode is None
-            finally:
-                await leave(car, run, limit_s=1.0)
-                await ctl.close()
-                await stop_evse(evse)
-                hal.stop(signal.SIGKILL)
+            async def open_and_idle() -> bool:
+                ev = await world.evse()
+                return ev is not None and not ev.contactor_closed and ev.cp == "A"
+            await until(open_and_idle, "contactor open after unplug", logs)
+            sent = [t["msg"] for t in trace if t["kind"] == "v2g" and t["dir"] == "tx"]
+            assert sent[0] == "supportedAppProtocolReq"
+            assert sent[-1] == "SessionStopReq", sent[-5:]
+            sessions = [t for t in trace if t["kind"] == "session"]
+            assert sessions[-1]["outcome"] == "terminated", sessions
+            assert "Traceback" not in logs(), logs()
+            assert r.evse.returncode is None
 
     asyncio.run(scenario())
 
@@ -201,45 +225,32 @@ def test_iso15118_20_dc_bpt_dynamic_chain_across_processes_power_both_ways_then_
 def test_controller_killed_mid_discharge_power_to_zero_then_the_car_matches_again(
     short_tmp: Path,
 ) -> None:
-    d, sdp_port = short_tmp, _free_port()
-
     async def scenario() -> None:
-        async with ScriptedCsms(ALLOW_V2X, passwords={"CS001": PASSWORD}) as csms:
-            cfg = chain_config(d, csms_port=csms.port, sdp_port=sdp_port)
-            hal = HalProcess(cfg).start()
-            evse = await start_evse(cfg)
-            ctl = SimControl(d / "world.sock")
-            world, trace, logs = World(ctl), [], _logs(d)
-            car = _car(ctl, d, sdp_port, trace, DC_CAR)
-            run = asyncio.create_task(car.run())
-            try:
-                async def discharging() -> bool:
-                    ev = await world.evse()
-                    return ev is not None and ev.active_w < -1000.0
-                await until(discharging, "a discharge through hal", logs)
-                evse.kill()  # -9: no goodbye to hal, the SECC's socket just goes
-                await evse.wait()
+        async with dc_chain(short_tmp) as r:
+            car, world, logs = r.car, r.world, r.logs
 
-                async def zero() -> bool:  # hal alone: keep-alive loss -> ramp to zero
-                    ev = await world.evse()
-                    return ev is not None and abs(ev.active_w) < 50.0
-                await until(zero, "hal takes the power to zero without the controller", logs)
-                matches, sessions = car.status.matches, car.status.sessions
-                assert car.status.plugged  # the car keeps its plug
-                evse = await start_evse(cfg)
-                await until(lambda: car.status.matches > matches
-                            and car.status.sessions > sessions, "SLAC and a new session", logs)
+            async def discharging() -> bool:
+                ev = await world.evse()
+                return ev is not None and ev.active_w < -1000.0
+            await until(discharging, "a discharge through hal", logs)
+            r.evse.kill()  # -9: no goodbye to hal, the SECC's socket just goes
+            await r.evse.wait()
 
-                async def charging_again() -> bool:
-                    ev = await world.evse()
-                    return ev is not None and ev.active_w > 1000.0
-                await until(charging_again, "the new session charges", logs)
-                assert car.status.stage in ("charging", "discharging", "session")
-            finally:
-                await leave(car, run, limit_s=10.0)
-                await ctl.close()
-                await stop_evse(evse)
-                hal.stop(signal.SIGKILL)
+            async def zero() -> bool:  # hal alone: keep-alive loss -> ramp to zero
+                ev = await world.evse()
+                return ev is not None and abs(ev.active_w) < 50.0
+            await until(zero, "hal takes the power to zero without the controller", logs)
+            matches, sessions = car.status.matches, car.status.sessions
+            assert car.status.plugged  # the car keeps its plug
+            r.evse = await start_evse(r.cfg)
+            await until(lambda: car.status.matches > matches
+                        and car.status.sessions > sessions, "SLAC and a new session", logs)
+
+            async def charging_again() -> bool:
+                ev = await world.evse()
+                return ev is not None and ev.active_w > 1000.0
+            await until(charging_again, "the new session charges", logs)
+            assert car.status.stage in ("charging", "discharging", "session")
 
     asyncio.run(scenario())
 
@@ -250,51 +261,37 @@ def test_hal_killed_mid_discharge_iso15118_3_restart_through_f_then_the_car_matc
     """hal -9 mid-discharge (systemd restarts it) with the car plugged: ISO 15118-3 lets the
     EVSE retry through E/F, so the station ends the session, steps the pilot through F and
     matches the car again; no power before the new session's PowerDelivery Start."""
-    d, sdp_port = short_tmp, _free_port()
-
     async def scenario() -> None:
-        async with ScriptedCsms(ALLOW_V2X, passwords={"CS001": PASSWORD}) as csms:
-            cfg = chain_config(d, csms_port=csms.port, sdp_port=sdp_port)
-            hal = HalProcess(cfg).start()
-            evse = await start_evse(cfg)
-            ctl = SimControl(d / "world.sock")
-            world, trace, logs = World(ctl), [], _logs(d)
-            car = _car(ctl, d, sdp_port, trace, DC_CAR)
-            run = asyncio.create_task(car.run())
-            try:
-                async def discharging() -> bool:
-                    ev = await world.evse()
-                    return ev is not None and ev.active_w < -1000.0
-                await until(discharging, "a discharge through hal", logs)
-                matches, sessions = car.status.matches, car.status.sessions
-                hal.stop(signal.SIGKILL)  # the simulated MCU goes with it
-                await asyncio.to_thread(hal.start)  # systemd starts it again
-                closed_early: list[str] = []
+        async with dc_chain(short_tmp) as r:
+            car, world, trace, logs = r.car, r.world, r.trace, r.logs
 
-                async def matched_again() -> bool:
-                    ev = await world.evse()
-                    if car.status.matches > matches and car.status.sessions > sessions:
-                        return True
-                    if ev is not None and ev.contactor_closed:  # before a new session
-                        closed_early.append(f"{ev.cp} {ev.active_w:.0f} W")
-                    return False
-                await until(matched_again, "SLAC and a new session after the hal restart",
-                            logs)
-                assert not closed_early, closed_early  # nothing assumed on after a restart
-                assert car.status.plugged and evse.returncode is None
-                pilots = [t for t in trace if t["kind"] == "pilot"]
-                assert any(t["cp"] in ("E", "F") or t["duty_pct"] >= 97.0 for t in pilots)
+            async def discharging() -> bool:
+                ev = await world.evse()
+                return ev is not None and ev.active_w < -1000.0
+            await until(discharging, "a discharge through hal", logs)
+            matches, sessions = car.status.matches, car.status.sessions
+            r.hal.stop(signal.SIGKILL)  # the simulated MCU goes with it
+            await asyncio.to_thread(r.hal.start)  # systemd starts it again
+            closed_early: list[str] = []
 
-                async def charging_again() -> bool:
-                    ev = await world.evse()
-                    return ev is not None and ev.contactor_closed and abs(ev.active_w) > 1000.0
-                await until(charging_again, "the new session moves power", logs)
-                assert "Traceback" not in logs(), logs()[-6000:]
-            finally:
-                await leave(car, run, limit_s=10.0)
-                await ctl.close()
-                await stop_evse(evse)
-                hal.stop(signal.SIGKILL)
+            async def matched_again() -> bool:
+                ev = await world.evse()
+                if car.status.matches > matches and car.status.sessions > sessions:
+                    return True
+                if ev is not None and ev.contactor_closed:  # before a new session
+                    closed_early.append(f"{ev.cp} {ev.active_w:.0f} W")
+                return False
+            await until(matched_again, "SLAC and a new session after the hal restart", logs)
+            assert not closed_early, closed_early  # nothing assumed on after a restart
+            assert car.status.plugged and r.evse.returncode is None
+            pilots = [t for t in trace if t["kind"] == "pilot"]
+            assert any(t["cp"] in ("E", "F") or t["duty_pct"] >= 97.0 for t in pilots)
+
+            async def charging_again() -> bool:
+                ev = await world.evse()
+                return ev is not None and ev.contactor_closed and abs(ev.active_w) > 1000.0
+            await until(charging_again, "the new session moves power", logs)
+            assert "Traceback" not in logs(), logs()[-6000:]
 
     asyncio.run(scenario())
 
