@@ -84,7 +84,7 @@ async def ev_sessions(iface: str, n: int) -> dict[str, Any]:
         t0 = time.monotonic()
         answer = await sdp_client.discover(iface, False, cfg.sdp_tries)
         reader, writer = await asyncio.open_connection(f"{answer.address}%{iface}", answer.port)
-        link = client._Link(reader, writer)
+        link = client.V2gLink(reader, writer)
         machine = Evcc(cfg, Battery(cfg.capacity_wh, cfg.soc_start), t0, None, False)
         step: Any = machine.start(time.monotonic())
         try:
